@@ -1,0 +1,55 @@
+# Two environments on purpose (see README): the server's (Python 3.11, CPU torch pinned by
+# constraints.txt) and Home Assistant's test harness (Python 3.13.0). Stamps keep reruns instant.
+PYTHON311 ?= python3.11
+PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
+VENV := .venv
+HA_VENV := .venv-ha
+PY := $(VENV)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: setup setup-server setup-ha run test test-server test-ha bench lint ha clean
+
+setup: setup-server setup-ha
+setup-server: $(VENV)/.installed
+setup-ha: $(HA_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel setuptools
+	$(PY) -m pip install -q -c constraints.txt -e ".[detect,llm,test]"
+	touch $@
+
+$(HA_VENV)/.installed: requirements-ha-test.txt
+	test -x $(HA_VENV)/bin/python || $(PYTHON313) -m venv $(HA_VENV)
+	$(HA_VENV)/bin/python -m pip install -q uv
+	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-test.txt
+	touch $@
+
+# The server's main job: embedded PostgreSQL + Redis, watching var/cameras, API on :8000.
+run: setup-server
+	mkdir -p $${HSI_CAMERAS_DIR:-var/cameras}
+	HSI_DATA_DIR=$${HSI_DATA_DIR:-var/data} HSI_CAMERAS_DIR=$${HSI_CAMERAS_DIR:-var/cameras} \
+		exec $(PY) -m server run
+
+# Every test: the server suite, then the Home Assistant integration suite (with coverage and mypy).
+test: setup
+	$(MAKE) test-server
+	$(MAKE) test-ha
+
+test-server: setup-server
+	$(PY) -m pytest tests/server -q -p no:cacheprovider
+
+test-ha: setup-ha
+	@if [ -d tests/integration ]; then \
+		$(HA_VENV)/bin/python -m pytest tests/integration -q -p no:cacheprovider \
+			--cov=custom_components.home_security_intelligence --cov-report=term-missing:skip-covered \
+			--cov-fail-under=95 && \
+		$(HA_VENV)/bin/python -m mypy --config-file mypy-ha.ini custom_components/home_security_intelligence; \
+	else echo "no HA tests yet"; fi
+
+bench: setup-server
+	$(PY) -m bench
+
+clean:
+	rm -rf var .pytest_cache

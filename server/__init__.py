@@ -1,0 +1,3 @@
+"""Home Security Intelligence server: camera uploads → detections → events → alerts."""
+
+__version__ = "0.1.0"

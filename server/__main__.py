@@ -1,0 +1,61 @@
+"""Command line: `python -m server run | api | worker detect|analyze | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from server.config import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server", description="Home Security Intelligence")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="everything in one process: API, watcher, detection, analysis")
+    commands.add_parser("api", help="only the HTTP/WebSocket API")
+    worker = commands.add_parser("worker", help="one pipeline worker (scale out on any host)")
+    worker.add_argument("kind", choices=["detect", "analyze", "watcher"])
+    migrate = commands.add_parser("migrate", help="upgrade the database schema (or downgrade)")
+    migrate.add_argument("--revision", default="head")
+    migrate.add_argument("--downgrade", action="store_true", help="downgrade to --revision (e.g. base)")
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> None:
+    from server.db import open_database
+    from server.migrate import downgrade, upgrade
+
+    async with open_database(settings) as database:
+        await asyncio.to_thread(downgrade if downgrade_to else upgrade, database.url, revision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"hsi: {err}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings, args.revision, args.downgrade))
+        return 0
+    from server.runner import ROLES, serve
+
+    roles = {"run": list(ROLES), "api": ["api"]}.get(args.command) or [args.kind]
+    asyncio.run(serve(settings, roles))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP + WebSocket API (aiohttp): the one contract between the server and its clients."""

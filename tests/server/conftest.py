@@ -1,0 +1,99 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded by default, external when a URL is given).
+
+`HSI_TEST_DATABASE_URL` / `HSI_TEST_REDIS_URL` point the suite at external servers; otherwise one
+embedded cluster and one embedded Redis serve the whole session, and each test gets its own database
+cloned from a migrated template (milliseconds, and no test sees another's rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from server.db import create_database, create_engine, drop_database, session_factory
+from server.embedded import EmbeddedPostgres, EmbeddedRedis
+
+TEMPLATE_DB = f"hsi_template_{os.getpid()}"
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("HSI_TEST_DATABASE_URL")
+    if external:
+        yield external.replace("postgresql://", "postgresql+asyncpg://", 1)
+        return
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    url = cluster.start()
+    yield url
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def _template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    from server.migrate import upgrade
+
+    await drop_database(pg_admin_url, TEMPLATE_DB)
+    await create_database(pg_admin_url, TEMPLATE_DB)
+    await asyncio.to_thread(upgrade, _database_url(pg_admin_url, TEMPLATE_DB))
+    yield TEMPLATE_DB
+    await drop_database(pg_admin_url, TEMPLATE_DB)
+
+
+@pytest.fixture
+async def empty_db_url(pg_admin_url: str) -> AsyncIterator[str]:
+    name = f"hsi_test_{uuid.uuid4().hex[:12]}"
+    await create_database(pg_admin_url, name)
+    yield _database_url(pg_admin_url, name)
+    await drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, _template_db: str) -> AsyncIterator[str]:
+    name = f"hsi_test_{uuid.uuid4().hex[:12]}"
+    await create_database(pg_admin_url, name, template=_template_db)
+    yield _database_url(pg_admin_url, name)
+    await drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with session_factory(engine)() as sess:
+        yield sess
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("HSI_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url, decode_responses=False)
+    await client.flushdb()
+    yield client
+    await client.aclose()

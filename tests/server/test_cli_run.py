@@ -1,0 +1,81 @@
+"""`python -m server run`: embedded PostgreSQL + Redis come up, health says so, SIGINT leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _processes_using(path: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(path) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = {
+        **os.environ,
+        "HSI_DATA_DIR": str(data_dir),
+        "HSI_CAMERAS_DIR": str(tmp_path / "cameras"),
+        "HSI_HOST": "127.0.0.1",
+        "HSI_PORT": str(port),
+        "HSI_DETECTOR": "hog",
+        "HSI_LLM": "rules",
+    }
+    for name in ("HSI_DATABASE_URL", "HSI_REDIS_URL"):
+        env.pop(name, None)
+    (tmp_path / "cameras").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "server", "run"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        report: dict = {}
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                status, report = _get_json(f"http://127.0.0.1:{port}/api/system/health")
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert status == 200, report
+        assert report["components"]["database"]["status"] == "healthy"
+        assert report["components"]["redis"]["status"] == "healthy"
+        first_id = report["instance_id"]
+        assert len(first_id) == 36
+        assert _processes_using(data_dir), "embedded services should run under the data dir"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    assert proc.returncode == 0
+    deadline = time.monotonic() + 15
+    while _processes_using(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_using(data_dir) == []
+    assert (data_dir / "instance_id").read_text().strip() == first_id
