@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from server.config import Settings, SettingsError, load_settings
+from server.config import Settings, SettingsError, load_addon_settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="everything in one process: API, watcher, detection, analysis")
     commands.add_parser("api", help="only the HTTP/WebSocket API")
+    commands.add_parser("addon", help="Home Assistant add-on: options.json, run everything, discovery")
     worker = commands.add_parser("worker", help="one pipeline worker (scale out on any host)")
     worker.add_argument("kind", choices=["detect", "analyze", "watcher"])
     migrate = commands.add_parser("migrate", help="upgrade the database schema (or downgrade)")
@@ -42,7 +43,7 @@ async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> Non
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_addon_settings() if args.command == "addon" else load_settings()
     except SettingsError as err:
         print(f"hsi: {err}", file=sys.stderr)
         return 2
@@ -52,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from server.runner import ROLES, serve
 
-    roles = {"run": list(ROLES), "api": ["api"]}.get(args.command) or [args.kind]
-    asyncio.run(serve(settings, roles))
+    roles = {"run": list(ROLES), "addon": list(ROLES), "api": ["api"]}.get(args.command) or [args.kind]
+    on_ready = None
+    if args.command == "addon":
+        from server.addon import announce_runtime
+
+        on_ready = announce_runtime
+    asyncio.run(serve(settings, roles, on_ready=on_ready))
     return 0
 
 

@@ -86,10 +86,12 @@ class Settings(BaseSettings):
             return [item.strip() for item in stripped.split(",") if item.strip()]
         return value
 
-    @field_validator("database_url", "redis_url", "llm_url", "llm_api_key", mode="before")
+    @field_validator(
+        "database_url", "redis_url", "llm_url", "llm_api_key", "detector_model", "llm_model", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
-        """An add-on option left empty means "not configured", not an empty URL."""
+        """An add-on option left empty means "not configured", not an empty URL or path."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
@@ -197,14 +199,27 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(describe_validation_error(err)) from None
 
 
-def describe_validation_error(err: ValidationError) -> str:
+def load_addon_settings() -> Settings:
+    """Like `load_settings`, but errors name the add-on option the user typed, not the variable."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise SettingsError(describe_validation_error(err, as_option=True)) from None
+
+
+def describe_validation_error(err: ValidationError, *, as_option: bool = False) -> str:
     """`HSI_PORT='abc': Input should be a valid integer` — the variable, the value, what is allowed."""
     lines = []
     for problem in err.errors():
         location = problem.get("loc", ())
-        name = f"{ENV_PREFIX}{str(location[0]).upper()}" if location else "settings"
+        if not location:
+            name = "settings"
+        elif as_option:
+            name = f"option {location[0]!s}"
+        else:
+            name = f"setting {ENV_PREFIX}{str(location[0]).upper()}"
         message = problem["msg"].removeprefix("Value error, ")
         value = problem.get("input")
         shown = "" if not location or isinstance(value, dict) else f"={value!r}"
-        lines.append(f"invalid setting {name}{shown}: {message}")
+        lines.append(f"invalid {name}{shown}: {message}")
     return "; ".join(lines)

@@ -45,8 +45,14 @@ def role_starters() -> dict[str, RoleStarter]:
     return {"api": _start_api}
 
 
-async def serve(settings: Settings, roles: Sequence[str], *, stop: asyncio.Event | None = None) -> None:
-    """Run `roles` until `stop` is set (or SIGINT/SIGTERM arrives)."""
+async def serve(
+    settings: Settings,
+    roles: Sequence[str],
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> None:
+    """Run `roles` until `stop` is set (or SIGINT/SIGTERM arrives); `on_ready` runs once all started."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +71,8 @@ async def serve(settings: Settings, roles: Sequence[str], *, stop: asyncio.Event
                 continue
             await starter(runtime, stack)
         _LOGGER.info("HSI running (%s); instance %s", ", ".join(roles), runtime.instance_id)
+        if on_ready is not None:
+            await on_ready(runtime)
         await stop.wait()
         _LOGGER.info("shutting down")
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -18,6 +18,7 @@ from server.db import Database
 
 #: A component's health probe returns at least {"status": "healthy"|"degraded"|"unhealthy"|"unavailable"}.
 HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
+DetectionSink = Callable[[str, list[Any]], Awaitable[None]]
 
 
 def instance_id(data_dir: Path) -> str:
@@ -42,6 +43,8 @@ class Runtime:
     redis: aioredis.Redis
     instance_id: str
     probes: dict[str, HealthProbe] = field(default_factory=dict)
+    #: Called with each file's committed detections (the batcher, when the analyze role runs here).
+    detection_sink: DetectionSink | None = None
 
     async def health(self) -> dict[str, Any]:
         """Status of every component; unhealthy if the stores are down, degraded if a part falls back."""

@@ -1,0 +1,242 @@
+"""Distribution files: the add-on, its options ↔ settings mapping, the add-on repository, HACS, GPU host."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from server import __version__
+from server.addon import ADDON_FIXED_SETTINGS, DISCOVERY_SERVICE, announce, announce_runtime, discovery_payload
+from server.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = "home_security_intelligence"
+
+
+def _yaml(path: str) -> Any:
+    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def addon() -> dict[str, Any]:
+    return _yaml("addon/config.yaml")
+
+
+def test_addon_config_has_required_keys(addon: dict[str, Any]) -> None:
+    for key in ("name", "version", "slug", "description", "arch", "options", "schema", "ports", "map"):
+        assert key in addon, key
+    assert addon["version"] == __version__
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == __version__
+    assert {"amd64", "aarch64"} <= set(addon["arch"])
+    assert addon["ports"] == {"8000/tcp": 8000}
+    assert {entry["type"] for entry in addon["map"]} >= {"share", "media", "addon_config"}
+    assert addon["discovery"] == [DISCOVERY_SERVICE] == [DOMAIN]
+    assert addon["watchdog"] == "http://[HOST]:[PORT:8000]/api/system/health"
+    assert re.fullmatch(r"[a-z0-9_]+", addon["slug"])
+
+
+def _check_value(kind: Any, value: Any) -> None:
+    """Validate one option value against Home Assistant's add-on schema notation."""
+    if isinstance(kind, list):
+        assert isinstance(value, list)
+        for item in value:
+            _check_value(kind[0], item)
+        return
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if value in ("", None):
+        assert optional, f"empty value for required {kind}"
+        return
+    if kind in ("str", "password"):
+        assert isinstance(value, str)
+    elif kind == "bool":
+        assert isinstance(value, bool)
+    elif match := re.fullmatch(r"(int|float)\(([-\d.]*),([-\d.]*)\)", kind):
+        base, low, high = match.groups()
+        assert isinstance(value, int if base == "int" else (int, float)) and not isinstance(value, bool)
+        assert float(low) <= value <= float(high)
+    elif match := re.fullmatch(r"list\((.+)\)", kind):
+        assert value in match.group(1).split("|")
+    else:
+        raise AssertionError(f"unknown schema type {kind}")
+
+
+def test_every_option_has_a_schema_and_a_valid_default(addon: dict[str, Any]) -> None:
+    assert set(addon["options"]) == set(addon["schema"])
+    for name, value in addon["options"].items():
+        _check_value(addon["schema"][name], value)
+
+
+def test_schema_options_are_exactly_the_user_facing_settings(addon: dict[str, Any]) -> None:
+    fields = set(Settings.model_fields)
+    assert set(addon["schema"]) <= fields, "an option that no setting reads"
+    assert fields - ADDON_FIXED_SETTINGS == set(addon["schema"]), "a setting the add-on cannot set"
+    assert ADDON_FIXED_SETTINGS <= fields
+
+
+def test_every_option_is_translated(addon: dict[str, Any]) -> None:
+    translations = _yaml("addon/translations/en.yaml")["configuration"]
+    assert set(translations) == set(addon["schema"])
+    assert all(entry["name"] and entry["description"] for entry in translations.values())
+
+
+def _run_addon(tmp_path: Path, options: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps(options))
+    env = {"HSI_OPTIONS_FILE": str(path), "HSI_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "server", "addon"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_default_options_make_valid_settings(addon: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps(addon["options"]))
+    monkeypatch.setenv("HSI_OPTIONS_FILE", str(path))
+    from server.config import load_addon_settings
+
+    settings = load_addon_settings()
+    assert settings.cameras_dir == Path("/share/hsi/cameras")
+    assert settings.llm_url is None and settings.database_url is None  # empty options mean unset
+    assert settings.detector_model == Path("/config/models/rtdetr_v2")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("detection_confidence", 1.5, "hsi: invalid option detection_confidence=1.5: Input should be less than or equal to 1"),
+        ("detector", "yolo", "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'"),
+        ("database_url", "mysql://db", "hsi: invalid option database_url='mysql://db': must be a postgresql:// URL"),
+    ],
+)
+def test_bad_option_stops_the_addon_with_one_line(
+    addon: dict[str, Any], tmp_path: Path, option: str, value: Any, message: str
+) -> None:
+    result = _run_addon(tmp_path, {**addon["options"], option: value})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message]
+
+
+async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Supervisor cannot run here: a stand-in on 127.0.0.1 records what the add-on sends."""
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def discovery(request: web.Request) -> web.Response:
+        received.append((request.headers.get("Authorization", ""), await request.json()))
+        return web.json_response({"result": "ok", "data": {"uuid": "d1c0"}})
+
+    app = web.Application()
+    app.router.add_post("/discovery", discovery)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        uuid = await announce(
+            discovery_payload("local-hsi", 8000, "k3y"), supervisor_url=f"http://127.0.0.1:{port}", token="tok"
+        )
+        assert uuid == "d1c0"
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        (data_dir / "api_key.txt").write_text("secret-key\n")
+        monkeypatch.setenv("SUPERVISOR_TOKEN", "tok2")
+        monkeypatch.setenv("SUPERVISOR_URL", f"http://127.0.0.1:{port}")
+        runtime = SimpleNamespace(settings=Settings(data_dir=data_dir, port=8000))
+        await announce_runtime(runtime)  # type: ignore[arg-type]
+    finally:
+        await runner.cleanup()
+    assert received[0] == (
+        "Bearer tok",
+        {"service": DOMAIN, "config": {"host": "local-hsi", "port": 8000, "api_key": "k3y", "ssl": False}},
+    )
+    auth, payload = received[1]
+    assert auth == "Bearer tok2"
+    assert payload["config"]["api_key"] == "secret-key" and payload["config"]["port"] == 8000
+
+
+async def test_discovery_rejection_is_reported() -> None:
+    async def discovery(request: web.Request) -> web.Response:
+        return web.json_response({"result": "error", "message": "unknown service"}, status=400)
+
+    app = web.Application()
+    app.router.add_post("/discovery", discovery)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        with pytest.raises(RuntimeError, match="Supervisor discovery failed \\(400\\)"):
+            await announce(
+                discovery_payload("h", 1, None),
+                supervisor_url=f"http://127.0.0.1:{runner.addresses[0][1]}",
+                token="t",
+            )
+    finally:
+        await runner.cleanup()
+
+
+def test_addon_dockerfile_and_run_script() -> None:
+    dockerfile = (ROOT / "addon/Dockerfile").read_text()
+    assert re.search(r"^FROM \S+", dockerfile, re.M)
+    assert f'ARG HSI_VERSION={__version__}' in dockerfile
+    assert "io.hass.type=\"addon\"" in dockerfile and "io.hass.arch=\"amd64|aarch64\"" in dockerfile
+    assert "torch==2.13.0" in dockerfile
+    assert 'CMD ["/run.sh"]' in dockerfile
+    assert "exec python -m server addon" in (ROOT / "addon/run.sh").read_text()
+    for doc in ("DOCS.md", "CHANGELOG.md"):
+        assert (ROOT / "addon" / doc).read_text().strip()
+    assert f"## {__version__}" in (ROOT / "addon/CHANGELOG.md").read_text()
+
+
+def test_addon_repository_file() -> None:
+    repository = _yaml("repository.yaml")
+    assert set(repository) == {"name", "url", "maintainer"}
+    assert repository["url"].startswith("https://")
+
+
+def test_hacs_rules() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert set(hacs) <= {"name", "homeassistant", "render_readme", "content_in_root", "zip_release", "filename", "hide_default_branch", "country", "hacs"}
+    assert hacs["name"] and hacs["render_readme"] is True
+    pinned = (ROOT / "requirements-ha-test.txt").read_text()
+    ha_version = re.search(r"pytest-homeassistant-custom-component==(\S+)", pinned)
+    assert ha_version, "the HA test harness pin decides which HA version we test with"
+    assert hacs["homeassistant"] == "2025.4.4"  # what pytest-homeassistant-custom-component 0.13.236 pins
+    integrations = [p for p in (ROOT / "custom_components").iterdir() if p.is_dir() and not p.name.startswith("__")]
+    assert [p.name for p in integrations] == [DOMAIN]
+    manifest = json.loads((integrations[0] / "manifest.json").read_text())
+    for key in ("domain", "name", "version", "documentation", "issue_tracker", "codeowners"):
+        assert manifest.get(key), key
+    assert manifest["domain"] == DOMAIN
+    assert manifest["config_flow"] is True
+    assert manifest["iot_class"] == "local_push" and manifest["integration_type"] == "hub"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
+    assert all(owner.startswith("@") for owner in manifest["codeowners"])
+    assert manifest.get("requirements", []) == []  # HA's own aiohttp session; nothing to install
+
+
+def test_gpu_host_compose() -> None:
+    compose = _yaml("deploy/gpu/compose.yaml")
+    services = compose["services"]
+    assert services["detect"]["command"] == ["worker", "detect"]
+    assert services["analyze"]["command"] == ["worker", "analyze"]
+    assert services["api"]["command"] == ["api"]
+    # YAML merge keys bring in the GPU reservation, the image and the shared environment.
+    gpu = services["detect"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    for name in ("detect-remote", "analyze-remote"):
+        assert services[name]["profiles"] == ["workers-only"]
+        assert "HSI_DATABASE_URL" in services[name]["environment"]
+    dockerfile = (ROOT / "deploy/gpu/Dockerfile").read_text()
+    assert re.search(r"^FROM \S*cuda", dockerfile, re.M)
+    assert "-DGGML_CUDA=on" in dockerfile
