@@ -1,0 +1,62 @@
+"""Detections: one row per object the detector found in one uploaded image or video frame."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.models.base import Base, utcnow
+
+if TYPE_CHECKING:
+    from server.models.camera import Camera
+
+
+class Detection(Base):
+    """An object detection (class, confidence, bounding box in pixels) with its source media.
+
+    The object fields are nullable as in the reference: a processed file in which nothing was found
+    can still be recorded. Video metadata columns are filled only for `media_type == "video"`.
+    """
+
+    __tablename__ = "detections"
+    __table_args__ = (
+        Index("idx_detections_camera_id", "camera_id"),
+        Index("idx_detections_detected_at", "detected_at"),
+        Index("idx_detections_camera_time", "camera_id", "detected_at"),
+        Index("idx_detections_file_hash", "file_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(
+        String, ForeignKey("cameras.id", ondelete="CASCADE"), nullable=False
+    )
+    file_path: Mapped[str] = mapped_column(String, nullable=False)
+    file_type: Mapped[str | None] = mapped_column(String, nullable=True)
+    detected_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, server_default=func.now()
+    )
+    object_type: Mapped[str | None] = mapped_column(String, nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    bbox_x: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bbox_y: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bbox_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bbox_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    thumbnail_path: Mapped[str | None] = mapped_column(String, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(
+        String, nullable=True, default="image", server_default="image"
+    )
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_codec: Mapped[str | None] = mapped_column(String, nullable=True)
+    video_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: HSI extension (migration 0002): SHA-256 of the source file. The detect worker writes a file's
+    #: rows only if none with this (camera_id, file_hash) exist, so a redelivered entry adds nothing.
+    file_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    camera: Mapped[Camera] = relationship(back_populates="detections")
+
+    def __repr__(self) -> str:
+        return f"<Detection id={self.id} camera={self.camera_id!r} {self.object_type}:{self.confidence}>"
