@@ -1,0 +1,148 @@
+"""Structured logs in the `logs` table, written in the background so logging never blocks the pipeline.
+
+Any logger under `hsi` takes correlation fields through `extra=`: `component`, `camera_id`,
+`detection_id`, `event_id`, `duration_ms`, `request_id`, `user_agent` and `data` (a JSON-able dict
+stored in `logs.extra`; the
+name `extra` itself is reserved by `logging`). `emit` only appends to a bounded in-memory buffer (safe
+from any thread, including watchdog's); one asyncio task drains it in batches with a single INSERT.
+stderr logging is untouched: this handler is added beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.models import Log
+from server.runtime import Runtime
+
+#: The logger tree whose records reach the database.
+ROOT_LOGGER = "hsi"
+
+#: The writer's own troubles go to stderr only (a logger outside the `hsi` tree): logging a failed
+#: log insert into the same table would loop.
+_LOGGER = logging.getLogger("server.logs")
+
+_COMPONENT_MAX = 50
+_CAMERA_MAX = 100
+
+
+def _component(record: logging.LogRecord) -> str:
+    """`extra={"component": ...}` if given, else the logger's name below `hsi` (`hsi.watcher` -> `watcher`)."""
+    explicit = getattr(record, "component", None)
+    if explicit:
+        return str(explicit)[:_COMPONENT_MAX]
+    name = record.name.removeprefix(ROOT_LOGGER + ".")
+    return (name.split(".")[-1] or ROOT_LOGGER)[:_COMPONENT_MAX]
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(round(float(value)))
+
+
+def _str_or_none(value: Any, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def record_to_row(record: logging.LogRecord) -> dict[str, Any]:
+    """The `logs` row for one record; the exception text, if any, is appended to the message."""
+    message = record.getMessage()
+    if record.exc_info and record.exc_info[0] is not None:
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    data = getattr(record, "data", None)
+    camera_id = getattr(record, "camera_id", None)
+    return {
+        "timestamp": datetime.fromtimestamp(record.created, tz=UTC),
+        "level": record.levelname[:10],
+        "component": _component(record),
+        "message": message,
+        "camera_id": None if camera_id is None else str(camera_id)[:_CAMERA_MAX],
+        "detection_id": _int_or_none(getattr(record, "detection_id", None)),
+        "event_id": _int_or_none(getattr(record, "event_id", None)),
+        "duration_ms": _int_or_none(getattr(record, "duration_ms", None)),
+        "extra": None if data is None else _json_safe(data),
+        "source": "backend",
+        "request_id": _str_or_none(getattr(record, "request_id", None), 36),
+        "user_agent": _str_or_none(getattr(record, "user_agent", None), 1000),
+    }
+
+
+class DatabaseLogHandler(logging.Handler):
+    """Buffers records and lets `run()` insert them in batches; drops the oldest if the store is down."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        level: int = logging.INFO,
+        batch_size: int = 500,
+        interval_seconds: float = 0.25,
+        capacity: int = 20_000,
+    ) -> None:
+        super().__init__(level)
+        self._sessions = sessions
+        self._batch_size = batch_size
+        self._interval = interval_seconds
+        self._buffer: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            row = record_to_row(record)
+        except Exception:  # a bad `extra` must not break the caller's code path
+            self.handleError(record)
+            return
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append(row)
+
+    async def flush_async(self) -> None:
+        """Write everything buffered so far (tests and shutdown call it; `run` calls it in a loop)."""
+        while self._buffer:
+            batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(insert(Log), batch)
+            except Exception as err:
+                _LOGGER.warning("could not write %d log rows: %s", len(batch), err)
+                return
+
+    async def run(self) -> None:
+        """Drain the buffer every `interval_seconds` until cancelled, then flush what is left."""
+        try:
+            while True:
+                await asyncio.sleep(self._interval)
+                await self.flush_async()
+        finally:
+            await asyncio.shield(self.flush_async())
+
+
+async def ensure_database_logging(runtime: Runtime, stack: AsyncExitStack) -> DatabaseLogHandler:
+    """Attach the handler to the `hsi` logger once per database (several roles may ask in one process)."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    for handler in logger.handlers:
+        if isinstance(handler, DatabaseLogHandler) and handler._sessions is runtime.database.sessions:
+            return handler
+    handler = DatabaseLogHandler(runtime.database.sessions)
+    logger.addHandler(handler)
+    task = asyncio.create_task(handler.run(), name="hsi-log-writer")
+
+    async def _stop() -> None:
+        logger.removeHandler(handler)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(_stop)
+    return handler

@@ -1,0 +1,1 @@
+"""The detection pipeline: watcher → intake (validate, dedup) → stream → detect worker → detections."""

@@ -1,0 +1,431 @@
+"""BatchAggregator: groups each camera's detections into batches, in Redis, and queues closed batches.
+
+Why Redis and Lua: detect workers on several hosts feed the same camera's batch, and the analyze role's
+closer may run in more than one process. Every state change (open or append, close) is one Lua script,
+so it is atomic in Redis: a batch is opened once, and closing it — deleting its hash and adding its
+`hsi:analyze` entry — happens in the same script, so two closers racing on one batch produce exactly
+one entry, and a crash can never leave a batch closed but not queued (or queued twice).
+
+State, per camera:
+
+* `hsi:batch:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
+  `count`, `ids` ("12,13,…"), `sizes` (`"12":[640,480],…` — each detection's image size, for zones).
+* `hsi:batch:deadlines` — sorted set camera → the moment its batch is due:
+  `min(started + window, last_seen + idle)`. The closer task scans it.
+* `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
+* `hsi:batch:seen:<smallest detection id>` — a file's rows were batched (the detect worker may hand
+  the same rows on again after a crash; they must not make a second event).
+
+Times come from the Redis server's clock (`TIME` inside the scripts), so hosts with skewed clocks agree
+on when a batch is due.
+
+Closing rules: after `batch_window_seconds` since the batch opened, after `batch_idle_timeout_seconds`
+without a new detection, or at `batch_max_detections`. A detection arriving for a batch that is already
+due closes that batch first and opens a new one, so a slow closer never stretches a window.
+
+Fast path (decision): a detection with confidence ≥ `fast_path_confidence` of a type in
+`fast_path_object_types` closes the camera's open batch *at once*, including that detection and
+whatever the batch already held (context such as "a car arrived, then a person"), with
+`is_fast_path = 1`. So every detection belongs to exactly one event (no duplicate events for one
+sighting, baselines and event counts stay honest). To keep one person standing at the door for a minute
+from raising an event per frame, the fast path fires at most once per camera per batch window (the
+gate key); later qualifying detections in that window join a normal batch, which closes by the usual
+rules and summarises the continuing presence.
+
+Backpressure: like `RedisStream.add`, the close script refuses to add at `queue_max_len` entries;
+the batch then stays open in Redis (nothing is dropped) and closes once the analyze queue has room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from PIL import Image
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.config import Settings
+from server.pipeline.streams import ANALYZE_STREAM
+from server.runtime import Runtime
+
+_LOGGER = logging.getLogger("hsi.batcher")
+
+BATCH_KEY_PREFIX = "hsi:batch:"
+DEADLINES_KEY = "hsi:batch:deadlines"
+FAST_GATE_PREFIX = "hsi:batch:fast:"
+SEEN_PREFIX = "hsi:batch:seen:"
+#: How long a handed-on file's detections are remembered (the detect worker's redelivery comes sooner).
+SEEN_TTL_SECONDS = 24 * 3600
+
+#: How often the closer looks for due batches at most; it sleeps less when a deadline is nearer.
+MAX_CLOSER_SLEEP_SECONDS = 1.0
+MIN_CLOSER_SLEEP_SECONDS = 0.05
+OVERDUE_RETRY_SECONDS = 0.2
+
+# Shared Lua: the clock, the deadline, and the atomic close (XADD + DEL + ZREM).
+_LUA_COMMON = """
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function deadline(key, window, idle)
+  local v = redis.call('HMGET', key, 'started', 'last_seen')
+  return math.min(tonumber(v[1]) + window, tonumber(v[2]) + idle)
+end
+
+-- Returns the new stream entry id, or false when the stream is at its cap (the batch stays open).
+local function close(key, zset, stream, maxlen, reason, fast, t)
+  if maxlen > 0 and redis.call('XLEN', stream) >= maxlen then
+    return false
+  end
+  local v = redis.call('HMGET', key, 'batch_id', 'camera_id', 'started', 'last_seen', 'ids', 'sizes', 'count')
+  local entry = redis.call('XADD', stream, '*',
+    'batch_id', v[1], 'camera_id', v[2],
+    'detection_ids', '[' .. v[5] .. ']', 'image_sizes', '{' .. v[6] .. '}',
+    'detection_count', v[7], 'is_fast_path', fast,
+    'opened_at', v[3], 'last_seen_at', v[4], 'closed_at', string.format('%.6f', t),
+    'close_reason', reason)
+  redis.call('DEL', key)
+  redis.call('ZREM', zset, v[2])
+  return entry
+end
+"""
+
+# KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections.
+# ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv, sizes csv,
+#       number of detections, fast (0|1), seen marker TTL (s).
+# Returns {batch id the detections joined, entry id of a batch closed before (or ''),
+#          entry id of this batch if it closed (or ''), close reason (or ''),
+#          'full' if the cap blocked a close}.
+_APPEND_LUA = (
+    _LUA_COMMON
+    + """
+local key, zset, stream, gate, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local camera, new_id = ARGV[1], ARGV[2]
+local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids, sizes, n, fast = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[11])) then
+  return {'', '', '', 'duplicate', ''}
+end
+local t = now()
+local previous, blocked = '', ''
+
+if redis.call('EXISTS', key) == 1 and t >= deadline(key, window, idle) then
+  local entry = close(key, zset, stream, maxlen, 'window', '0', t)
+  if entry then previous = entry else blocked = 'full' end
+end
+
+if redis.call('EXISTS', key) == 0 then
+  redis.call('HSET', key, 'batch_id', new_id, 'camera_id', camera, 'started', string.format('%.6f', t),
+    'last_seen', string.format('%.6f', t), 'count', 0, 'ids', '', 'sizes', '')
+end
+
+local old_ids = redis.call('HGET', key, 'ids')
+if old_ids ~= '' then ids = old_ids .. ',' .. ids end
+local old_sizes = redis.call('HGET', key, 'sizes')
+if old_sizes ~= '' and sizes ~= '' then sizes = old_sizes .. ',' .. sizes
+elseif sizes == '' then sizes = old_sizes end
+local count = redis.call('HINCRBY', key, 'count', n)
+redis.call('HSET', key, 'ids', ids, 'sizes', sizes, 'last_seen', string.format('%.6f', t))
+local batch_id = redis.call('HGET', key, 'batch_id')
+
+local reason = ''
+if fast == '1' and redis.call('SET', gate, batch_id, 'NX', 'PX', math.floor(window * 1000)) then
+  reason = 'fast_path'
+elseif count >= max_count then
+  reason = 'max_detections'
+end
+if reason ~= '' then
+  local entry = close(key, zset, stream, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
+  if entry then
+    return {batch_id, previous, entry, reason, blocked}
+  end
+  blocked = 'full'
+  if reason == 'fast_path' then redis.call('DEL', gate) end
+end
+redis.call('ZADD', zset, deadline(key, window, idle), camera)
+return {batch_id, previous, '', '', blocked}
+"""
+)
+
+# KEYS: batch hash, deadlines zset, analyze stream. ARGV: camera_id, window, idle, stream cap.
+# Returns the entry id if this call closed the batch, '' if it was not due or already closed, 'full'.
+_CLOSE_IF_DUE_LUA = (
+    _LUA_COMMON
+    + """
+local key, zset, stream = KEYS[1], KEYS[2], KEYS[3]
+local camera = ARGV[1]
+local window, idle, maxlen = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', key) == 0 then
+  redis.call('ZREM', zset, camera)
+  return ''
+end
+local t = now()
+local due = deadline(key, window, idle)
+if t < due then
+  redis.call('ZADD', zset, due, camera)
+  return ''
+end
+local v = redis.call('HMGET', key, 'started')
+local reason = 'idle'
+if t >= tonumber(v[1]) + window then reason = 'window' end
+local entry = close(key, zset, stream, maxlen, reason, '0', t)
+if entry then return entry end
+return 'full'
+"""
+)
+
+
+class BatchDetection(Protocol):
+    """What the batcher reads from a committed `detections` row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def file_path(self) -> str: ...
+    @property
+    def object_type(self) -> str | None: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def media_type(self) -> str | None: ...
+    @property
+    def video_width(self) -> int | None: ...
+    @property
+    def video_height(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What one `add_detections` call did (mostly for logs and tests)."""
+
+    batch_id: str | None
+    #: Stream entry ids added by this call (a due batch closed first, and/or this batch closed).
+    enqueued: list[str] = field(default_factory=list)
+    close_reason: str | None = None
+    #: The analyze queue was at its cap: a close was postponed (the batch stays open, nothing is lost).
+    backpressure: bool = False
+
+
+def batch_key(camera_id: str) -> str:
+    return BATCH_KEY_PREFIX + camera_id
+
+
+def image_size_of(detection: BatchDetection) -> tuple[int, int] | None:
+    """The size the box was measured on: the video's frame size, or the image file's header.
+
+    Only the header is read (PIL opens lazily), so this costs a file open, not a decode. None when the
+    file is gone or unreadable; the analyze worker then tries again and otherwise skips zones.
+    """
+    if detection.media_type == "video" and detection.video_width and detection.video_height:
+        return detection.video_width, detection.video_height
+    try:
+        with Image.open(Path(detection.file_path)) as image:
+            return image.size
+    except (OSError, ValueError) as err:
+        _LOGGER.warning("cannot read image size of %s: %s", detection.file_path, err)
+        return None
+
+
+def _sizes_fragment(detections: Iterable[BatchDetection]) -> str:
+    """`"12":[640,480],"13":[640,480]` — a JSON object body the close script wraps in braces."""
+    cache: dict[tuple[str, str | None], tuple[int, int] | None] = {}
+    parts = []
+    for det in detections:
+        cache_key = (det.file_path, det.media_type)
+        if cache_key not in cache:
+            cache[cache_key] = image_size_of(det)
+        size = cache[cache_key]
+        if size is not None:
+            parts.append(f'"{int(det.id)}":[{int(size[0])},{int(size[1])}]')
+    return ",".join(parts)
+
+
+def decode_entry(fields: dict[Any, Any]) -> dict[str, Any]:
+    """A `hsi:analyze` entry as Python values (the analyze worker's side of the format above)."""
+    text = {
+        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+        for k, v in fields.items()
+    }
+    sizes = json.loads(text.get("image_sizes") or "{}")
+    return {
+        "batch_id": text["batch_id"],
+        "camera_id": text["camera_id"],
+        "detection_ids": [int(value) for value in json.loads(text.get("detection_ids") or "[]")],
+        "image_sizes": {int(k): (int(v[0]), int(v[1])) for k, v in sizes.items()},
+        "is_fast_path": text.get("is_fast_path") == "1",
+        "close_reason": text.get("close_reason", ""),
+        "opened_at": float(text["opened_at"]) if text.get("opened_at") else None,
+        "closed_at": float(text["closed_at"]) if text.get("closed_at") else None,
+    }
+
+
+class BatchAggregator:
+    """One open batch per camera, shared by every process through Redis; see the module docstring."""
+
+    def __init__(
+        self, redis: aioredis.Redis, settings: Settings, *, stream_name: str = ANALYZE_STREAM
+    ) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._stream = stream_name
+        self._append = redis.register_script(_APPEND_LUA)
+        self._close_if_due = redis.register_script(_CLOSE_IF_DUE_LUA)
+        self._fast_types = {name.lower() for name in settings.fast_path_object_types}
+
+    @property
+    def stream_name(self) -> str:
+        return self._stream
+
+    def is_fast_path(self, detection: BatchDetection) -> bool:
+        """High confidence and a type the user wants to hear about at once."""
+        return (
+            detection.object_type is not None
+            and detection.object_type.lower() in self._fast_types
+            and (detection.confidence or 0.0) >= self._settings.fast_path_confidence
+        )
+
+    async def add_detections(self, camera_id: str, detections: Sequence[BatchDetection]) -> AddResult:
+        """The detection sink: append one file's committed detections to the camera's open batch.
+
+        Rows without an object (a file in which nothing was found) have nothing to analyse and are
+        skipped. The image size is read here, once per file, so the worker needs no file access.
+        At-least-once safe: the detect worker hands a file's rows on again after a crash, and rows
+        already batched (remembered for a day) are ignored, so they never make a second event.
+        """
+        objects = [det for det in detections if det.object_type is not None and det.id is not None]
+        if not objects:
+            return AddResult(batch_id=None)
+        sizes = await asyncio.to_thread(_sizes_fragment, objects)
+        fast = any(self.is_fast_path(det) for det in objects)
+        s = self._settings
+        raw = await self._append(
+            keys=[
+                batch_key(camera_id),
+                DEADLINES_KEY,
+                self._stream,
+                FAST_GATE_PREFIX + camera_id,
+                # Detection ids are unique, so the smallest one names this file's rows.
+                SEEN_PREFIX + str(min(int(det.id) for det in objects)),
+            ],
+            args=[
+                camera_id,
+                uuid.uuid4().hex,
+                s.batch_window_seconds,
+                s.batch_idle_timeout_seconds,
+                s.batch_max_detections,
+                s.queue_max_len,
+                ",".join(str(int(det.id)) for det in objects),
+                sizes,
+                len(objects),
+                "1" if fast else "0",
+                SEEN_TTL_SECONDS,
+            ],
+        )
+        batch_id, previous, entry, reason, blocked = (_text(item) for item in raw)
+        if reason == "duplicate":
+            _LOGGER.debug("detections %s of %s were batched already", [d.id for d in objects], camera_id)
+            return AddResult(batch_id=None)
+        result = AddResult(
+            batch_id=batch_id,
+            enqueued=[item for item in (previous, entry) if item],
+            close_reason=reason or None,
+            backpressure=blocked == "full",
+        )
+        if result.backpressure:
+            _LOGGER.warning(
+                "analysis queue %s is full; batch %s of %s stays open until it drains",
+                self._stream,
+                batch_id,
+                camera_id,
+            )
+        if reason:
+            _LOGGER.info("batch %s of %s closed (%s)", batch_id, camera_id, reason)
+        return result
+
+    async def close_due(self) -> list[str]:
+        """Close every batch whose deadline has passed; returns the stream entry ids this call added."""
+        seconds, micros = await self._redis.time()
+        now = seconds + micros / 1_000_000
+        cameras = await self._redis.zrangebyscore(DEADLINES_KEY, "-inf", now, start=0, num=100)
+        added: list[str] = []
+        for raw_camera in cameras:
+            camera_id = _text(raw_camera)
+            added_id = await self.close_camera_if_due(camera_id)
+            if added_id:
+                added.append(added_id)
+        return added
+
+    async def close_camera_if_due(self, camera_id: str) -> str | None:
+        """Atomically close one camera's batch if due; None when not due, already closed or queue full."""
+        s = self._settings
+        result = _text(
+            await self._close_if_due(
+                keys=[batch_key(camera_id), DEADLINES_KEY, self._stream],
+                args=[camera_id, s.batch_window_seconds, s.batch_idle_timeout_seconds, s.queue_max_len],
+            )
+        )
+        if result == "full":
+            _LOGGER.warning("analysis queue %s is full; batch of %s stays open", self._stream, camera_id)
+            return None
+        if result:
+            _LOGGER.info("batch of %s closed by the closer (entry %s)", camera_id, result)
+            return result
+        return None
+
+    async def seconds_to_next_deadline(self) -> float | None:
+        """Seconds until the earliest open batch is due (≤ 0 when overdue); None when none is open."""
+        first = await self._redis.zrange(DEADLINES_KEY, 0, 0, withscores=True)
+        if not first:
+            return None
+        seconds, micros = await self._redis.time()
+        return float(first[0][1]) - (seconds + micros / 1_000_000)
+
+    async def run_closer(self, stop: asyncio.Event) -> None:
+        """Close due batches until `stop` is set; sleeps until the next deadline (at most 1 s).
+
+        Several closers (one per analyze process) may run: the close script makes that safe.
+        """
+        while not stop.is_set():
+            try:
+                await self.close_due()
+                wait = await self.seconds_to_next_deadline()
+            except (RedisConnectionError, RedisTimeoutError) as err:
+                _LOGGER.warning("batch closer: Redis unavailable (%s); retrying", err)
+                wait = MAX_CLOSER_SLEEP_SECONDS
+            if wait is None:
+                sleep = MAX_CLOSER_SLEEP_SECONDS
+            elif wait <= 0:
+                # Just became due, or overdue but the full queue would not take it: look again soon.
+                sleep = OVERDUE_RETRY_SECONDS
+            else:
+                sleep = min(max(wait, MIN_CLOSER_SLEEP_SECONDS), MAX_CLOSER_SLEEP_SECONDS)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=sleep)
+            except TimeoutError:
+                pass
+
+
+def install_detection_sink(runtime: Runtime) -> BatchAggregator:
+    """Make this process's detect worker hand its committed detections to the shared batches."""
+    batcher = BatchAggregator(runtime.redis, runtime.settings)
+    runtime.detection_sink = batcher.add_detections  # type: ignore[assignment]
+    return batcher
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,63 @@
+"""Camera rows as the pipeline sees them: created on the first upload, online while they upload.
+
+A camera is a folder under the upload root; its id is `normalize_camera_id(folder name)` and its name
+the folder name as the user typed it. Status changes are broadcast as `camera.updated`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Camera, CameraStatus
+from server.pipeline.broadcast import publish
+from server.runtime import Runtime
+from server.serialize import camera_to_dict
+
+_LOGGER = logging.getLogger("hsi.cameras")
+
+
+async def ensure_camera(runtime: Runtime, camera_id: str, name: str, folder_path: str) -> bool:
+    """Create the camera unless it exists (concurrency-safe); True if this call created it."""
+    statement = (
+        insert(Camera)
+        .values(id=camera_id, name=name, folder_path=folder_path, status=CameraStatus.ONLINE.value)
+        .on_conflict_do_nothing(index_elements=[Camera.id])
+        .returning(Camera)
+    )
+    async with runtime.database.sessions() as session, session.begin():
+        created = (await session.scalars(statement)).one_or_none()
+    if created is None:
+        return False
+    _LOGGER.info(
+        "new camera %s from folder %s",
+        camera_id,
+        folder_path,
+        extra={"component": "cameras", "camera_id": camera_id, "data": {"folder_path": folder_path}},
+    )
+    await publish(runtime.redis, "camera.updated", camera_to_dict(created))
+    return True
+
+
+async def record_upload(
+    session: AsyncSession, camera_id: str, uploaded_at: datetime, offline_after: timedelta
+) -> Camera | None:
+    """Advance `last_seen_at` (never backwards: catch-up files are old) and mark the camera online if
+    the upload is recent. Returns the camera when its status changed (the caller broadcasts it after
+    commit), else None. Runs inside the caller's transaction, locking the camera row."""
+    camera = (
+        await session.scalars(select(Camera).where(Camera.id == camera_id).with_for_update(key_share=True))
+    ).one_or_none()
+    if camera is None:
+        return None
+    if camera.last_seen_at is None or uploaded_at > camera.last_seen_at:
+        camera.last_seen_at = uploaded_at
+    recent = datetime.now(UTC) - uploaded_at < offline_after
+    if recent and camera.status != CameraStatus.ONLINE.value:
+        camera.status = CameraStatus.ONLINE.value
+        return camera
+    return None

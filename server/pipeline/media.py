@@ -1,0 +1,498 @@
+"""Camera media: checking uploads, decoding images and video frames, writing thumbnails and clips.
+
+Cheap cameras upload over FTP, and an upload can be empty, cut short, or not what its name says. Every
+file is fully decoded before it joins the pipeline, and anything unusable raises `MediaError` with a
+reason precise enough to put in the log row that says why the file was rejected.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal, Protocol, cast
+
+import av
+import numpy as np
+from av.video.stream import VideoStream
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".avi", ".mov"})
+#: Smaller "images" are camera error pages or aborted uploads (the reference system's rule).
+MIN_IMAGE_BYTES = 10 * 1024
+MIN_VIDEO_BYTES = 1024
+#: 64 megapixels: above any camera sensor here, far below what would exhaust memory when decoded.
+MAX_IMAGE_PIXELS = 64_000_000
+
+THUMBNAIL_SIZE = (320, 240)
+THUMBNAIL_QUALITY = 85
+
+MediaType = Literal["image", "video"]
+
+_IMAGE_MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
+_VIDEO_MIME = {
+    ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+    ".mov": "video/quicktime",
+}
+
+#: Box colours of thumbnails, by kind of object (RGB).
+PERSON_COLOUR = (230, 30, 30)
+VEHICLE_COLOUR = (40, 110, 240)
+ANIMAL_COLOUR = (40, 200, 70)
+OTHER_COLOUR = (240, 210, 30)
+VEHICLES = frozenset({"car", "truck", "bus", "motorcycle", "bicycle", "train", "boat", "airplane"})
+ANIMALS = frozenset({"dog", "cat", "bird", "horse", "sheep", "cow", "bear", "elephant", "zebra", "giraffe"})
+
+
+class MediaError(Exception):
+    """A file that cannot be used; `reason` is one short line for logs and API errors."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    width: int
+    height: int
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    duration: float
+    codec: str
+    width: int
+    height: int
+    mime: str
+
+
+class BoxLike(Protocol):
+    """Anything with a class name and a pixel box, e.g. a DetectedObject or a detection row."""
+
+    @property
+    def object_type(self) -> str: ...
+    @property
+    def x(self) -> int: ...
+    @property
+    def y(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+
+
+# --- file types -----------------------------------------------------------------------------------
+
+
+def media_type(path: Path | str) -> MediaType | None:
+    """ "image" or "video" by extension (case-insensitive), None for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def require_media_type(path: Path | str) -> MediaType:
+    """The media type, or MediaError naming the extension that is not supported."""
+    kind = media_type(path)
+    if kind is None:
+        suffix = Path(path).suffix.lower() or "(none)"
+        allowed = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        raise MediaError(f"unsupported file type {suffix} (allowed: {allowed})")
+    return kind
+
+
+def mime_for_path(path: Path | str) -> str:
+    """The MIME type an HTTP response should carry for a stored file, by extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return "image/jpeg"
+    if suffix == ".png":
+        return "image/png"
+    return _VIDEO_MIME.get(suffix, "application/octet-stream")
+
+
+def _check_size(path: Path, minimum: int) -> int:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MediaError("file not found") from None
+    except OSError as err:
+        raise MediaError(f"file not readable: {err.strerror or err}") from None
+    if not path.is_file():
+        raise MediaError("not a regular file")
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    if size < minimum:
+        raise MediaError(f"file too small ({size} bytes, minimum {minimum})")
+    return size
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _bomb_guard(max_pixels: int) -> Iterator[None]:
+    """Turn Pillow's decompression-bomb error (and its warning, where warnings are errors) into MediaError.
+
+    Pillow refuses above 2 x its MAX_IMAGE_PIXELS (~179 MP) and only warns above ~89 MP; our own
+    limit (`_check_dimensions`, 64 MP) is lower and rejects everything in between. No warnings filter
+    is changed here: filters are process-wide and this runs in several threads at once.
+    """
+    try:
+        yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise MediaError(f"image too large (decompression bomb, limit {max_pixels} pixels): {err}") from None
+
+
+def _check_dimensions(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise MediaError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise MediaError(f"image too large ({width}x{height} pixels, limit {max_pixels})")
+
+
+_EXIF_ORIENTATION = 0x0112
+_SIDEWAYS_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def validate_image(
+    path: Path | str, *, min_bytes: int = MIN_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> ImageInfo:
+    """Check that a file is a whole JPEG or PNG; decode it fully, since FTP leaves files cut short.
+
+    `verify()` catches broken structure (CRCs, markers) but not missing data, and a verified image
+    cannot be used again, so the file is opened a second time and decoded with `load()`.
+    """
+    path = Path(path)
+    _check_size(path, min_bytes)
+    with _bomb_guard(max_pixels):
+        try:
+            with Image.open(path) as image:
+                image_format = image.format or "unknown"
+                if image_format not in _IMAGE_MIME:
+                    raise MediaError(f"unsupported image format {image_format} (JPEG and PNG only)")
+                _check_dimensions(image, max_pixels)
+                image.verify()
+            with Image.open(path) as image:
+                image.load()
+                width, height = image.size
+                if image.getexif().get(_EXIF_ORIENTATION) in _SIDEWAYS_ORIENTATIONS:
+                    width, height = height, width  # what load_image returns, after exif_transpose
+        except MediaError:
+            raise
+        except UnidentifiedImageError:
+            raise MediaError("not an image (content is not a recognised image format)") from None
+        except OSError as err:
+            message = str(err)
+            if (
+                "truncated" in message
+                or "broken data stream" in message
+                or "premature end" in message.lower()
+            ):
+                raise MediaError(f"truncated image ({message})") from None
+            raise MediaError(f"corrupt image ({message})") from None
+        except (SyntaxError, ValueError, struct.error) as err:  # Pillow plugins leak these on bad headers
+            raise MediaError(f"corrupt image ({err})") from None
+    if not _has_end_marker(path, image_format):
+        raise MediaError(f"truncated image (no {image_format} end marker)")
+    return ImageInfo(width=width, height=height, mime=_IMAGE_MIME[image_format])
+
+
+#: How far from the end an end marker may sit: some cameras pad the file after it.
+_END_MARKER_WINDOW = 4096
+
+
+def _has_end_marker(path: Path, image_format: str) -> bool:
+    """JPEG ends with EOI (FF D9), PNG with an IEND chunk; an upload cut short has neither.
+
+    Pillow already reports truncation while decoding, unless some library in the process has set
+    `ImageFile.LOAD_TRUNCATED_IMAGES` (it is process-wide); this check does not depend on that flag.
+    """
+    marker = b"\xff\xd9" if image_format == "JPEG" else b"IEND"
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _END_MARKER_WINDOW))
+        return marker in handle.read()
+
+
+def load_image(path: Path | str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image to RGB (EXIF orientation applied, so boxes match what people see)."""
+    with _bomb_guard(max_pixels):
+        try:
+            with Image.open(path) as image:
+                _check_dimensions(image, max_pixels)
+                upright = ImageOps.exif_transpose(image)
+                return upright.convert("RGB")
+        except MediaError:
+            raise
+        except UnidentifiedImageError:
+            raise MediaError("not an image (content is not a recognised image format)") from None
+        except FileNotFoundError:
+            raise MediaError("file not found") from None
+        except (OSError, ValueError) as err:
+            raise MediaError(f"corrupt image ({err})") from None
+
+
+# --- video ----------------------------------------------------------------------------------------
+
+
+def _open_video(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except FileNotFoundError:
+        raise MediaError("file not found") from None
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise MediaError(f"not a readable video ({err})") from None
+
+
+def probe_video(path: Path | str) -> VideoInfo:
+    """Container metadata of a video: duration in seconds, codec (e.g. h264), size, MIME type."""
+    path = Path(path)
+    container = _open_video(path)
+    try:
+        if not container.streams.video:
+            raise MediaError("no video stream")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        width, height = stream.codec_context.width, stream.codec_context.height
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        if width <= 0 or height <= 0:
+            raise MediaError("video stream has no frame size")
+        return VideoInfo(
+            duration=round(duration, 3),
+            codec=codec,
+            width=width,
+            height=height,
+            mime=mime_for_path(path) if path.suffix.lower() in _VIDEO_MIME else "video/mp4",
+        )
+    finally:
+        container.close()
+
+
+def validate_video(path: Path | str, *, min_bytes: int = MIN_VIDEO_BYTES) -> VideoInfo:
+    """Check size, metadata, and that at least one frame decodes."""
+    path = Path(path)
+    _check_size(path, min_bytes)
+    info = probe_video(path)
+    if not sample_video_frames(path, every=1e9, start=0.0, max_frames=1):
+        raise MediaError("no decodable video frame")
+    return info
+
+
+def sample_video_frames(
+    path: Path | str, every: float = 2.0, start: float = 0.5, max_frames: int = 30
+) -> list[tuple[float, Image.Image]]:
+    """One RGB frame every `every` seconds from `start` (at most `max_frames`), with its timestamp.
+
+    Each pick is the first frame shown at or after its target time; the timestamp returned is that
+    frame's own (seconds from the start of the stream). Frames in between are decoded but never
+    converted, which is where the time would go.
+    """
+    if every <= 0 or max_frames < 1 or start < 0:
+        raise ValueError("every must be > 0, max_frames >= 1, start >= 0")
+    path = Path(path)
+    container = _open_video(path)
+    picked: list[tuple[float, Image.Image]] = []
+    try:
+        if not container.streams.video:
+            raise MediaError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base or Fraction(1, 90_000)
+        origin = stream.start_time or 0
+        rate = stream.average_rate or stream.guessed_rate
+        # Half a frame of slack, so a frame stamped 0.4999 s still counts as the 0.5 s pick.
+        slack = 0.5 / float(rate) if rate else 1e-3
+        target = start
+        errors = 0
+        last_error = ""
+        for frame in _decoded_frames(container, stream):
+            if isinstance(frame, str):
+                errors += 1
+                last_error = frame
+                if errors > MAX_DECODE_ERRORS:
+                    break
+                continue
+            if frame.pts is None:
+                continue
+            shown_at = float((frame.pts - origin) * time_base)
+            if shown_at + slack < target:
+                continue
+            picked.append((round(shown_at, 3), frame.to_image().convert("RGB")))
+            if len(picked) >= max_frames:
+                break
+            while target <= shown_at + slack:
+                target += every
+    finally:
+        container.close()
+    if not picked:
+        detail = f" ({errors} packets failed to decode: {last_error})" if errors else ""
+        raise MediaError(f"no decodable video frame{detail}")
+    return picked
+
+
+#: Corrupt packets tolerated before a video is given up on (a damaged clip often recovers at the next
+#: keyframe, so a few bad packets are skipped rather than failing the whole file).
+MAX_DECODE_ERRORS = 50
+
+
+def _decoded_frames(
+    container: av.container.InputContainer, stream: VideoStream
+) -> Iterator[av.VideoFrame | str]:
+    """Frames of one stream, packet by packet; a packet that fails to decode yields its error text."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.FFmpegError as err:
+                yield str(err) or type(err).__name__
+    except av.FFmpegError as err:  # demuxing itself failed (file cut short): stop here
+        yield str(err) or type(err).__name__
+
+
+# --- thumbnails -----------------------------------------------------------------------------------
+
+
+def box_colour(object_type: str) -> tuple[int, int, int]:
+    """Red for people, blue for vehicles, green for animals, yellow for anything else."""
+    if object_type == "person":
+        return PERSON_COLOUR
+    if object_type in VEHICLES:
+        return VEHICLE_COLOUR
+    if object_type in ANIMALS:
+        return ANIMAL_COLOUR
+    return OTHER_COLOUR
+
+
+def _atomic_write(out_path: Path, suffix: str) -> tuple[Path, Path]:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=suffix, dir=out_path.parent)
+    os.close(handle)
+    return Path(temp_name), out_path
+
+
+def make_thumbnail(
+    image: Image.Image | Path | str,
+    boxes: Sequence[BoxLike],
+    out_path: Path | str,
+    size: tuple[int, int] = THUMBNAIL_SIZE,
+) -> Path:
+    """A letterboxed JPEG (q85) with the boxes drawn in their class colours; written atomically."""
+    source = load_image(image) if isinstance(image, (str, Path)) else image.convert("RGB")
+    target_w, target_h = size
+    scale = min(target_w / source.width, target_h / source.height)
+    inner_w = max(1, round(source.width * scale))
+    inner_h = max(1, round(source.height * scale))
+    offset_x, offset_y = (target_w - inner_w) // 2, (target_h - inner_h) // 2
+    canvas = Image.new("RGB", size, (0, 0, 0))
+    canvas.paste(source.resize((inner_w, inner_h), Image.Resampling.LANCZOS), (offset_x, offset_y))
+    draw = ImageDraw.Draw(canvas)
+    for box in boxes:
+        x0 = offset_x + box.x * scale
+        y0 = offset_y + box.y * scale
+        x1 = offset_x + (box.x + box.width) * scale
+        y1 = offset_y + (box.y + box.height) * scale
+        draw.rectangle(
+            (x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=box_colour(box.object_type), width=2
+        )
+    temp, final = _atomic_write(Path(out_path), ".jpg")
+    try:
+        canvas.save(temp, "JPEG", quality=THUMBNAIL_QUALITY)
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+    return final
+
+
+# --- clips ----------------------------------------------------------------------------------------
+
+#: H.264 encoders in preference order: PyAV's bundled FFmpeg has libx264; others exist in some builds.
+H264_ENCODERS = ("libx264", "h264", "libopenh264")
+
+
+def h264_encoder() -> str:
+    """The first H.264 encoder this FFmpeg build provides."""
+    for name in H264_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+        except (av.FFmpegError, ValueError):
+            continue
+        return name
+    raise MediaError("no H.264 encoder in this FFmpeg build")
+
+
+def _fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Letterbox a frame into the clip's size (sources of a clip may differ in size)."""
+    image = image.convert("RGB")
+    if image.size == size:
+        return image
+    scale = min(size[0] / image.width, size[1] / image.height)
+    inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = Image.new("RGB", size, (0, 0, 0))
+    canvas.paste(
+        image.resize(inner, Image.Resampling.BILINEAR), ((size[0] - inner[0]) // 2, (size[1] - inner[1]) // 2)
+    )
+    return canvas
+
+
+def make_clip(
+    sources: Sequence[Image.Image | Path | str],
+    out_path: Path | str,
+    fps: float = 2.0,
+    max_side: int = 1280,
+) -> Path:
+    """Encode images (or image files) into an H.264 yuv420p mp4 that browsers and HA can play.
+
+    The size is the first frame's, shrunk to `max_side` and rounded down to even numbers (4:2:0
+    chroma needs them); later frames are letterboxed into it. The moov atom goes first (faststart)
+    so a player can start before the whole file has arrived.
+    """
+    if not sources:
+        raise MediaError("no frames to encode")
+    if fps <= 0:
+        raise ValueError("fps must be > 0")
+    frames = (load_image(s) if isinstance(s, (str, Path)) else s for s in sources)
+    first = next(frames)
+    scale = min(1.0, max_side / max(first.size))
+    width = max(2, int(first.width * scale) // 2 * 2)
+    height = max(2, int(first.height * scale) // 2 * 2)
+    rate = Fraction(fps).limit_denominator(1001)
+    temp, final = _atomic_write(Path(out_path), ".mp4")
+    try:
+        with av.open(str(temp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = cast(VideoStream, container.add_stream(h264_encoder(), rate=rate))
+            stream.width, stream.height = width, height
+            stream.pix_fmt = "yuv420p"
+            for index, image in enumerate(_chain(first, frames)):
+                frame = av.VideoFrame.from_ndarray(
+                    np.asarray(_fit_frame(image, (width, height))), format="rgb24"
+                )
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+    return final
+
+
+def _chain(first: Image.Image, rest: Iterator[Image.Image]) -> Iterator[Image.Image]:
+    yield first
+    yield from rest

@@ -1,0 +1,300 @@
+"""Redis Streams work queues with consumer groups: the one distribution engine between processes.
+
+Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`):
+
+- **ack after commit**: an entry is XACKed (and XDELed, so `XLEN` is the outstanding work) only after
+  its handler returned, i.e. after the handler committed its rows;
+- **retries with backoff**: a handler that raises leaves its entry pending; the same consumer tries
+  again after `backoff_base * 2**(n-1)` seconds (capped), counting failures in `<name>:failures`;
+- **dead letter**: after `max_retries` failures (or deliveries that never came back, i.e. a worker that
+  died on it repeatedly) the entry moves to `dead_letter_name` with the error, and is acknowledged;
+- **reclaim**: entries idle for `claim_idle_ms` in any consumer (a crashed worker) are taken over with
+  XAUTOCLAIM; a restarted consumer with the same name resumes its own pending entries at once;
+- **cap**: `add` refuses with `QueueFull` at `max_len` outstanding entries (checked atomically in Lua)
+  and logs a backpressure warning from 80 %.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+_LOGGER = logging.getLogger("hsi.streams")
+
+DETECT_STREAM = "hsi:detect"
+DETECT_GROUP = "detectors"
+ANALYZE_STREAM = "hsi:analyze"
+ANALYZE_GROUP = "analyzers"
+
+Handler = Callable[[str, dict[str, str]], Awaitable[None]]
+
+#: XADD only below the cap, atomically (a check-then-add in Python could overshoot under load).
+_CAPPED_XADD = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+
+_BACKPRESSURE_RATIO = 0.8
+_WARN_EVERY_SECONDS = 30.0
+
+
+class QueueFull(Exception):
+    """The stream holds `max_len` outstanding entries; the producer must keep the item and retry later."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode_fields(fields: dict[bytes, bytes] | None) -> dict[str, str] | None:
+    if fields is None:
+        return None
+    return {_text(key): _text(value) for key, value in fields.items()}
+
+
+class RedisStream:
+    """One stream + one consumer group; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        name: str,
+        group: str,
+        *,
+        max_len: int = 10_000,
+        max_retries: int = 5,
+        dead_letter_name: str | None = None,
+        claim_idle_ms: int = 60_000,
+        backoff_base_seconds: float = 0.5,
+        backoff_cap_seconds: float = 30.0,
+    ) -> None:
+        self.redis = redis
+        self.name = name
+        self.group = group
+        self.max_len = max_len
+        self.max_retries = max_retries
+        self.dead_letter_name = dead_letter_name or f"{name}:dead"
+        self.claim_idle_ms = claim_idle_ms
+        self.backoff_base = backoff_base_seconds
+        self.backoff_cap = backoff_cap_seconds
+        self._failures_key = f"{name}:failures"
+        self._capped_xadd = redis.register_script(_CAPPED_XADD)
+        self._last_warning = 0.0
+
+    # -- producing ---------------------------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the group reading from the start (entries added before any worker ran are not lost)."""
+        try:
+            await self.redis.xgroup_create(self.name, self.group, id="0", mkstream=True)
+        except ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    async def depth(self) -> int:
+        """Outstanding entries: not yet delivered plus delivered but not acknowledged."""
+        return int(await self.redis.xlen(self.name))
+
+    async def add(self, fields: dict[str, str]) -> str:
+        args: list[str | int] = [self.max_len]
+        for key, value in fields.items():
+            args += [key, str(value)]
+        entry_id = await self._capped_xadd(keys=[self.name], args=args)
+        if entry_id is None:
+            raise QueueFull(f"{self.name} holds {self.max_len} entries (HSI_QUEUE_MAX_LEN)")
+        await self._warn_if_filling()
+        return _text(entry_id)
+
+    async def _warn_if_filling(self) -> None:
+        now = time.monotonic()
+        if now - self._last_warning < _WARN_EVERY_SECONDS:
+            return
+        depth = await self.depth()
+        if depth >= _BACKPRESSURE_RATIO * self.max_len:
+            self._last_warning = now
+            _LOGGER.warning(
+                "backpressure: %s holds %d of %d entries; workers are not keeping up",
+                self.name,
+                depth,
+                self.max_len,
+                extra={"component": "streams", "data": {"stream": self.name, "depth": depth}},
+            )
+
+    # -- consuming ---------------------------------------------------------------------------------
+
+    async def consume(
+        self,
+        consumer: str,
+        handler: Handler,
+        *,
+        stop: asyncio.Event,
+        count: int = 10,
+        block_ms: int = 1000,
+    ) -> None:
+        """Hand entries to `handler` (up to `count` concurrently) until `stop` is set."""
+        await self.ensure_group()
+        retry_at: dict[str, float] = {}
+        next_claim = 0.0
+        claim_every = min(max(self.claim_idle_ms / 2000, 1.0), 30.0)
+        # A restarted consumer of the same name first finishes what it had been given ("0" = own
+        # pending history, paged by id so entries that fail again are not re-read in a loop).
+        history: str | None = "0"
+        while not stop.is_set():
+            now = time.monotonic()
+            batch: list[tuple[str, dict[str, str]]] = []
+            if history is not None:
+                page = await self._read(consumer, history, count, block_ms=None)
+                history = page[-1][0] if page else None
+                batch = await self._screen(page)
+            if not batch:
+                batch = await self._due_retries(consumer, retry_at, now)
+            if not batch and now >= next_claim:
+                next_claim = now + claim_every
+                batch = await self._reclaim(consumer, count)
+            if not batch:
+                wait_ms = block_ms
+                if retry_at:
+                    wait_ms = max(1, min(block_ms, int((min(retry_at.values()) - now) * 1000)))
+                batch = await self._read(consumer, ">", count, block_ms=wait_ms)
+            if batch:
+                await asyncio.gather(*(self._run(handler, eid, f, retry_at) for eid, f in batch))
+
+    async def _read(
+        self, consumer: str, start: str, count: int, *, block_ms: int | None
+    ) -> list[tuple[str, dict[str, str]]]:
+        response = await self.redis.xreadgroup(
+            self.group, consumer, {self.name: start}, count=count, block=block_ms
+        )
+        entries: list[tuple[str, dict[str, str]]] = []
+        for _stream, items in response or []:
+            for entry_id, fields in items:
+                decoded = _decode_fields(fields)
+                if decoded is None:  # deleted while pending: nothing left to do but forget it
+                    await self._ack(_text(entry_id))
+                    continue
+                entries.append((_text(entry_id), decoded))
+        return entries
+
+    async def _due_retries(
+        self, consumer: str, retry_at: dict[str, float], now: float
+    ) -> list[tuple[str, dict[str, str]]]:
+        due = [entry_id for entry_id, at in retry_at.items() if at <= now]
+        entries: list[tuple[str, dict[str, str]]] = []
+        for entry_id in due:
+            del retry_at[entry_id]
+            # JUSTID: reset the idle time (no other consumer reclaims it meanwhile), keep the count.
+            claimed = await self.redis.xclaim(
+                self.name, self.group, consumer, min_idle_time=0, message_ids=[entry_id], justid=True
+            )
+            if not claimed:
+                continue
+            found = await self.redis.xrange(self.name, min=entry_id, max=entry_id)
+            if found:
+                entries.append((entry_id, _decode_fields(found[0][1]) or {}))
+        return entries
+
+    async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Take over entries idle in other (dead) consumers; dead-letter those that keep killing workers."""
+        response = await self.redis.xautoclaim(
+            self.name, self.group, consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=count
+        )
+        claimed = response[1] if response else []
+        entries: list[tuple[str, dict[str, str]]] = []
+        for entry_id, fields in claimed:
+            decoded = _decode_fields(fields)
+            if decoded is None:
+                await self._ack(_text(entry_id))
+                continue
+            entries.append((_text(entry_id), decoded))
+        for entry_id, _fields in entries:
+            _LOGGER.info(
+                "reclaimed %s from a silent consumer",
+                entry_id,
+                extra={"component": "streams", "data": {"stream": self.name, "entry_id": entry_id}},
+            )
+        return await self._screen(entries)
+
+    async def _screen(self, entries: list[tuple[str, dict[str, str]]]) -> list[tuple[str, dict[str, str]]]:
+        """Dead-letter redelivered entries that never came back: they keep killing their workers."""
+        kept: list[tuple[str, dict[str, str]]] = []
+        for entry_id, fields in entries:
+            deliveries = await self._deliveries(entry_id)
+            if deliveries > self.max_retries:
+                await self._dead_letter(
+                    entry_id, fields, f"delivered {deliveries} times without an acknowledgement", deliveries
+                )
+            else:
+                kept.append((entry_id, fields))
+        return kept
+
+    async def _deliveries(self, entry_id: str) -> int:
+        pending = await self.redis.xpending_range(self.name, self.group, min=entry_id, max=entry_id, count=1)
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def _run(
+        self, handler: Handler, entry_id: str, fields: dict[str, str], retry_at: dict[str, float]
+    ) -> None:
+        try:
+            await handler(entry_id, fields)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            failures = int(await self.redis.hincrby(self._failures_key, entry_id, 1))
+            reason = f"{type(err).__name__}: {err}"
+            if failures >= self.max_retries:
+                await self._dead_letter(entry_id, fields, reason, failures)
+                return
+            delay = min(self.backoff_base * 2 ** (failures - 1), self.backoff_cap)
+            retry_at[entry_id] = time.monotonic() + delay
+            _LOGGER.warning(
+                "%s entry %s failed (%d of %d), retrying in %.1f s: %s",
+                self.name,
+                entry_id,
+                failures,
+                self.max_retries,
+                delay,
+                reason,
+                extra={"component": "streams", "data": {"entry_id": entry_id, **fields}},
+            )
+        else:
+            await self._ack(entry_id)
+
+    async def _ack(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.name, self.group, entry_id)
+            pipe.xdel(self.name, entry_id)
+            pipe.hdel(self._failures_key, entry_id)
+            await pipe.execute()
+
+    async def _dead_letter(self, entry_id: str, fields: dict[str, str], reason: str, attempts: int) -> None:
+        await self.redis.xadd(
+            self.dead_letter_name,
+            {**fields, "error": reason, "entry_id": entry_id, "stream": self.name, "attempts": str(attempts)},
+        )
+        await self._ack(entry_id)
+        _LOGGER.error(
+            "%s entry %s moved to %s after %d attempts: %s",
+            self.name,
+            entry_id,
+            self.dead_letter_name,
+            attempts,
+            reason,
+            extra={"component": "streams", "data": {"entry_id": entry_id, "reason": reason, **fields}},
+        )
+
+
+def detect_stream(redis: aioredis.Redis, *, max_len: int, max_retries: int) -> RedisStream:
+    """`hsi:detect` as producers (intake) and consumers (detect workers) both see it."""
+    return RedisStream(
+        redis,
+        DETECT_STREAM,
+        DETECT_GROUP,
+        max_len=max_len,
+        max_retries=max_retries,
+        dead_letter_name=f"{DETECT_STREAM}:dead",
+    )

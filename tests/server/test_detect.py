@@ -1,0 +1,287 @@
+"""Detectors through the product's own loader: a tiny random RT-DETRv2, and HOG on a real photo."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from server.config import Settings
+from server.detect import (
+    COCO_CLASSES,
+    DEFAULT_SECURITY_CLASSES,
+    DetectedObject,
+    Detector,
+    DetectorUnavailable,
+    choose_backend,
+    load_detector,
+)
+from server.detect.base import RawBox, filter_boxes, normalize_label, resolve_label, to_pixel_box
+from server.detect.hog import HogPeopleDetector, hog_confidence
+from server.detect.rtdetr import RTDetrDetector
+from server.detect.ultralytics_backend import ultralytics_importable
+from tests.support.media import noise_image
+from tests.support.photos import PEOPLE_WALKING, PEOPLE_WALKING_PERSONS
+from tests.support.rtdetr import build_tiny_rtdetr
+
+torch = pytest.importorskip("torch")
+EXPECTED_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_rtdetr(tmp_path_factory.mktemp("rtdetr") / "tiny-rtdetrv2")
+
+
+@pytest.fixture(scope="module")
+def detector_all(tiny_model: Path) -> Detector:
+    """The tiny model with no confidence cut, so its random boxes all come through."""
+    return load_detector(Settings(detector="rtdetr", detector_model=tiny_model, detection_confidence=0.0))
+
+
+@pytest.fixture(scope="module")
+def images() -> list[Image.Image]:
+    return [noise_image((640, 480), 1), noise_image((320, 240), 2), noise_image((500, 700), 3)]
+
+
+@pytest.fixture(scope="module")
+def batch_results(detector_all: Detector, images: list[Image.Image]) -> list[list[DetectedObject]]:
+    return detector_all.detect(images)
+
+
+def _assert_inside(objects: list[DetectedObject], image: Image.Image) -> None:
+    for obj in objects:
+        for value in (obj.x, obj.y, obj.width, obj.height):
+            assert type(value) is int
+        assert obj.x >= 0 and obj.y >= 0
+        assert obj.width >= 1 and obj.height >= 1
+        assert obj.x + obj.width <= image.width
+        assert obj.y + obj.height <= image.height
+        assert 0.0 <= obj.confidence <= 1.0
+
+
+# --- RT-DETRv2 --------------------------------------------------------------------------------------
+
+
+def test_rtdetr_loads_from_a_save_pretrained_folder(detector_all: Detector, tiny_model: Path) -> None:
+    assert isinstance(detector_all, RTDetrDetector)
+    assert isinstance(detector_all, Detector)
+    assert detector_all.name == "rtdetr"
+    assert detector_all.device == EXPECTED_DEVICE
+    assert detector_all.fallback is False
+    info = detector_all.info
+    assert info.model == str(tiny_model)
+    assert set(info.classes) == set(DEFAULT_SECURITY_CLASSES)
+
+
+def test_auto_picks_rtdetr_for_a_model_folder(tiny_model: Path) -> None:
+    settings = Settings(detector="auto", detector_model=tiny_model)
+    assert choose_backend(settings) == "rtdetr"
+    detector = load_detector(settings)
+    assert isinstance(detector, RTDetrDetector)
+    assert detector.fallback is False
+
+
+def test_batch_returns_one_list_per_image_inside_its_bounds(
+    batch_results: list[list[DetectedObject]], images: list[Image.Image]
+) -> None:
+    assert len(batch_results) == 3
+    assert sum(len(objects) for objects in batch_results) > 0  # a random model at cut 0 finds noise
+    for objects, image in zip(batch_results, images, strict=True):
+        _assert_inside(objects, image)
+        assert {obj.object_type for obj in objects} <= set(DEFAULT_SECURITY_CLASSES)
+        confidences = [obj.confidence for obj in objects]
+        assert confidences == sorted(confidences, reverse=True)
+
+
+def test_batching_keeps_each_image_its_own_results(
+    detector_all: Detector, batch_results: list[list[DetectedObject]], images: list[Image.Image]
+) -> None:
+    alone = detector_all.detect([images[2]])[0]
+    in_batch = batch_results[2]
+    assert [(o.object_type, o.x, o.y, o.width, o.height) for o in alone] == [
+        (o.object_type, o.x, o.y, o.width, o.height) for o in in_batch
+    ]
+    assert [o.confidence for o in alone] == pytest.approx([o.confidence for o in in_batch], abs=1e-3)
+
+
+def test_confidence_cut_keeps_exactly_the_boxes_at_or_above_it(
+    tiny_model: Path, batch_results: list[list[DetectedObject]], images: list[Image.Image]
+) -> None:
+    confidences = sorted(obj.confidence for objects in batch_results for obj in objects)
+    cut = confidences[len(confidences) // 2]
+    expected = [[o for o in objects if o.confidence >= cut] for objects in batch_results]
+    assert 0 < sum(map(len, expected)) < len(confidences)
+
+    cut_detector = load_detector(
+        Settings(detector="rtdetr", detector_model=tiny_model, detection_confidence=cut)
+    )
+    got = cut_detector.detect(images)
+    assert [[(o.object_type, o.x, o.y) for o in objects] for objects in got] == [
+        [(o.object_type, o.x, o.y) for o in objects] for objects in expected
+    ]
+
+    none_pass = load_detector(
+        Settings(detector="rtdetr", detector_model=tiny_model, detection_confidence=1.0)
+    )
+    assert none_pass.detect(images) == [[], [], []]
+
+
+def test_class_filter_keeps_only_configured_classes(
+    tiny_model: Path, batch_results: list[list[DetectedObject]], images: list[Image.Image]
+) -> None:
+    kinds = {obj.object_type for objects in batch_results for obj in objects}
+    keep = sorted(kinds)[0]
+    only = load_detector(
+        Settings(
+            detector="rtdetr", detector_model=tiny_model, detection_confidence=0.0, detection_classes=[keep]
+        )
+    )
+    results = only.detect(images)
+    assert {obj.object_type for objects in results for obj in objects} == {keep}
+    assert sum(map(len, results)) == sum(
+        1 for objects in batch_results for o in objects if o.object_type == keep
+    )
+
+
+def test_inference_time_is_recorded_and_warmup_runs(tiny_model: Path, images: list[Image.Image]) -> None:
+    detector = load_detector(Settings(detector="rtdetr", detector_model=tiny_model))
+    assert detector.last_inference_ms is None
+    detector.warmup()
+    assert detector.detect([]) == []
+    detector.detect(images[:1])
+    assert detector.last_inference_ms is not None and detector.last_inference_ms > 0
+
+
+def test_rtdetr_without_a_model_folder_names_the_variable(tmp_path: Path) -> None:
+    for model in (None, tmp_path / "missing", tmp_path):
+        with pytest.raises(DetectorUnavailable, match="HSI_DETECTOR_MODEL"):
+            load_detector(Settings(detector="rtdetr", detector_model=model))
+
+
+def test_rtdetr_folder_without_processor_config_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "config.json").write_bytes((tiny_model / "config.json").read_bytes())
+    with pytest.raises(DetectorUnavailable, match=r"preprocessor_config\.json"):
+        load_detector(Settings(detector="rtdetr", detector_model=partial))
+
+
+# --- labels and the shared filter -----------------------------------------------------------------
+
+
+def test_coco_names_are_the_80_classes_and_include_the_security_ones() -> None:
+    assert len(COCO_CLASSES) == 80 and len(set(COCO_CLASSES)) == 80
+    assert COCO_CLASSES[0] == "person" and COCO_CLASSES[2] == "car" and COCO_CLASSES[79] == "toothbrush"
+    assert set(DEFAULT_SECURITY_CLASSES) <= set(COCO_CLASSES)
+    assert len(DEFAULT_SECURITY_CLASSES) == 9
+
+
+def test_generic_labels_map_to_coco_and_real_labels_are_normalised() -> None:
+    assert resolve_label(0, {0: "LABEL_0"}) == "person"
+    assert resolve_label(7, None) == "truck"
+    assert resolve_label(3, {3: "Motorbike"}) == "motorcycle"
+    assert resolve_label(5, {5: " Bus "}) == "bus"
+    assert resolve_label(120, {}) == "class_120"
+    assert normalize_label("traffic_light") == "traffic light"
+
+
+def test_boxes_are_clipped_to_the_image_and_degenerate_ones_dropped() -> None:
+    assert to_pixel_box(RawBox("person", 0.9, -5.2, 10.4, 700.0, 90.6), 640, 480) == (0, 10, 640, 81)
+    assert to_pixel_box(RawBox("person", 0.9, 50, 60, 10, 20), 640, 480) == (10, 20, 40, 40)
+    assert to_pixel_box(RawBox("person", 0.9, 700, 10, 800, 20), 640, 480) is None
+    kept = filter_boxes(
+        [
+            RawBox("person", 0.7, 0, 0, 10, 10),
+            RawBox("toaster", 0.99, 0, 0, 10, 10),
+            RawBox("car", 0.49, 0, 0, 10, 10),
+            RawBox("motorbike", 0.8, 0, 0, 10, 10),
+        ],
+        (640, 480),
+        frozenset(DEFAULT_SECURITY_CLASSES),
+        0.5,
+    )
+    assert [(o.object_type, o.confidence) for o in kept] == [("motorcycle", 0.8), ("person", 0.7)]
+
+
+# --- HOG fallback and backend choice --------------------------------------------------------------
+
+
+def test_auto_without_weights_falls_back_to_hog_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="server.detect.factory"):
+        detector = load_detector(Settings(detector="auto", detector_model=None))
+    assert isinstance(detector, HogPeopleDetector)
+    assert detector.fallback is True and detector.device == "cpu"
+    assert any("HOG" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_hog_chosen_on_purpose_is_not_a_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="server.detect.factory"):
+        detector = load_detector(Settings(detector="hog"))
+    assert detector.fallback is False
+    assert not caplog.records
+
+
+def test_hog_finds_the_people_in_a_real_street_photo() -> None:
+    detector = load_detector(Settings(detector="hog"))
+    found = detector.detect([Image.open(PEOPLE_WALKING)])[0]
+    assert all(obj.object_type == "person" and obj.confidence >= 0.5 for obj in found)
+
+    def people_covered(obj: DetectedObject) -> set[int]:
+        return {
+            index
+            for index, (x0, y0, x1, y1) in enumerate(PEOPLE_WALKING_PERSONS)
+            if obj.x <= (x0 + x1) / 2 <= obj.x + obj.width and obj.y <= (y0 + y1) / 2 <= obj.y + obj.height
+        }
+
+    # Every box sits on a real person, and at least three different people are found.
+    assert all(people_covered(obj) for obj in found)
+    assert len(set().union(*(people_covered(obj) for obj in found))) >= 3
+
+
+def test_hog_reports_nobody_where_there_is_nobody() -> None:
+    detector = HogPeopleDetector(classes=["person"], confidence=0.5)
+    # The lower half of the same real scene: grass, a tripod, the path; no one walking there.
+    empty_scene = Image.open(PEOPLE_WALKING).crop((0, 290, 768, 576))
+    results = detector.detect([Image.new("RGB", (640, 480), (90, 120, 90)), empty_scene])
+    assert results == [[], []]
+
+
+def test_hog_confidence_is_a_monotonic_squash_into_0_1() -> None:
+    margins = [-2.0, 0.0, 0.5, 1.0, 1.5, 2.0, 4.0]
+    values = [hog_confidence(m) for m in margins]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert all(0.0 < v < 1.0 for v in values)
+    assert hog_confidence(1.0) == pytest.approx(0.5)
+
+
+def test_hog_ignores_classes_it_cannot_see() -> None:
+    detector = load_detector(Settings(detector="hog", detection_classes=["car", "dog"]))
+    assert detector.detect([Image.open(PEOPLE_WALKING)]) == [[]]
+
+
+# --- ultralytics ----------------------------------------------------------------------------------
+
+
+def test_ultralytics_needs_a_weights_file(tmp_path: Path) -> None:
+    with pytest.raises(DetectorUnavailable, match="HSI_DETECTOR_MODEL"):
+        load_detector(Settings(detector="ultralytics", detector_model=tmp_path / "missing.pt"))
+    with pytest.raises(DetectorUnavailable, match="HSI_DETECTOR_MODEL"):
+        load_detector(Settings(detector="ultralytics", detector_model=tmp_path))
+
+
+@pytest.mark.skipif(ultralytics_importable(), reason="checks the error shown when ultralytics is absent")
+def test_ultralytics_without_the_package_is_a_clear_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    weights = tmp_path / "rtdetr-l.pt"
+    weights.write_bytes(b"not loaded")
+    with pytest.raises(DetectorUnavailable, match="ultralytics"):
+        load_detector(Settings(detector="ultralytics", detector_model=weights))
+    # `auto` with such a file cannot use it either: HOG, with a warning that says why.
+    with caplog.at_level(logging.WARNING, logger="server.detect.factory"):
+        detector = load_detector(Settings(detector="auto", detector_model=weights))
+    assert isinstance(detector, HogPeopleDetector) and detector.fallback
+    assert any("ultralytics" in r.getMessage() for r in caplog.records)

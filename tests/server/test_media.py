@@ -1,0 +1,285 @@
+"""Media checks against real files, including the broken ones cameras and FTP actually leave behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from server.pipeline.media import (
+    MIN_IMAGE_BYTES,
+    ImageInfo,
+    MediaError,
+    load_image,
+    make_clip,
+    make_thumbnail,
+    media_type,
+    mime_for_path,
+    probe_video,
+    require_media_type,
+    sample_video_frames,
+    validate_image,
+    validate_video,
+)
+from tests.support.media import (
+    clip_frame,
+    noise_image,
+    truncate,
+    write_h264_clip,
+    write_jpeg,
+    write_png,
+    write_png_claiming_size,
+    write_undecodable_mp4,
+)
+
+
+@dataclass(frozen=True)
+class Box:
+    object_type: str
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """7 s at 10 fps: frame i is shown at i/10 s."""
+    return write_h264_clip(tmp_path_factory.mktemp("clip") / "front_door.mp4", seconds=7, fps=10)
+
+
+def reason_of(call: object, *args: object) -> str:
+    with pytest.raises(MediaError) as caught:
+        call(*args)  # type: ignore[operator]
+    return caught.value.reason
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def test_good_jpeg_and_png_pass(tmp_path: Path) -> None:
+    assert validate_image(write_jpeg(tmp_path / "a.jpg", (640, 480))) == ImageInfo(640, 480, "image/jpeg")
+    assert validate_image(write_png(tmp_path / "b.png", (320, 240))) == ImageInfo(320, 240, "image/png")
+
+
+def test_empty_file_is_rejected(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    assert reason_of(validate_image, empty) == "empty file (0 bytes)"
+
+
+def test_too_small_file_is_rejected_and_the_minimum_is_configurable(tmp_path: Path) -> None:
+    small = write_jpeg(tmp_path / "small.jpg", (32, 32))
+    size = small.stat().st_size
+    assert size < MIN_IMAGE_BYTES
+    assert reason_of(validate_image, small) == f"file too small ({size} bytes, minimum {MIN_IMAGE_BYTES})"
+    assert validate_image(small, min_bytes=0) == ImageInfo(32, 32, "image/jpeg")
+
+
+def test_missing_file_is_rejected(tmp_path: Path) -> None:
+    assert reason_of(validate_image, tmp_path / "gone.jpg") == "file not found"
+
+
+def test_truncated_jpeg_is_rejected(tmp_path: Path) -> None:
+    cut = truncate(write_jpeg(tmp_path / "cut.jpg"), keep=0.6)
+    assert cut.stat().st_size > MIN_IMAGE_BYTES
+    assert reason_of(validate_image, cut).startswith("truncated image")
+
+
+def test_truncated_jpeg_is_rejected_even_when_pillow_is_told_to_tolerate_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # some libraries set this globally
+    cut = truncate(write_jpeg(tmp_path / "cut.jpg"), keep=0.6)
+    assert reason_of(validate_image, cut) == "truncated image (no JPEG end marker)"
+
+
+def test_truncated_png_is_rejected(tmp_path: Path) -> None:
+    cut = truncate(write_png(tmp_path / "cut.png", (320, 240)), keep=0.7)
+    assert reason_of(validate_image, cut).startswith(("truncated image", "corrupt image"))
+
+
+def test_text_named_jpg_is_not_an_image(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("<html>camera error page</html>\n" * 500)
+    assert reason_of(validate_image, fake) == "not an image (content is not a recognised image format)"
+
+
+def test_other_image_formats_are_not_accepted(tmp_path: Path) -> None:
+    gif = tmp_path / "anim.jpg"
+    noise_image((320, 240)).save(gif, "GIF")
+    assert gif.stat().st_size > MIN_IMAGE_BYTES
+    assert reason_of(validate_image, gif) == "unsupported image format GIF (JPEG and PNG only)"
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize(("width", "height"), [(9000, 8000), (10_000, 10_000), (20_000, 20_000)])
+def test_decompression_bomb_dimensions_are_rejected_before_decoding(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    # 72 MP is above our 64 MP limit, 100 MP trips Pillow's warning, 400 MP its hard error.
+    bomb = write_png_claiming_size(tmp_path / "bomb.png", width, height)
+    assert bomb.stat().st_size > MIN_IMAGE_BYTES
+    assert reason_of(validate_image, bomb).startswith("image too large")
+    assert reason_of(load_image, bomb).startswith("image too large")
+
+
+def test_load_image_returns_rgb_upright(tmp_path: Path) -> None:
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    noise_image((640, 480)).save(rotated, "JPEG", exif=exif)
+    image = load_image(rotated)
+    assert image.mode == "RGB"
+    assert image.size == (480, 640)
+    assert validate_image(rotated) == ImageInfo(480, 640, "image/jpeg")
+
+
+def test_extension_helpers() -> None:
+    assert media_type("cam/Front Door/IMG_001.JPG") == "image"
+    assert media_type(Path("x.jpeg")) == "image" and media_type("x.png") == "image"
+    assert [media_type(f"v{ext}") for ext in (".mp4", ".MKV", ".avi", ".mov")] == ["video"] * 4
+    assert media_type("notes.txt") is None and media_type("noext") is None
+    assert require_media_type("a.mov") == "video"
+    assert reason_of(require_media_type, "snap.gif").startswith("unsupported file type .gif")
+    assert reason_of(require_media_type, "README").startswith("unsupported file type (none)")
+    assert mime_for_path("a.JPG") == "image/jpeg" and mime_for_path("a.png") == "image/png"
+    assert mime_for_path("a.mp4") == "video/mp4" and mime_for_path("a.mkv") == "video/x-matroska"
+    assert mime_for_path("a.bin") == "application/octet-stream"
+
+
+# --- video ----------------------------------------------------------------------------------------
+
+
+def test_probe_reports_h264_size_and_duration(clip: Path) -> None:
+    info = probe_video(clip)
+    assert info.codec == "h264"
+    assert (info.width, info.height) == (320, 240)
+    assert info.duration == pytest.approx(7.0, abs=0.11)
+    assert info.mime == "video/mp4"
+    assert validate_video(clip) == info
+
+
+def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path) -> None:
+    frames = sample_video_frames(clip)
+    assert [t for t, _ in frames] == pytest.approx([0.5, 2.5, 4.5, 6.5])
+    for timestamp, image in frames:
+        assert image.mode == "RGB" and image.size == (320, 240)
+        # The picture is the one shown at that time, not a neighbour (each frame differs from the next).
+        pixels = np.asarray(image, dtype=np.int16)
+        index = round(timestamp * 10)
+        errors = {
+            i: np.abs(pixels - clip_frame(i, (320, 240)).astype(np.int16)).mean()
+            for i in (index - 1, index, index + 1)
+        }
+        assert min(errors, key=errors.__getitem__) == index
+
+
+def test_sampling_respects_max_frames_start_and_step(clip: Path) -> None:
+    assert [t for t, _ in sample_video_frames(clip, max_frames=2)] == pytest.approx([0.5, 2.5])
+    assert [t for t, _ in sample_video_frames(clip, every=3.0, start=0.0)] == pytest.approx([0.0, 3.0, 6.0])
+    with pytest.raises(ValueError):
+        sample_video_frames(clip, every=0)
+
+
+def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:
+    broken = write_undecodable_mp4(tmp_path / "broken.mp4")
+    assert probe_video(broken).codec == "h264"  # the index alone looks fine
+    assert reason_of(sample_video_frames, broken).startswith("no decodable video frame")
+    assert reason_of(validate_video, broken).startswith("no decodable video frame")
+
+
+def test_truncated_and_fake_videos_are_not_readable(tmp_path: Path) -> None:
+    cut = truncate(write_h264_clip(tmp_path / "cut.mp4", seconds=3), keep=0.5)
+    assert reason_of(probe_video, cut).startswith("not a readable video")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video\n" * 200)
+    assert reason_of(validate_video, fake).startswith("not a readable video")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
+    path = tmp_path / "audio.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        for index in range(20):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate = 8000
+            frame.pts = index * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert reason_of(probe_video, path) == "no video stream"
+    assert reason_of(sample_video_frames, path) == "no video stream"
+
+
+def test_tiny_video_is_rejected(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.mp4"
+    tiny.write_bytes(b"\x00" * 100)
+    assert reason_of(validate_video, tiny) == "file too small (100 bytes, minimum 1024)"
+
+
+# --- thumbnails and clips -------------------------------------------------------------------------
+
+
+def _near(pixel: object, colour: tuple[int, int, int], tolerance: int = 60) -> bool:
+    assert isinstance(pixel, tuple) and len(pixel) == 3
+    return all(abs(int(a) - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+
+
+def test_thumbnail_is_a_letterboxed_320x240_jpeg_with_class_colours(tmp_path: Path) -> None:
+    # A 2:1 grey frame: it scales by 0.4 to 320x160 with 40 px black bars above and below.
+    frame = Image.new("RGB", (800, 400), (128, 128, 128))
+    boxes = [
+        Box("person", 100, 100, 100, 200),  # -> (40, 80)-(80, 160)
+        Box("car", 400, 100, 200, 100),  # -> (160, 80)-(240, 120)
+        Box("dog", 650, 250, 100, 100),  # -> (260, 140)-(300, 180)
+        Box("backpack", 300, 300, 50, 50),  # -> (120, 160)-(140, 180)
+    ]
+    out = make_thumbnail(frame, boxes, tmp_path / "thumbs" / "d1.jpg")
+    with Image.open(out) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (320, 240)
+        rgb = thumb.convert("RGB")
+    assert _near(rgb.getpixel((160, 10)), (0, 0, 0), 20)  # top bar
+    assert _near(rgb.getpixel((160, 230)), (0, 0, 0), 20)  # bottom bar
+    assert _near(rgb.getpixel((20, 120)), (128, 128, 128), 20)  # picture, no box
+    assert _near(rgb.getpixel((40, 120)), (230, 30, 30))  # person: red, left edge at x = 40
+    assert _near(rgb.getpixel((200, 80)), (40, 110, 240))  # car: blue, top edge at y = 80
+    assert _near(rgb.getpixel((280, 140)), (40, 200, 70))  # dog: green, top edge at y = 140
+    assert _near(rgb.getpixel((120, 170)), (240, 210, 30))  # other: yellow, left edge at x = 120
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
+
+
+def test_thumbnail_from_a_path(tmp_path: Path) -> None:
+    source = write_jpeg(tmp_path / "snap.jpg", (1280, 720))
+    out = make_thumbnail(source, [], tmp_path / "t.jpg")
+    with Image.open(out) as thumb:
+        assert thumb.size == (320, 240)
+
+
+def test_make_clip_writes_a_probeable_h264_mp4(tmp_path: Path) -> None:
+    # Odd sizes on purpose: 4:2:0 needs even ones, and the frames differ in size.
+    frames: list[Image.Image | Path] = [noise_image((321, 241), i) for i in range(3)]
+    frames.append(write_jpeg(tmp_path / "still.jpg", (640, 480), seed=9))
+    out = make_clip(frames, tmp_path / "clips" / "event.mp4", fps=2.0)
+    info = probe_video(out)
+    assert info.codec == "h264" and info.mime == "video/mp4"
+    assert (info.width, info.height) == (320, 240)
+    assert info.duration == pytest.approx(2.0, abs=0.05)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        assert sum(1 for _ in container.decode(video=0)) == 4
+    assert [t for t, _ in sample_video_frames(out, every=0.5, start=0.0)] == pytest.approx(
+        [0.0, 0.5, 1.0, 1.5]
+    )
+    assert list(out.parent.iterdir()) == [out]
+
+
+def test_make_clip_needs_frames(tmp_path: Path) -> None:
+    assert reason_of(make_clip, [], tmp_path / "x.mp4") == "no frames to encode"

@@ -1,0 +1,139 @@
+"""`submit_file` on real files, PostgreSQL and Redis: every bad upload is a logged rejection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from server.models import Camera
+from server.pipeline.intake import MediaRejected, pipeline_stream, submit_file
+from server.pipeline.streams import QueueFull
+from server.runtime import Runtime
+from tests.support.media import (
+    truncate,
+    write_undecodable_mp4,
+    write_h264_clip,
+    write_jpeg,
+    write_png_claiming_size,
+)
+from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings, rejection_for
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, db_url: str, redis: aioredis.Redis) -> AsyncIterator[Runtime]:
+    async with pipeline_runtime(pipeline_settings(tmp_path), db_url, redis) as rt:
+        rt.settings.cameras_dir.mkdir(parents=True)
+        yield rt
+
+
+def _bad_inputs(cameras: Path, outside: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, fragment of the reason its log row must give)."""
+    folder = cameras / "Front Door"
+    folder.mkdir(parents=True, exist_ok=True)
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    text = folder / "notes.jpg"
+    text.write_text("this is not a picture\n" * 1000)
+    secret = write_jpeg(outside / "secret.jpg")
+    link = folder / "link.jpg"
+    link.symlink_to(secret)
+    readme = folder / "readme.txt"
+    readme.write_text("hello")
+    return {
+        "0-byte file": (empty, "empty"),
+        "truncated JPEG": (truncate(write_jpeg(folder / "cut.jpg", seed=1)), "truncated"),
+        "text named .jpg": (text, "not an image"),
+        "decompression bomb": (write_png_claiming_size(folder / "bomb.png", 50_000, 50_000), "too large"),
+        "unsupported extension": (readme, "unsupported file type .txt"),
+        "symlink outside root": (link, "outside the upload folder"),
+        "video without frames": (write_undecodable_mp4(folder / "nothing.mp4"), "frame"),
+    }
+
+
+async def test_every_bad_input_is_rejected_with_a_log_row(runtime: Runtime, tmp_path: Path) -> None:
+    bad = _bad_inputs(runtime.settings.cameras_dir, tmp_path / "elsewhere")
+    for name, (path, fragment) in bad.items():
+        with pytest.raises(MediaRejected) as caught:
+            await submit_file(runtime, path, camera_folder="Front Door", source="watcher")
+        assert fragment in caught.value.reason, (name, caught.value.reason)
+    for name, (path, fragment) in bad.items():
+        row = await eventually(lambda p=path: rejection_for(runtime, p), timeout=10)
+        assert str(path) in row.message and fragment in row.message, name
+        assert row.level == "WARNING" and row.component == "intake"
+        assert row.camera_id == "front_door" and row.extra["reason"]
+    assert await pipeline_stream(runtime).depth() == 0
+    # ... and the pipeline goes on: a good file after all of them is queued.
+    good = write_jpeg(runtime.settings.cameras_dir / "Front Door" / "ok.jpg")
+    result = await submit_file(runtime, good, camera_folder="Front Door", source="watcher")
+    assert result.status == "queued"
+
+
+async def test_a_file_deleted_before_processing_is_a_logged_rejection(runtime: Runtime) -> None:
+    path = write_jpeg(runtime.settings.cameras_dir / "garage" / "gone.jpg")
+    path.unlink()
+    with pytest.raises(MediaRejected, match="deleted before"):
+        await submit_file(runtime, path, camera_folder="garage", source="watcher")
+    assert await eventually(lambda: rejection_for(runtime, path))
+
+
+async def test_a_folder_name_that_normalises_to_nothing_is_rejected(runtime: Runtime) -> None:
+    path = write_jpeg(runtime.settings.cameras_dir / "!!!" / "a.jpg")
+    with pytest.raises(MediaRejected, match="no usable characters"):
+        await submit_file(runtime, path, camera_folder="!!!", source="watcher")
+    row = await eventually(lambda: rejection_for(runtime, path))
+    assert row.camera_id is None
+
+
+async def test_queueing_creates_the_camera_and_dedups_by_content(runtime: Runtime) -> None:
+    folder = runtime.settings.cameras_dir / "Back Yard (östlich) #2"
+    first = write_jpeg(folder / "a.jpg", seed=3)
+    copy = folder / "a-copy.jpg"
+    copy.write_bytes(first.read_bytes())
+    clip = write_h264_clip(folder / "clip.mp4", seconds=2.0)
+
+    queued = await submit_file(runtime, first, camera_folder=folder.name, source="watcher")
+    again = await submit_file(runtime, copy, camera_folder=folder.name, source="watcher")
+    video = await submit_file(runtime, clip, camera_folder=folder.name, source="watcher")
+
+    assert queued.status == "queued" and queued.camera_id == "back_yard_stlich_2"
+    assert again.status == "duplicate" and again.file_hash == queued.file_hash
+    assert video.status == "queued" and video.media_type == "video"
+    async with runtime.database.sessions() as session:
+        [camera] = list(await session.scalars(select(Camera)))
+    assert (camera.id, camera.name, camera.folder_path) == (
+        "back_yard_stlich_2", folder.name, str(folder)
+    )
+    entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
+    assert len(entries) == 2
+    image_fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    assert {"camera_id", "file_path", "timestamp", "media_type", "file_hash"} <= image_fields.keys()
+    assert image_fields["file_path"] == str(first) and image_fields["file_type"] == "image/jpeg"
+    video_fields = {k.decode(): v.decode() for k, v in entries[1][1].items()}
+    assert video_fields["video_codec"] == "h264" and float(video_fields["duration"]) == pytest.approx(2.0, abs=0.2)
+
+
+async def test_queue_full_gives_the_dedup_claim_back(tmp_path: Path, db_url: str, redis: aioredis.Redis) -> None:
+    settings = pipeline_settings(tmp_path, queue_max_len=10)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        paths = [write_jpeg(settings.cameras_dir / "porch" / f"{n}.jpg", seed=n) for n in range(11)]
+        for path in paths[:10]:
+            await submit_file(runtime, path, camera_folder="porch", source="watcher")
+        with pytest.raises(QueueFull):
+            await submit_file(runtime, paths[10], camera_folder="porch", source="watcher")
+        await runtime.redis.xtrim(pipeline_stream(runtime).name, maxlen=0)
+        result = await submit_file(runtime, paths[10], camera_folder="porch", source="watcher")
+        assert result.status == "queued"  # not "duplicate": the refused attempt left no claim
+
+
+async def test_ingest_files_must_live_under_the_ingest_folder(runtime: Runtime, tmp_path: Path) -> None:
+    outside = write_jpeg(runtime.settings.cameras_dir / "porch" / "x.jpg")
+    with pytest.raises(MediaRejected, match="outside the upload folder"):
+        await submit_file(runtime, outside, camera_folder="porch", source="ingest")
+    inside = write_jpeg(runtime.settings.ingest_dir / "porch" / "y.jpg", seed=2)
+    assert (await submit_file(runtime, inside, camera_folder="porch", source="ingest")).status == "queued"
+    assert os.path.exists(inside)

@@ -1,0 +1,167 @@
+"""Stream semantics on a real Redis: ack after the handler, retries, dead letter, reclaim, the cap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from server.pipeline.streams import QueueFull, RedisStream
+from tests.support.pipeline import eventually
+
+
+def _stream(redis: aioredis.Redis, **options: object) -> RedisStream:
+    defaults: dict[str, object] = {"max_len": 100, "max_retries": 3, "claim_idle_ms": 60_000,
+                                   "backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.05}
+    defaults.update(options)
+    return RedisStream(redis, "test:jobs", "workers", **defaults)  # type: ignore[arg-type]
+
+
+async def _consume_until(
+    stream: RedisStream,
+    handler: Callable[[str, dict[str, str]], Awaitable[None]],
+    done: Callable[[], Awaitable[bool]],
+    consumer: str = "c1",
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(stream.consume(consumer, handler, stop=stop, count=5, block_ms=50))
+    try:
+        await eventually(done, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_entries_are_acked_only_after_the_handler_returns(redis: aioredis.Redis) -> None:
+    stream = _stream(redis)
+    await stream.ensure_group()
+    ids = [await stream.add({"n": str(n)}) for n in range(3)]
+    seen: list[str] = []
+    pending_during_handler: list[int] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        info = await redis.xpending(stream.name, stream.group)
+        pending_during_handler.append(info["pending"])
+        seen.append(fields["n"])
+
+    async def all_done() -> bool:
+        return len(seen) == 3 and await stream.depth() == 0
+
+    await _consume_until(stream, handler, all_done)
+    assert sorted(seen) == ["0", "1", "2"]
+    assert all(count >= 1 for count in pending_during_handler)  # still unacknowledged while handled
+    assert (await redis.xpending(stream.name, stream.group))["pending"] == 0
+    assert len(ids) == 3
+
+
+async def test_a_failing_entry_is_retried_with_backoff_then_succeeds(redis: aioredis.Redis) -> None:
+    stream = _stream(redis)
+    await stream.add({"job": "flaky"})
+    attempts: list[float] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        if len(attempts) < 3:
+            raise RuntimeError("database briefly away")
+
+    async def done() -> bool:
+        return len(attempts) == 3 and await stream.depth() == 0
+
+    await _consume_until(stream, handler, done)
+    assert await redis.xlen(stream.dead_letter_name) == 0
+    assert attempts[2] - attempts[1] >= attempts[1] - attempts[0] >= 0.009  # backoff grows
+
+
+async def test_dead_letter_after_max_retries(redis: aioredis.Redis) -> None:
+    stream = _stream(redis, max_retries=3)
+    await stream.add({"job": "poison", "file_path": "/x.jpg"})
+    await stream.add({"job": "fine"})
+    handled: list[str] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        if fields["job"] == "poison":
+            raise ValueError("cannot ever work")
+        handled.append(fields["job"])
+
+    async def done() -> bool:
+        return await redis.xlen(stream.dead_letter_name) == 1 and await stream.depth() == 0
+
+    await _consume_until(stream, handler, done)
+    assert handled == ["fine"]
+    [(_, dead)] = await redis.xrange(stream.dead_letter_name)
+    assert dead[b"job"] == b"poison" and dead[b"file_path"] == b"/x.jpg"
+    assert b"cannot ever work" in dead[b"error"] and dead[b"attempts"] == b"3"
+
+
+async def test_entries_of_a_dead_consumer_are_reclaimed(redis: aioredis.Redis) -> None:
+    stream = _stream(redis, claim_idle_ms=100)
+    await stream.ensure_group()
+    await stream.add({"job": "orphan"})
+    # A consumer takes the entry and dies without acknowledging it.
+    taken = await redis.xreadgroup(stream.group, "dead-worker", {stream.name: ">"}, count=1)
+    assert taken
+    handled: list[str] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        handled.append(fields["job"])
+
+    async def done() -> bool:
+        return handled == ["orphan"] and await stream.depth() == 0
+
+    await _consume_until(stream, handler, done, consumer="survivor")
+
+
+async def test_a_restarted_consumer_resumes_its_own_pending_entries_at_once(redis: aioredis.Redis) -> None:
+    stream = _stream(redis)  # claim_idle_ms 60 s: only the own-history read can explain a quick pickup
+    await stream.ensure_group()
+    for n in range(7):
+        await stream.add({"n": str(n)})
+    await redis.xreadgroup(stream.group, "host-a", {stream.name: ">"}, count=7)
+    handled: list[str] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        handled.append(fields["n"])
+
+    async def done() -> bool:
+        return len(handled) == 7 and await stream.depth() == 0
+
+    await _consume_until(stream, handler, done, consumer="host-a")
+    assert sorted(handled) == [str(n) for n in range(7)]
+
+
+async def test_an_entry_that_keeps_killing_workers_is_dead_lettered(redis: aioredis.Redis) -> None:
+    stream = _stream(redis, claim_idle_ms=50, max_retries=2)
+    await stream.ensure_group()
+    entry_id = await stream.add({"job": "crashes the decoder"})
+    await redis.xreadgroup(stream.group, "w1", {stream.name: ">"}, count=1)
+    for consumer in ("w2", "w3"):  # then two more workers took it over and died too
+        await redis.xclaim(stream.name, stream.group, consumer, min_idle_time=0, message_ids=[entry_id])
+    await asyncio.sleep(0.1)
+    handled: list[str] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        handled.append(fields["job"])
+
+    async def done() -> bool:
+        return await redis.xlen(stream.dead_letter_name) == 1
+
+    await _consume_until(stream, handler, done, consumer="w4")
+    assert handled == []
+    [(_, dead)] = await redis.xrange(stream.dead_letter_name)
+    assert b"without an acknowledgement" in dead[b"error"]
+
+
+async def test_queue_full_at_the_cap_with_a_backpressure_warning(
+    redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = _stream(redis, max_len=10)
+    with caplog.at_level(logging.WARNING, logger="hsi.streams"):
+        for n in range(10):
+            await stream.add({"n": str(n)})
+        with pytest.raises(QueueFull):
+            await stream.add({"n": "overflow"})
+    assert await stream.depth() == 10
+    assert any("backpressure" in record.getMessage() for record in caplog.records)

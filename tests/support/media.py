@@ -1,0 +1,119 @@
+"""Camera-like media for tests: real JPEG and H.264 files, and the broken variants FTP uploads produce.
+
+Written with Pillow and PyAV directly (not with the product's media module) so the product's readers and
+writers are checked against files they did not make.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def noise_image(size: tuple[int, int] = (640, 480), seed: int = 0) -> Image.Image:
+    """An RGB picture of noise with a few solid shapes: it compresses badly, like a real camera frame."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
+        x1, y1 = x0 + int(rng.integers(8, width // 2)), y0 + int(rng.integers(8, height // 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        draw.rectangle((x0, y0, x1, y1), fill=colour)
+    return image
+
+
+def write_jpeg(path: Path, size: tuple[int, int] = (640, 480), seed: int = 0, quality: int = 90) -> Path:
+    """A valid JPEG well above the 10 KB minimum (a 640x480 one is ~100 KB)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise_image(size, seed).save(path, "JPEG", quality=quality)
+    return path
+
+
+def write_png(path: Path, size: tuple[int, int] = (320, 240), seed: int = 0) -> Path:
+    """A valid PNG (noise, so it stays large)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise_image(size, seed).save(path, "PNG")
+    return path
+
+
+def clip_frame(index: int, size: tuple[int, int]) -> np.ndarray:
+    """Frame `index` of a test clip: a gradient with a bright square moving left to right."""
+    width, height = size
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    frame[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    frame[..., 2] = (index * 7) % 256
+    side = max(8, height // 4)
+    x = (index * 4) % max(1, width - side)
+    frame[height // 3 : height // 3 + side, x : x + side] = 255
+    return frame
+
+
+def write_h264_clip(
+    path: Path, seconds: float = 3.0, fps: int = 10, size: tuple[int, int] = (320, 240)
+) -> Path:
+    """An H.264 mp4 of `seconds` at `fps` (frame i shown at i/fps seconds)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index in range(round(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(clip_frame(index, size), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_undecodable_mp4(path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
+    """An mp4 whose index (moov) is intact but whose frame data (mdat) is zeroed.
+
+    Probing it succeeds (codec, size, duration are all in the index), yet not one frame decodes: what a
+    camera that lost its encoder mid-upload, or a disk that lost blocks, leaves behind.
+    """
+    write_h264_clip(path, seconds, fps)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"mdat") - 4
+    size = struct.unpack(">I", bytes(data[at : at + 4]))[0]
+    data[at + 8 : at + size] = bytes(size - 8)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def truncate(path: Path, keep: float = 0.5) -> Path:
+    """Cut a file to a fraction of its bytes, as an interrupted FTP upload leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: max(1, int(len(data) * keep))])
+    return path
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def write_png_claiming_size(path: Path, width: int, height: int, padding: int = 16_384) -> Path:
+    """A small PNG whose header claims `width` x `height` pixels: a decompression bomb's signature.
+
+    A text chunk pads it past the 10 KB minimum, so the size check cannot be what rejects it.
+    """
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    pixels = zlib.compress(b"\x00" * 64)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"tEXt", b"Comment\x00" + b"x" * padding)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
