@@ -1,0 +1,290 @@
+"""AlertEngine: every new event against every enabled rule, on the live path (the reference never did).
+
+For each rule that matches (`matching.evaluate`, facts from the event and its detections' zones):
+
+1. the dedup key is rendered from the rule's template with the top matching detection's type and zone;
+2. the cooldown is taken atomically in Redis (`Cooldown.acquire`, holder = the event id), so two
+   workers handling events of the same situation raise one alert;
+3. the alert row is committed (`pending`) and `alert.created` published;
+4. channels are delivered: `ha` *is* the publish (Home Assistant listens on the WebSocket relay), a
+   `webhook` is POSTed signed with HMAC-SHA256; then the alert becomes `delivered` with `delivered_at`
+   and `alert.updated` is published.
+
+A failed delivery does not lose the alert: it stays `pending`, a log row says why, and
+`redeliver_pending` (run periodically by the analyze role) tries again while the alert is recent.
+
+Redelivery of the same analysis job (at-least-once streams) is safe: a rule that already has an alert
+for the event is skipped, and a cooldown key held by the same event (a crash between taking it and
+writing the alert) counts as this event's own claim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.alerts import webhook
+from server.alerts.dedup import Cooldown, render_dedup_key
+from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evaluate
+from server.alerts.rule_row import spec_from_row
+from server.alerts.rule_spec import AlertRuleSpec
+from server.models import Alert, AlertRule, AlertStatus, Event, Severity
+from server.pipeline import broadcast
+from server.serialize import alert_to_dict, event_to_dict, json_list
+
+_LOGGER = logging.getLogger("hsi.alerts")
+
+#: Pending alerts younger than this are retried by `redeliver_pending`; older ones are left as they are.
+REDELIVERY_MAX_AGE = timedelta(hours=6)
+#: ...and only once they are at least this old (the live path may still be delivering them).
+REDELIVERY_MIN_AGE = timedelta(seconds=30)
+_DELIVERY_LOCK_SECONDS = 60
+COOLDOWN_PREFIX = "hsi:cooldown:"
+
+
+@dataclass(frozen=True)
+class EventDetection:
+    """A detection of the event as matching needs it, with its id (for the alert's thumbnail)."""
+
+    detection_id: int
+    facts: DetectionFacts
+
+
+def thumbnail_url(detection_id: int) -> str:
+    return f"/api/detections/{detection_id}/thumbnail"
+
+
+def _top_detection(
+    spec: AlertRuleSpec, match: RuleMatch, detections: Sequence[EventDetection]
+) -> EventDetection | None:
+    """The most confident detection that satisfies the rule's detection conditions (None if it has none)."""
+    types = set(match.matched_object_types)
+    zones = set(match.matched_zone_ids)
+    candidates = [
+        item
+        for item in detections
+        if item.facts.object_type in types
+        and (spec.min_confidence is None or item.facts.confidence >= spec.min_confidence)
+        and (not spec.zone_ids or item.facts.zone_ids & zones)
+    ]
+    return max(candidates, key=lambda item: item.facts.confidence, default=None)
+
+
+class AlertEngine:
+    """Evaluates events against the enabled rules and delivers the alerts; one per analyze process."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: aioredis.Redis,
+        *,
+        webhook_timeout_seconds: float = webhook.DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self._sessions = sessions
+        self._redis = redis
+        self._cooldown = Cooldown(redis, prefix=COOLDOWN_PREFIX)
+        self._webhook_timeout = webhook_timeout_seconds
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def _rules(self) -> list[tuple[AlertRule, AlertRuleSpec]]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)))).all()
+        rules = []
+        for row in rows:
+            try:
+                rules.append((row, spec_from_row(row)))
+            except ValidationError as err:
+                _LOGGER.warning(
+                    "alert rule %s (%s) is invalid and was skipped: %s",
+                    row.id,
+                    row.name,
+                    err,
+                    extra={"component": "alerts", "data": {"rule_id": str(row.id)}},
+                )
+        return rules
+
+    async def process_event(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
+        """Evaluate one committed event against every enabled rule; returns the alerts it raised."""
+        facts = EventFacts(
+            event_id=event.id,
+            camera_id=event.camera_id,
+            risk_score=event.risk_score,
+            started_at=event.started_at,
+            detections=[item.facts for item in detections],
+        )
+        raised: list[Alert] = []
+        for row, spec in await self._rules():
+            match = evaluate(spec, facts)
+            if not match.matched:
+                continue
+            alert = await self._raise(event, row, spec, match, detections)
+            if alert is not None:
+                raised.append(alert)
+                await self.deliver(alert, event, spec)
+        return raised
+
+    async def _raise(
+        self,
+        event: Event,
+        row: AlertRule,
+        spec: AlertRuleSpec,
+        match: RuleMatch,
+        detections: Sequence[EventDetection],
+    ) -> Alert | None:
+        top = _top_detection(spec, match, detections)
+        zone_ids = list(match.matched_zone_ids)
+        top_zone = (
+            next((z for z in sorted(top.facts.zone_ids) if not zone_ids or z in zone_ids), None)
+            if top
+            else None
+        )
+        dedup_key = render_dedup_key(
+            spec.dedup_key_template,
+            event.camera_id,
+            str(row.id),
+            top.facts.object_type if top else None,
+            top_zone or (zone_ids[0] if zone_ids else None),
+        )
+        async with self._sessions() as session:
+            existing = await session.scalar(
+                select(Alert.id).where(Alert.event_id == event.id, Alert.rule_id == row.id)
+            )
+        if existing is not None:
+            return None  # a redelivered job: this event already alerted for this rule
+        holder = f"event:{event.id}"
+        if not await self._cooldown.acquire(dedup_key, spec.cooldown_seconds, holder=holder):
+            current = await self._redis.get(COOLDOWN_PREFIX + dedup_key)
+            if (current.decode() if isinstance(current, bytes) else current) != holder:
+                _LOGGER.info(
+                    "rule %s matched event %s but %s is cooling down",
+                    spec.name,
+                    event.id,
+                    dedup_key,
+                    extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
+                )
+                return None
+        metadata: dict[str, Any] = {
+            "rule_name": spec.name,
+            "object_types": list(match.matched_object_types)
+            or [str(t) for t in json_list(event.object_types)],
+            "top_confidence": match.top_confidence,
+            "zone_ids": zone_ids,
+            "thumbnail_url": thumbnail_url(top.detection_id) if top else None,
+            "summary": event.summary,
+            "risk_score": event.risk_score,
+            "risk_level": event.risk_level,
+            "camera_id": event.camera_id,
+        }
+        alert = Alert(
+            event_id=event.id,
+            rule_id=row.id,
+            severity=Severity(spec.severity.value),
+            status=AlertStatus.PENDING,
+            channels=list(spec.channels),
+            dedup_key=dedup_key,
+            alert_metadata=metadata,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(alert)
+        except Exception:
+            await self._cooldown.release(dedup_key, holder=holder)
+            raise
+        _LOGGER.info(
+            "alert %s raised by rule %s for event %s (%s)",
+            alert.id,
+            spec.name,
+            event.id,
+            spec.severity.value,
+            extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
+        )
+        await broadcast.publish(self._redis, "alert.created", alert_to_dict(alert))
+        return alert
+
+    async def deliver(self, alert: Alert, event: Event, spec: AlertRuleSpec) -> bool:
+        """Send the alert to its channels; `delivered` only if every channel took it."""
+        if "webhook" in spec.channels and spec.webhook is not None:
+            payload = {"type": "alert", "alert": alert_to_dict(alert), "event": event_to_dict(event)}
+            try:
+                await webhook.deliver(
+                    self._http_session(),
+                    spec.webhook.url,
+                    spec.webhook.secret,
+                    payload,
+                    timeout_seconds=self._webhook_timeout,
+                )
+            except webhook.WebhookDeliveryError as err:
+                _LOGGER.warning(
+                    "alert %s stays pending: %s",
+                    alert.id,
+                    err,
+                    extra={
+                        "component": "alerts",
+                        "event_id": event.id,
+                        "camera_id": event.camera_id,
+                        "data": {"alert_id": str(alert.id), "channel": "webhook"},
+                    },
+                )
+                return False
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            stored = await session.get(Alert, alert.id)
+            if stored is None or stored.status != AlertStatus.PENDING:
+                return stored is not None
+            stored.status = AlertStatus.DELIVERED
+            stored.delivered_at = now
+            stored.updated_at = now
+        alert.status, alert.delivered_at, alert.updated_at = AlertStatus.DELIVERED, now, now
+        await broadcast.publish(self._redis, "alert.updated", alert_to_dict(stored))
+        return True
+
+    async def redeliver_pending(self, now: datetime | None = None) -> int:
+        """Try again for recent alerts still `pending` (a webhook was down); returns how many went out."""
+        now = now or datetime.now(UTC)
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Alert, Event, AlertRule)
+                    .join(Event, Alert.event_id == Event.id)
+                    .join(AlertRule, Alert.rule_id == AlertRule.id)
+                    .where(
+                        Alert.status == AlertStatus.PENDING,
+                        Alert.created_at <= now - REDELIVERY_MIN_AGE,
+                        Alert.created_at >= now - REDELIVERY_MAX_AGE,
+                    )
+                    .order_by(Alert.created_at)
+                    .limit(100)
+                )
+            ).all()
+        delivered = 0
+        for alert, event, rule in rows:
+            # One process per alert at a time: two analyze workers must not POST it twice at once.
+            lock = f"hsi:alert:delivering:{alert.id}"
+            if not await self._redis.set(lock, "1", nx=True, ex=_DELIVERY_LOCK_SECONDS):
+                continue
+            try:
+                spec = spec_from_row(rule)
+            except ValidationError:
+                continue
+            if await self.deliver(alert, event, spec):
+                delivered += 1
+        return delivered

@@ -1,0 +1,189 @@
+"""Zones: the spec the API validates on create/update, and which zones a detection stands in.
+
+The reference system stored zones but rule `zone_ids` were a no-op. Here a detection is in a zone when
+the bottom-centre of its box, normalised by the real size of the image it was found in, lies inside
+(or on the edge of) the zone's polygon — see `geometry.bottom_centre` for why the bottom-centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Annotated, Protocol
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+from server.alerts.errors import invalid
+from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon, validate_polygon
+from server.alerts.partial import partial_model
+
+__all__ = [
+    "DetectionBox",
+    "Polygon",
+    "ZoneLike",
+    "ZoneShape",
+    "ZoneSpec",
+    "ZoneType",
+    "ZoneUpdate",
+    "bottom_centre",
+    "point_in_polygon",
+    "validate_polygon",
+    "zones_hit",
+]
+
+
+class ZoneType(StrEnum):
+    ENTRY_POINT = "entry_point"
+    DRIVEWAY = "driveway"
+    SIDEWALK = "sidewalk"
+    YARD = "yard"
+    OTHER = "other"
+
+
+class ZoneShape(StrEnum):
+    RECTANGLE = "rectangle"
+    POLYGON = "polygon"
+
+
+def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return list(validate_polygon(points))
+
+
+Polygon = Annotated[
+    list[tuple[float, float]],
+    AfterValidator(_check_polygon),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "minItems": 3,
+            "items": {
+                "type": "array",
+                "items": {"type": "number", "minimum": 0, "maximum": 1},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        }
+    ),
+]
+"""Zone outline as [[x, y], ...] fractions of the image; validated by `geometry.validate_polygon`."""
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def _check_colour(value: str) -> str:
+    if len(value) != 7 or value[0] != "#" or any(c not in "0123456789abcdefABCDEF" for c in value[1:]):
+        raise invalid("color", f"color '{value}' must be '#RRGGBB' (e.g. '#3B82F6')")
+    return value.upper()
+
+
+Colour = Annotated[
+    str, AfterValidator(_check_colour), WithJsonSchema({"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$"})
+]
+
+
+def _is_axis_aligned_rectangle(points: Points) -> bool:
+    """Four vertices whose every edge is horizontal or vertical (a simple polygon is then a rectangle)."""
+    if len(points) != 4:
+        return False
+    for i, a in enumerate(points):
+        b = points[(i + 1) % 4]
+        if abs(a[0] - b[0]) > EPS and abs(a[1] - b[1]) > EPS:
+            return False
+    return True
+
+
+class ZoneSpec(BaseModel):
+    """What a client may set on a zone; the `zones` row adds timestamps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug | None = Field(
+        default=None, description="Stable slug (a-z, 0-9, '_', '-'); generated from the name when absent."
+    )
+    camera_id: Identifier
+    name: DisplayName
+    zone_type: ZoneType = ZoneType.OTHER
+    coordinates: Polygon
+    shape: ZoneShape = ZoneShape.RECTANGLE
+    color: Colour = "#3B82F6"
+    enabled: bool = True
+    priority: int = Field(default=0, ge=-(2**31), le=2**31 - 1, description="Higher first.")
+
+    @model_validator(mode="after")
+    def _rectangle_is_rectangular(self) -> ZoneSpec:
+        points = tuple(self.coordinates)
+        if self.shape is ZoneShape.RECTANGLE and not _is_axis_aligned_rectangle(points):
+            raise invalid(
+                "rectangle",
+                "a 'rectangle' zone needs exactly 4 points with horizontal and vertical edges; "
+                "use shape 'polygon' for any other outline",
+            )
+        return self
+
+
+ZoneUpdate = partial_model(ZoneSpec, "ZoneUpdate", exclude=("id", "camera_id"))
+"""PATCH body for a zone: any subset of the fields; a zone never changes id or camera."""
+
+
+class DetectionBox(Protocol):
+    """The parts of a detection zone matching needs (the `detections` row satisfies it)."""
+
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def bbox_x(self) -> int | None: ...
+    @property
+    def bbox_y(self) -> int | None: ...
+    @property
+    def bbox_width(self) -> int | None: ...
+    @property
+    def bbox_height(self) -> int | None: ...
+
+
+class ZoneLike(Protocol):
+    """The parts of a zone matching needs (both the `zones` row and `ZoneSpec` with an id satisfy it)."""
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def coordinates(self) -> Sequence[Sequence[float]]: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def priority(self) -> int: ...
+
+
+def zones_hit(detection: DetectionBox, image_size: tuple[int, int], zones: Iterable[ZoneLike]) -> list[str]:
+    """Ids of the enabled zones of the detection's camera that contain its bottom-centre.
+
+    `image_size` is (width, height) of the image (or video frame) the box was measured on. A detection
+    without a box is in no zone. Ordered by zone priority (highest first), then id, so the first entry
+    is the most important zone, stable across runs.
+    """
+    left, top = detection.bbox_x, detection.bbox_y
+    width, height = detection.bbox_width, detection.bbox_height
+    if left is None or top is None or width is None or height is None:
+        return []
+    x, y = bottom_centre(left, top, width, height, image_size[0], image_size[1])
+    hits = [
+        zone
+        for zone in zones
+        if zone.enabled
+        and zone.id is not None
+        and zone.camera_id == detection.camera_id
+        and point_in_polygon(x, y, zone.coordinates)
+    ]
+    hits.sort(key=lambda zone: (-zone.priority, zone.id or ""))
+    return [zone.id for zone in hits if zone.id is not None]

@@ -1,0 +1,269 @@
+"""The analyzer the workers use: the configured backend, made safe to depend on.
+
+Every batch gets a score, always within `HSI_LLM_TIMEOUT_SECONDS`: the primary backend is tried with
+retries and exponential backoff inside that one time budget, behind a circuit breaker, and whatever
+goes wrong (garbage output, timeout, server down, model missing) ends in the rules scorer, with the
+reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment.
+
+A primary that cannot be loaded at start does not stop the server: the analyzer reports "degraded",
+scores with rules, and tries to load the primary again in the background every `reload_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from server.analyze.backends.base import Analyzer
+from server.analyze.backends.rules import RulesAnalyzer
+from server.analyze.context import BatchContext
+from server.analyze.errors import BackendUnavailableError
+from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
+from server.analyze.schema import RiskAssessment
+from server.config import Settings
+
+log = logging.getLogger("hsi.analyze")
+
+FALLBACK_NAME = "rules_fallback"
+BackendChoice = Literal["llama_cpp", "openai", "rules"]
+Loader = Callable[[], Awaitable[Analyzer]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ResilientAnalyzer:
+    """Primary backend + timeout + retries + circuit breaker + rules fallback."""
+
+    def __init__(
+        self,
+        *,
+        primary_name: str,
+        loader: Loader | None,
+        timeout_seconds: float,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        fallback: Analyzer | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        reload_seconds: float = 60.0,
+    ) -> None:
+        self.primary_name = primary_name
+        self._loader = loader
+        self.timeout_seconds = timeout_seconds
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self._fallback = fallback or RulesAnalyzer()
+        self._sleep = sleep
+        self._clock = clock
+        self.reload_seconds = reload_seconds
+        self._primary: Analyzer | None = None if loader else self._fallback
+        self._load_attempted_at: float | None = None
+        self._first_load: asyncio.Task[None] | None = None
+        self._load_task: asyncio.Task[None] | None = None
+        self._load_lock = asyncio.Lock()
+        self.last_error: str | None = None
+        self.fallbacks = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self._primary is not None
+
+    async def start(self) -> None:
+        """Load the primary (once; later calls wait for that first load). Never raises for a backend
+        that cannot load: that is "degraded", and reloads are tried in the background later."""
+        if self._first_load is None:
+            self._first_load = asyncio.create_task(self._load(), name=f"hsi-load-{self.primary_name}")
+        await asyncio.shield(self._first_load)
+
+    async def _load(self) -> None:
+        async with self._load_lock:  # one load at a time; a second caller finds it done
+            if self._primary is None and self._loader is not None:
+                await self._load_primary(self._loader)
+
+    async def _load_primary(self, loader: Loader) -> None:
+        self._load_attempted_at = self._clock()
+        try:
+            self._primary = await loader()
+        except Exception as err:  # a loader may fail in many ways; none may stop the server
+            self.last_error = f"cannot load {self.primary_name}: {_reason(err)}"
+            log.error("analysis backend %s unavailable, scoring with rules: %s", self.primary_name, self.last_error)
+            return
+        self.last_error = None
+        self.breaker.record_success()
+        log.info("analysis backend %s ready", self.primary_name)
+
+    def _reload_in_background(self) -> None:
+        """Try loading a failed primary again, at most once per `reload_seconds`, without waiting."""
+        if self._loader is None or (self._load_task is not None and not self._load_task.done()):
+            return
+        if self._load_attempted_at is not None and self._clock() - self._load_attempted_at < self.reload_seconds:
+            return
+        self._load_task = asyncio.create_task(self._load(), name=f"hsi-load-{self.primary_name}")
+
+    async def assess(self, ctx: BatchContext) -> tuple[RiskAssessment, str]:
+        """Score `ctx`; returns the assessment and the name of the backend that produced it."""
+        if self._primary is None and (self._first_load is None or not self._first_load.done()):
+            await self.start()  # first use without an explicit start(), or while it runs: wait for it
+        primary = self._primary
+        if primary is None:
+            self._reload_in_background()
+            return await self._fall_back(ctx, self.last_error or f"{self.primary_name} not loaded")
+        if primary is self._fallback:
+            return await primary.assess(ctx), primary.name
+        if not self.breaker.allow():
+            return await self._fall_back(ctx, f"circuit breaker open after repeated {primary.name} failures")
+        attempt = _Attempts()
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await self._with_retries(primary, ctx, attempt), primary.name
+        except TimeoutError:
+            if attempt.calling:  # the time ran out inside a call (not during a backoff pause)
+                self.breaker.record_failure()
+            reason = f"{primary.name} timed out after {self.timeout_seconds:g} s (attempt {attempt.number})"
+            if attempt.errors:
+                reason += f"; earlier: {attempt.errors[-1]}"
+            return await self._fall_back(ctx, reason)
+        except _PrimaryFailed as failed:
+            return await self._fall_back(ctx, str(failed))
+
+    async def _with_retries(self, primary: Analyzer, ctx: BatchContext, attempt: _Attempts) -> RiskAssessment:
+        while True:
+            attempt.number += 1
+            attempt.calling = True
+            try:
+                result = await primary.assess(ctx)
+            except Exception as err:  # any failure of the primary is a reason to fall back, never a crash
+                attempt.calling = False
+                self.breaker.record_failure()
+                reason = f"{primary.name} failed: {_reason(err)}"
+                attempt.errors.append(reason)
+                log.warning("analysis attempt %d/%d: %s", attempt.number, self.retry.attempts, reason)
+                if isinstance(err, BackendUnavailableError) or attempt.number >= self.retry.attempts:
+                    raise _PrimaryFailed(f"{reason} (after {attempt.number} attempts)") from err
+                if not self.breaker.allow():
+                    raise _PrimaryFailed(f"{reason}; circuit breaker opened") from err
+                await self._sleep(self.retry.delay(attempt.number))
+                continue
+            attempt.calling = False
+            self.breaker.record_success()
+            self.last_error = None
+            return result
+
+    async def _fall_back(self, ctx: BatchContext, reason: str) -> tuple[RiskAssessment, str]:
+        self.fallbacks += 1
+        self.last_error = reason
+        log.warning("batch of camera %s scored by rules fallback: %s", ctx.camera_id, reason)
+        return await self._fallback.assess(ctx), FALLBACK_NAME
+
+    def status(self) -> dict[str, Any]:
+        """For the health endpoint: "degraded" whenever events are not scored by the configured backend."""
+        breaker = self.breaker.state
+        healthy = self._primary is not None and (self._primary is self._fallback or breaker is BreakerState.CLOSED)
+        return {
+            "status": "healthy" if healthy else "degraded",
+            "backend": self.primary_name,
+            "healthy": healthy,
+            "loaded": self._primary is not None,
+            "last_error": self.last_error,
+            "breaker": breaker.value,
+            "consecutive_failures": self.breaker.consecutive_failures,
+            "fallbacks": self.fallbacks,
+        }
+
+    async def close(self) -> None:
+        for task in (self._first_load, self._load_task):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self._primary is not None and self._primary is not self._fallback:
+            await self._primary.close()
+        self._primary = None
+        await self._fallback.close()
+
+
+class _Attempts:
+    """Progress of one analysis through its retries (read after a timeout interrupts it)."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.calling = False
+        self.errors: list[str] = []
+
+
+class _PrimaryFailed(Exception):
+    """All attempts of the primary failed; the message is the reason to log."""
+
+
+def _reason(err: BaseException) -> str:
+    message = str(err)
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def select_backend(settings: Settings) -> BackendChoice:
+    """`HSI_LLM`, with auto = llama_cpp if the model file exists, openai if a URL is set, else rules."""
+    if settings.llm != "auto":
+        return settings.llm
+    if settings.llm_model is not None and settings.llm_model.is_file():
+        return "llama_cpp"
+    if settings.llm_url:
+        return "openai"
+    return "rules"
+
+
+def build_analyzer(
+    settings: Settings,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    retry: RetryPolicy | None = None,
+) -> ResilientAnalyzer:
+    """The analyzer for `settings`; call `await analyzer.start()` to load the backend."""
+    choice = select_backend(settings)
+    loader = _loader(choice, settings)
+    return ResilientAnalyzer(
+        primary_name=choice,
+        loader=loader,
+        timeout_seconds=settings.llm_timeout_seconds,
+        retry=retry,
+        breaker=CircuitBreaker(clock=clock),
+        sleep=sleep,
+        clock=clock,
+    )
+
+
+def _loader(choice: BackendChoice, settings: Settings) -> Loader | None:
+    if choice == "rules":
+        return None
+    if choice == "llama_cpp":
+        return lambda: _open_llama(settings)
+    return lambda: _open_openai(settings)
+
+
+async def _open_llama(settings: Settings) -> Analyzer:
+    from server.analyze.backends.llama_cpp import LlamaCppAnalyzer
+
+    if settings.llm_model is None:
+        raise BackendUnavailableError("HSI_LLM=llama_cpp needs HSI_LLM_MODEL (a .gguf file)")
+    return await LlamaCppAnalyzer.open(
+        settings.llm_model, n_gpu_layers=settings.llm_gpu_layers, n_ctx=settings.llm_context
+    )
+
+
+async def _open_openai(settings: Settings) -> Analyzer:
+    from server.analyze.backends.openai import OpenAIAnalyzer
+
+    if not settings.llm_url:
+        raise BackendUnavailableError("HSI_LLM=openai needs HSI_LLM_URL")
+    # The analyzer's time budget governs; the HTTP client's own timeout is only a backstop, set later so
+    # that the two never race (aiohttp would turn the budget's cancellation into its own TimeoutError).
+    analyzer = OpenAIAnalyzer(
+        settings.llm_url, api_key=settings.llm_api_key, timeout_seconds=settings.llm_timeout_seconds + 5.0
+    )
+    try:
+        await analyzer.start()
+    except BaseException:
+        await analyzer.close()
+        raise
+    return analyzer

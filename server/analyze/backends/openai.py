@@ -1,0 +1,122 @@
+"""Any OpenAI-compatible chat server (llama.cpp server, vLLM, Ollama, NIM) at `HSI_LLM_URL`.
+
+The schema goes out as `response_format: json_schema`, which these servers turn into constrained
+decoding; the answer still goes through the same strict parser as every other backend, because a
+server may ignore `response_format` (older Ollama, some proxies) and we do not take it on trust.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from server.analyze.context import BatchContext
+from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError
+from server.analyze.prompt import build_prompt
+from server.analyze.schema import ASSESSMENT_JSON_SCHEMA, RiskAssessment, parse_assessment
+
+log = logging.getLogger("hsi.analyze")
+
+#: The start-up probe must not hold the server's start for long when the LLM host is unreachable.
+PROBE_TIMEOUT_SECONDS = 5.0
+#: Answers are a few hundred tokens; the cap only stops a runaway server.
+MAX_TOKENS = 1024
+TEMPERATURE = 0.2
+
+
+class OpenAIAnalyzer:
+    """Scores batches by POSTing to `{base_url}/v1/chat/completions`."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix("/v1")
+        self.api_key = api_key
+        self.model = model
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._session = aiohttp.ClientSession(headers=headers, timeout=self.timeout)
+        return self._session
+
+    async def start(self) -> None:
+        """Check the server answers and learn its model name when none is configured.
+
+        BackendUnavailableError when it is down: the caller starts degraded and tries again later.
+        """
+        try:
+            probe_timeout = aiohttp.ClientTimeout(total=min(PROBE_TIMEOUT_SECONDS, self.timeout.total or PROBE_TIMEOUT_SECONDS))
+            async with self._client().get(f"{self.base_url}/v1/models", timeout=probe_timeout) as response:
+                if response.status >= 400:
+                    raise BackendUnavailableError(
+                        f"LLM server {self.base_url} answered {response.status} to GET /v1/models"
+                    )
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise BackendUnavailableError(
+                f"LLM server {self.base_url} is unreachable: {type(err).__name__}: {err}"
+            ) from None
+        if self.model is None:
+            models = body.get("data") if isinstance(body, dict) else None
+            if isinstance(models, list) and models and isinstance(models[0], dict):
+                self.model = str(models[0].get("id") or "default")
+            else:
+                self.model = "default"
+        log.info("LLM server %s ready (model %s)", self.base_url, self.model)
+
+    def request_body(self, ctx: BatchContext) -> dict[str, Any]:
+        """The chat completion request for `ctx`, with the assessment schema as response format."""
+        return {
+            "model": self.model or "default",
+            "messages": build_prompt(ctx).messages(),
+            "temperature": TEMPERATURE,
+            "max_tokens": MAX_TOKENS,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "risk_assessment", "strict": True, "schema": ASSESSMENT_JSON_SCHEMA},
+            },
+        }
+
+    async def assess(self, ctx: BatchContext) -> RiskAssessment:
+        """One POST; HTTP errors, transport errors and bad answers all become AnalysisError."""
+        url = f"{self.base_url}/v1/chat/completions"
+        try:
+            async with self._client().post(url, json=self.request_body(ctx)) as response:
+                raw = await response.text()
+                if response.status >= 400:
+                    raise AnalysisError(f"LLM server answered HTTP {response.status}: {raw[:200]!r}")
+        except aiohttp.ClientError as err:
+            raise AnalysisError(f"LLM server request failed: {type(err).__name__}: {err}") from None
+        return parse_assessment(_message_content(raw))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _message_content(raw: str) -> str:
+    """`choices[0].message.content` of a chat completion response, or a precise error."""
+    try:
+        body = json.loads(raw)
+        content = body["choices"][0]["message"]["content"]
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
+        raise AnalysisOutputError(
+            f"LLM server response is not a chat completion ({type(err).__name__}: {err}): {raw[:200]!r}"
+        ) from None
+    if not isinstance(content, str):
+        raise AnalysisOutputError(f"LLM server message content is {type(content).__name__}, not text")
+    return content

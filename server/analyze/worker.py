@@ -1,0 +1,419 @@
+"""AnalyzeWorker: turns each closed batch from `hsi:analyze` into one scored event, then alerts.
+
+For one stream entry (format: `server.pipeline.batcher`), in this order:
+
+1. load the batch's detections and camera, and the camera's enabled zones; each detection's zones are
+   computed at the real size of the image it was measured on (carried in the entry, else read from
+   the file);
+2. fold the camera's completed hours into its baselines, then compare the batch with its slot
+   (`baseline_store`; folding first means the comparison uses the freshest rates);
+3. note other cameras' activity within `OTHER_CAMERAS_WINDOW` of the batch;
+4. score the `BatchContext` with the resilient analyzer (LLM, or the rules fallback);
+5. for a batch with video, encode an H.264 clip under `settings.clips_dir`;
+6. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
+7. run the alert engine; the stream acknowledges the entry only after the handler returns.
+
+Redelivery (a crash anywhere above) is safe: an existing event for the batch is not analysed again,
+only the (idempotent) alert step is repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.alerts.engine import AlertEngine, EventDetection
+from server.alerts.matching import DetectionFacts
+from server.alerts.zones import zones_hit
+from server.analyze import baseline_store
+from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
+from server.analyze.risk import risk_level
+from server.analyze.schema import RiskAssessment
+from server.config import Settings
+from server.models import Camera, Detection, Event, Zone
+from server.pipeline import broadcast, media
+from server.pipeline.batcher import BatchAggregator, decode_entry
+from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, RedisStream
+from server.runtime import Runtime
+from server.serialize import event_to_dict
+
+_LOGGER = logging.getLogger("hsi.analyze")
+
+#: Activity on other cameras this close to the batch is context ("someone walked round the house").
+OTHER_CAMERAS_WINDOW = timedelta(seconds=300)
+MAX_OTHER_CAMERA_LINES = 6
+#: Frames per second of video sampled into an event clip, and at most how many frames.
+CLIP_SAMPLE_EVERY_SECONDS = 0.5
+CLIP_MAX_FRAMES = 120
+#: Entries analysed concurrently per worker (the llama.cpp model serialises itself; the rest overlaps).
+CONCURRENCY = 4
+#: How often pending alert deliveries are retried.
+REDELIVERY_INTERVAL_SECONDS = 60.0
+
+
+class RiskAnalyzer(Protocol):
+    """The resilient analyzer (`server.analyze.analyzer.ResilientAnalyzer`) as the worker uses it."""
+
+    async def assess(self, ctx: BatchContext) -> tuple[RiskAssessment, str]: ...
+
+
+def home_timezone(settings: Settings) -> ZoneInfo:
+    """The home's wall clock for "night" and baseline slots: HSI_TIMEZONE if the build has it, else
+    TZ (Home Assistant's Supervisor sets it for add-ons), else UTC."""
+    for name in (getattr(settings, "timezone", None), os.environ.get("TZ")):
+        if name:
+            try:
+                return ZoneInfo(str(name).removeprefix(":"))
+            except (ZoneInfoNotFoundError, ValueError):
+                _LOGGER.warning("unknown timezone %r; using UTC for baselines and analysis", name)
+    return ZoneInfo("UTC")
+
+
+def analyze_stream(runtime: Runtime) -> RedisStream:
+    """`hsi:analyze` as the batcher fills it and analyze workers consume it."""
+    settings = runtime.settings
+    return RedisStream(
+        runtime.redis,
+        ANALYZE_STREAM,
+        ANALYZE_GROUP,
+        max_len=settings.queue_max_len,
+        max_retries=settings.stream_max_retries,
+        dead_letter_name=f"{ANALYZE_STREAM}:dead",
+    )
+
+
+def _file_size(path: str) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+def _clip_frames(paths: Sequence[str]) -> list[Image.Image]:
+    frames: list[Image.Image] = []
+    for path in paths:
+        try:
+            sampled = media.sample_video_frames(
+                path, every=CLIP_SAMPLE_EVERY_SECONDS, start=0.0, max_frames=CLIP_MAX_FRAMES - len(frames)
+            )
+        except (media.MediaError, OSError) as err:
+            _LOGGER.warning("clip: skipping %s: %s", path, err)
+            continue
+        frames.extend(image for _t, image in sampled)
+        if len(frames) >= CLIP_MAX_FRAMES:
+            break
+    return frames
+
+
+def make_event_clip(video_paths: Sequence[str], out_path: Path) -> Path | None:
+    """An H.264 clip of the batch's videos (sampled at real-time speed), or None if none decodes."""
+    frames = _clip_frames(video_paths)
+    if not frames:
+        return None
+    return media.make_clip(frames, out_path, fps=1.0 / CLIP_SAMPLE_EVERY_SECONDS)
+
+
+class AnalyzeWorker:
+    """Consumes `hsi:analyze`; one per analyze process (several may share the consumer group)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        analyzer: RiskAnalyzer,
+        alerts: AlertEngine,
+        *,
+        consumer: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.analyzer = analyzer
+        self.alerts = alerts
+        self.consumer = consumer or f"analyze-{runtime.instance_id[:8]}-{os.getpid()}"
+        self.stream = analyze_stream(runtime)
+        self.tz = home_timezone(runtime.settings)
+        self._grace = baseline_store.default_grace(runtime.settings.batch_window_seconds)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.stream.consume(self.consumer, self.handle, stop=stop, count=CONCURRENCY)
+
+    async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        """One closed batch → one event (idempotent on batch_id) → alerts."""
+        started = time.perf_counter()
+        batch = decode_entry(fields)
+        sessions = self.runtime.database.sessions
+        async with sessions() as session:
+            existing = await session.scalar(select(Event).where(Event.batch_id == batch["batch_id"]))
+            rows = list(
+                await session.scalars(
+                    select(Detection)
+                    .where(Detection.id.in_(batch["detection_ids"]))
+                    .order_by(Detection.detected_at, Detection.id)
+                )
+            )
+            camera = await session.get(Camera, batch["camera_id"])
+            zones = list(
+                await session.scalars(
+                    select(Zone).where(Zone.camera_id == batch["camera_id"], Zone.enabled.is_(True))
+                )
+            )
+        if not rows or camera is None:
+            _LOGGER.warning(
+                "batch %s of %s: its detections or camera are gone; nothing to analyse",
+                batch["batch_id"],
+                batch["camera_id"],
+                extra={"component": "analyze", "camera_id": batch["camera_id"]},
+            )
+            return
+        zone_ids = await self._zones_per_detection(rows, zones, batch["image_sizes"])
+        facts = [
+            EventDetection(
+                row.id, DetectionFacts(row.object_type or "unknown", row.confidence or 0.0, frozenset(ids))
+            )
+            for row, ids in zip(rows, zone_ids, strict=True)
+        ]
+        if existing is not None:
+            _LOGGER.info(
+                "batch %s already has event %s; re-running alerts only", batch["batch_id"], existing.id
+            )
+            await self.alerts.process_event(existing, facts)
+            return
+
+        ctx = await self._context(camera, rows, zones, zone_ids, batch["image_sizes"])
+        assessment, backend = await self.analyzer.assess(ctx)
+        clip_path = await self._clip(batch["batch_id"], camera.id, rows)
+        event = await self._insert_event(batch, ctx, rows, assessment, backend, clip_path)
+        if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
+            return
+        duration_ms = (time.perf_counter() - started) * 1000
+        _LOGGER.info(
+            "event %s: %s, risk %s (%s) by %s from %d detections%s",
+            event.id,
+            camera.id,
+            event.risk_score,
+            event.risk_level,
+            backend,
+            len(rows),
+            " (fast path)" if event.is_fast_path else "",
+            extra={
+                "component": "analyze",
+                "camera_id": camera.id,
+                "event_id": event.id,
+                "duration_ms": duration_ms,
+                "data": {"batch_id": event.batch_id, "backend": backend},
+            },
+        )
+        await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
+        await self.alerts.process_event(event, facts)
+
+    async def _zones_per_detection(
+        self, rows: Sequence[Detection], zones: Sequence[Zone], sizes: dict[int, tuple[int, int]]
+    ) -> list[list[str]]:
+        """Zone ids of each detection, measured against that detection's own image size."""
+        if not zones:
+            return [[] for _ in rows]
+        result: list[list[str]] = []
+        file_sizes: dict[str, tuple[int, int] | None] = {}
+        for row in rows:
+            size = await self._image_size(row, sizes, file_sizes)
+            if size is None:
+                _LOGGER.warning(
+                    "detection %s: image size unknown (%s unreadable); zones not evaluated",
+                    row.id,
+                    row.file_path,
+                    extra={"component": "analyze", "camera_id": row.camera_id, "detection_id": row.id},
+                )
+                result.append([])
+                continue
+            result.append(zones_hit(row, size, zones))
+        return result
+
+    @staticmethod
+    async def _image_size(
+        row: Detection, sizes: dict[int, tuple[int, int]], file_sizes: dict[str, tuple[int, int] | None]
+    ) -> tuple[int, int] | None:
+        if row.id in sizes:
+            return sizes[row.id]
+        if row.media_type == "video" and row.video_width and row.video_height:
+            return row.video_width, row.video_height
+        if row.file_path not in file_sizes:
+            file_sizes[row.file_path] = await asyncio.to_thread(_file_size, row.file_path)
+        return file_sizes[row.file_path]
+
+    async def _context(
+        self,
+        camera: Camera,
+        rows: Sequence[Detection],
+        zones: Sequence[Zone],
+        zone_ids: Sequence[Sequence[str]],
+        sizes: dict[int, tuple[int, int]],
+    ) -> BatchContext:
+        by_id = {zone.id: zone for zone in zones}
+        file_sizes: dict[str, tuple[int, int] | None] = {}
+        infos = []
+        for row, ids in zip(rows, zone_ids, strict=True):
+            width, height = await self._image_size(row, sizes, file_sizes) or (1, 1)
+            infos.append(
+                DetectionInfo(
+                    object_type=row.object_type or "unknown",
+                    confidence=float(row.confidence or 0.0),
+                    detected_at=row.detected_at,
+                    x=row.bbox_x or 0,
+                    y=row.bbox_y or 0,
+                    width=row.bbox_width or 0,
+                    height=row.bbox_height or 0,
+                    image_width=width,
+                    image_height=height,
+                    zones=tuple(ZoneHit(by_id[z].name, str(by_id[z].zone_type)) for z in ids),
+                )
+            )
+        started_at, ended_at = rows[0].detected_at, rows[-1].detected_at
+        async with self.runtime.database.sessions() as session:
+            # Completed by the wall clock, not by the batch's timestamps: a camera with a clock running
+            # ahead must not close hours that are still to come.
+            await baseline_store.fold_completed_hours(
+                session, camera.id, self.tz, datetime.now(UTC), self._grace
+            )
+        async with self.runtime.database.sessions() as session:
+            baseline = await baseline_store.compare_batch(session, camera.id, self.tz, ended_at)
+            others = await self._other_cameras(session, camera.id, started_at, ended_at)
+        return BatchContext(
+            camera_id=camera.id,
+            camera_name=camera.name,
+            started_at=started_at,
+            ended_at=ended_at,
+            detections=tuple(infos),
+            timezone=self.tz.key,
+            baseline=baseline,
+            other_cameras_activity=tuple(others),
+        )
+
+    async def _other_cameras(
+        self, session: AsyncSession, camera_id: str, started: datetime, ended: datetime
+    ) -> list[str]:
+        """`Backyard: person ×3, dog (last 02:11:40)` for each other camera active near the batch."""
+        result = await session.execute(
+            select(Camera.name, Detection.object_type, Detection.detected_at)
+            .join(Camera, Camera.id == Detection.camera_id)
+            .where(
+                Detection.camera_id != camera_id,
+                Detection.object_type.is_not(None),
+                Detection.detected_at >= started - OTHER_CAMERAS_WINDOW,
+                Detection.detected_at <= ended + OTHER_CAMERAS_WINDOW,
+            )
+            .order_by(Detection.detected_at)
+        )
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        last: dict[str, datetime] = {}
+        for name, object_type, moment in result.all():
+            counts[name][object_type] += 1
+            last[name] = moment
+        lines = []
+        for name in sorted(last, key=lambda n: last[n], reverse=True)[:MAX_OTHER_CAMERA_LINES]:
+            kinds = ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in sorted(counts[name].items()))
+            lines.append(f"{name}: {kinds} (last {last[name].astimezone(self.tz):%H:%M:%S})")
+        return lines
+
+    async def _clip(self, batch_id: str, camera_id: str, rows: Sequence[Detection]) -> str | None:
+        videos = list(dict.fromkeys(row.file_path for row in rows if row.media_type == "video"))
+        if not videos:
+            return None
+        out = self.runtime.settings.clips_dir / camera_id / f"{batch_id}.mp4"
+        try:
+            made = await asyncio.to_thread(make_event_clip, videos, out)
+        except (media.MediaError, OSError, ValueError) as err:
+            _LOGGER.warning(
+                "batch %s: no clip (%s)",
+                batch_id,
+                err,
+                extra={"component": "analyze", "camera_id": camera_id},
+            )
+            return None
+        return str(made) if made is not None else None
+
+    async def _insert_event(
+        self,
+        batch: dict[str, Any],
+        ctx: BatchContext,
+        rows: Sequence[Detection],
+        assessment: RiskAssessment,
+        backend: str,
+        clip_path: str | None,
+    ) -> Event | None:
+        statement = (
+            insert(Event)
+            .values(
+                batch_id=batch["batch_id"],
+                camera_id=ctx.camera_id,
+                started_at=ctx.started_at,
+                ended_at=ctx.ended_at,
+                risk_score=assessment.risk_score,
+                risk_level=risk_level(assessment.risk_score).value,
+                summary=assessment.summary,
+                reasoning=assessment.reasoning,
+                detection_ids=json.dumps([row.id for row in rows]),
+                object_types=json.dumps(sorted({row.object_type for row in rows if row.object_type})),
+                is_fast_path=bool(batch["is_fast_path"]),
+                clip_path=clip_path,
+                analysis_backend=backend,
+            )
+            .on_conflict_do_nothing(index_elements=[Event.batch_id])
+            .returning(Event)
+        )
+        async with self.runtime.database.sessions() as session, session.begin():
+            return (await session.scalars(statement)).one_or_none()
+
+
+async def _redeliver_loop(alerts: AlertEngine, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=REDELIVERY_INTERVAL_SECONDS)
+        except TimeoutError:
+            try:
+                await alerts.redeliver_pending()
+            except Exception as err:  # retried next round; the alert rows are safe
+                _LOGGER.warning("pending alert redelivery failed: %s", err)
+
+
+async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
+    """Role starter "analyze": the analyzer, the batch closer, the worker and alert redelivery.
+
+    Each loop runs under the pipeline's supervisor (restarted after a crash, stopped on shutdown).
+    """
+    from server.analyze.analyzer import build_analyzer
+    from server.logs import ensure_database_logging
+    from server.pipeline.roles import _spawn, consumer_name
+
+    await ensure_database_logging(runtime, stack)
+    analyzer = build_analyzer(runtime.settings)
+    stack.push_async_callback(analyzer.close)
+    await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
+    alerts = AlertEngine(runtime.database.sessions, runtime.redis)
+    stack.push_async_callback(alerts.close)
+
+    async def probe() -> dict[str, Any]:
+        return analyzer.status()  # "degraded" while the rules fallback scores instead of the LLM
+
+    runtime.probes["analyzer"] = probe
+    batcher = BatchAggregator(runtime.redis, runtime.settings)
+    worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer_name(runtime))
+    await worker.stream.ensure_group()
+    stop = asyncio.Event()
+    _spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))
+    _spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
+    _spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
+    _LOGGER.info("analyze role started (consumer %s, timezone %s)", worker.consumer, worker.tz.key)

@@ -1,0 +1,261 @@
+"""AlertEngine with real PostgreSQL, Redis pub/sub and a real HTTP webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.alerts import webhook
+from server.alerts.engine import AlertEngine, EventDetection
+from server.alerts.matching import DetectionFacts
+from server.alerts.rule_row import row_values
+from server.alerts.rule_spec import AlertRuleSpec
+from server.db import session_factory
+from server.models import Alert, AlertRule, AlertStatus, Camera, Detection, Event
+from server.pipeline.broadcast import CHANNEL
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+async def _rule(sessions: async_sessionmaker[AsyncSession], **spec: Any) -> AlertRule:
+    values = row_values(AlertRuleSpec.model_validate({"name": "night person", **spec}))
+    async with sessions() as session, session.begin():
+        rule = AlertRule(**values)
+        session.add(rule)
+    return rule
+
+
+async def _event(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    camera: str = "front",
+    risk: int = 70,
+    detections: list[tuple[str, float, frozenset[str]]] = (("person", 0.92, frozenset()),),  # type: ignore[assignment]
+) -> tuple[Event, list[EventDetection]]:
+    started = datetime(2025, 3, 1, 2, 14, tzinfo=UTC)
+    async with sessions() as session, session.begin():
+        if await session.get(Camera, camera) is None:
+            session.add(Camera(id=camera, name=camera.title(), folder_path=f"/export/foscam/{camera}"))
+            await session.flush()
+        rows = [
+            Detection(
+                camera_id=camera, file_path="/x.jpg", detected_at=started, object_type=kind, confidence=conf
+            )
+            for kind, conf, _zones in detections
+        ]
+        session.add_all(rows)
+        await session.flush()
+        event = Event(
+            batch_id=f"batch-{id(rows)}-{camera}",
+            camera_id=camera,
+            started_at=started,
+            ended_at=started + timedelta(seconds=20),
+            risk_score=risk,
+            risk_level="high",
+            summary="Person at the front door at night",
+            detection_ids=json.dumps([row.id for row in rows]),
+            object_types=json.dumps(sorted({kind for kind, _c, _z in detections})),
+        )
+        session.add(event)
+    facts = [
+        EventDetection(row.id, DetectionFacts(kind, conf, zones))
+        for row, (kind, conf, zones) in zip(rows, detections, strict=True)
+    ]
+    return event, facts
+
+
+async def _messages(pubsub: aioredis.client.PubSub, count: int, timeout: float = 3.0) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(found) < count and loop.time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None:
+            found.append(json.loads(message["data"]))
+    return found
+
+
+@pytest.fixture
+async def subscriber(redis: aioredis.Redis) -> AsyncIterator[aioredis.client.PubSub]:
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(CHANNEL)
+    yield pubsub
+    await pubsub.aclose()
+
+
+async def test_matching_rule_raises_a_delivered_alert_and_publishes_it(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, subscriber: aioredis.client.PubSub
+) -> None:
+    rule = await _rule(sessions, risk_threshold=60, object_types=["person"], severity="high")
+    await _rule(sessions, name="too high", risk_threshold=90)
+    await _rule(sessions, name="disabled", enabled=False)
+    event, detections = await _event(
+        sessions, detections=[("person", 0.92, frozenset()), ("car", 0.99, frozenset())]
+    )
+    engine = AlertEngine(sessions, redis)
+    try:
+        [alert] = await engine.process_event(event, detections)
+    finally:
+        await engine.close()
+    async with sessions() as session:
+        stored = await session.get(Alert, alert.id)
+    assert stored is not None and stored.rule_id == rule.id
+    assert stored.status == AlertStatus.DELIVERED and stored.delivered_at is not None
+    assert str(stored.severity) == "high" and stored.channels == ["ha"]
+    assert stored.dedup_key == f"front:{rule.id}"
+    meta = stored.alert_metadata or {}
+    assert meta["object_types"] == ["person"] and meta["top_confidence"] == pytest.approx(0.92)
+    assert meta["thumbnail_url"] == f"/api/detections/{detections[0].detection_id}/thumbnail"
+    assert meta["risk_score"] == 70 and meta["camera_id"] == "front" and meta["summary"]
+    messages = await _messages(subscriber, 2)
+    assert [m["type"] for m in messages] == ["alert.created", "alert.updated"]
+    assert messages[0]["data"]["status"] == "pending" and messages[1]["data"]["status"] == "delivered"
+
+
+async def test_zone_rules_need_a_detection_in_the_zone(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    await _rule(sessions, zone_ids=["porch"], cooldown_seconds=0, dedup_key_template="{camera_id}:{zone_id}")
+    engine = AlertEngine(sessions, redis)
+    try:
+        outside, facts_out = await _event(sessions, detections=[("person", 0.9, frozenset({"lawn"}))])
+        assert await engine.process_event(outside, facts_out) == []
+        inside, facts_in = await _event(sessions, detections=[("person", 0.9, frozenset({"porch", "lawn"}))])
+        [alert] = await engine.process_event(inside, facts_in)
+    finally:
+        await engine.close()
+    assert alert.dedup_key == "front:porch" and (alert.alert_metadata or {})["zone_ids"] == ["porch"]
+
+
+async def test_cooldown_holds_under_concurrent_workers_and_redelivery(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, redis_url: str
+) -> None:
+    await _rule(sessions, object_types=["person"], cooldown_seconds=300)
+    events = [await _event(sessions) for _ in range(6)]
+    clients = [aioredis.from_url(redis_url) for _ in range(3)]
+    engines = [AlertEngine(sessions, client) for client in clients]
+    try:
+        results = await asyncio.gather(
+            *(engines[n % 3].process_event(event, facts) for n, (event, facts) in enumerate(events))
+        )
+        assert sum(len(alerts) for alerts in results) == 1
+        # The winning event's job delivered again (stream redelivery): still one alert.
+        winner = next(n for n, alerts in enumerate(results) if alerts)
+        assert await engines[0].process_event(*events[winner]) == []
+        # Another camera has its own key.
+        other = await _event(sessions, camera="back")
+        assert len(await engines[1].process_event(*other)) == 1
+    finally:
+        for engine in engines:
+            await engine.close()
+        for client in clients:
+            await client.aclose()
+    async with sessions() as session:
+        assert len((await session.scalars(select(Alert))).all()) == 2
+
+
+class _Receiver:
+    """A webhook endpoint that verifies signatures; `fail` makes it answer 503."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.fail:
+            return web.Response(status=503, text="maintenance")
+        if not webhook.verify(
+            body,
+            SECRET,
+            request.headers.get(webhook.TIMESTAMP_HEADER),
+            request.headers.get(webhook.SIGNATURE_HEADER),
+        ):
+            return web.Response(status=401)
+        self.received.append(json.loads(body))
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[_Receiver, str]]:
+    target = _Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", target.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield target, f"http://127.0.0.1:{port}/hook"
+    await runner.cleanup()
+
+
+async def test_webhook_is_signed_and_a_failed_delivery_stays_pending_until_retried(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, receiver: tuple[_Receiver, str]
+) -> None:
+    target, url = receiver
+    await _rule(
+        sessions, channels=["ha", "webhook"], webhook={"url": url, "secret": SECRET}, cooldown_seconds=0
+    )
+    engine = AlertEngine(sessions, redis)
+    try:
+        event, facts = await _event(sessions)
+        [alert] = await engine.process_event(event, facts)
+        assert alert.status == AlertStatus.DELIVERED
+        [payload] = target.received
+        assert payload["alert"]["id"] == str(alert.id) and payload["event"]["id"] == event.id
+
+        target.fail = True
+        event2, facts2 = await _event(sessions)
+        [pending] = await engine.process_event(event2, facts2)
+        async with sessions() as session:
+            stored = await session.get(Alert, pending.id)
+            assert stored is not None and stored.status == AlertStatus.PENDING and stored.delivered_at is None
+
+        target.fail = False
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert await engine.redeliver_pending(now=later) == 1
+        async with sessions() as session:
+            stored = await session.get(Alert, pending.id)
+            assert stored is not None and stored.status == AlertStatus.DELIVERED
+        assert len(target.received) == 2
+    finally:
+        await engine.close()
+
+
+async def test_a_rule_stored_invalid_is_skipped_not_fatal(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = await _rule(sessions, name="broken")
+    async with sessions() as session, session.begin():
+        row = await session.get(AlertRule, broken.id)
+        assert row is not None
+        row.schedule = {
+            "days": ["mon"],
+            "start_time": "25:00",
+            "end_time": "06:00",
+            "timezone": "Mars/Olympus",
+        }
+    await _rule(sessions, name="fine", cooldown_seconds=0)
+    engine = AlertEngine(sessions, redis)
+    try:
+        event, facts = await _event(sessions)
+        alerts = await engine.process_event(event, facts)
+    finally:
+        await engine.close()
+    assert [(a.alert_metadata or {})["rule_name"] for a in alerts] == ["fine"]
+    assert "is invalid and was skipped" in caplog.text

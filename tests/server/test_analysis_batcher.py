@@ -1,0 +1,222 @@
+"""BatchAggregator against a real Redis: windows, idle close, size cap, fast path, racing closers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from PIL import Image
+
+from server.config import Settings
+from server.models import Detection
+from server.pipeline.batcher import (
+    ANALYZE_STREAM,
+    DEADLINES_KEY,
+    BatchAggregator,
+    batch_key,
+    decode_entry,
+)
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "batch_window_seconds": 2.0,
+        "batch_idle_timeout_seconds": 0.6,
+        "batch_max_detections": 500,
+        "fast_path_confidence": 0.9,
+        "fast_path_object_types": ["person"],
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Path:
+    path = tmp_path / "front" / "snap.jpg"
+    path.parent.mkdir(parents=True)
+    Image.new("RGB", (800, 600), (90, 120, 60)).save(path, "JPEG")
+    return path
+
+
+_next_id = iter(range(1, 1_000_000))
+
+
+def _detection(
+    file_path: Path, object_type: str = "car", confidence: float = 0.7, **extra: object
+) -> Detection:
+    return Detection(
+        id=next(_next_id),
+        camera_id="front",
+        file_path=str(file_path),
+        detected_at=datetime.now(UTC),
+        object_type=object_type,
+        confidence=confidence,
+        bbox_x=10,
+        bbox_y=20,
+        bbox_width=100,
+        bbox_height=200,
+        media_type=extra.pop("media_type", "image"),
+        **extra,
+    )
+
+
+async def _entries(redis: aioredis.Redis) -> list[dict[str, object]]:
+    return [decode_entry(fields) for _id, fields in await redis.xrange(ANALYZE_STREAM)]
+
+
+async def test_idle_batch_closes_with_ids_and_real_image_sizes(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path))
+    first = [_detection(snapshot), _detection(snapshot, "dog", 0.6)]
+    result = await batcher.add_detections("front", first)
+    assert result.enqueued == [] and result.batch_id
+    second = [_detection(snapshot, "person", 0.8)]
+    assert (await batcher.add_detections("front", second)).batch_id == result.batch_id
+
+    assert await batcher.close_due() == []  # not idle long enough yet
+    await asyncio.sleep(0.7)
+    closed = await batcher.close_due()
+    assert len(closed) == 1
+    [entry] = await _entries(redis)
+    assert entry["batch_id"] == result.batch_id
+    assert entry["detection_ids"] == [d.id for d in first + second]
+    assert entry["image_sizes"] == {d.id: (800, 600) for d in first + second}
+    assert entry["is_fast_path"] is False and entry["close_reason"] == "idle"
+    assert not await redis.exists(batch_key("front"))
+    assert await redis.zcard(DEADLINES_KEY) == 0
+
+
+async def test_busy_camera_closes_at_the_window_not_later(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, batch_window_seconds=1.2))
+    stop = asyncio.Event()
+    closer = asyncio.create_task(batcher.run_closer(stop))
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while loop.time() - began < 1.9:  # a detection every 0.3 s: never idle for 0.6 s
+            await batcher.add_detections("front", [_detection(snapshot)])
+            await asyncio.sleep(0.3)
+        entries = await _entries(redis)
+        assert entries, "the window should have closed the first batch"
+        assert entries[0]["close_reason"] == "window"
+        opened, closed = entries[0]["opened_at"], entries[0]["closed_at"]
+        assert isinstance(opened, float) and isinstance(closed, float)
+        assert 1.2 <= closed - opened < 1.2 + 0.6
+    finally:
+        stop.set()
+        await closer
+
+
+async def test_size_cap_closes_at_once(redis: aioredis.Redis, tmp_path: Path, snapshot: Path) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, batch_max_detections=3))
+    await batcher.add_detections("front", [_detection(snapshot), _detection(snapshot)])
+    result = await batcher.add_detections("front", [_detection(snapshot), _detection(snapshot)])
+    assert result.close_reason == "max_detections" and len(result.enqueued) == 1
+    [entry] = await _entries(redis)
+    assert len(entry["detection_ids"]) == 4  # one file's detections are never split
+
+
+async def test_detection_for_an_overdue_batch_closes_it_and_opens_a_new_one(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, batch_idle_timeout_seconds=0.3))
+    first = await batcher.add_detections("front", [_detection(snapshot)])
+    await asyncio.sleep(0.4)  # due, but no closer running
+    second = await batcher.add_detections("front", [_detection(snapshot)])
+    assert second.batch_id != first.batch_id and len(second.enqueued) == 1
+    [entry] = await _entries(redis)
+    assert entry["batch_id"] == first.batch_id
+
+
+async def test_fast_path_closes_at_once_and_at_most_once_per_window(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path))
+    car = _detection(snapshot, "car", 0.8)
+    await batcher.add_detections("front", [car])
+    person = _detection(snapshot, "person", 0.95)
+    result = await batcher.add_detections("front", [person])
+    assert result.close_reason == "fast_path" and len(result.enqueued) == 1
+    [entry] = await _entries(redis)
+    assert entry["is_fast_path"] is True
+    assert entry["detection_ids"] == [car.id, person.id]  # the open batch's context comes along
+
+    # The same person a moment later: joins a normal batch instead of raising another event.
+    again = await batcher.add_detections("front", [_detection(snapshot, "person", 0.97)])
+    assert again.close_reason is None and again.enqueued == []
+    # A low-confidence person or a confident dog never takes the fast path.
+    assert not batcher.is_fast_path(_detection(snapshot, "person", 0.89))
+    assert not batcher.is_fast_path(_detection(snapshot, "dog", 0.99))
+
+
+async def test_racing_closers_queue_a_batch_exactly_once(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, snapshot: Path
+) -> None:
+    settings = _settings(tmp_path, batch_idle_timeout_seconds=0.2)
+    clients = [aioredis.from_url(redis_url) for _ in range(4)]
+    try:
+        batchers = [BatchAggregator(client, settings) for client in clients]
+        for round_number in range(5):
+            camera = f"cam{round_number}"
+            await batchers[0].add_detections(camera, [_detection(snapshot)])
+        await asyncio.sleep(0.3)
+        results = await asyncio.gather(
+            *(b.close_camera_if_due(f"cam{n}") for b in batchers for n in range(5) for _ in range(3))
+        )
+        assert len([r for r in results if r]) == 5
+        entries = await _entries(redis)
+        assert sorted(str(e["camera_id"]) for e in entries) == [f"cam{n}" for n in range(5)]
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_full_queue_keeps_the_batch_open_until_it_drains(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, queue_max_len=10, batch_idle_timeout_seconds=0.2))
+    for n in range(10):
+        await redis.xadd(ANALYZE_STREAM, {"filler": str(n)})
+    result = await batcher.add_detections("front", [_detection(snapshot, "person", 0.99)])
+    assert result.backpressure and result.enqueued == []
+    await asyncio.sleep(0.3)
+    assert await batcher.close_due() == []
+    assert await redis.exists(batch_key("front"))  # held, not dropped
+    await redis.xtrim(ANALYZE_STREAM, maxlen=0)
+    assert len(await batcher.close_due()) == 1
+
+
+async def test_video_detections_use_the_frame_size(redis: aioredis.Redis, tmp_path: Path) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, batch_max_detections=1))
+    clip = _detection(tmp_path / "missing.mp4", media_type="video", video_width=1920, video_height=1080)
+    await batcher.add_detections("front", [clip])
+    [entry] = await _entries(redis)
+    assert entry["image_sizes"] == {clip.id: (1920, 1080)}
+
+
+async def test_rows_without_objects_are_not_batched(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path))
+    empty = _detection(snapshot)
+    empty.object_type = None
+    assert (await batcher.add_detections("front", [empty])).batch_id is None
+    assert not await redis.exists(batch_key("front"))
+
+
+async def test_rows_handed_on_again_after_a_crash_are_not_batched_twice(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    batcher = BatchAggregator(redis, _settings(tmp_path, batch_max_detections=2))
+    rows = [_detection(snapshot), _detection(snapshot)]
+    assert len((await batcher.add_detections("front", rows)).enqueued) == 1
+    again = await batcher.add_detections("front", rows)  # the detect worker's redelivery
+    assert again.batch_id is None and again.enqueued == []
+    assert len(await _entries(redis)) == 1 and not await redis.exists(batch_key("front"))

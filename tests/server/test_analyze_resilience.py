@@ -1,0 +1,303 @@
+"""Garbage, errors, hangs and outages end in the rules fallback, with the reason logged.
+
+The primary here is the real `openai` backend talking HTTP to a real aiohttp server on 127.0.0.1. That
+server stands in for an external LLM server (llama.cpp server, vLLM, Ollama) and can be told to answer
+well, answer garbage, fail with 500, or hang. Retry delays and the breaker's clock are injected so no
+test waits for real backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from server.analyze.analyzer import FALLBACK_NAME, ResilientAnalyzer, build_analyzer, select_backend
+from server.analyze.backends.openai import OpenAIAnalyzer
+from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError
+from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
+from server.analyze.schema import ASSESSMENT_JSON_SCHEMA
+from server.config import Settings
+from tests.server.scenarios import SCENARIOS
+
+BATCH = SCENARIOS[0].ctx
+GOOD_ANSWER = {
+    "risk_factors": ["daytime visit"],
+    "reasoning": "A courier left a parcel at the door in daylight.",
+    "risk_score": 7,
+    "summary": "Parcel delivered at the front door.",
+}
+
+
+class LLMServer:
+    """A real OpenAI-compatible HTTP server whose next answers the test scripts."""
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.default = "valid"
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _models(self, _request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "nemotron-test", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        self.requests.append(await request.json())
+        self.headers.append(dict(request.headers))
+        behaviour = self.script.pop(0) if self.script else self.default
+        if behaviour == "hang":
+            await asyncio.sleep(3600)
+        if behaviour == "error":
+            return web.json_response({"error": {"message": "model crashed"}}, status=500)
+        if behaviour == "not_chat":
+            return web.Response(text="<html>proxy error</html>", content_type="text/html")
+        content = json.dumps(GOOD_ANSWER) if behaviour == "valid" else "Sure! Here is the risk: {high}"
+        return web.json_response(
+            {"id": "x", "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+        )
+
+
+@pytest.fixture
+async def llm_server() -> AsyncIterator[LLMServer]:
+    server = LLMServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Sleeps:
+    """Records backoff delays instead of waiting them out."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def make(url: str, sleeps: Sleeps, clock: Clock | None = None, timeout: float = 5.0) -> ResilientAnalyzer:
+    settings = Settings(llm="openai", llm_url=url, llm_api_key="sk-local", llm_timeout_seconds=timeout)
+    return build_analyzer(settings, sleep=sleeps, clock=clock or Clock())
+
+
+async def test_valid_answer_is_used_and_request_carries_the_schema(llm_server: LLMServer) -> None:
+    assert select_backend(Settings(llm="auto", llm_url=llm_server.url)) == "openai"
+    analyzer = make(llm_server.url, Sleeps())
+    try:
+        await analyzer.start()
+        assessment, backend = await analyzer.assess(BATCH)
+    finally:
+        await analyzer.close()
+    assert backend == "openai"
+    assert assessment.risk_score == 7 and assessment.summary == GOOD_ANSWER["summary"]
+    request = llm_server.requests[0]
+    assert request["model"] == "nemotron-test"  # learned from /v1/models
+    assert request["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "risk_assessment", "strict": True, "schema": ASSESSMENT_JSON_SCHEMA},
+    }
+    assert [message["role"] for message in request["messages"]] == ["system", "user"]
+    assert "Camera: Front Yard" in request["messages"][1]["content"]
+    assert llm_server.headers[0]["Authorization"] == "Bearer sk-local"
+
+
+async def test_garbage_is_retried_then_falls_back_with_reason_logged(
+    llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.default = "garbage"
+    sleeps = Sleeps()
+    analyzer = make(llm_server.url, sleeps)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hsi.analyze"):
+            assessment, backend = await analyzer.assess(BATCH)
+    finally:
+        await analyzer.close()
+    assert backend == FALLBACK_NAME
+    assert assessment.risk_level.value == "low"  # the rules scorer's verdict on a daytime delivery
+    assert len(llm_server.requests) == 3
+    assert sleeps.delays == [1.0, 2.0]
+    fallback_logs = [r.getMessage() for r in caplog.records if "rules fallback" in r.getMessage()]
+    assert fallback_logs and "output is not valid JSON: Expecting value at line 1 column 1" in fallback_logs[0]
+    assert analyzer.last_error is not None and "after 3 attempts" in analyzer.last_error
+
+
+async def test_server_errors_are_retried_until_an_answer(llm_server: LLMServer) -> None:
+    llm_server.script = ["error", "not_chat", "valid"]
+    sleeps = Sleeps()
+    analyzer = make(llm_server.url, sleeps)
+    try:
+        assessment, backend = await analyzer.assess(BATCH)
+        assert analyzer.status()["status"] == "healthy"
+    finally:
+        await analyzer.close()
+    assert backend == "openai" and assessment.risk_score == 7
+    assert sleeps.delays == [1.0, 2.0]
+
+
+async def test_hanging_server_times_out_to_the_fallback(
+    llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.default = "hang"
+    analyzer = make(llm_server.url, Sleeps(), timeout=0.5)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with caplog.at_level(logging.WARNING, logger="hsi.analyze"):
+            assessment, backend = await analyzer.assess(BATCH)
+        elapsed = loop.time() - started
+    finally:
+        await analyzer.close()
+    assert backend == FALLBACK_NAME and assessment.summary
+    assert 0.4 <= elapsed < 3.0  # the time budget holds, retries included
+    assert any("openai timed out after 0.5 s" in record.getMessage() for record in caplog.records)
+
+
+async def test_breaker_opens_after_five_failures_and_skips_the_primary(llm_server: LLMServer) -> None:
+    llm_server.default = "error"
+    clock = Clock()
+    analyzer = make(llm_server.url, Sleeps(), clock)
+    try:
+        first, backend = await analyzer.assess(BATCH)  # 3 failed attempts
+        assert backend == FALLBACK_NAME and len(llm_server.requests) == 3
+        _, backend = await analyzer.assess(BATCH)  # 2 more: the fifth failure opens the breaker
+        assert backend == FALLBACK_NAME and len(llm_server.requests) == 5
+        assert analyzer.status()["breaker"] == "open"
+        assert analyzer.status()["status"] == "degraded"
+
+        for _ in range(3):  # open: the primary is not called at all
+            _, backend = await analyzer.assess(BATCH)
+            assert backend == FALLBACK_NAME
+        assert len(llm_server.requests) == 5
+        assert "circuit breaker open" in (analyzer.last_error or "")
+
+        clock.now += 59.0
+        await analyzer.assess(BATCH)
+        assert len(llm_server.requests) == 5  # still within the 60 s recovery
+
+        clock.now += 1.0  # half-open: one trial call; it fails, so the breaker opens again
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == FALLBACK_NAME and len(llm_server.requests) == 6
+        assert analyzer.status()["breaker"] == "open"
+
+        llm_server.default = "valid"
+        clock.now += 60.0  # the next trial succeeds and closes the breaker
+        assessment, backend = await analyzer.assess(BATCH)
+        assert backend == "openai" and assessment.risk_score == 7
+        status = analyzer.status()
+        assert (status["breaker"], status["status"], status["consecutive_failures"]) == ("closed", "healthy", 0)
+    finally:
+        await analyzer.close()
+
+
+async def test_server_down_at_start_degrades_then_recovers() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clock = Clock()
+    analyzer = make(f"http://127.0.0.1:{port}", Sleeps(), clock)
+    server = LLMServer()
+    try:
+        await analyzer.start()  # must not raise: the server starts anyway
+        status = analyzer.status()
+        assert status["status"] == "degraded" and status["loaded"] is False
+        assert "unreachable" in status["last_error"]
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == FALLBACK_NAME
+
+        await server.start(port)
+        clock.now += 61.0  # past the reload interval: the next call starts a background reload
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == FALLBACK_NAME  # this one does not wait for the reload
+        for _ in range(100):
+            if analyzer.status()["loaded"]:
+                break
+            await asyncio.sleep(0.02)
+        assessment, backend = await analyzer.assess(BATCH)
+        assert backend == "openai" and assessment.risk_score == 7
+        assert analyzer.status()["status"] == "healthy"
+    finally:
+        await analyzer.close()
+        await server.stop()
+
+
+async def test_openai_backend_errors_are_precise(llm_server: LLMServer) -> None:
+    backend = OpenAIAnalyzer(llm_server.url + "/v1", timeout_seconds=5)  # a pasted /v1 suffix is fine
+    try:
+        llm_server.script = ["error", "not_chat", "garbage"]
+        with pytest.raises(AnalysisError, match="HTTP 500"):
+            await backend.assess(BATCH)
+        with pytest.raises(AnalysisOutputError, match="not a chat completion"):
+            await backend.assess(BATCH)
+        with pytest.raises(AnalysisOutputError, match="not valid JSON"):
+            await backend.assess(BATCH)
+    finally:
+        await backend.close()
+    unreachable = OpenAIAnalyzer("http://127.0.0.1:9", timeout_seconds=2)
+    try:
+        with pytest.raises(BackendUnavailableError, match="unreachable"):
+            await unreachable.start()
+    finally:
+        await unreachable.close()
+
+
+async def test_rules_backend_needs_no_model() -> None:
+    analyzer = build_analyzer(Settings(llm="auto"))
+    assert analyzer.primary_name == "rules"
+    assessment, backend = await analyzer.assess(BATCH)
+    assert backend == "rules" and analyzer.status()["status"] == "healthy"
+    assert assessment.risk_level.value == "low"
+    await analyzer.close()
+
+
+def test_retry_delays_double_up_to_the_cap() -> None:
+    assert [RetryPolicy().delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_breaker_half_open_allows_one_trial_at_a_time() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=5, recovery_seconds=60, clock=clock)
+    for _ in range(4):
+        breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED and breaker.allow()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.now += 60
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow() and not breaker.allow()  # a second concurrent trial waits
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED and breaker.consecutive_failures == 0
