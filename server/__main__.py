@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the database schema (or downgrade)")
     migrate.add_argument("--revision", default="head")
     migrate.add_argument("--downgrade", action="store_true", help="downgrade to --revision (e.g. base)")
+    from server import keys_cli
+
+    keys_cli.add_parser(commands)
     return parser
 
 
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hsi: {err}", file=sys.stderr)
         return 2
     _configure_logging(settings)
+    if args.command == "keys":
+        from server import keys_cli
+
+        return keys_cli.main(settings, args)
     if args.command == "migrate":
         asyncio.run(_migrate(settings, args.revision, args.downgrade))
         return 0

@@ -42,7 +42,24 @@ async def _start_api(runtime: Runtime, stack: AsyncExitStack) -> None:
 
 def role_starters() -> dict[str, RoleStarter]:
     """The roles this build can run; pipeline roles register here as they are implemented."""
-    return {"api": _start_api}
+    from server.analyze.worker import start_analyze_role
+    from server.pipeline.roles import start_watcher
+
+    return {
+        "api": _start_api,
+        "watcher": start_watcher,
+        "detect": _start_detect,
+        "analyze": start_analyze_role,
+    }
+
+
+async def _start_detect(runtime: Runtime, stack: AsyncExitStack) -> None:
+    """The detect role, feeding its detections to the batches shared through Redis."""
+    from server.pipeline.batcher import install_detection_sink
+    from server.pipeline.roles import start_detect
+
+    install_detection_sink(runtime)
+    await start_detect(runtime, stack)
 
 
 async def serve(

@@ -1,17 +1,100 @@
-"""The aiohttp application factory: routes of every resource module, shared state in `app[RUNTIME]`."""
+"""The aiohttp application factory: middlewares, every resource's routes, and the app's services.
+
+Services started with the app and stopped with it: the WebSocket hub (one Redis subscription), the
+database log handler (access log), the failed-auth tracker, and — on a server without any API key —
+the first key, written to `<data_dir>/api_key.txt`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AsyncExitStack
+
 from aiohttp import web
 
-from server.api import system
+from server import apikeys
+from server.api import (
+    alert_rules,
+    alerts,
+    analysis,
+    audit,
+    baselines,
+    cameras,
+    detections,
+    docs,
+    events,
+    ingest,
+    keys,
+    logs,
+    system,
+    ws,
+    zones,
+)
+from server.api.middleware import AuthFailures, auth_middleware, context_middleware
+from server.api.registry import register
+from server.api.state import ENDPOINTS, RUNTIME, SERVICES, SETTINGS, ApiSettings
+from server.logs import ensure_database_logging
 from server.runtime import Runtime
 
-RUNTIME = web.AppKey("runtime", Runtime)
+__all__ = ["RUNTIME", "create_app"]
+
+#: Every resource module's routes (order matters only for documentation: it is the OpenAPI order).
+ROUTE_TABLES = (
+    system.routes,
+    cameras.routes,
+    zones.routes,
+    baselines.routes,
+    detections.routes,
+    events.routes,
+    alerts.routes,
+    alert_rules.routes,
+    logs.routes,
+    audit.routes,
+    keys.routes,
+    ingest.routes,
+    analysis.routes,
+    ws.routes,
+    docs.routes,
+)
 
 
-def create_app(runtime: Runtime) -> web.Application:
-    app = web.Application()
+def create_app(runtime: Runtime, settings: ApiSettings | None = None) -> web.Application:
+    settings = settings or ApiSettings()
+    app = web.Application(
+        middlewares=[context_middleware, auth_middleware],
+        client_max_size=settings.max_ingest_bytes,
+    )
     app[RUNTIME] = runtime
-    app.add_routes(system.routes)
+    app[SETTINGS] = settings
+    app[SERVICES] = {
+        "auth_failures": AuthFailures(settings.auth_failure_delay, cap=settings.auth_failure_max_delay)
+    }
+    app[ENDPOINTS] = {endpoint.operation_id: endpoint for endpoint in register(app, ROUTE_TABLES)}
+    app.on_startup.append(_start_services)
+    app.on_cleanup.append(_stop_services)
     return app
+
+
+async def _start_services(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    services = app[SERVICES]
+    stack = AsyncExitStack()
+    services["stack"] = stack
+    await ensure_database_logging(runtime, stack)
+    if runtime.settings.api_key_enabled:
+        await apikeys.ensure_initial_key(runtime.database.sessions, runtime.settings.data_dir)
+    hub = ws.Hub(runtime.redis)
+    hub.start()
+    services["hub"] = hub
+
+
+async def _stop_services(app: web.Application) -> None:
+    services = app[SERVICES]
+    if "hub" in services:
+        await services["hub"].stop()
+    analyzer = services.get("analyzer")
+    if analyzer is not None and hasattr(analyzer, "close"):
+        with contextlib.suppress(Exception):
+            await analyzer.close()
+    if "stack" in services:
+        await services["stack"].aclose()

@@ -1,15 +1,165 @@
-"""System resource: health (open to all, used by HA and the add-on watchdog)."""
+"""System resource: health (the one open route), counters and queue depths, GPU current and history."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
 
-routes = web.RouteTableDef()
+from server import serialize
+from server.api.registry import Call, Routes, json_response
+from server.models import Alert, AlertStatus, Camera, Event, GPUStats
+from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
+
+routes = Routes("system")
 
 
-@routes.get("/api/system/health")
-async def health(request: web.Request) -> web.Response:
-    from server.api.app import RUNTIME
+class ComponentHealth(BaseModel):
+    """One component's status; components add their own fields (backend, device, latency...)."""
 
-    report = await request.app[RUNTIME].health()
-    return web.json_response(report, status=200 if report["status"] != "unhealthy" else 503)
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    version: str
+    instance_id: str
+    components: dict[str, ComponentHealth]
+
+
+@routes.get(
+    "/api/system/health",
+    summary="Health of every component",
+    response=Health,
+    auth=False,
+    also=(503,),
+)
+async def get_health(call: Call) -> web.Response:
+    """Open to all (Home Assistant's config flow and the add-on watchdog); 503 when unhealthy."""
+    report = await call.runtime.health()
+    return json_response(report, status=200 if report["status"] != "unhealthy" else 503)
+
+
+class QueueDepths(BaseModel):
+    detect: int
+    analyze: int
+    dead_letter: int
+
+
+class GpuNow(BaseModel):
+    utilization: float | None
+    memory_used: int | None = Field(description="MiB")
+    memory_total: int | None = Field(description="MiB")
+    temperature: float | None
+    inference_fps: float | None
+
+
+class Stats(BaseModel):
+    cameras: int
+    events_unreviewed: int
+    alerts_pending: int
+    queues: QueueDepths
+    gpu: GpuNow
+    pipeline_healthy: bool
+
+
+def _streams(call: Call) -> list[RedisStream]:
+    redis = call.runtime.redis
+    return [
+        RedisStream(redis, DETECT_STREAM, DETECT_GROUP),
+        RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP),
+    ]
+
+
+async def _latest_gpu(call: Call) -> GPUStats | None:
+    async with call.runtime.database.sessions() as session:
+        statement = select(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+
+@routes.get("/api/system/stats", summary="Counters, queue depths and GPU figures", response=Stats)
+async def get_stats(call: Call) -> dict[str, Any]:
+    """What Home Assistant shows as sensors; cheap enough to poll every few seconds."""
+    async with call.runtime.database.sessions() as session:
+        cameras = (await session.execute(select(func.count()).select_from(Camera))).scalar_one()
+        unreviewed = (
+            await session.execute(select(func.count()).select_from(Event).where(Event.reviewed.is_(False)))
+        ).scalar_one()
+        pending = (
+            await session.execute(
+                select(func.count())
+                .select_from(Alert)
+                .where(Alert.status.in_((AlertStatus.PENDING, AlertStatus.DELIVERED)))
+            )
+        ).scalar_one()
+    detect, analyze = _streams(call)
+    redis = call.runtime.redis
+    dead = int(await redis.xlen(detect.dead_letter_name)) + int(await redis.xlen(analyze.dead_letter_name))
+    gpu = await _latest_gpu(call)
+    health = await call.runtime.health()
+    now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
+    return {
+        "cameras": cameras,
+        "events_unreviewed": unreviewed,
+        "alerts_pending": pending,
+        "queues": {"detect": await detect.depth(), "analyze": await analyze.depth(), "dead_letter": dead},
+        "gpu": {key: now.get(key) for key in GpuNow.model_fields},
+        "pipeline_healthy": health["status"] != "unhealthy",
+    }
+
+
+class GpuSample(BaseModel):
+    recorded_at: datetime
+    gpu_name: str | None
+    utilization: float | None
+    memory_used: int | None
+    memory_total: int | None
+    temperature: float | None
+    power_usage: float | None
+    inference_fps: float | None
+
+
+class GpuReport(BaseModel):
+    current: GpuSample | None
+    history: list[GpuSample] = Field(description="Oldest first, at most `points` samples.")
+
+
+class GpuQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="How far back the history goes.")
+    points: int = Field(360, ge=1, le=2000, description="Most samples returned (evenly thinned).")
+
+
+@routes.get("/api/system/gpu", summary="GPU now and its recent history", query=GpuQuery, response=GpuReport)
+async def get_gpu(call: Call) -> dict[str, Any]:
+    """Samples written by the GPU monitor (`gpu_stats`); empty on a host without a GPU."""
+    q: GpuQuery = call.query
+    since = datetime.now(UTC) - timedelta(minutes=q.minutes)
+    async with call.runtime.database.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).where(GPUStats.recorded_at >= since))
+        ).scalar_one()
+        step = max(1, -(-total // q.points))
+        numbered = (
+            select(GPUStats.id, func.row_number().over(order_by=GPUStats.recorded_at).label("n"))
+            .where(GPUStats.recorded_at >= since)
+            .subquery()
+        )
+        statement = (
+            select(GPUStats)
+            .join(numbered, numbered.c.id == GPUStats.id)
+            .where((numbered.c.n - 1) % step == 0)
+            .order_by(GPUStats.recorded_at)
+        )
+        history = list((await session.execute(statement)).scalars())
+    latest = await _latest_gpu(call)
+    return {
+        "current": serialize.gpu_stats_to_dict(latest) if latest is not None else None,
+        "history": [serialize.gpu_stats_to_dict(row) for row in history],
+    }

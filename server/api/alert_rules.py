@@ -1,0 +1,281 @@
+"""Alert rules: CRUD validated by the engine's own `AlertRuleSpec`, and a dry run against recent events.
+
+Validation is the engine's: the body is an `AlertRuleSpec` (or its partial `AlertRuleUpdate`), ids are
+checked with `check_references`, rows are written with `rule_row.row_values`, and `/test` answers with
+`matching.evaluate` — so "the API accepted it" and "the engine applies it" cannot disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import serialize
+from server.alerts.matching import DetectionFacts, EventFacts, evaluate
+from server.alerts.partial import apply_update
+from server.alerts.rule_row import row_values, spec_from_row
+from server.alerts.rule_spec import AlertRuleSpec, AlertRuleUpdate, check_references
+from server.alerts.schedule import Schedule
+from server.alerts.zones import zones_hit
+from server.api.audit import record
+from server.api.cameras import CameraId
+from server.api.errors import ApiError, not_found
+from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.registry import Call, Routes
+from server.models import AlertRule, AlertSeverity, AuditAction, Camera, Detection, Event, Zone
+from server.pipeline.batcher import image_size_of
+
+routes = Routes("alert-rules")
+
+
+class RulePath(BaseModel):
+    rule_id: uuid.UUID
+
+
+class WebhookOut(BaseModel):
+    url: str
+    has_secret: bool
+
+
+class AlertRuleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    enabled: bool
+    severity: AlertSeverity
+    risk_threshold: int | None
+    object_types: list[str] | None
+    camera_ids: list[str] | None
+    zone_ids: list[str] | None
+    min_confidence: float | None
+    schedule: Schedule | None
+    dedup_key_template: str
+    cooldown_seconds: int
+    channels: list[Literal["ha", "webhook"]]
+    webhook: WebhookOut | None = Field(description="The secret is never returned.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class RuleQuery(PageQuery):
+    enabled: bool | None = None
+
+
+_KEYSET = Keyset("alert_rules", (AlertRule.created_at, AlertRule.id), (datetime, uuid.UUID), descending=False)
+
+
+async def _check(session: AsyncSession, spec: AlertRuleSpec) -> None:
+    """Unknown cameras/zones, or zones outside the rule's cameras, are 422s listing each problem."""
+    if not spec.camera_ids and not spec.zone_ids:
+        return
+    cameras = set((await session.execute(select(Camera.id))).scalars())
+    zones = {row.id: row.camera_id for row in await session.execute(select(Zone.id, Zone.camera_id))}
+    problems = check_references(spec, cameras, zones)
+    if problems:
+        details = [
+            {"field": p.split(":", 1)[0], "message": p.split(":", 1)[1].strip(), "in": "body"}
+            for p in problems
+        ]
+        raise ApiError(422, "validation_error", "; ".join(problems), details)
+
+
+async def _rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule:
+    rule = await session.get(AlertRule, rule_id)
+    if rule is None:
+        raise not_found("alert rule", rule_id)
+    return rule
+
+
+@routes.get("/api/alert-rules", summary="List alert rules", query=RuleQuery, response=Page[AlertRuleOut])
+async def list_rules(call: Call) -> dict[str, Any]:
+    """Oldest first (the order they were created in)."""
+    statement = select(AlertRule)
+    if call.query.enabled is not None:
+        statement = statement.where(AlertRule.enabled.is_(call.query.enabled))
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(
+            session, statement, _KEYSET, call.query, lambda r: (r.created_at, r.id)
+        )
+    return page_of([serialize.alert_rule_to_dict(row) for row in rows], cursor)
+
+
+@routes.post(
+    "/api/alert-rules", summary="Create an alert rule", body=AlertRuleSpec, response=AlertRuleOut, status=201
+)
+async def create_rule(call: Call) -> dict[str, Any]:
+    spec: AlertRuleSpec = call.body
+    async with call.runtime.database.sessions() as session:
+        await _check(session, spec)
+        rule = AlertRule(**row_values(spec))
+        session.add(rule)
+        await session.flush()
+        record(
+            session,
+            call.request,
+            AuditAction.RULE_CREATED,
+            "alert_rule",
+            rule.id,
+            details={"name": spec.name},
+        )
+        await session.commit()
+        return serialize.alert_rule_to_dict(rule)
+
+
+@routes.get(
+    "/api/alert-rules/{rule_id}", summary="Get an alert rule", path_params=RulePath, response=AlertRuleOut
+)
+async def read_rule(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        return serialize.alert_rule_to_dict(await _rule(session, call.path.rule_id))
+
+
+@routes.patch(
+    "/api/alert-rules/{rule_id}",
+    summary="Update an alert rule",
+    path_params=RulePath,
+    body=AlertRuleUpdate,
+    response=AlertRuleOut,
+)
+async def update_rule(call: Call) -> dict[str, Any]:
+    """Only the fields given change; the merged rule is validated as a whole."""
+    async with call.runtime.database.sessions() as session:
+        rule = await _rule(session, call.path.rule_id)
+        merged = apply_update(spec_from_row(rule), call.body)
+        await _check(session, merged)
+        for name, value in row_values(merged).items():
+            setattr(rule, name, value)
+        record(
+            session,
+            call.request,
+            AuditAction.RULE_UPDATED,
+            "alert_rule",
+            rule.id,
+            details={"fields": sorted(call.body.model_dump(exclude_unset=True))},
+        )
+        await session.commit()
+        return serialize.alert_rule_to_dict(rule)
+
+
+@routes.delete("/api/alert-rules/{rule_id}", summary="Delete an alert rule", path_params=RulePath)
+async def delete_rule(call: Call) -> None:
+    """Alerts it raised stay (their rule_id becomes null)."""
+    async with call.runtime.database.sessions() as session:
+        rule = await _rule(session, call.path.rule_id)
+        await session.delete(rule)
+        record(
+            session,
+            call.request,
+            AuditAction.RULE_DELETED,
+            "alert_rule",
+            rule.id,
+            details={"name": rule.name},
+        )
+        await session.commit()
+
+
+class RuleTestQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=1, le=200, description="How many of the most recent events to test.")
+    camera_id: CameraId | None = None
+
+
+class RuleTestResult(BaseModel):
+    event_id: int
+    camera_id: str
+    started_at: datetime
+    risk_score: int | None
+    matched: bool
+    reasons: list[str] = Field(description="Why not (empty when matched).")
+    matched_object_types: list[str]
+    matched_zone_ids: list[str]
+    top_confidence: float | None
+
+
+class RuleTest(BaseModel):
+    rule_id: uuid.UUID
+    results: list[RuleTestResult]
+
+
+async def event_facts(session: AsyncSession, events: list[Event]) -> list[EventFacts]:
+    """What matching needs for each event: its detections with the zones their boxes stand in."""
+    detection_ids = {i for event in events for i in event.detection_id_list}
+    detections = (
+        {
+            d.id: d
+            for d in (
+                await session.execute(select(Detection).where(Detection.id.in_(detection_ids)))
+            ).scalars()
+        }
+        if detection_ids
+        else {}
+    )
+    cameras = {event.camera_id for event in events}
+    zones = (
+        list((await session.execute(select(Zone).where(Zone.camera_id.in_(cameras)))).scalars())
+        if cameras
+        else []
+    )
+    facts = []
+    for event in events:
+        items = []
+        for detection_id in event.detection_id_list:
+            detection = detections.get(detection_id)
+            if detection is None or detection.object_type is None or detection.confidence is None:
+                continue
+            size = image_size_of(detection) if zones else None
+            hit = zones_hit(detection, size, zones) if size is not None else []
+            items.append(DetectionFacts(detection.object_type, detection.confidence, frozenset(hit)))
+        facts.append(EventFacts(event.id, event.camera_id, event.risk_score, event.started_at, tuple(items)))
+    return facts
+
+
+@routes.post(
+    "/api/alert-rules/{rule_id}/test",
+    summary="Which recent events would this rule match, and why not",
+    path_params=RulePath,
+    query=RuleTestQuery,
+    response=RuleTest,
+)
+async def test_rule(call: Call) -> dict[str, Any]:
+    """A dry run: nothing is raised or delivered (audited as a notification test)."""
+    q: RuleTestQuery = call.query
+    async with call.runtime.database.sessions() as session:
+        rule = await _rule(session, call.path.rule_id)
+        spec = spec_from_row(rule)
+        statement = select(Event).order_by(Event.started_at.desc(), Event.id.desc()).limit(q.limit)
+        if q.camera_id is not None:
+            statement = statement.where(Event.camera_id == q.camera_id)
+        events = list((await session.execute(statement)).scalars())
+        facts = await event_facts(session, events)
+        results = []
+        for fact in facts:
+            match = evaluate(spec, fact)
+            results.append(
+                {
+                    "event_id": fact.event_id,
+                    "camera_id": fact.camera_id,
+                    "started_at": fact.started_at.isoformat(),
+                    "risk_score": fact.risk_score,
+                    "matched": match.matched,
+                    "reasons": list(match.reasons_failed),
+                    "matched_object_types": list(match.matched_object_types),
+                    "matched_zone_ids": list(match.matched_zone_ids),
+                    "top_confidence": match.top_confidence,
+                }
+            )
+        record(
+            session,
+            call.request,
+            AuditAction.NOTIFICATION_TEST,
+            "alert_rule",
+            rule.id,
+            details={"events": len(results), "matched": sum(r["matched"] for r in results)},
+        )
+        await session.commit()
+    return {"rule_id": str(rule.id), "results": results}

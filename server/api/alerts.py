@@ -1,0 +1,133 @@
+"""Alerts: list and filter, read, acknowledge, dismiss (each publishes `alert.updated`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from server import serialize
+from server.api.audit import record
+from server.api.cameras import CameraId
+from server.api.errors import conflict, not_found
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.registry import Call, Routes
+from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
+from server.pipeline import broadcast
+
+routes = Routes("alerts")
+
+
+class AlertPath(BaseModel):
+    alert_id: uuid.UUID
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    event_id: int
+    rule_id: uuid.UUID | None
+    severity: AlertSeverity
+    status: AlertStatus
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    channels: list[str]
+    dedup_key: str | None
+    metadata: dict[str, Any] = Field(
+        description="object_types, top_confidence, zone_ids, thumbnail_url, summary, risk_score, camera_id"
+    )
+
+
+class AlertQuery(TimeRangeQuery):
+    status: AlertStatus | None = None
+    severity: AlertSeverity | None = None
+    camera_id: CameraId | None = None
+    event_id: DbId | None = None
+    rule_id: uuid.UUID | None = None
+
+
+_KEYSET = Keyset("alerts", (Alert.created_at, Alert.id), (datetime, uuid.UUID))
+
+
+@routes.get("/api/alerts", summary="List alerts", query=AlertQuery, response=Page[AlertOut])
+async def list_alerts(call: Call) -> dict[str, Any]:
+    """Newest first; `camera_id` filters on the alert's event."""
+    q: AlertQuery = call.query
+    statement = select(Alert).where(*time_range(Alert.created_at, q))
+    for column, value in (
+        (Alert.status, q.status),
+        (Alert.severity, q.severity),
+        (Alert.event_id, q.event_id),
+        (Alert.rule_id, q.rule_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if q.camera_id is not None:
+        statement = statement.where(
+            Alert.event_id.in_(select(Event.id).where(Event.camera_id == q.camera_id))
+        )
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda a: (a.created_at, a.id))
+    return page_of([serialize.alert_to_dict(row) for row in rows], cursor)
+
+
+@routes.get("/api/alerts/{alert_id}", summary="Get an alert", path_params=AlertPath, response=AlertOut)
+async def read_alert(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        alert = await session.get(Alert, call.path.alert_id)
+    if alert is None:
+        raise not_found("alert", call.path.alert_id)
+    return serialize.alert_to_dict(alert)
+
+
+async def _transition(call: Call, target: AlertStatus, action: AuditAction) -> dict[str, Any]:
+    """Move an alert to acknowledged/dismissed; repeating the same action is a no-op, not an error.
+
+    A dismissed alert cannot be acknowledged any more (dismissing is the final word on it).
+    """
+    async with call.runtime.database.sessions() as session:
+        alert = await session.get(Alert, call.path.alert_id, with_for_update=True)
+        if alert is None:
+            raise not_found("alert", call.path.alert_id)
+        if alert.status == AlertStatus.DISMISSED and target != AlertStatus.DISMISSED:
+            raise conflict(f"alert {alert.id} is dismissed and cannot be {target.value}")
+        changed = alert.status != target
+        previous = alert.status
+        if changed:
+            alert.status = target
+            record(
+                session,
+                call.request,
+                action,
+                "alert",
+                alert.id,
+                details={"event_id": alert.event_id, "from": str(previous), "to": target.value},
+            )
+        await session.commit()
+        data = serialize.alert_to_dict(alert)
+    if changed:
+        await broadcast.publish(call.runtime.redis, "alert.updated", data)
+    return data
+
+
+@routes.post(
+    "/api/alerts/{alert_id}/acknowledge",
+    summary="Acknowledge an alert",
+    path_params=AlertPath,
+    response=AlertOut,
+    errors=(409,),
+)
+async def acknowledge_alert(call: Call) -> dict[str, Any]:
+    """Somebody has seen it (audited as the event being reviewed)."""
+    return await _transition(call, AlertStatus.ACKNOWLEDGED, AuditAction.EVENT_REVIEWED)
+
+
+@routes.post(
+    "/api/alerts/{alert_id}/dismiss", summary="Dismiss an alert", path_params=AlertPath, response=AlertOut
+)
+async def dismiss_alert(call: Call) -> dict[str, Any]:
+    """Not a concern (audited as the event being dismissed)."""
+    return await _transition(call, AlertStatus.DISMISSED, AuditAction.EVENT_DISMISSED)

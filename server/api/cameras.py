@@ -1,0 +1,320 @@
+"""Cameras: list, create, read, update, delete, and the latest snapshot.
+
+Cameras normally appear by themselves (the watcher or an ingest creates the row for a new folder);
+the API creates them ahead of time, renames them, or marks them, and deletes them with everything
+recorded for them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import serialize
+from server.api.audit import record
+from server.api.errors import ApiError, conflict, not_found
+from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
+from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.registry import Call, Routes
+from server.models import AuditAction, Camera, CameraStatus, Detection, Event, normalize_camera_id
+from server.pipeline import broadcast
+
+routes = Routes("cameras")
+
+CameraId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,100}$")]
+CameraName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CameraPath(BaseModel):
+    camera_id: CameraId
+
+
+class EventSummary(BaseModel):
+    id: int
+    risk_score: int | None
+    risk_level: str | None
+    summary: str | None
+    started_at: datetime
+    object_types: list[str]
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    folder_path: str
+    status: CameraStatus
+    created_at: datetime
+    last_seen_at: datetime | None
+    last_event: EventSummary | None
+    last_detection_id: int | None
+
+
+class CameraQuery(PageQuery):
+    status: CameraStatus | None = None
+
+
+class CameraCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CameraName
+    id: CameraId | None = Field(
+        None, description="Defaults to the normalized name (`Front Door` → `front_door`)."
+    )
+    folder_path: str | None = Field(
+        None,
+        max_length=1024,
+        description="Upload folder inside the cameras directory; defaults to <cameras_dir>/<name>.",
+    )
+    status: CameraStatus = CameraStatus.ONLINE
+
+
+class CameraUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CameraName | None = None
+    folder_path: str | None = Field(None, max_length=1024)
+    status: CameraStatus | None = None
+
+
+_KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
+
+
+async def with_activity(session: AsyncSession, cameras: list[Camera]) -> list[dict[str, Any]]:
+    """Each camera with its latest event and detection (two index lookups per camera, in SQL)."""
+    if not cameras:
+        return []
+    last_event = (
+        select(Event.id)
+        .where(Event.camera_id == Camera.id)
+        .order_by(Event.started_at.desc(), Event.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    last_detection = (
+        select(Detection.id)
+        .where(Detection.camera_id == Camera.id)
+        .order_by(Detection.detected_at.desc(), Detection.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    ids = [camera.id for camera in cameras]
+    latest = {
+        row.id: (row.event_id, row.detection_id)
+        for row in await session.execute(
+            select(Camera.id, last_event.label("event_id"), last_detection.label("detection_id")).where(
+                Camera.id.in_(ids)
+            )
+        )
+    }
+    event_ids = [pair[0] for pair in latest.values() if pair[0] is not None]
+    events = (
+        {
+            event.id: event
+            for event in (await session.execute(select(Event).where(Event.id.in_(event_ids)))).scalars()
+        }
+        if event_ids
+        else {}
+    )
+    result = []
+    for camera in cameras:
+        event_id, detection_id = latest.get(camera.id, (None, None))
+        result.append(
+            serialize.camera_with_activity(camera, events.get(event_id) if event_id else None, detection_id)
+        )
+    return result
+
+
+async def get_camera(session: AsyncSession, camera_id: str) -> Camera:
+    camera = await session.get(Camera, camera_id)
+    if camera is None:
+        raise not_found("camera", camera_id)
+    return camera
+
+
+def _folder(call: Call, raw: str | None, name: str) -> str:
+    """A camera folder must be inside the cameras directory (or the ingest directory)."""
+    settings = call.runtime.settings
+    path = Path(raw) if raw else settings.cameras_dir / name
+    if not path.is_absolute():
+        path = settings.cameras_dir / path
+    resolved = path.resolve()
+    roots = [settings.cameras_dir.resolve(), settings.ingest_dir.resolve()]
+    if "\x00" in str(path) or not any(resolved.is_relative_to(root) for root in roots):
+        raise ApiError(
+            422,
+            "validation_error",
+            "folder_path must be inside the cameras directory",
+            [{"field": "folder_path", "message": f"must be inside {settings.cameras_dir}", "in": "body"}],
+        )
+    return str(resolved)
+
+
+@routes.get("/api/cameras", summary="List cameras", query=CameraQuery, response=Page[CameraOut])
+async def list_cameras(call: Call) -> dict[str, Any]:
+    """Ordered by id; each with its latest event and detection."""
+    q: CameraQuery = call.query
+    statement = select(Camera)
+    if q.status is not None:
+        statement = statement.where(Camera.status == q.status.value)
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda c: (c.id,))
+        items = await with_activity(session, rows)
+    return page_of(items, cursor)
+
+
+@routes.post(
+    "/api/cameras",
+    summary="Create a camera",
+    body=CameraCreate,
+    response=CameraOut,
+    status=201,
+    errors=(409,),
+)
+async def create_camera(call: Call) -> dict[str, Any]:
+    body: CameraCreate = call.body
+    try:
+        camera_id = body.id or normalize_camera_id(body.name)
+    except ValueError as err:
+        raise ApiError(
+            422, "validation_error", str(err), [{"field": "name", "message": str(err), "in": "body"}]
+        ) from None
+    async with call.runtime.database.sessions() as session:
+        if await session.get(Camera, camera_id) is not None:
+            raise conflict(f"camera {camera_id} already exists")
+        camera = Camera(
+            id=camera_id,
+            name=body.name,
+            folder_path=_folder(call, body.folder_path, body.name),
+            status=body.status.value,
+        )
+        session.add(camera)
+        record(
+            session,
+            call.request,
+            AuditAction.CAMERA_CREATED,
+            "camera",
+            camera_id,
+            details={"name": body.name},
+        )
+        await session.commit()
+        data = (await with_activity(session, [camera]))[0]
+    await broadcast.publish(call.runtime.redis, "camera.updated", data)
+    return data
+
+
+@routes.get("/api/cameras/{camera_id}", summary="Get a camera", path_params=CameraPath, response=CameraOut)
+async def read_camera(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        camera = await get_camera(session, call.path.camera_id)
+        return (await with_activity(session, [camera]))[0]
+
+
+@routes.patch(
+    "/api/cameras/{camera_id}",
+    summary="Update a camera",
+    path_params=CameraPath,
+    body=CameraUpdate,
+    response=CameraOut,
+)
+async def update_camera(call: Call) -> dict[str, Any]:
+    changes = call.body.model_dump(exclude_unset=True)
+    if any(value is None for value in changes.values()):
+        raise ApiError(
+            422,
+            "validation_error",
+            "fields cannot be set to null",
+            [
+                {"field": name, "message": "cannot be null", "in": "body"}
+                for name, value in changes.items()
+                if value is None
+            ],
+        )
+    async with call.runtime.database.sessions() as session:
+        camera = await get_camera(session, call.path.camera_id)
+        if "folder_path" in changes:
+            changes["folder_path"] = _folder(call, changes["folder_path"], camera.name)
+        if "status" in changes:
+            changes["status"] = changes["status"].value
+        for name, value in changes.items():
+            setattr(camera, name, value)
+        record(
+            session,
+            call.request,
+            AuditAction.CAMERA_UPDATED,
+            "camera",
+            camera.id,
+            details={"changes": changes},
+        )
+        await session.commit()
+        data = (await with_activity(session, [camera]))[0]
+    await broadcast.publish(call.runtime.redis, "camera.updated", data)
+    return data
+
+
+@routes.delete(
+    "/api/cameras/{camera_id}",
+    summary="Delete a camera and everything recorded for it",
+    path_params=CameraPath,
+)
+async def delete_camera(call: Call) -> None:
+    """Detections, events (and their alerts), zones and baselines go with it; media files stay on disk."""
+    async with call.runtime.database.sessions() as session:
+        camera = await get_camera(session, call.path.camera_id)
+        await session.delete(camera)
+        record(
+            session,
+            call.request,
+            AuditAction.CAMERA_DELETED,
+            "camera",
+            camera.id,
+            details={"name": camera.name},
+        )
+        await session.commit()
+
+
+def _newest_image_in(folder: Path) -> Path | None:
+    try:
+        candidates = [
+            (p.stat().st_mtime, p)
+            for p in folder.iterdir()
+            if CONTENT_TYPES.get(p.suffix.lower()) in IMAGE_TYPES
+        ]
+    except OSError:
+        return None
+    return max(candidates, default=(0.0, None))[1]
+
+
+@routes.get(
+    "/api/cameras/{camera_id}/snapshot",
+    summary="Latest image of a camera",
+    path_params=CameraPath,
+    media=IMAGE_TYPES,
+)
+async def camera_snapshot(call: Call) -> web.StreamResponse:
+    """The newest image the pipeline processed for this camera, else the newest image in its folder."""
+    settings = call.runtime.settings
+    async with call.runtime.database.sessions() as session:
+        camera = await get_camera(session, call.path.camera_id)
+        statement = (
+            select(Detection.file_path)
+            .where(Detection.camera_id == camera.id, Detection.media_type == "image")
+            .order_by(Detection.detected_at.desc(), Detection.id.desc())
+            .limit(1)
+        )
+        latest = (await session.execute(statement)).scalar_one_or_none()
+    if latest is not None:
+        try:
+            return file_response(settings, latest, "snapshot", cache_seconds=0)
+        except ApiError:
+            pass  # the file was cleaned up: fall back to the folder
+    newest = _newest_image_in(Path(camera.folder_path)) if "\x00" not in camera.folder_path else None
+    if newest is None:
+        raise not_found("snapshot of camera", camera.id)
+    # file_response checks the folder's file is inside the allowed roots like any stored path.
+    return file_response(settings, str(newest), "snapshot", cache_seconds=0)

@@ -1,0 +1,132 @@
+"""Detections: list and filter, one detection, its thumbnail and its source image (or clip)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import serialize
+from server.api.cameras import CameraId
+from server.api.errors import not_found
+from server.api.media import IMAGE_TYPES, VIDEO_TYPES, file_response
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.registry import Call, Routes
+from server.models import Detection
+
+routes = Routes("detections")
+
+
+class DetectionPath(BaseModel):
+    detection_id: DbId
+
+
+class Box(BaseModel):
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class DetectionOut(BaseModel):
+    id: int
+    camera_id: str
+    file_path: str
+    file_type: str | None
+    detected_at: datetime
+    object_type: str | None
+    confidence: float | None
+    bbox: Box | None
+    thumbnail_path: str | None
+    thumbnail_url: str | None
+    image_url: str
+    media_type: str | None
+    duration: float | None
+    video_codec: str | None
+    video_width: int | None
+    video_height: int | None
+
+
+class DetectionQuery(TimeRangeQuery):
+    camera_id: CameraId | None = None
+    object_type: str | None = Field(None, max_length=64)
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
+    media_type: Literal["image", "video"] | None = None
+
+
+KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, int))
+
+
+def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[Any]:
+    statement = (statement if statement is not None else select(Detection)).where(
+        *time_range(Detection.detected_at, q)
+    )
+    if q.camera_id is not None:
+        statement = statement.where(Detection.camera_id == q.camera_id)
+    if q.object_type is not None:
+        statement = statement.where(Detection.object_type == q.object_type)
+    if q.min_confidence is not None:
+        statement = statement.where(Detection.confidence >= q.min_confidence)
+    if q.media_type is not None:
+        statement = statement.where(Detection.media_type == q.media_type)
+    return statement
+
+
+async def page_of_detections(
+    session: AsyncSession, statement: Select[Any], q: DetectionQuery
+) -> dict[str, Any]:
+    rows, cursor = await fetch_page(
+        session, filtered(q, statement), KEYSET, q, lambda d: (d.detected_at, d.id)
+    )
+    return page_of([serialize.detection_to_dict(row) for row in rows], cursor)
+
+
+@routes.get("/api/detections", summary="List detections", query=DetectionQuery, response=Page[DetectionOut])
+async def list_detections(call: Call) -> dict[str, Any]:
+    """Newest first."""
+    async with call.runtime.database.sessions() as session:
+        return await page_of_detections(session, select(Detection), call.query)
+
+
+async def _detection(call: Call) -> Detection:
+    async with call.runtime.database.sessions() as session:
+        detection = await session.get(Detection, call.path.detection_id)
+    if detection is None:
+        raise not_found("detection", call.path.detection_id)
+    return detection
+
+
+@routes.get(
+    "/api/detections/{detection_id}",
+    summary="Get a detection",
+    path_params=DetectionPath,
+    response=DetectionOut,
+)
+async def read_detection(call: Call) -> dict[str, Any]:
+    return serialize.detection_to_dict(await _detection(call))
+
+
+@routes.get(
+    "/api/detections/{detection_id}/thumbnail",
+    summary="Thumbnail of a detection (box drawn)",
+    path_params=DetectionPath,
+    media=("image/jpeg",),
+)
+async def detection_thumbnail(call: Call) -> web.StreamResponse:
+    detection = await _detection(call)
+    return file_response(call.runtime.settings, detection.thumbnail_path, "thumbnail")
+
+
+@routes.get(
+    "/api/detections/{detection_id}/image",
+    summary="Source image (or clip) of a detection",
+    path_params=DetectionPath,
+    media=IMAGE_TYPES + VIDEO_TYPES,
+)
+async def detection_image(call: Call) -> web.StreamResponse:
+    detection = await _detection(call)
+    return file_response(call.runtime.settings, detection.file_path, "source media")

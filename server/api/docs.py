@@ -1,0 +1,42 @@
+"""`GET /api/openapi.json`: the OpenAPI 3.1 document, rendered from the route declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from server import __version__
+from server.api.registry import Call, Routes, openapi_document
+from server.api.state import ENDPOINTS, SERVICES
+
+routes = Routes("meta")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorDetail
+
+
+class OpenApiDocument(BaseModel):
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+@routes.get("/api/openapi.json", summary="This API's OpenAPI 3.1 document", response=OpenApiDocument)
+async def openapi(call: Call) -> dict[str, Any]:
+    """Built once per app (it only depends on the code) and cached."""
+    services = call.request.app[SERVICES]
+    if "openapi" not in services:
+        endpoints = list(call.request.app[ENDPOINTS].values())
+        services["openapi"] = openapi_document(endpoints, version=__version__, error_model=ErrorBody)
+    return services["openapi"]

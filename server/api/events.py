@@ -1,0 +1,364 @@
+"""Events: list with filters, full-text search, statistics, export, review, and their media."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Select, func, select
+
+from server import serialize
+from server.alerts.schedule import TimezoneName
+from server.analyze.risk import RiskLevel, band_bounds
+from server.api.audit import record
+from server.api.cameras import CameraId
+from server.api.detections import DetectionOut, DetectionQuery, page_of_detections
+from server.api.errors import ApiError, not_found
+from server.api.media import file_response
+from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
+from server.api.registry import Call, Routes
+from server.models import AuditAction, Detection, Event, search_query, search_rank
+from server.pipeline import broadcast
+
+routes = Routes("events")
+
+#: `{event_id}` only matches digits, so `/api/events/search|stats|export` are never taken for an id.
+EVENT = "/api/events/{event_id:\\d+}"
+
+
+class EventPath(BaseModel):
+    event_id: DbId
+
+
+class EventOut(BaseModel):
+    id: int
+    batch_id: str
+    camera_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    risk_score: int | None
+    risk_level: RiskLevel | None
+    summary: str | None
+    reasoning: str | None
+    detection_ids: list[int]
+    reviewed: bool
+    notes: str | None
+    is_fast_path: bool
+    object_types: list[str]
+    clip_path: str | None
+    analysis_backend: str | None
+    thumbnail_url: str | None
+    has_clip: bool
+
+
+class EventFilters(TimeRange):
+    """The filters shared by list, search, stats and export (`since`/`until` on `started_at`)."""
+
+    camera_id: CameraId | None = None
+    risk_level: RiskLevel | None = None
+    min_risk: int | None = Field(None, ge=0, le=100, description="Lowest risk score.")
+    max_risk: int | None = Field(None, ge=0, le=100, description="Highest risk score.")
+    reviewed: bool | None = None
+    object_type: str | None = Field(None, max_length=64, description="Events that include this object type.")
+
+
+class EventQuery(PageQuery, EventFilters):
+    pass
+
+
+def filtered(statement: Select[Any], q: EventFilters) -> Select[Any]:
+    statement = statement.where(*time_range(Event.started_at, q))
+    if q.camera_id is not None:
+        statement = statement.where(Event.camera_id == q.camera_id)
+    if q.risk_level is not None:
+        # From the score, the one source of truth (risk_level is derived from it).
+        low, high = band_bounds(q.risk_level)
+        statement = statement.where(Event.risk_score.between(low, high))
+    if q.min_risk is not None:
+        statement = statement.where(Event.risk_score >= q.min_risk)
+    if q.max_risk is not None:
+        statement = statement.where(Event.risk_score <= q.max_risk)
+    if q.reviewed is not None:
+        statement = statement.where(Event.reviewed.is_(q.reviewed))
+    if q.object_type is not None:
+        statement = statement.where(Event.object_types.contains(q.object_type.lower()))
+    return statement
+
+
+_KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
+
+
+@routes.get("/api/events", summary="List events", query=EventQuery, response=Page[EventOut])
+async def list_events(call: Call) -> dict[str, Any]:
+    """Newest first; filters combine with AND."""
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(
+            session, filtered(select(Event), call.query), _KEYSET, call.query, lambda e: (e.started_at, e.id)
+        )
+    return page_of([serialize.event_to_dict(row) for row in rows], cursor)
+
+
+class SearchQuery(EventQuery):
+    q: str = Field(
+        min_length=1,
+        max_length=500,
+        description='Web-search syntax: words (AND), "quoted phrase", `or`, `-excluded`.',
+    )
+
+
+class SearchHit(EventOut):
+    rank: float = Field(description="Relevance (higher first).")
+
+
+@routes.get(
+    "/api/events/search", summary="Full-text search of events", query=SearchQuery, response=Page[SearchHit]
+)
+async def search_events(call: Call) -> dict[str, Any]:
+    """Ranked by relevance over summary, object types, reasoning and notes (most relevant first)."""
+    q: SearchQuery = call.query
+    rank = search_rank(q.q)
+    keyset = Keyset("search", (rank, Event.id), (float, int))
+    statement = filtered(select(Event, rank.label("rank")), q).where(
+        Event.search_vector.op("@@")(search_query(q.q))
+    )
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(
+            session, statement, keyset, q, lambda r: (r.rank, r.Event.id), scalars=False
+        )
+    return page_of([{**serialize.event_to_dict(row.Event), "rank": float(row.rank)} for row in rows], cursor)
+
+
+class StatsQuery(EventFilters):
+    timezone: TimezoneName = Field("UTC", description="IANA timezone the days of `by_day` are counted in.")
+
+
+class CameraCount(BaseModel):
+    camera_id: str
+    count: int
+
+
+class DayCount(BaseModel):
+    day: str = Field(description="YYYY-MM-DD in the requested timezone.")
+    count: int
+
+
+class EventStats(BaseModel):
+    total: int
+    by_level: dict[str, int] = Field(description="Counts per risk level (unscored events under `unscored`).")
+    by_camera: list[CameraCount]
+    by_day: list[DayCount]
+
+
+@routes.get(
+    "/api/events/stats",
+    summary="Event counts by level, camera and day",
+    query=StatsQuery,
+    response=EventStats,
+)
+async def event_stats(call: Call) -> dict[str, Any]:
+    q: StatsQuery = call.query
+    level = func.coalesce(Event.risk_level, "unscored")
+    day = func.to_char(func.timezone(q.timezone, Event.started_at), "YYYY-MM-DD")
+    async with call.runtime.database.sessions() as session:
+        levels = await session.execute(filtered(select(level, func.count()), q).group_by(level))
+        cameras = await session.execute(
+            filtered(select(Event.camera_id, func.count()), q)
+            .group_by(Event.camera_id)
+            .order_by(Event.camera_id)
+        )
+        days = await session.execute(filtered(select(day, func.count()), q).group_by(day).order_by(day))
+        by_level = {str(name): int(count) for name, count in levels}
+    for name in RiskLevel:
+        by_level.setdefault(name.value, 0)
+    return {
+        "total": sum(by_level.values()),
+        "by_level": by_level,
+        "by_camera": [{"camera_id": camera, "count": int(count)} for camera, count in cameras],
+        "by_day": [{"day": str(value), "count": int(count)} for value, count in days],
+    }
+
+
+class ExportQuery(EventFilters):
+    format: Literal["csv", "json"] = "json"
+    limit: int = Field(100_000, ge=1, le=1_000_000, description="Most events exported (newest first).")
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "camera_id",
+    "started_at",
+    "ended_at",
+    "risk_score",
+    "risk_level",
+    "summary",
+    "reasoning",
+    "object_types",
+    "detection_ids",
+    "reviewed",
+    "notes",
+    "is_fast_path",
+    "analysis_backend",
+)
+
+
+def _csv_cell(value: Any) -> Any:
+    """Lists joined with `;`; text that a spreadsheet would run as a formula is quoted with `'`."""
+    if isinstance(value, list):
+        value = ";".join(str(item) for item in value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@routes.get(
+    "/api/events/export",
+    summary="Export events as CSV or JSON (streamed)",
+    query=ExportQuery,
+    media=("text/csv", "application/json"),
+    media_models={"application/json": list[EventOut]},
+)
+async def export_events(call: Call) -> web.StreamResponse:
+    """Rows are streamed from a server-side cursor: memory stays flat whatever the size."""
+    q: ExportQuery = call.query
+    async with call.runtime.database.sessions() as session:
+        record(
+            session,
+            call.request,
+            AuditAction.MEDIA_EXPORTED,
+            "events",
+            None,
+            details={"format": q.format, "filters": q.model_dump(mode="json", exclude_none=True)},
+        )
+        await session.commit()
+    csv_format = q.format == "csv"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8" if csv_format else "application/json",
+            "Content-Disposition": f'attachment; filename="events.{q.format}"',
+        }
+    )
+    await response.prepare(call.request)
+    statement = filtered(select(Event), q).order_by(Event.started_at.desc(), Event.id.desc()).limit(q.limit)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if csv_format:
+        writer.writerow(EXPORT_COLUMNS)
+    else:
+        buffer.write("[")
+    first = True
+    async with call.runtime.database.sessions() as session:
+        result = await session.stream(statement.execution_options(yield_per=1000))
+        async for event in result.scalars():
+            data = serialize.event_to_dict(event)
+            if csv_format:
+                writer.writerow([_csv_cell(data[column]) for column in EXPORT_COLUMNS])
+            else:
+                buffer.write(("" if first else ",") + json.dumps(data, separators=(",", ":")))
+            first = False
+            if buffer.tell() > 64 * 1024:
+                await response.write(buffer.getvalue().encode())
+                buffer.seek(0)
+                buffer.truncate()
+    if not csv_format:
+        buffer.write("]")
+    await response.write(buffer.getvalue().encode())
+    await response.write_eof()
+    return response
+
+
+@routes.get(EVENT, summary="Get an event", path_params=EventPath, response=EventOut)
+async def read_event(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        return serialize.event_to_dict(await _event(session, call.path.event_id))
+
+
+async def _event(session: Any, event_id: int) -> Event:
+    event = await session.get(Event, event_id)
+    if event is None:
+        raise not_found("event", event_id)
+    return event
+
+
+class EventUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reviewed: bool | None = None
+    notes: str | None = Field(None, max_length=10_000)
+
+
+@routes.patch(
+    EVENT,
+    summary="Mark reviewed and/or set notes",
+    path_params=EventPath,
+    body=EventUpdate,
+    response=EventOut,
+)
+async def update_event(call: Call) -> dict[str, Any]:
+    changes = call.body.model_dump(exclude_unset=True)
+    if changes.get("reviewed", False) is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            "reviewed cannot be null",
+            [{"field": "reviewed", "message": "cannot be null", "in": "body"}],
+        )
+    async with call.runtime.database.sessions() as session:
+        event = await _event(session, call.path.event_id)
+        for name, value in changes.items():
+            setattr(event, name, value)
+        record(
+            session,
+            call.request,
+            AuditAction.EVENT_REVIEWED,
+            "event",
+            event.id,
+            details={"reviewed": event.reviewed, "notes_changed": "notes" in changes},
+        )
+        await session.commit()
+        data = serialize.event_to_dict(event)
+    await broadcast.publish(call.runtime.redis, "event.updated", data)
+    return data
+
+
+@routes.get(
+    EVENT + "/detections",
+    summary="Detections of an event",
+    path_params=EventPath,
+    query=DetectionQuery,
+    response=Page[DetectionOut],
+)
+async def event_detections(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        event = await _event(session, call.path.event_id)
+        statement = select(Detection).where(Detection.id.in_(event.detection_id_list))
+        return await page_of_detections(session, statement, call.query)
+
+
+@routes.get(EVENT + "/clip", summary="Video clip of an event", path_params=EventPath, media=("video/mp4",))
+async def event_clip(call: Call) -> web.StreamResponse:
+    """Supports HTTP Range, so players can seek."""
+    async with call.runtime.database.sessions() as session:
+        event = await _event(session, call.path.event_id)
+    return file_response(call.runtime.settings, event.clip_path, "clip")
+
+
+@routes.get(
+    EVENT + "/thumbnail", summary="Thumbnail of an event", path_params=EventPath, media=("image/jpeg",)
+)
+async def event_thumbnail(call: Call) -> web.StreamResponse:
+    """The thumbnail of the event's most confident detection."""
+    async with call.runtime.database.sessions() as session:
+        event = await _event(session, call.path.event_id)
+        statement = (
+            select(Detection.thumbnail_path)
+            .where(Detection.id.in_(event.detection_id_list), Detection.thumbnail_path.is_not(None))
+            .order_by(Detection.confidence.desc().nulls_last(), Detection.id)
+            .limit(1)
+        )
+        path = (await session.execute(statement)).scalar_one_or_none()
+    return file_response(call.runtime.settings, path, "thumbnail")

@@ -1,0 +1,80 @@
+"""API keys: create (the plaintext is in this one response only), list, revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from server import apikeys, serialize
+from server.api.audit import record
+from server.api.errors import conflict, not_found
+from server.api.pagination import DbId, Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.registry import Call, Routes
+from server.models import APIKey, AuditAction
+
+routes = Routes("keys")
+
+
+class KeyPath(BaseModel):
+    key_id: DbId
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    is_active: bool
+
+
+class NewKey(KeyOut):
+    key: str = Field(description="The key itself. Shown only here: store it now.")
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+
+
+_KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
+
+
+@routes.get("/api/keys", summary="List API keys (never their values)", query=PageQuery, response=Page[KeyOut])
+async def list_api_keys(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(session, select(APIKey), _KEYSET, call.query, lambda k: (k.id,))
+    return page_of([serialize.api_key_to_dict(row) for row in rows], cursor)
+
+
+@routes.post("/api/keys", summary="Create an API key", body=KeyCreate, response=NewKey, status=201)
+async def create_api_key(call: Call) -> dict[str, Any]:
+    async with call.runtime.database.sessions() as session:
+        row, plaintext = await apikeys.create_key(session, call.body.name)
+        record(
+            session, call.request, AuditAction.API_KEY_CREATED, "api_key", row.id, details={"name": row.name}
+        )
+        await session.commit()
+        return {**serialize.api_key_to_dict(row), "key": plaintext}
+
+
+@routes.delete(
+    "/api/keys/{key_id}", summary="Revoke an API key", path_params=KeyPath, response=KeyOut, errors=(409,)
+)
+async def revoke_api_key(call: Call) -> dict[str, Any]:
+    """The row stays (revoked) for the audit trail. The last active key cannot be revoked over the API:
+    that would lock everybody out (the CLI can)."""
+    async with call.runtime.database.sessions() as session:
+        row = await session.get(APIKey, call.path.key_id, with_for_update=True)
+        if row is None:
+            raise not_found("API key", call.path.key_id)
+        if row.is_active and await apikeys.active_key_count(session) <= 1:
+            raise conflict("this is the last active key; create another one first")
+        await apikeys.revoke_key(session, row.id)
+        record(
+            session, call.request, AuditAction.API_KEY_REVOKED, "api_key", row.id, details={"name": row.name}
+        )
+        await session.commit()
+        return serialize.api_key_to_dict(row)

@@ -1,0 +1,118 @@
+"""Logs: list and filter the `logs` table; clients (Home Assistant, scripts) POST their own lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+
+from server import serialize
+from server.api.cameras import CameraId
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.registry import Call, Routes
+from server.api.state import REQUEST_ID
+from server.models import Log
+
+routes = Routes("logs")
+
+Level = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+#: A client names itself (`ha`, `frontend`, `script`); `backend` is reserved for the server's own lines.
+def _not_backend(value: str) -> str:
+    if value == "backend":
+        raise ValueError("'backend' is reserved for the server's own log lines")
+    return value
+
+
+ClientSource = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,9}$"), AfterValidator(_not_backend)
+]
+
+
+class LogOut(BaseModel):
+    id: int
+    timestamp: datetime
+    level: str
+    component: str
+    message: str
+    camera_id: str | None
+    event_id: int | None
+    detection_id: int | None
+    request_id: str | None
+    duration_ms: int | None
+    extra: dict[str, Any] | None
+    source: str
+    user_agent: str | None
+
+
+class LogQuery(TimeRangeQuery):
+    level: Level | None = Field(None, description="Exactly this level.")
+    min_level: Level | None = Field(None, description="This level or more severe.")
+    component: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=10)
+    camera_id: CameraId | None = None
+    event_id: DbId | None = None
+    request_id: str | None = Field(None, max_length=36)
+    q: str | None = Field(None, min_length=1, max_length=200, description="Substring of the message.")
+
+
+_ORDER = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, int))
+
+
+@routes.get("/api/logs", summary="List log lines", query=LogQuery, response=Page[LogOut])
+async def list_logs(call: Call) -> dict[str, Any]:
+    """Newest first."""
+    q: LogQuery = call.query
+    statement = select(Log).where(*time_range(Log.timestamp, q))
+    for column, value in (
+        (Log.level, q.level),
+        (Log.component, q.component),
+        (Log.source, q.source),
+        (Log.camera_id, q.camera_id),
+        (Log.event_id, q.event_id),
+        (Log.request_id, q.request_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if q.min_level is not None:
+        statement = statement.where(Log.level.in_(_ORDER[_ORDER.index(q.min_level) :]))
+    if q.q is not None:
+        escaped = q.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(Log.message.ilike(f"%{escaped}%", escape="\\"))
+    async with call.runtime.database.sessions() as session:
+        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda r: (r.timestamp, r.id))
+    return page_of([serialize.log_to_dict(row) for row in rows], cursor)
+
+
+class ClientLog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level = "INFO"
+    message: str = Field(min_length=1, max_length=10_000)
+    source: ClientSource = Field(description="Who logs: e.g. `ha`, `frontend` (not `backend`).")
+    component: str = Field("client", min_length=1, max_length=50)
+    camera_id: CameraId | None = None
+    event_id: DbId | None = None
+    detection_id: DbId | None = None
+    extra: dict[str, Any] | None = None
+
+
+@routes.post(
+    "/api/logs", summary="Record a client-side log line", body=ClientLog, response=LogOut, status=201
+)
+async def create_log(call: Call) -> dict[str, Any]:
+    """Written at once (not batched): the client wants to see its line in the list right away."""
+    body: ClientLog = call.body
+    row = Log(
+        **body.model_dump(),
+        request_id=call.request.get(REQUEST_ID),
+        user_agent=call.request.headers.get("User-Agent"),
+    )
+    async with call.runtime.database.sessions() as session:
+        session.add(row)
+        await session.commit()
+        return serialize.log_to_dict(row)

@@ -1,0 +1,179 @@
+"""Middlewares, outermost first: request id + JSON errors + access log, then authentication.
+
+The outer one wraps everything, so even a 401 or a router 404 gets a request id, the JSON error shape
+and an access-log row. Access-log rows go through `server.logs` (the `hsi` logger's database handler),
+which inserts them in batches: one INSERT per request would double the database work of a cheap GET,
+and a slow database must not slow answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+
+from server import apikeys
+from server.api.audit import client_ip, record
+from server.api.errors import ApiError, error_response, from_http_exception, from_validation_error
+from server.api.registry import Endpoint
+from server.api.state import AUTH, ENDPOINTS, REQUEST_ID, RUNTIME, SERVICES, SETTINGS, Principal
+from server.models import AuditAction
+
+_LOGGER = logging.getLogger("hsi.api")
+_ACCESS = logging.getLogger("hsi.api.access")
+_ACCESS.setLevel(logging.INFO)  # on/off is ApiSettings.access_log, not the global log level
+
+API_KEY_HEADER = "X-API-Key"
+REQUEST_ID_HEADER = "X-Request-ID"
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,36}$")
+
+HandlerType = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _endpoint(request: web.Request) -> Endpoint | None:
+    route = request.match_info.route
+    name = getattr(route, "name", None)
+    return request.app[ENDPOINTS].get(name) if name else None
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: HandlerType) -> web.StreamResponse:
+    """Request id in and out, every failure as the JSON error shape, one access-log row per request."""
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as err:
+        response = error_response(err.status, err.code, err.message, err.details)
+    except web.HTTPException as err:
+        response = from_http_exception(err)
+    except ValidationError as err:  # a model built inside a handler (e.g. ZoneSpec with the path's camera)
+        converted = from_validation_error(err, "body")
+        response = error_response(converted.status, converted.code, converted.message, converted.details)
+    except sa_exc.DataError as err:
+        # Input the models let through but PostgreSQL refuses (out-of-range numbers, bad encodings):
+        # the client's fault, so a 422, but logged because a model should have caught it.
+        _LOGGER.warning("database rejected input of %s %s: %s", request.method, request.path, err.orig)
+        response = error_response(422, "invalid_value", "a value is out of the range the database accepts")
+    except sa_exc.IntegrityError as err:
+        _LOGGER.info("conflict on %s %s: %s", request.method, request.path, err.orig)
+        response = error_response(409, "conflict", "the change conflicts with existing data")
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        _LOGGER.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        response = error_response(500, "internal_error", f"internal error (request id {request_id})")
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    if request.app[SETTINGS].access_log:
+        _access_log(request, response.status, time.perf_counter() - started)
+    return response
+
+
+def _access_log(request: web.Request, status: int, seconds: float) -> None:
+    """One `logs` row (component "api") through the batched database log handler of server.logs."""
+    principal = request.get(AUTH)
+    level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    _ACCESS.log(
+        level,
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "component": "api",
+            "duration_ms": seconds * 1000,
+            "request_id": request.get(REQUEST_ID),
+            "user_agent": request.headers.get("User-Agent"),
+            "data": {
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "client": client_ip(request),
+                "actor": principal.name if principal is not None else None,
+            },
+        },
+    )
+
+
+class AuthFailures:
+    """Recent failed authentications per client address, to slow down key guessing.
+
+    The delay doubles with each failure within `window` seconds (capped), so a client that mistyped
+    its key once barely notices, while a guesser gets a few attempts per minute per address.
+    """
+
+    def __init__(self, base_delay: float, *, cap: float = 8.0, window: float = 900.0) -> None:
+        self.base_delay = base_delay
+        self.cap = cap
+        self.window = window
+        self._failures: dict[str, tuple[int, float]] = {}
+
+    def delay_for(self, client: str) -> float:
+        now = time.monotonic()
+        count, last = self._failures.get(client, (0, now))
+        count = 1 if now - last > self.window else count + 1
+        self._failures[client] = (count, now)
+        if len(self._failures) > 10_000:  # forget the oldest half rather than grow without bound
+            for key, _ in sorted(self._failures.items(), key=lambda item: item[1][1])[:5_000]:
+                del self._failures[key]
+        return min(self.cap, self.base_delay * 2 ** (count - 1))
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)
+
+
+def presented_key(request: web.Request, endpoint: Endpoint | None) -> str | None:
+    """The key from `X-API-Key`; on the WebSocket also `?api_key=` (browsers cannot set WS headers)."""
+    key = request.headers.get(API_KEY_HEADER)
+    if not key and endpoint is not None and endpoint.websocket:
+        key = request.query.get("api_key")
+    return key or None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: HandlerType) -> web.StreamResponse:
+    """Every declared route needs a valid, active key unless it is declared open (`auth=False`)."""
+    endpoint = _endpoint(request)
+    runtime = request.app[RUNTIME]
+    if endpoint is None or not endpoint.auth or not runtime.settings.api_key_enabled:
+        if endpoint is not None and not runtime.settings.api_key_enabled:
+            request[AUTH] = Principal(None, "anonymous")
+        return await handler(request)
+    failures: AuthFailures = request.app[SERVICES]["auth_failures"]
+    client = client_ip(request) or "unknown"
+    async with runtime.database.sessions() as session:
+        check = await apikeys.authenticate(session, presented_key(request, endpoint))
+        if check.ok and check.key is not None:
+            failures.succeeded(client)
+            request[AUTH] = Principal(check.key.id, check.key.name)
+        else:
+            record(
+                session,
+                request,
+                AuditAction.LOGIN,
+                "api_key",
+                check.key.id if check.key is not None else None,
+                details={"reason": check.reason, "method": request.method, "path": request.path},
+                success=False,
+                actor=check.key.name if check.key is not None else "anonymous",
+            )
+            await session.commit()
+    if not check.ok:
+        await asyncio.sleep(failures.delay_for(client))
+        messages = {
+            "missing": f"an API key is required (header {API_KEY_HEADER})",
+            "invalid": "the API key is not valid",
+            "revoked": "the API key has been revoked",
+        }
+        raise ApiError(401, "unauthorized", messages[check.reason or "invalid"], {"reason": check.reason})
+    return await handler(request)

@@ -1,0 +1,262 @@
+"""WebSocket `/api/ws`: relays Redis pub/sub `hsi:broadcast` to every connected client.
+
+One subscription per API process (not per client) feeds a `Hub`; the hub hands each message to every
+client's bounded queue without waiting (`put_nowait`). Each client has its own sender task. A client
+that cannot keep up fills its queue and is dropped (close code 4008) — the hub, the pipeline that
+published and the other clients never wait for it. Heartbeats are WebSocket pings (aiohttp), so a
+dead peer is noticed even when nothing is published.
+
+Client → server messages: `{"type": "subscribe", "data": {"types": [...], "camera_ids": [...]}}`
+(absent or null = everything; answered with `{"type": "subscribed", "data": {...}}`) and
+`{"type": "ping"}` (answered with `{"type": "pong"}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from server.api.audit import record
+from server.api.errors import ApiError
+from server.api.registry import Call, Routes
+from server.api.state import SERVICES, SETTINGS, ApiSettings
+from server.models import AuditAction
+from server.pipeline.broadcast import CHANNEL
+
+_LOGGER = logging.getLogger("hsi.api.ws")
+
+routes = Routes("websocket")
+
+MESSAGE_TYPES = (
+    "event.created",
+    "event.updated",
+    "alert.created",
+    "alert.updated",
+    "detection.created",
+    "camera.updated",
+    "system.status",
+)
+#: Close code for a client dropped because it did not read fast enough (4000-4999: application codes).
+SLOW_CONSUMER = 4008
+
+
+class Subscription(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[str] | None = Field(None, max_length=len(MESSAGE_TYPES))
+    camera_ids: list[str] | None = Field(None, max_length=1000)
+
+
+def _camera_of(message_type: str, data: Any) -> str | None:
+    """The camera a message is about (for the camera filter); None when it names none."""
+    if not isinstance(data, dict):
+        return None
+    if message_type == "camera.updated":
+        return data.get("id")
+    if data.get("camera_id"):
+        return str(data["camera_id"])
+    metadata = data.get("metadata")
+    return metadata.get("camera_id") if isinstance(metadata, dict) else None
+
+
+class Client:
+    """One connected socket: its filter, its bounded queue and its sender task."""
+
+    def __init__(self, ws: web.WebSocketResponse, settings: ApiSettings) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(settings.ws_queue_size)
+        self.send_timeout = settings.ws_send_timeout
+        self.types: frozenset[str] | None = None
+        self.camera_ids: frozenset[str] | None = None
+        self.dropped = False
+        self._closer: asyncio.Task[Any] | None = None
+
+    def wants(self, message_type: str, camera_id: str | None) -> bool:
+        if self.types is not None and message_type not in self.types:
+            return False
+        if self.camera_ids is not None and camera_id is not None and camera_id not in self.camera_ids:
+            return False
+        return True
+
+    def offer(self, text: str) -> None:
+        """Queue without waiting; a full queue means the client is too slow: drop it."""
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop("slow consumer")
+
+    def drop(self, reason: str) -> None:
+        if self.dropped:
+            return
+        self.dropped = True
+        _LOGGER.warning("dropping WebSocket client: %s", reason, extra={"component": "api"})
+        self._closer = asyncio.create_task(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.ws.close(code=SLOW_CONSUMER, message=reason.encode()), self.send_timeout
+            )
+
+    async def send(self, text: str) -> None:
+        await asyncio.wait_for(self.ws.send_str(text), self.send_timeout)
+
+    async def run_sender(self) -> None:
+        try:
+            while not self.dropped:
+                await self.send(await self.queue.get())
+        except (TimeoutError, ConnectionError, RuntimeError) as err:
+            self.drop(f"send failed: {type(err).__name__}")
+
+
+class Hub:
+    """The process's single pub/sub subscription and the set of connected clients."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self.clients: set[Client] = set()
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._relay(), name="hsi-ws-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1001, message=b"server shutting down")
+
+    def dispatch(self, raw: bytes | str) -> None:
+        """Parse once, then offer the text to every client whose filter wants it."""
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            message = json.loads(text)
+            message_type = str(message["type"])
+        except (ValueError, KeyError, TypeError):
+            _LOGGER.warning("ignoring a malformed broadcast: %.200s", text)
+            return
+        camera_id = _camera_of(message_type, message.get("data"))
+        for client in list(self.clients):
+            if client.wants(message_type, camera_id):
+                client.offer(text)
+
+    async def _relay(self) -> None:
+        """Subscribe and relay until cancelled; reconnect with backoff if Redis goes away."""
+        delay = 0.5
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                self.ready.set()
+                delay = 0.5
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None and message.get("type") == "message":
+                        self.dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.ready.clear()
+                _LOGGER.warning("broadcast subscription lost (%s); retrying in %.1fs", err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+def hub_of(app: web.Application) -> Hub:
+    return app[SERVICES]["hub"]
+
+
+async def _handle_client_message(client: Client, raw: str) -> None:
+    try:
+        message = json.loads(raw)
+        kind = message.get("type") if isinstance(message, dict) else None
+    except ValueError:
+        kind, message = None, None
+    if kind == "subscribe":
+        try:
+            wanted = Subscription.model_validate(message.get("data") or {})
+        except ValidationError as err:
+            await client.send(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "data": {"code": "validation_error", "message": str(err.errors()[0]["msg"])},
+                    }
+                )
+            )
+            return
+        client.types = frozenset(wanted.types) if wanted.types is not None else None
+        client.camera_ids = frozenset(wanted.camera_ids) if wanted.camera_ids is not None else None
+        await client.send(json.dumps({"type": "subscribed", "data": wanted.model_dump()}))
+    elif kind == "ping":
+        await client.send('{"type":"pong","data":{}}')
+    else:
+        await client.send(
+            json.dumps(
+                {
+                    "type": "error",
+                    "data": {"code": "unknown_message", "message": "expected subscribe or ping"},
+                }
+            )
+        )
+
+
+@routes.get("/api/ws", summary="Live updates (WebSocket)", websocket=True)
+async def websocket(call: Call) -> web.WebSocketResponse:
+    """Key in `X-API-Key` (or `?api_key=` for browsers). Messages: `{"type", "data"}` with the types
+    event.created, event.updated, alert.created, alert.updated, detection.created, camera.updated,
+    system.status."""
+    request = call.request
+    settings = request.app[SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat, max_msg_size=64 * 1024)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "bad_request", "this route only speaks WebSocket")
+    hub = hub_of(request.app)
+    client = Client(ws, settings)
+    hub.clients.add(client)  # before the handshake completes: nothing published after it is missed
+    try:
+        await ws.prepare(request)
+        async with call.runtime.database.sessions() as session:
+            record(session, request, AuditAction.LOGIN, "websocket", None, details={"channel": "ws"})
+            await session.commit()
+        sender = asyncio.create_task(client.run_sender())
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await _handle_client_message(client, message.data)
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+    finally:
+        hub.clients.discard(client)
+        with contextlib.suppress(Exception):
+            async with call.runtime.database.sessions() as session:
+                record(
+                    session,
+                    request,
+                    AuditAction.LOGOUT,
+                    "websocket",
+                    None,
+                    details={"channel": "ws", "dropped": client.dropped},
+                )
+                await session.commit()
+    return ws

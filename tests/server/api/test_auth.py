@@ -1,0 +1,131 @@
+"""Authentication: first-start key, 401 without/with a wrong or revoked key, audit and slow-down, CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from server.api.app import ROUTE_TABLES, create_app
+from server.api.state import ApiSettings
+from server.apikeys import KEY_FILE_NAME, ensure_initial_key
+from server.models import AuditLog
+from server.runtime import Runtime
+from tests.server.api.conftest import TEST_API_SETTINGS, error_of
+
+_SAMPLE = {
+    "camera_id": "x",
+    "zone_id": "z",
+    "event_id": "1",
+    "detection_id": "1",
+    "key_id": "1",
+    "alert_id": "00000000-0000-0000-0000-000000000000",
+    "rule_id": "00000000-0000-0000-0000-000000000000",
+}
+
+
+def protected_routes() -> list[tuple[str, str]]:
+    """Every declared route that needs a key, with sample path parameters filled in."""
+    routes = []
+    for table in ROUTE_TABLES:
+        for endpoint in table.endpoints:
+            if endpoint.auth:
+                path = re.sub(r"\{(\w+)(:[^}]+)?\}", lambda m: _SAMPLE[m.group(1)], endpoint.path)
+                routes.append((endpoint.method, path))
+    return routes
+
+
+PROTECTED = protected_routes()
+
+
+def test_only_health_is_open() -> None:
+    open_routes = [e.path for table in ROUTE_TABLES for e in table.endpoints if not e.auth]
+    assert open_routes == ["/api/system/health"]
+    assert len(PROTECTED) > 45
+
+
+async def test_first_start_creates_a_key_file_0600(runtime: Runtime, client: TestClient) -> None:
+    path = runtime.settings.data_dir / KEY_FILE_NAME
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().startswith("hsi_")
+    # A second start with keys present creates nothing.
+    assert await ensure_initial_key(runtime.database.sessions, runtime.settings.data_dir) is None
+    response = await client.get("/api/keys")
+    assert [key["name"] for key in (await response.json())["items"]] == ["initial"]
+
+
+async def test_health_is_open(client: TestClient) -> None:
+    response = await client.get("/api/system/health", headers={"X-API-Key": ""})
+    assert response.status == 200
+    body = await response.json()
+    assert body["components"]["database"]["status"] == "healthy"
+    assert response.headers["X-Request-ID"]
+
+
+async def test_missing_wrong_and_revoked_keys_are_401_and_audited(
+    runtime: Runtime, client: TestClient
+) -> None:
+    for method, path in PROTECTED:
+        response = await client.request(method, path, headers={"X-API-Key": ""})
+        error = await error_of(response, 401)
+        assert error["details"]["reason"] == "missing", path
+    response = await client.get("/api/events", headers={"X-API-Key": "hsi_wrong"})
+    assert (await error_of(response, 401))["details"]["reason"] == "invalid"
+
+    created = await (await client.post("/api/keys", json={"name": "phone"})).json()
+    assert (await client.get("/api/events", headers={"X-API-Key": created["key"]})).status == 200
+    revoked = await client.delete(f"/api/keys/{created['id']}")
+    assert (await revoked.json())["is_active"] is False
+    for method, path in PROTECTED:
+        response = await client.request(method, path, headers={"X-API-Key": created["key"]})
+        assert (await error_of(response, 401))["details"]["reason"] == "revoked", path
+
+    async with runtime.database.sessions() as session:
+        failures = list(await session.scalars(select(AuditLog).where(AuditLog.status == "failure")))
+    reasons = {row.details["reason"] for row in failures}
+    assert reasons == {"missing", "invalid", "revoked"}
+    assert all(row.action == "login" and row.ip_address for row in failures)
+    assert any(row.actor == "phone" for row in failures)
+
+
+async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> None:
+    app = create_app(runtime, ApiSettings(auth_failure_delay=0.05, validate_responses=True))
+    async with TestClient(TestServer(app)) as client:
+        timings = []
+        for _ in range(4):
+            started = time.perf_counter()
+            assert (await client.get("/api/events", headers={"X-API-Key": "nope"})).status == 401
+            timings.append(time.perf_counter() - started)
+    assert timings[0] >= 0.05 and timings[3] >= 0.4  # 0.05, 0.1, 0.2, 0.4
+    assert timings[3] > timings[0] * 4
+
+
+async def test_last_active_key_cannot_be_revoked_over_the_api(client: TestClient) -> None:
+    keys = (await (await client.get("/api/keys")).json())["items"]
+    error = await error_of(await client.delete(f"/api/keys/{keys[0]['id']}"), 409)
+    assert "last active key" in error["message"]
+    await error_of(await client.delete("/api/keys/999999"), 404)
+
+
+async def test_keys_are_created_listed_and_never_show_hashes(client: TestClient) -> None:
+    created = await client.post("/api/keys", json={"name": "script"})
+    assert created.status == 201
+    body = await created.json()
+    assert body["key"].startswith("hsi_") and body["is_active"]
+    listing = await (await client.get("/api/keys?limit=1")).json()
+    assert len(listing["items"]) == 1 and listing["next_cursor"]
+    second = await (await client.get(f"/api/keys?limit=1&cursor={listing['next_cursor']}")).json()
+    assert second["items"][0]["name"] == "script" and second["next_cursor"] is None
+    assert all("key" not in item and "key_hash" not in item for item in second["items"])
+
+
+async def test_auth_can_be_disabled(runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"api_key_enabled": False})
+    app = create_app(runtime, TEST_API_SETTINGS)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/api/events")).status == 200
+    assert not (runtime.settings.data_dir / KEY_FILE_NAME).exists()

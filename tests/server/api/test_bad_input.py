@@ -1,0 +1,202 @@
+"""The issue's bad-input list: each case is a 4xx with the JSON error shape, never a 500."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import update
+
+from server.models import Detection, Event
+from server.runtime import Runtime
+from tests.server.api.conftest import Seeded, error_of
+from tests.support.media import write_jpeg
+
+
+async def test_malformed_json_and_wrong_types(client: TestClient, seeded: Seeded) -> None:
+    raw = await client.post(
+        "/api/alert-rules", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert (await error_of(raw, 400))["code"] == "invalid_json"
+    await error_of(
+        await client.post("/api/alert-rules", data=b"", headers={"Content-Type": "application/json"}), 400
+    )
+    await error_of(
+        await client.post("/api/alert-rules", data=b"\xff\xfe", headers={"Content-Type": "application/json"}),
+        400,
+    )
+    await error_of(await client.post("/api/alert-rules", json=["a list"]), 422)
+    wrong = await error_of(
+        await client.patch(f"/api/events/{seeded.events[0]}", json={"reviewed": "yes"}), 422
+    )
+    assert wrong["details"][0]["field"] == "reviewed"
+    await error_of(await client.patch(f"/api/events/{seeded.events[0]}", json={"reviewed": None}), 422)
+    await error_of(await client.post("/api/cameras", json={"name": 5}), 422)
+
+
+async def test_unknown_fields_and_parameters(client: TestClient, seeded: Seeded) -> None:
+    unknown = await error_of(
+        await client.patch(f"/api/events/{seeded.events[0]}", json={"reviewd": True}), 422
+    )
+    assert unknown["details"][0]["field"] == "reviewd"
+    await error_of(await client.get("/api/events?colour=red"), 422)
+    await error_of(await client.get("/api/system/stats?x=1"), 422)
+
+
+async def test_out_of_range_values(client: TestClient, seeded: Seeded) -> None:
+    for query in (
+        "min_risk=101",
+        "min_risk=-1",
+        "limit=0",
+        "limit=100000",
+        "risk_level=extreme",
+        "since=yesterday",
+        "since=2025-01-01T00:00:00",
+        "reviewed=maybe",
+    ):
+        await error_of(await client.get(f"/api/events?{query}"), 422)
+    await error_of(await client.get("/api/detections?min_confidence=1.01"), 422)
+    preview = {
+        "camera_id": "front_door",
+        "detections": [
+            {
+                "object_type": "person",
+                "confidence": 2.0,
+                "bbox": {"x": 0, "y": 0, "width": 10, "height": 10},
+                "image_width": 100,
+                "image_height": 100,
+                "detected_at": "2025-01-01T00:00:00Z",
+            }
+        ],
+    }
+    await error_of(await client.post("/api/analysis/preview", json=preview), 422)
+
+
+async def test_unknown_ids_and_bad_cursors(client: TestClient, seeded: Seeded) -> None:
+    for path in (
+        "/api/events/999999",
+        "/api/detections/424242",
+        "/api/cameras/ghost",
+        "/api/alerts/7c9e6679-7425-40de-944b-e07c4b7e3a9d",
+        "/api/alert-rules/7c9e6679-7425-40de-944b-e07c4b7e3a9d",
+        "/api/cameras/front_door/zones/ghost",
+        "/api/nothing/here",
+    ):
+        await error_of(await client.get(path), 404)
+    await error_of(await client.get("/api/events/99999999999999"), 422)
+    await error_of(await client.get("/api/alerts/123"), 422)
+    bad = await error_of(await client.get("/api/events?cursor=garbage!"), 400)
+    assert bad["code"] == "invalid_cursor"
+    cameras = await (await client.get("/api/cameras?limit=1")).json()
+    await error_of(await client.get(f"/api/events?cursor={cameras['next_cursor']}"), 400)
+    await error_of(await client.put("/api/events"), 405)
+
+
+async def test_oversized_bodies(client: TestClient, runtime: Runtime) -> None:
+    big = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    await error_of(
+        await client.post("/api/alert-rules", data=big, headers={"Content-Type": "application/json"}), 413
+    )
+
+
+async def test_nul_characters_are_refused(client: TestClient, seeded: Seeded) -> None:
+    await error_of(await client.post("/api/logs", json={"message": "a\u0000b", "source": "ha"}), 422)
+    await error_of(await client.get("/api/events/search", params={"q": "a\x00b"}), 422)
+
+
+async def test_path_traversal_and_files_outside_the_data_dir(
+    runtime: Runtime, client: TestClient, seeded: Seeded, tmp_path: Path
+) -> None:
+    outside = write_jpeg(tmp_path / "outside" / "secret.jpg")
+    link = runtime.settings.thumbnails_dir / "link.jpg"
+    os.symlink(outside, link)
+    async with runtime.database.sessions() as session:
+        await session.execute(
+            update(Detection)
+            .where(Detection.id == seeded.detections[0])
+            .values(
+                thumbnail_path=str(runtime.settings.data_dir / ".." / "outside" / "secret.jpg"),
+                file_path="/etc/passwd",
+            )
+        )
+        await session.execute(
+            update(Detection).where(Detection.id == seeded.detections[1]).values(thumbnail_path=str(link))
+        )
+        await session.execute(
+            update(Event).where(Event.id == seeded.events[3]).values(clip_path="/etc/hostname")
+        )
+        await session.commit()
+    for path in (
+        f"/api/detections/{seeded.detections[0]}/thumbnail",
+        f"/api/detections/{seeded.detections[0]}/image",
+        f"/api/detections/{seeded.detections[1]}/thumbnail",
+        f"/api/events/{seeded.events[3]}/clip",
+    ):
+        await error_of(await client.get(path), 404)
+    for path in (
+        "/api/detections/..%2F..%2Fetc%2Fpasswd/image",
+        "/api/cameras/..%2F..%2Fetc/snapshot",
+        "/api/events/1/../../../etc/passwd",
+    ):
+        response = await client.get(path)
+        assert 400 <= response.status < 500 and response.content_type == "application/json", path
+
+
+async def test_ingest_rejects_non_images_and_bad_types(runtime: Runtime, client: TestClient) -> None:
+    not_image = await client.post(
+        "/api/ingest?camera_id=porch", data=b"hello" * 5000, headers={"Content-Type": "image/jpeg"}
+    )
+    assert (await error_of(not_image, 422))["code"] == "invalid_media"
+    assert list((runtime.settings.ingest_dir / "porch").glob("*")) == []
+    await error_of(
+        await client.post("/api/ingest?camera_id=porch", data=b"x", headers={"Content-Type": "text/plain"}),
+        415,
+    )
+    await error_of(await client.post("/api/ingest", data=b"x", headers={"Content-Type": "image/jpeg"}), 422)
+    await error_of(
+        await client.post(
+            "/api/ingest?camera_id=../../etc", data=b"x", headers={"Content-Type": "image/jpeg"}
+        ),
+        422,
+    )
+    await error_of(
+        await client.post("/api/ingest?camera_id=porch", data=b"", headers={"Content-Type": "image/jpeg"}),
+        422,
+    )
+
+
+def test_keys_cli(db_url: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HSI_DATABASE_URL": db_url,
+        "HSI_DATA_DIR": str(tmp_path),
+        "HSI_REDIS_URL": "redis://127.0.0.1:1",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "server", "keys", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    created = cli("create", "laptop")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().startswith("hsi_")
+    listed = cli("list")
+    assert "\tlaptop\tactive\t" in listed.stdout
+    key_id = listed.stdout.split("\t")[0]
+    assert cli("revoke", key_id).returncode == 0
+    assert "\tlaptop\trevoked\t" in cli("list").stdout
+    assert cli("revoke", "999").returncode == 1
+
+
+@pytest.mark.parametrize("body", [{"name": ""}, {"name": "x" * 101}, {}, {"name": "ok", "extra": 1}])
+async def test_key_create_validation(client: TestClient, body: dict) -> None:
+    await error_of(await client.post("/api/keys", json=body), 422)

@@ -1,0 +1,436 @@
+"""Every resource over HTTP on the real app: happy paths, filters, pagination, media, audit rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from server.models import ActivityBaseline, AuditLog, ClassBaseline, GPUStats, Log
+from server.runtime import Runtime
+from tests.server.api.conftest import Seeded, error_of
+from tests.support.pipeline import eventually
+
+
+async def _json(response: Any, status: int = 200) -> Any:
+    body = await response.json()
+    assert response.status == status, body
+    return body
+
+
+async def _all_pages(client: TestClient, path: str, limit: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    separator = "&" if "?" in path else "?"
+    while True:
+        url = f"{path}{separator}limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        page = await _json(await client.get(url))
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def _audit(runtime: Runtime, action: str) -> list[AuditLog]:
+    async with runtime.database.sessions() as session:
+        return list(await session.scalars(select(AuditLog).where(AuditLog.action == action)))
+
+
+async def test_system_stats_and_gpu(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    async with runtime.database.sessions() as session:
+        now = datetime.now(UTC)
+        for minutes in range(10):
+            session.add(
+                GPUStats(
+                    recorded_at=now - timedelta(minutes=minutes),
+                    gpu_name="H100",
+                    gpu_utilization=10.0 + minutes,
+                    memory_used=1000,
+                    memory_total=80000,
+                    temperature=50.0,
+                    inference_fps=12.0,
+                )
+            )
+        await session.commit()
+    stats = await _json(await client.get("/api/system/stats"))
+    assert stats["cameras"] == 2 and stats["events_unreviewed"] == 6 and stats["alerts_pending"] == 2
+    assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
+    assert stats["gpu"]["utilization"] == 10.0 and stats["gpu"]["memory_total"] == 80000
+    assert stats["pipeline_healthy"] is True
+    gpu = await _json(await client.get("/api/system/gpu?minutes=30&points=4"))
+    assert gpu["current"]["gpu_name"] == "H100"
+    assert 1 <= len(gpu["history"]) <= 4
+    assert [s["recorded_at"] for s in gpu["history"]] == sorted(s["recorded_at"] for s in gpu["history"])
+
+
+async def test_cameras_crud_list_and_snapshot(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    cameras = await _all_pages(client, "/api/cameras", 1)
+    assert [c["id"] for c in cameras] == ["backyard", "front_door"]
+    front = cameras[1]
+    assert (
+        front["last_event"]["id"] == seeded.events[4] and front["last_detection_id"] == seeded.detections[4]
+    )
+    assert front["last_event"]["object_types"] == ["cat"]
+
+    created = await _json(await client.post("/api/cameras", json={"name": "Garage Side"}), 201)
+    assert created["id"] == "garage_side" and created["last_event"] is None
+    assert created["folder_path"].endswith("Garage Side")
+    await error_of(await client.post("/api/cameras", json={"name": "garage side"}), 409)
+    await error_of(await client.post("/api/cameras", json={"name": "x", "folder_path": "/etc"}), 422)
+    updated = await _json(
+        await client.patch("/api/cameras/garage_side", json={"name": "Garage", "status": "offline"})
+    )
+    assert updated["name"] == "Garage" and updated["status"] == "offline"
+    offline = await _json(await client.get("/api/cameras?status=offline"))
+    assert [c["id"] for c in offline["items"]] == ["garage_side"]
+    assert (await client.delete("/api/cameras/garage_side")).status == 204
+    await error_of(await client.get("/api/cameras/garage_side"), 404)
+    assert {row.action for row in await _audit(runtime, "camera_created")} == {"camera_created"}
+    assert (
+        len(await _audit(runtime, "camera_updated")) == 1
+        and len(await _audit(runtime, "camera_deleted")) == 1
+    )
+
+    snapshot = await client.get("/api/cameras/front_door/snapshot")
+    assert snapshot.status == 200 and snapshot.content_type == "image/jpeg"
+    assert (await snapshot.read())[:2] == b"\xff\xd8"
+    await error_of(await client.get("/api/cameras/nothing_here/snapshot"), 404)
+
+
+async def test_zones_crud_and_polygon_validation(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    body = {
+        "name": "Driveway",
+        "zone_type": "driveway",
+        "shape": "polygon",
+        "coordinates": [[0.1, 0.5], [0.9, 0.5], [0.5, 0.95]],
+    }
+    zone = await _json(await client.post("/api/cameras/front_door/zones", json=body), 201)
+    assert zone["id"] == "front_door_driveway" and zone["camera_id"] == "front_door"
+    again = await _json(await client.post("/api/cameras/front_door/zones", json=body), 201)
+    assert again["id"] == "front_door_driveway-2"
+    listing = await _all_pages(client, "/api/cameras/front_door/zones", 2)
+    assert {z["id"] for z in listing} == {"porch", "front_door_driveway", "front_door_driveway-2"}
+    patched = await _json(
+        await client.patch(
+            f"/api/cameras/front_door/zones/{zone['id']}", json={"color": "#ff0000", "priority": 5}
+        )
+    )
+    assert patched["color"] == "#FF0000" and patched["priority"] == 5
+    assert (await _json(await client.get(f"/api/cameras/front_door/zones/{zone['id']}")))["priority"] == 5
+    await error_of(await client.get(f"/api/cameras/backyard/zones/{zone['id']}"), 404)
+    assert (await client.delete(f"/api/cameras/front_door/zones/{zone['id']}")).status == 204
+    bad = [
+        {**body, "coordinates": [[0.1, 0.1], [0.2, 0.2]]},
+        {**body, "coordinates": [[0.1, 0.1], [1.5, 0.2], [0.3, 0.9]]},
+        {**body, "shape": "rectangle"},
+        {**body, "color": "red"},
+        {**body, "camera_id": "backyard"},
+    ]
+    for payload in bad:
+        await error_of(await client.post("/api/cameras/front_door/zones", json=payload), 422)
+    await error_of(await client.post("/api/cameras/nope/zones", json=body), 404)
+    await error_of(
+        await client.patch("/api/cameras/front_door/zones/porch", json={"coordinates": [[0, 0], [1, 1]]}), 422
+    )
+    assert len(await _audit(runtime, "settings_changed")) == 4
+
+
+async def test_baselines_read_and_reset(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    async with runtime.database.sessions() as session:
+        session.add(
+            ActivityBaseline(camera_id="front_door", hour=3, day_of_week=1, avg_count=2.5, sample_count=4)
+        )
+        session.add(
+            ClassBaseline(
+                camera_id="front_door", detection_class="person", hour=3, frequency=0.4, sample_count=4
+            )
+        )
+        await session.commit()
+    baselines = await _json(await client.get("/api/cameras/front_door/baselines"))
+    assert (
+        baselines["activity"][0]["avg_count"] == 2.5
+        and baselines["classes"][0]["detection_class"] == "person"
+    )
+    assert (await client.delete("/api/cameras/front_door/baselines")).status == 204
+    empty = await _json(await client.get("/api/cameras/front_door/baselines"))
+    assert empty["activity"] == [] and empty["classes"] == []
+    [cleared] = await _audit(runtime, "data_cleared")
+    assert cleared.details == {"activity_rows": 1, "class_rows": 1}
+
+
+async def test_detections_list_filters_get_and_media(client: TestClient, seeded: Seeded) -> None:
+    everything = await _all_pages(client, "/api/detections", 4)
+    assert [d["id"] for d in everything] == list(reversed(seeded.detections))
+    persons = await _json(await client.get("/api/detections?object_type=person&camera_id=front_door"))
+    assert {d["object_type"] for d in persons["items"]} == {"person"}
+    assert all(d["camera_id"] == "front_door" for d in persons["items"])
+    confident = await _json(await client.get("/api/detections?min_confidence=0.7"))
+    assert all(d["confidence"] >= 0.7 for d in confident["items"]) and confident["items"]
+    since = (seeded.base_time + timedelta(minutes=2)).isoformat()
+    until = (seeded.base_time + timedelta(minutes=4)).isoformat()
+    window = await _json(await client.get("/api/detections", params={"since": since, "until": until}))
+    assert [d["id"] for d in window["items"]] == [seeded.detections[3], seeded.detections[2]]
+    one = await _json(await client.get(f"/api/detections/{seeded.detections[0]}"))
+    assert one["bbox"] == {"x": 100, "y": 100, "width": 80, "height": 160}
+    thumb = await client.get(one["thumbnail_url"])
+    assert thumb.status == 200 and thumb.content_type == "image/jpeg"
+    image = await client.get(one["image_url"])
+    assert image.status == 200 and image.content_type == "image/jpeg"
+    await error_of(await client.get("/api/detections/999999"), 404)
+
+
+async def test_events_list_filters_and_pagination(client: TestClient, seeded: Seeded) -> None:
+    pages = await _all_pages(client, "/api/events", 2)
+    assert [e["id"] for e in pages] == list(reversed(seeded.events))
+    event = pages[-1]
+    assert event["detection_ids"] == [seeded.detections[0]] and event["object_types"] == ["cat"]
+    assert event["thumbnail_url"] == f"/api/events/{event['id']}/thumbnail" and event["has_clip"] is False
+    checks = {
+        "camera_id=backyard": lambda e: e["camera_id"] == "backyard",
+        "risk_level=high": lambda e: e["risk_level"] == "high",
+        "min_risk=50": lambda e: e["risk_score"] >= 50,
+        "max_risk=30": lambda e: e["risk_score"] <= 30,
+        "reviewed=false": lambda e: e["reviewed"] is False,
+        "object_type=person": lambda e: "person" in e["object_types"],
+    }
+    for query, predicate in checks.items():
+        items = await _all_pages(client, f"/api/events?{query}", 2)
+        assert items and all(predicate(e) for e in items), query
+    assert (await _json(await client.get("/api/events?reviewed=true")))["items"] == []
+    combined = await _json(await client.get("/api/events?camera_id=front_door&min_risk=60"))
+    assert [e["risk_score"] for e in combined["items"]] == [65]
+
+
+async def test_event_review_detections_clip_and_thumbnail(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    event_id = seeded.events[3]
+    updated = await _json(
+        await client.patch(f"/api/events/{event_id}", json={"reviewed": True, "notes": "courier"})
+    )
+    assert updated["reviewed"] is True and updated["notes"] == "courier"
+    found = await _json(await client.get("/api/events/search?q=courier"))
+    assert [e["id"] for e in found["items"]] == [event_id]
+    [audit] = await _audit(runtime, "event_reviewed")
+    assert audit.resource_id == str(event_id) and audit.actor == "initial"
+    detections = await _json(await client.get(f"/api/events/{event_id}/detections"))
+    assert [d["id"] for d in detections["items"]] == [seeded.detections[3]]
+    thumbnail = await client.get(f"/api/events/{event_id}/thumbnail")
+    assert thumbnail.status == 200 and thumbnail.content_type == "image/jpeg"
+
+    clip = await client.get(f"/api/events/{event_id}/clip")
+    assert clip.status == 200 and clip.content_type == "video/mp4"
+    full = await clip.read()
+    ranged = await client.get(f"/api/events/{event_id}/clip", headers={"Range": "bytes=10-109"})
+    assert ranged.status == 206 and await ranged.read() == full[10:110]
+    assert ranged.headers["Content-Range"] == f"bytes 10-109/{len(full)}"
+    await error_of(await client.get(f"/api/events/{seeded.events[0]}/clip"), 404)
+    await error_of(await client.get("/api/events/999999"), 404)
+
+
+async def test_event_search_ranking_and_websearch_syntax(client: TestClient, seeded: Seeded) -> None:
+    persons = await _all_pages(client, "/api/events/search?q=person", 1)
+    assert {e["id"] for e in persons} == {seeded.events[i] for i in (2, 3, 5)}
+    assert [e["rank"] for e in persons] == sorted((e["rank"] for e in persons), reverse=True)
+    phrase = await _json(await client.get("/api/events/search", params={"q": '"package delivery"'}))
+    assert {e["id"] for e in phrase["items"]} == {seeded.events[i] for i in (0, 2, 4)}
+    excluded = await _json(await client.get("/api/events/search", params={"q": "person -package"}))
+    assert {e["id"] for e in excluded["items"]} == {seeded.events[3], seeded.events[5]}
+    either = await _json(
+        await client.get("/api/events/search", params={"q": "cat or noon", "camera_id": "backyard"})
+    )
+    assert all(e["camera_id"] == "backyard" for e in either["items"]) and either["items"]
+    odd = await _json(await client.get("/api/events/search", params={"q": '"( & | ! :*'}))
+    assert odd["items"] == []
+
+
+async def test_event_stats(client: TestClient, seeded: Seeded) -> None:
+    stats = await _json(await client.get("/api/events/stats"))
+    assert stats["total"] == 6
+    assert stats["by_level"] == {"low": 2, "medium": 2, "high": 1, "critical": 1}
+    assert stats["by_camera"] == [
+        {"camera_id": "backyard", "count": 3},
+        {"camera_id": "front_door", "count": 3},
+    ]
+    assert stats["by_day"] == [{"day": "2025-12-31", "count": 6}]
+    tokyo = await _json(await client.get("/api/events/stats?timezone=Asia/Tokyo&camera_id=backyard"))
+    assert tokyo["by_day"] == [{"day": "2025-12-31", "count": 3}] and tokyo["total"] == 3
+    await error_of(await client.get("/api/events/stats?timezone=Mars/Olympus"), 422)
+
+
+async def test_event_export_csv_and_json(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    response = await client.get("/api/events/export?format=csv&min_risk=30")
+    assert response.status == 200 and response.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert sorted(int(r["risk_score"]) for r in rows) == [35, 50, 65, 90]
+    as_json = await client.get("/api/events/export?format=json&camera_id=backyard")
+    exported = json.loads(await as_json.read())
+    assert [e["camera_id"] for e in exported] == ["backyard"] * 3
+    assert len(await _audit(runtime, "media_exported")) == 2
+
+
+async def test_export_neutralises_spreadsheet_formulas(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    await client.patch(f"/api/events/{seeded.events[0]}", json={"notes": '=HYPERLINK("http://x")'})
+    text = await (await client.get("/api/events/export?format=csv")).text()
+    assert "'=HYPERLINK" in text
+
+
+async def test_alerts_list_acknowledge_dismiss(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    alerts = await _all_pages(client, "/api/alerts", 1)
+    assert {a["id"] for a in alerts} == set(seeded.alerts)
+    filtered = await _json(
+        await client.get(f"/api/alerts?status=pending&severity=high&event_id={seeded.events[2]}")
+    )
+    assert [a["id"] for a in filtered["items"]] == [seeded.alerts[0]]
+    by_camera = await _json(await client.get("/api/alerts?camera_id=backyard"))
+    assert [a["event_id"] for a in by_camera["items"]] == [seeded.events[3]]
+    acknowledged = await _json(await client.post(f"/api/alerts/{seeded.alerts[0]}/acknowledge"))
+    assert acknowledged["status"] == "acknowledged"
+    assert (await _json(await client.post(f"/api/alerts/{seeded.alerts[0]}/acknowledge")))[
+        "status"
+    ] == "acknowledged"
+    dismissed = await _json(await client.post(f"/api/alerts/{seeded.alerts[1]}/dismiss"))
+    assert dismissed["status"] == "dismissed"
+    await error_of(await client.post(f"/api/alerts/{seeded.alerts[1]}/acknowledge"), 409)
+    assert (await _json(await client.get(f"/api/alerts/{seeded.alerts[1]}")))["status"] == "dismissed"
+    await error_of(await client.post("/api/alerts/00000000-0000-0000-0000-000000000000/dismiss"), 404)
+    await error_of(await client.post("/api/alerts/not-a-uuid/dismiss"), 422)
+    assert (
+        len(await _audit(runtime, "event_reviewed")) == 1
+        and len(await _audit(runtime, "event_dismissed")) == 1
+    )
+
+
+async def test_alert_rules_crud_and_test(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    body = {
+        "name": "night people",
+        "severity": "critical",
+        "risk_threshold": 50,
+        "object_types": ["Person"],
+        "camera_ids": ["front_door"],
+        "zone_ids": ["porch"],
+        "schedule": {
+            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "start_time": "22:00",
+            "end_time": "06:00",
+            "timezone": "Europe/Berlin",
+        },
+        "channels": ["ha", "webhook"],
+        "webhook": {"url": "https://example.org/hook", "secret": "s" * 20},
+    }
+    rule = await _json(await client.post("/api/alert-rules", json=body), 201)
+    assert rule["object_types"] == ["person"] and rule["webhook"] == {
+        "url": "https://example.org/hook",
+        "has_secret": True,
+    }
+    assert "s" * 20 not in json.dumps(rule)
+    rules = await _all_pages(client, "/api/alert-rules", 1)
+    assert [r["name"] for r in rules] == ["people", "night people"]
+    patched = await _json(
+        await client.patch(f"/api/alert-rules/{rule['id']}", json={"enabled": False, "schedule": None})
+    )
+    assert patched["enabled"] is False and patched["schedule"] is None and patched["webhook"]["has_secret"]
+    assert [
+        r["name"] for r in (await _json(await client.get("/api/alert-rules?enabled=false")))["items"]
+    ] == ["night people"]
+
+    tested = await _json(await client.post(f"/api/alert-rules/{seeded.rule_id}/test?limit=10"))
+    assert tested["rule_id"] == seeded.rule_id and len(tested["results"]) == 6
+    by_event = {r["event_id"]: r for r in tested["results"]}
+    assert by_event[seeded.events[3]]["matched"] is True and by_event[seeded.events[3]]["reasons"] == []
+    low = by_event[seeded.events[0]]
+    assert low["matched"] is False and any("below the threshold" in reason for reason in low["reasons"])
+    assert any("no detection of type person" in reason for reason in low["reasons"])
+    zone_rule = await _json(await client.post(f"/api/alert-rules/{rule['id']}/test?camera_id=front_door"))
+    assert {r["camera_id"] for r in zone_rule["results"]} == {"front_door"}
+    assert any(r["matched"] for r in zone_rule["results"])  # the porch zone covers the whole image
+
+    assert (await client.delete(f"/api/alert-rules/{rule['id']}")).status == 204
+    await error_of(await client.get(f"/api/alert-rules/{rule['id']}"), 404)
+    for action in ("rule_created", "rule_updated", "rule_deleted", "notification_test"):
+        assert await _audit(runtime, action), action
+
+
+async def test_alert_rule_validation(client: TestClient, seeded: Seeded) -> None:
+    base = {"name": "r"}
+    cases = [
+        {**base, "risk_threshold": 101},
+        {**base, "min_confidence": 1.5},
+        {**base, "risk_threshold": "50"},
+        {**base, "unknown_field": 1},
+        {
+            **base,
+            "schedule": {"days": ["mon"], "start_time": "25:00", "end_time": "06:00", "timezone": "UTC"},
+        },
+        {
+            **base,
+            "schedule": {"days": ["funday"], "start_time": "22:00", "end_time": "06:00", "timezone": "UTC"},
+        },
+        {
+            **base,
+            "schedule": {
+                "days": ["mon"],
+                "start_time": "22:00",
+                "end_time": "06:00",
+                "timezone": "Nowhere/City",
+            },
+        },
+        {**base, "camera_ids": ["no_such_camera"]},
+        {**base, "zone_ids": ["porch"], "camera_ids": ["backyard"]},
+        {**base, "channels": ["webhook"]},
+        {"description": "no name"},
+    ]
+    for payload in cases:
+        error = await error_of(await client.post("/api/alert-rules", json=payload), 422)
+        assert error["code"] == "validation_error" and error["details"], payload
+        assert all({"field", "message"} <= set(item) for item in error["details"])
+    await error_of(await client.patch(f"/api/alert-rules/{seeded.rule_id}", json={"name": None}), 422)
+
+
+async def test_logs_list_post_and_access_log(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    created = await _json(
+        await client.post(
+            "/api/logs",
+            json={"level": "WARNING", "message": "ha lost push", "source": "ha", "extra": {"retry": 3}},
+        ),
+        201,
+    )
+    assert created["source"] == "ha" and created["request_id"] and created["user_agent"]
+    await error_of(await client.post("/api/logs", json={"message": "x", "source": "backend"}), 422)
+    await client.get("/api/events", headers={"X-Request-ID": "trace-123"})
+
+    async def access_row() -> Log | None:
+        async with runtime.database.sessions() as session:
+            return (await session.scalars(select(Log).where(Log.request_id == "trace-123"))).first()
+
+    row = await eventually(access_row, timeout=10)
+    assert row.component == "api" and row.message == "GET /api/events 200" and row.duration_ms is not None
+    assert row.extra["actor"] == "initial"
+    from_ha = await _json(await client.get("/api/logs?source=ha"))
+    assert [r["message"] for r in from_ha["items"]] == ["ha lost push"]
+    warnings = await _json(await client.get("/api/logs?min_level=WARNING&q=lost"))
+    assert [r["id"] for r in warnings["items"]] == [created["id"]]
+    api_rows = await _all_pages(client, "/api/logs?component=api", 3)
+    assert api_rows and all(r["component"] == "api" for r in api_rows)
+
+
+async def test_audit_list_filters(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
+    await client.post("/api/keys", json={"name": "one"})
+    await client.post("/api/keys", json={"name": "two"})
+    created = await _json(await client.get("/api/audit?action=api_key_created&actor=initial"))
+    assert [r["details"]["name"] for r in created["items"]] == ["two", "one"]
+    system = await _json(await client.get("/api/audit?actor=system"))
+    assert [r["details"]["name"] for r in system["items"]] == ["initial"]
+    assert (await _json(await client.get("/api/audit?status=failure")))["items"] == []
+    paged = await _all_pages(client, "/api/audit?resource_type=api_key", 1)
+    assert len(paged) == 3

@@ -1,0 +1,145 @@
+"""WebSocket relay (auth, filters, slow clients) and HTTP ingest into the real intake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.api.app import create_app
+from server.api.state import ApiSettings
+from server.pipeline import broadcast
+from server.pipeline.streams import DETECT_STREAM
+from server.runtime import Runtime
+from tests.server.api.conftest import error_of
+from tests.support.media import write_jpeg
+
+
+async def _subscribe(ws: aiohttp.ClientWebSocketResponse, **data: object) -> None:
+    await ws.send_json({"type": "subscribe", "data": data})
+    ack = await ws.receive_json(timeout=5)
+    assert ack["type"] == "subscribed"
+
+
+async def test_relays_broadcasts_with_filters(runtime: Runtime, client: TestClient, api_key: str) -> None:
+    everything = await client.ws_connect("/api/ws")
+    alerts_only = await client.ws_connect(f"/api/ws?api_key={api_key}", headers={"X-API-Key": ""})
+    backyard = await client.ws_connect("/api/ws")
+    await _subscribe(everything)
+    await _subscribe(alerts_only, types=["alert.created"])
+    await _subscribe(backyard, camera_ids=["backyard"])
+    await broadcast.publish(runtime.redis, "event.created", {"id": 1, "camera_id": "front_door"})
+    await broadcast.publish(
+        runtime.redis, "alert.created", {"id": "a", "metadata": {"camera_id": "backyard"}}
+    )
+    await broadcast.publish(runtime.redis, "camera.updated", {"id": "backyard"})
+    got = [await everything.receive_json(timeout=5) for _ in range(3)]
+    assert [m["type"] for m in got] == ["event.created", "alert.created", "camera.updated"]
+    assert got[0]["data"] == {"id": 1, "camera_id": "front_door"}
+    assert (await alerts_only.receive_json(timeout=5))["type"] == "alert.created"
+    assert [(await backyard.receive_json(timeout=5))["type"] for _ in range(2)] == [
+        "alert.created",
+        "camera.updated",
+    ]
+    await everything.send_json({"type": "ping"})
+    assert (await everything.receive_json(timeout=5))["type"] == "pong"
+    await everything.send_str("nonsense")
+    assert (await everything.receive_json(timeout=5))["type"] == "error"
+    for ws in (everything, alerts_only, backyard):
+        await ws.close()
+
+
+async def test_websocket_needs_a_key(client: TestClient) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as raised:
+        await client.ws_connect("/api/ws", headers={"X-API-Key": "wrong"})
+    assert raised.value.status == 401
+
+
+async def test_slow_client_is_dropped_without_slowing_others(runtime: Runtime) -> None:
+    app = create_app(runtime, ApiSettings(ws_queue_size=8, ws_send_timeout=2.0, auth_failure_delay=0.001))
+    async with TestClient(TestServer(app)) as client:
+        key = (runtime.settings.data_dir / "api_key.txt").read_text().strip()
+        headers = {"X-API-Key": key}
+        slow = await client.ws_connect("/api/ws", headers=headers)  # never reads until the end
+        fast = await client.ws_connect("/api/ws", headers=headers)
+        await _subscribe(fast)
+        payload = {"camera_id": "front_door", "blob": "x" * 32_000}
+        count = 600  # ~19 MB: more than the socket buffers of a client that does not read
+        received = 0
+
+        async def read_fast() -> None:
+            nonlocal received
+            while received < count:
+                message = await fast.receive_json(timeout=20)
+                assert message["type"] == "event.created"
+                received += 1
+
+        reader = asyncio.create_task(read_fast())
+        started = asyncio.get_running_loop().time()
+        for index in range(count):
+            await broadcast.publish(runtime.redis, "event.created", {**payload, "id": index})
+        await asyncio.wait_for(reader, 60)
+        assert received == count
+        assert asyncio.get_running_loop().time() - started < 30
+        messages = []
+        while True:
+            message = await slow.receive(timeout=20)
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                break
+            messages.append(message)
+        assert slow.close_code == 4008
+        assert len(messages) < count
+        await fast.close()
+
+
+async def test_ingest_raw_and_multipart_join_the_pipeline(
+    runtime: Runtime, client: TestClient, tmp_path
+) -> None:
+    image = write_jpeg(tmp_path / "snap.jpg").read_bytes()
+    queued = await client.post(
+        "/api/ingest?camera_id=Driveway Cam", data=image, headers={"Content-Type": "image/jpeg"}
+    )
+    body = await queued.json()
+    assert queued.status == 202, body
+    assert body["accepted"] is True and body["camera_id"] == "driveway_cam" and body["status"] == "queued"
+    assert body["file"].startswith(str(runtime.settings.ingest_dir / "driveway_cam"))
+    again = await client.post(
+        "/api/ingest?camera_id=driveway_cam", data=image, headers={"Content-Type": "image/jpeg"}
+    )
+    assert again.status == 200 and (await again.json())["accepted"] is False
+    form = aiohttp.FormData()
+    form.add_field(
+        "file",
+        write_jpeg(tmp_path / "other.jpg", seed=7).read_bytes(),
+        filename="other.jpg",
+        content_type="image/jpeg",
+    )
+    multipart = await client.post("/api/ingest?camera_id=driveway_cam", data=form)
+    assert multipart.status == 202, await multipart.text()
+    entries = await runtime.redis.xrange(DETECT_STREAM)
+    assert len(entries) == 2
+    fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    assert fields["camera_id"] == "driveway_cam" and json.dumps(fields)
+    cameras = await (await client.get("/api/cameras")).json()
+    assert [c["id"] for c in cameras["items"]] == ["driveway_cam"]
+
+
+async def test_ingest_size_limit(runtime: Runtime) -> None:
+    app = create_app(runtime, ApiSettings(max_ingest_bytes=50_000, auth_failure_delay=0.001))
+    async with TestClient(TestServer(app)) as client:
+        key = (runtime.settings.data_dir / "api_key.txt").read_text().strip()
+
+        async def chunks():
+            for _ in range(20):
+                yield b"\xff" * 10_000
+
+        response = await client.post(
+            "/api/ingest?camera_id=cam",
+            data=chunks(),
+            headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+        )
+        await error_of(response, 413)
+        assert not any((runtime.settings.ingest_dir / "cam").glob("*"))
