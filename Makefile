@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha run test test-server test-ha bench lint ha clean
+.PHONY: setup setup-server setup-ha run test test-server test-ha bench ha clean
 
 setup: setup-server setup-ha
 setup-server: $(VENV)/.installed
@@ -53,3 +53,12 @@ bench: setup-server
 
 clean:
 	rm -rf var .pytest_cache
+
+# A real Home Assistant (HA venv + its frontend) with the integration set up against `make run`
+# (start `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
+$(HA_VENV)/.frontend: $(HA_VENV)/.installed requirements-ha-run.txt
+	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-run.txt
+	touch $@
+
+ha: $(HA_VENV)/.frontend
+	$(HA_VENV)/bin/python scripts/ha/run.py var/ha --server-data $${HSI_DATA_DIR:-var/data}

@@ -1,0 +1,210 @@
+"""Home Security Intelligence: a local AI security server as native Home Assistant entities.
+
+Setup reads the server over REST (failing setup if it cannot), imports the server's alert rules
+and zones that have no subentry yet (the server is the source of truth), forwards the
+platforms, and starts the WebSocket push. Subentry removals delete the server objects.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .api import HSIClient, HSIError
+from .const import (
+    CONF_API_KEY,
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    DOMAIN,
+    ISSUE_CPU_FALLBACK,
+    ISSUE_UNREACHABLE,
+    ISSUE_VERSION,
+    LOGGER,
+    SUBENTRY_ALERT_RULE,
+    SUBENTRY_ZONE,
+)
+from .coordinator import HSIConfigEntry, HSICoordinator
+from .entity import hub_device_info
+from .services import async_setup_services
+from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
+from .views import HSIMediaProxyView
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.CAMERA,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register services and the media proxy once, whatever the number of servers."""
+    async_setup_services(hass)
+    hass.http.register_view(HSIMediaProxyView())
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
+    """Connect to the server, import its rules and zones, set up platforms, start the push."""
+    client = HSIClient(
+        async_get_clientsession(hass),
+        entry.data[CONF_HOST],
+        entry.data[CONF_PORT],
+        entry.data[CONF_API_KEY],
+        ssl=entry.data.get(CONF_SSL, False),
+    )
+    coordinator = HSICoordinator(hass, entry, client)
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **hub_device_info(coordinator)
+    )
+    await _async_import_server_objects(hass, entry, coordinator)
+    coordinator.known_subentries = dict(entry.subentries)
+    _async_remove_stale_devices(hass, entry, coordinator)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    entry.async_on_unload(
+        coordinator.async_add_listener(
+            lambda: _async_remove_stale_devices(hass, entry, coordinator)
+        )
+    )
+    entry.async_create_background_task(
+        hass, coordinator.async_run_websocket(), f"{DOMAIN} websocket {entry.title}"
+    )
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
+    """Unload the platforms; the WebSocket task ends with the entry."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
+    """Drop the entry's repair issues when the user removes the server."""
+    for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+        ir.async_delete_issue(hass, DOMAIN, f"{key}_{entry.entry_id}")
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: HSIConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Allow deleting a camera device the server no longer has (never the hub)."""
+    coordinator = entry.runtime_data
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or identifier == coordinator.instance_id:
+            return False
+        camera_id = identifier.removeprefix(f"{coordinator.instance_id}_")
+        if camera_id in coordinator.data.cameras:
+            return False
+    return True
+
+
+@callback
+def _async_remove_stale_devices(
+    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
+) -> None:
+    """Remove camera devices (and so their entities) the server no longer lists."""
+    registry = dr.async_get(hass)
+    wanted = {f"{coordinator.instance_id}_{camera_id}" for camera_id in coordinator.data.cameras}
+    wanted.add(coordinator.instance_id)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        identifiers = {ident for domain, ident in device.identifiers if domain == DOMAIN}
+        if identifiers and not identifiers & wanted:
+            LOGGER.debug("Removing camera device %s: gone from the server", device.name)
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+
+
+async def _async_import_server_objects(
+    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
+) -> None:
+    """Create subentries for server rules and zones that have none, so nothing is hidden."""
+    existing = {
+        (subentry.subentry_type, subentry.unique_id) for subentry in entry.subentries.values()
+    }
+    for rule_id, rule in coordinator.data.rules.items():
+        if (SUBENTRY_ALERT_RULE, rule_id) in existing:
+            continue
+        _add_subentry(hass, entry, SUBENTRY_ALERT_RULE, rule_id, str(rule.get("name", rule_id)),
+                      rule_to_subentry_data(rule))
+    for camera_id in coordinator.data.cameras:
+        try:
+            zones = await coordinator.client.zones(camera_id)
+        except HSIError as err:
+            LOGGER.warning("Could not read the zones of camera %s: %s", camera_id, err)
+            continue
+        for zone in zones:
+            zone_id = zone.get("id")
+            if zone_id is None or (SUBENTRY_ZONE, zone_id) in existing:
+                continue
+            _add_subentry(hass, entry, SUBENTRY_ZONE, zone_id, str(zone.get("name", zone_id)),
+                          zone_to_subentry_data(zone, camera_id))
+
+
+def _add_subentry(
+    hass: HomeAssistant,
+    entry: HSIConfigEntry,
+    subentry_type: str,
+    unique_id: str,
+    title: str,
+    data: dict[str, Any],
+) -> None:
+    LOGGER.info("Importing %s %s (%s) from the server", subentry_type, title, unique_id)
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(data),
+            subentry_type=subentry_type,
+            title=title,
+            unique_id=unique_id,
+        ),
+    )
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
+    """Delete server objects of removed subentries; reload when the set of subentries changed.
+
+    A reload gives new rule subentries their switch; data-only changes (a reconfigured rule)
+    just need fresh server data.
+    """
+    coordinator = entry.runtime_data
+    removed = set(coordinator.known_subentries) - set(entry.subentries)
+    for subentry_id in removed:
+        subentry = coordinator.known_subentries[subentry_id]
+        try:
+            if subentry.subentry_type == SUBENTRY_ALERT_RULE:
+                await coordinator.client.delete_rule(subentry.data["rule_id"])
+            elif subentry.subentry_type == SUBENTRY_ZONE:
+                await coordinator.client.delete_zone(
+                    subentry.data["camera_id"], subentry.data["zone_id"]
+                )
+        except HSIError as err:
+            LOGGER.warning(
+                "Could not delete %s %s on the server (it will be imported again): %s",
+                subentry.subentry_type,
+                subentry.title,
+                err,
+            )
+    if set(coordinator.known_subentries) != set(entry.subentries):
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    coordinator.known_subentries = dict(entry.subentries)
+    await coordinator.async_request_refresh()

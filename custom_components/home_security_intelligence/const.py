@@ -1,0 +1,80 @@
+"""Constants shared by every module of the Home Security Intelligence integration.
+
+Kept in one module so the config flow, the coordinator and the platforms agree on names
+without importing each other (which would create import cycles).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "home_security_intelligence"
+LOGGER: Final = logging.getLogger(__package__)
+
+DEFAULT_PORT: Final = 8000
+DEFAULT_NAME: Final = "Home Security Intelligence"
+MANUFACTURER: Final = "Home Security Intelligence"
+
+CONF_API_KEY: Final = "api_key"
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_SSL: Final = "ssl"
+
+SUBENTRY_ALERT_RULE: Final = "alert_rule"
+SUBENTRY_ZONE: Final = "zone"
+
+# Bus events (full payloads) for automations that prefer the bus to entities.
+EVENT_SECURITY_EVENT: Final = f"{DOMAIN}_event"
+EVENT_ALERT: Final = f"{DOMAIN}_alert"
+
+# Dispatcher signal carrying an alert to the camera's `event` entity: format with entry id.
+SIGNAL_ALERT: Final = f"{DOMAIN}_alert_{{}}"
+
+# Risk bands are defined once on the server; the integration only needs their order.
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+SEVERITY_RANK: Final = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+# Object classes the detector reports, grouped into the three activity sensors.
+OBJECT_TYPES: Final = (
+    "person",
+    "car",
+    "truck",
+    "bus",
+    "motorcycle",
+    "bicycle",
+    "dog",
+    "cat",
+    "bird",
+)
+ACTIVITY_CLASSES: Final[dict[str, frozenset[str]]] = {
+    "person": frozenset({"person"}),
+    "vehicle": frozenset({"car", "truck", "bus", "motorcycle", "bicycle"}),
+    "animal": frozenset({"dog", "cat", "bird", "horse", "sheep", "cow", "bear"}),
+}
+# An activity sensor stays on this long after the last matching detection: long enough to
+# bridge the gaps between snapshot uploads, short enough to mean "now".
+ACTIVITY_HOLD: Final = timedelta(seconds=90)
+
+ZONE_TYPES: Final = ("entry_point", "driveway", "sidewalk", "yard", "other")
+ZONE_SHAPES: Final = ("rectangle", "polygon")
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Full REST refresh: a safety net under the WebSocket push (stats have no push of their own).
+UPDATE_INTERVAL: Final = timedelta(seconds=60)
+# WebSocket reconnect backoff (seconds): doubles from the first value up to the cap.
+WS_BACKOFF_INITIAL: Final = 1.0
+WS_BACKOFF_MAX: Final = 60.0
+# The repair issue for an unreachable server appears only after this long.
+UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=15)
+# Signed media URLs (notifications) stay valid this long.
+SIGNED_URL_TTL: Final = timedelta(days=1)
+
+# Servers with another major version speak another API; below the minimum, fields are missing.
+SUPPORTED_SERVER_MAJOR: Final = 0
+MIN_SERVER_VERSION: Final = (0, 1, 0)
+
+ISSUE_UNREACHABLE: Final = "server_unreachable"
+ISSUE_CPU_FALLBACK: Final = "detector_cpu_fallback"
+ISSUE_VERSION: Final = "server_version_incompatible"

@@ -1,0 +1,404 @@
+"""Coordinator: one REST snapshot of the server, kept current by the WebSocket push.
+
+The server pushes every change over ``/api/ws``; the REST refresh runs at start, after each
+reconnect (to catch up on what was missed) and once a minute as a safety net (stats have no
+push of their own). When both fail the entities go unavailable; the loss and the recovery are
+each logged once, and a repair issue appears when the outage lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, cast
+
+import aiohttp
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    Alert,
+    AlertRule,
+    Camera,
+    Event,
+    Health,
+    HSIAuthError,
+    HSIClient,
+    HSIConnectionError,
+    HSIError,
+    Stats,
+)
+from .const import (
+    ACTIVITY_CLASSES,
+    DOMAIN,
+    EVENT_ALERT,
+    EVENT_SECURITY_EVENT,
+    ISSUE_CPU_FALLBACK,
+    ISSUE_UNREACHABLE,
+    ISSUE_VERSION,
+    LOGGER,
+    MIN_SERVER_VERSION,
+    SIGNAL_ALERT,
+    SUPPORTED_SERVER_MAJOR,
+    UNREACHABLE_ISSUE_AFTER,
+    UPDATE_INTERVAL,
+    WS_BACKOFF_INITIAL,
+    WS_BACKOFF_MAX,
+)
+from .views import signed_media_url
+
+type HSIConfigEntry = ConfigEntry[HSICoordinator]
+
+WS_TYPES = (
+    "event.created",
+    "event.updated",
+    "alert.created",
+    "alert.updated",
+    "detection.created",
+    "camera.updated",
+    "system.status",
+)
+
+
+@dataclass
+class HSIData:
+    """What the entities read: the latest view of the server."""
+
+    health: Health
+    stats: Stats
+    cameras: dict[str, Camera]
+    rules: dict[str, AlertRule]
+    # camera id -> activity category (person/vehicle/animal) -> last time seen
+    activity: dict[str, dict[str, datetime]] = field(default_factory=dict)
+
+
+def activity_category(object_type: str) -> str | None:
+    """The activity sensor an object class belongs to, if any."""
+    for category, classes in ACTIVITY_CLASSES.items():
+        if object_type in classes:
+            return category
+    return None
+
+
+def version_compatible(version: str) -> bool:
+    """Whether this integration speaks the API of a server of that version."""
+    try:
+        parts = tuple(int(part) for part in version.split("-")[0].split(".")[:3])
+    except ValueError:
+        return False
+    return bool(parts) and parts[0] == SUPPORTED_SERVER_MAJOR and parts >= MIN_SERVER_VERSION
+
+
+class HSICoordinator(DataUpdateCoordinator[HSIData]):
+    """Holds the server's state for one config entry and runs its WebSocket."""
+
+    config_entry: HSIConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: HSIConfigEntry, client: HSIClient) -> None:
+        """Set up polling as a safety net under the push channel."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=DOMAIN,
+            update_interval=UPDATE_INTERVAL,
+        )
+        self.client = client
+        self.ws_connected = False
+        self._ws_lost_logged = False
+        self._unreachable_since: datetime | None = None
+        # Subentries as they were at setup: the update listener diffs against them to
+        # delete server objects whose subentry the user removed.
+        self.known_subentries: dict[str, ConfigSubentry] = {}
+
+    @property
+    def instance_id(self) -> str:
+        """The server's instance id, which is the config entry's unique id."""
+        return cast(str, self.config_entry.unique_id)
+
+    async def _async_update_data(self) -> HSIData:
+        """Read health, stats, cameras and rules over REST."""
+        try:
+            health = await self.client.health()
+            stats = await self.client.stats()
+            cameras = await self.client.cameras()
+            rules = await self.client.alert_rules()
+        except HSIAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except HSIError as err:
+            self._note_unreachable()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self._note_reachable()
+        self._check_health(health)
+        activity = dict(self.data.activity) if self.data else {}
+        for camera in cameras:
+            if (last := camera.get("last_event")) is not None:
+                self._record_activity(activity, camera["id"], last["object_types"], last["started_at"])
+        return HSIData(
+            health=health,
+            stats=stats,
+            cameras={camera["id"]: camera for camera in cameras},
+            rules={rule["id"]: rule for rule in rules if "id" in rule},
+            activity=activity,
+        )
+
+    # -- repairs -----------------------------------------------------------------------
+
+    def _issue_id(self, key: str) -> str:
+        return f"{key}_{self.config_entry.entry_id}"
+
+    def _note_unreachable(self) -> None:
+        """Raise the repair issue once the outage has lasted long enough."""
+        now = dt_util.utcnow()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        elif now - self._unreachable_since >= UNREACHABLE_ISSUE_AFTER:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_UNREACHABLE),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_UNREACHABLE,
+                translation_placeholders={
+                    "title": self.config_entry.title,
+                    "url": self.client.base_url,
+                },
+            )
+
+    def _note_reachable(self) -> None:
+        self._unreachable_since = None
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
+
+    def _check_health(self, health: Health) -> None:
+        """Repair issues derived from the health report (CPU fallback, version)."""
+        detector = health.get("components", {}).get("detector", {})
+        if detector.get("fallback"):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_CPU_FALLBACK),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_CPU_FALLBACK,
+                translation_placeholders={
+                    "title": self.config_entry.title,
+                    "backend": str(detector.get("backend", "unknown")),
+                    "device": str(detector.get("device", "cpu")),
+                },
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_CPU_FALLBACK))
+        if version_compatible(health["version"]):
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_VERSION))
+        else:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_VERSION),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_VERSION,
+                translation_placeholders={
+                    "title": self.config_entry.title,
+                    "version": health["version"],
+                    "supported": f"{SUPPORTED_SERVER_MAJOR}.x (≥ {'.'.join(map(str, MIN_SERVER_VERSION))})",
+                },
+            )
+
+    @callback
+    def async_remove_issues(self) -> None:
+        """Drop this entry's repair issues (the entry is going away)."""
+        for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
+
+    # -- push channel ------------------------------------------------------------------
+
+    async def async_run_websocket(self) -> None:
+        """Keep the WebSocket open for the entry's lifetime, reconnecting with backoff."""
+        backoff = WS_BACKOFF_INITIAL
+        while True:
+            try:
+                ws = await self.client.ws_connect()
+            except HSIAuthError:
+                self._ws_lost("API key rejected")
+                self.config_entry.async_start_reauth(self.hass)
+                return
+            except HSIConnectionError as err:
+                self._ws_lost(str(err))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, WS_BACKOFF_MAX)
+                continue
+            backoff = WS_BACKOFF_INITIAL
+            try:
+                await self._ws_session(ws)
+            finally:
+                await ws.close()
+            self._ws_lost("connection closed")
+            # Entities go unavailable now if REST is down too, instead of a minute later.
+            await self.async_refresh()
+            await asyncio.sleep(backoff)
+
+    def _ws_lost(self, reason: str) -> None:
+        self.ws_connected = False
+        if not self._ws_lost_logged:
+            LOGGER.warning("Lost the push connection to %s: %s", self.client.base_url, reason)
+            self._ws_lost_logged = True
+
+    async def _ws_session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Subscribe, catch up over REST, then apply pushed messages until the socket ends."""
+        self.ws_connected = True
+        if self._ws_lost_logged:
+            LOGGER.info("Push connection to %s is back", self.client.base_url)
+            self._ws_lost_logged = False
+            await self.async_refresh()
+        await ws.send_json({"type": "subscribe", "data": {"types": list(WS_TYPES)}})
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                payload = message.json()
+            except ValueError:
+                LOGGER.debug("Ignoring a push message that is not JSON: %s", message.data)
+                continue
+            if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+                self.async_handle_message(str(payload.get("type")), payload["data"])
+
+    @callback
+    def async_handle_message(self, msg_type: str, data: dict[str, Any]) -> None:
+        """Apply one pushed message to the state and fan it out to HA."""
+        if self.data is None:
+            return
+        if msg_type == "camera.updated" and "id" in data:
+            cameras = dict(self.data.cameras)
+            cameras[data["id"]] = cast(Camera, {**cameras.get(data["id"], {}), **data})
+            self.async_set_updated_data(replace(self.data, cameras=cameras))
+        elif msg_type in ("event.created", "event.updated") and "camera_id" in data:
+            self._apply_event(cast(Event, data), msg_type.split(".")[1])
+        elif msg_type in ("alert.created", "alert.updated") and "id" in data:
+            self._apply_alert(cast(Alert, data), msg_type.split(".")[1])
+        elif msg_type == "detection.created" and "camera_id" in data:
+            self._apply_detection(data)
+        elif msg_type == "system.status":
+            health, stats = self.data.health, self.data.stats
+            if "components" in data and "version" in data:
+                health = cast(Health, data)
+                self._check_health(health)
+            if "queues" in data:
+                stats = cast(Stats, {**stats, **data})
+            self.async_set_updated_data(replace(self.data, health=health, stats=stats))
+
+    def camera_device_id(self, camera_id: str | None) -> str | None:
+        """The HA device id of a camera, for bus events and device triggers."""
+        if camera_id is None:
+            return None
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={(DOMAIN, f"{self.instance_id}_{camera_id}")}
+        )
+        return device.id if device else None
+
+    def _apply_event(self, event: Event, action: str) -> None:
+        camera_id = event["camera_id"]
+        cameras = dict(self.data.cameras)
+        activity = dict(self.data.activity)
+        camera = cameras.get(camera_id)
+        if camera is not None:
+            last = camera.get("last_event")
+            if last is None or event["id"] >= last["id"]:
+                summary = {
+                    "id": event["id"],
+                    "risk_score": event["risk_score"],
+                    "risk_level": event["risk_level"],
+                    "summary": event.get("summary"),
+                    "started_at": event["started_at"],
+                    "object_types": list(event.get("object_types") or []),
+                }
+                cameras[camera_id] = cast(Camera, {**camera, "last_event": summary})
+        if action == "created":
+            self._record_activity(
+                activity, camera_id, event.get("object_types") or [], event["started_at"]
+            )
+        self.hass.bus.async_fire(
+            EVENT_SECURITY_EVENT,
+            {
+                **event,
+                "action": action,
+                "config_entry_id": self.config_entry.entry_id,
+                "device_id": self.camera_device_id(camera_id),
+                "thumbnail_url": self.signed_url(event.get("thumbnail_url")),
+            },
+        )
+        self.async_set_updated_data(replace(self.data, cameras=cameras, activity=activity))
+
+    def _apply_alert(self, alert: Alert, action: str) -> None:
+        metadata = alert.get("metadata") or {}
+        camera_id = metadata.get("camera_id")
+        payload: dict[str, Any] = {
+            **alert,
+            "action": action,
+            "camera_id": camera_id,
+            "config_entry_id": self.config_entry.entry_id,
+            "device_id": self.camera_device_id(camera_id),
+            "summary": metadata.get("summary"),
+            "risk_score": metadata.get("risk_score"),
+            "object_types": list(metadata.get("object_types") or []),
+            "thumbnail_url": self.signed_url(metadata.get("thumbnail_url")),
+        }
+        self.hass.bus.async_fire(EVENT_ALERT, payload)
+        if action == "created":
+            async_dispatcher_send(
+                self.hass, SIGNAL_ALERT.format(self.config_entry.entry_id), payload
+            )
+        # Pending-alert counters moved: refresh soon (debounced), not on every message.
+        self.config_entry.async_create_task(self.hass, self.async_request_refresh())
+
+    def _apply_detection(self, detection: dict[str, Any]) -> None:
+        camera_id = str(detection["camera_id"])
+        cameras = dict(self.data.cameras)
+        activity = dict(self.data.activity)
+        if (camera := cameras.get(camera_id)) is not None and "id" in detection:
+            cameras[camera_id] = cast(Camera, {**camera, "last_detection_id": detection["id"]})
+        self._record_activity(
+            activity,
+            camera_id,
+            [str(detection.get("object_type", ""))],
+            str(detection.get("detected_at", "")),
+        )
+        self.async_set_updated_data(replace(self.data, cameras=cameras, activity=activity))
+
+    @staticmethod
+    def _record_activity(
+        activity: dict[str, dict[str, datetime]],
+        camera_id: str,
+        object_types: list[str],
+        when: str,
+    ) -> None:
+        seen = dt_util.parse_datetime(when) if when else None
+        if seen is None:
+            seen = dt_util.utcnow()
+        elif seen.tzinfo is None:
+            seen = seen.replace(tzinfo=dt_util.UTC)
+        per_camera = dict(activity.get(camera_id, {}))
+        for object_type in object_types:
+            if (category := activity_category(object_type)) is None:
+                continue
+            if category not in per_camera or per_camera[category] < seen:
+                per_camera[category] = seen
+        activity[camera_id] = per_camera
+
+    def signed_url(self, server_path: str | None) -> str | None:
+        """A signed HA URL proxying a server media path (usable by mobile notifications)."""
+        return signed_media_url(self.hass, self.config_entry.entry_id, server_path)

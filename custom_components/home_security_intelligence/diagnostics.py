@@ -1,0 +1,34 @@
+"""Diagnostics: what the integration sees of the server, with the key redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_API_KEY
+from .coordinator import HSIConfigEntry
+
+TO_REDACT = {CONF_API_KEY, "api_key"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: HSIConfigEntry
+) -> dict[str, Any]:
+    """Entry, subentries, server health/stats, cameras and rules, and the push state."""
+    coordinator = entry.runtime_data
+    data = coordinator.data
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "push_connected": coordinator.ws_connected,
+        "last_update_success": coordinator.last_update_success,
+        "health": data.health,
+        "stats": data.stats,
+        "cameras": list(data.cameras.values()),
+        "rules": list(data.rules.values()),
+        "activity": {
+            camera_id: {key: value.isoformat() for key, value in seen.items()}
+            for camera_id, seen in data.activity.items()
+        },
+    }

@@ -1,0 +1,153 @@
+"""Media source: browse each server's cameras and their recent events (thumbnails, clips).
+
+Identifiers: ``<entry_id>`` → cameras, ``<entry_id>/<camera_id>`` → events,
+``<entry_id>/clip/<event_id>`` and ``<entry_id>/thumbnail/<detection_id>`` → playable items,
+resolved to signed URLs of the authenticated proxy.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from homeassistant.components.media_player import MediaClass, MediaType
+from homeassistant.components.media_source import (
+    BrowseMediaSource,
+    MediaSource,
+    MediaSourceItem,
+    PlayMedia,
+    Unresolvable,
+)
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+
+from .api import Event, HSIError
+from .const import DEFAULT_NAME, DOMAIN
+from .coordinator import HSICoordinator
+from .views import signed_media_url
+
+EVENTS_PER_CAMERA = 50
+
+
+async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
+    """Media source of every configured server."""
+    return HSIMediaSource(hass)
+
+
+class HSIMediaSource(MediaSource):
+    """Event thumbnails and clips, per server and camera."""
+
+    name = DEFAULT_NAME
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """One source for all servers."""
+        super().__init__(DOMAIN)
+        self.hass = hass
+
+    def _coordinator(self, entry_id: str) -> HSICoordinator:
+        entry = self.hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+            raise Unresolvable(f"Unknown or unloaded server: {entry_id}")
+        return cast(HSICoordinator, entry.runtime_data)
+
+    async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
+        """A signed proxy URL for a clip or a thumbnail."""
+        parts = item.identifier.split("/")
+        if len(parts) != 3 or parts[1] not in ("clip", "thumbnail") or not parts[2].isdigit():
+            raise Unresolvable(f"Not a media item: {item.identifier}")
+        entry_id, kind, item_id = parts
+        self._coordinator(entry_id)
+        if kind == "clip":
+            server_path, mime = f"/api/events/{item_id}/clip", "video/mp4"
+        else:
+            server_path, mime = f"/api/detections/{item_id}/thumbnail", "image/jpeg"
+        url = signed_media_url(self.hass, entry_id, server_path)
+        return PlayMedia(cast(str, url), mime)
+
+    async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
+        """Servers, then cameras, then events."""
+        if not item.identifier:
+            return self._root()
+        parts = item.identifier.split("/")
+        coordinator = self._coordinator(parts[0])
+        if len(parts) == 1:
+            return self._cameras(coordinator)
+        if len(parts) == 2:
+            return await self._events(coordinator, parts[1])
+        raise Unresolvable(f"Not browsable: {item.identifier}")
+
+    def _root(self) -> BrowseMediaSource:
+        entries = self.hass.config_entries.async_loaded_entries(DOMAIN)
+        return _folder(
+            "",
+            DEFAULT_NAME,
+            [_folder(entry.entry_id, entry.title, []) for entry in entries],
+        )
+
+    def _cameras(self, coordinator: HSICoordinator) -> BrowseMediaSource:
+        entry_id = coordinator.config_entry.entry_id
+        cameras = sorted(coordinator.data.cameras.values(), key=lambda c: c["name"])
+        return _folder(
+            entry_id,
+            coordinator.config_entry.title,
+            [_folder(f"{entry_id}/{camera['id']}", camera["name"], []) for camera in cameras],
+        )
+
+    async def _events(self, coordinator: HSICoordinator, camera_id: str) -> BrowseMediaSource:
+        entry_id = coordinator.config_entry.entry_id
+        camera = coordinator.data.cameras.get(camera_id)
+        if camera is None:
+            raise Unresolvable(f"Unknown camera: {camera_id}")
+        try:
+            page = await coordinator.client.events(camera_id=camera_id, limit=EVENTS_PER_CAMERA)
+        except HSIError as err:
+            raise Unresolvable(f"Server unavailable: {err}") from err
+        children = [
+            child
+            for event in cast(list[Event], page["items"])
+            if (child := _event_item(coordinator, entry_id, event)) is not None
+        ]
+        return _folder(f"{entry_id}/{camera_id}", camera["name"], children)
+
+
+def _event_item(
+    coordinator: HSICoordinator, entry_id: str, event: Event
+) -> BrowseMediaSource | None:
+    """A clip when the event has one, else its thumbnail; None when it has neither."""
+    title = f"{event['started_at'][:19].replace('T', ' ')} · {event['risk_level']} {event['risk_score']}"
+    if event.get("summary"):
+        title += f" · {event['summary']}"
+    thumbnail = coordinator.signed_url(event.get("thumbnail_url"))
+    if event.get("has_clip"):
+        identifier, media_class, content_type = (
+            f"{entry_id}/clip/{event['id']}", MediaClass.VIDEO, "video/mp4",
+        )
+    elif (url := event.get("thumbnail_url")) and (detection := url.rstrip("/").split("/")[-2]).isdigit():
+        identifier, media_class, content_type = (
+            f"{entry_id}/thumbnail/{detection}", MediaClass.IMAGE, "image/jpeg",
+        )
+    else:
+        return None
+    return BrowseMediaSource(
+        domain=DOMAIN,
+        identifier=identifier,
+        media_class=media_class,
+        media_content_type=content_type,
+        title=title,
+        can_play=True,
+        can_expand=False,
+        thumbnail=thumbnail,
+    )
+
+
+def _folder(identifier: str, title: str, children: list[BrowseMediaSource]) -> BrowseMediaSource:
+    return BrowseMediaSource(
+        domain=DOMAIN,
+        identifier=identifier,
+        media_class=MediaClass.DIRECTORY,
+        media_content_type=MediaType.VIDEO,
+        title=title,
+        can_play=False,
+        can_expand=True,
+        children=children,
+        children_media_class=MediaClass.DIRECTORY if not identifier.count("/") else MediaClass.VIDEO,
+    )

@@ -1,0 +1,250 @@
+"""Actions: act on alerts and events, query events and rules, feed any HA camera in.
+
+Registered once in ``async_setup`` (so automations referencing them validate even while a
+server is down). Every action takes an optional ``config_entry_id``; with one server it can
+be left out. Bad input raises ``ServiceValidationError``, server trouble ``HomeAssistantError``,
+both translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import voluptuous as vol
+
+from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util import slugify
+
+from .api import (
+    HSIAuthError,
+    HSIConnectionError,
+    HSIError,
+    HSINotFoundError,
+    HSIValidationError,
+)
+from .const import DOMAIN, SEVERITIES
+from .coordinator import HSICoordinator
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+
+_ENTRY = {vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}
+
+SCHEMA_ALERT = vol.Schema({**_ENTRY, vol.Required("alert_id"): cv.string})
+SCHEMA_REVIEW = vol.Schema(
+    {
+        **_ENTRY,
+        vol.Required("event_id"): vol.Coerce(int),
+        vol.Optional("reviewed", default=True): cv.boolean,
+        vol.Optional("notes"): cv.string,
+    }
+)
+SCHEMA_SEARCH = vol.Schema(
+    {
+        **_ENTRY,
+        vol.Required("query"): vol.All(cv.string, vol.Length(min=1)),
+        vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
+    }
+)
+SCHEMA_GET_EVENTS = vol.Schema(
+    {
+        **_ENTRY,
+        vol.Optional("device_id"): cv.string,
+        vol.Optional("risk_level"): vol.In(SEVERITIES),
+        vol.Optional("min_risk"): vol.All(vol.Coerce(int), vol.Range(0, 100)),
+        vol.Optional("reviewed"): cv.boolean,
+        vol.Optional("since"): cv.datetime,
+        vol.Optional("until"): cv.datetime,
+        vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
+    }
+)
+SCHEMA_TEST_RULE = vol.Schema({**_ENTRY, vol.Required("rule_id"): cv.string})
+SCHEMA_ANALYZE = vol.Schema(
+    {
+        **_ENTRY,
+        vol.Required("entity_id"): cv.entity_ids_or_uuids,
+        vol.Optional("camera_id"): vol.All(cv.string, vol.Match(r"^[A-Za-z0-9_.-]+$")),
+    }
+)
+
+
+def _coordinator(hass: HomeAssistant, call: ServiceCall) -> HSICoordinator:
+    """The loaded server an action addresses."""
+    if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_found",
+                translation_placeholders={"entry_id": entry_id},
+            )
+        if entry.state is not ConfigEntryState.LOADED:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="entry_not_loaded"
+            )
+        return cast(HSICoordinator, entry.runtime_data)
+    loaded = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not loaded:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="entry_not_loaded")
+    if len(loaded) > 1:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="entry_required")
+    return cast(HSICoordinator, loaded[0].runtime_data)
+
+
+async def _call[T](awaitable: Awaitable[T], item: str) -> T:
+    """Run a client call, translating its errors for the user."""
+    try:
+        return await awaitable
+    except HSINotFoundError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_found",
+            translation_placeholders={"item": item},
+        ) from err
+    except HSIValidationError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="rejected",
+            translation_placeholders={"message": err.message},
+        ) from err
+    except HSIAuthError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
+    except (HSIConnectionError, HSIError) as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
+async def _acknowledge_alert(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    alert_id = call.data["alert_id"]
+    alert = await _call(coordinator.client.alert_action(alert_id, "acknowledge"), alert_id)
+    return {"alert": dict(alert)}
+
+
+async def _dismiss_alert(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    alert_id = call.data["alert_id"]
+    alert = await _call(coordinator.client.alert_action(alert_id, "dismiss"), alert_id)
+    return {"alert": dict(alert)}
+
+
+async def _review_event(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    body: dict[str, Any] = {"reviewed": call.data["reviewed"]}
+    if "notes" in call.data:
+        body["notes"] = call.data["notes"]
+    event_id = call.data["event_id"]
+    event = await _call(coordinator.client.update_event(event_id, body), str(event_id))
+    return {"event": dict(event)}
+
+
+async def _search_events(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    page = await _call(
+        coordinator.client.search_events(call.data["query"], call.data["limit"]), "events"
+    )
+    return {"events": page["items"], "next_cursor": page.get("next_cursor")}
+
+
+async def _get_events(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    since, until = call.data.get("since"), call.data.get("until")
+    if since is not None and until is not None and since > until:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="invalid_time_range"
+        )
+    filters: dict[str, Any] = {
+        "risk_level": call.data.get("risk_level"),
+        "min_risk": call.data.get("min_risk"),
+        "reviewed": call.data.get("reviewed"),
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "limit": call.data["limit"],
+    }
+    if device_id := call.data.get("device_id"):
+        filters["camera_id"] = _camera_of_device(call.hass, coordinator, device_id)
+    page = await _call(coordinator.client.events(**filters), "events")
+    return {"events": page["items"], "next_cursor": page.get("next_cursor")}
+
+
+def _camera_of_device(hass: HomeAssistant, coordinator: HSICoordinator, device_id: str) -> str:
+    """The server camera id of one of this server's camera devices."""
+    device = dr.async_get(hass).async_get(device_id)
+    prefix = f"{coordinator.instance_id}_"
+    if device is not None:
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN and identifier.startswith(prefix):
+                return identifier.removeprefix(prefix)
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="invalid_device",
+        translation_placeholders={"device_id": device_id},
+    )
+
+
+async def _test_rule(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call)
+    rule_id = call.data["rule_id"]
+    result = await _call(coordinator.client.test_rule(rule_id), rule_id)
+    return dict(result)
+
+
+async def _analyze_image(call: ServiceCall) -> ServiceResponse:
+    """Snapshot HA cameras and push them into the server's pipeline."""
+    hass = call.hass
+    coordinator = _coordinator(hass, call)
+    results: list[dict[str, Any]] = []
+    for entity_id in call.data["entity_id"]:
+        if not entity_id.startswith("camera."):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_camera",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        try:
+            image = await async_get_image(hass, entity_id)
+        except HomeAssistantError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="snapshot_failed",
+                translation_placeholders={"entity_id": entity_id, "error": str(err)},
+            ) from err
+        camera_id = call.data.get("camera_id") or slugify(entity_id.split(".", 1)[1])
+        accepted = await _call(
+            coordinator.client.ingest(camera_id, image.content, image.content_type), camera_id
+        )
+        results.append({"entity_id": entity_id, **accepted})
+    return {"results": results}
+
+
+SERVICES: dict[str, tuple[vol.Schema, Callable[[ServiceCall], Awaitable[ServiceResponse]], SupportsResponse]] = {
+    "acknowledge_alert": (SCHEMA_ALERT, _acknowledge_alert, SupportsResponse.OPTIONAL),
+    "dismiss_alert": (SCHEMA_ALERT, _dismiss_alert, SupportsResponse.OPTIONAL),
+    "review_event": (SCHEMA_REVIEW, _review_event, SupportsResponse.OPTIONAL),
+    "search_events": (SCHEMA_SEARCH, _search_events, SupportsResponse.ONLY),
+    "get_events": (SCHEMA_GET_EVENTS, _get_events, SupportsResponse.ONLY),
+    "test_rule": (SCHEMA_TEST_RULE, _test_rule, SupportsResponse.ONLY),
+    "analyze_image": (SCHEMA_ANALYZE, _analyze_image, SupportsResponse.OPTIONAL),
+}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every action of the integration."""
+    for name, (schema, handler, supports_response) in SERVICES.items():
+        hass.services.async_register(
+            DOMAIN, name, handler, schema=schema, supports_response=supports_response
+        )

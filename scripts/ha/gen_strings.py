@@ -1,0 +1,307 @@
+"""Generate strings.json and translations/en.json of the integration (one source, no drift).
+
+Run: python scripts/ha/gen_strings.py  (any Python 3; the tests check the files are current).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "custom_components" / "home_security_intelligence"
+
+CONNECTION_DATA = {
+    "host": "Host",
+    "port": "Port",
+    "ssl": "Use HTTPS",
+    "api_key": "API key",
+}
+CONNECTION_DESC = {
+    "host": "Host name or IP address of the server (the add-on's host name when it runs as an add-on).",
+    "port": "Port of the server's API (8000 unless you changed HSI_PORT).",
+    "ssl": "Enable when the server is behind an HTTPS proxy.",
+    "api_key": "An API key of the server: printed at its first start, or created with `python -m server keys create`.",
+}
+SEVERITY = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
+
+RULE_DATA = {
+    "name": "Name",
+    "description": "Description",
+    "enabled": "Enabled",
+    "severity": "Severity",
+    "risk_threshold": "Minimum risk score",
+    "object_types": "Object types",
+    "camera_ids": "Cameras",
+    "zone_ids": "Zones",
+    "min_confidence": "Minimum detection confidence",
+    "days": "Days",
+    "start_time": "Start time",
+    "end_time": "End time",
+    "timezone": "Time zone",
+    "cooldown_seconds": "Cooldown",
+    "channels": "Channels",
+}
+RULE_DESC = {
+    "name": "Shown in alerts and on the rule's switch.",
+    "description": "What the rule is for (optional).",
+    "enabled": "Disabled rules raise no alerts; the rule's switch toggles this too.",
+    "severity": "Severity of the alerts this rule raises.",
+    "risk_threshold": "Alert only for events scored at least this (0-100). Empty: any score.",
+    "object_types": "Alert only when one of these was detected. Empty: any object.",
+    "camera_ids": "Alert only for these cameras. Empty: every camera.",
+    "zone_ids": "Alert only when a detection lies in one of these zones. Empty: anywhere.",
+    "min_confidence": "Ignore detections less confident than this (0-1).",
+    "days": "Active on these days only. Empty: every day.",
+    "start_time": "Active from this time (needs an end time; may wrap past midnight).",
+    "end_time": "Active until this time.",
+    "timezone": "Time zone of the schedule, for example Europe/Berlin.",
+    "cooldown_seconds": "Do not raise the same alert again within this many seconds.",
+    "channels": "Where the server delivers alerts; `homeassistant` is this integration.",
+}
+ZONE_DATA = {
+    "camera_id": "Camera",
+    "name": "Name",
+    "zone_type": "Type",
+    "coordinates": "Points",
+    "shape": "Shape",
+    "color": "Colour",
+    "enabled": "Enabled",
+    "priority": "Priority",
+}
+ZONE_DESC = {
+    "camera_id": "The camera the zone belongs to.",
+    "name": "Shown in alert rules and event summaries.",
+    "zone_type": "What the area is; the analysis weighs activity by zone type.",
+    "coordinates": "At least three corners as x,y pairs from 0 to 1 (fractions of the image width and height), separated by spaces, for example `0.1,0.5 0.6,0.5 0.6,1 0.1,1`.",
+    "shape": "Rectangle or free polygon.",
+    "color": "Colour used when drawing the zone.",
+    "enabled": "Disabled zones are ignored by rules and analysis.",
+    "priority": "Higher priority zones win when zones overlap.",
+}
+
+
+def _service(name: str, description: str, fields: dict[str, tuple[str, str]]) -> dict[str, object]:
+    entry_field = ("Server", "The server to use; may be left out when only one is configured.")
+    all_fields = {"config_entry_id": entry_field, **fields}
+    return {
+        "name": name,
+        "description": description,
+        "fields": {key: {"name": n, "description": d} for key, (n, d) in all_fields.items()},
+    }
+
+
+STRINGS: dict[str, object] = {
+    "config": {
+        "flow_title": "{name}",
+        "step": {
+            "user": {
+                "title": "Connect to Home Security Intelligence",
+                "description": "Enter where the Home Security Intelligence server runs and one of its API keys.",
+                "data": CONNECTION_DATA,
+                "data_description": CONNECTION_DESC,
+            },
+            "hassio_confirm": {
+                "title": "Home Security Intelligence add-on found",
+                "description": "Do you want to connect Home Assistant to the {addon} add-on?",
+            },
+            "reauth_confirm": {
+                "title": "API key rejected",
+                "description": "The server at {host} no longer accepts the API key. Enter a valid one.",
+                "data": {"api_key": CONNECTION_DATA["api_key"]},
+                "data_description": {"api_key": CONNECTION_DESC["api_key"]},
+            },
+            "reconfigure": {
+                "title": "Change the connection",
+                "description": "Change where the server runs or the API key. It must be the same server.",
+                "data": CONNECTION_DATA,
+                "data_description": CONNECTION_DESC,
+            },
+        },
+        "error": {
+            "cannot_connect": "Could not reach the server. Check host, port and HTTPS.",
+            "invalid_auth": "The server rejected the API key.",
+            "not_hsi": "The address answers, but not as a Home Security Intelligence server.",
+            "unknown": "Unexpected error; see the log.",
+        },
+        "abort": {
+            "already_configured": "This server is already configured.",
+            "cannot_connect": "Could not reach the discovered server.",
+            "reauth_successful": "The API key was updated.",
+            "reconfigure_successful": "The connection was updated.",
+            "wrong_server": "That address belongs to a different server (another instance id).",
+        },
+    },
+    "config_subentries": {
+        "alert_rule": {
+            "initiate_flow": {"user": "Add alert rule", "reconfigure": "Edit alert rule"},
+            "entry_type": "Alert rule",
+            "step": {
+                step: {
+                    "title": title,
+                    "description": "Alert rules decide which events raise alerts. The rule is stored on the server.{message}",
+                    "data": RULE_DATA,
+                    "data_description": RULE_DESC,
+                }
+                for step, title in (("user", "Add alert rule"), ("reconfigure", "Edit alert rule"))
+            },
+            "error": {
+                "cannot_connect": "Could not reach the server.",
+                "invalid_value": "The server refused this value.",
+                "server_rejected": "The server refused the rule.",
+                "time_pair": "Give both a start and an end time, or neither.",
+            },
+            "abort": {
+                "entry_not_loaded": "The server is not connected; try again when it is.",
+                "reconfigure_successful": "The rule was updated.",
+            },
+        },
+        "zone": {
+            "initiate_flow": {"user": "Add zone", "reconfigure": "Edit zone"},
+            "entry_type": "Zone",
+            "step": {
+                step: {
+                    "title": title,
+                    "description": "Zones mark areas of a camera's image. The zone is stored on the server.{message}",
+                    "data": ZONE_DATA if step == "user" else {k: v for k, v in ZONE_DATA.items() if k != "camera_id"},
+                    "data_description": ZONE_DESC if step == "user" else {k: v for k, v in ZONE_DESC.items() if k != "camera_id"},
+                }
+                for step, title in (("user", "Add zone"), ("reconfigure", "Edit zone"))
+            },
+            "error": {
+                "cannot_connect": "Could not reach the server.",
+                "invalid_coordinates": "Give at least three x,y points with values from 0 to 1.",
+                "invalid_value": "The server refused this value.",
+                "server_rejected": "The server refused the zone.",
+            },
+            "abort": {
+                "entry_not_loaded": "The server is not connected; try again when it is.",
+                "no_cameras": "The server has no cameras yet.",
+                "reconfigure_successful": "The zone was updated.",
+            },
+        },
+    },
+    "selector": {
+        "severity": {"options": SEVERITY},
+        "object_type": {
+            "options": {
+                "person": "Person", "car": "Car", "truck": "Truck", "bus": "Bus",
+                "motorcycle": "Motorcycle", "bicycle": "Bicycle", "dog": "Dog", "cat": "Cat",
+                "bird": "Bird",
+            }
+        },
+        "weekday": {
+            "options": {
+                "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+                "fri": "Friday", "sat": "Saturday", "sun": "Sunday",
+            }
+        },
+        "zone_type": {
+            "options": {
+                "entry_point": "Entry point", "driveway": "Driveway", "sidewalk": "Sidewalk",
+                "yard": "Yard", "other": "Other",
+            }
+        },
+        "shape": {"options": {"rectangle": "Rectangle", "polygon": "Polygon"}},
+    },
+    "device_automation": {
+        "trigger_type": {"alert": "Alert raised on {entity_name}"},
+        "extra_fields": {"min_severity": "Minimum severity"},
+    },
+    "entity": {
+        "binary_sensor": {
+            "person_activity": {"name": "Person activity"},
+            "vehicle_activity": {"name": "Vehicle activity"},
+            "animal_activity": {"name": "Animal activity"},
+            "pipeline": {"name": "Pipeline"},
+        },
+        "event": {
+            "alert": {
+                "name": "Alert",
+                "state_attributes": {"event_type": {"state": SEVERITY}},
+            }
+        },
+        "image": {"latest_detection": {"name": "Latest detection"}},
+        "sensor": {
+            "risk_score": {"name": "Risk score"},
+            "risk_level": {"name": "Risk level", "state": SEVERITY},
+            "last_event_summary": {"name": "Last event"},
+            "events_unreviewed": {"name": "Unreviewed events"},
+            "alerts_pending": {"name": "Pending alerts"},
+            "queue_detect": {"name": "Detection queue"},
+            "queue_analyze": {"name": "Analysis queue"},
+            "queue_dead_letter": {"name": "Dead-letter queue"},
+            "gpu_utilization": {"name": "GPU utilization"},
+            "gpu_memory_used": {"name": "GPU memory used"},
+            "gpu_memory_total": {"name": "GPU memory total"},
+            "gpu_temperature": {"name": "GPU temperature"},
+            "inference_fps": {"name": "Inference rate"},
+        },
+        "switch": {"rule": {"name": "Alert rule"}},
+    },
+    "exceptions": {
+        "invalid_auth": {"message": "The server rejected the API key."},
+        "cannot_connect": {"message": "Could not reach the server: {error}"},
+        "rule_update_failed": {"message": "Could not change the rule on the server: {error}"},
+        "entry_not_found": {"message": "No Home Security Intelligence server with entry id {entry_id}."},
+        "entry_not_loaded": {"message": "No Home Security Intelligence server is connected."},
+        "entry_required": {"message": "Several servers are configured: choose one (config_entry_id)."},
+        "not_found": {"message": "The server has no {item}."},
+        "rejected": {"message": "The server refused the request: {message}"},
+        "invalid_device": {"message": "Device {device_id} is not a camera of this server."},
+        "invalid_time_range": {"message": "`since` must be before `until`."},
+        "not_a_camera": {"message": "{entity_id} is not a camera entity."},
+        "snapshot_failed": {"message": "Could not take a snapshot of {entity_id}: {error}"},
+    },
+    "issues": {
+        "server_unreachable": {
+            "title": "{title} is unreachable",
+            "description": "Home Assistant has not reached the server at {url} for more than 15 minutes. Its entities are unavailable. Check that the server (or add-on) runs and that the address is right; reconfigure the integration if it moved.",
+        },
+        "detector_cpu_fallback": {
+            "title": "{title} detects objects on the CPU",
+            "description": "The object detector fell back to {backend} on {device}. Detection is much slower, and events arrive late. Check the server's GPU (drivers, NVIDIA container runtime) or accept the slower CPU mode.",
+        },
+        "server_version_incompatible": {
+            "title": "{title} runs an incompatible version",
+            "description": "The server reports version {version}; this integration supports {supported}. Update the server or the integration so their versions match.",
+        },
+    },
+    "services": {
+        "acknowledge_alert": _service("Acknowledge alert", "Marks an alert as acknowledged.", {
+            "alert_id": ("Alert ID", "The alert's ID (the alert_id of the alert event).")}),
+        "dismiss_alert": _service("Dismiss alert", "Dismisses an alert.", {
+            "alert_id": ("Alert ID", "The alert's ID (the alert_id of the alert event).")}),
+        "review_event": _service("Review event", "Marks an event as reviewed, optionally with notes.", {
+            "event_id": ("Event ID", "The event's ID."),
+            "reviewed": ("Reviewed", "Whether the event counts as reviewed."),
+            "notes": ("Notes", "Notes to store with the event.")}),
+        "search_events": _service("Search events", "Full-text search over event summaries and reasoning; returns the events.", {
+            "query": ("Query", "Words to look for."),
+            "limit": ("Limit", "Most events to return.")}),
+        "get_events": _service("Get events", "Returns recent events, filtered.", {
+            "device_id": ("Camera", "Only events of this camera."),
+            "risk_level": ("Risk level", "Only events of this risk level."),
+            "min_risk": ("Minimum risk score", "Only events scored at least this."),
+            "reviewed": ("Reviewed", "Only reviewed (on) or unreviewed (off) events."),
+            "since": ("Since", "Only events that started after this."),
+            "until": ("Until", "Only events that started before this."),
+            "limit": ("Limit", "Most events to return.")}),
+        "test_rule": _service("Test alert rule", "Evaluates a rule against recent events without raising alerts; returns which matched and why.", {
+            "rule_id": ("Rule ID", "The rule's ID.")}),
+        "analyze_image": _service("Analyze camera image", "Takes a snapshot of Home Assistant cameras and sends it through the detection and analysis pipeline.", {
+            "entity_id": ("Cameras", "Camera entities to snapshot."),
+            "camera_id": ("Server camera ID", "Camera ID on the server (default: the entity's object ID).")}),
+    },
+}
+
+
+def main() -> None:
+    """Write both files, identical (English is the source language)."""
+    text = json.dumps(STRINGS, indent=2, ensure_ascii=False) + "\n"
+    (ROOT / "strings.json").write_text(text, encoding="utf-8")
+    (ROOT / "translations").mkdir(exist_ok=True)
+    (ROOT / "translations" / "en.json").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
