@@ -1,9 +1,9 @@
-"""Fixtures: a fake server on 127.0.0.1 and a config entry pointing at it."""
+"""Fixtures: a real HSI server process per test, and a config entry pointing at it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.home_security_intelligence.const import DOMAIN
 from homeassistant.core import HomeAssistant
 
-from .fake_server import API_KEY, INSTANCE_ID, FakeServer
+from .hsi_server import HSIServer, eventually, make_template
 
 
 @pytest.fixture(autouse=True)
@@ -20,48 +20,72 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/ in every test."""
 
 
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[FakeServer]:
-    """A running fake server."""
-    fake = FakeServer()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-def entry_data(server: FakeServer, **overrides: Any) -> dict[str, Any]:
-    """Config entry data for the fake server."""
-    return {"host": "127.0.0.1", "port": server.port, "ssl": False, "api_key": API_KEY, **overrides}
+@pytest.fixture(scope="session")
+def server_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One initialised server data directory (and its API key) that every server starts from."""
+    directory = tmp_path_factory.mktemp("hsi-template")
+    return directory, make_template(directory)
 
 
 @pytest.fixture
-def config_entry(server: FakeServer) -> MockConfigEntry:
-    """An entry for the fake server (not yet added)."""
+def server_settings() -> dict[str, str]:
+    """Extra HSI_* settings for the test's server; override in a module to change them."""
+    return {}
+
+
+@pytest.fixture
+async def hsi_server(
+    socket_enabled: None,
+    tmp_path: Path,
+    server_template: tuple[Path, str],
+    server_settings: dict[str, str],
+) -> AsyncGenerator[HSIServer]:
+    """A running server of this test's own."""
+    template, api_key = server_template
+    server = HSIServer(tmp_path / "hsi", template, api_key, **server_settings)
+    try:
+        await server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def config_entry(hsi_server: HSIServer) -> MockConfigEntry:
+    """An entry for the test's server (not yet added)."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="Home Security Intelligence",
-        unique_id=INSTANCE_ID,
-        data=entry_data(server),
+        unique_id=hsi_server.instance_id,
+        data=hsi_server.entry_data,
     )
 
 
 @pytest.fixture
 async def loaded_entry(
-    hass: HomeAssistant, config_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> AsyncGenerator[MockConfigEntry]:
     """The entry set up, with its WebSocket connected; unloaded afterwards."""
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await asyncio.wait_for(server.ws_connected.wait(), 5)
+    await wait_for(lambda: config_entry.runtime_data.ws_connected, 10)
     yield config_entry
     if hass.config_entries.async_get_entry(config_entry.entry_id) and config_entry.state.recoverable:
         await hass.config_entries.async_unload(config_entry.entry_id)
         await hass.async_block_till_done()
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll until a condition holds (for work done by the WebSocket task)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Poll until a condition on Home Assistant's side holds (work done by the push channel)."""
+
+    async def probe() -> bool:
+        return bool(condition())
+
+    await eventually(probe, timeout, "the condition")
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str | None:
+    """An entity's state, or None when it does not exist."""
+    current = hass.states.get(entity_id)
+    return None if current is None else current.state
