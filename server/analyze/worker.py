@@ -396,7 +396,8 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     """
     from server.analyze.analyzer import build_analyzer
     from server.logs import ensure_database_logging
-    from server.pipeline.roles import _spawn, consumer_name
+    from server.pipeline.consumers import lease_consumer_name
+    from server.pipeline.supervision import spawn
 
     await ensure_database_logging(runtime, stack)
     analyzer = build_analyzer(runtime.settings)
@@ -410,10 +411,13 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
 
     runtime.probes["analyzer"] = probe
     batcher = BatchAggregator(runtime.redis, runtime.settings)
-    worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer_name(runtime))
-    await worker.stream.ensure_group()
     stop = asyncio.Event()
-    _spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))
-    _spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
-    _spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
+    consumer = await lease_consumer_name(
+        runtime.redis, runtime.instance_id, ANALYZE_STREAM, ANALYZE_GROUP, stack, stop
+    )
+    worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
+    await worker.stream.ensure_group()
+    spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))
+    spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
+    spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
     _LOGGER.info("analyze role started (consumer %s, timezone %s)", worker.consumer, worker.tz.key)
