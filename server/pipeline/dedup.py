@@ -5,9 +5,10 @@ Three layers, from cheapest to authoritative:
 1. `claim` — `SET hsi:dedup:<camera>:<sha> NX EX ttl`: the same bytes announced twice within the TTL
    (watchdog fires created+modified, an FTP client re-uploads, the catch-up scan meets a file the
    watcher is handling) are queued once.
-2. the ledger — Redis SET `hsi:processed` of `<camera>|<sha>`, added by the detect worker after the
-   file's rows are committed and handed on: the fast "already done?" check for redeliveries and the
-   start-up scan.
+2. the ledger — Redis sorted set `hsi:processed` of `<camera>|<sha>` scored by when, added by the
+   detect worker after the file's rows are committed and handed on: the fast "already done?" check for
+   redeliveries, re-uploads and the start-up scan. It keeps `LEDGER_RETENTION_SECONDS` (a week) and
+   trims itself on every write, so Redis memory stays bounded however long the server runs.
 3. `detections.file_hash` in PostgreSQL — authoritative: the worker writes a file's rows only if none
    exist (see `detect_worker`), so even with Redis wiped nothing is stored twice.
 """
@@ -15,11 +16,14 @@ Three layers, from cheapest to authoritative:
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 LEDGER_KEY = "hsi:processed"
+#: How long the ledger remembers a file; the watcher's start-up catch-up looks back as far.
+LEDGER_RETENTION_SECONDS = 7 * 24 * 3600
 _CHUNK = 1 << 20
 
 
@@ -53,8 +57,18 @@ async def release(redis: aioredis.Redis, camera_id: str, file_hash: str) -> None
 
 
 async def is_processed(redis: aioredis.Redis, camera_id: str, file_hash: str) -> bool:
-    return bool(await redis.sismember(LEDGER_KEY, ledger_member(camera_id, file_hash)))
+    return await redis.zscore(LEDGER_KEY, ledger_member(camera_id, file_hash)) is not None
 
 
 async def mark_processed(redis: aioredis.Redis, camera_id: str, file_hash: str) -> None:
-    await redis.sadd(LEDGER_KEY, ledger_member(camera_id, file_hash))
+    """Record the file as done, and forget what is older than the retention."""
+    now = time.time()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(LEDGER_KEY, {ledger_member(camera_id, file_hash): now})
+        pipe.zremrangebyscore(LEDGER_KEY, "-inf", now - LEDGER_RETENTION_SECONDS)
+        await pipe.execute()
+
+
+async def processed_count(redis: aioredis.Redis) -> int:
+    """How many files the ledger remembers."""
+    return int(await redis.zcard(LEDGER_KEY))

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from server.models import normalize_camera_id
+from sqlalchemy import select
+
+from server.models import Detection, normalize_camera_id
 from server.pipeline import dedup, media
 from server.pipeline.cameras import ensure_camera
 from server.pipeline.streams import QueueFull, RedisStream, detect_stream
@@ -46,6 +48,23 @@ class SubmitResult:
     file_hash: str
     media_type: str
     entry_id: str | None = None
+
+
+async def already_processed(runtime: Runtime, camera_id: str, file_hash: str) -> bool:
+    """In the ledger, or (older than its retention, or Redis was wiped) stored in PostgreSQL."""
+    redis = runtime.redis
+    if await dedup.is_processed(redis, camera_id, file_hash):
+        return True
+    async with runtime.database.sessions() as session:
+        stored = await session.scalar(
+            select(Detection.id)
+            .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
+            .limit(1)
+        )
+    if stored is None:
+        return False
+    await dedup.mark_processed(redis, camera_id, file_hash)
+    return True
 
 
 def upload_root(runtime: Runtime, source: Source) -> Path:
@@ -130,7 +149,7 @@ async def submit_file(
         raise reject(path, _reason(media.MediaError("file not found")), camera_id=camera_id, source=source) from None
 
     redis = runtime.redis
-    if await dedup.is_processed(redis, camera_id, file_hash):
+    if await already_processed(runtime, camera_id, file_hash):
         return SubmitResult("processed", camera_id, file_hash, kind)
     if not await dedup.claim(redis, camera_id, file_hash, path, runtime.settings.dedup_ttl_seconds):
         return SubmitResult("duplicate", camera_id, file_hash, kind)

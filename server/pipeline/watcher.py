@@ -8,7 +8,9 @@ growth it gives up with a log row — the upload's next write event starts a new
 
 At start-up, `catch_up` walks the root for files that arrived while nothing was watching: a file
 whose `(camera, sha256)` is in the processed ledger or already has detection rows is skipped,
-everything else goes through the same path as a live upload.
+everything else goes through the same path as a live upload. It looks back as far as the ledger
+remembers (a week): older files are left alone, and the log says how many, so that a start does not
+re-hash years of camera folders.
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ import os
 import time
 from pathlib import Path
 
-from sqlalchemy import select
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from server.models import Detection, normalize_camera_id
+from server.models import normalize_camera_id
 from server.pipeline import dedup, media
-from server.pipeline.intake import MediaRejected, reject, submit_file
+from server.pipeline.intake import MediaRejected, already_processed, reject, submit_file
 from server.pipeline.streams import QueueFull
 from server.runtime import Runtime
 
@@ -219,7 +220,7 @@ class FileWatcher:
 
     async def catch_up(self) -> int:
         """Queue every file under the root that was never processed; returns how many were handed on."""
-        files = await asyncio.to_thread(self._scan)
+        files, too_old = await asyncio.to_thread(self._scan, time.time() - dedup.LEDGER_RETENTION_SECONDS)
         limit = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         handed_on = 0
 
@@ -232,26 +233,33 @@ class FileWatcher:
 
         await asyncio.gather(*(one(path) for path in files))
         _LOGGER.info(
-            "catch-up: %d of %d files under %s were not processed yet",
+            "catch-up: %d of %d files under %s were not processed yet (%d older than a week left alone)",
             handed_on,
             len(files),
             self.root,
-            extra={"component": "watcher", "data": {"files": len(files), "queued": handed_on}},
+            too_old,
+            extra={"component": "watcher", "data": {"files": len(files), "queued": handed_on, "too_old": too_old}},
         )
         return handed_on
 
-    def _scan(self) -> list[Path]:
+    def _scan(self, oldest: float) -> tuple[list[Path], int]:
+        """Files modified since `oldest`, oldest first, and how many older ones were skipped."""
         found: list[tuple[float, Path]] = []
+        too_old = 0
         for directory, _dirs, names in os.walk(self.root):
             for name in names:
                 path = Path(directory) / name
                 if is_in_progress_name(path):
                     continue
                 try:
-                    found.append((path.lstat().st_mtime, path))
+                    mtime = path.lstat().st_mtime
                 except FileNotFoundError:
                     continue
-        return [path for _, path in sorted(found)]
+                if mtime < oldest:
+                    too_old += 1
+                else:
+                    found.append((mtime, path))
+        return [path for _, path in sorted(found)], too_old
 
     async def _needs_processing(self, path: Path) -> bool:
         """Cheap checks first: only a supported file with a known camera can be "already done"."""
@@ -265,16 +273,4 @@ class FileWatcher:
             file_hash = await asyncio.to_thread(dedup.file_sha256, path)
         except (ValueError, OSError):
             return True
-        redis = self.runtime.redis
-        if await dedup.is_processed(redis, camera_id, file_hash):
-            return False
-        async with self.runtime.database.sessions() as session:
-            stored = await session.scalar(
-                select(Detection.id)
-                .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
-                .limit(1)
-            )
-        if stored is not None:
-            await dedup.mark_processed(redis, camera_id, file_hash)
-            return False
-        return True
+        return not await already_processed(self.runtime, camera_id, file_hash)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,7 +78,7 @@ async def _rows(runtime: Runtime) -> list[Detection]:
 
 
 async def _processed(runtime: Runtime) -> set[str]:
-    return {member.decode() for member in await runtime.redis.smembers(dedup.LEDGER_KEY)}
+    return {member.decode() for member in await runtime.redis.zrange(dedup.LEDGER_KEY, 0, -1)}
 
 
 async def test_images_and_a_clip_in_three_camera_folders(
@@ -250,6 +252,10 @@ async def test_files_dropped_while_down_are_processed_on_start(
             await eventually(lambda: _processed(runtime))
         # Down: new files arrive, and Redis loses its ledger (the database still knows `done`).
         later = [write_jpeg(settings.cameras_dir / "porch" / f"later_{n}.jpg", seed=30 + n) for n in range(3)]
+        # Beyond the catch-up window (a week): left alone, not re-hashed at every start.
+        stale = write_jpeg(settings.cameras_dir / "porch" / "last_month.jpg", seed=40)
+        month_ago = time.time() - 30 * 24 * 3600
+        os.utime(stale, (month_ago, month_ago))
         await runtime.redis.delete(dedup.LEDGER_KEY)
         before = len(await _rows(runtime))
         async with running(runtime, detector, catch_up=True) as watcher:

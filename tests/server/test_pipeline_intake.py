@@ -137,3 +137,28 @@ async def test_ingest_files_must_live_under_the_ingest_folder(runtime: Runtime, 
     inside = write_jpeg(runtime.settings.ingest_dir / "porch" / "y.jpg", seed=2)
     assert (await submit_file(runtime, inside, camera_folder="porch", source="ingest")).status == "queued"
     assert os.path.exists(inside)
+
+
+async def test_the_ledger_is_bounded_and_the_database_answers_beyond_it(runtime: Runtime) -> None:
+    from server.models import Detection
+    from server.pipeline import dedup
+
+    redis = runtime.redis
+    old = dedup.ledger_member("porch", "a" * 64)
+    await redis.zadd(dedup.LEDGER_KEY, {old: 1.0})  # processed long ago
+    await dedup.mark_processed(redis, "porch", "b" * 64)
+    assert not await dedup.is_processed(redis, "porch", "a" * 64)  # trimmed by the write
+    assert await dedup.is_processed(redis, "porch", "b" * 64)
+    assert await dedup.processed_count(redis) == 1
+
+    # A re-upload of bytes processed beyond the ledger's memory: PostgreSQL still knows them.
+    path = write_jpeg(runtime.settings.cameras_dir / "porch" / "again.jpg", seed=5)
+    first = await submit_file(runtime, path, camera_folder="porch", source="watcher")
+    assert first.status == "queued"
+    async with runtime.database.sessions() as session:
+        session.add(Detection(camera_id="porch", file_path=str(path), file_hash=first.file_hash))
+        await session.commit()
+    await redis.delete(dedup.claim_key("porch", first.file_hash))  # the dedup window has passed
+    again = await submit_file(runtime, path, camera_folder="porch", source="watcher")
+    assert again.status == "processed"
+    assert await dedup.is_processed(redis, "porch", first.file_hash)  # remembered again

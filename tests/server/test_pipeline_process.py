@@ -83,7 +83,7 @@ async def test_sigkill_of_the_detect_worker_loses_and_duplicates_nothing(
         try:
 
             async def all_done() -> bool:
-                ledger = await runtime.redis.scard(dedup.LEDGER_KEY)
+                ledger = await dedup.processed_count(runtime.redis)
                 return ledger == FILES and await pipeline_stream(runtime).depth() == 0
 
             await eventually(all_done, timeout=120, interval=0.1)

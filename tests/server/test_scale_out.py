@@ -106,7 +106,7 @@ async def test_api_two_detectors_and_an_analyzer_process_every_upload_once(
                         assert response.status == 202, await response.text()
 
             async def all_processed() -> bool:
-                ledger = await redis.scard(dedup.LEDGER_KEY)
+                ledger = await dedup.processed_count(redis)
                 detect_depth = await RedisStream(redis, DETECT_STREAM, DETECT_GROUP).depth()
                 return ledger == UPLOADS and detect_depth == 0
 
