@@ -1,12 +1,13 @@
 """The aiohttp application factory: middlewares, every resource's routes, and the app's services.
 
 Services started with the app and stopped with it: the WebSocket hub (one Redis subscription), the
-database log handler (access log), the failed-auth tracker, and — on a server without any API key —
-the first key, written to `<data_dir>/api_key.txt`.
+`system.status` publisher, the database log handler (access log), the failed-auth tracker, and — on a
+server without any API key — the first key, written to `<data_dir>/api_key.txt`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from contextlib import AsyncExitStack
 
@@ -34,6 +35,7 @@ from server.api.middleware import AuthFailures, auth_middleware, context_middlew
 from server.api.registry import register
 from server.api.state import ENDPOINTS, RUNTIME, SERVICES, SETTINGS, ApiSettings
 from server.logs import ensure_database_logging
+from server.pipeline.supervision import spawn
 from server.runtime import Runtime
 
 __all__ = ["RUNTIME", "create_app"]
@@ -86,6 +88,9 @@ async def _start_services(app: web.Application) -> None:
     hub = ws.Hub(runtime.redis)
     hub.start()
     services["hub"] = hub
+    stop = asyncio.Event()
+    interval = app[SETTINGS].status_interval
+    spawn(stack, stop, "hsi-system-status", lambda: system.publish_status(runtime, stop, interval))
 
 
 async def _stop_services(app: web.Application) -> None:

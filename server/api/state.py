@@ -32,6 +32,8 @@ class ApiSettings:
     ws_send_timeout: float = 10.0
     #: Write one `logs` row (component "api") per request.
     access_log: bool = True
+    #: How often the stats are checked for a change worth a `system.status` push.
+    status_interval: float = 5.0
 
 
 @dataclass(frozen=True)

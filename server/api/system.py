@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -12,7 +14,11 @@ from sqlalchemy import func, select
 from server import serialize
 from server.api.registry import Call, Routes, json_response
 from server.models import Alert, AlertStatus, Camera, Event, GPUStats
+from server.pipeline import broadcast
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
+from server.runtime import Runtime
+
+_LOGGER = logging.getLogger("hsi.api.system")
 
 routes = Routes("system")
 
@@ -68,24 +74,15 @@ class Stats(BaseModel):
     pipeline_healthy: bool
 
 
-def _streams(call: Call) -> list[RedisStream]:
-    redis = call.runtime.redis
-    return [
-        RedisStream(redis, DETECT_STREAM, DETECT_GROUP),
-        RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP),
-    ]
-
-
-async def _latest_gpu(call: Call) -> GPUStats | None:
-    async with call.runtime.database.sessions() as session:
+async def _latest_gpu(runtime: Runtime) -> GPUStats | None:
+    async with runtime.database.sessions() as session:
         statement = select(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
         return (await session.execute(statement)).scalar_one_or_none()
 
 
-@routes.get("/api/system/stats", summary="Counters, queue depths and GPU figures", response=Stats)
-async def get_stats(call: Call) -> dict[str, Any]:
-    """What Home Assistant shows as sensors; cheap enough to poll every few seconds."""
-    async with call.runtime.database.sessions() as session:
+async def collect_stats(runtime: Runtime) -> dict[str, Any]:
+    """The `Stats` figures: what `GET /api/system/stats` answers and `system.status` pushes."""
+    async with runtime.database.sessions() as session:
         cameras = (await session.execute(select(func.count()).select_from(Camera))).scalar_one()
         unreviewed = (
             await session.execute(select(func.count()).select_from(Event).where(Event.reviewed.is_(False)))
@@ -97,11 +94,12 @@ async def get_stats(call: Call) -> dict[str, Any]:
                 .where(Alert.status.in_((AlertStatus.PENDING, AlertStatus.DELIVERED)))
             )
         ).scalar_one()
-    detect, analyze = _streams(call)
-    redis = call.runtime.redis
+    redis = runtime.redis
+    detect = RedisStream(redis, DETECT_STREAM, DETECT_GROUP)
+    analyze = RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP)
     dead = int(await redis.xlen(detect.dead_letter_name)) + int(await redis.xlen(analyze.dead_letter_name))
-    gpu = await _latest_gpu(call)
-    health = await call.runtime.health()
+    gpu = await _latest_gpu(runtime)
+    health = await runtime.health()
     now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
     return {
         "cameras": cameras,
@@ -111,6 +109,36 @@ async def get_stats(call: Call) -> dict[str, Any]:
         "gpu": {key: now.get(key) for key in GpuNow.model_fields},
         "pipeline_healthy": health["status"] != "unhealthy",
     }
+
+
+@routes.get("/api/system/stats", summary="Counters, queue depths and GPU figures", response=Stats)
+async def get_stats(call: Call) -> dict[str, Any]:
+    """What Home Assistant shows as sensors (also pushed as `system.status` when it changes)."""
+    return await collect_stats(call.runtime)
+
+
+async def publish_status(runtime: Runtime, stop: asyncio.Event, interval: float) -> None:
+    """Push `system.status` (the stats) whenever they changed, checked every `interval` seconds.
+
+    Counters and queue depths change with no event of their own (a batch queued, an alert delivered);
+    this keeps live views current without polling. Several API processes may each publish: a client
+    just sees the same figures twice.
+    """
+    last: dict[str, Any] | None = None
+    while True:
+        try:
+            current = await collect_stats(runtime)
+        except Exception as err:  # a store restarting: try again next round
+            _LOGGER.warning("could not collect system status: %s", err, extra={"component": "api"})
+        else:
+            if last is not None and current != last:  # clients read the starting figures over REST
+                await broadcast.publish(runtime.redis, "system.status", current)
+            last = current
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+            return
+        except TimeoutError:
+            pass
 
 
 class GpuSample(BaseModel):
@@ -158,7 +186,7 @@ async def get_gpu(call: Call) -> dict[str, Any]:
             .order_by(GPUStats.recorded_at)
         )
         history = list((await session.execute(statement)).scalars())
-    latest = await _latest_gpu(call)
+    latest = await _latest_gpu(call.runtime)
     return {
         "current": serialize.gpu_stats_to_dict(latest) if latest is not None else None,
         "history": [serialize.gpu_stats_to_dict(row) for row in history],

@@ -143,3 +143,19 @@ async def test_ingest_size_limit(runtime: Runtime) -> None:
         )
         await error_of(response, 413)
         assert not any((runtime.settings.ingest_dir / "cam").glob("*"))
+
+
+async def test_changed_stats_are_pushed_as_system_status(runtime: Runtime) -> None:
+    app = create_app(runtime, ApiSettings(status_interval=0.05, auth_failure_delay=0.001))
+    async with TestClient(TestServer(app)) as client:
+        headers = {"X-API-Key": (runtime.settings.data_dir / "api_key.txt").read_text().strip()}
+        ws = await client.ws_connect("/api/ws", headers=headers)
+        await _subscribe(ws, types=["system.status"])
+        stats = await (await client.get("/api/system/stats", headers=headers)).json()
+        assert stats["cameras"] == 0
+        created = await client.post("/api/cameras", json={"name": "Porch"}, headers=headers)
+        assert created.status == 201
+        message = await ws.receive_json(timeout=10)
+        assert message["type"] == "system.status"
+        assert message["data"] == {**stats, "cameras": 1}  # the same shape as GET /api/system/stats
+        await ws.close()
