@@ -49,6 +49,7 @@ from .api import (
     HSIValidationError,
 )
 from .const import (
+    CHANNELS,
     CONF_API_KEY,
     CONF_HOST,
     CONF_PORT,
@@ -422,8 +423,14 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
                 ),
                 vol.Optional("channels"): SelectSelector(
                     SelectSelectorConfig(
-                        options=["homeassistant"], multiple=True, custom_value=True
+                        options=list(CHANNELS), multiple=True, translation_key="channel"
                     )
+                ),
+                vol.Optional("webhook_url"): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.URL)
+                ),
+                vol.Optional("webhook_secret"): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.PASSWORD)
                 ),
             }
         )

@@ -60,6 +60,8 @@ ACTIVITY_HOLD: Final = timedelta(seconds=90)
 ZONE_TYPES: Final = ("entry_point", "driveway", "sidewalk", "yard", "other")
 ZONE_SHAPES: Final = ("rectangle", "polygon")
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Alert delivery channels of a rule: "ha" is this integration; "webhook" a signed POST elsewhere.
+CHANNELS: Final = ("ha", "webhook")
 
 # Full REST refresh: a safety net under the WebSocket push (stats have no push of their own).
 UPDATE_INTERVAL: Final = timedelta(seconds=60)

@@ -25,6 +25,7 @@ RULE_FIELDS = (
     "dedup_key_template",
     "cooldown_seconds",
     "channels",
+    "webhook",
 )
 ZONE_FIELDS = (
     "name",
@@ -59,6 +60,9 @@ def rule_form_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("days", "start_time", "end_time", "timezone"):
         if schedule.get(key):
             values[key] = schedule[key]
+    webhook = values.pop("webhook", None) or {}
+    if webhook.get("url"):
+        values["webhook_url"] = webhook["url"]  # the server never returns the secret
     return values
 
 
@@ -75,8 +79,14 @@ def rule_body_from_form(user_input: Mapping[str, Any]) -> dict[str, Any]:
         "zone_ids": user_input.get("zone_ids") or None,
         "min_confidence": user_input.get("min_confidence"),
         "cooldown_seconds": int(user_input.get("cooldown_seconds", 300)),
-        "channels": user_input.get("channels") or ["homeassistant"],
+        "channels": list(user_input.get("channels") or ["ha"]),
     }
+    url, secret = user_input.get("webhook_url"), user_input.get("webhook_secret")
+    if "webhook" not in body["channels"]:
+        body["webhook"] = None
+    elif url and secret:
+        body["webhook"] = {"url": url, "secret": secret}
+    # else: a reconfigure keeps the server's webhook; a new rule is refused by the server, saying why
     if user_input.get("dedup_key_template"):
         body["dedup_key_template"] = user_input["dedup_key_template"]
     days = user_input.get("days") or []

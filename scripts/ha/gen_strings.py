@@ -40,6 +40,8 @@ RULE_DATA = {
     "timezone": "Time zone",
     "cooldown_seconds": "Cooldown",
     "channels": "Channels",
+    "webhook_url": "Webhook URL",
+    "webhook_secret": "Webhook secret",
 }
 RULE_DESC = {
     "name": "Shown in alerts and on the rule's switch.",
@@ -56,7 +58,9 @@ RULE_DESC = {
     "end_time": "Active until this time.",
     "timezone": "Time zone of the schedule, for example Europe/Berlin.",
     "cooldown_seconds": "Do not raise the same alert again within this many seconds.",
-    "channels": "Where the server delivers alerts; `homeassistant` is this integration.",
+    "channels": "Where the server delivers alerts. Home Assistant (this integration) always receives them; a webhook also gets each alert as a signed POST.",
+    "webhook_url": "Where the webhook channel POSTs each alert (http:// or https://).",
+    "webhook_secret": "Shared secret (at least 16 characters) the receiver checks the X-HSI-Signature HMAC with. Leave empty to keep the current one.",
 }
 ZONE_DATA = {
     "camera_id": "Camera",
@@ -202,6 +206,7 @@ STRINGS: dict[str, object] = {
             }
         },
         "shape": {"options": {"rectangle": "Rectangle", "polygon": "Polygon"}},
+        "channel": {"options": {"ha": "Home Assistant", "webhook": "Webhook"}},
     },
     "device_automation": {
         "trigger_type": {"alert": "Alert raised on {entity_name}"},
