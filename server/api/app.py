@@ -73,6 +73,7 @@ def create_app(runtime: Runtime, settings: ApiSettings | None = None) -> web.App
     }
     app[ENDPOINTS] = {endpoint.operation_id: endpoint for endpoint in register(app, ROUTE_TABLES)}
     app.on_startup.append(_start_services)
+    app.on_shutdown.append(_close_websockets)
     app.on_cleanup.append(_stop_services)
     return app
 
@@ -93,10 +94,15 @@ async def _start_services(app: web.Application) -> None:
     spawn(stack, stop, "hsi-system-status", lambda: system.publish_status(runtime, stop, interval))
 
 
+async def _close_websockets(app: web.Application) -> None:
+    """Close the live sockets first: aiohttp waits for open handlers before it runs cleanup, so a
+    connected client (Home Assistant) would otherwise hold a Ctrl-C for a minute."""
+    if "hub" in app[SERVICES]:
+        await app[SERVICES]["hub"].stop()
+
+
 async def _stop_services(app: web.Application) -> None:
     services = app[SERVICES]
-    if "hub" in services:
-        await services["hub"].stop()
     analyzer = services.get("analyzer")
     if analyzer is not None and hasattr(analyzer, "close"):
         with contextlib.suppress(Exception):

@@ -1,7 +1,9 @@
-"""`python -m server run`: embedded PostgreSQL + Redis come up, health says so, SIGINT leaves nothing."""
+"""`python -m server run`: embedded PostgreSQL + Redis come up, health says so, SIGINT leaves nothing —
+promptly, even with a live WebSocket client (Home Assistant) connected."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import psutil
 
 
@@ -38,7 +41,7 @@ def _get_json(url: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     data_dir = tmp_path / "data"
     env = {
@@ -63,16 +66,30 @@ def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
                 status, report = _get_json(f"http://127.0.0.1:{port}/api/system/health")
                 break
             except OSError:
-                time.sleep(0.3)
+                await asyncio.sleep(0.3)
         assert status == 200, report
         assert report["components"]["database"]["status"] == "healthy"
         assert report["components"]["redis"]["status"] == "healthy"
         first_id = report["instance_id"]
         assert len(first_id) == 36
         assert _processes_using(data_dir), "embedded services should run under the data dir"
+        key = (data_dir / "api_key.txt").read_text().strip()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{port}/api/ws", headers={"X-API-Key": key}) as ws,
+        ):
+            await ws.send_json({"type": "ping"})
+            assert (await ws.receive_json(timeout=10))["type"] == "pong"
+            stopping = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            closing = await ws.receive(timeout=30)  # the server says goodbye instead of hanging on
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+            await asyncio.to_thread(proc.wait, 60)
+        assert time.monotonic() - stopping < 15
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
     assert proc.returncode == 0
     deadline = time.monotonic() + 15
     while _processes_using(data_dir) and time.monotonic() < deadline:
