@@ -338,7 +338,7 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
             if bool(user_input.get("start_time")) != bool(user_input.get("end_time")):
                 errors["end_time" if user_input.get("start_time") else "start_time"] = "time_pair"
             else:
-                body = rule_body_from_form(user_input)
+                body = rule_body_from_form(user_input, self.hass.config.time_zone)
                 try:
                     if current is None:
                         rule = await coordinator.client.create_rule(body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+import json
 from typing import Any, cast
 
 import aiohttp
@@ -65,6 +66,16 @@ WS_TYPES = (
     "camera.updated",
     "system.status",
 )
+
+# Fields a pushed message must carry to be applied (the ones read without a default).
+_REQUIRED_FIELDS: dict[str, frozenset[str]] = {
+    "camera.updated": frozenset({"id"}),
+    "event.created": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
+    "event.updated": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
+    "alert.created": frozenset({"id"}),
+    "alert.updated": frozenset({"id"}),
+    "detection.created": frozenset({"camera_id"}),
+}
 
 
 @dataclass
@@ -269,35 +280,48 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
-            try:
-                payload = message.json()
-            except ValueError:
-                LOGGER.debug("Ignoring a push message that is not JSON: %s", message.data)
-                continue
-            if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
-                self.async_handle_message(str(payload.get("type")), payload["data"])
+            self.async_handle_text(message.data)
+
+    @callback
+    def async_handle_text(self, text: str) -> None:
+        """Apply one message as received; a malformed one is logged and skipped, never fatal."""
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            LOGGER.debug("Ignoring a push message that is not JSON: %.200s", text)
+            return
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+            LOGGER.debug("Ignoring a push message without a data object: %.200s", text)
+            return
+        try:
+            self.async_handle_message(str(payload.get("type")), payload["data"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            # One bad message (a server of another version, a bug) must not end the push channel.
+            LOGGER.warning("Ignoring a malformed push message (%r): %.200s", err, text)
 
     @callback
     def async_handle_message(self, msg_type: str, data: dict[str, Any]) -> None:
         """Apply one pushed message to the state and fan it out to HA."""
-        if self.data is None:
+        if self.data is None or not _REQUIRED_FIELDS.get(msg_type, frozenset()) <= data.keys():
             return
-        if msg_type == "camera.updated" and "id" in data:
+        if msg_type == "camera.updated":
+            if data["id"] not in self.data.cameras and not {"name", "status"} <= data.keys():
+                return  # a camera seen for the first time must be complete
             cameras = dict(self.data.cameras)
             cameras[data["id"]] = cast(Camera, {**cameras.get(data["id"], {}), **data})
             self.async_set_updated_data(replace(self.data, cameras=cameras))
-        elif msg_type in ("event.created", "event.updated") and "camera_id" in data:
+        elif msg_type in ("event.created", "event.updated"):
             self._apply_event(cast(Event, data), msg_type.split(".")[1])
-        elif msg_type in ("alert.created", "alert.updated") and "id" in data:
+        elif msg_type in ("alert.created", "alert.updated"):
             self._apply_alert(cast(Alert, data), msg_type.split(".")[1])
-        elif msg_type == "detection.created" and "camera_id" in data:
+        elif msg_type == "detection.created":
             self._apply_detection(data)
         elif msg_type == "system.status":
             health, stats = self.data.health, self.data.stats
-            if "components" in data and "version" in data:
+            if isinstance(data.get("components"), dict) and isinstance(data.get("version"), str):
                 health = cast(Health, data)
                 self._check_health(health)
-            if "queues" in data:
+            if isinstance(data.get("queues"), dict):
                 stats = cast(Stats, {**stats, **data})
             self.async_set_updated_data(replace(self.data, health=health, stats=stats))
 

@@ -1,8 +1,9 @@
 """Media source: browse each server's cameras and their recent events (thumbnails, clips).
 
 Identifiers: ``<entry_id>`` → cameras, ``<entry_id>/<camera_id>`` → events,
-``<entry_id>/clip/<event_id>`` and ``<entry_id>/thumbnail/<detection_id>`` → playable items,
-resolved to signed URLs of the authenticated proxy.
+``<entry_id>/clip/<event_id>`` and ``<entry_id>/thumbnail/<event_id>`` → playable items (the
+event's clip, or the thumbnail of its best detection), resolved to signed URLs of the
+authenticated proxy.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class HSIMediaSource(MediaSource):
         if kind == "clip":
             server_path, mime = f"/api/events/{item_id}/clip", "video/mp4"
         else:
-            server_path, mime = f"/api/detections/{item_id}/thumbnail", "image/jpeg"
+            server_path, mime = f"/api/events/{item_id}/thumbnail", "image/jpeg"
         url = signed_media_url(self.hass, entry_id, server_path)
         return PlayMedia(cast(str, url), mime)
 
@@ -121,9 +122,9 @@ def _event_item(
         identifier, media_class, content_type = (
             f"{entry_id}/clip/{event['id']}", MediaClass.VIDEO, "video/mp4",
         )
-    elif (url := event.get("thumbnail_url")) and (detection := url.rstrip("/").split("/")[-2]).isdigit():
+    elif event.get("thumbnail_url"):
         identifier, media_class, content_type = (
-            f"{entry_id}/thumbnail/{detection}", MediaClass.IMAGE, "image/jpeg",
+            f"{entry_id}/thumbnail/{event['id']}", MediaClass.IMAGE, "image/jpeg",
         )
     else:
         return None

@@ -31,7 +31,7 @@ from .api import (
     HSIConnectionError,
     HSIError,
     HSINotFoundError,
-    HSIValidationError,
+    HSIResponseError,
 )
 from .const import DOMAIN, SEVERITIES
 from .coordinator import HSICoordinator
@@ -111,7 +111,14 @@ async def _call[T](awaitable: Awaitable[T], item: str) -> T:
             translation_key="not_found",
             translation_placeholders={"item": item},
         ) from err
-    except HSIValidationError as err:
+    except HSIResponseError as err:
+        if not 400 <= err.status < 500:  # an unreadable answer, not a refusal
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        # Bad input (400/422), a state that forbids it (409), media it does not take (413/415).
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="rejected",

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .api import AlertRule, Zone
+from .const import WEEKDAYS
 
 RULE_FIELDS = (
     "name",
@@ -66,7 +67,9 @@ def rule_form_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def rule_body_from_form(user_input: Mapping[str, Any]) -> dict[str, Any]:
+def rule_body_from_form(
+    user_input: Mapping[str, Any], default_timezone: str | None = None
+) -> dict[str, Any]:
     """Server rule body of the rule form's input (schedule nested, empties as null)."""
     body: dict[str, Any] = {
         "name": user_input["name"],
@@ -92,13 +95,13 @@ def rule_body_from_form(user_input: Mapping[str, Any]) -> dict[str, Any]:
     days = user_input.get("days") or []
     start, end = user_input.get("start_time"), user_input.get("end_time")
     if days or start or end:
-        schedule: dict[str, Any] = {"days": list(days) or None}
-        if start:
-            schedule["start_time"] = str(start)[:5]
-        if end:
-            schedule["end_time"] = str(end)[:5]
-        schedule["timezone"] = user_input.get("timezone") or None
-        body["schedule"] = schedule
+        # The server needs all four: no days is every day, no times the whole day (start == end).
+        body["schedule"] = {
+            "days": list(days) or list(WEEKDAYS),
+            "start_time": str(start or "00:00")[:5],
+            "end_time": str(end or "00:00")[:5],
+            "timezone": user_input.get("timezone") or default_timezone,
+        }
     else:
         body["schedule"] = None
     return body

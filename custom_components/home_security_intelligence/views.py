@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PROXY_PREFIX = f"/api/{DOMAIN}"
 # Only these server paths can be reached through the proxy: media, nothing else.
 ALLOWED_MEDIA = re.compile(
-    r"^(detections/\d+/thumbnail|events/\d+/clip|cameras/[A-Za-z0-9_.-]+/snapshot)$"
+    r"^(detections/\d+/thumbnail|events/\d+/(?:clip|thumbnail)|cameras/[A-Za-z0-9_.-]+/snapshot)$"
 )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ async def hsi_server(
         await server.start()
         yield server
     finally:
-        server.stop()
+        await server.stop()
 
 
 @pytest.fixture
@@ -89,3 +90,23 @@ def state(hass: HomeAssistant, entity_id: str) -> str | None:
     """An entity's state, or None when it does not exist."""
     current = hass.states.get(entity_id)
     return None if current is None else current.state
+
+
+@pytest.fixture
+async def load_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> AsyncGenerator[Callable[[], Awaitable[MockConfigEntry]]]:
+    """`await load_entry()` sets the entry up later in the test (after preparing the server) like
+    `loaded_entry` does, and unloads it afterwards."""
+
+    async def load() -> MockConfigEntry:
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_for(lambda: config_entry.runtime_data.ws_connected)
+        return config_entry
+
+    yield load
+    if hass.config_entries.async_get_entry(config_entry.entry_id) and config_entry.state.recoverable:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await hass.async_block_till_done()

@@ -158,18 +158,23 @@ class HSIServer:
                 raise ServerError(f"the server did not become ready:\n{self.log_tail()}")
             await asyncio.sleep(0.1)
 
-    def stop(self) -> None:
-        """Ctrl-C, as a user would stop it; the process stops its embedded services itself."""
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Ctrl-C, as a user would stop it; the process stops its embedded services itself.
+
+        Waits without blocking the event loop, so a Home Assistant connected to the server keeps
+        running and sees its push connection closed, as it would in real life.
+        """
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise ServerError(f"the server did not stop on SIGINT:\n{self.log_tail()}") from None
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise ServerError(f"the server did not stop on SIGINT:\n{self.log_tail()}")
+            await asyncio.sleep(0.05)
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of the server's log, for failure messages."""

@@ -1,9 +1,23 @@
-"""The notification blueprint: a valid HA blueprint that notifies, filters, cools down, and acts."""
+"""The notification blueprint: a valid HA blueprint that notifies, filters, cools down, and acts.
+
+Alerts come from a real server (one rule whose severity the test sets, a photo of people per
+alert); only the phone is a stand-in (`async_mock_service` for its notify action).
+
+While a notified alert waits for its buttons (the blueprint's `wait_for_trigger`, 30 min by
+default), the automation run is a pending task: `hass.async_block_till_done()` would wait for it
+(which is why this test used to hang). The tests wait for states and calls instead, and call
+`async_block_till_done` only while no run is waiting.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 import shutil
+from typing import Any
+
+import pytest
 
 from homeassistant.components import automation
 from homeassistant.components.blueprint import models, schemas
@@ -13,7 +27,12 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml_dict
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
-from .fake_server import FakeServer
+from custom_components.home_security_intelligence.const import DOMAIN
+
+from .conftest import wait_for
+from .hsi_server import HSIServer, eventually
+
+LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
 
 BLUEPRINT = (
     Path(__file__).resolve().parents[2]
@@ -32,10 +51,61 @@ def test_blueprint_is_valid() -> None:
     }
 
 
-async def test_blueprint_notifies_and_wires_buttons(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer, tmp_path: Path
-) -> None:
-    """Critical alert → critical push with thumbnail; Acknowledge acknowledges; low and cooled-down skip."""
+async def settle(hass: HomeAssistant) -> None:
+    """Let HA finish its work; fails (instead of hanging) if a run waits for buttons, i.e. notified."""
+    async with asyncio.timeout(30):
+        await hass.async_block_till_done()
+
+
+class Scene:
+    """The server, HA with the blueprint automation, and a phone that records notifications."""
+
+    def __init__(self, hass: HomeAssistant, server: HSIServer, notifications: list[ServiceCall]) -> None:
+        self.hass = hass
+        self.server = server
+        self.notifications = notifications
+        self.rule: dict[str, Any] = {}
+
+    async def alert(self, severity: str, camera: str = "Front Door") -> dict[str, Any]:
+        """Make the server raise one alert of that severity on the camera; return it once HA fired it."""
+        camera_id = camera.lower().replace(" ", "_")
+        await self.server.request(
+            "PATCH", f"/api/alert-rules/{self.rule['id']}", json_body={"severity": severity}, expect=200
+        )
+        before = {a["id"] for a in await self.server.items("/api/alerts?limit=100")}
+        await self.server.upload_and_wait(camera, camera_id)
+
+        async def new_alert() -> dict[str, Any] | None:
+            fresh = [a for a in await self.server.items("/api/alerts?limit=100") if a["id"] not in before]
+            return fresh[0] if fresh else None
+
+        alert = await eventually(new_alert, 30, f"a {severity} alert")
+        assert alert["severity"] == severity
+        entity_id = f"event.{camera_id}_alert"
+        await wait_for(lambda: self.hass.states.get(entity_id).attributes.get("alert_id") == alert["id"])
+        return alert
+
+    async def press(self, action: str, alert: dict[str, Any], status: str) -> None:
+        """Tap a notification button on the phone; the server's alert must get the status."""
+        self.hass.bus.async_fire("mobile_app_notification_action", {"action": f"{action}_{alert['id']}"})
+
+        async def done() -> bool:
+            current = await self.server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
+            return bool(current["status"] == status)
+
+        await eventually(done, 30, f"alert {alert['id']} {status}")
+
+
+@pytest.fixture
+async def scene(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, tmp_path: Path
+) -> AsyncGenerator[Scene]:
+    """Two cameras, one rule, the blueprint automation (≥ high, 10 min cooldown) and a phone."""
+    for name in ("Front Door", "Garage"):
+        await hsi_server.request("POST", "/api/cameras", json_body={"name": name}, expect=201)
+    rule = await hsi_server.create_rule(severity="high")
+    await load_entry()
+
     hass.config.config_dir = str(tmp_path)
     target = tmp_path / "blueprints/automation/home_security_intelligence/notify_alert.yaml"
     target.parent.mkdir(parents=True)
@@ -45,7 +115,7 @@ async def test_blueprint_notifies_and_wires_buttons(
     phone = dr.async_get(hass).async_get_or_create(
         config_entry_id=phone_entry.entry_id, identifiers={("mobile_app", "pixel")}, name="Pixel 9"
     )
-    notifications: list[ServiceCall] = async_mock_service(hass, "notify", "mobile_app_pixel_9")
+    notifications = async_mock_service(hass, "notify", "mobile_app_pixel_9")
     assert await async_setup_component(
         hass,
         automation.DOMAIN,
@@ -65,28 +135,59 @@ async def test_blueprint_notifies_and_wires_buttons(
         },
     )
     await hass.async_block_till_done()
-    coordinator = loaded_entry.runtime_data
+    assert [automation_state.state for automation_state in hass.states.async_all(automation.DOMAIN)] == ["on"]
+    built = Scene(hass, hsi_server, notifications)
+    built.rule = rule
+    yield built
+    # Turning the automation off stops runs still waiting for a button (else unloading would wait).
+    await hass.services.async_call(automation.DOMAIN, "turn_off", {"entity_id": "all"}, blocking=True)
 
-    coordinator.async_handle_message("alert.created", server.make_alert("lo", 10, "front_door", "medium"))
-    await hass.async_block_till_done()
-    assert notifications == []  # below the minimum severity
 
-    coordinator.async_handle_message("alert.created", server.make_alert("a1", 10, "front_door", "critical"))
-    await hass.async_block_till_done()
-    assert len(notifications) == 1
-    data = notifications[0].data
-    assert data["title"] == "Front door: Critical alert"
-    assert data["message"].startswith("Person at the front door")
-    assert "?authSig=" in data["data"]["image"]
+async def test_blueprint_notifies_and_buttons_act(hass: HomeAssistant, scene: Scene) -> None:
+    """A critical alert → a critical push with the summary, thumbnail and buttons; Acknowledge
+    acknowledges it on the server, and Dismiss (on the next one) dismisses it."""
+    alert = await scene.alert("critical")
+    await wait_for(lambda: len(scene.notifications) == 1)
+    data = scene.notifications[0].data
+    metadata = alert["metadata"]
+    assert data["title"] == "Front Door: Critical alert"
+    assert data["message"] == f"{metadata['summary']} (risk {metadata['risk_score']})"
+    thumbnail = metadata["thumbnail_url"].removeprefix("/api/")  # detections/<id>/thumbnail
+    entry_id = scene.hass.config_entries.async_entries(DOMAIN)[0].entry_id
+    assert data["data"]["image"].startswith(f"/api/{DOMAIN}/{entry_id}/{thumbnail}?authSig=")
+    assert data["data"]["tag"] == f"hsi-{alert['id']}"
     assert data["data"]["push"]["interruption-level"] == "critical"
     assert data["data"]["channel"] == "alarm_stream"
-    assert [a["action"] for a in data["data"]["actions"]] == ["HSI_ACK_a1", "HSI_DISMISS_a1"]
+    assert [a["action"] for a in data["data"]["actions"]] == [f"HSI_ACK_{alert['id']}", f"HSI_DISMISS_{alert['id']}"]
+    await scene.press("HSI_ACK", alert, "acknowledged")
 
-    # A high alert right after is inside the cooldown; critical ones always pass.
-    coordinator.async_handle_message("alert.created", server.make_alert("h1", 10, "garage", "high"))
-    await hass.async_block_till_done()
-    assert len(notifications) == 1
+    second = await scene.alert("critical", "Garage")  # critical: no cooldown
+    await wait_for(lambda: len(scene.notifications) == 2)
+    assert scene.notifications[1].data["title"] == "Garage: Critical alert"
+    await scene.press("HSI_DISMISS", second, "dismissed")
+    await settle(hass)  # both runs are finished: nothing waits any more
+    assert len(scene.notifications) == 2
 
-    hass.bus.async_fire("mobile_app_notification_action", {"action": "HSI_ACK_a1"})
-    await hass.async_block_till_done()
-    assert server.alerts["a1"]["status"] == "acknowledged"
+
+async def test_blueprint_filters_severity_and_cools_down(hass: HomeAssistant, scene: Scene) -> None:
+    """Below the minimum severity nothing is sent; after a notification, a high alert within the
+    cooldown is skipped, while a critical one still goes through."""
+    await scene.alert("medium")
+    await settle(hass)  # the condition stopped the run
+    assert scene.notifications == []
+
+    high = await scene.alert("high")
+    await wait_for(lambda: len(scene.notifications) == 1)
+    sent = scene.notifications[0].data
+    assert sent["title"] == "Front Door: High alert"
+    assert sent["data"]["push"] == {"interruption-level": "time-sensitive"}
+    assert sent["data"]["channel"] == DOMAIN
+    await scene.press("HSI_ACK", high, "acknowledged")  # ends that run
+
+    await scene.alert("high", "Garage")
+    await settle(hass)
+    assert len(scene.notifications) == 1  # inside the 10 min cooldown
+
+    await scene.alert("critical", "Garage")
+    await wait_for(lambda: len(scene.notifications) == 2)
+    assert scene.notifications[1].data["title"] == "Garage: Critical alert"

@@ -1,7 +1,16 @@
-"""Config flow: user step and each error, reauth, reconfigure, Supervisor discovery."""
+"""Config flow against a real server: user step and each error, reauth, reconfigure, Supervisor discovery.
+
+Every condition is produced for real: a wrong key is refused by the server, a revoked key is a
+key the server issued and then revoked, "unreachable" is a port nobody listens on, and "not an
+HSI server" is some other HTTP device answering on the health path. ``async_setup_entry`` is
+patched out because these tests are about the flow, not about loading the entry.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
 from unittest.mock import patch
 
 from aiohttp import web
@@ -15,172 +24,225 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intelligence.const import DOMAIN
 
-from .conftest import entry_data
-from .fake_server import API_KEY, INSTANCE_ID, FakeServer
+from .hsi_server import HSIServer, free_port
 
 SETUP = "custom_components.home_security_intelligence.async_setup_entry"
 
 
-async def test_user_flow_creates_entry(hass: HomeAssistant, server: FakeServer) -> None:
+@asynccontextmanager
+async def other_device() -> AsyncGenerator[int]:
+    """Some other HTTP device on 127.0.0.1 that answers /api/system/health with its own JSON."""
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "uptime": 1234, "device": "printer"})
+
+    app = web.Application()
+    app.router.add_get("/api/system/health", health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+async def revoked_key(server: HSIServer) -> str:
+    """A key the server issued and then revoked: the server now answers it with 401."""
+    created = await server.request("POST", "/api/keys", json_body={"name": "old phone"}, expect=201)
+    await server.request("DELETE", f"/api/keys/{created['id']}", expect=200)
+    return str(created["key"])
+
+
+async def test_user_flow_creates_entry(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """Valid details create an entry keyed by the server's instance id."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {}
     with patch(SETUP, return_value=True) as setup:
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], entry_data(server)
+            result["flow_id"], hsi_server.entry_data
         )
         await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Home Security Intelligence"
-    assert result["data"] == entry_data(server)
-    assert result["result"].unique_id == INSTANCE_ID
+    assert result["data"] == hsi_server.entry_data
+    assert result["result"].unique_id == hsi_server.instance_id
     assert len(setup.mock_calls) == 1
-    # The key was proven against an authenticated endpoint.
-    assert server.calls("GET", "/api/system/stats")
 
 
-@pytest.mark.parametrize(
-    ("mutate", "error"),
-    [
-        (lambda s, d: d.update(api_key="wrong"), "invalid_auth"),
-        (lambda s, d: d.update(port=1), "cannot_connect"),
-        (
-            lambda s, d: s.fail.__setitem__(
-                ("GET", "/api/system/health"), web.json_response({"hello": "world"})
-            ),
-            "not_hsi",
-        ),
-    ],
-)
+@pytest.mark.parametrize("problem", ["wrong_key", "revoked_key", "nobody_listens", "other_device"])
 async def test_user_flow_errors_then_recovers(
-    hass: HomeAssistant, server: FakeServer, mutate: object, error: str
+    hass: HomeAssistant, hsi_server: HSIServer, problem: str
 ) -> None:
     """Each failure shows its error; fixing the input then creates the entry."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    data = entry_data(server)
-    mutate(server, data)  # type: ignore[operator]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    data = dict(hsi_server.entry_data)
+    async with other_device() as other_port:
+        if problem == "wrong_key":
+            data["api_key"], error = "hsi_not-a-key-this-server-issued", "invalid_auth"
+        elif problem == "revoked_key":
+            data["api_key"], error = await revoked_key(hsi_server), "invalid_auth"
+        elif problem == "nobody_listens":
+            data["port"], error = free_port(), "cannot_connect"
+        else:
+            data["port"], error = other_port, "not_hsi"
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
-    server.fail.clear()
+    assert not hass.config_entries.async_entries(DOMAIN)
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], entry_data(server)
+            result["flow_id"], hsi_server.entry_data
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == hsi_server.instance_id
 
 
-async def test_user_flow_unknown_error(hass: HomeAssistant, server: FakeServer) -> None:
-    """An unexpected exception becomes the `unknown` error, not a crash."""
+async def test_user_flow_unknown_error(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """An unexpected exception becomes the `unknown` error, not a crash; a retry then works."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    # Last resort: no real server or network condition makes the client raise anything but
+    # its own HSIError subclasses, so the flow's catch-all branch is reached by patching.
     with patch(
         "custom_components.home_security_intelligence.api.HSIClient.health",
         side_effect=RuntimeError("boom"),
     ):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], entry_data(server)
+            result["flow_id"], hsi_server.entry_data
         )
+    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
+    with patch(SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], hsi_server.entry_data
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_user_flow_already_configured_updates_address(
-    hass: HomeAssistant, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer
 ) -> None:
-    """The same server found again aborts, taking the new address."""
+    """The same server found at a new address aborts, taking the new address (not the key)."""
+    old_port = free_port()
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=INSTANCE_ID, data=entry_data(server, host="old-host")
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "host": "localhost", "port": old_port},
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], entry_data(server)
+            result["flow_id"], hsi_server.entry_data
         )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data["host"] == "127.0.0.1"
+    assert entry.data["port"] == hsi_server.port
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
-async def test_reauth(hass: HomeAssistant, server: FakeServer) -> None:
-    """Reauth rejects a bad key, then stores the good one."""
+async def test_reauth(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """The entry's key was revoked: reauth refuses it again, then stores a working one."""
+    old_key = await revoked_key(hsi_server)
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=INSTANCE_ID, data=entry_data(server, api_key="old")
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "api_key": old_key},
     )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"api_key": "still-wrong"}
-    )
+    assert result["description_placeholders"]["host"] == "127.0.0.1"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"api_key": old_key})
+    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
+    assert entry.data["api_key"] == old_key
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"api_key": API_KEY}
+            result["flow_id"], {"api_key": hsi_server.api_key}
         )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
-    assert entry.data["api_key"] == API_KEY
+    assert entry.data["api_key"] == hsi_server.api_key
 
 
-async def test_reauth_wrong_server(hass: HomeAssistant, server: FakeServer) -> None:
-    """A key that works but on another server (other instance id) is refused."""
-    entry = MockConfigEntry(domain=DOMAIN, unique_id="other-instance", data=entry_data(server))
+async def test_reauth_wrong_server(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """A key that works, but at an address now answered by another server, is not saved."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="instance-of-the-server-this-entry-was-made-for",
+        data={**hsi_server.entry_data, "api_key": "the-old-key"},
+    )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"api_key": API_KEY}
+        result["flow_id"], {"api_key": hsi_server.api_key}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_server"
+    assert entry.data["api_key"] == "the-old-key"
 
 
-async def test_reconfigure(hass: HomeAssistant, server: FakeServer) -> None:
-    """Reconfigure validates, refuses errors, then updates the entry."""
+async def test_reconfigure(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """Reconfigure refuses an address nobody answers on, then updates the entry."""
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=INSTANCE_ID, data=entry_data(server, host="localhost")
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "host": "localhost", "port": free_port()},
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data(server, port=1)
+        result["flow_id"], {**hsi_server.entry_data, "port": free_port()}
     )
+    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], entry_data(server)
+            result["flow_id"], hsi_server.entry_data
         )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data["host"] == "127.0.0.1"
+    assert entry.data == hsi_server.entry_data
 
 
-async def test_reconfigure_wrong_server(hass: HomeAssistant, server: FakeServer) -> None:
+async def test_reconfigure_wrong_server(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """Reconfigure cannot point an entry at a different server."""
-    entry = MockConfigEntry(domain=DOMAIN, unique_id="other-instance", data=entry_data(server))
+    original = {**hsi_server.entry_data, "host": "localhost", "port": free_port()}
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="instance-of-another-server", data=original
+    )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data(server)
+        result["flow_id"], hsi_server.entry_data
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_server"
+    assert entry.data == original
 
 
-def _discovery(server: FakeServer, **config: object) -> HassioServiceInfo:
+def _discovery(port: int, api_key: str, **config: Any) -> HassioServiceInfo:
+    """What the Supervisor hands over when the add-on announces itself."""
     return HassioServiceInfo(
-        config={"host": "127.0.0.1", "port": server.port, "api_key": API_KEY, "ssl": False, **config},
+        config={"host": "127.0.0.1", "port": port, "api_key": api_key, "ssl": False, **config},
         name="HSI add-on",
         slug="hsi",
         uuid="1234",
     )
 
 
-async def test_hassio_discovery_confirm(hass: HomeAssistant, server: FakeServer) -> None:
+async def test_hassio_discovery_confirm(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """The add-on announces itself; one confirmation creates the entry with its key."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(server)
+        DOMAIN,
+        context={"source": SOURCE_HASSIO},
+        data=_discovery(hsi_server.port, hsi_server.api_key),
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "hassio_confirm"
@@ -189,40 +251,49 @@ async def test_hassio_discovery_confirm(hass: HomeAssistant, server: FakeServer)
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "HSI add-on"
-    assert result["data"]["api_key"] == API_KEY
-    assert result["result"].unique_id == INSTANCE_ID
+    assert result["data"] == hsi_server.entry_data
+    assert result["result"].unique_id == hsi_server.instance_id
 
 
-async def test_hassio_discovery_confirm_error(hass: HomeAssistant, server: FakeServer) -> None:
-    """A discovered key the server refuses shows an error on the confirm step."""
+async def test_hassio_discovery_confirm_error(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """A discovered key the server refuses shows an error on the confirm step; nothing is added."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(server, api_key="bad")
+        DOMAIN,
+        context={"source": SOURCE_HASSIO},
+        data=_discovery(hsi_server.port, await revoked_key(hsi_server)),
     )
+    assert result["step_id"] == "hassio_confirm"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
+    assert not hass.config_entries.async_entries(DOMAIN)
 
 
-async def test_hassio_discovery_unreachable(hass: HomeAssistant, server: FakeServer) -> None:
-    """Discovery of an add-on that does not answer aborts."""
+async def test_hassio_discovery_unreachable(hass: HomeAssistant, socket_enabled: None) -> None:
+    """Discovery of an add-on that does not answer aborts (no server runs on that port)."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(server, port=1)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(free_port(), "some-key")
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "cannot_connect"
 
 
-async def test_hassio_discovery_updates_existing(hass: HomeAssistant, server: FakeServer) -> None:
+async def test_hassio_discovery_updates_existing(
+    hass: HomeAssistant, hsi_server: HSIServer
+) -> None:
     """Discovery of a configured server updates its address and key (discovery-update-info)."""
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=INSTANCE_ID, data=entry_data(server, host="old", api_key="old")
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "host": "old-host", "port": 1, "api_key": "old"},
     )
     entry.add_to_hass(hass)
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(server)
+            DOMAIN,
+            context={"source": SOURCE_HASSIO},
+            data=_discovery(hsi_server.port, hsi_server.api_key),
         )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data["host"] == "127.0.0.1"
-    assert entry.data["api_key"] == API_KEY
+    assert entry.data == hsi_server.entry_data

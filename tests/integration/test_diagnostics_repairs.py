@@ -1,70 +1,151 @@
-"""Diagnostics (key redacted) and repair issues (unreachable, CPU fallback, version)."""
+"""Diagnostics (key redacted) and repair issues (unreachable, CPU fallback, version), against a
+real server: the CPU fallback is a server started with ``HSI_DETECTOR=auto`` and no model, an
+outage is the server stopped, a rejected key is one the server issued and then revoked."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 
-from aiohttp import web
-from freezegun.api import FrozenDateTimeFactory
+from freezegun import freeze_time
+import pytest
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.home_security_intelligence.const import DOMAIN
-from custom_components.home_security_intelligence.coordinator import version_compatible
+from custom_components.home_security_intelligence.coordinator import (
+    HSICoordinator,
+    version_compatible,
+)
 
-from .fake_server import API_KEY, FakeServer
+from .conftest import wait_for
+from .hsi_server import HSIServer
+
+#: A server whose detector falls back to the CPU: `auto` finds no model, so it runs HOG.
+CPU_FALLBACK = {"HSI_DETECTOR": "auto"}
 
 
+@pytest.fixture
+async def unload_entries(hass: HomeAssistant, hsi_server: HSIServer) -> AsyncGenerator[None]:
+    """Unload loaded entries before the server stops, also when a test fails half-way (a server
+    with a connected client takes long to stop)."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def our_issues(hass: HomeAssistant) -> dict[str, ir.IssueEntry]:
+    """This integration's repair issues by id."""
+    return {
+        issue_id: issue
+        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN
+    }
+
+
+async def revoked_key(server: HSIServer) -> str:
+    """A key the server issued and then revoked: the server now answers it with 401."""
+    created = await server.request("POST", "/api/keys", json_body={"name": "old"}, expect=201)
+    await server.request("DELETE", f"/api/keys/{created['id']}", expect=200)
+    return str(created["key"])
+
+
+@pytest.mark.usefixtures("unload_entries")
 async def test_diagnostics_redact_key(
     hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
+    hsi_server: HSIServer,
+    config_entry: MockConfigEntry,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """Diagnostics hold the server's view but never the API key."""
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    """Diagnostics hold the server's view (health, cameras, activity, push state) but never the key."""
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await wait_for(lambda: config_entry.runtime_data.ws_connected)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
     assert diagnostics["entry"]["data"]["api_key"] == "**REDACTED**"
-    assert API_KEY not in str(diagnostics)
-    assert diagnostics["health"]["version"] == "0.1.0"
-    assert {c["id"] for c in diagnostics["cameras"]} == {"front_door", "garage"}
+    assert hsi_server.api_key not in str(diagnostics)
+    health = await hsi_server.request("GET", "/api/system/health", key=None)
+    assert diagnostics["health"]["version"] == health["version"]
+    assert diagnostics["health"]["instance_id"] == hsi_server.instance_id
+    assert [c["id"] for c in diagnostics["cameras"]] == ["front_door"]
     assert diagnostics["push_connected"] is True
+    assert diagnostics["last_update_success"] is True
     assert "person" in diagnostics["activity"]["front_door"]
+    # A server running the detector it was asked for raises no repair issue.
+    assert our_issues(hass) == {}
 
 
+@pytest.mark.usefixtures("unload_entries")
+@pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
 async def test_cpu_fallback_issue(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """A detector on CPU fallback raises a warning issue that clears when the GPU is back."""
-    registry = ir.async_get(hass)
-    issue_id = f"detector_cpu_fallback_{loaded_entry.entry_id}"
-    assert registry.async_get_issue(DOMAIN, issue_id) is None
-    server.health["components"]["detector"].update(fallback=True, device="cpu", backend="hog")
-    await loaded_entry.runtime_data.async_refresh()
-    issue = registry.async_get_issue(DOMAIN, issue_id)
-    assert issue is not None and issue.severity is ir.IssueSeverity.WARNING
-    assert issue.translation_placeholders["backend"] == "hog"
-    server.health["components"]["detector"]["fallback"] = False
-    await loaded_entry.runtime_data.async_refresh()
-    assert registry.async_get_issue(DOMAIN, issue_id) is None
+    """A detector on CPU fallback raises a warning issue naming what the server reports; it
+    clears once the server runs the detector it was configured for."""
+    detector = (await hsi_server.request("GET", "/api/system/health", key=None))["components"][
+        "detector"
+    ]
+    assert detector["fallback"] is True
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    issue = our_issues(hass).get(f"detector_cpu_fallback_{config_entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["backend"] == detector["backend"]
+    assert issue.translation_placeholders["device"] == detector["device"]
+
+    # The operator fixes the configuration and restarts the server; HA reloads the entry.
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hsi_server.stop()
+    hsi_server.settings["HSI_DETECTOR"] = "hog"
+    await hsi_server.start()
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert our_issues(hass) == {}
 
 
+@pytest.mark.usefixtures("unload_entries")
 async def test_version_issue(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """A server of another major version raises an error issue (also when pushed)."""
-    registry = ir.async_get(hass)
-    issue_id = f"server_version_incompatible_{loaded_entry.entry_id}"
-    loaded_entry.runtime_data.async_handle_message("system.status", {**server.health, "version": "1.0.0"})
-    issue = registry.async_get_issue(DOMAIN, issue_id)
-    assert issue is not None and issue.translation_placeholders["version"] == "1.0.0"
-    await loaded_entry.runtime_data.async_refresh()
-    assert registry.async_get_issue(DOMAIN, issue_id) is None
+    """The real server's version is supported (no issue). A server of another major version
+    cannot be run here, so a health report naming one goes straight into the coordinator's
+    message handler as a `system.status` push (the integration accepts health there; the real
+    server's system.status carries only the stats today): an error issue appears, and the next
+    read of the real server clears it."""
+    health = await hsi_server.request("GET", "/api/system/health", key=None)
+    assert version_compatible(health["version"])
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    issue_id = f"server_version_incompatible_{config_entry.entry_id}"
+    assert issue_id not in our_issues(hass)
+
+    coordinator: HSICoordinator = config_entry.runtime_data
+    coordinator.async_handle_message("system.status", {**health, "version": "1.0.0"})
+    issue = our_issues(hass).get(issue_id)
+    assert issue is not None and issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["version"] == "1.0.0"
+
+    await coordinator.async_refresh()
+    assert issue_id not in our_issues(hass)
 
 
 def test_version_compatible() -> None:
@@ -76,58 +157,86 @@ def test_version_compatible() -> None:
     assert not version_compatible("banana")
 
 
+@pytest.mark.usefixtures("unload_entries")
 async def test_unreachable_issue_after_15_minutes(
     hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    server: FakeServer,
-    freezer: FrozenDateTimeFactory,
+    hsi_server: HSIServer,
+    config_entry: MockConfigEntry,
 ) -> None:
-    """Short outages raise nothing; a long one raises an issue; recovery removes it."""
-    registry = ir.async_get(hass)
-    issue_id = f"server_unreachable_{loaded_entry.entry_id}"
-    coordinator = loaded_entry.runtime_data
-    server.fail[("GET", "/api/system/health")] = lambda: web.Response(status=503)
-    await coordinator.async_refresh()
-    freezer.tick(timedelta(minutes=5))
-    await coordinator.async_refresh()
-    assert registry.async_get_issue(DOMAIN, issue_id) is None
-    freezer.tick(timedelta(minutes=11))
-    await coordinator.async_refresh()
-    assert registry.async_get_issue(DOMAIN, issue_id) is not None
-    server.fail.clear()
-    await coordinator.async_refresh()
-    assert registry.async_get_issue(DOMAIN, issue_id) is None
-
-
-async def test_issues_removed_with_entry(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
-) -> None:
-    """Removing the server removes its repair issues."""
-    server.health["components"]["detector"]["fallback"] = True
-    await loaded_entry.runtime_data.async_refresh()
-    assert ir.async_get(hass).issues
-    await hass.config_entries.async_remove(loaded_entry.entry_id)
+    """The server goes down: a short outage raises nothing, a long one raises an error issue,
+    and the server coming back removes it."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    assert not [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
+    coordinator: HSICoordinator = config_entry.runtime_data
+    issue_id = f"server_unreachable_{config_entry.entry_id}"
+
+    await hsi_server.stop()
+    # Wall-clock time is frozen only now: the event loop's clock freezes with it, and stopping
+    # the server (an asyncio wait) needs it running.
+    with freeze_time(dt_util.utcnow()) as frozen:
+        await coordinator.async_refresh()
+        assert coordinator.last_update_success is False
+        frozen.tick(timedelta(minutes=5))
+        await coordinator.async_refresh()
+        assert issue_id not in our_issues(hass)
+        frozen.tick(timedelta(minutes=11))
+        await coordinator.async_refresh()
+        issue = our_issues(hass).get(issue_id)
+        assert issue is not None and issue.severity is ir.IssueSeverity.ERROR
+        assert issue.translation_placeholders is not None
+        assert issue.translation_placeholders["url"] == hsi_server.url
+
+    await hsi_server.start()
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success is True
+    assert issue_id not in our_issues(hass)
 
 
-async def test_setup_retries_when_unreachable(
-    hass: HomeAssistant, config_entry: MockConfigEntry, server: FakeServer
+@pytest.mark.usefixtures("unload_entries")
+@pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
+async def test_issues_removed_with_entry(
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """Setup is retried later when the server does not answer (test-before-setup)."""
-    server.fail[("GET", "/api/system/stats")] = lambda: web.Response(status=503)
+    """Removing the server from HA removes its repair issues."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert f"detector_cpu_fallback_{config_entry.entry_id}" in our_issues(hass)
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert our_issues(hass) == {}
+
+
+@pytest.mark.usefixtures("unload_entries")
+async def test_setup_retries_when_unreachable(
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
+) -> None:
+    """Setup is retried later when the server does not answer (test-before-setup), and succeeds
+    once it is back."""
+    await hsi_server.stop()
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
 
+    await hsi_server.start()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
+    await wait_for(lambda: config_entry.state is ConfigEntryState.LOADED, 30)
 
+
+@pytest.mark.usefixtures("unload_entries")
 async def test_setup_starts_reauth_on_bad_key(
-    hass: HomeAssistant, config_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer
 ) -> None:
-    """A rejected key fails setup and opens the reauth flow."""
-    server.api_key = "rotated"
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    """A revoked key fails setup and opens the reauth flow (no retries)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "api_key": await revoked_key(hsi_server)},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]

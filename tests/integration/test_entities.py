@@ -1,248 +1,434 @@
-"""Every platform: states, updates from pushed messages, dynamic and stale devices, availability."""
+"""Every platform against a real server: states, pushed updates, dynamic and stale devices, availability."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from freezegun.api import FrozenDateTimeFactory
+import aiohttp
 import pytest
 
 from homeassistant.components.camera import async_get_image
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.home_security_intelligence.const import DOMAIN
+from custom_components.home_security_intelligence import api
+from custom_components.home_security_intelligence.const import (
+    DOMAIN,
+    EVENT_ALERT,
+    EVENT_SECURITY_EVENT,
+)
 
-from .conftest import wait_for
-from .fake_server import INSTANCE_ID, JPEG, FakeServer, now_iso
+from .conftest import state, wait_for
+from .hsi_server import HSIServer, eventually
 
 HUB = "home_security_intelligence"
+LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
 
 
-async def test_hub_sensors(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
-    """Counters and enabled GPU figures reflect the stats; noisy ones are disabled by default."""
-    assert hass.states.get(f"sensor.{HUB}_unreviewed_events").state == "3"
-    assert hass.states.get(f"sensor.{HUB}_pending_alerts").state == "1"
-    assert hass.states.get(f"sensor.{HUB}_detection_queue").state == "4"
-    assert hass.states.get(f"sensor.{HUB}_dead_letter_queue").state == "0"
-    assert hass.states.get(f"sensor.{HUB}_gpu_utilization").state == "37.5"
-    assert hass.states.get(f"sensor.{HUB}_gpu_memory_used").attributes["unit_of_measurement"] == "MiB"
-    assert hass.states.get(f"binary_sensor.{HUB}_pipeline").state == "off"
+async def server_bytes(server: HSIServer, path: str) -> bytes:
+    """The raw body of a media path on the server (with the key), asserting it exists."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url + path, headers={"X-API-Key": server.api_key}) as response,
+    ):
+        assert response.status == 200, f"{path}: {response.status}"
+        return await response.read()
+
+
+async def create_camera(server: HSIServer, name: str) -> dict[str, Any]:
+    """A camera made through the API (no uploads, so no image and no events yet)."""
+    return dict(await server.request("POST", "/api/cameras", json_body={"name": name}, expect=201))
+
+
+async def settled_alerts(server: HSIServer, count: int) -> list[dict[str, Any]]:
+    """Wait until the server holds `count` alerts, all delivered (the pipeline is idle then)."""
+
+    async def probe() -> list[dict[str, Any]] | None:
+        alerts = await server.items("/api/alerts?limit=100")
+        done = len(alerts) == count and all(a["status"] == "delivered" for a in alerts)
+        return alerts if done else None
+
+    return await eventually(probe, 30, f"{count} delivered alerts")
+
+
+def expected(value: Any) -> str:
+    """How HA shows a server figure: null is unknown."""
+    return STATE_UNKNOWN if value is None else str(value)
+
+
+async def test_hub_sensors(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
+    """Counters, queues and GPU figures are the server's stats; noisy GPU figures are disabled by default."""
+    await hsi_server.create_rule()
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    await settled_alerts(hsi_server, 1)
+    await load_entry()
+    stats = await hsi_server.request("GET", "/api/system/stats", expect=200)
+    assert stats["events_unreviewed"] == 1 and stats["alerts_pending"] == 1  # the scene above
+
+    assert state(hass, f"sensor.{HUB}_unreviewed_events") == "1"
+    assert state(hass, f"sensor.{HUB}_pending_alerts") == "1"
+    assert state(hass, f"sensor.{HUB}_detection_queue") == str(stats["queues"]["detect"])
+    assert state(hass, f"sensor.{HUB}_analysis_queue") == str(stats["queues"]["analyze"])
+    assert state(hass, f"sensor.{HUB}_dead_letter_queue") == str(stats["queues"]["dead_letter"])
+    # No GPU on a test machine: the server says null, HA says unknown (with a GPU: its figures).
+    assert state(hass, f"sensor.{HUB}_gpu_utilization") == expected(stats["gpu"]["utilization"])
+    assert state(hass, f"sensor.{HUB}_gpu_memory_used") == expected(stats["gpu"]["memory_used"])
+    gpu_memory = hass.states.get(f"sensor.{HUB}_gpu_memory_used")
+    assert gpu_memory is not None and gpu_memory.attributes["unit_of_measurement"] == "MiB"
+    assert state(hass, f"binary_sensor.{HUB}_pipeline") == ("off" if stats["pipeline_healthy"] else "on")
+    assert stats["pipeline_healthy"] is True
+
     registry = er.async_get(hass)
     for key in ("gpu_temperature", "gpu_memory_total", "inference_fps"):
-        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{INSTANCE_ID}_{key}")
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{hsi_server.instance_id}_{key}")
+        assert entity_id is not None
         entry = registry.async_get(entity_id)
+        assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
         assert entry.entity_category is er.EntityCategory.DIAGNOSTIC
+        assert hass.states.get(entity_id) is None
 
 
-async def test_system_status_push_updates_hub(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+async def test_hub_counters_follow_the_server(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """A pushed system.status updates stats without a REST round trip."""
-    stats = {**server.stats, "alerts_pending": 7, "pipeline_healthy": False}
-    await server.push("system.status", stats)
-    await wait_for(lambda: hass.states.get(f"sensor.{HUB}_pending_alerts").state == "7")
-    assert hass.states.get(f"binary_sensor.{HUB}_pipeline").state == "on"
+    """The counters follow the server's pushed `system.status`: up with a new event and alert, down
+    when the alert is acknowledged and the event reviewed on the server (no REST poll needed)."""
+    assert state(hass, f"sensor.{HUB}_unreviewed_events") == "0"
+    assert state(hass, f"sensor.{HUB}_pending_alerts") == "0"
+    await hsi_server.create_rule()
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(lambda: state(hass, f"sensor.{HUB}_pending_alerts") == "1")
+    await wait_for(lambda: state(hass, f"sensor.{HUB}_unreviewed_events") == "1")
+
+    (alert,) = await settled_alerts(hsi_server, 1)
+    await hsi_server.request("POST", f"/api/alerts/{alert['id']}/acknowledge", expect=200)
+    await wait_for(lambda: state(hass, f"sensor.{HUB}_pending_alerts") == "0")
+    # Reviewing an event is pushed as event.updated, which asks for no refresh: only system.status
+    # (published within seconds of the change) brings the counter down before the minute's poll.
+    await hsi_server.request("PATCH", f"/api/events/{event['id']}", json_body={"reviewed": True}, expect=200)
+    await wait_for(lambda: state(hass, f"sensor.{HUB}_unreviewed_events") == "0")
+    stats = await hsi_server.request("GET", "/api/system/stats", expect=200)
+    assert (stats["events_unreviewed"], stats["alerts_pending"]) == (0, 0)
 
 
 async def test_camera_sensors_follow_events(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
 ) -> None:
-    """Risk score, level and summary show the latest event; an older event does not win."""
-    assert hass.states.get("sensor.front_door_risk_level").state == "high"
+    """Risk score, level and summary show the camera's latest event; an older event never wins."""
+    await create_camera(hsi_server, "Garage")
+    first = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
+
+    assert state(hass, "sensor.front_door_risk_score") == str(first["risk_score"])
+    assert state(hass, "sensor.front_door_risk_level") == first["risk_level"]
     summary = hass.states.get("sensor.front_door_last_event")
-    assert summary.attributes["event_id"] == 10
-    assert hass.states.get("sensor.garage_risk_score").state == "unknown"
-    event = server.make_event(12, "garage", 91, "critical", has_clip=False)
-    event["summary"] = "x" * 400
-    event["object_types"] = ["car", "dog"]
-    await server.push("event.created", event)
-    await wait_for(lambda: hass.states.get("sensor.garage_risk_score").state == "91")
-    assert hass.states.get("sensor.garage_risk_level").state == "critical"
-    assert len(hass.states.get("sensor.garage_last_event").state) == 255
-    assert hass.states.get("binary_sensor.garage_vehicle_activity").state == "on"
-    assert hass.states.get("binary_sensor.garage_animal_activity").state == "on"
-    assert hass.states.get("binary_sensor.garage_person_activity").state == "off"
-    older = server.make_event(5, "garage", 3, "low", has_clip=False)
-    loaded_entry.runtime_data.async_handle_message("event.updated", older)
-    assert hass.states.get("sensor.garage_risk_score").state == "91"
+    assert summary is not None and summary.state == first["summary"]
+    assert summary.attributes["event_id"] == first["id"]
+    assert summary.attributes["object_types"] == ["person"]
+    assert dt_util.parse_datetime(summary.attributes["started_at"]) == dt_util.parse_datetime(first["started_at"])
+    for key in ("risk_score", "risk_level", "last_event"):
+        assert state(hass, f"sensor.garage_{key}") == STATE_UNKNOWN
+
+    garage = await hsi_server.upload_and_wait("Garage", "garage")
+    await wait_for(lambda: state(hass, "sensor.garage_risk_score") == str(garage["risk_score"]))
+    assert state(hass, "sensor.garage_risk_level") == garage["risk_level"]
+    assert state(hass, "sensor.garage_last_event") == garage["summary"]
+
+    # A newer event on the front door, then the server updates the older one (reviewed):
+    # the pushed event.updated must not take the sensors back.
+    second = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(lambda: hass.states.get("sensor.front_door_last_event").attributes["event_id"] == second["id"])
+    updates = async_capture_events(hass, EVENT_SECURITY_EVENT)
+    await hsi_server.request("PATCH", f"/api/events/{first['id']}", json_body={"reviewed": True}, expect=200)
+    await wait_for(lambda: any(e.data["id"] == first["id"] and e.data["action"] == "updated" for e in updates))
+    assert hass.states.get("sensor.front_door_last_event").attributes["event_id"] == second["id"]
+    assert state(hass, "sensor.front_door_risk_score") == str(second["risk_score"])
+
+    # A long summary (an LLM's, not the rules scorer's) is cut to HA's state limit.
+    entry.runtime_data.async_handle_message("event.updated", {**second, "summary": "x" * 400})
+    await hass.async_block_till_done()
+    assert state(hass, "sensor.front_door_last_event") == "x" * 255
 
 
-# Moving the clock 91 s under a live aiohttp WebSocket fires its heartbeat machinery, whose
-# timer aiohttp re-arms; that is aiohttp's bookkeeping, not a leak of the integration.
+# Moving the clock under a live aiohttp WebSocket fires its heartbeat machinery, whose timer
+# aiohttp re-arms; that is aiohttp's bookkeeping, not a leak of the integration.
 @pytest.mark.parametrize("expected_lingering_timers", [True])
 async def test_activity_turns_off_after_hold(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """A detection turns activity on; 90 s later it goes off by itself."""
+    """Detected persons turn person activity on; 90 s after the last one it goes off by itself."""
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(lambda: state(hass, "binary_sensor.front_door_person_activity") == "on")
+    assert state(hass, "binary_sensor.front_door_vehicle_activity") == "off"
+    assert state(hass, "binary_sensor.front_door_animal_activity") == "off"
+
+    latest = max(
+        dt_util.parse_datetime(d["detected_at"])
+        for d in await hsi_server.items("/api/detections?camera_id=front_door&limit=100")
+    )
+    # HOG finds persons only; a vehicle class (RT-DETR's) maps to the vehicle sensor.
     coordinator = loaded_entry.runtime_data
     coordinator.async_handle_message(
         "detection.created",
-        {"id": 101, "camera_id": "garage", "object_type": "truck", "detected_at": now_iso(), "confidence": 0.9},
+        {"id": 10_000, "camera_id": "front_door", "object_type": "truck",
+         "detected_at": latest.isoformat(), "confidence": 0.9},
     )
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.garage_vehicle_activity").state == "on"
-    freezer.tick(timedelta(seconds=91))
-    async_fire_time_changed(hass)
+    assert state(hass, "binary_sensor.front_door_vehicle_activity") == "on"
+
+    freezer = request.getfixturevalue("freezer")
+    freezer.move_to(latest + timedelta(seconds=89))
+    async_fire_time_changed(hass, latest + timedelta(seconds=89))
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.garage_vehicle_activity").state == "off"
-    assert hass.states.get("binary_sensor.front_door_person_activity").state == "off"
-
-
-async def test_connectivity(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
-    """Connectivity mirrors the camera's online status (diagnostic)."""
-    assert hass.states.get("binary_sensor.front_door_connectivity").state == "on"
-    assert hass.states.get("binary_sensor.garage_connectivity").state == "off"
-    loaded_entry.runtime_data.async_handle_message("camera.updated", {"id": "garage", "status": "online"})
+    assert state(hass, "binary_sensor.front_door_person_activity") == "on"
+    freezer.move_to(latest + timedelta(seconds=91))
+    async_fire_time_changed(hass, latest + timedelta(seconds=91))
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.garage_connectivity").state == "on"
+    assert state(hass, "binary_sensor.front_door_person_activity") == "off"
+    assert state(hass, "binary_sensor.front_door_vehicle_activity") == "off"
 
 
-async def test_camera_image(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+@pytest.mark.parametrize("server_settings", [{"HSI_CAMERA_OFFLINE_SECONDS": "10"}])
+async def test_connectivity(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """The camera entity serves the server's latest snapshot; none or failure raise."""
+    """Connectivity (diagnostic) follows the server: online with an upload, offline after silence."""
+    entity_id = "binary_sensor.front_door_connectivity"
+    changes = async_capture_events(hass, "state_changed")
+
+    def history() -> list[str]:
+        """The sensor's states so far (the camera goes offline 10 s after each upload)."""
+        return [
+            e.data["new_state"].state for e in changes
+            if e.data["entity_id"] == entity_id and e.data["new_state"] is not None
+        ]
+
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(lambda: "on" in history())
+    entry = er.async_get(hass).async_get(entity_id)
+    assert entry is not None and entry.entity_category is er.EntityCategory.DIAGNOSTIC
+    # The server marks the camera offline after 10 s without uploads and pushes camera.updated.
+    await wait_for(lambda: "off" in history()[history().index("on"):], 45)
+    assert (await hsi_server.request("GET", "/api/cameras/front_door", expect=200))["status"] == "offline"
+    hsi_server.upload("Front Door")
+    await wait_for(lambda: history().count("on") >= 2)
+
+
+async def test_camera_image(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
+    """The camera entity shows the camera's latest upload; a camera without one, or no server, raises."""
+    await create_camera(hsi_server, "Garage")
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    uploaded = hsi_server.upload("Front Door")
+    await eventually(
+        lambda: _has_detection_of(hsi_server, "front_door", uploaded.name), 30, "the second upload"
+    )
+    await load_entry()
+
     image = await async_get_image(hass, "camera.front_door")
-    assert image.content == JPEG
+    assert image.content == uploaded.read_bytes()
+    assert image.content == await server_bytes(hsi_server, "/api/cameras/front_door/snapshot")
     with pytest.raises(HomeAssistantError):
-        await async_get_image(hass, "camera.garage")  # the server has no snapshot
-    server.fail[("GET", "/api/cameras/front_door/snapshot")] = lambda: web.Response(status=502)
+        await async_get_image(hass, "camera.garage")  # no upload: the server has no snapshot
+    await hsi_server.stop()
     with pytest.raises(HomeAssistantError):
         await async_get_image(hass, "camera.front_door")
 
 
+async def _has_detection_of(server: HSIServer, camera_id: str, file_name: str) -> bool:
+    detections = await server.items(f"/api/detections?camera_id={camera_id}&limit=100")
+    return any(Path(d["file_path"]).name == file_name for d in detections)
+
+
 async def test_detection_image(
     hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    server: FakeServer,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """The image entity shows the latest detection's thumbnail and moves with new ones."""
+    """The image entity shows the latest detection's thumbnail and moves with new detections."""
+    await create_camera(hsi_server, "Garage")
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
     client = await hass_client()
-    state = hass.states.get("image.front_door_latest_detection")
-    response = await client.get(state.attributes["entity_picture"])
-    assert response.status == 200
-    assert await response.read() == JPEG
-    assert hass.states.get("image.garage_latest_detection").state == "unknown"
 
-    loaded_entry.runtime_data.async_handle_message(
+    camera = await hsi_server.request("GET", "/api/cameras/front_door", expect=200)
+    first = hass.states.get("image.front_door_latest_detection")
+    assert first is not None and first.state != STATE_UNKNOWN
+    response = await client.get(first.attributes["entity_picture"])
+    assert response.status == 200
+    assert await response.read() == await server_bytes(
+        hsi_server, f"/api/detections/{camera['last_detection_id']}/thumbnail"
+    )
+    assert state(hass, "image.garage_latest_detection") == STATE_UNKNOWN
+
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    camera = await hsi_server.request("GET", "/api/cameras/front_door", expect=200)
+    coordinator = entry.runtime_data
+    await wait_for(
+        lambda: coordinator.data.cameras["front_door"]["last_detection_id"] == camera["last_detection_id"]
+    )
+    moved = hass.states.get("image.front_door_latest_detection")
+    assert moved is not None and moved.state != first.state
+    response = await client.get(moved.attributes["entity_picture"])
+    assert response.status == 200
+    assert await response.read() == await server_bytes(
+        hsi_server, f"/api/detections/{camera['last_detection_id']}/thumbnail"
+    )
+
+    # A detection whose thumbnail the server does not have: no image.
+    coordinator.async_handle_message(
         "detection.created",
-        {"id": 999, "camera_id": "front_door", "object_type": "cat", "detected_at": now_iso()},
+        {"id": camera["last_detection_id"] + 1000, "camera_id": "front_door", "object_type": "person",
+         "detected_at": dt_util.utcnow().isoformat(), "confidence": 0.9},
     )
     await hass.async_block_till_done()
-    new_state = hass.states.get("image.front_door_latest_detection")
-    assert new_state.state != state.state
-    response = await client.get(new_state.attributes["entity_picture"])
-    assert response.status == 500  # the server has no thumbnail 999 -> no image
-    server.fail[("GET", "/api/detections/999/thumbnail")] = lambda: web.Response(status=503)
-    response = await client.get(new_state.attributes["entity_picture"])
+    gone = hass.states.get("image.front_door_latest_detection")
+    assert gone is not None and gone.state != moved.state
+    response = await client.get(gone.attributes["entity_picture"])
     assert response.status == 500
 
 
 async def test_alert_event_entity(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """A pushed alert fires the camera's event entity with a signed thumbnail URL."""
-    alert = server.make_alert("a2", 10, "front_door", "critical")
-    await server.push("alert.created", alert)
-    await wait_for(lambda: hass.states.get("event.front_door_alert").state != "unknown")
-    state = hass.states.get("event.front_door_alert")
-    assert state.attributes["event_type"] == "critical"
-    assert state.attributes["alert_id"] == "a2"
-    assert state.attributes["event_id"] == 10
-    assert state.attributes["risk_score"] == 72
-    assert state.attributes["object_types"] == ["person"]
-    url = state.attributes["thumbnail_url"]
-    assert url.startswith(f"/api/{DOMAIN}/{loaded_entry.entry_id}/detections/100/thumbnail?authSig=")
-    assert hass.states.get("event.garage_alert").state == "unknown"
-    # An update of the alert (acknowledged) does not fire again; an unknown severity never does.
-    fired_at = state.state
-    coordinator = loaded_entry.runtime_data
-    coordinator.async_handle_message("alert.updated", {**alert, "status": "acknowledged"})
-    coordinator.async_handle_message("alert.created", {**alert, "id": "a3", "severity": "weird"})
+    """A server alert fires the camera's event entity, with a signed thumbnail URL a phone can load."""
+    await create_camera(hsi_server, "Garage")
+    rule = await hsi_server.create_rule(severity="critical")
+    alert_messages = async_capture_events(hass, EVENT_ALERT)
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(lambda: state(hass, "event.front_door_alert") not in (None, STATE_UNKNOWN))
+    (alert,) = await settled_alerts(hsi_server, 1)
+
+    fired = hass.states.get("event.front_door_alert")
+    assert fired is not None
+    assert fired.attributes["event_type"] == "critical"
+    assert fired.attributes["alert_id"] == alert["id"]
+    assert fired.attributes["event_id"] == event["id"]
+    assert fired.attributes["rule_id"] == rule["id"]
+    assert fired.attributes["risk_score"] == event["risk_score"]
+    assert fired.attributes["summary"] == event["summary"]
+    assert fired.attributes["object_types"] == ["person"]
+    thumbnail = alert["metadata"]["thumbnail_url"]  # /api/detections/<id>/thumbnail
+    url = fired.attributes["thumbnail_url"]
+    prefix = f"/api/{DOMAIN}/{loaded_entry.entry_id}/{thumbnail.removeprefix('/api/')}?authSig="
+    assert url.startswith(prefix)
+    client = await hass_client_no_auth()
+    response = await client.get(url)
+    assert response.status == 200
+    assert await response.read() == await server_bytes(hsi_server, thumbnail)
+    assert state(hass, "event.garage_alert") == STATE_UNKNOWN
+
+    # The server's own update (delivered), an acknowledgement and an unknown severity never fire it again.
+    await wait_for(lambda: any(m.data["action"] == "updated" for m in alert_messages))
+    await hsi_server.request("POST", f"/api/alerts/{alert['id']}/acknowledge", expect=200)
+    await wait_for(
+        lambda: any(m.data["status"] == "acknowledged" for m in alert_messages if m.data["action"] == "updated")
+    )
+    loaded_entry.runtime_data.async_handle_message("alert.created", {**alert, "id": "x", "severity": "weird"})
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_alert").state == fired_at
+    assert state(hass, "event.front_door_alert") == fired.state
 
 
-async def test_rule_switch(
-    hass: HomeAssistant, config_entry: MockConfigEntry, server: FakeServer
-) -> None:
-    """The rule switch toggles `enabled` on the server; failures raise; a gone rule is unavailable."""
-    server.rules["r1"] = {"id": "r1", "name": "Doorbell", "enabled": True, "severity": "high", "cooldown_seconds": 0}
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+async def test_rule_switch(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
+    """The rule switch sets `enabled` on the server; failures raise; a deleted rule is unavailable."""
+    rule = await hsi_server.create_rule(name="Doorbell")
+    entry = await load_entry()
     entity_id = f"switch.{HUB}_doorbell"
-    assert hass.states.get(entity_id).state == "on"
+    assert state(hass, entity_id) == "on"
+
+    async def enabled_on_server() -> bool:
+        return bool((await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200))["enabled"])
+
     await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: entity_id}, blocking=True)
-    assert server.rules["r1"]["enabled"] is False
-    assert hass.states.get(entity_id).state == "off"
+    assert await enabled_on_server() is False
+    assert state(hass, entity_id) == "off"
     await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: entity_id}, blocking=True)
-    assert server.rules["r1"]["enabled"] is True
-    server.fail[("PATCH", "/api/alert-rules/r1")] = lambda: web.Response(status=503)
+    assert await enabled_on_server() is True
+    assert state(hass, entity_id) == "on"
+
+    await hsi_server.request("DELETE", f"/api/alert-rules/{rule['id']}", expect=204)
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: entity_id}, blocking=True)
     assert err.value.translation_key == "rule_update_failed"
-    server.rules.clear()
-    await config_entry.runtime_data.async_refresh()
+    await entry.runtime_data.async_refresh()  # the periodic refresh
     await hass.async_block_till_done()
-    assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
-    assert hass.states.get(entity_id).name == "Home Security Intelligence Doorbell"
+    current = hass.states.get(entity_id)
+    assert current is not None and current.state == STATE_UNAVAILABLE
+    assert current.name == "Home Security Intelligence Doorbell"
 
 
 async def test_new_camera_added_and_stale_camera_removed(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
 ) -> None:
-    """Cameras appearing at runtime get a device; cameras deleted on the server lose theirs."""
-    await server.push(
-        "camera.updated",
-        {**server.cameras["garage"], "id": "backyard", "name": "Backyard", "status": "online"},
-    )
-    await wait_for(lambda: hass.states.get("camera.backyard") is not None)
+    """Cameras added on the server get a device at once; cameras deleted there lose theirs."""
+    await create_camera(hsi_server, "Garage")
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
     registry = dr.async_get(hass)
-    device = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE_ID}_backyard")})
+    instance = hsi_server.instance_id
+    hub = registry.async_get_device(identifiers={(DOMAIN, instance)})
+    assert hub is not None
+
+    await create_camera(hsi_server, "Backyard")  # pushed as camera.updated
+    await wait_for(lambda: hass.states.get("camera.backyard") is not None)
+    device = registry.async_get_device(identifiers={(DOMAIN, f"{instance}_backyard")})
     assert device is not None and device.name == "Backyard"
-    hub = registry.async_get_device(identifiers={(DOMAIN, INSTANCE_ID)})
     assert device.via_device_id == hub.id
 
-    # The server forgets the garage (and never knew the pushed backyard): both go away.
-    del server.cameras["garage"]
-    await loaded_entry.runtime_data.async_refresh()
+    # A deletion is not pushed: the next refresh (every minute) finds the camera gone.
+    await hsi_server.request("DELETE", "/api/cameras/garage", expect=204)
+    await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE_ID}_garage")}) is None
-    assert registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE_ID}_backyard")}) is None
+    assert registry.async_get_device(identifiers={(DOMAIN, f"{instance}_garage")}) is None
     assert hass.states.get("camera.garage") is None
+    assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{instance}_garage_risk_score") is None
     assert hass.states.get("camera.front_door") is not None
+    assert hass.states.get("camera.backyard") is not None
 
-    # And a camera that comes back gets its entities again.
-    server.cameras["garage"] = {**server.cameras["front_door"], "id": "garage", "name": "Garage"}
-    await loaded_entry.runtime_data.async_refresh()
-    await hass.async_block_till_done()
-    assert hass.states.get("camera.garage") is not None
+    # A camera that comes back gets its device and entities again.
+    await create_camera(hsi_server, "Garage")
+    await wait_for(lambda: hass.states.get("camera.garage") is not None)
+    assert registry.async_get_device(identifiers={(DOMAIN, f"{instance}_garage")}) is not None
 
 
 async def test_remove_config_entry_device(
     hass: HomeAssistant,
+    hsi_server: HSIServer,
     loaded_entry: MockConfigEntry,
     hass_ws_client: Any,
 ) -> None:
     """Users may delete a camera device the server no longer has, never a live one or the hub."""
-    from homeassistant.setup import async_setup_component
-
+    await create_camera(hsi_server, "Front Door")
+    await wait_for(lambda: hass.states.get("camera.front_door") is not None)
     assert await async_setup_component(hass, "config", {})
     registry = dr.async_get(hass)
+    instance = hsi_server.instance_id
     ghost = registry.async_get_or_create(
-        config_entry_id=loaded_entry.entry_id, identifiers={(DOMAIN, f"{INSTANCE_ID}_ghost")}
+        config_entry_id=loaded_entry.entry_id, identifiers={(DOMAIN, f"{instance}_ghost")}
     )
-    live = registry.async_get_device(identifiers={(DOMAIN, f"{INSTANCE_ID}_front_door")})
-    hub = registry.async_get_device(identifiers={(DOMAIN, INSTANCE_ID)})
+    live = registry.async_get_device(identifiers={(DOMAIN, f"{instance}_front_door")})
+    hub = registry.async_get_device(identifiers={(DOMAIN, instance)})
+    assert live is not None and hub is not None
     client = await hass_ws_client(hass)
     results = {}
     for name, device in (("ghost", ghost), ("live", live), ("hub", hub)):
@@ -255,28 +441,35 @@ async def test_remove_config_entry_device(
 
 
 async def test_entities_unavailable_when_server_down(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer, caplog: Any
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
 ) -> None:
-    """A failed refresh marks everything unavailable; recovery brings it back."""
-    server.fail[("GET", "/api/system/health")] = lambda: web.Response(status=503)
-    coordinator = loaded_entry.runtime_data
-    await coordinator.async_refresh()
-    await hass.async_block_till_done()
-    assert hass.states.get("sensor.front_door_risk_score").state == STATE_UNAVAILABLE
-    assert hass.states.get(f"sensor.{HUB}_pending_alerts").state == STATE_UNAVAILABLE
-    server.fail.clear()
-    await coordinator.async_refresh()
-    await hass.async_block_till_done()
-    assert hass.states.get("sensor.front_door_risk_score").state == "72"
+    """Stopping the server makes every entity unavailable; starting it again brings them back."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
+    assert state(hass, "sensor.front_door_risk_score") == str(event["risk_score"])
+
+    # The server closes its WebSockets as it stops: HA notices the push connection ending.
+    await hsi_server.stop()
+    await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == STATE_UNAVAILABLE)
+    assert state(hass, f"sensor.{HUB}_pending_alerts") == STATE_UNAVAILABLE
+    assert state(hass, "camera.front_door") == STATE_UNAVAILABLE
+    assert not entry.runtime_data.ws_connected
+
+    await hsi_server.start()  # same port, same data
+    await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == str(event["risk_score"]), 120)
+    assert state(hass, f"sensor.{HUB}_pending_alerts") == "0"
+    await wait_for(lambda: entry.runtime_data.ws_connected)
 
 
 async def test_pagination_is_followed(
-    hass: HomeAssistant, config_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Cameras spread over pages are all read."""
-    server.page_size = 1
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert set(config_entry.runtime_data.data.cameras) == {"front_door", "garage"}
-    assert {q.get("cursor") for q in server.calls("GET", "/api/cameras")} >= {None, "1"}
+    """Cameras spread over several pages are all read."""
+    monkeypatch.setattr(api, "PAGE_LIMIT", 2)
+    for name in ("Attic", "Backyard", "Cellar", "Driveway", "Entrance"):
+        await create_camera(hsi_server, name)
+    server_ids = {camera["id"] for camera in await hsi_server.items("/api/cameras?limit=100")}
+    assert len(server_ids) == 5
+    entry = await load_entry()
+    assert set(entry.runtime_data.data.cameras) == server_ids
+    assert all(hass.states.get(f"camera.{camera_id}") is not None for camera_id in server_ids)

@@ -1,8 +1,12 @@
-"""Media source and the authenticated, signable media proxy."""
+"""Media source and the authenticated, signable media proxy, serving a real server's thumbnails and clips."""
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Awaitable, Callable
+import subprocess
+from typing import Any
+
+import aiohttp
 import pytest
 
 from homeassistant.components import media_source
@@ -14,9 +18,47 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.home_security_intelligence.const import DOMAIN
 
-from .fake_server import JPEG, MP4, FakeServer
+from .hsi_server import PEOPLE_PHOTO, REPO, SERVER_PYTHON, HSIServer, eventually
 
 ROOT = f"media-source://{DOMAIN}"
+TIMEOUT = 60.0
+LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
+
+# PyAV lives in the server's venv only: the clip is made there, like tests/support/media.py's
+# write_h264_clip, but of the people photo so that the detector finds people in its frames.
+_CLIP_SCRIPT = """
+import sys
+import av
+import numpy as np
+from PIL import Image
+
+frame = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+height, width = frame.shape[:2]
+with av.open(sys.argv[2], mode="w") as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = "yuv420p"
+    for index in range(30):
+        picture = frame.copy()
+        picture[0, index] = 255  # frames differ a little, as a camera's do
+        video_frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        video_frame.pts = index
+        container.mux(stream.encode(video_frame))
+    container.mux(stream.encode(None))
+"""
+
+
+@pytest.fixture(scope="module")
+def people_clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 3 s H.264 mp4 of the people photo."""
+    path = tmp_path_factory.mktemp("clip") / "people.mp4"
+    subprocess.run(
+        [str(SERVER_PYTHON), "-c", _CLIP_SCRIPT, str(PEOPLE_PHOTO), str(path)],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    )
+    return path.read_bytes()
 
 
 @pytest.fixture
@@ -26,58 +68,121 @@ async def media(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
 
 
+async def clip_event(server: HSIServer, clip: bytes) -> dict[str, Any]:
+    """A driveway camera's event made from a video upload: it has a clip."""
+    server.upload("Driveway", clip, "motion.mp4")
+
+    async def event_with_clip() -> dict[str, Any] | None:
+        cameras = {camera["id"] for camera in await server.items("/api/cameras")}
+        if "driveway" not in cameras:
+            return None
+        events = [event for event in await server.events("driveway") if event["has_clip"]]
+        return events[0] if events else None
+
+    return await eventually(event_with_clip, TIMEOUT, f"an event with a clip\n{server.log_tail()}")
+
+
+async def server_bytes(server: HSIServer, path: str) -> bytes:
+    """A media resource read straight from the server, with the key."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url + path, headers={"X-API-Key": server.api_key}) as response,
+    ):
+        assert response.status == 200, path
+        return await response.read()
+
+
 async def test_browse(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer, media: None
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, media: None, people_clip: bytes
 ) -> None:
-    """Servers → cameras → events (clip when there is one, else thumbnail)."""
+    """Servers → cameras → events: a clip when the event has one, else its thumbnail, titled with
+    the server's own risk level and score; cameras without events are empty."""
+    photo_event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    video_event = await clip_event(hsi_server, people_clip)
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Attic"}, expect=201)
+    entry = await load_entry()
+
     root = await media_source.async_browse_media(hass, ROOT)
-    assert [c.identifier for c in root.children] == [loaded_entry.entry_id]
-    cameras = await media_source.async_browse_media(hass, f"{ROOT}/{loaded_entry.entry_id}")
-    assert [c.title for c in cameras.children] == ["Front door", "Garage"]
-    events = await media_source.async_browse_media(hass, f"{ROOT}/{loaded_entry.entry_id}/front_door")
-    by_id = {c.identifier: c for c in events.children}
-    clip = by_id[f"{loaded_entry.entry_id}/clip/10"]
-    assert clip.media_content_type == "video/mp4" and "high 72" in clip.title
-    assert clip.thumbnail and "authSig=" in clip.thumbnail
-    assert by_id[f"{loaded_entry.entry_id}/thumbnail/100"].media_content_type == "image/jpeg"
-    # An event with neither clip nor thumbnail is not listed.
-    server.events[11]["thumbnail_url"] = None
-    events = await media_source.async_browse_media(hass, f"{ROOT}/{loaded_entry.entry_id}/front_door")
-    assert len(events.children) == 1
+    assert [(c.identifier, c.title) for c in root.children] == [(entry.entry_id, entry.title)]
+    cameras = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}")
+    assert [c.title for c in cameras.children] == ["Attic", "Driveway", "Front Door"]
+    assert [c.identifier for c in cameras.children] == [
+        f"{entry.entry_id}/attic", f"{entry.entry_id}/driveway", f"{entry.entry_id}/front_door",
+    ]
+
+    front = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
+    (item,) = front.children
+    assert item.identifier == f"{entry.entry_id}/thumbnail/{photo_event['id']}"
+    assert item.media_content_type == "image/jpeg" and item.can_play
+    assert f"{photo_event['risk_level']} {photo_event['risk_score']}" in item.title
+    assert item.thumbnail and "authSig=" in item.thumbnail
+
+    driveway = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/driveway")
+    clips = [c for c in driveway.children if c.identifier == f"{entry.entry_id}/clip/{video_event['id']}"]
+    assert len(clips) == 1
+    assert clips[0].media_content_type == "video/mp4"
+    assert f"{video_event['risk_level']} {video_event['risk_score']}" in clips[0].title
+    assert clips[0].thumbnail and "authSig=" in clips[0].thumbnail
+
+    attic = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/attic")
+    assert attic.children == []
 
 
 async def test_browse_errors(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer, media: None
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, media: None
 ) -> None:
-    """Unknown servers, cameras and paths, and a failing server, are unresolvable."""
-    entry_id = loaded_entry.entry_id
+    """Unknown servers, cameras and paths, and a stopped server, are unresolvable."""
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Front Door"}, expect=201)
+    entry = await load_entry()
+    entry_id = entry.entry_id
     for identifier in ("nope", f"{entry_id}/nocam", f"{entry_id}/a/b/c"):
         with pytest.raises(Unresolvable):
             await media_source.async_browse_media(hass, f"{ROOT}/{identifier}")
-    server.fail[("GET", "/api/events")] = lambda: web.Response(status=503)
-    with pytest.raises(Unresolvable):
+    assert (await media_source.async_browse_media(hass, f"{ROOT}/{entry_id}/front_door")).children == []
+
+    await hsi_server.stop()
+    with pytest.raises(Unresolvable, match="Server unavailable"):
         await media_source.async_browse_media(hass, f"{ROOT}/{entry_id}/front_door")
 
 
 async def test_resolve_and_fetch_signed(
     hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
     media: None,
+    people_clip: bytes,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """Resolved items are signed proxy URLs that work without a bearer token."""
-    entry_id = loaded_entry.entry_id
-    clip = await media_source.async_resolve_media(hass, f"{ROOT}/{entry_id}/clip/10", None)
-    thumb = await media_source.async_resolve_media(hass, f"{ROOT}/{entry_id}/thumbnail/100", None)
+    """Resolved items are signed proxy URLs that serve the server's very bytes without a bearer token."""
+    video_event = await clip_event(hsi_server, people_clip)
+    photo_event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    # Event and detection ids differ, so a thumbnail of the wrong kind of id cannot pass.
+    assert photo_event["id"] not in photo_event["detection_ids"]
+    entry = await load_entry()
+    entry_id = entry.entry_id
+
+    clip = await media_source.async_resolve_media(hass, f"{ROOT}/{entry_id}/clip/{video_event['id']}", None)
+    thumb = await media_source.async_resolve_media(
+        hass, f"{ROOT}/{entry_id}/thumbnail/{photo_event['id']}", None
+    )
     assert clip.mime_type == "video/mp4" and thumb.mime_type == "image/jpeg"
     client = await hass_client_no_auth()
     response = await client.get(clip.url)
-    assert response.status == 200 and await response.read() == MP4
+    assert response.status == 200 and response.content_type == "video/mp4"
+    body = await response.read()
+    assert body[4:8] == b"ftyp"
+    assert body == await server_bytes(hsi_server, f"/api/events/{video_event['id']}/clip")
     response = await client.get(thumb.url)
-    assert await response.read() == JPEG
-    # Unsigned, the proxy refuses.
-    response = await client.get(clip.url.split("?")[0])
-    assert response.status == 401
+    assert response.status == 200 and response.content_type == "image/jpeg"
+    body = await response.read()
+    assert body[:2] == b"\xff\xd8"
+    assert body == await server_bytes(hsi_server, f"/api/events/{photo_event['id']}/thumbnail")
+
+    # Unsigned, or signed for another path, the proxy refuses.
+    assert (await client.get(clip.url.split("?")[0])).status == 401
+    query = clip.url.split("?")[1]
+    other = f"/api/{DOMAIN}/{entry_id}/events/{photo_event['id']}/thumbnail?{query}"
+    assert (await client.get(other)).status == 401
     for bad in ("x/clip/1", f"{entry_id}/clip/abc", f"{entry_id}/other/1", entry_id):
         with pytest.raises(Unresolvable):
             await media_source.async_resolve_media(hass, f"{ROOT}/{bad}", None)
@@ -85,17 +190,30 @@ async def test_resolve_and_fetch_signed(
 
 async def test_proxy_view(
     hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    server: FakeServer,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """The proxy serves media only: allowed paths, known loaded entries, 404 and 502 passed on."""
+    """The proxy serves media only: allowed paths of known loaded entries, the server's 404s and a
+    stopped server (502) passed on."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
     client = await hass_client()
-    base = f"/api/{DOMAIN}/{loaded_entry.entry_id}"
+    base = f"/api/{DOMAIN}/{entry.entry_id}"
+
     response = await client.get(f"{base}/cameras/front_door/snapshot")
     assert response.status == 200 and response.content_type == "image/jpeg"
-    assert (await client.get(f"{base}/events/11/clip")).status == 404
-    assert (await client.get(f"{base}/system/stats")).status == 404
-    assert (await client.get(f"/api/{DOMAIN}/unknown/events/10/clip")).status == 404
-    server.fail[("GET", "/api/events/10/clip")] = lambda: web.Response(status=503)
-    assert (await client.get(f"{base}/events/10/clip")).status == 502
+    assert await response.read() == await server_bytes(hsi_server, "/api/cameras/front_door/snapshot")
+    (detection_id, *_) = event["detection_ids"]
+    response = await client.get(f"{base}/detections/{detection_id}/thumbnail")
+    assert response.status == 200
+    assert await response.read() == await server_bytes(hsi_server, f"/api/detections/{detection_id}/thumbnail")
+    assert response.headers["Cache-Control"].startswith("private")
+
+    assert (await client.get(f"{base}/events/{event['id']}/clip")).status == 404  # a photo: no clip
+    assert (await client.get(f"{base}/events/{event['id'] + 1000}/thumbnail")).status == 404
+    assert (await client.get(f"{base}/system/stats")).status == 404  # not media: never proxied
+    assert (await client.get(f"/api/{DOMAIN}/unknown/events/{event['id']}/thumbnail")).status == 404
+
+    await hsi_server.stop()
+    assert (await client.get(f"{base}/events/{event['id']}/thumbnail")).status == 502

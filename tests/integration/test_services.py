@@ -1,24 +1,28 @@
-"""Actions: success paths, each validation error, server errors, entry resolution."""
+"""Actions against a real server: success paths, each validation error, server errors, entry resolution."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+import uuid
 
-from aiohttp import web
 import pytest
 import voluptuous as vol
 
-from homeassistant.components.camera import Image
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intelligence.const import DOMAIN
 
-from .fake_server import INSTANCE_ID, JPEG, FakeServer
+from .conftest import wait_for
+from .hsi_server import HSIServer, eventually, people_photo
+
+TIMEOUT = 60.0
+LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
 
 
 async def call(hass: HomeAssistant, service: str, data: dict[str, Any], response: bool = True) -> Any:
@@ -28,78 +32,170 @@ async def call(hass: HomeAssistant, service: str, data: dict[str, Any], response
     )
 
 
+async def event_with_alert(server: HSIServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A real event on front_door that a match-everything rule turned into an alert."""
+    await server.upload_and_wait("Front Door", "front_door")
+    await server.create_rule()
+    event = await server.upload_and_wait("Front Door", "front_door")
+
+    async def alert() -> dict[str, Any] | None:
+        found = await server.items(f"/api/alerts?event_id={event['id']}")
+        return found[0] if found else None
+
+    return event, await eventually(alert, TIMEOUT, f"an alert for event {event['id']}")
+
+
+async def local_file_camera(hass: HomeAssistant, path: Path, name: str) -> str:
+    """A plain HA camera (core's local_file integration) showing the file at `path`."""
+    entry = MockConfigEntry(domain="local_file", title=name, options={"name": name, "file_path": str(path)})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    entity_id = f"camera.{name.lower().replace(' ', '_')}"
+    assert hass.states.get(entity_id) is not None
+    return entity_id
+
+
 async def test_acknowledge_and_dismiss(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """Alerts change status on the server; unknown alerts are a validation error."""
-    result = await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert result["alert"]["status"] == "acknowledged"
-    assert server.alerts["a1"]["status"] == "acknowledged"
-    await call(hass, "dismiss_alert", {"alert_id": "a1", "config_entry_id": loaded_entry.entry_id}, response=False)
-    assert server.alerts["a1"]["status"] == "dismissed"
+    """Alerts change status on the server; unknown or malformed ids and refused moves are validation errors."""
+    _, alert = await event_with_alert(hsi_server)
+    assert alert["status"] in ("pending", "delivered")
+
+    result = await call(hass, "acknowledge_alert", {"alert_id": alert["id"]})
+    assert result["alert"]["id"] == alert["id"] and result["alert"]["status"] == "acknowledged"
+    stored = await hsi_server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
+    assert stored["status"] == "acknowledged"
+
+    await call(
+        hass,
+        "dismiss_alert",
+        {"alert_id": alert["id"], "config_entry_id": loaded_entry.entry_id},
+        response=False,
+    )
+    stored = await hsi_server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
+    assert stored["status"] == "dismissed"
+
+    # The server refuses to acknowledge a dismissed alert (409): the user's request, not the network.
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "acknowledge_alert", {"alert_id": alert["id"]})
+    assert err.value.translation_key == "rejected"
+    assert "dismissed" in err.value.translation_placeholders["message"]
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "dismiss_alert", {"alert_id": str(uuid.uuid4())})
+    assert err.value.translation_key == "not_found"
+    # Alert ids are UUIDs: the server's 422 for anything else is passed on as a refusal.
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "dismiss_alert", {"alert_id": "nope"})
-    assert err.value.translation_key == "not_found"
+    assert err.value.translation_key == "rejected"
+    assert "alert_id" in err.value.translation_placeholders["message"]
 
 
 async def test_review_event(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """Review with notes; refused notes and unknown events are validation errors."""
-    result = await call(hass, "review_event", {"event_id": 10, "notes": "the postman"})
-    assert result["event"]["reviewed"] is True
-    assert server.events[10]["notes"] == "the postman"
-    await call(hass, "review_event", {"event_id": 10, "reviewed": False}, response=False)
-    assert server.events[10]["reviewed"] is False
+    """Review with notes lands on the server; refused notes and unknown events are validation errors."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    assert event["reviewed"] is False and event["notes"] is None
+
+    result = await call(hass, "review_event", {"event_id": event["id"], "notes": "the postman"})
+    assert result["event"]["id"] == event["id"]
+    assert result["event"]["reviewed"] is True and result["event"]["notes"] == "the postman"
+    stored = await hsi_server.request("GET", f"/api/events/{event['id']}", expect=200)
+    assert (stored["reviewed"], stored["notes"]) == (True, "the postman")
+
+    await call(hass, "review_event", {"event_id": event["id"], "reviewed": False}, response=False)
+    stored = await hsi_server.request("GET", f"/api/events/{event['id']}", expect=200)
+    assert (stored["reviewed"], stored["notes"]) == (False, "the postman")  # notes left alone
+
+    # The server caps notes at 10 000 characters.
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "review_event", {"event_id": 10, "notes": "x" * 101})
+        await call(hass, "review_event", {"event_id": event["id"], "notes": "x" * 10_001})
     assert err.value.translation_key == "rejected"
+    assert "notes" in err.value.translation_placeholders["message"]
+    stored = await hsi_server.request("GET", f"/api/events/{event['id']}", expect=200)
+    assert stored["notes"] == "the postman"
+
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "review_event", {"event_id": 404})
+        await call(hass, "review_event", {"event_id": event["id"] + 1000})
     assert err.value.translation_key == "not_found"
+    with pytest.raises(vol.Invalid):
+        await call(hass, "review_event", {"event_id": "latest"})
 
 
 async def test_search_events(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """Search returns the matching events; an empty query is refused by the schema."""
-    result = await call(hass, "search_events", {"query": "event 11", "limit": 5})
-    assert [e["id"] for e in result["events"]] == [11]
-    assert server.calls("GET", "/api/events/search")[-1] == {"q": "event 11", "limit": "5"}
+    """The server's full-text search finds events by their notes and pages; an empty query is refused."""
+    first = await hsi_server.upload_and_wait("Front Door", "front_door")
+    second = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await call(hass, "review_event", {"event_id": second["id"], "notes": "parcel courier"})
+
+    result = await call(hass, "search_events", {"query": "courier"})
+    assert [e["id"] for e in result["events"]] == [second["id"]]
+    assert result["events"][0]["notes"] == "parcel courier"
+    assert result["next_cursor"] is None
+
+    # Both events' summaries and object types mention the people the detector found.
+    result = await call(hass, "search_events", {"query": "person", "limit": 1})
+    assert len(result["events"]) == 1 and result["next_cursor"]
+    result = await call(hass, "search_events", {"query": "person", "limit": 10})
+    assert {e["id"] for e in result["events"]} == {first["id"], second["id"]}
+
+    assert (await call(hass, "search_events", {"query": "zeppelin"}))["events"] == []
     with pytest.raises(vol.Invalid):
         await call(hass, "search_events", {"query": ""})
+    with pytest.raises(vol.Invalid):
+        await call(hass, "search_events", {"query": "person", "limit": 0})
 
 
 async def test_get_events_filters(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
 ) -> None:
-    """Filters (device → camera, risk, reviewed, time range) reach the server."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{INSTANCE_ID}_front_door")})
-    result = await call(
-        hass,
-        "get_events",
-        {
-            "device_id": device.id,
-            "min_risk": 50,
-            "reviewed": False,
-            "since": "2025-01-01T00:00:00+00:00",
-            "until": "2030-01-01T00:00:00+00:00",
-            "limit": 10,
-        },
-    )
-    assert [e["id"] for e in result["events"]] == [10]
-    query = server.calls("GET", "/api/events")[-1]
-    assert query["camera_id"] == "front_door"
-    assert query["reviewed"] == "false"
-    assert query["since"].startswith("2025-01-01T00:00:00")
-    result = await call(hass, "get_events", {"risk_level": "low"})
-    assert [e["id"] for e in result["events"]] == [11]
+    """Each filter (device → camera, risk level and minimum, reviewed, time range) is applied by the server."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Garage"}, expect=201)
+    await load_entry()
+    devices = dr.async_get(hass)
+    front = devices.async_get_device(identifiers={(DOMAIN, f"{hsi_server.instance_id}_front_door")})
+    garage = devices.async_get_device(identifiers={(DOMAIN, f"{hsi_server.instance_id}_garage")})
+    assert front is not None and garage is not None
+
+    async def ids(**filters: Any) -> list[int]:
+        result = await call(hass, "get_events", filters)
+        return [e["id"] for e in result["events"]]
+
+    score, level = event["risk_score"], event["risk_level"]
+    started = datetime.fromisoformat(event["started_at"])
+    assert await ids() == [event["id"]]
+    assert await ids(device_id=front.id) == [event["id"]]
+    assert await ids(device_id=garage.id) == []
+    assert await ids(risk_level=level) == [event["id"]]
+    assert await ids(risk_level=next(x for x in ("low", "critical") if x != level)) == []
+    assert await ids(min_risk=score) == [event["id"]]
+    if score < 100:
+        assert await ids(min_risk=score + 1) == []
+    assert await ids(reviewed=False) == [event["id"]]
+    assert await ids(reviewed=True) == []
+    window = {
+        "since": (started - timedelta(minutes=5)).isoformat(),
+        "until": (started + timedelta(minutes=5)).isoformat(),
+    }
+    assert await ids(**window, device_id=front.id, min_risk=score, reviewed=False, limit=10) == [event["id"]]
+    assert await ids(since=(started + timedelta(seconds=1)).isoformat()) == []
+    assert await ids(until=(started - timedelta(seconds=1)).isoformat()) == []
+
+    second = await hsi_server.upload_and_wait("Front Door", "front_door")
+    result = await call(hass, "get_events", {"limit": 1})
+    assert [e["id"] for e in result["events"]] == [second["id"]] and result["next_cursor"]
 
 
 async def test_get_events_validation(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    """Reversed time ranges, foreign devices and bad risk levels are refused."""
+    """Reversed time ranges, foreign or unknown devices and bad risk levels are refused."""
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "get_events", {"since": "2025-02-01T00:00:00", "until": "2025-01-01T00:00:00"})
     assert err.value.translation_key == "invalid_time_range"
@@ -109,103 +205,224 @@ async def test_get_events_validation(
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "get_events", {"device_id": other.id})
     assert err.value.translation_key == "invalid_device"
-    with pytest.raises(ServiceValidationError):
+    # The hub is this server's device, but not a camera.
+    hub = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, loaded_entry.unique_id)})
+    assert hub is not None
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_events", {"device_id": hub.id})
+    assert err.value.translation_key == "invalid_device"
+    with pytest.raises(ServiceValidationError) as err:
         await call(hass, "get_events", {"device_id": "missing"})
+    assert err.value.translation_key == "invalid_device"
     with pytest.raises(vol.Invalid):
         await call(hass, "get_events", {"risk_level": "apocalyptic"})
+    with pytest.raises(vol.Invalid):
+        await call(hass, "get_events", {"min_risk": 101})
 
 
 async def test_test_rule(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """test_rule returns the server's evaluation; unknown rules are a validation error."""
-    server.rules["r1"] = {"id": "r1", "name": "x"}
-    result = await call(hass, "test_rule", {"rule_id": "r1"})
-    assert result == {"rule_id": "r1", "results": [{"event_id": 10, "matched": True, "reasons": ["risk 72 >= 50"]}]}
+    """test_rule returns the server's dry run of a rule; unknown rules are validation errors."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    everything = await hsi_server.create_rule(name="Any person", object_types=["person"])
+    cars = await hsi_server.create_rule(name="Cars only", object_types=["car"])
+
+    result = await call(hass, "test_rule", {"rule_id": everything["id"]})
+    assert result["rule_id"] == everything["id"]
+    (hit,) = result["results"]
+    assert (hit["event_id"], hit["matched"], hit["reasons"]) == (event["id"], True, [])
+    assert hit["risk_score"] == event["risk_score"] and hit["matched_object_types"] == ["person"]
+
+    result = await call(hass, "test_rule", {"rule_id": cars["id"]})
+    (miss,) = result["results"]
+    assert miss["event_id"] == event["id"] and miss["matched"] is False
+    assert any("car" in reason for reason in miss["reasons"])
+
+    # A dry run raises nothing.
+    assert await hsi_server.items("/api/alerts") == []
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "test_rule", {"rule_id": "missing"})
+        await call(hass, "test_rule", {"rule_id": str(uuid.uuid4())})
     assert err.value.translation_key == "not_found"
 
 
 async def test_analyze_image(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry, tmp_path: Path
 ) -> None:
-    """Any HA camera's snapshot is pushed to /api/ingest, under its own or a given camera id."""
-    result = await call(hass, "analyze_image", {"entity_id": "camera.front_door"})
-    assert result["results"] == [
-        {"entity_id": "camera.front_door", "accepted": True, "camera_id": "front_door", "file": "upload.jpg"}
-    ]
-    assert server.bodies[-1] == ("front_door", "image/jpeg", JPEG)
-    await call(hass, "analyze_image", {"entity_id": ["camera.front_door"], "camera_id": "porch"}, response=False)
-    assert server.bodies[-1][0] == "porch"
+    """Any HA camera's snapshot goes through /api/ingest into the real pipeline and becomes an event."""
+    picture = tmp_path / "porch.jpg"
+    picture.write_bytes(people_photo(1001))
+    porch = await local_file_camera(hass, picture, "Porch cam")
+
+    result = await call(hass, "analyze_image", {"entity_id": porch})
+    (accepted,) = result["results"]
+    assert accepted["entity_id"] == porch and accepted["accepted"] is True
+    assert accepted["camera_id"] == "porch_cam" and accepted["status"] == "queued"
+    event = await eventually(
+        lambda: _oldest_event(hsi_server, "porch_cam"), TIMEOUT, f"an event on porch_cam\n{hsi_server.log_tail()}"
+    )
+    assert "person" in event["object_types"] and event["detection_ids"]
+    detections = await hsi_server.items(f"/api/events/{event['id']}/detections")
+    assert {d["object_type"] for d in detections} == {"person"}
+    # The server received exactly the picture HA's camera showed.
+    assert Path(detections[0]["file_path"]).read_bytes() == picture.read_bytes()
+
+    # The integration's own camera entity for the new server camera (which shows that very picture)
+    # works too, under another camera id (a new server camera).
+    registry = er.async_get(hass)
+    unique_id = f"{loaded_entry.unique_id}_porch_cam_camera"
+    await wait_for(lambda: registry.async_get_entity_id("camera", DOMAIN, unique_id), TIMEOUT)
+    own = registry.async_get_entity_id("camera", DOMAIN, unique_id)
+    assert own is not None and own != porch
+    await call(hass, "analyze_image", {"entity_id": [own], "camera_id": "back_yard"}, response=False)
+    second = await eventually(
+        lambda: _oldest_event(hsi_server, "back_yard"), TIMEOUT, f"an event on back_yard\n{hsi_server.log_tail()}"
+    )
+    assert "person" in second["object_types"]
+    detections = await hsi_server.items(f"/api/events/{second['id']}/detections")
+    assert Path(detections[0]["file_path"]).read_bytes() == picture.read_bytes()
+
+    # The same picture again within the dedup window is recognised, not processed twice.
+    result = await call(hass, "analyze_image", {"entity_id": porch})
+    assert result["results"][0]["accepted"] is False
+    assert result["results"][0]["status"] in ("duplicate", "processed")
+
+
+async def _oldest_event(server: HSIServer, camera_id: str) -> dict[str, Any] | None:
+    cameras = {c["id"] for c in await server.items("/api/cameras?limit=100")}
+    if camera_id not in cameras:
+        return None
+    events = await server.events(camera_id)
+    return events[-1] if events else None
 
 
 async def test_analyze_image_errors(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, tmp_path: Path
 ) -> None:
-    """Non-cameras, failing snapshots and refused images each raise their own error."""
+    """Non-cameras, cameras without a picture, and pictures the server refuses each raise their own error."""
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Garage"}, expect=201)
+    await load_entry()
+
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "analyze_image", {"entity_id": "sensor.front_door_risk_score"})
+        await call(hass, "analyze_image", {"entity_id": "sensor.home_security_intelligence_pending_alerts"})
     assert err.value.translation_key == "not_a_camera"
+
+    # The server's garage camera has never uploaded anything: its HA camera has no picture.
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "analyze_image", {"entity_id": "camera.garage"})  # no snapshot
+        await call(hass, "analyze_image", {"entity_id": "camera.garage"})
     assert err.value.translation_key == "snapshot_failed"
-    with (
-        patch(
-            "custom_components.home_security_intelligence.services.async_get_image",
-            return_value=Image("image/jpeg", b""),
-        ),
-        pytest.raises(ServiceValidationError) as err,
-    ):
-        await call(hass, "analyze_image", {"entity_id": "camera.front_door"})
+
+    # A camera whose "picture" is not an image: the server's pipeline refuses it (422).
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" * 10)
+    broken_cam = await local_file_camera(hass, broken, "Broken cam")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "analyze_image", {"entity_id": broken_cam})
     assert err.value.translation_key == "rejected"
+
+    # A picture type the server does not take (415).
+    gif = tmp_path / "anim.gif"
+    gif.write_bytes(b"GIF89a" + b"\x00" * 64)
+    gif_cam = await local_file_camera(hass, gif, "Gif cam")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "analyze_image", {"entity_id": gif_cam})
+    assert err.value.translation_key == "rejected"
+    assert "image/gif" in err.value.translation_placeholders["message"]
+
     with pytest.raises(vol.Invalid):
-        await call(hass, "analyze_image", {"entity_id": "camera.front_door", "camera_id": "../etc"})
+        await call(hass, "analyze_image", {"entity_id": broken_cam, "camera_id": "../etc"})
+    # Nothing reached the pipeline.
+    assert {c["id"] for c in await hsi_server.items("/api/cameras")} == {"garage"}
 
 
-async def test_server_errors(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
-) -> None:
-    """Unreachable server and rejected key surface as HomeAssistantError."""
-    server.fail[("POST", "/api/alerts/a1/acknowledge")] = lambda: web.Response(status=503)
-    with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert err.value.translation_key == "cannot_connect"
-    server.fail.clear()
-    server.api_key = "rotated"
-    with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert err.value.translation_key == "invalid_auth"
-    server.api_key = loaded_entry.data["api_key"]
-    server.fail[("POST", "/api/alerts/a1/acknowledge")] = lambda: web.json_response(
-        {"error": {"code": "teapot", "message": "I'm a teapot"}}, status=418
+async def test_server_errors(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """A stopped server and a revoked key surface as HomeAssistantError with their own message."""
+    _, alert = await event_with_alert(hsi_server)
+    # The entry uses a key of its own, so that it can be revoked while the test keeps its key.
+    own_key = await hsi_server.request(
+        "POST", "/api/keys", json_body={"name": "home-assistant-2"}, expect=201
     )
-    with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert err.value.translation_key == "cannot_connect"
-    assert "teapot" in str(err.value.translation_placeholders)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=hsi_server.instance_id,
+        data={**hsi_server.entry_data, "api_key": own_key["key"]},
+    )
+    entry.add_to_hass(hass)
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_for(lambda: entry.runtime_data.ws_connected, TIMEOUT)
+
+        await hsi_server.stop()
+        with pytest.raises(HomeAssistantError) as err:
+            await call(hass, "acknowledge_alert", {"alert_id": alert["id"]})
+        assert not isinstance(err.value, ServiceValidationError)
+        assert err.value.translation_key == "cannot_connect"
+        await hsi_server.start()
+
+        await hsi_server.request("DELETE", f"/api/keys/{own_key['id']}", expect=200)
+        with pytest.raises(HomeAssistantError) as err:
+            await call(hass, "acknowledge_alert", {"alert_id": alert["id"]})
+        assert not isinstance(err.value, ServiceValidationError)
+        assert err.value.translation_key == "invalid_auth"
+        stored = await hsi_server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
+        assert stored["status"] in ("pending", "delivered")
+    finally:
+        if entry.state.recoverable:
+            await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
 
 
 async def test_entry_resolution(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: FakeServer
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    config_entry: MockConfigEntry,
+    load_entry: LoadEntry,
+    server_template: tuple[Path, str],
+    tmp_path: Path,
 ) -> None:
-    """Unknown or unloaded entries, and ambiguity between servers, are validation errors."""
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1", "config_entry_id": "nope"})
-    assert err.value.translation_key == "entry_not_found"
-    other = MockConfigEntry(domain=DOMAIN, unique_id="other", data={})
-    other.add_to_hass(hass)
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1", "config_entry_id": other.entry_id})
-    assert err.value.translation_key == "entry_not_loaded"
-    # Two loaded servers: the entry must be named.
-    object.__setattr__(other, "state", loaded_entry.state)
-    other.runtime_data = loaded_entry.runtime_data
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert err.value.translation_key == "entry_required"
-    object.__setattr__(other, "state", type(loaded_entry.state).NOT_LOADED)
-    await hass.config_entries.async_unload(loaded_entry.entry_id)
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "acknowledge_alert", {"alert_id": "a1"})
-    assert err.value.translation_key == "entry_not_loaded"
+    """Unknown or unloaded entries, and ambiguity between two servers, are validation errors."""
+    template, api_key = server_template
+    second = HSIServer(tmp_path / "second", template, api_key)
+    await second.start()
+    try:
+        event = await second.upload_and_wait("Garage", "garage")
+        await load_entry()
+
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "get_events", {"config_entry_id": "nope"})
+        assert err.value.translation_key == "entry_not_found"
+        other = MockConfigEntry(
+            domain=DOMAIN, title="Second", unique_id=second.instance_id, data=second.entry_data
+        )
+        other.add_to_hass(hass)
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "get_events", {"config_entry_id": other.entry_id})
+        assert err.value.translation_key == "entry_not_loaded"
+
+        # Two loaded servers: the entry must be named, and then the call goes to that server.
+        assert await hass.config_entries.async_setup(other.entry_id)
+        await hass.async_block_till_done()
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "get_events", {})
+        assert err.value.translation_key == "entry_required"
+        result = await call(hass, "get_events", {"config_entry_id": other.entry_id})
+        assert [e["id"] for e in result["events"]] == [event["id"]]
+        assert result["events"][0]["camera_id"] == "garage"
+        result = await call(hass, "get_events", {"config_entry_id": config_entry.entry_id})
+        assert result["events"] == []
+
+        # One of them unloaded: calls without an entry go to the other one.
+        assert await hass.config_entries.async_unload(other.entry_id)
+        result = await call(hass, "get_events", {})
+        assert result["events"] == []
+        assert await hass.config_entries.async_unload(config_entry.entry_id)
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "get_events", {})
+        assert err.value.translation_key == "entry_not_loaded"
+        await hass.async_block_till_done()
+    finally:
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state.recoverable:
+                await hass.config_entries.async_unload(entry.entry_id)
+        await second.stop()
