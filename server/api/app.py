@@ -86,7 +86,7 @@ async def _start_services(app: web.Application) -> None:
     await ensure_database_logging(runtime, stack)
     if runtime.settings.api_key_enabled:
         await apikeys.ensure_initial_key(runtime.database.sessions, runtime.settings.data_dir)
-    hub = ws.Hub(runtime.redis)
+    hub = ws.Hub(runtime.redis, runtime.database.sessions, app[SETTINGS].ws_key_check_interval)
     hub.start()
     services["hub"] = hub
     stop = asyncio.Event()

@@ -276,6 +276,7 @@ async def delete_camera(call: Call) -> None:
             details={"name": camera.name},
         )
         await session.commit()
+    await broadcast.publish(call.runtime.redis, "camera.deleted", {"id": camera.id})
 
 
 def _newest_image_in(folder: Path) -> Path | None:

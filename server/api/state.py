@@ -30,6 +30,8 @@ class ApiSettings:
     ws_heartbeat: float = 30.0
     #: Seconds a single WebSocket send may take before the client counts as stuck.
     ws_send_timeout: float = 10.0
+    #: How often open WebSockets are checked for a revoked API key (any process may revoke it).
+    ws_key_check_interval: float = 10.0
     #: Write one `logs` row (component "api") per request.
     access_log: bool = True
     #: How often the stats are checked for a change worth a `system.status` push.

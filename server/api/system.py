@@ -117,17 +117,38 @@ async def get_stats(call: Call) -> dict[str, Any]:
     return await collect_stats(call.runtime)
 
 
-async def publish_status(runtime: Runtime, stop: asyncio.Event, interval: float) -> None:
-    """Push `system.status` (the stats) whenever they changed, checked every `interval` seconds.
+#: Component fields that say what a component is and whether it works (not how fast it was just now).
+_STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", "reason")
 
-    Counters and queue depths change with no event of their own (a batch queued, an alert delivered);
-    this keeps live views current without polling. Several API processes may each publish: a client
-    just sees the same figures twice.
+
+async def system_status(runtime: Runtime) -> dict[str, Any]:
+    """The `system.status` message: the stats plus the health summary (status, version, components
+    without their timings), so clients see a CPU fallback or an upgrade as soon as it happens."""
+    health = await runtime.health()
+    components = {
+        name: {key: part[key] for key in _STABLE_COMPONENT_FIELDS if key in part}
+        for name, part in health["components"].items()
+    }
+    return {
+        **await collect_stats(runtime),
+        "status": health["status"],
+        "version": health["version"],
+        "instance_id": health["instance_id"],
+        "components": components,
+    }
+
+
+async def publish_status(runtime: Runtime, stop: asyncio.Event, interval: float) -> None:
+    """Push `system.status` whenever it changed, checked every `interval` seconds.
+
+    Counters, queue depths and component states change with no event of their own (a batch queued,
+    an alert delivered, the LLM failing over); this keeps live views current without polling.
+    Several API processes may each publish: a client just sees the same figures twice.
     """
     last: dict[str, Any] | None = None
     while True:
         try:
-            current = await collect_stats(runtime)
+            current = await system_status(runtime)
         except Exception as err:  # a store restarting: try again next round
             _LOGGER.warning("could not collect system status: %s", err, extra={"component": "api"})
         else:

@@ -4,7 +4,8 @@ One subscription per API process (not per client) feeds a `Hub`; the hub hands e
 client's bounded queue without waiting (`put_nowait`). Each client has its own sender task. A client
 that cannot keep up fills its queue and is dropped (close code 4008) — the hub, the pipeline that
 published and the other clients never wait for it. Heartbeats are WebSocket pings (aiohttp), so a
-dead peer is noticed even when nothing is published.
+dead peer is noticed even when nothing is published. A client whose API key is revoked (over the API
+or the CLI, in any process) is closed within `ws_key_check_interval` (close code 4001).
 
 Client → server messages: `{"type": "subscribe", "data": {"types": [...], "camera_ids": [...]}}`
 (absent or null = everything; answered with `{"type": "subscribed", "data": {...}}`) and
@@ -22,12 +23,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.audit import record
 from server.api.errors import ApiError
 from server.api.registry import Call, Routes
-from server.api.state import SERVICES, SETTINGS, ApiSettings
-from server.models import AuditAction
+from server.api.state import AUTH, SERVICES, SETTINGS, ApiSettings
+from server.models import APIKey, AuditAction
 from server.pipeline.broadcast import CHANNEL
 
 _LOGGER = logging.getLogger("hsi.api.ws")
@@ -41,9 +44,11 @@ MESSAGE_TYPES = (
     "alert.updated",
     "detection.created",
     "camera.updated",
+    "camera.deleted",
     "system.status",
 )
-#: Close code for a client dropped because it did not read fast enough (4000-4999: application codes).
+#: Close codes (4000-4999: application codes): the key was revoked; the client did not read fast enough.
+KEY_REVOKED = 4001
 SLOW_CONSUMER = 4008
 
 
@@ -58,7 +63,7 @@ def _camera_of(message_type: str, data: Any) -> str | None:
     """The camera a message is about (for the camera filter); None when it names none."""
     if not isinstance(data, dict):
         return None
-    if message_type == "camera.updated":
+    if message_type in ("camera.updated", "camera.deleted"):
         return data.get("id")
     if data.get("camera_id"):
         return str(data["camera_id"])
@@ -69,8 +74,9 @@ def _camera_of(message_type: str, data: Any) -> str | None:
 class Client:
     """One connected socket: its filter, its bounded queue and its sender task."""
 
-    def __init__(self, ws: web.WebSocketResponse, settings: ApiSettings) -> None:
+    def __init__(self, ws: web.WebSocketResponse, settings: ApiSettings, key_id: int | None) -> None:
         self.ws = ws
+        self.key_id = key_id
         self.queue: asyncio.Queue[str] = asyncio.Queue(settings.ws_queue_size)
         self.send_timeout = settings.ws_send_timeout
         self.types: frozenset[str] | None = None
@@ -94,18 +100,16 @@ class Client:
         except asyncio.QueueFull:
             self.drop("slow consumer")
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, code: int = SLOW_CONSUMER) -> None:
         if self.dropped:
             return
         self.dropped = True
         _LOGGER.warning("dropping WebSocket client: %s", reason, extra={"component": "api"})
-        self._closer = asyncio.create_task(self._close(reason))
+        self._closer = asyncio.create_task(self._close(reason, code))
 
-    async def _close(self, reason: str) -> None:
+    async def _close(self, reason: str, code: int) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.ws.close(code=SLOW_CONSUMER, message=reason.encode()), self.send_timeout
-            )
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), self.send_timeout)
 
     async def send(self, text: str) -> None:
         await asyncio.wait_for(self.ws.send_str(text), self.send_timeout)
@@ -121,20 +125,27 @@ class Client:
 class Hub:
     """The process's single pub/sub subscription and the set of connected clients."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, sessions: async_sessionmaker[AsyncSession], key_check_interval: float
+    ) -> None:
         self._redis = redis
+        self._sessions = sessions
+        self._key_check_interval = key_check_interval
         self.clients: set[Client] = set()
         self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._relay(), name="hsi-ws-relay")
+        self._tasks = [
+            asyncio.create_task(self._relay(), name="hsi-ws-relay"),
+            asyncio.create_task(self._watch_keys(), name="hsi-ws-keys"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         for client in list(self.clients):
             with contextlib.suppress(Exception):
                 await client.ws.close(code=1001, message=b"server shutting down")
@@ -152,6 +163,31 @@ class Hub:
         for client in list(self.clients):
             if client.wants(message_type, camera_id):
                 client.offer(text)
+
+    async def close_revoked(self) -> None:
+        """Close the clients whose API key is no longer active (one query for all of them)."""
+        keyed = [client for client in self.clients if client.key_id is not None and not client.dropped]
+        if not keyed:
+            return
+        async with self._sessions() as session:
+            active = set(
+                await session.scalars(
+                    select(APIKey.id).where(
+                        APIKey.id.in_({client.key_id for client in keyed}), APIKey.is_active.is_(True)
+                    )
+                )
+            )
+        for client in keyed:
+            if client.key_id not in active:
+                client.drop("API key revoked", KEY_REVOKED)
+
+    async def _watch_keys(self) -> None:
+        while True:
+            await asyncio.sleep(self._key_check_interval)
+            try:
+                await self.close_revoked()
+            except Exception as err:  # the database restarting: check again next round
+                _LOGGER.warning("could not check the WebSocket clients' keys: %s", err)
 
     async def _relay(self) -> None:
         """Subscribe and relay until cancelled; reconnect with backoff if Redis goes away."""
@@ -221,14 +257,14 @@ async def _handle_client_message(client: Client, raw: str) -> None:
 async def websocket(call: Call) -> web.WebSocketResponse:
     """Key in `X-API-Key` (or `?api_key=` for browsers). Messages: `{"type", "data"}` with the types
     event.created, event.updated, alert.created, alert.updated, detection.created, camera.updated,
-    system.status."""
+    camera.deleted, system.status."""
     request = call.request
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat, max_msg_size=64 * 1024)
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "bad_request", "this route only speaks WebSocket")
     hub = hub_of(request.app)
-    client = Client(ws, settings)
+    client = Client(ws, settings, request[AUTH].key_id)
     hub.clients.add(client)  # before the handshake completes: nothing published after it is missed
     try:
         await ws.prepare(request)

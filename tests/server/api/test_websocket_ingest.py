@@ -157,5 +157,39 @@ async def test_changed_stats_are_pushed_as_system_status(runtime: Runtime) -> No
         assert created.status == 201
         message = await ws.receive_json(timeout=10)
         assert message["type"] == "system.status"
-        assert message["data"] == {**stats, "cameras": 1}  # the same shape as GET /api/system/stats
+        data = message["data"]
+        # The stats of GET /api/system/stats, and the health summary without timings.
+        assert {key: data[key] for key in stats} == {**stats, "cameras": 1}
+        health = await (await client.get("/api/system/health")).json()
+        assert data["version"] == health["version"] and data["instance_id"] == health["instance_id"]
+        assert data["components"]["database"] == {"status": "healthy"}  # no latency_ms
+        assert {name: part["status"] for name, part in data["components"].items()} == {
+            name: part["status"] for name, part in health["components"].items()
+        }
         await ws.close()
+
+
+async def test_a_revoked_key_loses_its_open_websocket(runtime: Runtime) -> None:
+    app = create_app(runtime, ApiSettings(ws_key_check_interval=0.05, auth_failure_delay=0.001))
+    async with TestClient(TestServer(app)) as client:
+        admin = {"X-API-Key": (runtime.settings.data_dir / "api_key.txt").read_text().strip()}
+        phone = await (await client.post("/api/keys", json={"name": "phone"}, headers=admin)).json()
+        kept = await client.ws_connect("/api/ws", headers=admin)
+        revoked = await client.ws_connect("/api/ws", headers={"X-API-Key": phone["key"]})
+        await _subscribe(revoked)
+        assert (await client.delete(f"/api/keys/{phone['id']}", headers=admin)).status == 200
+        closing = await revoked.receive(timeout=10)
+        assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4001
+        assert closing.extra == "API key revoked"
+        await kept.send_json({"type": "ping"})
+        assert (await kept.receive_json(timeout=5))["type"] == "pong"  # the other key keeps its socket
+        await kept.close()
+
+
+async def test_a_deleted_camera_is_announced(client: TestClient) -> None:
+    assert (await client.post("/api/cameras", json={"name": "Shed"})).status == 201
+    ws = await client.ws_connect("/api/ws")
+    await _subscribe(ws, types=["camera.deleted"], camera_ids=["shed"])
+    assert (await client.delete("/api/cameras/shed")).status == 204
+    assert await ws.receive_json(timeout=10) == {"type": "camera.deleted", "data": {"id": "shed"}}
+    await ws.close()
