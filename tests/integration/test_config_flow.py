@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+import json
+import subprocess
 from typing import Any
 from unittest.mock import patch
 
@@ -24,7 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intelligence.const import DOMAIN
 
-from .hsi_server import HSIServer, free_port
+from .hsi_server import REPO, SERVER_PYTHON, HSIServer, free_port
 
 SETUP = "custom_components.home_security_intelligence.async_setup_entry"
 
@@ -227,14 +229,28 @@ async def test_reconfigure_wrong_server(hass: HomeAssistant, hsi_server: HSIServ
     assert entry.data == original
 
 
-def _discovery(port: int, api_key: str, **config: Any) -> HassioServiceInfo:
-    """What the Supervisor hands over when the add-on announces itself."""
-    return HassioServiceInfo(
-        config={"host": "127.0.0.1", "port": port, "api_key": api_key, "ssl": False, **config},
-        name="HSI add-on",
-        slug="hsi",
-        uuid="1234",
+def _discovery(port: int, api_key: str) -> HassioServiceInfo:
+    """What Supervisor hands over when the add-on announces itself: the add-on's own payload
+    (`server.addon.discovery_payload`, run in the server's venv), so both sides agree on its shape."""
+    announced = subprocess.run(
+        [
+            str(SERVER_PYTHON),
+            "-c",
+            "import json, sys; from server.addon import discovery_payload; "
+            "print(json.dumps(discovery_payload(sys.argv[1], int(sys.argv[2]), sys.argv[3])))",
+            "127.0.0.1",
+            str(port),
+            api_key,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
+    payload = json.loads(announced.stdout)
+    assert payload["service"] == DOMAIN  # the add-on's `discovery:` entry names this integration
+    return HassioServiceInfo(config=payload["config"], name="HSI add-on", slug="hsi", uuid="1234")
 
 
 async def test_hassio_discovery_confirm(hass: HomeAssistant, hsi_server: HSIServer) -> None:
