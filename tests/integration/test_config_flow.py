@@ -12,7 +12,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 import json
 import subprocess
-from typing import Any
 from unittest.mock import patch
 
 from aiohttp import web
