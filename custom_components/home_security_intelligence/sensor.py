@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -45,6 +45,16 @@ class HSIHubSensorDescription(SensorEntityDescription):
     value_fn: Callable[[Stats], StateType]
 
 
+def _risk_score(camera: Camera) -> int | None:
+    last = camera.get("last_event")
+    return last["risk_score"] if last else None
+
+
+def _risk_level(camera: Camera) -> str | None:
+    last = camera.get("last_event")
+    return last["risk_level"] if last else None
+
+
 def _summary(camera: Camera) -> str | None:
     last = camera.get("last_event")
     if last is None or not last.get("summary"):
@@ -57,14 +67,14 @@ CAMERA_SENSORS: tuple[HSICameraSensorDescription, ...] = (
         key="risk_score",
         translation_key="risk_score",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda c: c["last_event"]["risk_score"] if c.get("last_event") else None,
+        value_fn=_risk_score,
     ),
     HSICameraSensorDescription(
         key="risk_level",
         translation_key="risk_level",
         device_class=SensorDeviceClass.ENUM,
         options=list(SEVERITIES),
-        value_fn=lambda c: c["last_event"]["risk_level"] if c.get("last_event") else None,
+        value_fn=_risk_level,
     ),
     HSICameraSensorDescription(
         key="last_event_summary",
@@ -74,12 +84,17 @@ CAMERA_SENSORS: tuple[HSICameraSensorDescription, ...] = (
 )
 
 
-def _gpu(key: str) -> Callable[[Stats], StateType]:
-    return lambda stats: stats.get("gpu", {}).get(key)  # type: ignore[return-value]
+type GpuKey = Literal["utilization", "memory_used", "memory_total", "temperature", "inference_fps"]
+type QueueKey = Literal["detect", "analyze", "dead_letter"]
+QUEUES: tuple[QueueKey, ...] = ("detect", "analyze", "dead_letter")
 
 
-def _queue(key: str) -> Callable[[Stats], StateType]:
-    return lambda stats: stats.get("queues", {}).get(key)  # type: ignore[return-value]
+def _gpu(key: GpuKey) -> Callable[[Stats], StateType]:
+    return lambda stats: stats.get("gpu", {}).get(key)
+
+
+def _queue(key: QueueKey) -> Callable[[Stats], StateType]:
+    return lambda stats: stats.get("queues", {}).get(key)
 
 
 HUB_SENSORS: tuple[HSIHubSensorDescription, ...] = (
@@ -103,7 +118,7 @@ HUB_SENSORS: tuple[HSIHubSensorDescription, ...] = (
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_queue(name),
         )
-        for name in ("detect", "analyze", "dead_letter")
+        for name in QUEUES
     ),
     HSIHubSensorDescription(
         key="gpu_utilization",

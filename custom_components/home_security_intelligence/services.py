@@ -8,7 +8,7 @@ both translated.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 import voluptuous as vol
@@ -25,6 +25,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import slugify
+from homeassistant.util.json import JsonObjectType, JsonValueType
 
 from .api import (
     HSIAuthError,
@@ -38,27 +39,24 @@ from .coordinator import HSICoordinator
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 
-_ENTRY = {vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}
+SCHEMA_ENTRY = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
-SCHEMA_ALERT = vol.Schema({**_ENTRY, vol.Required("alert_id"): cv.string})
-SCHEMA_REVIEW = vol.Schema(
+SCHEMA_ALERT = SCHEMA_ENTRY.extend({vol.Required("alert_id"): cv.string})
+SCHEMA_REVIEW = SCHEMA_ENTRY.extend(
     {
-        **_ENTRY,
         vol.Required("event_id"): vol.Coerce(int),
         vol.Optional("reviewed", default=True): cv.boolean,
         vol.Optional("notes"): cv.string,
     }
 )
-SCHEMA_SEARCH = vol.Schema(
+SCHEMA_SEARCH = SCHEMA_ENTRY.extend(
     {
-        **_ENTRY,
         vol.Required("query"): vol.All(cv.string, vol.Length(min=1)),
         vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
     }
 )
-SCHEMA_GET_EVENTS = vol.Schema(
+SCHEMA_GET_EVENTS = SCHEMA_ENTRY.extend(
     {
-        **_ENTRY,
         vol.Optional("device_id"): cv.string,
         vol.Optional("risk_level"): vol.In(SEVERITIES),
         vol.Optional("min_risk"): vol.All(vol.Coerce(int), vol.Range(0, 100)),
@@ -68,10 +66,9 @@ SCHEMA_GET_EVENTS = vol.Schema(
         vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
     }
 )
-SCHEMA_TEST_RULE = vol.Schema({**_ENTRY, vol.Required("rule_id"): cv.string})
-SCHEMA_ANALYZE = vol.Schema(
+SCHEMA_TEST_RULE = SCHEMA_ENTRY.extend({vol.Required("rule_id"): cv.string})
+SCHEMA_ANALYZE = SCHEMA_ENTRY.extend(
     {
-        **_ENTRY,
         vol.Required("entity_id"): cv.entity_ids_or_uuids,
         vol.Optional("camera_id"): vol.All(cv.string, vol.Match(r"^[A-Za-z0-9_.-]+$")),
     }
@@ -134,18 +131,39 @@ async def _call[T](awaitable: Awaitable[T], item: str) -> T:
         ) from err
 
 
+def _json(value: object) -> JsonValueType:
+    """Server data as HA's JSON type, for an action's response.
+
+    The client types the server's (decoded JSON) resources as TypedDicts, which mypy treats as
+    ``Mapping[str, object]``, never as ``dict[str, JsonValueType]``; this checks each value
+    instead of casting. Anything that is not JSON raises, as serializing the response would.
+    """
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json(item) for item in value]
+    raise TypeError(f"Not JSON: {type(value).__name__}")
+
+
+def _json_object(value: Mapping[str, object]) -> JsonObjectType:
+    """A server resource (a TypedDict of the client) as HA's JSON object type."""
+    return {key: _json(item) for key, item in value.items()}
+
+
 async def _acknowledge_alert(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call)
     alert_id = call.data["alert_id"]
     alert = await _call(coordinator.client.alert_action(alert_id, "acknowledge"), alert_id)
-    return {"alert": dict(alert)}
+    return {"alert": _json_object(alert)}
 
 
 async def _dismiss_alert(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call)
     alert_id = call.data["alert_id"]
     alert = await _call(coordinator.client.alert_action(alert_id, "dismiss"), alert_id)
-    return {"alert": dict(alert)}
+    return {"alert": _json_object(alert)}
 
 
 async def _review_event(call: ServiceCall) -> ServiceResponse:
@@ -155,7 +173,7 @@ async def _review_event(call: ServiceCall) -> ServiceResponse:
         body["notes"] = call.data["notes"]
     event_id = call.data["event_id"]
     event = await _call(coordinator.client.update_event(event_id, body), str(event_id))
-    return {"event": dict(event)}
+    return {"event": _json_object(event)}
 
 
 async def _search_events(call: ServiceCall) -> ServiceResponse:
@@ -163,7 +181,7 @@ async def _search_events(call: ServiceCall) -> ServiceResponse:
     page = await _call(
         coordinator.client.search_events(call.data["query"], call.data["limit"]), "events"
     )
-    return {"events": page["items"], "next_cursor": page.get("next_cursor")}
+    return {"events": _json(page["items"]), "next_cursor": page.get("next_cursor")}
 
 
 async def _get_events(call: ServiceCall) -> ServiceResponse:
@@ -184,7 +202,7 @@ async def _get_events(call: ServiceCall) -> ServiceResponse:
     if device_id := call.data.get("device_id"):
         filters["camera_id"] = _camera_of_device(call.hass, coordinator, device_id)
     page = await _call(coordinator.client.events(**filters), "events")
-    return {"events": page["items"], "next_cursor": page.get("next_cursor")}
+    return {"events": _json(page["items"]), "next_cursor": page.get("next_cursor")}
 
 
 def _camera_of_device(hass: HomeAssistant, coordinator: HSICoordinator, device_id: str) -> str:
@@ -206,14 +224,14 @@ async def _test_rule(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call)
     rule_id = call.data["rule_id"]
     result = await _call(coordinator.client.test_rule(rule_id), rule_id)
-    return dict(result)
+    return _json_object(result)
 
 
 async def _analyze_image(call: ServiceCall) -> ServiceResponse:
     """Snapshot HA cameras and push them into the server's pipeline."""
     hass = call.hass
     coordinator = _coordinator(hass, call)
-    results: list[dict[str, Any]] = []
+    results: list[JsonValueType] = []
     for entity_id in call.data["entity_id"]:
         if not entity_id.startswith("camera."):
             raise ServiceValidationError(
@@ -233,11 +251,13 @@ async def _analyze_image(call: ServiceCall) -> ServiceResponse:
         accepted = await _call(
             coordinator.client.ingest(camera_id, image.content, image.content_type), camera_id
         )
-        results.append({"entity_id": entity_id, **accepted})
+        results.append({"entity_id": entity_id, **_json_object(accepted)})
     return {"results": results}
 
 
-SERVICES: dict[str, tuple[vol.Schema, Callable[[ServiceCall], Awaitable[ServiceResponse]], SupportsResponse]] = {
+type ServiceHandler = Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]
+
+SERVICES: dict[str, tuple[vol.Schema, ServiceHandler, SupportsResponse]] = {
     "acknowledge_alert": (SCHEMA_ALERT, _acknowledge_alert, SupportsResponse.OPTIONAL),
     "dismiss_alert": (SCHEMA_ALERT, _dismiss_alert, SupportsResponse.OPTIONAL),
     "review_event": (SCHEMA_REVIEW, _review_event, SupportsResponse.OPTIONAL),
