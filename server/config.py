@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         """An add-on option left empty means "not configured", not an empty URL or path."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("data_dir", "cameras_dir", "detector_model", "llm_model")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Stored paths (a camera's folder, a detection's file) must not depend on the working directory."""
+        return None if value is None else value.expanduser().absolute()
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:

@@ -34,6 +34,15 @@ def test_defaults_match_design() -> None:
     assert settings.api_key_enabled is True
     assert settings.detection_classes == DEFAULT_SECURITY_CLASSES
     assert settings.database_url is None and settings.redis_url is None
+    assert settings.data_dir == Path.cwd() / "data"  # made absolute: stored paths never depend on cwd
+
+
+def test_relative_paths_become_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSI_CAMERAS_DIR", "var/cameras")
+    monkeypatch.setenv("HSI_LLM_MODEL", "~/models/nemotron.gguf")
+    settings = load_settings()
+    assert settings.cameras_dir == Path.cwd() / "var" / "cameras"
+    assert settings.llm_model == Path.home() / "models" / "nemotron.gguf"
 
 
 def test_environment_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
