@@ -41,7 +41,7 @@ class Event(Base):
     the contract for everything else):
 
     - `analysis_backend` (VARCHAR(32), nullable, extra column): which analyzer scored the event —
-      `llama_cpp`, `openai`, `rules` or `fallback` — so a rules-based fallback score can be told apart
+      `llama_cpp`, `openai`, `rules` or `rules_fallback` — so a rules-based fallback score can be told apart
       from an LLM's in the UI and in benchmarks.
     - `idx_events_batch_id` keeps the reference's name but is a UNIQUE index: one batch yields exactly
       one event, so a redelivered analysis job (at-least-once streams) cannot create a duplicate; the
