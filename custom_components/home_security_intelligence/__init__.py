@@ -2,7 +2,9 @@
 
 Setup reads the server over REST (failing setup if it cannot), imports the server's alert rules
 and zones that have no subentry yet (the server is the source of truth), forwards the
-platforms, and starts the WebSocket push. Subentry removals delete the server objects.
+platforms, and starts the WebSocket push. Rule subentries follow the server from then on: every
+refresh imports new server rules and writes changed ones into their subentry. Subentry removals
+delete the server objects.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(coordinator)
     )
-    await _async_import_server_objects(hass, entry, coordinator)
+    _async_sync_rule_subentries(hass, entry, coordinator)
+    await _async_import_zones(hass, entry, coordinator)
     coordinator.known_subentries = dict(entry.subentries)
     _async_remove_stale_devices(hass, entry, coordinator)
 
@@ -85,6 +88,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     entry.async_on_unload(
         coordinator.async_add_listener(
             lambda: _async_remove_stale_devices(hass, entry, coordinator)
+        )
+    )
+    entry.async_on_unload(
+        coordinator.async_add_listener(
+            lambda: _async_sync_rule_subentries(hass, entry, coordinator)
         )
     )
     entry.async_create_background_task(
@@ -133,18 +141,45 @@ def _async_remove_stale_devices(
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
 
-async def _async_import_server_objects(
+@callback
+def _async_sync_rule_subentries(
     hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
 ) -> None:
-    """Create subentries for server rules and zones that have none, so nothing is hidden."""
-    existing = {
-        (subentry.subentry_type, subentry.unique_id) for subentry in entry.subentries.values()
+    """Mirror the server's rules in subentries: import new ones, update changed ones.
+
+    Only from a successful read (stale rules would bring back a rule whose deletion failed while
+    the server was away); rules whose subentry is being deleted (removed, but not yet handled by
+    the update listener) are not imported again.
+    """
+    if not coordinator.last_update_success:
+        return
+    subentries = {
+        subentry.unique_id: subentry
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_ALERT_RULE
+    }
+    deleting = {
+        subentry.unique_id
+        for subentry_id, subentry in coordinator.known_subentries.items()
+        if subentry_id not in entry.subentries
     }
     for rule_id, rule in coordinator.data.rules.items():
-        if (SUBENTRY_ALERT_RULE, rule_id) in existing:
-            continue
-        _add_subentry(hass, entry, SUBENTRY_ALERT_RULE, rule_id, str(rule.get("name", rule_id)),
-                      rule_to_subentry_data(rule))
+        data, title = rule_to_subentry_data(rule), str(rule.get("name", rule_id))
+        if (subentry := subentries.get(rule_id)) is not None:
+            hass.config_entries.async_update_subentry(entry, subentry, data=data, title=title)
+        elif rule_id not in deleting:
+            _add_subentry(hass, entry, SUBENTRY_ALERT_RULE, rule_id, title, data)
+
+
+async def _async_import_zones(
+    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
+) -> None:
+    """Create subentries for server zones that have none (at setup only), so nothing is hidden."""
+    existing = {
+        subentry.unique_id
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_ZONE
+    }
     for camera_id in coordinator.data.cameras:
         try:
             zones = await coordinator.client.zones(camera_id)
@@ -153,7 +188,7 @@ async def _async_import_server_objects(
             continue
         for zone in zones:
             zone_id = zone.get("id")
-            if zone_id is None or (SUBENTRY_ZONE, zone_id) in existing:
+            if zone_id is None or zone_id in existing:
                 continue
             _add_subentry(hass, entry, SUBENTRY_ZONE, zone_id, str(zone.get("name", zone_id)),
                           zone_to_subentry_data(zone, camera_id))
@@ -180,10 +215,10 @@ def _add_subentry(
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
-    """Delete server objects of removed subentries; reload when the set of subentries changed.
+    """Delete the server objects of removed subentries, then read the server again.
 
-    A reload gives new rule subentries their switch; data-only changes (a reconfigured rule)
-    just need fresh server data.
+    No reload is needed: the switch platform adds the switch of a new rule subentry, and the
+    entity registry drops the entities of a removed one.
     """
     coordinator = entry.runtime_data
     removed = set(coordinator.known_subentries) - set(entry.subentries)
@@ -192,6 +227,7 @@ async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> 
         try:
             if subentry.subentry_type == SUBENTRY_ALERT_RULE:
                 await coordinator.client.delete_rule(subentry.data["rule_id"])
+                coordinator.forget_rule(subentry.data["rule_id"])
             elif subentry.subentry_type == SUBENTRY_ZONE:
                 await coordinator.client.delete_zone(
                     subentry.data["camera_id"], subentry.data["zone_id"]
@@ -203,8 +239,5 @@ async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> 
                 subentry.title,
                 err,
             )
-    if set(coordinator.known_subentries) != set(entry.subentries):
-        await hass.config_entries.async_reload(entry.entry_id)
-        return
     coordinator.known_subentries = dict(entry.subentries)
     await coordinator.async_request_refresh()

@@ -42,8 +42,10 @@ Lists: ``{"items": [...], "next_cursor": str|null}`` with ``?limit=&cursor=``.
 - Zones: ``GET/POST /api/cameras/{camera_id}/zones``, ``PATCH/DELETE .../zones/{zone_id}``.
 - ``POST /api/ingest?camera_id=`` raw image body → 202 ``{"accepted": true, "camera_id", "file"}``.
 - WebSocket ``GET /api/ws`` (header ``X-API-Key``): ``{"type": "event.created"|"event.updated"|
-  "alert.created"|"alert.updated"|"detection.created"|"camera.updated"|"system.status",
-  "data": {...}}``; the client sends ``{"type": "subscribe", "data": {"types": [...]}}``.
+  "alert.created"|"alert.updated"|"detection.created"|"camera.updated"|"camera.deleted"|
+  "system.status", "data": {...}}`` (``camera.deleted``: ``{"id"}``; ``system.status``: the stats
+  plus ``status``, ``version``, ``instance_id`` and ``components`` of the health); the client sends
+  ``{"type": "subscribe", "data": {"types": [...]}}``.
 """
 
 from __future__ import annotations

@@ -76,6 +76,7 @@ from .subentry_data import (
     rule_body_from_form,
     rule_form_defaults,
     rule_to_subentry_data,
+    webhook_secret_missing,
     zone_to_subentry_data,
 )
 
@@ -319,8 +320,12 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change an existing rule."""
-        return await self._async_rule_form("reconfigure", user_input, self._get_reconfigure_subentry().data)
+        """Change an existing rule, starting from the server's current version of it."""
+        current: Mapping[str, Any] = self._get_reconfigure_subentry().data
+        coordinator = self._coordinator()
+        if coordinator is not None and (rule := coordinator.data.rules.get(current["rule_id"])):
+            current = rule_to_subentry_data(rule)
+        return await self._async_rule_form("reconfigure", user_input, current)
 
     async def _async_rule_form(
         self,
@@ -337,6 +342,8 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
         if user_input is not None:
             if bool(user_input.get("start_time")) != bool(user_input.get("end_time")):
                 errors["end_time" if user_input.get("start_time") else "start_time"] = "time_pair"
+            elif webhook_secret_missing(user_input, current):
+                errors["webhook_secret"] = "secret_required"
             else:
                 body = rule_body_from_form(user_input, self.hass.config.time_zone)
                 try:
@@ -347,6 +354,7 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
                 except HSIError as err:
                     errors = self._errors_from(err, set(schema.schema), placeholders)
                 else:
+                    coordinator.store_rule(rule)
                     data = rule_to_subentry_data(rule)
                     if current is None:
                         return self.async_create_entry(

@@ -63,7 +63,8 @@ WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Alert delivery channels of a rule: "ha" is this integration; "webhook" a signed POST elsewhere.
 CHANNELS: Final = ("ha", "webhook")
 
-# Full REST refresh: a safety net under the WebSocket push (stats have no push of their own).
+# Full REST refresh: a safety net under the WebSocket push (the server pushes cameras, events,
+# alerts, detections and `system.status`), and what brings in rule changes made on the server.
 UPDATE_INTERVAL: Final = timedelta(seconds=60)
 # WebSocket reconnect backoff (seconds): doubles from the first value up to the cap.
 WS_BACKOFF_INITIAL: Final = 1.0

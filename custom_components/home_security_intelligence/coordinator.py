@@ -1,9 +1,11 @@
 """Coordinator: one REST snapshot of the server, kept current by the WebSocket push.
 
-The server pushes every change over ``/api/ws``; the REST refresh runs at start, after each
-reconnect (to catch up on what was missed) and once a minute as a safety net (stats have no
-push of their own). When both fail the entities go unavailable; the loss and the recovery are
-each logged once, and a repair issue appears when the outage lasts.
+The server pushes its changes over ``/api/ws`` (cameras, events, alerts, detections, and
+``system.status`` whenever the stats or the health summary change); the REST refresh runs at
+start, after each reconnect (to catch up on what was missed), after alerts, and once a minute as
+a safety net that also brings in alert rules (which have no push). When both fail the entities
+go unavailable; the loss and the recovery are each logged once, and a repair issue appears when
+the outage lasts.
 """
 
 from __future__ import annotations
@@ -64,12 +66,14 @@ WS_TYPES = (
     "alert.updated",
     "detection.created",
     "camera.updated",
+    "camera.deleted",
     "system.status",
 )
 
 # Fields a pushed message must carry to be applied (the ones read without a default).
 _REQUIRED_FIELDS: dict[str, frozenset[str]] = {
     "camera.updated": frozenset({"id"}),
+    "camera.deleted": frozenset({"id"}),
     "event.created": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
     "event.updated": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
     "alert.created": frozenset({"id"}),
@@ -125,8 +129,8 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         self.ws_connected = False
         self._ws_lost_logged = False
         self._unreachable_since: datetime | None = None
-        # Subentries as they were at setup: the update listener diffs against them to
-        # delete server objects whose subentry the user removed.
+        # Subentries as the update listener last saw them: it diffs against them to delete
+        # server objects whose subentry the user removed.
         self.known_subentries: dict[str, ConfigSubentry] = {}
 
     @property
@@ -310,6 +314,10 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             cameras = dict(self.data.cameras)
             cameras[data["id"]] = cast(Camera, {**cameras.get(data["id"], {}), **data})
             self.async_set_updated_data(replace(self.data, cameras=cameras))
+        elif msg_type == "camera.deleted":
+            # Listeners remove the camera's device (and so its entities) at once.
+            cameras = {key: value for key, value in self.data.cameras.items() if key != data["id"]}
+            self.async_set_updated_data(replace(self.data, cameras=cameras))
         elif msg_type in ("event.created", "event.updated"):
             self._apply_event(cast(Event, data), msg_type.split(".")[1])
         elif msg_type in ("alert.created", "alert.updated"):
@@ -324,6 +332,16 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             if isinstance(data.get("queues"), dict):
                 stats = cast(Stats, {**stats, **data})
             self.async_set_updated_data(replace(self.data, health=health, stats=stats))
+
+    @callback
+    def store_rule(self, rule: AlertRule) -> None:
+        """Keep a rule as the server just answered a change of it (rules have no push)."""
+        self.data.rules[rule["id"]] = rule
+
+    @callback
+    def forget_rule(self, rule_id: str) -> None:
+        """Drop a rule the server just deleted (so it is not imported again meanwhile)."""
+        self.data.rules.pop(rule_id, None)
 
     def camera_device_id(self, camera_id: str | None) -> str | None:
         """The HA device id of a camera, for bus events and device triggers."""

@@ -1,4 +1,4 @@
-"""Diagnostics: what the integration sees of the server, with the key redacted."""
+"""Diagnostics: what the integration sees of the server, with the key and webhook URLs redacted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_API_KEY
 from .coordinator import HSIConfigEntry
 
-TO_REDACT = {CONF_API_KEY, "api_key"}
+# Webhook URLs of alert rules (`webhook.url`, in subentry data and in the server's rules) often
+# carry a token (Slack, Discord, Home Assistant webhook ids).
+TO_REDACT = {CONF_API_KEY, "api_key", "url"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,7 +28,7 @@ async def async_get_config_entry_diagnostics(
         "health": data.health,
         "stats": data.stats,
         "cameras": list(data.cameras.values()),
-        "rules": list(data.rules.values()),
+        "rules": async_redact_data(list(data.rules.values()), TO_REDACT),
         "activity": {
             camera_id: {key: value.isoformat() for key, value in seen.items()}
             for camera_id, seen in data.activity.items()

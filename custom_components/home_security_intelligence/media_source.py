@@ -20,6 +20,7 @@ from homeassistant.components.media_source import (
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .api import Event, HSIError
 from .const import DEFAULT_NAME, DOMAIN
@@ -47,14 +48,22 @@ class HSIMediaSource(MediaSource):
     def _coordinator(self, entry_id: str) -> HSICoordinator:
         entry = self.hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
-            raise Unresolvable(f"Unknown or unloaded server: {entry_id}")
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="media_unknown_server",
+                translation_placeholders={"entry_id": entry_id},
+            )
         return cast(HSICoordinator, entry.runtime_data)
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """A signed proxy URL for a clip or a thumbnail."""
         parts = item.identifier.split("/")
         if len(parts) != 3 or parts[1] not in ("clip", "thumbnail") or not parts[2].isdigit():
-            raise Unresolvable(f"Not a media item: {item.identifier}")
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="media_not_playable",
+                translation_placeholders={"identifier": item.identifier},
+            )
         entry_id, kind, item_id = parts
         self._coordinator(entry_id)
         if kind == "clip":
@@ -74,7 +83,11 @@ class HSIMediaSource(MediaSource):
             return self._cameras(coordinator)
         if len(parts) == 2:
             return await self._events(coordinator, parts[1])
-        raise Unresolvable(f"Not browsable: {item.identifier}")
+        raise Unresolvable(
+            translation_domain=DOMAIN,
+            translation_key="media_not_browsable",
+            translation_placeholders={"identifier": item.identifier},
+        )
 
     def _root(self) -> BrowseMediaSource:
         entries = self.hass.config_entries.async_loaded_entries(DOMAIN)
@@ -97,11 +110,19 @@ class HSIMediaSource(MediaSource):
         entry_id = coordinator.config_entry.entry_id
         camera = coordinator.data.cameras.get(camera_id)
         if camera is None:
-            raise Unresolvable(f"Unknown camera: {camera_id}")
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="media_unknown_camera",
+                translation_placeholders={"camera_id": camera_id},
+            )
         try:
             page = await coordinator.client.events(camera_id=camera_id, limit=EVENTS_PER_CAMERA)
         except HSIError as err:
-            raise Unresolvable(f"Server unavailable: {err}") from err
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
         children = [
             child
             for event in cast(list[Event], page["items"])
@@ -114,7 +135,7 @@ def _event_item(
     coordinator: HSICoordinator, entry_id: str, event: Event
 ) -> BrowseMediaSource | None:
     """A clip when the event has one, else its thumbnail; None when it has neither."""
-    title = f"{event['started_at'][:19].replace('T', ' ')} · {event['risk_level']} {event['risk_score']}"
+    title = f"{_local_time(event['started_at'])} · {event['risk_level']} {event['risk_score']}"
     if event.get("summary"):
         title += f" · {event['summary']}"
     thumbnail = coordinator.signed_url(event.get("thumbnail_url"))
@@ -138,6 +159,12 @@ def _event_item(
         can_expand=False,
         thumbnail=thumbnail,
     )
+
+
+def _local_time(timestamp: str) -> str:
+    """A server time (ISO 8601 with its UTC offset) in Home Assistant's time zone, for titles."""
+    parsed = dt_util.parse_datetime(timestamp, raise_on_error=True)
+    return dt_util.as_local(parsed).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _folder(identifier: str, title: str, children: list[BrowseMediaSource]) -> BrowseMediaSource:

@@ -14,6 +14,7 @@ from typing import Any, cast
 import voluptuous as vol
 
 from homeassistant.components.camera import async_get_image
+from homeassistant.components.camera.const import DOMAIN as CAMERA_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
@@ -21,10 +22,15 @@ from homeassistant.core import (
     ServiceResponse,
     SupportsResponse,
     callback,
+    split_entity_id,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
-from homeassistant.util import slugify
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
+from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.json import JsonObjectType, JsonValueType
 
 from .api import (
@@ -33,11 +39,14 @@ from .api import (
     HSIError,
     HSINotFoundError,
     HSIResponseError,
+    Page,
 )
 from .const import DOMAIN, SEVERITIES
 from .coordinator import HSICoordinator
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+# The server's rule for camera ids of /api/ingest (it normalises them: "Back Yard" → back_yard).
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 
 SCHEMA_ENTRY = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
@@ -61,8 +70,9 @@ SCHEMA_GET_EVENTS = SCHEMA_ENTRY.extend(
         vol.Optional("risk_level"): vol.In(SEVERITIES),
         vol.Optional("min_risk"): vol.All(vol.Coerce(int), vol.Range(0, 100)),
         vol.Optional("reviewed"): cv.boolean,
-        vol.Optional("since"): cv.datetime,
-        vol.Optional("until"): cv.datetime,
+        # The UI's date-time picker gives a naive local time; the server wants a time zone.
+        vol.Optional("since"): vol.All(cv.datetime, dt_util.as_utc),
+        vol.Optional("until"): vol.All(cv.datetime, dt_util.as_utc),
         vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
     }
 )
@@ -70,7 +80,7 @@ SCHEMA_TEST_RULE = SCHEMA_ENTRY.extend({vol.Required("rule_id"): cv.string})
 SCHEMA_ANALYZE = SCHEMA_ENTRY.extend(
     {
         vol.Required("entity_id"): cv.entity_ids_or_uuids,
-        vol.Optional("camera_id"): vol.All(cv.string, vol.Match(r"^[A-Za-z0-9_.-]+$")),
+        vol.Optional("camera_id"): vol.All(cv.string, vol.Match(CAMERA_ID_PATTERN)),
     }
 )
 
@@ -181,7 +191,7 @@ async def _search_events(call: ServiceCall) -> ServiceResponse:
     page = await _call(
         coordinator.client.search_events(call.data["query"], call.data["limit"]), "events"
     )
-    return {"events": _json(page["items"]), "next_cursor": page.get("next_cursor")}
+    return _events_response(coordinator, page)
 
 
 async def _get_events(call: ServiceCall) -> ServiceResponse:
@@ -202,7 +212,16 @@ async def _get_events(call: ServiceCall) -> ServiceResponse:
     if device_id := call.data.get("device_id"):
         filters["camera_id"] = _camera_of_device(call.hass, coordinator, device_id)
     page = await _call(coordinator.client.events(**filters), "events")
-    return {"events": _json(page["items"]), "next_cursor": page.get("next_cursor")}
+    return _events_response(coordinator, page)
+
+
+def _events_response(coordinator: HSICoordinator, page: Page) -> ServiceResponse:
+    """A page of server events, each with a signed HA URL of its thumbnail (as on the bus)."""
+    events = [
+        {**event, "thumbnail_url": coordinator.signed_url(event.get("thumbnail_url"))}
+        for event in page["items"]
+    ]
+    return {"events": _json(events), "next_cursor": page.get("next_cursor")}
 
 
 def _camera_of_device(hass: HomeAssistant, coordinator: HSICoordinator, device_id: str) -> str:
@@ -231,13 +250,16 @@ async def _analyze_image(call: ServiceCall) -> ServiceResponse:
     """Snapshot HA cameras and push them into the server's pipeline."""
     hass = call.hass
     coordinator = _coordinator(hass, call)
+    registry = er.async_get(hass)
     results: list[JsonValueType] = []
-    for entity_id in call.data["entity_id"]:
-        if not entity_id.startswith("camera."):
+    for requested in call.data["entity_id"]:
+        # The UI's entity selector may send entity registry ids (UUIDs) instead of entity ids.
+        entity_id = er.async_resolve_entity_id(registry, requested)
+        if entity_id is None or split_entity_id(entity_id)[0] != CAMERA_DOMAIN:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="not_a_camera",
-                translation_placeholders={"entity_id": entity_id},
+                translation_placeholders={"entity_id": requested},
             )
         try:
             image = await async_get_image(hass, entity_id)

@@ -67,6 +67,23 @@ def rule_form_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def webhook_secret_missing(
+    user_input: Mapping[str, Any], current: Mapping[str, Any] | None
+) -> bool:
+    """Whether the form sets a new webhook URL without its secret.
+
+    The server takes a webhook's URL only together with its secret (and never returns the
+    secret), so a URL without one could only be dropped; keeping the current URL is fine.
+    """
+    url = user_input.get("webhook_url")
+    if not url or user_input.get("webhook_secret") or "webhook" not in (
+        user_input.get("channels") or ()
+    ):
+        return False
+    webhook = (current or {}).get("webhook") or {}
+    return bool(url != webhook.get("url"))
+
+
 def rule_body_from_form(
     user_input: Mapping[str, Any], default_timezone: str | None = None
 ) -> dict[str, Any]:
@@ -89,7 +106,8 @@ def rule_body_from_form(
         body["webhook"] = None
     elif url and secret:
         body["webhook"] = {"url": url, "secret": secret}
-    # else: a reconfigure keeps the server's webhook; a new rule is refused by the server, saying why
+    # else: the URL is unchanged (webhook_secret_missing) or empty: a reconfigure keeps the
+    # server's webhook; a new rule without one is refused by the server, saying why
     if user_input.get("dedup_key_template"):
         body["dedup_key_template"] = user_input["dedup_key_template"]
     days = user_input.get("days") or []

@@ -24,15 +24,25 @@ async def async_setup_entry(
     entry: HSIConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the switch of each rule subentry, attached to that subentry."""
+    """Add the switch of each rule subentry, attached to that subentry, now and when one is added."""
     coordinator = entry.runtime_data
-    for subentry in entry.subentries.values():
-        if subentry.subentry_type != SUBENTRY_ALERT_RULE:
-            continue
-        async_add_entities(
-            [HSIRuleSwitch(coordinator, subentry.data["rule_id"], subentry.title)],
-            config_subentry_id=subentry.subentry_id,
-        )
+    added: set[str] = set()
+
+    def _add_new_switches() -> None:
+        for subentry in entry.subentries.values():
+            if subentry.subentry_type != SUBENTRY_ALERT_RULE or subentry.subentry_id in added:
+                continue
+            added.add(subentry.subentry_id)
+            async_add_entities(
+                [HSIRuleSwitch(coordinator, subentry.data["rule_id"], subentry.title)],
+                config_subentry_id=subentry.subentry_id,
+            )
+
+    async def _async_entry_updated(_hass: HomeAssistant, _entry: HSIConfigEntry) -> None:
+        _add_new_switches()
+
+    _add_new_switches()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
 
 
 class HSIRuleSwitch(HSIHubEntity, SwitchEntity):
@@ -80,5 +90,6 @@ class HSIRuleSwitch(HSIHubEntity, SwitchEntity):
                 translation_key="rule_update_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
-        self.coordinator.data.rules[self.rule_id] = rule
+        self.coordinator.store_rule(rule)
+        # Listeners also write the new flag into the rule's subentry (see __init__.py).
         self.coordinator.async_update_listeners()

@@ -1,6 +1,7 @@
 """Generate strings.json and translations/en.json of the integration (one source, no drift).
 
-Run: python scripts/ha/gen_strings.py  (any Python 3; the tests check the files are current).
+Run: python scripts/ha/gen_strings.py  (any Python 3; tests/integration/test_metadata.py checks
+the files are current).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CONNECTION_DESC = {
     "host": "Host name or IP address of the server (the add-on's host name when it runs as an add-on).",
     "port": "Port of the server's API (8000 unless you changed HSI_PORT).",
     "ssl": "Enable when the server is behind an HTTPS proxy.",
-    "api_key": "An API key of the server: printed at its first start, or created with `python -m server keys create`.",
+    "api_key": "An API key of the server. A server without any key writes its first one to `api_key.txt` in its data folder; `python -m server keys create <name>` makes another.",
 }
 SEVERITY = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
 
@@ -60,7 +61,7 @@ RULE_DESC = {
     "cooldown_seconds": "Do not raise the same alert again within this many seconds.",
     "channels": "Where the server delivers alerts. Home Assistant (this integration) always receives them; a webhook also gets each alert as a signed POST.",
     "webhook_url": "Where the webhook channel POSTs each alert (http:// or https://).",
-    "webhook_secret": "Shared secret (at least 16 characters) the receiver checks the X-HSI-Signature HMAC with. Leave empty to keep the current one.",
+    "webhook_secret": "Shared secret (at least 16 characters) the receiver checks the X-HSI-Signature HMAC with. Needed with a new webhook URL; leave empty to keep the current webhook.",
 }
 ZONE_DATA = {
     "camera_id": "Camera",
@@ -151,6 +152,7 @@ STRINGS: dict[str, object] = {
             "error": {
                 "cannot_connect": "Could not reach the server.",
                 "invalid_value": "The server refused this value.",
+                "secret_required": "Enter the webhook secret again to change the webhook URL.",
                 "server_rejected": "The server refused the rule.",
                 "time_pair": "Give both a start and an end time, or neither.",
             },
@@ -256,6 +258,10 @@ STRINGS: dict[str, object] = {
         "invalid_time_range": {"message": "`since` must be before `until`."},
         "not_a_camera": {"message": "{entity_id} is not a camera entity."},
         "snapshot_failed": {"message": "Could not take a snapshot of {entity_id}: {error}"},
+        "media_unknown_server": {"message": "No loaded Home Security Intelligence server with entry id {entry_id}."},
+        "media_unknown_camera": {"message": "The server has no camera {camera_id}."},
+        "media_not_browsable": {"message": "Not a folder of Home Security Intelligence media: {identifier}"},
+        "media_not_playable": {"message": "Not a playable Home Security Intelligence media item: {identifier}"},
     },
     "issues": {
         "server_unreachable": {
@@ -264,7 +270,7 @@ STRINGS: dict[str, object] = {
         },
         "detector_cpu_fallback": {
             "title": "{title} detects objects on the CPU",
-            "description": "The object detector fell back to {backend} on {device}. Detection is much slower, and events arrive late. Check the server's GPU (drivers, NVIDIA container runtime) or accept the slower CPU mode.",
+            "description": "The server found no usable detector model, so it uses its fallback detector ({backend} on {device}): OpenCV's HOG person detector, which sees people only and is far less accurate than RT-DETRv2. Vehicle and animal activity never turn on, and rules on other object types never match. Install an RT-DETRv2 model where the server's `detector_model` option (add-on) or `HSI_DETECTOR_MODEL` points, and restart the server.",
         },
         "server_version_incompatible": {
             "title": "{title} runs an incompatible version",
@@ -288,21 +294,26 @@ STRINGS: dict[str, object] = {
             "risk_level": ("Risk level", "Only events of this risk level."),
             "min_risk": ("Minimum risk score", "Only events scored at least this."),
             "reviewed": ("Reviewed", "Only reviewed (on) or unreviewed (off) events."),
-            "since": ("Since", "Only events that started after this."),
-            "until": ("Until", "Only events that started before this."),
+            "since": ("Since", "Only events that started at or after this (Home Assistant's time zone unless it has an offset)."),
+            "until": ("Until", "Only events that started before this (Home Assistant's time zone unless it has an offset)."),
             "limit": ("Limit", "Most events to return.")}),
         "test_rule": _service("Test alert rule", "Evaluates a rule against recent events without raising alerts; returns which matched and why.", {
             "rule_id": ("Rule ID", "The rule's ID.")}),
         "analyze_image": _service("Analyze camera image", "Takes a snapshot of Home Assistant cameras and sends it through the detection and analysis pipeline.", {
             "entity_id": ("Cameras", "Camera entities to snapshot."),
-            "camera_id": ("Server camera ID", "Camera ID on the server (default: the entity's object ID).")}),
+            "camera_id": ("Server camera", "Camera on the server to file the images under, e.g. `Back Yard` or `back_yard` (default: the entity's object ID).")}),
     },
 }
 
 
+def render() -> str:
+    """The text of both files (tests/integration/test_metadata.py checks they are current)."""
+    return json.dumps(STRINGS, indent=2, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     """Write both files, identical (English is the source language)."""
-    text = json.dumps(STRINGS, indent=2, ensure_ascii=False) + "\n"
+    text = render()
     (ROOT / "strings.json").write_text(text, encoding="utf-8")
     (ROOT / "translations").mkdir(exist_ok=True)
     (ROOT / "translations" / "en.json").write_text(text, encoding="utf-8")

@@ -210,6 +210,16 @@ class HSIServer:
                 raise ServerError(f"{method} {path} -> {response.status} (wanted {expect}): {body[:500]!r}")
             return json.loads(body) if body else None
 
+    async def request_bytes(self, path: str) -> bytes:
+        """The raw body of a GET (with the key), asserting it succeeded: media."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + path, headers={"X-API-Key": self.api_key}) as response,
+        ):
+            if response.status != 200:
+                raise ServerError(f"GET {path} -> {response.status}")
+            return await response.read()
+
     async def items(self, path: str) -> list[dict[str, Any]]:
         """The first page of a list endpoint."""
         return list((await self.request("GET", path, expect=200))["items"])

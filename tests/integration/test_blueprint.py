@@ -143,9 +143,33 @@ async def scene(
     await hass.services.async_call(automation.DOMAIN, "turn_off", {"entity_id": "all"}, blocking=True)
 
 
-async def test_blueprint_notifies_and_buttons_act(hass: HomeAssistant, scene: Scene) -> None:
+@pytest.fixture
+async def second_server(
+    hass: HomeAssistant, scene: Scene, server_template: tuple[Path, str], tmp_path: Path
+) -> AsyncGenerator[MockConfigEntry]:
+    """Another server, loaded too (so actions without `config_entry_id` are ambiguous)."""
+    template, api_key = server_template
+    server = HSIServer(tmp_path / "second", template, api_key)
+    await server.start()
+    entry = MockConfigEntry(domain=DOMAIN, title="Second", unique_id=server.instance_id, data=server.entry_data)
+    entry.add_to_hass(hass)
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_for(lambda: entry.runtime_data.ws_connected)
+        yield entry
+    finally:
+        if entry.state.recoverable:
+            await hass.config_entries.async_unload(entry.entry_id)
+        await server.stop()
+
+
+async def test_blueprint_notifies_and_buttons_act(
+    hass: HomeAssistant, scene: Scene, second_server: MockConfigEntry
+) -> None:
     """A critical alert → a critical push with the summary, thumbnail and buttons; Acknowledge
-    acknowledges it on the server, and Dismiss (on the next one) dismisses it."""
+    acknowledges it on the server, and Dismiss (on the next one) dismisses it. The buttons act
+    on the server the alert came from, also when another server is loaded."""
+    assert len(hass.config_entries.async_loaded_entries(DOMAIN)) == 2
     alert = await scene.alert("critical")
     await wait_for(lambda: len(scene.notifications) == 1)
     data = scene.notifications[0].data
@@ -153,7 +177,7 @@ async def test_blueprint_notifies_and_buttons_act(hass: HomeAssistant, scene: Sc
     assert data["title"] == "Front Door: Critical alert"
     assert data["message"] == f"{metadata['summary']} (risk {metadata['risk_score']})"
     thumbnail = metadata["thumbnail_url"].removeprefix("/api/")  # detections/<id>/thumbnail
-    entry_id = scene.hass.config_entries.async_entries(DOMAIN)[0].entry_id
+    entry_id = next(e.entry_id for e in hass.config_entries.async_entries(DOMAIN) if e is not second_server)
     assert data["data"]["image"].startswith(f"/api/{DOMAIN}/{entry_id}/{thumbnail}?authSig=")
     assert data["data"]["tag"] == f"hsi-{alert['id']}"
     assert data["data"]["push"]["interruption-level"] == "critical"

@@ -21,6 +21,7 @@ from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from homeassistant.helpers.translation import async_get_translations
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intelligence.const import DOMAIN
@@ -72,6 +73,25 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, hsi_server: HSIServe
     assert result["data"] == hsi_server.entry_data
     assert result["result"].unique_id == hsi_server.instance_id
     assert len(setup.mock_calls) == 1
+
+
+def _server_says(*args: str) -> str:
+    """What a command of the server (run in its venv) prints."""
+    return subprocess.run(
+        [str(SERVER_PYTHON), *args], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+async def test_api_key_hint_matches_the_server(hass: HomeAssistant) -> None:
+    """The form's hint on where to get a key is what the server does: it writes its first key to
+    a file of that name in its data folder, and its `keys create` command needs a name."""
+    translations = await async_get_translations(hass, "en", "config", {DOMAIN})
+    hint = translations[f"component.{DOMAIN}.config.step.user.data_description.api_key"]
+    key_file = _server_says("-c", "from server.apikeys import KEY_FILE_NAME; print(KEY_FILE_NAME)").strip()
+    assert f"`{key_file}` in its data folder" in hint
+    assert "usage: python -m server keys create [-h] name\n" in _server_says("-m", "server", "keys", "create", "-h")
+    assert "`python -m server keys create <name>`" in hint
+    assert "printed" not in hint
 
 
 @pytest.mark.parametrize("problem", ["wrong_key", "revoked_key", "nobody_listens", "other_device"])

@@ -10,9 +10,11 @@ from datetime import timedelta
 from freezegun import freeze_time
 import pytest
 
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -67,8 +69,11 @@ async def test_diagnostics_redact_key(
     config_entry: MockConfigEntry,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """Diagnostics hold the server's view (health, cameras, activity, push state) but never the key."""
+    """Diagnostics hold the server's view (health, cameras, activity, push state) but never the key,
+    nor the webhook URLs of alert rules (they often carry a token)."""
     await hsi_server.upload_and_wait("Front Door", "front_door")
+    hook = "https://hooks.example.com/services/T0KEN-IN-THE-PATH"
+    rule = await hsi_server.create_rule(channels=["ha", "webhook"], webhook={"url": hook, "secret": "s" * 16})
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await wait_for(lambda: config_entry.runtime_data.ws_connected)
@@ -83,6 +88,11 @@ async def test_diagnostics_redact_key(
     assert diagnostics["push_connected"] is True
     assert diagnostics["last_update_success"] is True
     assert "person" in diagnostics["activity"]["front_door"]
+    assert "T0KEN" not in str(diagnostics)
+    assert [r["id"] for r in diagnostics["rules"]] == [rule["id"]]
+    assert diagnostics["rules"][0]["webhook"] == {"url": REDACTED, "has_secret": True}
+    (subentry,) = diagnostics["entry"]["subentries"]
+    assert subentry["data"]["webhook"] == {"url": REDACTED, "has_secret": True}
     # A server running the detector it was asked for raises no repair issue.
     assert our_issues(hass) == {}
 
@@ -108,6 +118,14 @@ async def test_cpu_fallback_issue(
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["backend"] == detector["backend"]
     assert issue.translation_placeholders["device"] == detector["device"]
+    # What the issue tells the user matches what the server does: no model, so HOG, people only.
+    translations = await async_get_translations(hass, "en", "issues", {DOMAIN})
+    text = translations[f"component.{DOMAIN}.issues.detector_cpu_fallback.description"].format(
+        **issue.translation_placeholders
+    )
+    assert f"({detector['backend']} on {detector['device']})" in text
+    assert "people only" in text and "detector_model" in text and "HSI_DETECTOR_MODEL" in text
+    assert "driver" not in text and "GPU" not in text
 
     # The operator fixes the configuration and restarts the server; HA reloads the entry.
     assert await hass.config_entries.async_unload(config_entry.entry_id)
@@ -126,9 +144,8 @@ async def test_version_issue(
 ) -> None:
     """The real server's version is supported (no issue). A server of another major version
     cannot be run here, so a health report naming one goes straight into the coordinator's
-    message handler as a `system.status` push (the integration accepts health there; the real
-    server's system.status carries only the stats today): an error issue appears, and the next
-    read of the real server clears it."""
+    message handler as a `system.status` push (which carries the server's health summary along
+    with its stats): an error issue appears, and the next read of the real server clears it."""
     health = await hsi_server.request("GET", "/api/system/health", key=None)
     assert version_compatible(health["version"])
     config_entry.add_to_hass(hass)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from homeassistant.components.camera import async_get_image
@@ -36,16 +35,6 @@ from .hsi_server import HSIServer, eventually
 
 HUB = "home_security_intelligence"
 LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
-
-
-async def server_bytes(server: HSIServer, path: str) -> bytes:
-    """The raw body of a media path on the server (with the key), asserting it exists."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(server.url + path, headers={"X-API-Key": server.api_key}) as response,
-    ):
-        assert response.status == 200, f"{path}: {response.status}"
-        return await response.read()
 
 
 async def create_camera(server: HSIServer, name: str) -> dict[str, Any]:
@@ -243,7 +232,7 @@ async def test_camera_image(hass: HomeAssistant, hsi_server: HSIServer, load_ent
 
     image = await async_get_image(hass, "camera.front_door")
     assert image.content == uploaded.read_bytes()
-    assert image.content == await server_bytes(hsi_server, "/api/cameras/front_door/snapshot")
+    assert image.content == await hsi_server.request_bytes("/api/cameras/front_door/snapshot")
     with pytest.raises(HomeAssistantError):
         await async_get_image(hass, "camera.garage")  # no upload: the server has no snapshot
     await hsi_server.stop()
@@ -273,8 +262,8 @@ async def test_detection_image(
     assert first is not None and first.state != STATE_UNKNOWN
     response = await client.get(first.attributes["entity_picture"])
     assert response.status == 200
-    assert await response.read() == await server_bytes(
-        hsi_server, f"/api/detections/{camera['last_detection_id']}/thumbnail"
+    assert await response.read() == await hsi_server.request_bytes(
+        f"/api/detections/{camera['last_detection_id']}/thumbnail"
     )
     assert state(hass, "image.garage_latest_detection") == STATE_UNKNOWN
 
@@ -288,8 +277,8 @@ async def test_detection_image(
     assert moved is not None and moved.state != first.state
     response = await client.get(moved.attributes["entity_picture"])
     assert response.status == 200
-    assert await response.read() == await server_bytes(
-        hsi_server, f"/api/detections/{camera['last_detection_id']}/thumbnail"
+    assert await response.read() == await hsi_server.request_bytes(
+        f"/api/detections/{camera['last_detection_id']}/thumbnail"
     )
 
     # A detection whose thumbnail the server does not have: no image.
@@ -335,7 +324,7 @@ async def test_alert_event_entity(
     client = await hass_client_no_auth()
     response = await client.get(url)
     assert response.status == 200
-    assert await response.read() == await server_bytes(hsi_server, thumbnail)
+    assert await response.read() == await hsi_server.request_bytes(thumbnail)
     assert state(hass, "event.garage_alert") == STATE_UNKNOWN
 
     # The server's own update (delivered), an acknowledgement and an unknown severity never fire it again.
@@ -395,11 +384,10 @@ async def test_new_camera_added_and_stale_camera_removed(
     assert device is not None and device.name == "Backyard"
     assert device.via_device_id == hub.id
 
-    # A deletion is not pushed: the next refresh (every minute) finds the camera gone.
+    # A deletion is pushed (camera.deleted): the device goes at once, not at the next refresh.
     await hsi_server.request("DELETE", "/api/cameras/garage", expect=204)
-    await entry.runtime_data.async_refresh()
-    await hass.async_block_till_done()
-    assert registry.async_get_device(identifiers={(DOMAIN, f"{instance}_garage")}) is None
+    await wait_for(lambda: registry.async_get_device(identifiers={(DOMAIN, f"{instance}_garage")}) is None)
+    assert "garage" not in entry.runtime_data.data.cameras
     assert hass.states.get("camera.garage") is None
     assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{instance}_garage_risk_score") is None
     assert hass.states.get("camera.front_door") is not None

@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 import subprocess
 from typing import Any
 
-import aiohttp
 import pytest
 
 from homeassistant.components import media_source
 from homeassistant.components.media_source import Unresolvable
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -82,16 +82,6 @@ async def clip_event(server: HSIServer, clip: bytes) -> dict[str, Any]:
     return await eventually(event_with_clip, TIMEOUT, f"an event with a clip\n{server.log_tail()}")
 
 
-async def server_bytes(server: HSIServer, path: str) -> bytes:
-    """A media resource read straight from the server, with the key."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(server.url + path, headers={"X-API-Key": server.api_key}) as response,
-    ):
-        assert response.status == 200, path
-        return await response.read()
-
-
 async def test_browse(
     hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, media: None, people_clip: bytes
 ) -> None:
@@ -113,6 +103,10 @@ async def test_browse(
     front = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
     (item,) = front.children
     assert item.identifier == f"{entry.entry_id}/thumbnail/{photo_event['id']}"
+    # Titled with the event's start in Home Assistant's time zone (the server's times are UTC).
+    assert hass.config.time_zone != "UTC"
+    started = dt_util.as_local(dt_util.parse_datetime(photo_event["started_at"], raise_on_error=True))
+    assert item.title.startswith(f"{started:%Y-%m-%d %H:%M:%S} · ")
     assert item.media_content_type == "image/jpeg" and item.can_play
     assert f"{photo_event['risk_level']} {photo_event['risk_score']}" in item.title
     assert item.thumbnail and "authSig=" in item.thumbnail
@@ -131,18 +125,27 @@ async def test_browse(
 async def test_browse_errors(
     hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, media: None
 ) -> None:
-    """Unknown servers, cameras and paths, and a stopped server, are unresolvable."""
+    """Unknown servers, cameras and paths, and a stopped server, are unresolvable, with translated
+    messages."""
     await hsi_server.request("POST", "/api/cameras", json_body={"name": "Front Door"}, expect=201)
     entry = await load_entry()
     entry_id = entry.entry_id
-    for identifier in ("nope", f"{entry_id}/nocam", f"{entry_id}/a/b/c"):
-        with pytest.raises(Unresolvable):
+    for identifier, key, message in (
+        ("nope", "media_unknown_server", "No loaded Home Security Intelligence server with entry id nope"),
+        (f"{entry_id}/nocam", "media_unknown_camera", "The server has no camera nocam"),
+        (f"{entry_id}/a/b/c", "media_not_browsable",
+         f"Not a folder of Home Security Intelligence media: {entry_id}/a/b/c"),
+    ):
+        with pytest.raises(Unresolvable) as err:
             await media_source.async_browse_media(hass, f"{ROOT}/{identifier}")
+        assert (err.value.translation_domain, err.value.translation_key) == (DOMAIN, key)
+        assert str(err.value) == message
     assert (await media_source.async_browse_media(hass, f"{ROOT}/{entry_id}/front_door")).children == []
 
     await hsi_server.stop()
-    with pytest.raises(Unresolvable, match="Server unavailable"):
+    with pytest.raises(Unresolvable, match="^Could not reach the server: ") as err:
         await media_source.async_browse_media(hass, f"{ROOT}/{entry_id}/front_door")
+    assert err.value.translation_key == "cannot_connect"
 
 
 async def test_resolve_and_fetch_signed(
@@ -171,21 +174,24 @@ async def test_resolve_and_fetch_signed(
     assert response.status == 200 and response.content_type == "video/mp4"
     body = await response.read()
     assert body[4:8] == b"ftyp"
-    assert body == await server_bytes(hsi_server, f"/api/events/{video_event['id']}/clip")
+    assert body == await hsi_server.request_bytes(f"/api/events/{video_event['id']}/clip")
     response = await client.get(thumb.url)
     assert response.status == 200 and response.content_type == "image/jpeg"
     body = await response.read()
     assert body[:2] == b"\xff\xd8"
-    assert body == await server_bytes(hsi_server, f"/api/events/{photo_event['id']}/thumbnail")
+    assert body == await hsi_server.request_bytes(f"/api/events/{photo_event['id']}/thumbnail")
 
     # Unsigned, or signed for another path, the proxy refuses.
     assert (await client.get(clip.url.split("?")[0])).status == 401
     query = clip.url.split("?")[1]
     other = f"/api/{DOMAIN}/{entry_id}/events/{photo_event['id']}/thumbnail?{query}"
     assert (await client.get(other)).status == 401
-    for bad in ("x/clip/1", f"{entry_id}/clip/abc", f"{entry_id}/other/1", entry_id):
-        with pytest.raises(Unresolvable):
+    for bad in (f"{entry_id}/clip/abc", f"{entry_id}/other/1", entry_id):
+        with pytest.raises(Unresolvable, match=f"^Not a playable Home Security Intelligence media item: {bad}$"):
             await media_source.async_resolve_media(hass, f"{ROOT}/{bad}", None)
+    with pytest.raises(Unresolvable) as err:
+        await media_source.async_resolve_media(hass, f"{ROOT}/x/clip/1", None)
+    assert err.value.translation_key == "media_unknown_server"
 
 
 async def test_proxy_view(
@@ -203,11 +209,11 @@ async def test_proxy_view(
 
     response = await client.get(f"{base}/cameras/front_door/snapshot")
     assert response.status == 200 and response.content_type == "image/jpeg"
-    assert await response.read() == await server_bytes(hsi_server, "/api/cameras/front_door/snapshot")
+    assert await response.read() == await hsi_server.request_bytes("/api/cameras/front_door/snapshot")
     (detection_id, *_) = event["detection_ids"]
     response = await client.get(f"{base}/detections/{detection_id}/thumbnail")
     assert response.status == 200
-    assert await response.read() == await server_bytes(hsi_server, f"/api/detections/{detection_id}/thumbnail")
+    assert await response.read() == await hsi_server.request_bytes(f"/api/detections/{detection_id}/thumbnail")
     assert response.headers["Cache-Control"].startswith("private")
 
     assert (await client.get(f"{base}/events/{event['id']}/clip")).status == 404  # a photo: no clip

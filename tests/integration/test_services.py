@@ -14,7 +14,9 @@ import voluptuous as vol
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.home_security_intelligence.const import DOMAIN
 
@@ -43,6 +45,26 @@ async def event_with_alert(server: HSIServer) -> tuple[dict[str, Any], dict[str,
         return found[0] if found else None
 
     return event, await eventually(alert, TIMEOUT, f"an alert for event {event['id']}")
+
+
+async def assert_signed_thumbnails(
+    hass_client_no_auth: ClientSessionGenerator,
+    server: HSIServer,
+    entry: MockConfigEntry,
+    events: list[dict[str, Any]],
+) -> None:
+    """Events returned by an action carry the signed HA URL of their thumbnail (as on the bus),
+    which serves the server's very bytes without a bearer token."""
+    assert events
+    client = await hass_client_no_auth()
+    for event in events:
+        path = f"/api/events/{event['id']}/thumbnail"
+        assert event["thumbnail_url"].startswith(
+            f"/api/{DOMAIN}/{entry.entry_id}/{path.removeprefix('/api/')}?authSig="
+        )
+        response = await client.get(event["thumbnail_url"])
+        assert response.status == 200
+        assert await response.read() == await server.request_bytes(path)
 
 
 async def local_file_camera(hass: HomeAssistant, path: Path, name: str) -> str:
@@ -126,7 +148,10 @@ async def test_review_event(
 
 
 async def test_search_events(
-    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """The server's full-text search finds events by their notes and pages; an empty query is refused."""
     first = await hsi_server.upload_and_wait("Front Door", "front_door")
@@ -143,6 +168,7 @@ async def test_search_events(
     assert len(result["events"]) == 1 and result["next_cursor"]
     result = await call(hass, "search_events", {"query": "person", "limit": 10})
     assert {e["id"] for e in result["events"]} == {first["id"], second["id"]}
+    await assert_signed_thumbnails(hass_client_no_auth, hsi_server, loaded_entry, result["events"])
 
     assert (await call(hass, "search_events", {"query": "zeppelin"}))["events"] == []
     with pytest.raises(vol.Invalid):
@@ -190,6 +216,42 @@ async def test_get_events_filters(
     second = await hsi_server.upload_and_wait("Front Door", "front_door")
     result = await call(hass, "get_events", {"limit": 1})
     assert [e["id"] for e in result["events"]] == [second["id"]] and result["next_cursor"]
+
+
+async def test_get_events_local_times(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """`since` / `until` without a time zone (what the action UI's date-time picker sends) are
+    Home Assistant's local time, and may be mixed with times that have one."""
+    assert hass.config.time_zone != "UTC"  # else local and UTC could not be told apart
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    started = dt_util.parse_datetime(event["started_at"], raise_on_error=True)
+    local = dt_util.as_local(started)
+    assert local.utcoffset()
+
+    def picker(moment: datetime) -> str:
+        """A local time as the date-time picker writes it: no offset, whole seconds."""
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    async def ids(**filters: Any) -> list[int]:
+        result = await call(hass, "get_events", filters)
+        return [e["id"] for e in result["events"]]
+
+    # Read as UTC, this window would lie hours away from the event.
+    window = {"since": picker(local - timedelta(minutes=1)), "until": picker(local + timedelta(minutes=1))}
+    assert await ids(**window) == [event["id"]]
+    assert await ids(since=picker(local + timedelta(seconds=1))) == []
+    assert await ids(until=picker(local - timedelta(seconds=1))) == []
+    assert await ids(since=window["since"], until=(started + timedelta(minutes=1)).isoformat()) == [event["id"]]
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_events", {"since": (started + timedelta(hours=1)).isoformat(), "until": picker(local)})
+    assert err.value.translation_key == "invalid_time_range"
+
+    result = await call(hass, "get_events", window)
+    await assert_signed_thumbnails(hass_client_no_auth, hsi_server, loaded_entry, result["events"])
 
 
 async def test_get_events_validation(
@@ -274,7 +336,12 @@ async def test_analyze_image(
     await wait_for(lambda: registry.async_get_entity_id("camera", DOMAIN, unique_id), TIMEOUT)
     own = registry.async_get_entity_id("camera", DOMAIN, unique_id)
     assert own is not None and own != porch
-    await call(hass, "analyze_image", {"entity_id": [own], "camera_id": "back_yard"}, response=False)
+    # The UI's entity selector may send the entity's registry id; the server takes spaces in
+    # camera ids (normalising "Back Yard" to back_yard).
+    own_uuid = registry.async_get(own).id
+    result = await call(hass, "analyze_image", {"entity_id": [own_uuid], "camera_id": "Back Yard"})
+    (accepted,) = result["results"]
+    assert (accepted["entity_id"], accepted["camera_id"]) == (own, "back_yard")
     second = await eventually(
         lambda: _oldest_event(hsi_server, "back_yard"), TIMEOUT, f"an event on back_yard\n{hsi_server.log_tail()}"
     )
@@ -303,9 +370,13 @@ async def test_analyze_image_errors(
     await hsi_server.request("POST", "/api/cameras", json_body={"name": "Garage"}, expect=201)
     await load_entry()
 
-    with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "analyze_image", {"entity_id": "sensor.home_security_intelligence_pending_alerts"})
-    assert err.value.translation_key == "not_a_camera"
+    registry = er.async_get(hass)
+    pending = "sensor.home_security_intelligence_pending_alerts"
+    for not_a_camera in (pending, registry.async_get(pending).id, uuid.uuid4().hex):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "analyze_image", {"entity_id": not_a_camera})
+        assert err.value.translation_key == "not_a_camera"
+        assert err.value.translation_placeholders["entity_id"] == not_a_camera
 
     # The server's garage camera has never uploaded anything: its HA camera has no picture.
     with pytest.raises(HomeAssistantError) as err:

@@ -18,6 +18,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigSubentry,
 )
+from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -26,7 +27,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.home_security_intelligence.api import HSIClient
 from custom_components.home_security_intelligence.const import DOMAIN
 
-from .conftest import wait_for
+from .conftest import state, wait_for
 from .hsi_server import HSIServer
 
 LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
@@ -111,7 +112,7 @@ async def test_rule_create_reconfigure_delete(
     assert subentry.unique_id == rule["id"] and subentry.title == "Night person"
     assert subentry.data["rule_id"] == rule["id"]
 
-    # The reload gave the rule its switch, attached to the subentry and showing the server's flag.
+    # The rule got its switch (without a reload), attached to the subentry and showing the server's flag.
     registry = er.async_get(hass)
     entity_id = registry.async_get_entity_id("switch", DOMAIN, f"{hsi_server.instance_id}_rule_{rule['id']}")
     assert entity_id is not None
@@ -137,13 +138,107 @@ async def test_rule_create_reconfigure_delete(
     assert entry.subentries[subentry.subentry_id].data["schedule"] is None
     await wait_for(lambda: hass.states.get(entity_id).name == "Home Security Intelligence Night person v2", 30)
 
-    # Delete: the server rule goes too, and so does the switch.
+    # Delete: the server rule goes too, and so does the switch. An update of the coordinator
+    # while the server still has the rule (before the deletion reaches it) does not import it again.
     hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    entry.runtime_data.async_update_listeners()
+    assert _subentries(entry, "alert_rule") == []
     await hass.async_block_till_done()
     assert await hsi_server.items("/api/alert-rules") == []
     await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=404)
     assert hass.states.get(entity_id) is None
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_rule_edit_starts_from_the_server(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The server holds the truth: the rule's subentry follows its switch and changes made on the
+    server, and the edit form starts from the server's rule, so saving it unchanged reverts nothing."""
+    rule = await hsi_server.create_rule(name="Doorbell", severity="low")
+    entry = await load_entry()
+    (subentry,) = _subentries(entry, "alert_rule")
+    switch = "switch.home_security_intelligence_doorbell"
+
+    await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: switch}, blocking=True)
+    await hass.async_block_till_done()
+    assert entry.subentries[subentry.subentry_id].data["enabled"] is False
+    result = await _reconfigure(hass, entry, subentry)
+    suggested = _suggested(result)
+    assert (suggested["name"], suggested["enabled"], suggested["severity"]) == ("Doorbell", False, "low")
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], suggested)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
+    assert (stored["name"], stored["enabled"], stored["severity"]) == ("Doorbell", False, "low")
+    assert state(hass, switch) == "off"
+
+    # Changed on the server (rules have no push): the next refresh brings it in.
+    await hsi_server.request(
+        "PATCH", f"/api/alert-rules/{rule['id']}", json_body={"name": "Front bell", "enabled": True}, expect=200
+    )
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    current = entry.subentries[subentry.subentry_id]
+    assert (current.title, current.data["name"], current.data["enabled"]) == ("Front bell", "Front bell", True)
+    suggested = _suggested(await _reconfigure(hass, entry, subentry))
+    assert (suggested["name"], suggested["enabled"]) == ("Front bell", True)
+
+    # Deleted on the server: the form falls back to what Home Assistant stored last.
+    await hsi_server.request("DELETE", f"/api/alert-rules/{rule['id']}", expect=204)
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert state(hass, switch) == "unavailable"
+    suggested = _suggested(await _reconfigure(hass, entry, subentry))
+    assert (suggested["name"], suggested["enabled"]) == ("Front bell", True)
+
+
+async def test_rule_webhook_url_needs_its_secret(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The server takes a webhook URL only with its secret and never returns the secret: a new URL
+    without it is refused on the form instead of being dropped; the same URL keeps the webhook."""
+    first, second = "https://hooks.example.com/first", "https://hooks.example.com/second"
+    rule = await hsi_server.create_rule(
+        name="Hook", channels=["ha", "webhook"], webhook={"url": first, "secret": "s" * 16}
+    )
+    entry = await load_entry()
+    (subentry,) = _subentries(entry, "alert_rule")
+
+    result = await _reconfigure(hass, entry, subentry)
+    edit = _suggested(result)
+    assert edit["webhook_url"] == first and "webhook_secret" not in edit
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**edit, "name": "Hook v2", "webhook_url": second}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"webhook_secret": "secret_required"}
+    stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
+    assert (stored["name"], stored["webhook"]) == ("Hook", {"url": first, "has_secret": True})
+
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {**edit, "name": "Hook v2"})
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
+    assert (stored["name"], stored["webhook"]) == ("Hook v2", {"url": first, "has_secret": True})
+
+    result = await _reconfigure(hass, entry, subentry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**edit, "webhook_url": second, "webhook_secret": "t" * 16}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
+    assert stored["webhook"] == {"url": second, "has_secret": True}
+
+    # A new rule: a URL without a secret is refused the same way.
+    result = await _start(hass, entry, "alert_rule")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"name": "Other hook", "severity": "low", "cooldown_seconds": 0, "channels": ["webhook"], "webhook_url": first},
+    )
+    assert result["errors"] == {"webhook_secret": "secret_required"}
+    assert len(await hsi_server.items("/api/alert-rules")) == 1
 
 
 async def test_rule_schedule_defaults(
@@ -359,6 +454,38 @@ async def test_server_objects_are_imported(
     assert len(entry.subentries) == 2
 
 
+async def test_server_rules_are_imported_on_refresh(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
+) -> None:
+    """A rule made on the server after setup becomes a subentry with its switch at the next
+    refresh, without a reload; zones are imported at setup only."""
+    await _with_camera(hsi_server, "Garage")
+    await hsi_server.request(
+        "POST",
+        "/api/cameras/garage/zones",
+        json_body={"name": "Lawn", "coordinates": [[0, 0], [1, 0], [1, 1]], "shape": "polygon"},
+        expect=201,
+    )
+    rule = await hsi_server.create_rule(name="Late rule", enabled=False)
+    coordinator = loaded_entry.runtime_data
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    (rule_sub,) = _subentries(loaded_entry, "alert_rule")
+    assert (rule_sub.unique_id, rule_sub.title, rule_sub.data["enabled"]) == (rule["id"], "Late rule", False)
+    assert _subentries(loaded_entry, "zone") == []
+    assert loaded_entry.state is ConfigEntryState.LOADED and loaded_entry.runtime_data is coordinator
+    await wait_for(lambda: state(hass, "switch.home_security_intelligence_late_rule") == "off")
+    registry = er.async_get(hass)
+    entity_id = registry.async_get_entity_id("switch", DOMAIN, f"{hsi_server.instance_id}_rule_{rule['id']}")
+    assert entity_id is not None
+    assert registry.async_get(entity_id).config_subentry_id == rule_sub.subentry_id
+
+    # Refreshing again imports nothing twice.
+    await loaded_entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert len(_subentries(loaded_entry, "alert_rule")) == 1
+
+
 async def test_zone_import_survives_a_failing_camera(
     hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -394,7 +521,8 @@ async def test_failed_server_delete_is_logged(
     load_entry: LoadEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """When the server cannot delete, the user is told the rule will come back, and it does."""
+    """When the server cannot delete, the user is told the rule will come back, and it does at the
+    first refresh that reaches the server (not from the stale data of before)."""
     caplog.set_level(logging.WARNING)
     rule = await hsi_server.create_rule(name="Keep")
     entry = await load_entry()
@@ -406,10 +534,14 @@ async def test_failed_server_delete_is_logged(
     assert "Could not delete alert_rule Keep on the server (it will be imported again)" in caplog.text
     assert _subentries(entry, "alert_rule") == []
 
+    entry.runtime_data.async_update_listeners()
+    assert _subentries(entry, "alert_rule") == []
+
     await hsi_server.start()
     assert [r["id"] for r in await hsi_server.items("/api/alert-rules")] == [rule["id"]]
-    await hass.config_entries.async_reload(entry.entry_id)
+    await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     (again,) = _subentries(entry, "alert_rule")
     assert again.unique_id == rule["id"] and again.title == "Keep"
+    await wait_for(lambda: state(hass, "switch.home_security_intelligence_keep") == "on")

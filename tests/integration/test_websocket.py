@@ -31,10 +31,11 @@ from .conftest import state, wait_for
 from .hsi_server import SERVER_PYTHON, HSIServer, eventually
 
 COORDINATOR = "custom_components.home_security_intelligence.coordinator"
-#: The message types a camera's first upload and a user's review/acknowledge make the server
-#: publish (system.status: the stats, pushed when they change).
+#: The message types a camera's first upload, a user's review/acknowledge and a camera's deletion
+#: make the server publish (system.status: the stats, pushed when they change).
 SERVER_PUSHED_TYPES = {
     "camera.updated",
+    "camera.deleted",
     "detection.created",
     "event.created",
     "event.updated",
@@ -143,7 +144,8 @@ async def test_every_pushed_type_arrives(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, hsi_server: HSIServer
 ) -> None:
     """The subscription covers every type the server publishes: a camera's first upload (camera,
-    detections, event, alert), then reviewing the event and acknowledging the alert."""
+    detections, event, alert), then reviewing the event, acknowledging the alert and deleting a
+    camera."""
     coordinator: HSICoordinator = loaded_entry.runtime_data
     seen: list[str] = []
     handle = coordinator.async_handle_message
@@ -160,6 +162,8 @@ async def test_every_pushed_type_arrives(
             "PATCH", f"/api/events/{event['id']}", json_body={"reviewed": True}, expect=200
         )
         await hsi_server.request("POST", f"/api/alerts/{alert['id']}/acknowledge", expect=200)
+        await hsi_server.request("POST", "/api/cameras", json_body={"name": "Attic"}, expect=201)
+        await hsi_server.request("DELETE", "/api/cameras/attic", expect=204)
         await wait_for(lambda: SERVER_PUSHED_TYPES <= set(seen), 60)
     # What arrived was applied: the new camera has its entities and the event's score.
     await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == str(event["risk_score"]))
