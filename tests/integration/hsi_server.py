@@ -173,6 +173,8 @@ class HSIServer:
             if time.monotonic() > deadline:
                 process.kill()
                 process.wait()
+                # Its embedded PostgreSQL and Redis outlive a SIGKILL: end them too.
+                subprocess.run(["pkill", "-f", str(self.data_dir)], check=False)
                 raise ServerError(f"the server did not stop on SIGINT:\n{self.log_tail()}")
             await asyncio.sleep(0.05)
 
