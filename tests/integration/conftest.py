@@ -10,6 +10,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.home_security_intelligence.const import DOMAIN
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from .hsi_server import HSIServer, eventually, make_template
@@ -35,18 +36,24 @@ def server_settings() -> dict[str, str]:
 
 @pytest.fixture
 async def hsi_server(
+    hass: HomeAssistant,
     socket_enabled: None,
     tmp_path: Path,
     server_template: tuple[Path, str],
     server_settings: dict[str, str],
 ) -> AsyncGenerator[HSIServer]:
-    """A running server of this test's own."""
+    """A running server of this test's own; entries still loaded at the end (a test that failed
+    half-way) are unloaded before it stops, so nothing reconnects to a vanishing server."""
     template, api_key = server_template
     server = HSIServer(tmp_path / "hsi", template, api_key, **server_settings)
     try:
         await server.start()
         yield server
     finally:
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state is ConfigEntryState.LOADED:
+                await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
         await server.stop()
 
 

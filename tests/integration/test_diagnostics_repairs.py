@@ -4,7 +4,6 @@ outage is the server stopped, a rejected key is one the server issued and then r
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from datetime import timedelta
 
 from freezegun import freeze_time
@@ -35,16 +34,6 @@ from .hsi_server import HSIServer
 CPU_FALLBACK = {"HSI_DETECTOR": "auto"}
 
 
-@pytest.fixture
-async def unload_entries(hass: HomeAssistant, hsi_server: HSIServer) -> AsyncGenerator[None]:
-    """Unload loaded entries before the server stops, also when a test fails half-way (a server
-    with a connected client takes long to stop)."""
-    yield
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-
 
 def our_issues(hass: HomeAssistant) -> dict[str, ir.IssueEntry]:
     """This integration's repair issues by id."""
@@ -62,7 +51,6 @@ async def revoked_key(server: HSIServer) -> str:
     return str(created["key"])
 
 
-@pytest.mark.usefixtures("unload_entries")
 async def test_diagnostics_redact_key(
     hass: HomeAssistant,
     hsi_server: HSIServer,
@@ -97,7 +85,6 @@ async def test_diagnostics_redact_key(
     assert our_issues(hass) == {}
 
 
-@pytest.mark.usefixtures("unload_entries")
 @pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
 async def test_cpu_fallback_issue(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
@@ -138,7 +125,6 @@ async def test_cpu_fallback_issue(
     assert our_issues(hass) == {}
 
 
-@pytest.mark.usefixtures("unload_entries")
 async def test_version_issue(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
@@ -174,7 +160,6 @@ def test_version_compatible() -> None:
     assert not version_compatible("banana")
 
 
-@pytest.mark.usefixtures("unload_entries")
 async def test_unreachable_issue_after_15_minutes(
     hass: HomeAssistant,
     hsi_server: HSIServer,
@@ -210,7 +195,6 @@ async def test_unreachable_issue_after_15_minutes(
     assert issue_id not in our_issues(hass)
 
 
-@pytest.mark.usefixtures("unload_entries")
 @pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
 async def test_issues_removed_with_entry(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
@@ -225,7 +209,6 @@ async def test_issues_removed_with_entry(
     assert our_issues(hass) == {}
 
 
-@pytest.mark.usefixtures("unload_entries")
 async def test_setup_retries_when_unreachable(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
@@ -241,7 +224,6 @@ async def test_setup_retries_when_unreachable(
     await wait_for(lambda: config_entry.state is ConfigEntryState.LOADED, 30)
 
 
-@pytest.mark.usefixtures("unload_entries")
 async def test_setup_starts_reauth_on_bad_key(
     hass: HomeAssistant, hsi_server: HSIServer
 ) -> None:

@@ -7,7 +7,7 @@ server issued and then revoked. Only the integration's backoff timings are short
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 import itertools
 import json
@@ -19,7 +19,6 @@ from unittest.mock import patch
 import aiohttp
 import pytest
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -64,16 +63,6 @@ async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> HSICoordinator:
     await wait_for(lambda: coordinator.ws_connected, 30)
     return coordinator
 
-
-@pytest.fixture(autouse=True)
-async def unload_entries(hass: HomeAssistant, hsi_server: HSIServer) -> AsyncGenerator[None]:
-    """Unload every entry before the server stops, also when a test fails half-way (a server
-    with a connected client takes long to stop)."""
-    yield
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 def record_ws_connects(coordinator: HSICoordinator) -> list[tuple[float, str]]:
