@@ -91,7 +91,12 @@ async def _start_services(app: web.Application) -> None:
     services["hub"] = hub
     stop = asyncio.Event()
     interval = app[SETTINGS].status_interval
-    spawn(stack, stop, "hsi-system-status", lambda: system.publish_status(runtime, stop, interval))
+    spawn(
+        stack,
+        stop,
+        "hsi-system-status",
+        lambda: system.publish_status(runtime, stop, interval, lambda: bool(hub.clients)),
+    )
 
 
 async def _close_websockets(app: web.Application) -> None:

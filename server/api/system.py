@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -138,23 +139,28 @@ async def system_status(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-async def publish_status(runtime: Runtime, stop: asyncio.Event, interval: float) -> None:
-    """Push `system.status` whenever it changed, checked every `interval` seconds.
+async def publish_status(
+    runtime: Runtime, stop: asyncio.Event, interval: float, listened: Callable[[], bool]
+) -> None:
+    """Push `system.status` whenever it changed, checked every `interval` seconds while `listened()`.
 
     Counters, queue depths and component states change with no event of their own (a batch queued,
-    an alert delivered, the LLM failing over); this keeps live views current without polling.
-    Several API processes may each publish: a client just sees the same figures twice.
+    an alert delivered, the LLM failing over); this keeps live views current without polling. With no
+    WebSocket client on this process nothing is collected; the figures last seen are kept, so a client
+    that connects later still gets whatever changed meanwhile. Several API processes may each publish:
+    a client just sees the same figures twice.
     """
     last: dict[str, Any] | None = None
     while True:
-        try:
-            current = await system_status(runtime)
-        except Exception as err:  # a store restarting: try again next round
-            _LOGGER.warning("could not collect system status: %s", err, extra={"component": "api"})
-        else:
-            if last is not None and current != last:  # clients read the starting figures over REST
-                await broadcast.publish(runtime.redis, "system.status", current)
-            last = current
+        if last is None or listened():
+            try:
+                current = await system_status(runtime)
+            except Exception as err:  # a store restarting: try again next round
+                _LOGGER.warning("could not collect system status: %s", err, extra={"component": "api"})
+            else:
+                if last is not None and current != last:  # clients read the starting figures over REST
+                    await broadcast.publish(runtime.redis, "system.status", current)
+                last = current
         try:
             await asyncio.wait_for(stop.wait(), interval)
             return
