@@ -1,11 +1,17 @@
 """Database schema migrations (alembic), driven from code.
 
-`upgrade(url)` / `downgrade(url)` build the alembic `Config` in code, pointing at the repository's
-`migrations/` folder by absolute path, so they work from any working directory and from a worker
-thread (`await asyncio.to_thread(upgrade, url)`): the async env.py runs its own event loop with
+`upgrade(url)` / `downgrade(url)` build the alembic `Config` in code, pointing at the `migrations/`
+folder by absolute path, so they work from any working directory and from a worker thread
+(`await asyncio.to_thread(upgrade, url)`): the async env.py runs its own event loop with
 `asyncio.run`, which is why these functions must not be called on a thread that already runs a loop.
 Concurrent calls are safe: serialised by a lock within a process and by a PostgreSQL advisory lock
 across processes (several HSI processes may start against one database at once).
+
+Where that folder is: the repository keeps it at the top (`migrations/`, next to `server/`), and
+pyproject.toml ships it inside the wheel as `server/migrations/`, because an installed server (the
+add-on and GPU images install the package, not a checkout) has no repository around it. An installed
+copy wins; a checkout, editable install included, has none and uses the repository's folder, which is
+the one `revision --autogenerate` must write to.
 
 For developers: `python -m server.migrate revision -m "add x" --autogenerate` writes a new revision
 from the models (review it), `python -m server.migrate current|history|upgrade|downgrade`.
@@ -24,11 +30,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+
+def _find_migrations() -> Path:
+    """The installed copy (`server/migrations`, only in a wheel), else the repository's `migrations/`."""
+    package = Path(__file__).resolve().parent
+    installed = package / "migrations"
+    return installed if (installed / "env.py").is_file() else package.parent / "migrations"
+
+
 #: The alembic script directory (env.py, versions/). `HSI_MIGRATIONS_DIR` overrides it for
 #: installations that place the folder elsewhere.
-MIGRATIONS_DIR = Path(
-    os.environ.get("HSI_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
-)
+MIGRATIONS_DIR = Path(os.environ.get("HSI_MIGRATIONS_DIR") or _find_migrations())
 
 
 #: alembic's `context` and `op` are process-wide proxies, so two alembic commands must never run at the

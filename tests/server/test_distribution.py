@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,8 +19,15 @@ import yaml
 from aiohttp import web
 
 from server import __version__
-from server.addon import ADDON_FIXED_SETTINGS, DISCOVERY_SERVICE, announce, announce_runtime, discovery_payload
+from server.addon import (
+    ADDON_FIXED_SETTINGS,
+    DISCOVERY_SERVICE,
+    announce,
+    announce_runtime,
+    discovery_payload,
+)
 from server.config import Settings
+from server.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "home_security_intelligence"
@@ -95,11 +105,18 @@ def _run_addon(tmp_path: Path, options: dict[str, Any]) -> subprocess.CompletedP
     path.write_text(json.dumps(options))
     env = {"HSI_OPTIONS_FILE": str(path), "HSI_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "server", "addon"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "server", "addon"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
-def test_default_options_make_valid_settings(addon: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_options_make_valid_settings(
+    addon: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "options.json"
     path.write_text(json.dumps(addon["options"]))
     monkeypatch.setenv("HSI_OPTIONS_FILE", str(path))
@@ -114,9 +131,21 @@ def test_default_options_make_valid_settings(addon: dict[str, Any], tmp_path: Pa
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("detection_confidence", 1.5, "hsi: invalid option detection_confidence=1.5: Input should be less than or equal to 1"),
-        ("detector", "yolo", "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'"),
-        ("database_url", "mysql://db", "hsi: invalid option database_url='mysql://db': must be a postgresql:// URL"),
+        (
+            "detection_confidence",
+            1.5,
+            "hsi: invalid option detection_confidence=1.5: Input should be less than or equal to 1",
+        ),
+        (
+            "detector",
+            "yolo",
+            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+        ),
+        (
+            "database_url",
+            "mysql://db",
+            "hsi: invalid option database_url='mysql://db': must be a postgresql:// URL",
+        ),
     ],
 )
 def test_bad_option_stops_the_addon_with_one_line(
@@ -144,7 +173,9 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
     port = runner.addresses[0][1]
     try:
         uuid = await announce(
-            discovery_payload("local-hsi", 8000, "k3y"), supervisor_url=f"http://127.0.0.1:{port}", token="tok"
+            discovery_payload("local-hsi", 8000, "k3y"),
+            supervisor_url=f"http://127.0.0.1:{port}",
+            token="tok",
         )
         assert uuid == "d1c0"
         data_dir = tmp_path / "data"
@@ -187,9 +218,9 @@ async def test_discovery_rejection_is_reported() -> None:
 
 def test_addon_dockerfile_and_run_script() -> None:
     dockerfile = (ROOT / "addon/Dockerfile").read_text()
-    assert re.search(r"^FROM \S+", dockerfile, re.M)
-    assert f'ARG HSI_VERSION={__version__}' in dockerfile
-    assert "io.hass.type=\"addon\"" in dockerfile and "io.hass.arch=\"amd64|aarch64\"" in dockerfile
+    assert re.search(r"^FROM \S+", dockerfile, re.MULTILINE)
+    assert f"ARG HSI_VERSION={__version__}" in dockerfile
+    assert 'io.hass.type="addon"' in dockerfile and 'io.hass.arch="amd64|aarch64"' in dockerfile
     assert "torch==2.13.0" in dockerfile
     assert 'CMD ["/run.sh"]' in dockerfile
     assert "exec python -m server addon" in (ROOT / "addon/run.sh").read_text()
@@ -206,13 +237,25 @@ def test_addon_repository_file() -> None:
 
 def test_hacs_rules() -> None:
     hacs = json.loads((ROOT / "hacs.json").read_text())
-    assert set(hacs) <= {"name", "homeassistant", "render_readme", "content_in_root", "zip_release", "filename", "hide_default_branch", "country", "hacs"}
+    assert set(hacs) <= {
+        "name",
+        "homeassistant",
+        "render_readme",
+        "content_in_root",
+        "zip_release",
+        "filename",
+        "hide_default_branch",
+        "country",
+        "hacs",
+    }
     assert hacs["name"] and hacs["render_readme"] is True
     pinned = (ROOT / "requirements-ha-test.txt").read_text()
     ha_version = re.search(r"pytest-homeassistant-custom-component==(\S+)", pinned)
     assert ha_version, "the HA test harness pin decides which HA version we test with"
     assert hacs["homeassistant"] == "2025.4.4"  # what pytest-homeassistant-custom-component 0.13.236 pins
-    integrations = [p for p in (ROOT / "custom_components").iterdir() if p.is_dir() and not p.name.startswith("__")]
+    integrations = [
+        p for p in (ROOT / "custom_components").iterdir() if p.is_dir() and not p.name.startswith("__")
+    ]
     assert [p.name for p in integrations] == [DOMAIN]
     manifest = json.loads((integrations[0] / "manifest.json").read_text())
     for key in ("domain", "name", "version", "documentation", "issue_tracker", "codeowners"):
@@ -237,6 +280,85 @@ def test_gpu_host_compose() -> None:
     for name in ("detect-remote", "analyze-remote"):
         assert services[name]["profiles"] == ["workers-only"]
         assert "HSI_DATABASE_URL" in services[name]["environment"]
+
+
+def test_gpu_dockerfile_compiles_cuda_in_devel_and_runs_on_runtime() -> None:
+    """Docker cannot run here; the build's shape is what can be checked: nvcc exists only in -devel."""
     dockerfile = (ROOT / "deploy/gpu/Dockerfile").read_text()
-    assert re.search(r"^FROM \S*cuda", dockerfile, re.M)
-    assert "-DGGML_CUDA=on" in dockerfile
+    base = re.search(r"^ARG PYTORCH_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert base and "cuda" in base.group(1)
+    build, runtime = re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)[1:]
+    assert build.startswith("${PYTORCH_IMAGE}-devel AS build\n")
+    assert "-DGGML_CUDA=on" in build and "-DGGML_NATIVE=OFF" in build  # no GPU to detect at build time
+    assert "COPY migrations ./migrations" in build
+    assert runtime.startswith("${PYTORCH_IMAGE}-runtime\n")
+    assert "COPY --from=build /wheels" in runtime and "COPY --from=build /cuda-libs" in runtime
+    assert "cmake" not in runtime and "GGML" not in runtime  # nothing is compiled on the runtime image
+    assert 'ENTRYPOINT ["python", "-m", "server"]' in runtime
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's wheel, built (as the add-on and GPU images build it) from a copy of the sources."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    for name in ("server", "migrations"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(work / "dist")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (built,) = (work / "dist").glob("hsi_server-*.whl")
+    return built
+
+
+def _sources(folder: str) -> set[str]:
+    return {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_wheel_carries_every_module_and_the_migrations(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert _sources("server") <= names, "a server package missing from pyproject.toml's list"
+    migrations = {f"server/{name}" for name in _sources("migrations")}
+    assert {"server/migrations/env.py", "server/migrations/script.py.mako"} <= migrations <= names
+    assert any(name.startswith("server/migrations/versions/0001_") for name in names)
+    assert not any(name.startswith("migrations/") for name in names)  # no top-level "migrations" package
+
+
+def test_installed_wheel_migrates_from_its_own_copy(wheel: Path, tmp_path: Path) -> None:
+    """What the add-on image has: the package in site-packages and no repository around it."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {name: value for name, value in os.environ.items() if name != "HSI_MIGRATIONS_DIR"}
+    script = (
+        "import server.migrate as m; print(m.__file__); print(m.MIGRATIONS_DIR); print(m.head_revision())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=tmp_path,  # not the repository root, whose server/ would shadow the installed one
+        env={**env, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    module, migrations, head = result.stdout.splitlines()
+    assert Path(module) == target / "server" / "migrate.py"
+    assert Path(migrations) == target / "server" / "migrations"
+    assert head == head_revision()
