@@ -7,11 +7,14 @@ one line that names the variable and what is allowed, so a user reading the add-
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from server.alerts.schedule import TimezoneName, load_timezone
 
 #: Object classes the reference system kept out of COCO's 80: what matters around a home.
 DEFAULT_SECURITY_CLASSES = ["person", "car", "truck", "dog", "cat", "bird", "bicycle", "motorcycle", "bus"]
@@ -28,13 +31,31 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message is one line meant for the operator."""
 
 
+def host_timezone() -> str:
+    """`TZ` when it names an IANA zone (Home Assistant's Supervisor sets it for every add-on), else UTC.
+
+    POSIX rule strings (`CET-1CEST`) and `localtime` paths name no zone a baseline slot could be kept
+    in, so they count as unset; `HSI_TIMEZONE` is the way to say which zone the home is in.
+    """
+    name = os.environ.get("TZ", "").strip().removeprefix(":")
+    try:
+        return load_timezone(name).key
+    except ValueError:
+        return "UTC"
+
+
 class Settings(BaseSettings):
     """Every knob of the server. Field `x_y` is environment variable `HSI_X_Y` and option `x_y`."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     data_dir: Path = Path("data")
+    #: Thumbnails, clips and HTTP-ingested uploads; unset = data_dir. The split variant points the API
+    #: and the remote workers at one shared folder mounted at the same path (stored paths are absolute).
+    media_dir: Path | None = None
     cameras_dir: Path = Path("/export/foscam")
+    #: The home's wall clock: what "night" means to the analysis and which hour a baseline slot is.
+    timezone: TimezoneName = Field(default_factory=host_timezone)
 
     database_url: str | None = None
     redis_url: str | None = None
@@ -87,14 +108,27 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "redis_url", "llm_url", "llm_api_key", "detector_model", "llm_model", mode="before"
+        "database_url",
+        "redis_url",
+        "llm_url",
+        "llm_api_key",
+        "detector_model",
+        "llm_model",
+        "media_dir",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         """An add-on option left empty means "not configured", not an empty URL or path."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("data_dir", "cameras_dir", "detector_model", "llm_model")
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _blank_is_host_timezone(cls, value: Any) -> Any:
+        """An empty add-on option means the host's zone, as if the option were not there."""
+        return host_timezone() if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_dir", "media_dir", "cameras_dir", "detector_model", "llm_model")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         """Stored paths (a camera's folder, a detection's file) must not depend on the working directory."""
@@ -121,9 +155,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.batch_idle_timeout_seconds > self.batch_window_seconds:
-            raise ValueError(
-                "HSI_BATCH_IDLE_TIMEOUT_SECONDS must not exceed HSI_BATCH_WINDOW_SECONDS"
-            )
+            raise ValueError("HSI_BATCH_IDLE_TIMEOUT_SECONDS must not exceed HSI_BATCH_WINDOW_SECONDS")
         return self
 
     @classmethod
@@ -138,19 +170,24 @@ class Settings(BaseSettings):
         """Keyword arguments first, then the add-on's options.json, then the environment."""
         return (init_settings, OptionsFileSource(settings_cls), env_settings)
 
-    # Paths derived from data_dir, so every component agrees on where things live.
+    # Paths derived from data_dir and media_dir, so every component agrees on where things live.
+    @property
+    def media_root(self) -> Path:
+        """The folder thumbnails, clips and ingested uploads live under (media_dir, else data_dir)."""
+        return self.media_dir or self.data_dir
+
     @property
     def thumbnails_dir(self) -> Path:
-        return self.data_dir / "thumbnails"
+        return self.media_root / "thumbnails"
 
     @property
     def clips_dir(self) -> Path:
-        return self.data_dir / "clips"
+        return self.media_root / "clips"
 
     @property
     def ingest_dir(self) -> Path:
         """Where HTTP-ingested media is written before it joins the pipeline like an FTP upload."""
-        return self.data_dir / "ingest"
+        return self.media_root / "ingest"
 
     @property
     def postgres_dir(self) -> Path:
@@ -180,8 +217,6 @@ class OptionsFileSource(PydanticBaseSettingsSource):
 
 
 def _read_options_file() -> dict[str, Any]:
-    import os
-
     configured = os.environ.get(f"{ENV_PREFIX}OPTIONS_FILE")
     path = Path(configured) if configured else ADDON_OPTIONS_FILE
     if not path.is_file():

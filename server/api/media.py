@@ -1,4 +1,4 @@
-"""Serving stored media: only files under the data directory or the cameras directory, ever.
+"""Serving stored media: only files under the data, media or cameras directory, ever.
 
 Media paths come from database rows (detections, events, camera folders), which a camera folder name,
 an ingest or a hand-edited row could steer anywhere. Every path is resolved (symlinks followed) and
@@ -30,7 +30,7 @@ VIDEO_TYPES = ("video/mp4", "video/x-matroska", "video/x-msvideo", "video/quickt
 
 
 def allowed_roots(settings: Settings) -> list[Path]:
-    return [settings.data_dir.resolve(), settings.cameras_dir.resolve()]
+    return [settings.data_dir.resolve(), settings.media_root.resolve(), settings.cameras_dir.resolve()]
 
 
 def safe_path(settings: Settings, raw: str | None, what: str) -> Path:

@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from server.analyze.worker import home_timezone
+from server.api.errors import ApiError
+from server.api.media import safe_path
 from server.config import DEFAULT_SECURITY_CLASSES, SettingsError, load_settings
 
 
@@ -63,11 +67,20 @@ def test_environment_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HSI_PORT", "abc", "invalid setting HSI_PORT='abc': Input should be a valid integer"),
         ("HSI_PORT", "70000", "HSI_PORT='70000': Input should be less than or equal to 65535"),
         ("HSI_BATCH_WINDOW_SECONDS", "-1", "HSI_BATCH_WINDOW_SECONDS='-1': Input should be greater than 0"),
-        ("HSI_DETECTOR", "yolo", "HSI_DETECTOR='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'"),
+        (
+            "HSI_DETECTOR",
+            "yolo",
+            "HSI_DETECTOR='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+        ),
         ("HSI_DETECTION_CONFIDENCE", "1.5", "HSI_DETECTION_CONFIDENCE='1.5'"),
-        ("HSI_DEDUP_TTL_SECONDS", "5", "HSI_DEDUP_TTL_SECONDS='5': Input should be greater than or equal to 60"),
+        (
+            "HSI_DEDUP_TTL_SECONDS",
+            "5",
+            "HSI_DEDUP_TTL_SECONDS='5': Input should be greater than or equal to 60",
+        ),
         ("HSI_DATABASE_URL", "mysql://x", "HSI_DATABASE_URL='mysql://x': must be a postgresql:// URL"),
         ("HSI_REDIS_URL", "http://x", "HSI_REDIS_URL='http://x': must be a redis://"),
+        ("HSI_TIMEZONE", "Mars/Olympus", "HSI_TIMEZONE='Mars/Olympus': unknown timezone 'Mars/Olympus'"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_variable(
@@ -109,10 +122,77 @@ def test_broken_options_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_cli_stops_before_starting_anything_on_a_bad_value(tmp_path: Path) -> None:
     env = {"HSI_PORT": "abc", "HSI_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "run"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "server", "run"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "hsi: invalid setting HSI_PORT='abc': Input should be a valid integer, unable to parse string as an integer"
     ]
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("tz", "expected"),
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        (":America/Chicago", "America/Chicago"),  # glibc's "read this zone file" form
+        ("CET-1CEST", "UTC"),  # a POSIX rule names no zone
+        (None, "UTC"),
+    ],
+)
+def test_timezone_defaults_to_tz_when_it_names_a_zone(
+    monkeypatch: pytest.MonkeyPatch, tz: str | None, expected: str
+) -> None:
+    if tz is None:
+        monkeypatch.delenv("TZ", raising=False)
+    else:
+        monkeypatch.setenv("TZ", tz)
+    assert load_settings().timezone == expected
+
+
+def test_analyze_worker_judges_time_in_the_configured_timezone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    monkeypatch.setenv("HSI_TIMEZONE", "Asia/Tokyo")
+    assert home_timezone(load_settings()) == ZoneInfo("Asia/Tokyo")
+    # The add-on's empty option means "Home Assistant's zone", which Supervisor passes as TZ.
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps({"timezone": ""}))
+    monkeypatch.setenv("HSI_OPTIONS_FILE", str(options))
+    assert home_timezone(load_settings()) == ZoneInfo("Europe/Berlin")
+
+
+def test_media_dir_moves_thumbnails_clips_and_ingest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HSI_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    assert settings.media_dir is None
+    assert settings.thumbnails_dir == tmp_path / "data" / "thumbnails"
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("HSI_MEDIA_DIR", str(shared))
+    settings = load_settings()
+    assert (settings.thumbnails_dir, settings.clips_dir, settings.ingest_dir) == (
+        shared / "thumbnails",
+        shared / "clips",
+        shared / "ingest",
+    )
+    assert settings.postgres_dir == tmp_path / "data" / "postgres"  # the store stays private
+
+
+def test_api_serves_media_a_remote_worker_wrote_to_media_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    thumbnail = tmp_path / "shared" / "thumbnails" / "front_door" / "1.jpg"
+    thumbnail.parent.mkdir(parents=True)
+    thumbnail.write_bytes(b"\xff\xd8")
+    monkeypatch.setenv("HSI_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(ApiError):
+        safe_path(load_settings(), str(thumbnail), "thumbnail")  # outside every root
+    monkeypatch.setenv("HSI_MEDIA_DIR", str(tmp_path / "shared"))
+    assert safe_path(load_settings(), str(thumbnail), "thumbnail") == thumbnail.resolve()

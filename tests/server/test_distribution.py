@@ -146,6 +146,14 @@ def test_default_options_make_valid_settings(
             "mysql://db",
             "hsi: invalid option database_url='mysql://db': must be a postgresql:// URL",
         ),
+        (
+            "timezone",
+            "Mars/Olympus",
+            (
+                "hsi: invalid option timezone='Mars/Olympus': unknown timezone 'Mars/Olympus': "
+                "use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            ),
+        ),
     ],
 )
 def test_bad_option_stops_the_addon_with_one_line(
@@ -277,9 +285,20 @@ def test_gpu_host_compose() -> None:
     # YAML merge keys bring in the GPU reservation, the image and the shared environment.
     gpu = services["detect"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    # Stored paths are absolute: every service sees the cameras at HSI_CAMERAS_DIR, the path it stores.
+    cameras = "${HSI_CAMERAS_DIR:-/cameras}"
+    for name in ("api", "watcher", "detect", "analyze", "detect-remote", "analyze-remote"):
+        service = services[name]
+        assert service["environment"]["HSI_CAMERAS_DIR"] == cameras
+        assert f"${{HSI_CAMERAS:-./cameras}}:{cameras}" in service["volumes"]
     for name in ("detect-remote", "analyze-remote"):
-        assert services[name]["profiles"] == ["workers-only"]
-        assert "HSI_DATABASE_URL" in services[name]["environment"]
+        service = services[name]
+        assert service["profiles"] == ["workers-only"]
+        assert "HSI_DATABASE_URL" in service["environment"]
+        media = service["environment"]["HSI_MEDIA_DIR"]
+        assert f"${{HSI_MEDIA:-./media}}:{media}" in service["volumes"]
+    # Compose interpolates services of inactive profiles too: a required variable would stop `up`.
+    assert ":?" not in re.sub(r"#.*", "", (ROOT / "deploy/gpu/compose.yaml").read_text())
 
 
 def test_gpu_dockerfile_compiles_cuda_in_devel_and_runs_on_runtime() -> None:
