@@ -3,7 +3,8 @@
 Per entry, in this order, so a crash at any point loses nothing and duplicates nothing:
 
 1. skip if the processed ledger has the file (a redelivery of finished work);
-2. decode the image, or sample the video (a frame every 2 s, at most 30);
+2. decode the image, or sample the video (a frame every 2 s, at most 30) — only if the file still
+   holds the bytes that were queued (see below);
 3. detect (micro-batched with other entries), write one thumbnail per detection, named by file hash
    and index, so a redelivery rewrites the same files;
 4. in one transaction, under `pg_advisory_xact_lock(camera|hash)`: insert the rows unless rows with
@@ -15,6 +16,13 @@ A crash before 4 redoes the file; between 4 and 6 the redelivery finds the rows,
 on again (at-least-once: the sink must tolerate a detection id it has seen) and finishes. A file
 that is gone or undecodable now is logged and acknowledged (retrying cannot help); any other error
 (database or Redis down) propagates, so the stream retries the entry with backoff.
+
+Rows are stored under the entry's `file_hash`, so the worker must decode exactly those bytes. A camera
+may re-upload other bytes under the same name between queueing and processing: the worker hashes the
+file around the decode (unchanged inode, size and times before the hash and after the decode prove the
+decoded bytes are the hashed ones; a file written meanwhile is read again). Other bytes than the
+entry's are skipped with a log row: the watcher queues the new content as its own entry, and the
+entry's dedup claim is released, so the old bytes can be queued again should they come back.
 """
 
 from __future__ import annotations
@@ -98,9 +106,13 @@ class DetectWorker:
             return
         dequeued_at = time.time()
         try:
-            frames = await asyncio.to_thread(_load_frames, path, fields["media_type"])
+            frames = await asyncio.to_thread(_load_frames, path, fields["media_type"], file_hash)
         except media.MediaError as err:
             self._reject(path, camera_id, err.reason, fields)
+            return
+        except ContentChanged as changed:
+            await dedup.release(redis, camera_id, file_hash)
+            self._skip_changed(path, camera_id, file_hash, changed.found)
             return
         objects, detector_seconds = await self.batcher.detect([image for _, image in frames])
         rows = await asyncio.to_thread(self._build_rows, fields, frames, objects)
@@ -214,6 +226,17 @@ class DetectWorker:
             },
         )
 
+    def _skip_changed(self, path: Path, camera_id: str, queued: str, found: str) -> None:
+        _LOGGER.warning(
+            "skipped %s: its content changed after it was queued (the new content is queued on its own)",
+            path,
+            extra={
+                "component": "detector",
+                "camera_id": camera_id,
+                "data": {"file_path": str(path), "file_hash": queued, "found_hash": found},
+            },
+        )
+
     def _record(
         self,
         fields: dict[str, str],
@@ -261,11 +284,46 @@ class DetectWorker:
         )
 
 
-def _load_frames(path: Path, kind: str) -> list[tuple[float, Image.Image]]:
-    """The images to run detection on: the image itself, or sampled video frames (offset seconds)."""
-    if kind == "video":
-        return media.sample_video_frames(path)
-    return [(0.0, media.load_image(path))]
+class ContentChanged(Exception):
+    """The file no longer holds the queued bytes; `found` is the hash of what it holds now."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(found)
+        self.found = found
+
+
+class FileKeptChanging(OSError):
+    """Written to during every attempt to read it; the stream retries the entry later."""
+
+
+#: Reads of a file that is written to while it is hashed and decoded, before the entry is retried.
+LOAD_ATTEMPTS = 3
+
+
+def _load_frames(path: Path, kind: str, file_hash: str) -> list[tuple[float, Image.Image]]:
+    """The images to run detection on, decoded from bytes whose SHA-256 is `file_hash` (blocking).
+
+    The image itself, or sampled video frames (offset seconds). Raises `ContentChanged` when the
+    file holds other bytes, `media.MediaError` when it is gone or undecodable.
+    """
+    try:
+        for _ in range(LOAD_ATTEMPTS):
+            before = _identity(path)
+            found = dedup.file_sha256(path)
+            if found != file_hash:
+                raise ContentChanged(found)
+            frames = media.sample_video_frames(path) if kind == "video" else [(0.0, media.load_image(path))]
+            if _identity(path) == before:
+                return frames
+    except FileNotFoundError:
+        raise media.MediaError("file not found") from None
+    raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """Changes whenever the file's content can have: another inode, size, modification or change time."""
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def _timestamp(fields: dict[str, str]) -> datetime:

@@ -4,7 +4,11 @@ watchdog reports created / modified / moved / closed files from its own thread; 
 to the asyncio loop with `call_soon_threadsafe`. There, a path is debounced (0.5 s), then waited on
 until its size has been stable for `HSI_FILE_STABLE_SECONDS` (polled every 0.5 s; after ~10 s of
 growth it gives up with a log row — the upload's next write event starts a new wait), then handed to
-`intake.submit_file`. The camera is the first folder level below the root.
+`intake.submit_file`. The camera is the first folder level below the root. A write that arrives once
+the wait is over (while the file is validated, hashed and queued) may not be in what was queued, so the
+file goes through the whole path again afterwards: new bytes become their own entry, the same bytes
+are a dedup no-op. Only with that does the detect worker's rule hold that content which changed after
+queueing has an entry of its own.
 
 At start-up, `catch_up` walks the root for files that arrived while nothing was watching: a file
 whose `(camera, sha256)` is in the processed ledger or already has detection rows is skipped,
@@ -88,6 +92,8 @@ class FileWatcher:
         self._timers: dict[Path, asyncio.TimerHandle] = {}
         self._first_seen: dict[Path, float] = {}
         self._tasks: dict[Path, asyncio.Task[None]] = {}
+        self._waiting: set[Path] = set()  # tasks still in their stability wait
+        self._written_since: set[Path] = set()  # written to after their task's wait: go again
         self._background: set[asyncio.Task[None]] = set()
         self._submitting = asyncio.Semaphore(SUBMIT_CONCURRENCY)
 
@@ -138,11 +144,21 @@ class FileWatcher:
 
     def _settle_soon(self, path: Path) -> None:
         self._timers.pop(path, None)
-        if path in self._tasks:  # already waiting on it; the running wait sees the new size
-            return
+        if path in self._tasks:
+            if path not in self._waiting:  # past its wait: what it queues may predate this write
+                self._written_since.add(path)
+            return  # (still waiting: the running wait sees the new size)
         task = asyncio.create_task(self._settle_and_submit(path), name=f"hsi-watch:{path.name}")
         self._tasks[path] = task
-        task.add_done_callback(lambda _t, p=path: self._tasks.pop(p, None))
+        task.add_done_callback(lambda t, p=path: self._finished(p, t))
+
+    def _finished(self, path: Path, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(path, None)
+        written = path in self._written_since
+        self._written_since.discard(path)
+        # Not when stopping, nor when a retry is already set (it goes through the whole path too).
+        if written and not task.cancelled() and path not in self._timers:
+            self.notify(path)
 
     async def _settle_and_submit(self, path: Path) -> None:
         seen_at = self._first_seen.pop(path, time.time())
@@ -151,7 +167,11 @@ class FileWatcher:
             return
         try:
             if media.media_type(path) is not None and not path.is_symlink():
-                stable = await self._wait_until_stable(path, camera_folder)
+                self._waiting.add(path)
+                try:
+                    stable = await self._wait_until_stable(path, camera_folder)
+                finally:
+                    self._waiting.discard(path)
                 if not stable:
                     return
             async with self._submitting:

@@ -1,0 +1,215 @@
+"""The watcher's timing rules and the worker's content check, on real files, PostgreSQL and Redis.
+
+Uploads written in pieces (native events and the polling observer), under a temporary name renamed
+into place, and re-uploaded with other bytes under the same name — before processing, and while the
+first bytes are being queued. The detector is the HOG fallback on a real photo of people, so a file's
+rows are real detections stored under the hash of the bytes they came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import func, select, text
+
+from server.detect import Detector, load_detector
+from server.models import Detection, Log
+from server.pipeline import dedup
+from server.pipeline.detect_worker import DetectWorker
+from server.pipeline.intake import pipeline_stream
+from server.pipeline.watcher import DEBOUNCE_SECONDS, FileWatcher
+from server.runtime import Runtime
+from tests.support.media import write_jpeg
+from tests.support.photos import PEOPLE_WALKING
+from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
+
+PHOTO = PEOPLE_WALKING.read_bytes()
+PHOTO_HASH = hashlib.sha256(PHOTO).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def hog(tmp_path_factory: pytest.TempPathFactory) -> Detector:
+    detector = load_detector(pipeline_settings(tmp_path_factory.mktemp("hog")))
+    detector.warmup()
+    return detector
+
+
+@asynccontextmanager
+async def watching(runtime: Runtime) -> AsyncIterator[FileWatcher]:
+    watcher = FileWatcher(runtime)
+    await watcher.start()
+    try:
+        yield watcher
+    finally:
+        await watcher.stop()
+
+
+async def detect_all(runtime: Runtime, detector: Detector) -> None:
+    """Run one detect worker until the stream is drained."""
+    stream = pipeline_stream(runtime)
+    stop = asyncio.Event()
+    task = asyncio.create_task(DetectWorker(runtime, detector, consumer="test-worker").run(stop))
+    try:
+
+        async def drained() -> bool:
+            return await stream.depth() == 0
+
+        await eventually(drained, timeout=60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def queued(runtime: Runtime) -> list[dict[str, str]]:
+    """The entries waiting in `hsi:detect`, oldest first (no worker runs while they are read)."""
+    entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+async def at_least(runtime: Runtime, count: int) -> list[dict[str, str]] | None:
+    entries = await queued(runtime)
+    return entries if len(entries) >= count else None
+
+
+async def rows(runtime: Runtime) -> list[Detection]:
+    async with runtime.database.sessions() as session:
+        return list(await session.scalars(select(Detection).order_by(Detection.id)))
+
+
+async def ledger(runtime: Runtime) -> set[str]:
+    return {member.decode() for member in await runtime.redis.zrange(dedup.LEDGER_KEY, 0, -1)}
+
+
+async def logged_about(runtime: Runtime, path: Path) -> list[Log]:
+    return [row for row in await log_rows(runtime) if (row.extra or {}).get("file_path") == str(path)]
+
+
+def write_in_pieces(path: Path, data: bytes, pieces: int, pause: float) -> float:
+    """Append `data` in `pieces` writes `pause` seconds apart, as a slow FTP upload does; returns when
+    the last byte was written (blocking: run it in a thread, so the loop's load cannot stretch a pause)."""
+    size = -(-len(data) // pieces)
+    for start in range(0, len(data), size):
+        if start:
+            time.sleep(pause)
+        with path.open("ab") as handle:
+            handle.write(data[start : start + size])
+    return time.time()
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["native-events", "polling-observer"])
+async def test_an_upload_written_in_pieces_is_processed_once_when_complete(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, hog: Detector, polling: bool
+) -> None:
+    # Pauses longer than the debounce (each one ends a debounce and starts the size-stable wait) but
+    # shorter than the stable time: only the wait keeps the half-written file out of the pipeline.
+    stable, pause = 1.2, DEBOUNCE_SECONDS + 0.2
+    settings = pipeline_settings(tmp_path, file_stable_seconds=stable, watcher_polling=polling)
+    path = settings.cameras_dir / "porch" / "upload.jpg"
+    path.parent.mkdir(parents=True)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            complete_at = await asyncio.to_thread(write_in_pieces, path, PHOTO, 4, pause)
+            [entry] = await eventually(lambda: at_least(runtime, 1), timeout=30)
+            await asyncio.sleep(stable)  # time for a second, wrong entry to show up
+            await watcher.idle()
+            assert len(await queued(runtime)) == 1
+        assert entry["file_hash"] == PHOTO_HASH and entry["file_path"] == str(path)
+        assert float(entry["queued_at"]) >= complete_at + stable - 0.1  # waited for a stable size
+        assert [row.message for row in await logged_about(runtime, path)] == []  # no "truncated"
+
+        await detect_all(runtime, hog)
+        found = await rows(runtime)
+        assert found and {(row.file_path, row.file_hash) for row in found} == {(str(path), PHOTO_HASH)}
+        assert await ledger(runtime) == {f"porch|{PHOTO_HASH}"}
+
+
+@pytest.mark.parametrize("suffix", [".part", ".tmp"])
+async def test_an_upload_under_a_temporary_name_is_queued_under_its_final_name(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, suffix: str
+) -> None:
+    settings = pipeline_settings(tmp_path, file_stable_seconds=1.0)
+    final = settings.cameras_dir / "porch" / "snap.jpg"
+    temporary = final.with_name(final.name + suffix)
+    final.parent.mkdir(parents=True)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            await asyncio.to_thread(write_in_pieces, temporary, PHOTO, 3, DEBOUNCE_SECONDS + 0.2)
+            await asyncio.sleep(1.5)  # the temporary name alone, complete and quiet: not an upload
+            assert await queued(runtime) == []
+            os.rename(temporary, final)
+            [entry] = await eventually(lambda: at_least(runtime, 1), timeout=30)
+            await watcher.idle()
+        assert (entry["file_path"], entry["file_hash"]) == (str(final), PHOTO_HASH)
+        assert len(await queued(runtime)) == 1
+        assert await logged_about(runtime, temporary) == []  # not rejected as "unsupported type"
+
+
+async def test_content_replaced_before_processing_is_detected_once_under_its_own_hash(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, hog: Detector
+) -> None:
+    settings = pipeline_settings(tmp_path)
+    path = settings.cameras_dir / "porch" / "snap.jpg"
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            write_jpeg(path, seed=1)
+            [first] = await eventually(lambda: at_least(runtime, 1))
+            path.write_bytes(PHOTO)  # the camera uploads again under the same name, in place
+            entries = await eventually(lambda: at_least(runtime, 2))
+            await watcher.idle()
+        old = first["file_hash"]
+        # The watcher's modify event queued the new content as its own entry.
+        assert [entry["file_hash"] for entry in entries] == [old, PHOTO_HASH]
+
+        await detect_all(runtime, hog)
+        found = await rows(runtime)
+        assert found and {row.file_hash for row in found} == {PHOTO_HASH}  # nothing under the old hash
+        assert await ledger(runtime) == {f"porch|{PHOTO_HASH}"}
+        async with runtime.database.sessions() as session:
+            inferences = await session.scalar(
+                select(func.count()).select_from(Log).where(Log.message.like("% objects in %"))
+            )
+        assert inferences == 1  # the new bytes were detected once, not once per entry
+
+        async def skipped() -> list[Log]:
+            return [row for row in await logged_about(runtime, path) if "content changed" in row.message]
+
+        [row] = await eventually(skipped, timeout=10)
+        assert row.level == "WARNING" and row.component == "detector"
+        assert (row.extra["file_hash"], row.extra["found_hash"]) == (old, PHOTO_HASH)
+        # The old bytes were never processed: their claim is given back, so they could come again.
+        assert not await redis.exists(dedup.claim_key("porch", old))
+
+
+async def test_a_write_while_the_file_is_being_queued_gets_an_entry_of_its_own(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    settings = pipeline_settings(tmp_path)
+    path = settings.cameras_dir / "porch" / "snap.jpg"
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher, runtime.database.engine.connect() as blocker:
+            # Hold the first submission after it hashed the file: creating the camera waits on this lock.
+            await blocker.execute(text("LOCK TABLE cameras IN EXCLUSIVE MODE"))
+            write_jpeg(path, seed=1)
+            first_hash = await asyncio.to_thread(dedup.file_sha256, path)
+
+            async def submission_waits() -> bool:
+                waiting = await blocker.execute(
+                    text("SELECT count(*) FROM pg_locks WHERE relation = 'cameras'::regclass AND NOT granted")
+                )
+                return bool(waiting.scalar())
+
+            await eventually(submission_waits, timeout=20)
+            path.write_bytes(PHOTO)
+            await asyncio.sleep(DEBOUNCE_SECONDS + 1.0)  # the new write's event reaches the watcher
+            await blocker.rollback()
+            entries = await eventually(lambda: at_least(runtime, 2), timeout=20)
+            await watcher.idle()
+        assert [entry["file_hash"] for entry in entries] == [first_hash, PHOTO_HASH]
