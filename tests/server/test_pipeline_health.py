@@ -1,11 +1,15 @@
-"""Camera health, GPU sampling without a GPU, and the `logs` table handler, on real stores."""
+"""Camera health, GPU sampling (without a GPU, and its loop on a stand-in NVML), and the `logs` table
+handler, on real stores."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import sys
 import threading
+import types
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +22,7 @@ from server.models import Camera, GPUStats, Log
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.camera_health import mark_silent_cameras_offline
 from server.pipeline.cameras import ensure_camera, record_upload
-from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, write_sample
+from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, run_gpu_sampler, write_sample
 from server.runtime import Runtime
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
 
@@ -89,6 +93,99 @@ async def test_without_a_gpu_the_sampler_says_unavailable_and_nothing_breaks(run
     async with runtime.database.sessions() as session:
         [row] = list(await session.scalars(select(GPUStats)))
     assert (row.gpu_name, row.memory_used, row.inference_fps) == ("Test GPU", 1024, 31.0)
+
+
+class FakeNVML:
+    """Stands in for the `pynvml` module (no NVIDIA library or GPU here): one device whose readings
+    grow with each sample; during the samples numbered in `lost`, every call fails the way NVML does
+    for a GPU that fell off the bus."""
+
+    class NVMLError(Exception):
+        pass
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, lost: set[int]) -> None:
+        self.lost = lost
+        self.samples = 0
+        self.shut_down = False
+
+    def module(self) -> types.ModuleType:
+        module = types.ModuleType("pynvml")
+        for name in ("NVMLError", "NVML_TEMPERATURE_GPU"):
+            setattr(module, name, getattr(self, name))
+        module.nvmlInit = lambda: None  # type: ignore[attr-defined]
+        module.nvmlShutdown = self._shutdown  # type: ignore[attr-defined]
+        module.nvmlDeviceGetHandleByIndex = lambda index: f"device-{index}"  # type: ignore[attr-defined]
+        module.nvmlDeviceGetName = self._name  # type: ignore[attr-defined]
+        module.nvmlDeviceGetUtilizationRates = lambda _h: types.SimpleNamespace(gpu=self._read(10))  # type: ignore[attr-defined]
+        module.nvmlDeviceGetMemoryInfo = lambda _h: types.SimpleNamespace(  # type: ignore[attr-defined]
+            used=self._read(1024) * 1024 * 1024, total=8192 * 1024 * 1024
+        )
+        module.nvmlDeviceGetTemperature = lambda _h, _sensor: self._read(1) + 40  # type: ignore[attr-defined]
+        module.nvmlDeviceGetPowerUsage = lambda _h: self._read(1000) + 50_000  # type: ignore[attr-defined]
+        return module
+
+    def _name(self, _handle: str) -> bytes:
+        self.samples += 1  # the first reading of each sample
+        self._read(1)
+        return b"Fake GPU"
+
+    def _read(self, step: int) -> int:
+        if self.samples in self.lost:
+            raise self.NVMLError("GPU is lost")
+        return self.samples * step
+
+    def _shutdown(self) -> None:
+        self.shut_down = True
+
+
+async def _gpu_rows(runtime: Runtime) -> list[GPUStats]:
+    async with runtime.database.sessions() as session:
+        return list(await session.scalars(select(GPUStats).order_by(GPUStats.id)))
+
+
+async def test_the_gpu_sampler_writes_a_row_per_interval_survives_nvml_errors_and_stops(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nvml = FakeNVML(lost={2})
+    monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
+    interval = 0.25
+    settings = pipeline_settings(tmp_path, gpu_stats_interval_seconds=interval)
+    fps_readings = itertools.chain([None], itertools.count(12.5, 12.5))
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        sampler = GPUSampler()
+        assert await asyncio.to_thread(sampler.open)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_gpu_sampler(runtime, sampler, stop, lambda: next(fps_readings)))
+
+        async def five() -> list[GPUStats] | None:
+            rows = await _gpu_rows(runtime)
+            return rows if len(rows) >= 5 else None
+
+        await eventually(five, timeout=20, interval=0.05)
+        stopping = asyncio.get_running_loop().time()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        assert asyncio.get_running_loop().time() - stopping < 1.0  # not an interval's sleep, nor a hang
+        sampler.close()
+        rows = await _gpu_rows(runtime)
+        await asyncio.sleep(3 * interval)
+        assert len(await _gpu_rows(runtime)) == len(rows)  # stopped: no more rows
+
+    assert nvml.shut_down
+    first, lost, *later = rows
+    assert (first.gpu_name, first.gpu_utilization, first.inference_fps) == ("Fake GPU", 10.0, None)
+    assert (first.memory_used, first.memory_total) == (1024, 8192)  # MiB
+    assert (first.temperature, first.power_usage) == (41.0, 51.0)  # °C, W
+    # The failed readings are NULL; the row (and the loop) goes on with what is known.
+    metrics = ("gpu_name", "gpu_utilization", "memory_used", "memory_total", "temperature", "power_usage")
+    assert {name: getattr(lost, name) for name in metrics} == dict.fromkeys(metrics)
+    assert lost.inference_fps == 12.5
+    assert [row.gpu_utilization for row in later] == [10.0 * n for n in range(3, 3 + len(later))]
+    assert [row.inference_fps for row in later] == [12.5 * n for n in range(2, 2 + len(later))]
+    gaps = [(b.recorded_at - a.recorded_at).total_seconds() for a, b in itertools.pairwise(rows)]
+    assert min(gaps) >= interval - 0.05, gaps  # one row per interval, not faster
 
 
 async def test_hsi_logs_reach_the_logs_table_without_blocking(runtime: Runtime) -> None:
