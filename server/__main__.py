@@ -19,8 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="one pipeline worker (scale out on any host)")
     worker.add_argument("kind", choices=["detect", "analyze", "watcher"])
     migrate = commands.add_parser("migrate", help="upgrade the database schema (or downgrade)")
-    migrate.add_argument("--revision", default="head")
-    migrate.add_argument("--downgrade", action="store_true", help="downgrade to --revision (e.g. base)")
+    migrate.add_argument("--revision", help="the target (default head; a downgrade must name one)")
+    migrate.add_argument("--downgrade", action="store_true", help="downgrade to --revision (e.g. -1, base)")
     from server import keys_cli
 
     keys_cli.add_parser(commands)
@@ -44,7 +44,11 @@ async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "migrate" and args.downgrade and args.revision is None:
+        # Not a default: "head" would make it a silent no-op, "base" would drop every table.
+        parser.error("migrate --downgrade needs --revision (e.g. -1 for one step, base for everything)")
     try:
         settings = load_addon_settings() if args.command == "addon" else load_settings()
     except SettingsError as err:
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return keys_cli.main(settings, args)
     if args.command == "migrate":
-        asyncio.run(_migrate(settings, args.revision, args.downgrade))
+        asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
         return 0
     from server.runner import ROLES, serve
 

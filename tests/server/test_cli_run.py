@@ -1,5 +1,5 @@
 """`python -m server run`: embedded PostgreSQL + Redis come up, health says so, SIGINT leaves nothing —
-promptly, even with a live WebSocket client (Home Assistant) connected."""
+promptly, even with a live WebSocket client (Home Assistant) connected; and the instance id it keeps."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import aiohttp
 import psutil
+
+from server.runtime import instance_id
 
 
 def _free_port() -> int:
@@ -96,3 +99,20 @@ async def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert _processes_using(data_dir) == []
     assert (data_dir / "instance_id").read_text().strip() == first_id
+
+
+def test_the_instance_id_is_stable_across_starts(tmp_path: Path) -> None:
+    """Home Assistant keys its config entry on this id: a restart must not look like a new server.
+    `serve()` calls `instance_id(settings.data_dir)` at every start; two starts are two calls."""
+    data_dir = tmp_path / "data"  # the first start creates it
+    first = instance_id(data_dir)
+    assert str(uuid.UUID(first)) == first
+    assert instance_id(data_dir) == first
+    assert instance_id(tmp_path / "another") != first  # another data dir is another server
+
+    # A first start that died before writing anything (an empty file) gets an id, kept from then on.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "instance_id").write_text("")
+    repaired = instance_id(broken)
+    assert repaired and instance_id(broken) == repaired

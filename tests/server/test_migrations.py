@@ -1,7 +1,7 @@
 """Alembic migrations: head matches the models exactly, base leaves nothing behind, runs are safe.
 
 These start from `empty_db_url` (a database with nothing in it) and call `server.migrate` the way the
-server does (`asyncio.to_thread(upgrade, url)`).
+server does (`asyncio.to_thread(upgrade, url)`), or run the operator's command, `python -m server migrate`.
 """
 
 from __future__ import annotations
@@ -210,3 +210,51 @@ async def test_events_search_still_works_after_round_trip(
             text("SELECT batch_id FROM events WHERE search_vector @@ plainto_tsquery('english', 'doors')")
         )
         assert found.scalars().all() == ["b"]
+
+
+def _migrate_command(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m server migrate ARGS` as an operator runs it: settings from `HSI_*` only."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HSI_")}
+    env |= {"HSI_DATABASE_URL": url, "HSI_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "server", "migrate", *args],
+        cwd=data_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_migrate_command_upgrades_and_downgrades(
+    empty_db_url: str, empty_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    chain = _revision_chain()
+
+    async def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(_migrate_command, empty_db_url, data_dir, *args)
+
+    upgraded = await command()
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert await _version(empty_engine) == [head_revision()]
+    assert await _schema_diff(empty_engine, Base.metadata) == []
+
+    one_step = await command("--downgrade", "--revision", "-1")
+    assert one_step.returncode == 0, one_step.stderr
+    assert await _version(empty_engine) == [chain[-2]]
+
+    # Without a target a downgrade is refused (head would do nothing, base would drop every table).
+    refused = await command("--downgrade")
+    assert refused.returncode == 2 and "needs --revision" in refused.stderr
+    assert await _version(empty_engine) == [chain[-2]]
+
+    to_base = await command("--downgrade", "--revision", "base")
+    assert to_base.returncode == 0, to_base.stderr
+    schema = await _catalogue(empty_engine)
+    assert schema == {"tables": {"alembic_version"}, "enums": set(), "sequences": set()}
+
+    first = await command("--revision", chain[0])
+    assert first.returncode == 0, first.stderr
+    assert await _version(empty_engine) == [chain[0]]
