@@ -3,7 +3,9 @@
 Every field of the `alert_rules` row a client controls is here, with its limits; unknown fields are
 rejected (`extra="forbid"`) so a typo such as `min_confidance` is an error, not a silently ignored
 condition. Checks that need the database (does that camera exist? is that zone on those cameras?) are
-in `check_references`, a plain function both the API and the engine call with what they loaded.
+in `check_references`, a plain function the API calls with what it loaded whenever a rule is created or
+changed. The engine does not call it: deleting a camera or zone takes it out of the rules that name it
+(`server.api.rule_references`), so a stored rule never names one that is gone.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.models import AuditAction, Camera, CameraStatus, Detection, Event, normalize_camera_id
+from server.api.rule_references import forget_deleted
+from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
 
 routes = Routes("cameras")
@@ -263,9 +264,15 @@ async def update_camera(call: Call) -> dict[str, Any]:
     path_params=CameraPath,
 )
 async def delete_camera(call: Call) -> None:
-    """Detections, events (and their alerts), zones and baselines go with it; media files stay on disk."""
+    """Detections, events (and their alerts), zones and baselines go with it; media files stay on disk.
+
+    Alert rules naming the camera or its zones lose those ids; one left with no camera (or no zone) to
+    narrow by is disabled, not widened to any (see `rule_references`; re-read the rules afterwards).
+    """
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, call.path.camera_id)
+        zones = set((await session.scalars(select(Zone.id).where(Zone.camera_id == camera.id))).all())
+        rules = await forget_deleted(session, call.request, cameras={camera.id}, zones=zones)
         await session.delete(camera)
         record(
             session,
@@ -273,7 +280,7 @@ async def delete_camera(call: Call) -> None:
             AuditAction.CAMERA_DELETED,
             "camera",
             camera.id,
-            details={"name": camera.name},
+            details={"name": camera.name, "alert_rules_changed": rules},
         )
         await session.commit()
     await broadcast.publish(call.runtime.redis, "camera.deleted", {"id": camera.id})

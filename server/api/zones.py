@@ -22,6 +22,7 @@ from server.api.cameras import CameraId, get_camera
 from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Zone, ZoneShape, ZoneType
 
 routes = Routes("zones")
@@ -186,8 +187,10 @@ async def update_zone(call: Call) -> dict[str, Any]:
 
 @routes.delete("/api/cameras/{camera_id}/zones/{zone_id}", summary="Delete a zone", path_params=ZonePath)
 async def delete_zone(call: Call) -> None:
+    """Alert rules naming the zone lose it; one left with no zone is disabled, not widened to any."""
     async with call.runtime.database.sessions() as session:
         zone = await _get_zone(session, call.path.camera_id, call.path.zone_id)
+        rules = await forget_deleted(session, call.request, zones={zone.id})
         await session.delete(zone)
         record(
             session,
@@ -195,6 +198,6 @@ async def delete_zone(call: Call) -> None:
             AuditAction.SETTINGS_CHANGED,
             "zone",
             zone.id,
-            details={"change": "deleted", "camera_id": zone.camera_id},
+            details={"change": "deleted", "camera_id": zone.camera_id, "alert_rules_changed": rules},
         )
         await session.commit()
