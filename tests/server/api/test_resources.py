@@ -5,13 +5,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server.models import ActivityBaseline, AuditLog, ClassBaseline, GPUStats, Log
+from server.models import (
+    ActivityBaseline,
+    Alert,
+    AlertRule,
+    AlertSeverity,
+    AlertStatus,
+    AuditLog,
+    ClassBaseline,
+    Event,
+    GPUStats,
+    Log,
+    Zone,
+)
 from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
 from tests.support.pipeline import eventually
@@ -143,6 +156,29 @@ async def test_zones_crud_and_polygon_validation(
     assert len(await _audit(runtime, "settings_changed")) == 4
 
 
+async def test_a_self_intersecting_zone_is_refused_naming_the_crossing(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    bowtie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    created = await client.post(
+        "/api/cameras/front_door/zones", json={"name": "Bowtie", "shape": "polygon", "coordinates": bowtie}
+    )
+    patched = await client.patch(
+        "/api/cameras/front_door/zones/porch", json={"shape": "polygon", "coordinates": bowtie}
+    )
+    for response in (created, patched):
+        error = await error_of(response, 422)
+        assert error["code"] == "validation_error"
+        [problem] = error["details"]
+        assert problem["field"] == "coordinates" and problem["in"] == "body"
+        assert "crosses itself" in problem["message"] and "crosses itself" in error["message"]
+    async with runtime.database.sessions() as session:
+        zones = list(await session.scalars(select(Zone)))
+    assert [(z.id, z.coordinates) for z in zones] == [
+        ("porch", [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    ]
+
+
 async def test_baselines_read_and_reset(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
     async with runtime.database.sessions() as session:
         session.add(
@@ -234,6 +270,100 @@ async def test_event_review_detections_clip_and_thumbnail(
     assert ranged.headers["Content-Range"] == f"bytes 10-109/{len(full)}"
     await error_of(await client.get(f"/api/events/{seeded.events[0]}/clip"), 404)
     await error_of(await client.get("/api/events/999999"), 404)
+
+
+async def test_one_event_camera_and_rule_read_back_as_stored(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    base = seeded.base_time
+    async with runtime.database.sessions() as session:
+        stored_event = await session.get(Event, seeded.events[3])
+        stored_rule = await session.get(AlertRule, uuid.UUID(seeded.rule_id))
+    assert stored_event is not None and stored_rule is not None
+
+    event = await _json(await client.get(f"/api/events/{seeded.events[3]}"))
+    assert datetime.fromisoformat(event.pop("started_at")) == base + timedelta(minutes=3)
+    assert datetime.fromisoformat(event.pop("ended_at")) == base + timedelta(minutes=3, seconds=30)
+    assert event == {
+        "id": seeded.events[3],
+        "batch_id": stored_event.batch_id,
+        "camera_id": "backyard",
+        "risk_score": 90,
+        "risk_level": "critical",
+        "summary": "A person near the backyard",
+        "reasoning": "seen at noon",
+        "detection_ids": [seeded.detections[3]],
+        "reviewed": False,
+        "notes": None,
+        "is_fast_path": False,
+        "object_types": ["person"],
+        "clip_path": str(seeded.clip),
+        "analysis_backend": "rules",
+        "thumbnail_url": f"/api/events/{seeded.events[3]}/thumbnail",
+        "has_clip": True,
+    }
+
+    camera = await _json(await client.get("/api/cameras/backyard"))
+    assert datetime.fromisoformat(camera.pop("created_at")).tzinfo is not None
+    assert datetime.fromisoformat(camera["last_event"].pop("started_at")) == base + timedelta(minutes=5)
+    assert camera == {
+        "id": "backyard",
+        "name": "Backyard",
+        "folder_path": str(runtime.settings.cameras_dir / "backyard"),
+        "status": "online",
+        "last_seen_at": None,
+        "last_event": {
+            "id": seeded.events[5],
+            "risk_score": 50,
+            "risk_level": "medium",
+            "summary": "A person near the backyard",
+            "object_types": ["person"],
+        },
+        "last_detection_id": seeded.detections[5],
+    }
+
+    rule = await _json(await client.get(f"/api/alert-rules/{seeded.rule_id}"))
+    assert datetime.fromisoformat(rule.pop("created_at")) == stored_rule.created_at
+    assert datetime.fromisoformat(rule.pop("updated_at")) == stored_rule.updated_at
+    assert rule == {
+        "id": seeded.rule_id,
+        "name": "people",
+        "description": None,
+        "enabled": True,
+        "severity": "high",
+        "risk_threshold": 60,
+        "object_types": ["person"],
+        "camera_ids": None,
+        "zone_ids": None,
+        "min_confidence": None,
+        "schedule": None,
+        "dedup_key_template": stored_rule.dedup_key_template,
+        "cooldown_seconds": stored_rule.cooldown_seconds,
+        "channels": ["ha"],
+        "webhook": None,
+    }
+    sent = {
+        "name": "porch at night",
+        "description": "anyone on the porch",
+        "severity": "critical",
+        "risk_threshold": 40,
+        "object_types": ["person", "dog"],
+        "camera_ids": ["front_door"],
+        "zone_ids": ["porch"],
+        "min_confidence": 0.6,
+        "schedule": {"days": ["sat", "sun"], "start_time": "22:00", "end_time": "06:00", "timezone": "UTC"},
+        "dedup_key_template": "{camera_id}:{zone_id}",
+        "cooldown_seconds": 120,
+        "channels": ["ha", "webhook"],
+        "webhook": {"url": "https://example.org/hook", "secret": "s" * 20},
+    }
+    created = await _json(await client.post("/api/alert-rules", json=sent), 201)
+    read = await _json(await client.get(f"/api/alert-rules/{created['id']}"))
+    assert read == created
+    assert {name: read[name] for name in sent if name != "webhook"} == {
+        name: value for name, value in sent.items() if name != "webhook"
+    }
+    assert read["webhook"] == {"url": "https://example.org/hook", "has_secret": True}
 
 
 async def test_event_search_ranking_and_websearch_syntax(client: TestClient, seeded: Seeded) -> None:
@@ -434,3 +564,56 @@ async def test_audit_list_filters(runtime: Runtime, client: TestClient, seeded: 
     assert (await _json(await client.get("/api/audit?status=failure")))["items"] == []
     paged = await _all_pages(client, "/api/audit?resource_type=api_key", 1)
     assert len(paged) == 3
+
+
+async def test_since_until_return_exactly_the_rows_in_range(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    """`[since, until)` on alerts, logs and audit: the row at `since` is in, the row at `until` is out."""
+    stamps = [seeded.base_time + timedelta(minutes=k) for k in range(4)]
+    async with runtime.database.sessions() as session:
+        alerts = [await session.get(Alert, uuid.UUID(alert_id)) for alert_id in seeded.alerts]
+        for event_id in seeded.events[4:6]:
+            alerts.append(
+                Alert(
+                    event_id=event_id,
+                    rule_id=uuid.UUID(seeded.rule_id),
+                    severity=AlertSeverity.HIGH,
+                    status=AlertStatus.PENDING,
+                    dedup_key=f"range{event_id}",
+                    channels=["ha"],
+                )
+            )
+        logs = [
+            Log(timestamp=at, level="INFO", component="range", message=f"row {k}")
+            for k, at in enumerate(stamps)
+        ]
+        audit = [
+            AuditLog(timestamp=at, action="settings_changed", resource_type="range", actor="test")
+            for at in stamps
+        ]
+        for alert, at in zip(alerts, stamps, strict=True):
+            assert alert is not None
+            alert.created_at = at
+        session.add_all([*alerts, *logs, *audit])
+        await session.commit()
+        rows = {
+            "alerts": [str(alert.id) for alert in alerts if alert is not None],
+            "logs": [log.id for log in logs],
+            "audit": [entry.id for entry in audit],
+        }
+
+    async def ids(path: str, **bounds: datetime) -> list[Any]:
+        params = {name: value.isoformat() for name, value in bounds.items()} | {"limit": "100"}
+        return [
+            item["id"] for item in (await _json(await client.get(f"/api/{path}", params=params)))["items"]
+        ]
+
+    # `since` in another time zone names the same instant.
+    since = stamps[1].astimezone(timezone(timedelta(hours=2)))
+    for path, expected in rows.items():
+        assert await ids(path, since=since, until=stamps[3]) == [expected[2], expected[1]], path
+        assert await ids(path, until=stamps[1]) == [expected[0]], path
+        later = await ids(path, since=stamps[3])
+        assert expected[3] in later and not set(expected[:3]) & set(later), path
+        assert await ids(path, since=stamps[2], until=stamps[2]) == [], path
