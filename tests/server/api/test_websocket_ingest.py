@@ -15,7 +15,7 @@ from server.pipeline import broadcast
 from server.pipeline.streams import DETECT_STREAM
 from server.runtime import Runtime
 from tests.server.api.conftest import error_of
-from tests.support.media import write_jpeg
+from tests.support.media import write_h264_clip, write_jpeg
 
 
 async def _subscribe(ws: aiohttp.ClientWebSocketResponse, **data: object) -> None:
@@ -125,6 +125,29 @@ async def test_ingest_raw_and_multipart_join_the_pipeline(
     assert fields["camera_id"] == "driveway_cam" and json.dumps(fields)
     cameras = await (await client.get("/api/cameras")).json()
     assert [c["id"] for c in cameras["items"]] == ["driveway_cam"]
+
+
+async def test_ingested_clip_is_stored_and_queued_as_video(
+    runtime: Runtime, client: TestClient, tmp_path
+) -> None:
+    clip = write_h264_clip(tmp_path / "clip.mp4", seconds=2, fps=10, size=(320, 240)).read_bytes()
+    response = await client.post(
+        "/api/ingest?camera_id=Porch Cam", data=clip, headers={"Content-Type": "video/mp4"}
+    )
+    body = await response.json()
+    assert response.status == 202, body
+    assert body["accepted"] is True and body["status"] == "queued"
+    assert body["camera_id"] == "porch_cam" and body["media_type"] == "video"
+    stored = runtime.settings.ingest_dir / "porch_cam" / body["file"].rsplit("/", 1)[-1]
+    assert body["file"] == str(stored) and stored.suffix == ".mp4" and stored.read_bytes() == clip
+    [(_, entry)] = await runtime.redis.xrange(DETECT_STREAM)
+    fields = {k.decode(): v.decode() for k, v in entry.items()}
+    assert fields["file_path"] == str(stored) and fields["media_type"] == "video"
+    assert fields["file_type"] == "video/mp4" and fields["video_codec"] == "h264"
+    assert (fields["video_width"], fields["video_height"]) == ("320", "240")
+    assert abs(float(fields["duration"]) - 2.0) < 0.2
+    cameras = await (await client.get("/api/cameras")).json()
+    assert [c["id"] for c in cameras["items"]] == ["porch_cam"]
 
 
 async def test_ingest_size_limit(runtime: Runtime) -> None:
