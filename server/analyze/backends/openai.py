@@ -3,6 +3,10 @@
 The schema goes out as `response_format: json_schema`, which these servers turn into constrained
 decoding; the answer still goes through the same strict parser as every other backend, because a
 server may ignore `response_format` (older Ollama, some proxies) and we do not take it on trust.
+
+Servers that reject `json_schema` with an error naming `response_format` (llama-cpp-python's own
+server, `python -m llama_cpp.server`, accepts only `json_object` with a `schema` beside it) are asked
+again in that dialect at once, and the backend keeps using it: the answer stays grammar-constrained.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ log = logging.getLogger("hsi.analyze")
 
 #: The start-up probe must not hold the server's start for long when the LLM host is unreachable.
 PROBE_TIMEOUT_SECONDS = 5.0
+
+#: The two ways OpenAI-compatible servers take a schema: OpenAI's (most servers) and llama-cpp-python's.
+JSON_SCHEMA_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "risk_assessment", "strict": True, "schema": ASSESSMENT_JSON_SCHEMA},
+}
+JSON_OBJECT_FORMAT: dict[str, Any] = {"type": "json_object", "schema": ASSESSMENT_JSON_SCHEMA}
 #: Answers are a few hundred tokens; the cap only stops a runaway server.
 MAX_TOKENS = 1024
 TEMPERATURE = 0.2
@@ -44,6 +55,7 @@ class OpenAIAnalyzer:
         self.api_key = api_key
         self.model = model
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.response_format = JSON_SCHEMA_FORMAT
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -84,23 +96,27 @@ class OpenAIAnalyzer:
             "messages": build_prompt(ctx).messages(),
             "temperature": TEMPERATURE,
             "max_tokens": MAX_TOKENS,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": "risk_assessment", "strict": True, "schema": ASSESSMENT_JSON_SCHEMA},
-            },
+            "response_format": self.response_format,
         }
 
     async def assess(self, ctx: BatchContext) -> RiskAssessment:
-        """One POST; HTTP errors, transport errors and bad answers all become AnalysisError."""
+        """One POST (two when the server first teaches us its schema dialect); every failure is AnalysisError."""
+        status, raw = await self._post(ctx)
+        if status >= 400 and self.response_format is JSON_SCHEMA_FORMAT and "response_format" in raw:
+            log.info("LLM server %s rejects json_schema; using json_object with a schema", self.base_url)
+            self.response_format = JSON_OBJECT_FORMAT
+            status, raw = await self._post(ctx)
+        if status >= 400:
+            raise AnalysisError(f"LLM server answered HTTP {status}: {raw[:200]!r}")
+        return parse_assessment(_message_content(raw))
+
+    async def _post(self, ctx: BatchContext) -> tuple[int, str]:
         url = f"{self.base_url}/v1/chat/completions"
         try:
             async with self._client().post(url, json=self.request_body(ctx)) as response:
-                raw = await response.text()
-                if response.status >= 400:
-                    raise AnalysisError(f"LLM server answered HTTP {response.status}: {raw[:200]!r}")
+                return response.status, await response.text()
         except aiohttp.ClientError as err:
             raise AnalysisError(f"LLM server request failed: {type(err).__name__}: {err}") from None
-        return parse_assessment(_message_content(raw))
 
     async def close(self) -> None:
         if self._session is not None:
