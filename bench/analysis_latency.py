@@ -1,4 +1,4 @@
-"""Analysis latency per backend: rules, llama.cpp on the tiny GGUF, llama.cpp at a small real model's shape.
+"""Analysis latency per backend: rules, llama.cpp in process, the openai backend over HTTP, a small model's speed.
 
     python -m bench.analysis_latency [--calls 20] [--rules-calls 500] [--no-small] [--output FILE]
 
@@ -8,6 +8,10 @@ Every figure comes from one run on one machine, so the ratios between backends a
 * **llama_cpp tiny**: the product's LlamaCppAnalyzer end to end (chat template, grammar, strict parse)
   on the random-weight test GGUF. Its answers are noise of random length, so this measures the code
   path's overhead, not a real model's speed.
+* **openai → llama.cpp server**: the product's OpenAIAnalyzer over HTTP on 127.0.0.1 to llama.cpp's
+  own OpenAI-compatible server (`python -m llama_cpp.server`, in the test extra) serving the same
+  tiny GGUF, so the difference from the in-process row is the HTTP path's cost. Calls whose answer
+  fails the strict parse (that server's json_schema grammar is looser than ours) are counted apart.
 * **llama_cpp small-shape** (unless --no-small): a random-weight GGUF shaped like SmolLM2-135M (F16).
   A random model of a real shape runs at that model's speed per token, but its answers have random
   lengths and its synthetic vocabulary spells English letter by letter, so it is measured per token
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -31,10 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from server.analyze.backends.llama_cpp import LlamaCppAnalyzer
+from server.analyze.backends.openai import OpenAIAnalyzer
 from server.analyze.backends.rules import score_batch
+from server.analyze.errors import AnalysisError, BackendUnavailableError
 from server.analyze.prompt import build_prompt
 from tests.server.scenarios import SCENARIOS
 from tests.support.gguf import SMALL, TINY_MODEL_CONTEXT, write_random_gguf, write_tiny_gguf
+from tests.support.llama_server import llama_server_command
 
 #: Typical answer of a real model under the schema (summary + reasoning + a few factors).
 TYPICAL_ANSWER_TOKENS = 160
@@ -105,6 +113,44 @@ async def bench_llama_tiny(work: Path, calls: int, threads: int | None) -> dict[
     }
 
 
+async def bench_openai_llama_server(work: Path, calls: int, threads: int | None) -> dict[str, Any]:
+    """The openai backend against llama.cpp's OpenAI-compatible server on the tiny GGUF."""
+    command, url = llama_server_command(write_tiny_gguf(work / "tiny.gguf"), threads=threads)
+    server = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    analyzer = OpenAIAnalyzer(url, timeout_seconds=120)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await analyzer.start()
+                break
+            except BackendUnavailableError:
+                if server.returncode is not None or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        samples, valid = [], 0
+        for index in range(calls):
+            ctx = SCENARIOS[index % len(SCENARIOS)].ctx
+            started = time.perf_counter()
+            try:
+                await analyzer.assess(ctx)
+                valid += 1
+            except AnalysisError:
+                pass
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        await analyzer.close()
+        server.terminate()
+        await server.wait()
+    return {
+        "backend": "openai -> llama.cpp server (tiny GGUF, HTTP)",
+        "valid_answers": valid,
+        **percentiles(samples),
+    }
+
+
 def bench_llama_small(work: Path, threads: int | None, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:
     """Throughput at SmolLM2-135M's shape, and the latency of a typical analysis estimated from it."""
     import numpy as np
@@ -132,7 +178,7 @@ def bench_llama_small(work: Path, threads: int | None, prompt_tokens: int, gen_t
     prompt_tps = prompt_tokens / prompt_s
     gen_tps = gen_tokens / gen_s
     real_prompt_tokens = statistics.median(
-        len((build_prompt(s.ctx).system + build_prompt(s.ctx).user)) / CHARS_PER_TOKEN for s in SCENARIOS
+        len(build_prompt(s.ctx).system + build_prompt(s.ctx).user) / CHARS_PER_TOKEN for s in SCENARIOS
     )
     estimate_ms = (real_prompt_tokens / prompt_tps + TYPICAL_ANSWER_TOKENS / gen_tps) * 1000
     return {
@@ -175,6 +221,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hsi-bench-") as tmp:
         work = Path(tmp)
         results.append(await bench_llama_tiny(work, args.calls, args.threads))
+        if importlib.util.find_spec("llama_cpp.server") and importlib.util.find_spec("fastapi"):
+            results.append(await bench_openai_llama_server(work, args.calls, args.threads))
+        else:
+            print("openai backend skipped: llama-cpp-python[server] is not installed (the test extra has it)")
         if not args.no_small:
             results.append(bench_llama_small(work, args.threads, args.prompt_tokens, args.gen_tokens))
     print(report(results, machine))
