@@ -1,10 +1,10 @@
 """Home Security Intelligence: a local AI security server as native Home Assistant entities.
 
-Setup reads the server over REST (failing setup if it cannot), imports the server's alert rules
-and zones that have no subentry yet (the server is the source of truth), forwards the
-platforms, and starts the WebSocket push. Rule subentries follow the server from then on: every
-refresh imports new server rules and writes changed ones into their subentry. Subentry removals
-delete the server objects.
+Setup reads the server over REST (failing setup if it cannot), mirrors the server's alert rules
+and zones in subentries (the server is the source of truth), forwards the platforms, and starts
+the WebSocket push. The subentries follow the server from then on: every refresh imports new
+rules and zones, writes changed ones into their subentry and removes the subentries of deleted
+ones. Subentries the user removes delete their server objects.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from .const import (
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import hub_device_info
 from .services import async_setup_services
-from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
 from .views import HSIMediaProxyView
 
 PLATFORMS: list[Platform] = [
@@ -78,8 +77,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(coordinator)
     )
-    _async_sync_rule_subentries(hass, entry, coordinator)
-    await _async_import_zones(hass, entry, coordinator)
+    _async_sync_subentries(hass, entry, coordinator)
     coordinator.known_subentries = dict(entry.subentries)
     _async_remove_stale_devices(hass, entry, coordinator)
 
@@ -92,7 +90,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     )
     entry.async_on_unload(
         coordinator.async_add_listener(
-            lambda: _async_sync_rule_subentries(hass, entry, coordinator)
+            lambda: _async_sync_subentries(hass, entry, coordinator)
         )
     )
     entry.async_create_background_task(
@@ -142,56 +140,38 @@ def _async_remove_stale_devices(
 
 
 @callback
-def _async_sync_rule_subentries(
+def _async_sync_subentries(
     hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
 ) -> None:
-    """Mirror the server's rules in subentries: import new ones, update changed ones.
+    """Mirror the server's rules and zones in subentries: import new ones, update changed ones,
+    remove the subentries of deleted ones.
 
-    Only from a successful read (stale rules would bring back a rule whose deletion failed while
-    the server was away); rules whose subentry is being deleted (removed, but not yet handled by
-    the update listener) are not imported again.
+    Only from a successful read (stale data would bring back an object whose deletion failed while
+    the server was away). Objects whose subentry is being deleted (removed, but not yet handled by
+    the update listener) are not imported again, and only subentries older than the read can be
+    missing their object (a flow may have just made one the read predates).
     """
     if not coordinator.last_update_success:
         return
-    subentries = {
-        subentry.unique_id: subentry
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_ALERT_RULE
-    }
     deleting = {
         subentry.unique_id
         for subentry_id, subentry in coordinator.known_subentries.items()
         if subentry_id not in entry.subentries
     }
-    for rule_id, rule in coordinator.data.rules.items():
-        data, title = rule_to_subentry_data(rule), str(rule.get("name", rule_id))
-        if (subentry := subentries.get(rule_id)) is not None:
-            hass.config_entries.async_update_subentry(entry, subentry, data=data, title=title)
-        elif rule_id not in deleting:
-            _add_subentry(hass, entry, SUBENTRY_ALERT_RULE, rule_id, title, data)
-
-
-async def _async_import_zones(
-    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
-) -> None:
-    """Create subentries for server zones that have none (at setup only), so nothing is hidden."""
-    existing = {
-        subentry.unique_id
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_ZONE
-    }
-    for camera_id in coordinator.data.cameras:
-        try:
-            zones = await coordinator.client.zones(camera_id)
-        except HSIError as err:
-            LOGGER.warning("Could not read the zones of camera %s: %s", camera_id, err)
-            continue
-        for zone in zones:
-            zone_id = zone.get("id")
-            if zone_id is None or zone_id in existing:
-                continue
-            _add_subentry(hass, entry, SUBENTRY_ZONE, zone_id, str(zone.get("name", zone_id)),
-                          zone_to_subentry_data(zone, camera_id))
+    for subentry_type in (SUBENTRY_ALERT_RULE, SUBENTRY_ZONE):
+        subentries = {
+            subentry.unique_id: subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == subentry_type
+        }
+        for object_id, (title, data) in coordinator.data.mirrored(subentry_type).items():
+            if (subentry := subentries.pop(object_id, None)) is not None:
+                hass.config_entries.async_update_subentry(entry, subentry, data=data, title=title)
+            elif object_id not in deleting:
+                _add_subentry(hass, entry, subentry_type, object_id, title, data)
+        for subentry in subentries.values():
+            if subentry.subentry_id in coordinator.data.read_subentry_ids:
+                _remove_subentry(hass, entry, coordinator, subentry)
 
 
 def _add_subentry(
@@ -214,6 +194,23 @@ def _add_subentry(
     )
 
 
+def _remove_subentry(
+    hass: HomeAssistant,
+    entry: HSIConfigEntry,
+    coordinator: HSICoordinator,
+    subentry: ConfigSubentry,
+) -> None:
+    """Remove a subentry whose object the server no longer has (with its entities).
+
+    It leaves the known subentries first, so the update listener does not take it for one the
+    user removed and delete it on the server.
+    """
+    LOGGER.info("Removing %s %s (%s): gone from the server", subentry.subentry_type,
+                subentry.title, subentry.unique_id)
+    coordinator.known_subentries.pop(subentry.subentry_id, None)
+    hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+
+
 async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
     """Delete the server objects of removed subentries, then read the server again.
 
@@ -227,11 +224,11 @@ async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> 
         try:
             if subentry.subentry_type == SUBENTRY_ALERT_RULE:
                 await coordinator.client.delete_rule(subentry.data["rule_id"])
-                coordinator.forget_rule(subentry.data["rule_id"])
             elif subentry.subentry_type == SUBENTRY_ZONE:
                 await coordinator.client.delete_zone(
                     subentry.data["camera_id"], subentry.data["zone_id"]
                 )
+            coordinator.forget(subentry)
         except HSIError as err:
             LOGGER.warning(
                 "Could not delete %s %s on the server (it will be imported again): %s",

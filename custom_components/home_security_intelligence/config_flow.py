@@ -279,6 +279,16 @@ class _HSISubentryFlow(ConfigSubentryFlow):
             return None
         return cast(HSICoordinator, entry.runtime_data)
 
+    def _reconfigure_current(self) -> Mapping[str, Any]:
+        """What the edit form starts from: the server's current object as last read, or the
+        subentry's data while the coordinator has none (not loaded, or the object is gone)."""
+        subentry = self._get_reconfigure_subentry()
+        coordinator = self._coordinator()
+        mirrored = coordinator.data.mirrored(subentry.subentry_type) if coordinator else {}
+        if (found := mirrored.get(str(subentry.unique_id))) is not None:
+            return found[1]
+        return subentry.data
+
     def _camera_options(self, coordinator: HSICoordinator) -> list[SelectOptionDict]:
         return [
             SelectOptionDict(value=camera_id, label=camera["name"])
@@ -321,11 +331,7 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Change an existing rule, starting from the server's current version of it."""
-        current: Mapping[str, Any] = self._get_reconfigure_subentry().data
-        coordinator = self._coordinator()
-        if coordinator is not None and (rule := coordinator.data.rules.get(current["rule_id"])):
-            current = rule_to_subentry_data(rule)
-        return await self._async_rule_form("reconfigure", user_input, current)
+        return await self._async_rule_form("reconfigure", user_input, self._reconfigure_current())
 
     async def _async_rule_form(
         self,
@@ -456,10 +462,8 @@ class ZoneSubentryFlow(_HSISubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change a zone (its camera stays)."""
-        return await self._async_zone_form(
-            "reconfigure", user_input, self._get_reconfigure_subentry().data
-        )
+        """Change a zone (its camera stays), starting from the server's current version of it."""
+        return await self._async_zone_form("reconfigure", user_input, self._reconfigure_current())
 
     async def _async_zone_form(
         self,
@@ -501,6 +505,7 @@ class ZoneSubentryFlow(_HSISubentryFlow):
                 except HSIError as err:
                     errors = self._errors_from(err, set(ZONE_FIELDS), placeholders)
                 else:
+                    coordinator.store_zone(zone, camera_id)
                     data = zone_to_subentry_data(zone, camera_id)
                     title = str(zone.get("name", body["name"]))
                     if current is None:

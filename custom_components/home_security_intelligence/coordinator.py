@@ -3,9 +3,9 @@
 The server pushes its changes over ``/api/ws`` (cameras, events, alerts, detections, and
 ``system.status`` whenever the stats or the health summary change); the REST refresh runs at
 start, after each reconnect (to catch up on what was missed), after alerts, and once a minute as
-a safety net that also brings in alert rules (which have no push). When both fail the entities
-go unavailable; the loss and the recovery are each logged once, and a repair issue appears when
-the outage lasts.
+a safety net that also brings in alert rules and zones (which have no push). When both fail the
+entities go unavailable; the loss and the recovery are each logged once, and a repair issue
+appears when the outage lasts.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from .api import (
     HSIClient,
     HSIConnectionError,
     HSIError,
+    HSINotFoundError,
     Stats,
+    Zone,
 )
 from .const import (
     ACTIVITY_CLASSES,
@@ -49,12 +51,14 @@ from .const import (
     LOGGER,
     MIN_SERVER_VERSION,
     SIGNAL_ALERT,
+    SUBENTRY_ALERT_RULE,
     SUPPORTED_SERVER_MAJOR,
     UNREACHABLE_ISSUE_AFTER,
     UPDATE_INTERVAL,
     WS_BACKOFF_INITIAL,
     WS_BACKOFF_MAX,
 )
+from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
 from .views import signed_media_url
 
 type HSIConfigEntry = ConfigEntry[HSICoordinator]
@@ -90,8 +94,24 @@ class HSIData:
     stats: Stats
     cameras: dict[str, Camera]
     rules: dict[str, AlertRule]
+    zones: dict[str, Zone]  # by zone id; each names its camera
     # camera id -> activity category (person/vehicle/animal) -> last time seen
     activity: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    # Ids of the subentries that existed when the rules and zones above were read: only those can
+    # be missing their server object here (a flow may have made one, and its subentry, since).
+    read_subentry_ids: frozenset[str] = frozenset()
+
+    def mirrored(self, subentry_type: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Title and subentry data of each server object of a subentry type, by object id."""
+        if subentry_type == SUBENTRY_ALERT_RULE:
+            return {
+                rule_id: (str(rule.get("name", rule_id)), rule_to_subentry_data(rule))
+                for rule_id, rule in self.rules.items()
+            }
+        return {
+            zone_id: (str(zone.get("name", zone_id)), zone_to_subentry_data(zone, zone["camera_id"]))
+            for zone_id, zone in self.zones.items()
+        }
 
 
 def activity_category(object_type: str) -> str | None:
@@ -139,12 +159,14 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         return cast(str, self.config_entry.unique_id)
 
     async def _async_update_data(self) -> HSIData:
-        """Read health, stats, cameras and rules over REST."""
+        """Read health, stats, cameras, rules and every camera's zones over REST."""
+        read_subentry_ids = frozenset(self.config_entry.subentries)
         try:
             health = await self.client.health()
             stats = await self.client.stats()
             cameras = await self.client.cameras()
             rules = await self.client.alert_rules()
+            zones = await self._read_zones(cameras)
         except HSIAuthError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_auth"
@@ -167,8 +189,22 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             stats=stats,
             cameras={camera["id"]: camera for camera in cameras},
             rules={rule["id"]: rule for rule in rules if "id" in rule},
+            zones=zones,
             activity=activity,
+            read_subentry_ids=read_subentry_ids,
         )
+
+    async def _read_zones(self, cameras: list[Camera]) -> dict[str, Zone]:
+        """Every camera's zones; a camera deleted since the camera list was read has none."""
+        zones: dict[str, Zone] = {}
+        for camera in cameras:
+            try:
+                listed = await self.client.zones(camera["id"])
+            except HSINotFoundError:
+                continue
+            for zone in listed:
+                zones[zone["id"]] = cast(Zone, {**zone, "camera_id": camera["id"]})
+        return zones
 
     # -- repairs -----------------------------------------------------------------------
 
@@ -339,9 +375,16 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         self.data.rules[rule["id"]] = rule
 
     @callback
-    def forget_rule(self, rule_id: str) -> None:
-        """Drop a rule the server just deleted (so it is not imported again meanwhile)."""
-        self.data.rules.pop(rule_id, None)
+    def store_zone(self, zone: Zone, camera_id: str) -> None:
+        """Keep a zone as the server just answered a change of it (zones have no push)."""
+        self.data.zones[zone["id"]] = cast(Zone, {**zone, "camera_id": camera_id})
+
+    @callback
+    def forget(self, subentry: ConfigSubentry) -> None:
+        """Drop the server object of a subentry the server just deleted (so it is not imported
+        again meanwhile)."""
+        objects = self.data.rules if subentry.subentry_type == SUBENTRY_ALERT_RULE else self.data.zones
+        objects.pop(str(subentry.unique_id), None)
 
     def camera_device_id(self, camera_id: str | None) -> str | None:
         """The HA device id of a camera, for bus events and device triggers."""

@@ -1,4 +1,5 @@
-"""Alert rule and zone subentries against a real server: create, reconfigure, delete, import.
+"""Alert rule and zone subentries against a real server: create, reconfigure, delete, and follow
+the server (objects made, changed and deleted there).
 
 The server is the source of truth: every check of what a flow did reads the server's own API.
 """
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import logging
 from typing import Any
 from unittest.mock import patch
+import uuid
 
 import pytest
 
@@ -28,7 +30,7 @@ from custom_components.home_security_intelligence.api import HSIClient
 from custom_components.home_security_intelligence.const import DOMAIN
 
 from .conftest import state, wait_for
-from .hsi_server import HSIServer
+from .hsi_server import HSIServer, eventually
 
 LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
 
@@ -148,6 +150,7 @@ async def test_rule_create_reconfigure_delete(
     await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=404)
     assert hass.states.get(entity_id) is None
     assert entry.state is ConfigEntryState.LOADED
+    assert await _home_assistant_deletes(hsi_server) == [f"DELETE /api/alert-rules/{rule['id']} 204"]
 
 
 async def test_rule_edit_starts_from_the_server(
@@ -184,13 +187,12 @@ async def test_rule_edit_starts_from_the_server(
     suggested = _suggested(await _reconfigure(hass, entry, subentry))
     assert (suggested["name"], suggested["enabled"]) == ("Front bell", True)
 
-    # Deleted on the server: the form falls back to what Home Assistant stored last.
+    # Deleted on the server: the next refresh removes the subentry and its switch.
     await hsi_server.request("DELETE", f"/api/alert-rules/{rule['id']}", expect=204)
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert state(hass, switch) == "unavailable"
-    suggested = _suggested(await _reconfigure(hass, entry, subentry))
-    assert (suggested["name"], suggested["enabled"]) == ("Front bell", True)
+    assert _subentries(entry, "alert_rule") == []
+    assert state(hass, switch) is None
 
 
 async def test_rule_webhook_url_needs_its_secret(
@@ -454,13 +456,13 @@ async def test_server_objects_are_imported(
     assert len(entry.subentries) == 2
 
 
-async def test_server_rules_are_imported_on_refresh(
+async def test_server_objects_are_imported_on_refresh(
     hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
-    """A rule made on the server after setup becomes a subentry with its switch at the next
-    refresh, without a reload; zones are imported at setup only."""
+    """A rule or zone made on the server after setup becomes a subentry (the rule with its switch)
+    at the next refresh, without a reload; a zone changed on the server is changed in its subentry."""
     await _with_camera(hsi_server, "Garage")
-    await hsi_server.request(
+    zone = await hsi_server.request(
         "POST",
         "/api/cameras/garage/zones",
         json_body={"name": "Lawn", "coordinates": [[0, 0], [1, 0], [1, 1]], "shape": "polygon"},
@@ -472,7 +474,9 @@ async def test_server_rules_are_imported_on_refresh(
     await hass.async_block_till_done()
     (rule_sub,) = _subentries(loaded_entry, "alert_rule")
     assert (rule_sub.unique_id, rule_sub.title, rule_sub.data["enabled"]) == (rule["id"], "Late rule", False)
-    assert _subentries(loaded_entry, "zone") == []
+    (zone_sub,) = _subentries(loaded_entry, "zone")
+    assert (zone_sub.unique_id, zone_sub.title, zone_sub.data["camera_id"]) == (zone["id"], "Lawn", "garage")
+    assert zone_sub.data["coordinates"] == [[0, 0], [1, 0], [1, 1]]
     assert loaded_entry.state is ConfigEntryState.LOADED and loaded_entry.runtime_data is coordinator
     await wait_for(lambda: state(hass, "switch.home_security_intelligence_late_rule") == "off")
     registry = er.async_get(hass)
@@ -480,16 +484,154 @@ async def test_server_rules_are_imported_on_refresh(
     assert entity_id is not None
     assert registry.async_get(entity_id).config_subentry_id == rule_sub.subentry_id
 
-    # Refreshing again imports nothing twice.
-    await loaded_entry.runtime_data.async_refresh()
+    await hsi_server.request(
+        "PATCH",
+        f"/api/cameras/garage/zones/{zone['id']}",
+        json_body={"name": "Back lawn", "priority": 7, "coordinates": [[0, 0], [0.5, 0], [0.5, 0.5]]},
+        expect=200,
+    )
+    # Refreshing again imports nothing twice, and brings the zone's change in.
+    await coordinator.async_refresh()
     await hass.async_block_till_done()
     assert len(_subentries(loaded_entry, "alert_rule")) == 1
+    (changed,) = _subentries(loaded_entry, "zone")
+    assert changed.subentry_id == zone_sub.subentry_id
+    assert (changed.title, changed.data["name"], changed.data["priority"]) == ("Back lawn", "Back lawn", 7)
+    assert changed.data["coordinates"] == [[0, 0], [0.5, 0], [0.5, 0.5]]
 
 
-async def test_zone_import_survives_a_failing_camera(
-    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, caplog: pytest.LogCaptureFixture
+async def _home_assistant_deletes(server: HSIServer) -> list[str]:
+    """The DELETE requests Home Assistant sent the server, from the server's own access log (read
+    once a request made now shows in it: the log is written in batches)."""
+    marker = f"/api/flush-marker-{uuid.uuid4().hex}"
+    await server.request("GET", marker)
+
+    async def flushed() -> list[dict[str, Any]]:
+        return await server.items(f"/api/logs?component=api&q={marker}")
+
+    await eventually(flushed, 10, "the access log")
+    lines = await server.items("/api/logs?component=api&q=DELETE&limit=100")
+    return [line["message"] for line in lines if "HomeAssistant" in (line["user_agent"] or "")]
+
+
+async def test_server_deletions_remove_subentries(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A camera whose zones cannot be read does not stop setup; the other cameras' zones still come in."""
+    """A rule, a zone, and a camera with its zone deleted on the server lose their subentries (and
+    the rule its switch) at the next refresh; Home Assistant deletes nothing on the server for
+    that, warns about nothing, and imports nothing again."""
+    caplog.set_level(logging.WARNING)
+    rule = await hsi_server.create_rule(name="Doorbell")
+    zones = {}
+    for name in ("Front Door", "Garage"):
+        camera = await _with_camera(hsi_server, name)
+        zones[camera["id"]] = await hsi_server.request(
+            "POST",
+            f"/api/cameras/{camera['id']}/zones",
+            json_body={"name": f"{name} path", "coordinates": [[0, 0], [1, 0], [1, 1]], "shape": "polygon"},
+            expect=201,
+        )
+    entry = await load_entry()
+    assert len(_subentries(entry, "alert_rule")) == 1 and len(_subentries(entry, "zone")) == 2
+    switch = "switch.home_security_intelligence_doorbell"
+    assert state(hass, switch) == "on"
+
+    await hsi_server.request("DELETE", f"/api/alert-rules/{rule['id']}", expect=204)
+    await hsi_server.request("DELETE", f"/api/cameras/front_door/zones/{zones['front_door']['id']}", expect=204)
+    await hsi_server.request("DELETE", "/api/cameras/garage", expect=204)
+    coordinator = entry.runtime_data
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert entry.subentries == {}
+    assert coordinator.known_subentries == {}
+    assert state(hass, switch) is None
+    registry = er.async_get(hass)
+    assert registry.async_get_entity_id("switch", DOMAIN, f"{hsi_server.instance_id}_rule_{rule['id']}") is None
+
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert entry.subentries == {}
+    assert entry.state is ConfigEntryState.LOADED
+    assert await _home_assistant_deletes(hsi_server) == []
+    assert "Could not delete" not in caplog.text
+
+
+async def test_zone_made_by_a_flow_survives_an_older_read(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A refresh that read the zones just before a flow made one does not take the new zone's
+    subentry for one whose zone is gone: it stays (the same subentry) until a read shows its zone."""
+    await _with_camera(hsi_server)
+    entry = await load_entry()
+    coordinator = entry.runtime_data
+    read_zones = HSIClient.zones
+    made: list[Any] = []
+
+    async def zones_then_a_flow_makes_one(client: HSIClient, camera_id: str) -> Any:
+        zones = await read_zones(client, camera_id)
+        if not made:  # the user saves the zone form right after this read
+            result = await _start(hass, entry, "zone")
+            made.append(await hass.config_entries.subentries.async_configure(result["flow_id"], ZONE_INPUT))
+        return zones
+
+    with patch.object(HSIClient, "zones", zones_then_a_flow_makes_one):
+        await coordinator.async_refresh()
+    (result,) = made
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    (subentry,) = _subentries(entry, "zone")
+    await hass.async_block_till_done()
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    (zone,) = await hsi_server.items("/api/cameras/front_door/zones")
+    assert zone["id"] in coordinator.data.zones
+    assert [s.subentry_id for s in _subentries(entry, "zone")] == [subentry.subentry_id]
+    assert subentry.unique_id == zone["id"]
+
+
+async def test_zone_edit_starts_from_the_server(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The zone form starts from the server's zone as last read, even when Home Assistant's copy
+    lags behind it (here: an older copy written back while the server is away, so no refresh
+    brings it up to date); once the server is back the copy follows it again."""
+    await _with_camera(hsi_server, "Garage")
+    await hsi_server.request(
+        "POST",
+        "/api/cameras/garage/zones",
+        json_body={"name": "Driveway", "coordinates": [[0, 0], [1, 0], [1, 1]], "shape": "polygon",
+                   "priority": 3},
+        expect=201,
+    )
+    entry = await load_entry()
+    (subentry,) = _subentries(entry, "zone")
+
+    await hsi_server.stop()
+    hass.config_entries.async_update_subentry(
+        entry, subentry, title="Old name", data={**subentry.data, "name": "Old name", "priority": 9}
+    )
+    await hass.async_block_till_done()
+    assert entry.subentries[subentry.subentry_id].data["name"] == "Old name"
+    result = await _reconfigure(hass, entry, entry.subentries[subentry.subentry_id])
+    suggested = _suggested(result)
+    assert (suggested["name"], suggested["priority"]) == ("Driveway", 3)
+    assert suggested["coordinates"] == "0,0 1,0 1,1"
+    hass.config_entries.subentries.async_abort(result["flow_id"])
+
+    await hsi_server.start()
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    current = entry.subentries[subentry.subentry_id]
+    assert (current.title, current.data["name"], current.data["priority"]) == ("Driveway", "Driveway", 3)
+
+
+async def test_zones_of_a_camera_deleted_during_the_read(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A camera deleted between the camera list and its zone list has no zones (a 404 for its zones
+    is no failure): setup goes on and the other cameras' zones still come in."""
     for name in ("Front Door", "Garage"):
         camera = await _with_camera(hsi_server, name)
         await hsi_server.request(
@@ -501,8 +643,7 @@ async def test_zone_import_survives_a_failing_camera(
     read_zones = HSIClient.zones
 
     async def zones_after_garage_is_deleted(client: HSIClient, camera_id: str) -> Any:
-        # No request order of a real server makes one camera's zones unreadable during setup, so the
-        # garage is deleted on the server between the camera list and its zone list: a real 404.
+        # The garage is deleted on the server between the camera list and its zone list: a real 404.
         if camera_id == "garage":
             await hsi_server.request("DELETE", "/api/cameras/garage", expect=204)
         return await read_zones(client, camera_id)
@@ -512,7 +653,7 @@ async def test_zone_import_survives_a_failing_camera(
     assert entry.state is ConfigEntryState.LOADED
     (zone_sub,) = _subentries(entry, "zone")
     assert (zone_sub.title, zone_sub.data["camera_id"]) == ("Front Door path", "front_door")
-    assert "Could not read the zones of camera garage" in caplog.text
+    assert set(entry.runtime_data.data.zones) == {zone_sub.unique_id}
 
 
 async def test_failed_server_delete_is_logged(
