@@ -44,7 +44,9 @@ async def async_validate_trigger_config(
     config = TRIGGER_SCHEMA(config)
     if not _is_camera_device(hass, config[CONF_DEVICE_ID]):
         raise InvalidDeviceAutomationConfig(
-            f"Device {config[CONF_DEVICE_ID]} is not a {DOMAIN} camera"
+            translation_domain=DOMAIN,
+            translation_key="invalid_device",
+            translation_placeholders={"device_id": config[CONF_DEVICE_ID]},
         )
     return config
 

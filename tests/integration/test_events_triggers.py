@@ -167,7 +167,7 @@ async def test_device_trigger_fires_at_or_above_severity(
 async def test_device_trigger_rejects_foreign_device(
     hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry, caplog: Any
 ) -> None:
-    """A trigger on the hub (or any non-camera) fails validation."""
+    """A trigger on the hub (or any non-camera) fails validation, saying why in the user's words."""
     hub = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, hsi_server.instance_id)})
     assert hub is not None
     assert await async_setup_component(
@@ -182,7 +182,7 @@ async def test_device_trigger_rejects_foreign_device(
         },
     )
     await hass.async_block_till_done()
-    assert "is not a home_security_intelligence camera" in caplog.text
+    assert f"Device {hub.id} is not a camera of this server" in caplog.text  # translated
 
 
 async def test_default_severity_is_any(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
