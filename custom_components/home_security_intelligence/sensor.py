@@ -116,6 +116,9 @@ HUB_SENSORS: tuple[HSIHubSensorDescription, ...] = (
             translation_key=f"queue_{name}",
             state_class=SensorStateClass.MEASUREMENT,
             entity_category=EntityCategory.DIAGNOSTIC,
+            # The work queues go up and down with every upload (a state change each time, for
+            # the recorder to keep); only the dead-letter queue says something is wrong.
+            entity_registry_enabled_default=name == "dead_letter",
             value_fn=_queue(name),
         )
         for name in QUEUES
@@ -126,6 +129,7 @@ HUB_SENSORS: tuple[HSIHubSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_gpu("utilization"),
     ),
     HSIHubSensorDescription(
@@ -135,6 +139,7 @@ HUB_SENSORS: tuple[HSIHubSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfInformation.MEBIBYTES,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_gpu("memory_used"),
     ),
     HSIHubSensorDescription(

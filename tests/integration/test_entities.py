@@ -59,36 +59,52 @@ def expected(value: Any) -> str:
 
 
 async def test_hub_sensors(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
-    """Counters, queues and GPU figures are the server's stats; noisy GPU figures are disabled by default."""
+    """Counters and queues are the server's stats; the noisy work queues and every GPU figure are
+    disabled by default and show the server's figures once enabled."""
     await hsi_server.create_rule()
     await hsi_server.upload_and_wait("Front Door", "front_door")
     await settled_alerts(hsi_server, 1)
-    await load_entry()
+    entry = await load_entry()
     stats = await hsi_server.request("GET", "/api/system/stats", expect=200)
     assert stats["events_unreviewed"] == 1 and stats["alerts_pending"] == 1  # the scene above
 
     assert state(hass, f"sensor.{HUB}_unreviewed_events") == "1"
     assert state(hass, f"sensor.{HUB}_pending_alerts") == "1"
-    assert state(hass, f"sensor.{HUB}_detection_queue") == str(stats["queues"]["detect"])
-    assert state(hass, f"sensor.{HUB}_analysis_queue") == str(stats["queues"]["analyze"])
     assert state(hass, f"sensor.{HUB}_dead_letter_queue") == str(stats["queues"]["dead_letter"])
-    # No GPU on a test machine: the server says null, HA says unknown (with a GPU: its figures).
-    assert state(hass, f"sensor.{HUB}_gpu_utilization") == expected(stats["gpu"]["utilization"])
-    assert state(hass, f"sensor.{HUB}_gpu_memory_used") == expected(stats["gpu"]["memory_used"])
-    gpu_memory = hass.states.get(f"sensor.{HUB}_gpu_memory_used")
-    assert gpu_memory is not None and gpu_memory.attributes["unit_of_measurement"] == "MiB"
     assert state(hass, f"binary_sensor.{HUB}_pipeline") == ("off" if stats["pipeline_healthy"] else "on")
     assert stats["pipeline_healthy"] is True
 
     registry = er.async_get(hass)
-    for key in ("gpu_temperature", "gpu_memory_total", "inference_fps"):
+    disabled = ("queue_detect", "queue_analyze", "gpu_utilization", "gpu_memory_used",
+                "gpu_temperature", "gpu_memory_total", "inference_fps")
+    entity_ids = {}
+    for key in disabled:
         entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{hsi_server.instance_id}_{key}")
         assert entity_id is not None
-        entry = registry.async_get(entity_id)
-        assert entry is not None
-        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-        assert entry.entity_category is er.EntityCategory.DIAGNOSTIC
+        registered = registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION, key
+        assert registered.entity_category is er.EntityCategory.DIAGNOSTIC
         assert hass.states.get(entity_id) is None
+        entity_ids[key] = entity_id
+    dead_letter = registry.async_get(f"sensor.{HUB}_dead_letter_queue")
+    assert dead_letter is not None and dead_letter.entity_category is er.EntityCategory.DIAGNOSTIC
+
+    # Enabled by the user (Home Assistant reloads the entry for that): the server's figures.
+    for entity_id in entity_ids.values():
+        registry.async_update_entity(entity_id, disabled_by=None)
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    stats = await hsi_server.request("GET", "/api/system/stats", expect=200)
+    assert state(hass, entity_ids["queue_detect"]) == str(stats["queues"]["detect"])
+    assert state(hass, entity_ids["queue_analyze"]) == str(stats["queues"]["analyze"])
+    # No GPU on a test machine: the server says null, HA says unknown (with a GPU: its figures).
+    assert state(hass, entity_ids["gpu_utilization"]) == expected(stats["gpu"]["utilization"])
+    assert state(hass, entity_ids["gpu_memory_used"]) == expected(stats["gpu"]["memory_used"])
+    gpu_memory = hass.states.get(entity_ids["gpu_memory_used"])
+    assert gpu_memory is not None and gpu_memory.attributes["unit_of_measurement"] == "MiB"
+    assert entity_ids["queue_detect"] == f"sensor.{HUB}_detection_queue"
+    assert entity_ids["gpu_utilization"] == f"sensor.{HUB}_gpu_utilization"
 
 
 async def test_hub_counters_follow_the_server(
