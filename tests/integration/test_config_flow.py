@@ -291,7 +291,9 @@ async def test_hassio_discovery_confirm(hass: HomeAssistant, hsi_server: HSIServ
 
 
 async def test_hassio_discovery_confirm_error(hass: HomeAssistant, hsi_server: HSIServer) -> None:
-    """A discovered key the server refuses shows an error on the confirm step; nothing is added."""
+    """A discovered key the server refuses shows an error on the confirm step and adds nothing; a
+    server that is away when the user confirms is an error too, and confirming again once it is
+    back adds the entry."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
         context={"source": SOURCE_HASSIO},
@@ -302,6 +304,29 @@ async def test_hassio_discovery_confirm_error(hass: HomeAssistant, hsi_server: H
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert not hass.config_entries.async_entries(DOMAIN)
+    hass.config_entries.flow.async_abort(result["flow_id"])  # the user dismisses it
+
+    # The add-on announces itself again (with a good key), then restarts as the user confirms.
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_HASSIO},
+        data=_discovery(hsi_server.port, hsi_server.api_key),
+    )
+    assert result["step_id"] == "hassio_confirm"
+    await hsi_server.stop()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "hassio_confirm"
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+    await hsi_server.start()
+    with patch(SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == hsi_server.entry_data
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    assert entry.unique_id == hsi_server.instance_id and entry.title == "HSI add-on"
 
 
 async def test_hassio_discovery_unreachable(hass: HomeAssistant, socket_enabled: None) -> None:
