@@ -15,7 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, Literal
 
 from server.analyze.backends.base import Analyzer
 from server.analyze.backends.rules import RulesAnalyzer
@@ -24,6 +25,9 @@ from server.analyze.errors import BackendUnavailableError
 from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
+
+if TYPE_CHECKING:
+    from server.runtime import Runtime
 
 log = logging.getLogger("hsi.analyze")
 
@@ -154,7 +158,12 @@ class ResilientAnalyzer:
     async def _fall_back(self, ctx: BatchContext, reason: str) -> tuple[RiskAssessment, str]:
         self.fallbacks += 1
         self.last_error = reason
-        log.warning("batch of camera %s scored by rules fallback: %s", ctx.camera_id, reason)
+        log.warning(
+            "batch of camera %s scored by rules fallback: %s",
+            ctx.camera_id,
+            reason,
+            extra={"component": "analyze", "camera_id": ctx.camera_id},
+        )
         return await self._fallback.assess(ctx), FALLBACK_NAME
 
     def status(self) -> dict[str, Any]:
@@ -231,6 +240,20 @@ def build_analyzer(
         sleep=sleep,
         clock=clock,
     )
+
+
+def shared_analyzer(runtime: Runtime, stack: AsyncExitStack) -> ResilientAnalyzer:
+    """This process's one analyzer, built by whichever part asks first and closed with that part's `stack`.
+
+    The analyze role and the analysis preview both score with it, so `python -m server run` loads the
+    model once; an API running alone builds it on its first preview. Shutdown closes the roles in reverse
+    order of start, so an analyzer the API built outlives the analyze role that borrowed it. Load it with
+    `await analyzer.start()` (a no-op once loaded).
+    """
+    if runtime.analyzer is None:
+        runtime.analyzer = build_analyzer(runtime.settings)
+        stack.push_async_callback(runtime.analyzer.close)
+    return runtime.analyzer
 
 
 def _loader(choice: BackendChoice, settings: Settings) -> Loader | None:

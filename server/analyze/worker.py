@@ -394,14 +394,13 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
 
     Each loop runs under the pipeline's supervisor (restarted after a crash, stopped on shutdown).
     """
-    from server.analyze.analyzer import build_analyzer
+    from server.analyze.analyzer import shared_analyzer
     from server.logs import ensure_database_logging
     from server.pipeline.consumers import lease_consumer_name
     from server.pipeline.supervision import spawn
 
     await ensure_database_logging(runtime, stack)
-    analyzer = build_analyzer(runtime.settings)
-    stack.push_async_callback(analyzer.close)
+    analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
     await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
     alerts = AlertEngine(runtime.database.sessions, runtime.redis)
     stack.push_async_callback(alerts.close)
@@ -409,12 +408,12 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     async def probe() -> dict[str, Any]:
         return analyzer.status()  # "degraded" while the rules fallback scores instead of the LLM
 
-    runtime.probes["analyzer"] = probe
     batcher = BatchAggregator(runtime.redis, runtime.settings)
     stop = asyncio.Event()
     consumer = await lease_consumer_name(
         runtime.redis, runtime.instance_id, ANALYZE_STREAM, ANALYZE_GROUP, stack, stop
     )
+    await runtime.publish_worker_health("analyze", consumer, {"analyzer": probe}, stack, stop)
     worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
     await worker.stream.ensure_group()
     spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))

@@ -2,12 +2,13 @@
 
 The request describes detections in the same terms the pipeline records them (pixels of an image of
 a given size); zones of the camera are applied exactly as for a real batch, so a user can see how a
-rule, a zone or a time of day changes the score before anything happens.
+rule, a zone or a time of day changes the score before anything happens. It scores with the same
+analyzer as the analyze role when that role runs in this process (one model in memory), else with one of
+its own loaded on first use, and reads the time of day in the same home timezone by default.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,11 +17,13 @@ from sqlalchemy import select
 
 from server.alerts.schedule import TimezoneName
 from server.alerts.zones import zones_hit
+from server.analyze.analyzer import ResilientAnalyzer, shared_analyzer
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.errors import AnalysisError
 from server.analyze.risk import RiskLevel
+from server.analyze.worker import home_timezone
 from server.api.cameras import CameraId
-from server.api.errors import ApiError
+from server.api.errors import ApiError, not_found
 from server.api.registry import Call, Routes
 from server.api.state import SERVICES
 from server.models import Camera, Zone
@@ -67,7 +70,9 @@ class PreviewRequest(BaseModel):
 
     camera_id: CameraId
     detections: list[PreviewDetection] = Field(min_length=1, max_length=500)
-    timezone: TimezoneName = Field("UTC", description="The home's timezone (what 'night' means).")
+    timezone: TimezoneName | None = Field(
+        None, description="What 'night' means; default: the server's home timezone, as the pipeline uses."
+    )
 
 
 class Preview(BaseModel):
@@ -88,16 +93,10 @@ class _Box:
         self.bbox_width, self.bbox_height = detection.bbox.width, detection.bbox.height
 
 
-async def _analyzer(call: Call) -> Any:
-    """The configured analyzer, built once per app on first use (loading a model takes a while)."""
-    services = call.request.app[SERVICES]
-    lock: asyncio.Lock = services.setdefault("analyzer_lock", asyncio.Lock())
-    async with lock:
-        if "analyzer" not in services:
-            from server.analyze.analyzer import build_analyzer  # the heavy backends load only if used
-
-            services["analyzer"] = build_analyzer(call.runtime.settings)
-    return services["analyzer"]
+def _analyzer(call: Call) -> ResilientAnalyzer:
+    """This process's analyzer; one the API builds itself is closed with the app (its services' stack).
+    Its model loads on the first `assess` (the heavy backends are imported only then)."""
+    return shared_analyzer(call.runtime, call.request.app[SERVICES]["stack"])
 
 
 @routes.post(
@@ -105,12 +104,14 @@ async def _analyzer(call: Call) -> Any:
     summary="Score a described batch without storing it",
     body=PreviewRequest,
     response=Preview,
-    errors=(503,),
+    errors=(404, 503),
 )
 async def preview_analysis(call: Call) -> dict[str, Any]:
     body: PreviewRequest = call.body
     async with call.runtime.database.sessions() as session:
         camera = await session.get(Camera, body.camera_id)
+        if camera is None:
+            raise not_found("camera", body.camera_id)
         zones = list((await session.execute(select(Zone).where(Zone.camera_id == body.camera_id))).scalars())
     names = {zone.id: zone for zone in zones}
     detections = []
@@ -133,14 +134,14 @@ async def preview_analysis(call: Call) -> dict[str, Any]:
     times: list[datetime] = [d.detected_at for d in detections]
     context = BatchContext(
         camera_id=body.camera_id,
-        camera_name=camera.name if camera is not None else body.camera_id,
+        camera_name=camera.name,
         started_at=min(times),
         ended_at=max(times),
         detections=tuple(sorted(detections, key=lambda d: d.detected_at)),
-        timezone=body.timezone,
+        timezone=body.timezone or home_timezone(call.runtime.settings).key,
     )
     try:
-        assessment, backend = await (await _analyzer(call)).assess(context)
+        assessment, backend = await _analyzer(call).assess(context)
     except AnalysisError as err:
         raise ApiError(
             503, "analyzer_unavailable", f"the analyzer could not score the batch: {err}"

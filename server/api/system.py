@@ -47,8 +47,12 @@ class Health(BaseModel):
     also=(503,),
 )
 async def get_health(call: Call) -> web.Response:
-    """Open to all (Home Assistant's config flow and the add-on watchdog); 503 when unhealthy."""
-    report = await call.runtime.health()
+    """Open to all (Home Assistant's config flow and the add-on watchdog); 503 when unhealthy.
+
+    The detector and the analyzer are reported from the live workers of any process (see
+    `server.runtime`); "unhealthy" with no workers when none runs, which makes the whole "degraded".
+    """
+    report = await call.runtime.health(expect_workers=True)
     return json_response(report, status=200 if report["status"] != "unhealthy" else 503)
 
 
@@ -100,7 +104,7 @@ async def collect_stats(runtime: Runtime) -> dict[str, Any]:
     analyze = RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP)
     dead = int(await redis.xlen(detect.dead_letter_name)) + int(await redis.xlen(analyze.dead_letter_name))
     gpu = await _latest_gpu(runtime)
-    health = await runtime.health()
+    health = await runtime.health(expect_workers=True)
     now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
     return {
         "cameras": cameras,
@@ -125,7 +129,7 @@ _STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", 
 async def system_status(runtime: Runtime) -> dict[str, Any]:
     """The `system.status` message: the stats plus the health summary (status, version, components
     without their timings), so clients see a CPU fallback or an upgrade as soon as it happens."""
-    health = await runtime.health()
+    health = await runtime.health(expect_workers=True)
     components = {
         name: {key: part[key] for key in _STABLE_COMPONENT_FIELDS if key in part}
         for name, part in health["components"].items()

@@ -61,7 +61,6 @@ async def start_detect(runtime: Runtime, stack: AsyncExitStack) -> None:
     detector = await asyncio.to_thread(load_detector, runtime.settings)
     await asyncio.to_thread(detector.warmup)
     stats = DetectStats()
-    runtime.probes["detector"] = detector_probe(detector, stats)
     stop = asyncio.Event()
     consumer = await lease_consumer_name(
         runtime.redis, runtime.instance_id, DETECT_STREAM, DETECT_GROUP, stack, stop
@@ -79,9 +78,10 @@ async def start_detect(runtime: Runtime, stack: AsyncExitStack) -> None:
     spawn(stack, stop, "hsi-detect-worker", lambda: worker.run(stop))
 
     sampler = GPUSampler()
-    runtime.probes["gpu"] = gpu_probe(sampler)
     if await asyncio.to_thread(sampler.open):
         stack.callback(sampler.close)
         spawn(stack, stop, "hsi-gpu-stats", lambda: run_gpu_sampler(runtime, sampler, stop, stats.inference_fps))
     else:
         _LOGGER.info("GPU statistics off: %s", sampler.reason, extra={"component": "gpu"})
+    probes = {"detector": detector_probe(detector, stats), "gpu": gpu_probe(sampler)}
+    await runtime.publish_worker_health("detect", consumer, probes, stack, stop)

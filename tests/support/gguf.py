@@ -138,3 +138,11 @@ def write_random_gguf(
 def write_tiny_gguf(path: Path) -> Path:
     """The tiny test model of environment.md (2 layers, n_embd 64, ~365 tokens, F32)."""
     return write_random_gguf(path, TINY)
+
+
+def write_corrupt_gguf(path: Path) -> Path:
+    """A file llama.cpp refuses to load: the GGUF magic, then garbage (a broken LLM for fallback tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    return path
