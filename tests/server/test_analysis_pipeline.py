@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import func, select
@@ -27,15 +30,16 @@ from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.db import session_factory
-from server.models import Alert, AlertRule, Camera, Detection, Event, Zone
+from server.models import Alert, AlertRule, Camera, Detection, Event, Log, Zone
 from server.pipeline import media
 from server.pipeline.batcher import BatchAggregator
 from server.pipeline.broadcast import CHANNEL
 from server.runner import serve
 from server.runtime import Runtime
-from tests.support.gguf import write_tiny_gguf
+from tests.support.gguf import TINY_MODEL_CONTEXT, write_corrupt_gguf, write_tiny_gguf
 from tests.support.media import write_h264_clip
 from tests.support.photos import PEOPLE_WALKING
+from tests.support.pipeline import eventually
 
 CAMERA = "front_door"
 TIMEOUT = 90.0
@@ -49,6 +53,11 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(engine)
+
+
+def _tiny_llm(model: Path) -> dict[str, Any]:
+    """llama.cpp on the tiny model, with the context that never cuts its answers off (see its module)."""
+    return {"llm": "llama_cpp", "llm_model": model, "llm_context": TINY_MODEL_CONTEXT}
 
 
 def _settings(tmp_path: Path, db_url: str, redis_url: str, **overrides: Any) -> Settings:
@@ -182,7 +191,7 @@ async def test_upload_becomes_an_llm_scored_event_and_an_alert(
     start_server: Any,
 ) -> None:
     rule = await _camera_with_zone_and_rule(sessions)
-    settings = _settings(tmp_path, db_url, redis_url, llm="llama_cpp", llm_model=tiny_gguf)
+    settings = _settings(tmp_path, db_url, redis_url, **_tiny_llm(tiny_gguf))
     runtime = await start_server(settings, ["watcher", "detect", "analyze"])
     assert (await runtime.health())["components"]["analyzer"]["status"] == "healthy"
     await _upload_photo(settings)
@@ -218,22 +227,37 @@ async def test_upload_becomes_an_llm_scored_event_and_an_alert(
     assert (alert.alert_metadata or {})["thumbnail_url"].startswith("/api/detections/")
 
 
-async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback(
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        ("never_loads", "cannot load llama_cpp: "),
+        # The model loads and would answer, but never within the time budget: every call times out.
+        ("times_out", "llama_cpp timed out after 0.001 s"),
+    ],
+)
+async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_log_row(
     tmp_path: Path,
     db_url: str,
     redis_url: str,
     sessions: async_sessionmaker[AsyncSession],
     subscriber: aioredis.client.PubSub,
+    tiny_gguf: Path,
     start_server: Any,
+    failure: str,
+    reason: str,
 ) -> None:
     await _camera_with_zone_and_rule(sessions)
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(b"GGUF" + bytes(range(256)) * 64)  # the magic, then garbage
-    settings = _settings(tmp_path, db_url, redis_url, llm="llama_cpp", llm_model=corrupt)
+    if failure == "never_loads":
+        llm = _tiny_llm(write_corrupt_gguf(tmp_path / "corrupt.gguf"))
+    else:
+        llm = {**_tiny_llm(tiny_gguf), "llm_timeout_seconds": 0.001}
+    settings = _settings(tmp_path, db_url, redis_url, **llm)
     runtime = await start_server(settings, ["watcher", "detect", "analyze"])
     health = await runtime.health()
-    assert health["status"] == "degraded"
-    assert health["components"]["analyzer"]["status"] == "degraded"
+    analyzer = health["components"]["analyzer"]
+    assert analyzer["loaded"] is (failure == "times_out")
+    if failure == "never_loads":
+        assert health["status"] == analyzer["status"] == "degraded"
     await _upload_photo(settings)
 
     messages = await _wait_for(subscriber, {"event.created", "alert.created"})
@@ -241,6 +265,60 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback(
     async with sessions() as session:
         event = await session.get(Event, messages["event.created"]["id"])
     assert event is not None and event.summary and event.risk_level == risk_level(event.risk_score or 0).value
+
+    async def fallback_logged() -> list[Log]:
+        async with sessions() as session:
+            statement = select(Log).where(Log.message.contains("scored by rules fallback"))
+            return list(await session.scalars(statement))
+
+    [row] = await eventually(fallback_logged, timeout=10)
+    assert (row.level, row.component, row.camera_id) == ("WARNING", "analyze", CAMERA)
+    assert reason in row.message
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_api_and_analyze_in_one_process_load_the_model_once(
+    tmp_path: Path,
+    db_url: str,
+    redis_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tiny_gguf: Path,
+    start_server: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="hsi.analyze")
+    await _detections(sessions, [])  # the camera
+    port = _free_port()
+    settings = _settings(tmp_path, db_url, redis_url, **_tiny_llm(tiny_gguf), host="127.0.0.1", port=port)
+    await start_server(settings, ["api", "analyze"])
+    batch = {
+        "camera_id": CAMERA,
+        "timezone": "UTC",
+        "detections": [
+            {
+                "object_type": "person",
+                "confidence": 0.9,
+                "bbox": {"x": 10, "y": 10, "width": 50, "height": 100},
+                "image_width": 640,
+                "image_height": 480,
+                "detected_at": "2025-12-31T02:10:00Z",
+            }
+        ],
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{port}/api/analysis/preview", json=batch) as response,
+    ):
+        preview = await response.json()
+    assert response.status == 200, preview
+    assert preview["backend"] == "llama_cpp"
+    loads = [r for r in caplog.records if r.getMessage().startswith("llama.cpp model ")]
+    assert len(loads) == 1, [r.getMessage() for r in loads]
 
 
 async def _detections(
@@ -268,8 +346,7 @@ async def test_fast_path_event_arrives_long_before_the_window_closes(
         tmp_path,
         db_url,
         redis_url,
-        llm="llama_cpp",
-        llm_model=tiny_gguf,
+        **_tiny_llm(tiny_gguf),
         batch_window_seconds=60.0,
         batch_idle_timeout_seconds=30.0,
         fast_path_confidence=0.9,
