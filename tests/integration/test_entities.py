@@ -355,7 +355,8 @@ async def test_alert_event_entity(
 
 
 async def test_rule_switch(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
-    """The rule switch sets `enabled` on the server; failures raise; a deleted rule is unavailable."""
+    """The rule switch sets `enabled` on the server; failures raise; a rule deleted on the server
+    takes its switch with it at the next refresh."""
     rule = await hsi_server.create_rule(name="Doorbell")
     entry = await load_entry()
     entity_id = f"switch.{HUB}_doorbell"
@@ -375,11 +376,12 @@ async def test_rule_switch(hass: HomeAssistant, hsi_server: HSIServer, load_entr
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: entity_id}, blocking=True)
     assert err.value.translation_key == "rule_update_failed"
+    assert state(hass, entity_id) == "on"  # until a refresh shows the rule is gone
     await entry.runtime_data.async_refresh()  # the periodic refresh
     await hass.async_block_till_done()
-    current = hass.states.get(entity_id)
-    assert current is not None and current.state == STATE_UNAVAILABLE
-    assert current.name == "Home Security Intelligence Doorbell"
+    assert hass.states.get(entity_id) is None  # removed with the rule's subentry
+    assert er.async_get(hass).async_get(entity_id) is None
+    assert entry.subentries == {}
 
 
 async def test_new_camera_added_and_stale_camera_removed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 import logging
+from types import MappingProxyType
 from typing import Any
 from unittest.mock import patch
 import uuid
@@ -328,15 +329,25 @@ async def test_rule_validation_errors(
 async def test_subentry_flows_need_loaded_entry(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """Without a connected server there is nothing to create objects on."""
+    """Without a connected server there is nothing to create or change objects on."""
     await hsi_server.stop()  # nobody is connected yet: setup finds no server
     config_entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    zone = ConfigSubentry(
+        data=MappingProxyType({"zone_id": "z1", "camera_id": "front_door", "name": "Porch"}),
+        subentry_type="zone",
+        title="Porch",
+        unique_id="z1",
+    )
+    hass.config_entries.async_add_subentry(config_entry, zone)
     for kind in ("alert_rule", "zone"):
         result = await _start(hass, config_entry, kind)
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "entry_not_loaded"
+    result = await _reconfigure(hass, config_entry, zone)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "entry_not_loaded"
 
 
 async def test_zone_create_reconfigure_delete(
