@@ -112,7 +112,9 @@ async def collect_stats(runtime: Runtime) -> dict[str, Any]:
         "alerts_pending": pending,
         "queues": {"detect": await detect.depth(), "analyze": await analyze.depth(), "dead_letter": dead},
         "gpu": {key: now.get(key) for key in GpuNow.model_fields},
-        "pipeline_healthy": health["status"] != "unhealthy",
+        # Degraded parts (HOG instead of RT-DETRv2, rules instead of the LLM) still turn uploads into
+        # events; an unhealthy one (a store down, no live detect or analyze worker) does not.
+        "pipeline_healthy": all(part["status"] != "unhealthy" for part in health["components"].values()),
     }
 
 

@@ -25,7 +25,7 @@ from server.models import (
     Log,
     Zone,
 )
-from server.runtime import Runtime
+from server.runtime import Runtime, WorkerHealth
 from tests.server.api.conftest import Seeded, error_of
 from tests.support.pipeline import eventually
 
@@ -55,6 +55,10 @@ async def _audit(runtime: Runtime, action: str) -> list[AuditLog]:
         return list(await session.scalars(select(AuditLog).where(AuditLog.action == action)))
 
 
+async def _healthy_probe() -> dict[str, Any]:
+    return {"status": "healthy"}
+
+
 async def test_system_stats_and_gpu(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
     async with runtime.database.sessions() as session:
         now = datetime.now(UTC)
@@ -75,7 +79,16 @@ async def test_system_stats_and_gpu(runtime: Runtime, client: TestClient, seeded
     assert stats["cameras"] == 2 and stats["events_unreviewed"] == 6 and stats["alerts_pending"] == 2
     assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
     assert stats["gpu"]["utilization"] == 10.0 and stats["gpu"]["memory_total"] == 80000
-    assert stats["pipeline_healthy"] is True
+    assert stats["pipeline_healthy"] is False  # this app runs no detect or analyze worker
+    detect = WorkerHealth(runtime.redis, "detect", "gpu-host:1", {"detector": _healthy_probe})
+    analyze = WorkerHealth(runtime.redis, "analyze", "gpu-host:2", {"analyzer": _healthy_probe})
+    await detect.publish()
+    await analyze.publish()
+    try:
+        assert (await _json(await client.get("/api/system/stats")))["pipeline_healthy"] is True
+    finally:
+        await detect.withdraw()
+        await analyze.withdraw()
     gpu = await _json(await client.get("/api/system/gpu?minutes=30&points=4"))
     assert gpu["current"]["gpu_name"] == "H100"
     assert 1 <= len(gpu["history"]) <= 4
