@@ -30,7 +30,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 from sqlalchemy import select
@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
+from server.alerts.schedule import load_timezone
 from server.alerts.zones import zones_hit
 from server.analyze import baseline_store
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
@@ -73,15 +74,9 @@ class RiskAnalyzer(Protocol):
 
 
 def home_timezone(settings: Settings) -> ZoneInfo:
-    """The home's wall clock for "night" and baseline slots: HSI_TIMEZONE if the build has it, else
-    TZ (Home Assistant's Supervisor sets it for add-ons), else UTC."""
-    for name in (getattr(settings, "timezone", None), os.environ.get("TZ")):
-        if name:
-            try:
-                return ZoneInfo(str(name).removeprefix(":"))
-            except (ZoneInfoNotFoundError, ValueError):
-                _LOGGER.warning("unknown timezone %r; using UTC for baselines and analysis", name)
-    return ZoneInfo("UTC")
+    """The home's wall clock for "night" and baseline slots: `HSI_TIMEZONE`, validated at start-up
+    (it defaults to TZ, which Home Assistant's Supervisor sets for add-ons, else UTC)."""
+    return load_timezone(settings.timezone)
 
 
 def analyze_stream(runtime: Runtime) -> RedisStream:

@@ -8,7 +8,6 @@ server without any API key — the first key, written to `<data_dir>/api_key.txt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 
 from aiohttp import web
@@ -108,9 +107,5 @@ async def _close_websockets(app: web.Application) -> None:
 
 async def _stop_services(app: web.Application) -> None:
     services = app[SERVICES]
-    analyzer = services.get("analyzer")
-    if analyzer is not None and hasattr(analyzer, "close"):
-        with contextlib.suppress(Exception):
-            await analyzer.close()
     if "stack" in services:
         await services["stack"].aclose()

@@ -50,7 +50,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("api_settings", ApiSettings)
 #: Declared endpoints by operation id (= aiohttp route name).
 ENDPOINTS = web.AppKey("endpoints", dict[str, "Endpoint"])
-#: Per-app services started with the app (WebSocket hub, access-log writer, analyzer cache).
+#: Per-app services started with the app (WebSocket hub, access-log writer, the exit stack that closes them).
 SERVICES = web.AppKey("services", dict[str, Any])
 
 AUTH = web.RequestKey("principal", Principal)
