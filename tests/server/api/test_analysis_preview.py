@@ -1,4 +1,5 @@
-"""`POST /api/analysis/preview`: scored in the home timezone unless told otherwise, 404 for an unknown camera."""
+"""`POST /api/analysis/preview`: scores without storing, in the home timezone unless told otherwise;
+422 for bad boxes or no detections, 404 for an unknown camera."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.server.api.conftest import error_of
+from tests.server.api.conftest import Seeded, error_of
 
 #: Summer there (UTC+13): 02:10 UTC is mid-afternoon at home, deep night in UTC.
 HOME = "Pacific/Auckland"
@@ -19,21 +20,40 @@ def home_in_auckland(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", HOME)
 
 
-def _batch(camera_id: str, **extra: Any) -> dict[str, Any]:
+def _detection(at: str = "2025-12-31T02:10:00Z", confidence: float = 0.93, x: int = 300) -> dict[str, Any]:
     return {
-        "camera_id": camera_id,
-        "detections": [
-            {
-                "object_type": "person",
-                "confidence": 0.93,
-                "bbox": {"x": 300, "y": 200, "width": 80, "height": 200},
-                "image_width": 640,
-                "image_height": 480,
-                "detected_at": "2025-12-31T02:10:00Z",
-            }
-        ],
-        **extra,
+        "object_type": "person",
+        "confidence": confidence,
+        "bbox": {"x": x, "y": 200, "width": 80, "height": 200},
+        "image_width": 640,
+        "image_height": 480,
+        "detected_at": at,
     }
+
+
+def _batch(camera_id: str, *detections: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"camera_id": camera_id, "detections": list(detections) or [_detection()], **extra}
+
+
+async def test_preview_scores_without_storing(client: TestClient, seeded: Seeded) -> None:
+    batch = _batch(
+        "front_door",
+        _detection(),
+        _detection("2025-12-31T02:10:40Z", confidence=0.88, x=320),
+        timezone="Europe/Berlin",
+    )
+    before = await (await client.get("/api/events/stats")).json()
+    response = await client.post("/api/analysis/preview", json=batch)
+    preview = await response.json()
+    assert response.status == 200, preview
+    assert preview["backend"] == "rules" and 0 <= preview["risk_score"] <= 100 and preview["summary"]
+    assert (await (await client.get("/api/events/stats")).json())["total"] == before["total"]
+    bad_box = {
+        **batch,
+        "detections": [{**_detection(), "bbox": {"x": 600, "y": 0, "width": 100, "height": 10}}],
+    }
+    await error_of(await client.post("/api/analysis/preview", json=bad_box), 422)
+    await error_of(await client.post("/api/analysis/preview", json={**batch, "detections": []}), 422)
 
 
 async def test_preview_reads_the_time_of_day_in_the_home_timezone_by_default(

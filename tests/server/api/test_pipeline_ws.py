@@ -1,7 +1,7 @@
 """End to end through the API: ingest a photo over HTTP, receive `event.created` and `alert.created`
 on the WebSocket — produced by the real pipeline (HOG detector, batcher, rules analyzer, alert engine),
 all roles started by `server.runner.serve` as `python -m server run` starts them. Then the same
-event and alert are read, reviewed and acknowledged over REST; and the analysis preview scores a batch.
+event and alert are read, reviewed and acknowledged over REST.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestClient
 
 from server.config import Settings
 from server.runner import serve
 from server.runtime import Runtime
-from tests.server.api.conftest import Seeded, error_of
 from tests.support.photos import PEOPLE_WALKING
 
 TIMEOUT = 90.0
@@ -112,40 +110,3 @@ async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
     finally:
         stop.set()
         await asyncio.wait_for(server, 60)
-
-
-async def test_analysis_preview_scores_without_storing(client: TestClient, seeded: Seeded) -> None:
-    batch = {
-        "camera_id": "front_door",
-        "timezone": "Europe/Berlin",
-        "detections": [
-            {
-                "object_type": "person",
-                "confidence": 0.93,
-                "bbox": {"x": 300, "y": 200, "width": 80, "height": 200},
-                "image_width": 640,
-                "image_height": 480,
-                "detected_at": "2025-12-31T02:10:00Z",
-            },
-            {
-                "object_type": "person",
-                "confidence": 0.88,
-                "bbox": {"x": 320, "y": 210, "width": 80, "height": 200},
-                "image_width": 640,
-                "image_height": 480,
-                "detected_at": "2025-12-31T02:10:40Z",
-            },
-        ],
-    }
-    before = await (await client.get("/api/events/stats")).json()
-    response = await client.post("/api/analysis/preview", json=batch)
-    preview = await response.json()
-    assert response.status == 200, preview
-    assert preview["backend"] == "rules" and 0 <= preview["risk_score"] <= 100 and preview["summary"]
-    assert (await (await client.get("/api/events/stats")).json())["total"] == before["total"]
-    bad_box = {
-        **batch,
-        "detections": [{**batch["detections"][0], "bbox": {"x": 600, "y": 0, "width": 100, "height": 10}}],
-    }
-    await error_of(await client.post("/api/analysis/preview", json=bad_box), 422)
-    await error_of(await client.post("/api/analysis/preview", json={**batch, "detections": []}), 422)
