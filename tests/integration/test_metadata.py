@@ -15,7 +15,7 @@ INTEGRATION = REPO / "custom_components" / "home_security_intelligence"
 
 
 def test_manifest_claims_no_quality_tier() -> None:
-    """Custom integrations need not declare a tier, and ours has rules still to do (brands)."""
+    """Custom integrations do not declare a tier; quality_scale.yaml is where the rules are tracked."""
     manifest = json.loads((INTEGRATION / "manifest.json").read_text(encoding="utf-8"))
     assert "quality_scale" not in manifest
 
