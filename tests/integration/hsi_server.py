@@ -123,7 +123,8 @@ class HSIServer:
     # -- process -----------------------------------------------------------------------------
 
     async def start(self, timeout: float = 90.0) -> None:
-        """Start the process (from a copy of the template the first time) and wait until healthy."""
+        """Start the process (from a copy of the template the first time) and wait until its
+        detect and analyze workers report in."""
         if not self.data_dir.exists():
             self.cameras_dir.mkdir(parents=True, exist_ok=True)
             # cp -a keeps the embedded cluster's owner (it runs as its own user under root).
@@ -151,7 +152,10 @@ class HSIServer:
                 health = await self.request("GET", "/api/system/health", key=None)
             except aiohttp.ClientError:
                 health = None
-            if health is not None and "detector" in health["components"]:
+            # The API answers first; ready once the detect and analyze roles publish their health.
+            if health is not None and all(
+                health["components"].get(name, {}).get("workers") for name in ("detector", "analyzer")
+            ):
                 self.instance_id = health["instance_id"]
                 return
             if time.monotonic() > deadline:
