@@ -206,6 +206,11 @@ def report(results: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     for result in results[1:]:
         lines.append(f"p50 ratio {result['backend']} / rules: {result['p50_ms'] / base:,.0f}x")
     for result in results:
+        if "valid_answers" in result:
+            lines.append(
+                f"{result['backend']}: {result['valid_answers']}/{result['n']} answers passed the strict parse "
+                "(a random model under that server's looser grammar: its timings are generation, not analyses)"
+            )
         if "prompt_tokens_per_s" in result:
             lines.append(
                 f"{result['backend']}: prompt {result['prompt_tokens_per_s']} tok/s, generation "
