@@ -1,18 +1,21 @@
 # Two environments on purpose (see README): the server's (Python 3.11, CPU torch pinned by
-# constraints.txt) and Home Assistant's test harness (Python 3.13.0). Stamps keep reruns instant.
+# constraints.txt) and Home Assistant's test harness (Python 3.13.0), plus a test-only one for the
+# ultralytics backend layered on the server's. Stamps keep reruns instant.
 PYTHON311 ?= python3.11
 PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
 VENV := .venv
 HA_VENV := .venv-ha
+ULTRALYTICS_VENV := .venv-ultralytics
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha run test test-server test-ha bench ha clean
+.PHONY: setup setup-server setup-ha setup-ultralytics run test test-server test-ha bench ha clean
 
-setup: setup-server setup-ha
+setup: setup-server setup-ha setup-ultralytics
 setup-server: $(VENV)/.installed
 setup-ha: $(HA_VENV)/.installed
+setup-ultralytics: $(ULTRALYTICS_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
@@ -26,6 +29,17 @@ $(HA_VENV)/.installed: requirements-ha-test.txt
 	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-test.txt
 	touch $@
 
+# ultralytics needs torchvision, which must stay out of .venv (transformers would import it, and the
+# registry's build does not load next to CPU torch). This venv sees .venv's packages through a .pth
+# file, so torch stays the pinned CPU build, and adds only requirements-ultralytics.txt.
+$(ULTRALYTICS_VENV)/.installed: requirements-ultralytics.txt constraints.txt $(VENV)/.installed
+	test -x $(ULTRALYTICS_VENV)/bin/python || $(PYTHON311) -m venv --without-pip $(ULTRALYTICS_VENV)
+	echo "import site; site.addsitedir('$(abspath $(VENV))/lib/python3.11/site-packages')" \
+		> $(ULTRALYTICS_VENV)/lib/python3.11/site-packages/hsi-server-venv.pth
+	$(PY) -m pip --python $(ULTRALYTICS_VENV)/bin/python install -q --no-deps -c constraints.txt \
+		-r requirements-ultralytics.txt
+	touch $@
+
 # The server's main job: embedded PostgreSQL + Redis, watching var/cameras, API on :8000.
 run: setup-server
 	mkdir -p $${HSI_CAMERAS_DIR:-var/cameras}
@@ -37,7 +51,7 @@ test: setup
 	$(MAKE) test-server
 	$(MAKE) test-ha
 
-test-server: setup-server
+test-server: setup-server setup-ultralytics
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
 
 # The HA suite starts real servers from the server's venv, so it needs both.
