@@ -27,6 +27,14 @@ def ultralytics_importable() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
 
 
+def _half_precision() -> dict[str, Any]:
+    """FP16 on CUDA. ultralytics 8.4 renamed `half=True` to `quantize=16` and warns on every call that
+    still says `half`; older releases refuse `quantize`. CPU inference stays FP32 either way."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
+
+
 class UltralyticsDetector(BaseDetector):
     """RT-DETR or YOLO weights through `ultralytics`; the file name decides which class loads them."""
 
@@ -51,7 +59,12 @@ class UltralyticsDetector(BaseDetector):
         loader = ultralytics.RTDETR if "rtdetr" in weights.name.lower() else ultralytics.YOLO
         self._model: Any = loader(str(weights))
         names = getattr(self._model, "names", None) or {}
-        self.id2label: dict[int, str] = {int(k): normalize_label(str(v)) for k, v in dict(names).items()}
+        # Weights saved without a label map name their classes by index ("0".."79"); like transformers'
+        # LABEL_n those say nothing, so such ids are left to resolve_label's COCO reading.
+        self.id2label: dict[int, str] = {
+            int(k): normalize_label(str(v)) for k, v in dict(names).items() if str(v) != str(k)
+        }
+        self._precision = _half_precision() if resolved.startswith("cuda") else {}
         logger.info("ultralytics %s loaded from %s on %s", loader.__name__, weights, resolved)
 
     def _detect_raw(self, images: Sequence[Image.Image]) -> list[list[RawBox]]:
@@ -59,8 +72,8 @@ class UltralyticsDetector(BaseDetector):
             list(images),
             conf=0.001,  # the shared filter applies the real cut; keep candidates like other backends
             device=self.device,
-            half=self.device.startswith("cuda"),
             verbose=False,
+            **self._precision,
         )
         batch: list[list[RawBox]] = []
         for result in results:

@@ -1,9 +1,13 @@
-"""Detectors through the product's own loader: a tiny random RT-DETRv2, and HOG on a real photo."""
+"""Detectors through the product's own loader: a tiny random RT-DETRv2, HOG on a real photo, and
+random RT-DETR/YOLO `.pt` files through the ultralytics backend (own venv: support/ultralytics_check.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -51,14 +55,15 @@ def batch_results(detector_all: Detector, images: list[Image.Image]) -> list[lis
     return detector_all.detect(images)
 
 
-def _assert_inside(objects: list[DetectedObject], image: Image.Image) -> None:
+def _assert_inside(objects: list[DetectedObject], image_size: tuple[int, int]) -> None:
+    width, height = image_size
     for obj in objects:
         for value in (obj.x, obj.y, obj.width, obj.height):
             assert type(value) is int
         assert obj.x >= 0 and obj.y >= 0
         assert obj.width >= 1 and obj.height >= 1
-        assert obj.x + obj.width <= image.width
-        assert obj.y + obj.height <= image.height
+        assert obj.x + obj.width <= width
+        assert obj.y + obj.height <= height
         assert 0.0 <= obj.confidence <= 1.0
 
 
@@ -90,7 +95,7 @@ def test_batch_returns_one_list_per_image_inside_its_bounds(
     assert len(batch_results) == 3
     assert sum(len(objects) for objects in batch_results) > 0  # a random model at cut 0 finds noise
     for objects, image in zip(batch_results, images, strict=True):
-        _assert_inside(objects, image)
+        _assert_inside(objects, image.size)
         assert {obj.object_type for obj in objects} <= set(DEFAULT_SECURITY_CLASSES)
         confidences = [obj.confidence for obj in objects]
         assert confidences == sorted(confidences, reverse=True)
@@ -133,7 +138,7 @@ def test_class_filter_keeps_only_configured_classes(
     tiny_model: Path, batch_results: list[list[DetectedObject]], images: list[Image.Image]
 ) -> None:
     kinds = {obj.object_type for objects in batch_results for obj in objects}
-    keep = sorted(kinds)[0]
+    keep = min(kinds)
     only = load_detector(
         Settings(
             detector="rtdetr", detector_model=tiny_model, detection_confidence=0.0, detection_classes=[keep]
@@ -285,3 +290,81 @@ def test_ultralytics_without_the_package_is_a_clear_error(
         detector = load_detector(Settings(detector="auto", detector_model=weights))
     assert isinstance(detector, HogPeopleDetector) and detector.fallback
     assert any("ultralytics" in r.getMessage() for r in caplog.records)
+
+
+#: The ultralytics backend's own venv (`make setup-ultralytics`): it needs torchvision, kept out of this one.
+ULTRALYTICS_PYTHON = Path(__file__).resolve().parents[2] / ".venv-ultralytics" / "bin" / "python"
+#: Random weights score 0.2..0.5 (tests/support/ultralytics_check.py): some boxes pass, some do not.
+ULTRALYTICS_CUT = 0.2
+
+
+@pytest.fixture(scope="module")
+def ultralytics_run() -> dict[str, Any]:
+    """Random RT-DETR and YOLO `.pt` files through `load_detector`, on two real photos, in that venv."""
+    if not ULTRALYTICS_PYTHON.exists():
+        pytest.skip(".venv-ultralytics is absent (`make setup-ultralytics` builds it)")
+    run = subprocess.run(
+        [
+            str(ULTRALYTICS_PYTHON),
+            "-m",
+            "tests.support.ultralytics_check",
+            str(ULTRALYTICS_CUT),
+            ",".join(COCO_CLASSES),
+        ],
+        check=False,
+        cwd=ULTRALYTICS_PYTHON.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    report: dict[str, Any] = json.loads(run.stdout.splitlines()[-1])
+    return report
+
+
+def _objects(batch: list[list[dict[str, Any]]]) -> list[list[DetectedObject]]:
+    return [[DetectedObject(**obj) for obj in objects] for objects in batch]
+
+
+def test_ultralytics_file_name_picks_the_loader(ultralytics_run: dict[str, Any]) -> None:
+    models = ultralytics_run["models"]
+    assert {name: model["loader"] for name, model in models.items()} == {
+        "rtdetr-l.pt": "RTDETR",
+        "yolo11n.pt": "YOLO",
+    }
+    for model in models.values():
+        assert model["backend"] == "ultralytics" and model["device"] == EXPECTED_DEVICE
+        assert model["classes"] == sorted(COCO_CLASSES)
+        assert model["last_inference_ms"] > 0
+
+
+@pytest.mark.parametrize("weights", ["rtdetr-l.pt", "yolo11n.pt"])
+def test_ultralytics_finds_boxes_shaped_like_every_backend_s(
+    ultralytics_run: dict[str, Any], weights: str
+) -> None:
+    sizes = [(width, height) for width, height in ultralytics_run["images"]]
+    batch = _objects(ultralytics_run["models"][weights]["batch"])
+    assert len(batch) == len(sizes) == 2
+    for objects, size in zip(batch, sizes, strict=True):
+        assert objects  # random weights at a low cut still find boxes, in every image of the batch
+        _assert_inside(objects, size)
+        # The RT-DETR file names its classes "0".."79" (built without a label map): read as COCO ids.
+        assert all(type(obj.object_type) is str and obj.object_type in COCO_CLASSES for obj in objects)
+        assert all(type(obj.confidence) is float and obj.confidence >= ULTRALYTICS_CUT for obj in objects)
+        confidences = [obj.confidence for obj in objects]
+        assert confidences == sorted(confidences, reverse=True)
+
+
+def test_ultralytics_batch_keeps_each_image_its_own_results(ultralytics_run: dict[str, Any]) -> None:
+    # RT-DETR stretches every image to one square input, so an image's boxes cannot depend on its
+    # batch; YOLO letterboxes a lone image tighter than a mixed batch, so only RT-DETR is compared.
+    model = ultralytics_run["models"]["rtdetr-l.pt"]
+    # Compared in box order: confidences that tie at 4 decimals may swap places between runs.
+    alone, in_batch = (
+        sorted(objects, key=lambda o: (o.object_type, o.x, o.y, o.width, o.height))
+        for objects in (_objects(model["alone"])[0], _objects(model["batch"])[1])
+    )
+    assert [(o.object_type, o.x, o.y, o.width, o.height) for o in alone] == [
+        (o.object_type, o.x, o.y, o.width, o.height) for o in in_batch
+    ]
+    assert [o.confidence for o in alone] == pytest.approx([o.confidence for o in in_batch], abs=1e-3)
