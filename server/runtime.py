@@ -3,7 +3,7 @@
 Health crosses processes: a worker role publishes its components' health (the detector, the analyzer)
 to Redis every `HEALTH_INTERVAL_SECONDS`, as hash `hsi:health:<role>:<consumer>` (component name ->
 JSON report) that expires after `HEALTH_TTL_SECONDS` unless renewed. Any process's health report merges
-the live workers' components with its own probes, so `server api` beside separate `worker analyze`
+the live workers' components with the stores' checks, so `server api` beside separate `worker analyze`
 processes still says when the LLM is down; an API also says when no worker of a role is alive at all.
 `python -m server run` goes the same way through its own Redis.
 """
@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +65,13 @@ def instance_id(data_dir: Path) -> str:
 
 @dataclass
 class Runtime:
-    """Handed to the API and the workers; `probes` are this process's own components (worker roles
-    publish theirs instead, see `publish_worker_health`)."""
+    """Handed to the API and the workers; worker roles publish their components' health through it
+    (`publish_worker_health`)."""
 
     settings: Settings
     database: Database
     redis: aioredis.Redis
     instance_id: str
-    probes: dict[str, HealthProbe] = field(default_factory=dict)
     #: Called with each file's committed detections (the batcher, when the analyze role runs here).
     detection_sink: DetectionSink | None = None
     #: This process's one analyzer (`server.analyze.analyzer.shared_analyzer`): the analyze role and the
@@ -89,8 +88,6 @@ class Runtime:
             "database": await _timed(self._database_ok),
             "redis": await _timed(self._redis_ok),
         }
-        for name, probe in self.probes.items():
-            components[name] = await _probed(probe)
         unreadable = None
         try:
             published = await worker_components(self.redis)

@@ -21,7 +21,6 @@ from server.analyze.analyzer import ResilientAnalyzer, shared_analyzer
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.errors import AnalysisError
 from server.analyze.risk import RiskLevel
-from server.analyze.worker import home_timezone
 from server.api.cameras import CameraId
 from server.api.errors import ApiError, not_found
 from server.api.registry import Call, Routes
@@ -138,7 +137,7 @@ async def preview_analysis(call: Call) -> dict[str, Any]:
         started_at=min(times),
         ended_at=max(times),
         detections=tuple(sorted(detections, key=lambda d: d.detected_at)),
-        timezone=body.timezone or home_timezone(call.runtime.settings).key,
+        timezone=body.timezone or call.runtime.settings.timezone,
     )
     try:
         assessment, backend = await _analyzer(call).assess(context)

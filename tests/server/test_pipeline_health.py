@@ -23,7 +23,7 @@ from server.pipeline.broadcast import CHANNEL
 from server.pipeline.camera_health import mark_silent_cameras_offline
 from server.pipeline.cameras import ensure_camera, record_upload
 from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, run_gpu_sampler, write_sample
-from server.runtime import Runtime
+from server.runtime import Runtime, WorkerHealth
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
 
 
@@ -86,8 +86,12 @@ async def test_without_a_gpu_the_sampler_says_unavailable_and_nothing_breaks(run
             assert report["status"] == "unavailable" and "no NVIDIA GPU" in report["reason"]
     finally:
         sampler.close()
-    runtime.probes["gpu"] = gpu_probe(sampler)
-    health = await runtime.health()
+    publisher = WorkerHealth(runtime.redis, "detect", "test", {"gpu": gpu_probe(sampler)})
+    await publisher.publish()
+    try:
+        health = await runtime.health()
+    finally:
+        await publisher.withdraw()
     assert health["status"] == "healthy"  # "unavailable" is information, not degradation
     await write_sample(runtime, GPUSample("Test GPU", 12.5, 1024, 8192, 55.0, 70.2), inference_fps=31.0)
     async with runtime.database.sessions() as session:
