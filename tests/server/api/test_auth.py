@@ -100,8 +100,8 @@ async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> No
             started = time.perf_counter()
             assert (await client.get("/api/events", headers={"X-API-Key": "nope"})).status == 401
             timings.append(time.perf_counter() - started)
-    assert timings[0] >= 0.05 and timings[3] >= 0.4  # 0.05, 0.1, 0.2, 0.4
-    assert timings[3] > timings[0] * 4
+    # 0.05, 0.1, 0.2, 0.4 s at least; lower bounds only, as request overhead on a busy machine varies.
+    assert [t >= 0.05 * 2**n for n, t in enumerate(timings)] == [True] * 4
 
 
 async def test_last_active_key_cannot_be_revoked_over_the_api(client: TestClient) -> None:
