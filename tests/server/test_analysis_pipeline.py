@@ -38,7 +38,7 @@ from server.runner import serve
 from server.runtime import Runtime
 from tests.support.gguf import TINY_MODEL_CONTEXT, write_corrupt_gguf, write_tiny_gguf
 from tests.support.media import write_h264_clip
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
 from tests.support.pipeline import eventually
 
 CAMERA = "front_door"
@@ -178,7 +178,7 @@ async def _camera_with_zone_and_rule(sessions: async_sessionmaker[AsyncSession])
 async def _upload_photo(settings: Settings, name: str = "snap_0001.jpg") -> None:
     folder = settings.cameras_dir / CAMERA
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PEOPLE_WALKING, folder / name)
+    shutil.copyfile(people_walking(), folder / name)
 
 
 async def test_upload_becomes_an_llm_scored_event_and_an_alert(
@@ -353,7 +353,7 @@ async def test_fast_path_event_arrives_long_before_the_window_closes(
     )
     runtime = await start_server(settings, ["analyze"])
     batcher = BatchAggregator(runtime.redis, settings)  # what the detect role's sink is
-    photo = str(PEOPLE_WALKING)
+    photo = str(people_walking())
     box = {"bbox_x": 350, "bbox_y": 200, "bbox_width": 34, "bbox_height": 76, "file_path": photo}
     car = await _detections(sessions, [{"object_type": "car", "confidence": 0.8, **box}])
     await batcher.add_detections(CAMERA, car)
@@ -383,7 +383,7 @@ async def test_racing_analyze_processes_make_one_event_per_batch(
         for name in ("one", "two")
     ]
     runtimes = [await start_server(s, ["analyze"]) for s in settings]
-    box = {"bbox_x": 10, "bbox_y": 10, "bbox_width": 50, "bbox_height": 100, "file_path": str(PEOPLE_WALKING)}
+    box = {"bbox_x": 10, "bbox_y": 10, "bbox_width": 50, "bbox_height": 100, "file_path": str(people_walking())}
     for n in range(4):
         rows = await _detections(
             sessions, [{"object_type": "dog", "confidence": 0.7, **box}], camera=f"cam{n}"

@@ -22,7 +22,7 @@ from server.pipeline.intake import pipeline_stream, submit_file
 from server.runner import serve
 from server.runtime import Runtime
 from tests.support.media import write_jpeg
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
 from tests.support.rtdetr import build_tiny_rtdetr
 
@@ -121,7 +121,7 @@ async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
     )
     photo = settings.cameras_dir / "Front Path" / "people.jpg"
     photo.parent.mkdir(parents=True)
-    photo.write_bytes(PEOPLE_WALKING.read_bytes())
+    photo.write_bytes(people_walking().read_bytes())
     stop = asyncio.Event()
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
 

@@ -28,10 +28,10 @@ from server.pipeline.intake import pipeline_stream
 from server.pipeline.watcher import DEBOUNCE_SECONDS, FileWatcher
 from server.runtime import Runtime
 from tests.support.media import write_jpeg
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
 
-PHOTO = PEOPLE_WALKING.read_bytes()
+PHOTO = people_walking().read_bytes()
 PHOTO_HASH = hashlib.sha256(PHOTO).hexdigest()
 
 

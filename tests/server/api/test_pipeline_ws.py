@@ -16,7 +16,7 @@ import aiohttp
 from server.config import Settings
 from server.runner import serve
 from server.runtime import Runtime
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
 
 TIMEOUT = 90.0
 
@@ -90,7 +90,7 @@ async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
                 assert (await ws.receive_json(timeout=10))["type"] == "subscribed"
                 ingested = await http.post(
                     f"{base}/api/ingest?camera_id=front_door",
-                    data=PEOPLE_WALKING.read_bytes(),
+                    data=people_walking().read_bytes(),
                     headers={"Content-Type": "image/jpeg"},
                 )
                 assert ingested.status == 202, await ingested.text()
