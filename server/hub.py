@@ -5,12 +5,15 @@ A model setting is either a local path or a Hub id, `owner/name` (a whole reposi
 optionally pinned with `@revision`. A value is a path when it starts with `/`, `.` or `~`, or names
 something that exists; otherwise, when it has the shape of an id, it is an id.
 
-`HubFetcher` downloads an id into `<data>/models` with `huggingface_hub` (its cache layout, so an
-interrupted download resumes from its `.incomplete` file and a finished one is never fetched again), and
-verifies every file against the hash the Hub named it by (the SHA-256 of LFS files, the git blob id of
-others) before anyone loads it. Progress (bytes done / total) is read from the cache folder as it grows,
-so it needs nothing from the library's progress bars. `HF_ENDPOINT` (a mirror) and `HF_HUB_OFFLINE`
-(cache only) are the library's own settings and work as documented there.
+`HubFetcher` downloads an id into its own folder under `<data>/models` with `huggingface_hub`: the
+repository's metadata (`model_info`, which names each file's size and hash) and each file's bytes
+(`http_get`, the library's resumable transfer). Files grow as `<name>.part` and are renamed only once
+their SHA-256 (LFS files) or git blob id (small files) matches what the Hub said, so nothing half-written
+is ever loaded; a `.part` left by a stopped or killed server is resumed with an HTTP `Range` request at
+the next start. (The library's own cache download cannot resume across processes: it writes each attempt
+to a file of its own and deletes it on failure.) A manifest written last marks the folder complete: a
+fetched model is never downloaded again and loads with no network at all. `HF_ENDPOINT` (a mirror) and
+`HF_HUB_OFFLINE` (no network) are the library's own settings and work as documented there.
 
 The roles that use a model never wait for a download: they run on their default (the packaged detector,
 the rules scorer) and switch when `HubFetcher.run` hands them the verified path. A failed download is a
@@ -20,7 +23,9 @@ log row and a health reason, retried with a growing pause; it never stops the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -43,6 +48,8 @@ REPOSITORY_PATTERNS = ("*.json", "*.safetensors", "*.txt")
 RETRY_FIRST_SECONDS = 30.0
 RETRY_MAX_SECONDS = 3600.0
 PROGRESS_POLL_SECONDS = 0.5
+#: Written into a model's folder once every file of it is downloaded and verified.
+MANIFEST = ".hsi-download.json"
 _HASH_CHUNK = 1 << 22
 
 
@@ -57,11 +64,6 @@ class HubModel:
     def __str__(self) -> str:
         text = f"{self.repo_id}/{self.filename}" if self.filename else self.repo_id
         return f"{text}@{self.revision}" if self.revision else text
-
-    @property
-    def cache_folder(self) -> str:
-        """huggingface_hub's folder name for the repository inside the cache."""
-        return "models--" + self.repo_id.replace("/", "--")
 
 
 ModelRef = Path | HubModel
@@ -112,75 +114,88 @@ class DownloadFailed(Exception):
 
 
 class HubFetcher:
-    """Fetches one `HubModel` into `cache_dir` once; see the module docstring."""
+    """Fetches one `HubModel` into its folder under `models_dir` once; see the module docstring."""
 
-    def __init__(self, model: HubModel, cache_dir: Path) -> None:
+    def __init__(self, model: HubModel, models_dir: Path) -> None:
         self.model = model
-        self.cache_dir = cache_dir
+        self.folder = models_dir / re.sub(r"[^\w.@-]+", "--", str(model))
         self.progress = DownloadProgress(str(model))
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / MANIFEST
+
+    def _result(self) -> Path:
+        return self.folder / self.model.filename if self.model.filename else self.folder
 
     # -- blocking parts (run in a thread) ---------------------------------------------------------
 
-    def _patterns(self) -> list[str]:
-        return [self.model.filename] if self.model.filename else list(REPOSITORY_PATTERNS)
-
-    def _result(self, snapshot: str) -> Path:
-        folder = Path(snapshot)
-        return folder / self.model.filename if self.model.filename else folder
-
     def cached(self) -> Path | None:
-        """The local path when a complete copy is in the cache (no network), else None."""
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
+        """The local path when a complete, verified copy is here (no network), else None."""
         try:
-            snapshot = snapshot_download(
-                self.model.repo_id,
-                revision=self.model.revision,
-                cache_dir=self.cache_dir,
-                allow_patterns=self._patterns(),
-                local_files_only=True,
-            )
-        except (LocalEntryNotFoundError, OSError, ValueError):
+            files: dict[str, int] = json.loads(self.manifest.read_text(encoding="utf-8"))["files"]
+            complete = all((self.folder / name).stat().st_size == size for name, size in files.items())
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        path = self._result(str(snapshot))
-        return path if path.exists() else None
+        return self._result() if complete else None
+
+    def _wanted(self) -> tuple[str, list[Any]]:
+        """The commit and the repository's files this model needs, with their sizes and hashes."""
+        from huggingface_hub import HfApi
+        from huggingface_hub.utils import filter_repo_objects
+
+        info = HfApi().model_info(self.model.repo_id, revision=self.model.revision, files_metadata=True)
+        siblings = info.siblings or []
+        if self.model.filename:
+            wanted = [sibling for sibling in siblings if sibling.rfilename == self.model.filename]
+        else:
+            names = set(
+                filter_repo_objects([s.rfilename for s in siblings], allow_patterns=REPOSITORY_PATTERNS)
+            )
+            wanted = [sibling for sibling in siblings if sibling.rfilename in names]
+        if not wanted:
+            what = self.model.filename or f"a file matching {', '.join(REPOSITORY_PATTERNS)}"
+            raise DownloadFailed(f"{self.model}: the repository has no {what}")
+        return str(info.sha), wanted
 
     def _download(self) -> Path:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.file_download import http_get
+        from huggingface_hub.utils import build_hf_headers
 
-        plan = snapshot_download(
-            self.model.repo_id,
-            revision=self.model.revision,
-            cache_dir=self.cache_dir,
-            allow_patterns=self._patterns(),
-            dry_run=True,
-        )
-        if not plan:
-            raise DownloadFailed(f"{self.model}: no file of the repository matches {self._patterns()}")
-        self.progress.bytes_total = sum(info.file_size or 0 for info in plan)
+        commit, wanted = self._wanted()
+        self.progress.bytes_total = sum(sibling.size or 0 for sibling in wanted)
         self.progress.state = "downloading"
-        snapshot = snapshot_download(
-            self.model.repo_id,
-            revision=self.model.revision,
-            cache_dir=self.cache_dir,
-            allow_patterns=self._patterns(),
-        )
-        self.progress.state = "verifying"
-        self.progress.bytes_done = self.progress.bytes_total
-        for info in plan:
-            verify_blob(Path(snapshot) / info.filename, info.file_size)
-        path = self._result(str(snapshot))
-        if not path.exists():
-            raise DownloadFailed(f"{self.model}: {path.name} is not in the repository")
-        return path
+        for sibling in wanted:
+            target = self.folder / sibling.rfilename
+            if target.is_file() and target.stat().st_size == sibling.size:
+                continue  # verified before it got this name
+            part = _part(target)
+            part.parent.mkdir(parents=True, exist_ok=True)
+            with part.open("ab") as handle:
+                done = handle.tell()
+                if sibling.size is None or done < sibling.size:
+                    url = hf_hub_url(self.model.repo_id, sibling.rfilename, revision=commit)
+                    http_get(
+                        url, handle, resume_size=done, headers=build_hf_headers(), expected_size=sibling.size
+                    )
+            self.progress.state = "verifying"
+            verify_file(part, sibling.size, sibling.lfs.sha256 if sibling.lfs else None, sibling.blob_id)
+            part.replace(target)
+            self.progress.state = "downloading"
+        files = {sibling.rfilename: (self.folder / sibling.rfilename).stat().st_size for sibling in wanted}
+        manifest = {"model": str(self.model), "commit": commit, "files": files}
+        self.manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        return self._result()
 
     def _downloaded_bytes(self) -> int:
-        blobs = self.cache_dir / self.model.cache_folder / "blobs"
-        try:
-            return sum(entry.stat().st_size for entry in os.scandir(blobs) if entry.is_file())
-        except OSError:
-            return 0
+        total = 0
+        for directory, _dirs, names in os.walk(self.folder):
+            for name in names:
+                if name != MANIFEST:
+                    with contextlib.suppress(OSError):
+                        total += os.stat(os.path.join(directory, name)).st_size
+        return total
 
     # -- on the event loop ------------------------------------------------------------------------
 
@@ -188,7 +203,7 @@ class HubFetcher:
         """Download and verify (resuming whatever an earlier attempt left); DownloadFailed if it fails.
 
         The download runs in a daemon thread, not the loop's executor: a stopping server must not wait
-        for gigabytes to arrive (the `.incomplete` file it leaves is resumed at the next start).
+        for gigabytes to arrive (the `.part` file it leaves is resumed at the next start).
         """
         self.progress.attempts += 1
         self.progress.state, self.progress.error = "checking", None
@@ -213,9 +228,11 @@ class HubFetcher:
             path = done.result()
         except DownloadFailed:
             raise
-        except Exception as err:  # network, HTTP, disk: all mean "not yet", with the library's words
-            raise DownloadFailed(f"{self.model}: {type(err).__name__}: {err}") from err
+        except Exception as err:  # network, HTTP, disk, offline mode: "not yet", in the library's words
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            raise DownloadFailed(f"{self.model}: {type(err).__name__}: {first_line}") from err
         self.progress.state = "ready"
+        self.progress.bytes_done = self.progress.bytes_total or 0
         return path
 
     async def run(
@@ -225,7 +242,7 @@ class HubFetcher:
         pause = RETRY_FIRST_SECONDS
         while not stop.is_set():
             started = time.monotonic()
-            _LOGGER.info("downloading %s into %s", self.model, self.cache_dir, extra={"component": component})
+            _LOGGER.info("downloading %s into %s", self.model, self.folder, extra={"component": component})
             try:
                 path = await self.fetch()
             except DownloadFailed as err:
@@ -254,6 +271,10 @@ class HubFetcher:
             return
 
 
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
 def _settle(future: asyncio.Future[Path], result: Path | None, error: BaseException | None) -> None:
     if future.done():
         return
@@ -264,23 +285,23 @@ def _settle(future: asyncio.Future[Path], result: Path | None, error: BaseExcept
         future.set_result(result)
 
 
-def verify_blob(path: Path, expected_size: int | None) -> None:
-    """Check a downloaded file against the name the Hub gave its blob: SHA-256 for LFS files, the git
-    blob id (SHA-1 of `blob <size>\\0` + content) for small ones; its size in any case."""
-    blob = path.resolve()
-    size = blob.stat().st_size
-    if expected_size is not None and size != expected_size:
-        raise DownloadFailed(f"{path.name}: {size} bytes, the Hub said {expected_size}")
-    name = blob.name
-    if re.fullmatch(r"[0-9a-f]{64}", name):
-        digest = hashlib.sha256()
-    elif re.fullmatch(r"[0-9a-f]{40}", name):
-        digest = hashlib.sha1(f"blob {size}\0".encode(), usedforsecurity=False)
+def verify_file(path: Path, size: int | None, sha256: str | None, git_oid: str | None) -> None:
+    """Check a downloaded file against what the Hub said of it: its size, and its SHA-256 (LFS files) or
+    its git blob id (SHA-1 of `blob <size>\\0` + content; small files). A mismatch deletes the file, so the
+    next attempt downloads it afresh."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        path.unlink(missing_ok=True)
+        raise DownloadFailed(f"{path.name}: {actual} bytes, the Hub said {size}; removed")
+    if sha256:
+        digest, expected = hashlib.sha256(), sha256
+    elif git_oid:
+        digest, expected = hashlib.sha1(f"blob {actual}\0".encode(), usedforsecurity=False), git_oid
     else:
-        return  # a blob named by an opaque ETag: the size check above is all there is
-    with blob.open("rb") as handle:
+        return  # the Hub named no hash: the size check above is all there is
+    with path.open("rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
-    if digest.hexdigest() != name:
-        blob.unlink(missing_ok=True)  # so the next attempt downloads it again
-        raise DownloadFailed(f"{path.name}: content does not match its hash {name[:12]}…; removed")
+    if digest.hexdigest() != expected:
+        path.unlink(missing_ok=True)
+        raise DownloadFailed(f"{path.name}: content does not match its hash {expected[:12]}…; removed")

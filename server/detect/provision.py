@@ -20,7 +20,7 @@ from PIL import Image
 
 from server.config import Settings
 from server.detect.base import DetectedObject, Detector
-from server.detect.factory import choose, default_choice, load_detector
+from server.detect.factory import Choice, choose, default_choice, load_detector
 from server.hub import HubFetcher, HubModel
 
 _LOGGER = logging.getLogger("hsi.detector")
@@ -77,17 +77,32 @@ class DetectorSlot:
 
     async def switch_to(self, settings: Settings, path: Path) -> None:
         """Load the downloaded model and make it current; on failure keep the default and say why."""
+        assert self.fetcher is not None
         try:
-            detector = await asyncio.to_thread(load_detector, settings, choose(settings, path))
+            detector = await asyncio.to_thread(
+                load_detector, settings, downloaded_choice(settings, self.fetcher.model, path)
+            )
             await asyncio.to_thread(detector.warmup)
         except Exception as err:  # a broken download must not stop detection: the default keeps running
-            self.load_error = f"downloaded {path} but cannot load it ({type(err).__name__}: {err}); running the default"
+            self.load_error = (
+                f"downloaded {path} but cannot load it ({type(err).__name__}: {err}); running the default"
+            )
             _LOGGER.error(self.load_error, extra={"component": "detector"})
             return
         self.current = detector
         _LOGGER.info(
             "detector switched to %s (%s)", detector.name, detector.reason, extra={"component": "detector"}
         )
+
+
+def downloaded_choice(settings: Settings, model: HubModel, path: Path) -> Choice:
+    """What runs for a Hub id once its files are here: named by the id, with where they are."""
+    choice = choose(settings, path)
+    return (
+        choice
+        if choice.fallback
+        else replace(choice, reason=f"HSI_DETECTOR_MODEL={model} ({choice.backend}, in {path})")
+    )
 
 
 def provision_detector(settings: Settings) -> DetectorSlot:
@@ -99,8 +114,5 @@ def provision_detector(settings: Settings) -> DetectorSlot:
     fetcher = HubFetcher(model, settings.models_dir)
     cached = fetcher.cached()
     if cached is not None:
-        choice = choose(settings, cached)
-        if not choice.fallback:
-            choice = replace(choice, reason=f"HSI_DETECTOR_MODEL={model} ({choice.backend}, in {cached})")
-        return DetectorSlot(load_detector(settings, choice))
+        return DetectorSlot(load_detector(settings, downloaded_choice(settings, model, cached)))
     return DetectorSlot(load_detector(settings, default_choice(f"{model} is being downloaded")), fetcher)

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from tests.support.gguf import TINY_MODEL_CONTEXT, write_corrupt_gguf, write_tin
 from tests.support.media import write_h264_clip
 from tests.support.photos import people_walking
 from tests.support.pipeline import eventually
+from tests.support.processes import free_port
 
 CAMERA = "front_door"
 TIMEOUT = 90.0
@@ -276,10 +276,6 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_lo
     assert reason in row.message
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_api_and_analyze_in_one_process_load_the_model_once(
@@ -293,7 +289,7 @@ async def test_api_and_analyze_in_one_process_load_the_model_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="hsi.analyze")
     await _detections(sessions, [])  # the camera
-    port = _free_port()
+    port = free_port()
     settings = _settings(tmp_path, db_url, redis_url, **_tiny_llm(tiny_gguf), host="127.0.0.1", port=port)
     await start_server(settings, ["api", "analyze"])
     batch = {

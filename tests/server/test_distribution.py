@@ -139,7 +139,7 @@ def test_default_options_make_valid_settings(
         (
             "detector",
             "yolo",
-            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics', 'ssd_mobilenet' or 'hog'",
         ),
         (
             "database_url",
