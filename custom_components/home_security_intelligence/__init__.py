@@ -30,7 +30,7 @@ from .const import (
     CONF_PORT,
     CONF_SSL,
     DOMAIN,
-    ISSUE_CPU_FALLBACK,
+    ISSUE_DETECTOR_FALLBACK,
     ISSUE_UNREACHABLE,
     ISSUE_VERSION,
     LOGGER,
@@ -106,7 +106,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool
 
 async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
     """Drop the entry's repair issues when the user removes the server."""
-    for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+    for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION):
         ir.async_delete_issue(hass, DOMAIN, f"{key}_{entry.entry_id}")
 
 

@@ -10,7 +10,7 @@ with a 4xx status; 401 means a bad key; 422 carries ``details`` = ``[{"field", "
 
     {"status": "healthy"|"degraded"|"unhealthy", "version": "0.1.0", "instance_id": "<uuid>",
      "components": {"database": {"status"}, "redis": {"status"},
-                    "detector": {"status", "backend", "device", "fallback": bool},
+                    "detector": {"status", "backend", "device", "fallback": bool, "reason"},
                     "analyzer": {"status", "backend"}, "gpu": {"status"}}}
 
 ``GET /api/system/stats``::
@@ -70,6 +70,7 @@ class ComponentHealth(TypedDict, total=False):
     backend: str
     device: str
     fallback: bool
+    reason: str
 
 
 class Health(TypedDict):

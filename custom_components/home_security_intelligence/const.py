@@ -79,5 +79,5 @@ SUPPORTED_SERVER_MAJOR: Final = 0
 MIN_SERVER_VERSION: Final = (0, 1, 0)
 
 ISSUE_UNREACHABLE: Final = "server_unreachable"
-ISSUE_CPU_FALLBACK: Final = "detector_cpu_fallback"
+ISSUE_DETECTOR_FALLBACK: Final = "detector_fallback"
 ISSUE_VERSION: Final = "server_version_incompatible"

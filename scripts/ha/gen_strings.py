@@ -268,9 +268,9 @@ STRINGS: dict[str, object] = {
             "title": "{title} is unreachable",
             "description": "Home Assistant has not reached the server at {url} for more than 15 minutes. Its entities are unavailable. Check that the server (or add-on) runs and that the address is right; reconfigure the integration if it moved.",
         },
-        "detector_cpu_fallback": {
-            "title": "{title} detects objects on the CPU",
-            "description": "The server found no usable detector model, so it uses its fallback detector ({backend} on {device}): OpenCV's HOG person detector, which sees people only and is far less accurate than RT-DETRv2. Vehicle and animal activity never turn on, and rules on other object types never match. Install an RT-DETRv2 model where the server's `detector_model` option (add-on) or `HSI_DETECTOR_MODEL` points, and restart the server.",
+        "detector_fallback": {
+            "title": "{title} is not running the detector it was configured for",
+            "description": "The server detects with {backend} instead: {reason}. Detection goes on meanwhile. A model that is being downloaded clears this by itself once it is ready; otherwise check the server's `detector_model` option (add-on) or `HSI_DETECTOR_MODEL` (a Hugging Face Hub id or a path to a model) and restart the server.",
         },
         "server_version_incompatible": {
             "title": "{title} runs an incompatible version",

@@ -3,7 +3,9 @@
 Every batch gets a score, always within `HSI_LLM_TIMEOUT_SECONDS`: the primary backend is tried with
 retries and exponential backoff inside that one time budget, behind a circuit breaker, and whatever
 goes wrong (garbage output, timeout, server down, model missing) ends in the rules scorer, with the
-reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment.
+reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment. A model's
+answer is bounded by the rules scorer's evidence (server.analyze.anchoring), so calibration holds
+whatever the model.
 
 A primary that cannot be loaded at start does not stop the server: the analyzer reports "degraded",
 scores with rules, and tries to load the primary again in the background every `reload_seconds`.
@@ -22,6 +24,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from server.analyze.anchoring import anchor
 from server.analyze.backends.base import Analyzer
 from server.analyze.backends.rules import RulesAnalyzer
 from server.analyze.context import BatchContext
@@ -135,7 +138,9 @@ class ResilientAnalyzer:
         attempt = _Attempts()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                return await self._with_retries(primary, ctx, attempt), primary.name
+                answer = await self._with_retries(primary, ctx, attempt)
+            seen = {detection.object_type for detection in ctx.detections}
+            return anchor(answer, await self._fallback.assess(ctx), primary.name, seen), primary.name
         except TimeoutError:
             if attempt.calling:  # the time ran out inside a call (not during a backoff pause)
                 self.breaker.record_failure()

@@ -2,7 +2,7 @@
 
 Every test that talks to a server gets its own ``python -m server run`` from the server's venv
 (``.venv``, built by ``make setup``): embedded PostgreSQL and Redis, the watcher on a cameras
-folder, OpenCV's HOG person detector and the rules scorer (``HSI_LLM=llama_cpp`` with a tiny GGUF
+folder, the default detector (SSD-MobileNet-V2 COCO) and the rules scorer (``HSI_LLM=llama_cpp`` with a tiny GGUF
 in the end-to-end test). Nothing of the server is imitated: what the integration sees is what a
 user's server sends.
 
@@ -31,13 +31,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 SERVER_PYTHON = REPO / ".venv" / "bin" / "python"
 #: A real street scene with people (frame 100 of OpenCV's vtest.avi, fetched by `make media`:
-#: tests/support/real_media.py). Every detector the suite runs finds persons in it.
+#: tests/support/real_media.py). The default detector finds the persons in it.
 PEOPLE_PHOTO = REPO / "var" / "media" / "people_walking.jpg"
 
 #: Settings of every test server: quick batches, quick file settling, CPU-only parts.
 BASE_SETTINGS = {
     "HSI_HOST": "127.0.0.1",
-    "HSI_DETECTOR": "hog",
     "HSI_LLM": "rules",
     "HSI_BATCH_WINDOW_SECONDS": "4",
     "HSI_BATCH_IDLE_TIMEOUT_SECONDS": "1",
@@ -84,10 +83,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: The part of the street scene with the walkers and without the two vehicles parked at its top right,
+#: so that an upload is about people only (tests add vehicles and animals on purpose where they need them).
+PEOPLE_ONLY_BOX = (0, 0, 640, 576)
+
+
 def people_photo(seed: int) -> bytes:
     """The people photo, one pixel changed per seed, so every upload has its own content hash."""
     with Image.open(PEOPLE_PHOTO) as source:
-        image = source.convert("RGB")
+        image = source.convert("RGB").crop(PEOPLE_ONLY_BOX)
     image.putpixel((seed % image.width, 0), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=92)

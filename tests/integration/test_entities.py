@@ -188,7 +188,7 @@ async def test_activity_turns_off_after_hold(
         dt_util.parse_datetime(d["detected_at"])
         for d in await hsi_server.items("/api/detections?camera_id=front_door&limit=100")
     )
-    # HOG finds persons only; a vehicle class (RT-DETR's) maps to the vehicle sensor.
+    # The photo shows people only; a vehicle class maps to the vehicle sensor.
     coordinator = loaded_entry.runtime_data
     coordinator.async_handle_message(
         "detection.created",

