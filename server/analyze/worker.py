@@ -48,7 +48,8 @@ from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
 from server.pipeline import broadcast, media
-from server.pipeline.batcher import BatchAggregator, decode_entry
+from server.pipeline.analyze_job import AnalyzeJob
+from server.pipeline.batcher import BatchAggregator, image_size_of
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, RedisStream
 from server.runtime import Runtime
 from server.serialize import event_to_dict
@@ -90,14 +91,6 @@ def analyze_stream(runtime: Runtime) -> RedisStream:
         max_retries=settings.stream_max_retries,
         dead_letter_name=f"{ANALYZE_STREAM}:dead",
     )
-
-
-def _file_size(path: str) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError):
-        return None
 
 
 def _clip_frames(paths: Sequence[str]) -> list[Image.Image]:
@@ -149,32 +142,32 @@ class AnalyzeWorker:
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         """One closed batch → one event (idempotent on batch_id) → alerts."""
         started = time.perf_counter()
-        batch = decode_entry(fields)
+        batch = AnalyzeJob.from_fields(fields)
         sessions = self.runtime.database.sessions
         async with sessions() as session:
-            existing = await session.scalar(select(Event).where(Event.batch_id == batch["batch_id"]))
+            existing = await session.scalar(select(Event).where(Event.batch_id == batch.batch_id))
             rows = list(
                 await session.scalars(
                     select(Detection)
-                    .where(Detection.id.in_(batch["detection_ids"]))
+                    .where(Detection.id.in_(batch.detection_ids))
                     .order_by(Detection.detected_at, Detection.id)
                 )
             )
-            camera = await session.get(Camera, batch["camera_id"])
+            camera = await session.get(Camera, batch.camera_id)
             zones = list(
                 await session.scalars(
-                    select(Zone).where(Zone.camera_id == batch["camera_id"], Zone.enabled.is_(True))
+                    select(Zone).where(Zone.camera_id == batch.camera_id, Zone.enabled.is_(True))
                 )
             )
         if not rows or camera is None:
             _LOGGER.warning(
                 "batch %s of %s: its detections or camera are gone; nothing to analyse",
-                batch["batch_id"],
-                batch["camera_id"],
-                extra={"component": "analyze", "camera_id": batch["camera_id"]},
+                batch.batch_id,
+                batch.camera_id,
+                extra={"component": "analyze", "camera_id": batch.camera_id},
             )
             return
-        zone_ids = await self._zones_per_detection(rows, zones, batch["image_sizes"])
+        zone_ids = await self._zones_per_detection(rows, zones)
         facts = [
             EventDetection(
                 row.id, DetectionFacts(row.object_type or "unknown", row.confidence or 0.0, frozenset(ids))
@@ -183,14 +176,14 @@ class AnalyzeWorker:
         ]
         if existing is not None:
             _LOGGER.info(
-                "batch %s already has event %s; re-running alerts only", batch["batch_id"], existing.id
+                "batch %s already has event %s; re-running alerts only", batch.batch_id, existing.id
             )
             await self.alerts.process_event(existing, facts)
             return
 
-        ctx = await self._context(camera, rows, zones, zone_ids, batch["image_sizes"])
+        ctx = await self._context(camera, rows, zones, zone_ids)
         assessment, backend = await self.analyzer.assess(ctx)
-        clip_path = await self._clip(batch["batch_id"], camera.id, rows)
+        clip_path = await self._clip(batch.batch_id, camera.id, rows)
         event = await self._insert_event(batch, ctx, rows, assessment, backend, clip_path)
         if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
             return
@@ -215,16 +208,14 @@ class AnalyzeWorker:
         await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
         await self.alerts.process_event(event, facts)
 
-    async def _zones_per_detection(
-        self, rows: Sequence[Detection], zones: Sequence[Zone], sizes: dict[int, tuple[int, int]]
-    ) -> list[list[str]]:
+    async def _zones_per_detection(self, rows: Sequence[Detection], zones: Sequence[Zone]) -> list[list[str]]:
         """Zone ids of each detection, measured against that detection's own image size."""
         if not zones:
             return [[] for _ in rows]
         result: list[list[str]] = []
         file_sizes: dict[str, tuple[int, int] | None] = {}
         for row in rows:
-            size = await self._image_size(row, sizes, file_sizes)
+            size = await self._image_size(row, file_sizes)
             if size is None:
                 _LOGGER.warning(
                     "detection %s: image size unknown (%s unreadable); zones not evaluated",
@@ -238,15 +229,14 @@ class AnalyzeWorker:
         return result
 
     @staticmethod
-    async def _image_size(
-        row: Detection, sizes: dict[int, tuple[int, int]], file_sizes: dict[str, tuple[int, int] | None]
-    ) -> tuple[int, int] | None:
-        if row.id in sizes:
-            return sizes[row.id]
-        if row.media_type == "video" and row.video_width and row.video_height:
-            return row.video_width, row.video_height
+    async def _image_size(row: Detection, file_sizes: dict[str, tuple[int, int] | None]) -> tuple[int, int] | None:
+        """The row's stored size; rows from before it was stored read the file once per batch."""
         if row.file_path not in file_sizes:
-            file_sizes[row.file_path] = await asyncio.to_thread(_file_size, row.file_path)
+            file_sizes[row.file_path] = (
+                image_size_of(row)
+                if row.image_width or row.media_type == "video"
+                else await asyncio.to_thread(image_size_of, row)
+            )
         return file_sizes[row.file_path]
 
     async def _context(
@@ -255,13 +245,12 @@ class AnalyzeWorker:
         rows: Sequence[Detection],
         zones: Sequence[Zone],
         zone_ids: Sequence[Sequence[str]],
-        sizes: dict[int, tuple[int, int]],
     ) -> BatchContext:
         by_id = {zone.id: zone for zone in zones}
         file_sizes: dict[str, tuple[int, int] | None] = {}
         infos = []
         for row, ids in zip(rows, zone_ids, strict=True):
-            width, height = await self._image_size(row, sizes, file_sizes) or (1, 1)
+            width, height = await self._image_size(row, file_sizes) or (1, 1)
             infos.append(
                 DetectionInfo(
                     object_type=row.object_type or "unknown",
@@ -342,7 +331,7 @@ class AnalyzeWorker:
 
     async def _insert_event(
         self,
-        batch: dict[str, Any],
+        batch: AnalyzeJob,
         ctx: BatchContext,
         rows: Sequence[Detection],
         assessment: RiskAssessment,
@@ -352,7 +341,7 @@ class AnalyzeWorker:
         statement = (
             insert(Event)
             .values(
-                batch_id=batch["batch_id"],
+                batch_id=batch.batch_id,
                 camera_id=ctx.camera_id,
                 started_at=ctx.started_at,
                 ended_at=ctx.ended_at,
@@ -362,7 +351,7 @@ class AnalyzeWorker:
                 reasoning=assessment.reasoning,
                 detection_ids=json.dumps([row.id for row in rows]),
                 object_types=json.dumps(sorted({row.object_type for row in rows if row.object_type})),
-                is_fast_path=bool(batch["is_fast_path"]),
+                is_fast_path=batch.is_fast_path,
                 clip_path=clip_path,
                 analysis_backend=backend,
             )

@@ -1,12 +1,15 @@
 """Camera media: checking uploads, decoding images and video frames, writing thumbnails and clips.
 
-Cheap cameras upload over FTP, and an upload can be empty, cut short, or not what its name says. Every
-file is fully decoded before it joins the pipeline, and anything unusable raises `MediaError` with a
-reason precise enough to put in the log row that says why the file was rejected.
+Cheap cameras upload over FTP, and an upload can be empty, cut short, or not what its name says. An
+image's bytes are checked cheaply when it joins the pipeline (`inspect_image`: format, size, end
+marker) and decoded once, in the detect worker (`decode_image`); anything unusable raises `MediaError`
+with a reason precise enough to put in the log row that says why the file was rejected.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import struct
 import tempfile
@@ -169,45 +172,39 @@ _EXIF_ORIENTATION = 0x0112
 _SIDEWAYS_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 
-def validate_image(
-    path: Path | str, *, min_bytes: int = MIN_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+def inspect_image(
+    data: bytes, *, min_bytes: int = MIN_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
 ) -> ImageInfo:
-    """Check that a file is a whole JPEG or PNG; decode it fully, since FTP leaves files cut short.
+    """Cheap checks of an uploaded image's bytes, without decoding its pixels: size, format, dimensions
+    (a decompression bomb is refused here), and the end marker an upload cut short lacks. The size
+    returned is the upright one (EXIF orientation applied), as `decode_image` will return the image.
 
-    `verify()` catches broken structure (CRCs, markers) but not missing data, and a verified image
-    cannot be used again, so the file is opened a second time and decoded with `load()`.
+    Corruption inside the compressed data is found by the one full decode, in the detect worker.
     """
-    path = Path(path)
-    _check_size(path, min_bytes)
+    if not data:
+        raise MediaError("empty file (0 bytes)")
+    if len(data) < min_bytes:
+        raise MediaError(f"file too small ({len(data)} bytes, minimum {min_bytes})")
     with _bomb_guard(max_pixels):
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 image_format = image.format or "unknown"
                 if image_format not in _IMAGE_MIME:
                     raise MediaError(f"unsupported image format {image_format} (JPEG and PNG only)")
                 _check_dimensions(image, max_pixels)
-                image.verify()
-            with Image.open(path) as image:
-                image.load()
                 width, height = image.size
-                if image.getexif().get(_EXIF_ORIENTATION) in _SIDEWAYS_ORIENTATIONS:
-                    width, height = height, width  # what load_image returns, after exif_transpose
+                # A JPEG's EXIF comes with its header; a PNG's may follow the pixels, and reading it
+                # would decode them, so a sideways PNG is put upright by the decoder alone.
+                if image_format == "JPEG" and image.getexif().get(_EXIF_ORIENTATION) in _SIDEWAYS_ORIENTATIONS:
+                    width, height = height, width  # what decode_image returns, after exif_transpose
         except MediaError:
             raise
         except UnidentifiedImageError:
             raise MediaError("not an image (content is not a recognised image format)") from None
-        except OSError as err:
-            message = str(err)
-            if (
-                "truncated" in message
-                or "broken data stream" in message
-                or "premature end" in message.lower()
-            ):
-                raise MediaError(f"truncated image ({message})") from None
-            raise MediaError(f"corrupt image ({message})") from None
-        except (SyntaxError, ValueError, struct.error) as err:  # Pillow plugins leak these on bad headers
+        except (OSError, SyntaxError, ValueError, struct.error) as err:  # Pillow plugins leak these on bad headers
             raise MediaError(f"corrupt image ({err})") from None
-    if not _has_end_marker(path, image_format):
+    marker = b"\xff\xd9" if image_format == "JPEG" else b"IEND"
+    if marker not in data[-_END_MARKER_WINDOW:]:
         raise MediaError(f"truncated image (no {image_format} end marker)")
     return ImageInfo(width=width, height=height, mime=_IMAGE_MIME[image_format])
 
@@ -216,34 +213,40 @@ def validate_image(
 _END_MARKER_WINDOW = 4096
 
 
-def _has_end_marker(path: Path, image_format: str) -> bool:
-    """JPEG ends with EOI (FF D9), PNG with an IEND chunk; an upload cut short has neither.
+def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image to RGB, upright (EXIF orientation applied, so boxes match what people see).
 
-    Pillow already reports truncation while decoding, unless some library in the process has set
-    `ImageFile.LOAD_TRUNCATED_IMAGES` (it is process-wide); this check does not depend on that flag.
+    With `max_side`, a JPEG larger than that is decoded at a reduced scale in the DCT domain (1/2, 1/4,
+    1/8; never below `max_side` on its longer side), which costs a fraction of a full decode: a detector
+    resizes to its own input anyway. Truncated or corrupt data raises MediaError.
     """
-    marker = b"\xff\xd9" if image_format == "JPEG" else b"IEND"
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - _END_MARKER_WINDOW))
-        return marker in handle.read()
-
-
-def load_image(path: Path | str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decode an image to RGB (EXIF orientation applied, so boxes match what people see)."""
     with _bomb_guard(max_pixels):
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 _check_dimensions(image, max_pixels)
+                if max_side is not None and image.format == "JPEG" and max(image.size) > max_side:
+                    scale = max_side / max(image.size)
+                    image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
                 upright = ImageOps.exif_transpose(image)
                 return upright.convert("RGB")
         except MediaError:
             raise
         except UnidentifiedImageError:
             raise MediaError("not an image (content is not a recognised image format)") from None
-        except FileNotFoundError:
-            raise MediaError("file not found") from None
-        except (OSError, ValueError) as err:
-            raise MediaError(f"corrupt image ({err})") from None
+        except (OSError, ValueError, SyntaxError, struct.error) as err:
+            message = str(err)
+            if "truncated" in message or "broken data stream" in message or "premature end" in message.lower():
+                raise MediaError(f"truncated image ({message})") from None
+            raise MediaError(f"corrupt image ({message})") from None
+
+
+def load_image(path: Path | str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """`decode_image` of a file (thumbnails and clips from stored images)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise MediaError("file not found") from None
+    return decode_image(data, max_pixels=max_pixels)
 
 
 # --- video ----------------------------------------------------------------------------------------
@@ -297,16 +300,27 @@ def validate_video(path: Path | str, *, min_bytes: int = MIN_VIDEO_BYTES) -> Vid
 
 
 def sample_video_frames(
-    path: Path | str, every: float = 2.0, start: float = 0.5, max_frames: int = 30
+    path: Path | str,
+    every: float = 2.0,
+    start: float = 0.5,
+    max_frames: int = 30,
+    *,
+    duration: float | None = None,
+    max_side: int | None = None,
 ) -> list[tuple[float, Image.Image]]:
     """One RGB frame every `every` seconds from `start` (at most `max_frames`), with its timestamp.
 
     Each pick is the first frame shown at or after its target time; the timestamp returned is that
     frame's own (seconds from the start of the stream). Frames in between are decoded but never
-    converted, which is where the time would go.
+    converted, which is where the time would go. Given the clip's `duration`, the step widens so the
+    picks span the whole clip (a person who appears at 90 s of a 120 s clip is not missed for want of
+    frames). `max_side` scales each picked frame down as it is converted, so a 4K clip never holds
+    4K pictures in memory.
     """
     if every <= 0 or max_frames < 1 or start < 0:
         raise ValueError("every must be > 0, max_frames >= 1, start >= 0")
+    if duration is not None and duration > start:
+        every = max(every, (duration - start) / max_frames)
     path = Path(path)
     container = _open_video(path)
     picked: list[tuple[float, Image.Image]] = []
@@ -335,7 +349,7 @@ def sample_video_frames(
             shown_at = float((frame.pts - origin) * time_base)
             if shown_at + slack < target:
                 continue
-            picked.append((round(shown_at, 3), frame.to_image().convert("RGB")))
+            picked.append((round(shown_at, 3), _frame_image(frame, max_side)))
             if len(picked) >= max_frames:
                 break
             while target <= shown_at + slack:
@@ -346,6 +360,14 @@ def sample_video_frames(
         detail = f" ({errors} packets failed to decode: {last_error})" if errors else ""
         raise MediaError(f"no decodable video frame{detail}")
     return picked
+
+
+def _frame_image(frame: av.VideoFrame, max_side: int | None) -> Image.Image:
+    """The frame as an RGB picture, no larger than `max_side` on its longer side."""
+    if max_side is not None and max(frame.width, frame.height) > max_side:
+        scale = max_side / max(frame.width, frame.height)
+        frame = frame.reformat(width=max(2, round(frame.width * scale)), height=max(2, round(frame.height * scale)))
+    return frame.to_image().convert("RGB")
 
 
 #: Corrupt packets tolerated before a video is given up on (a damaged clip often recovers at the next
@@ -388,37 +410,52 @@ def _atomic_write(out_path: Path, suffix: str) -> tuple[Path, Path]:
     return Path(temp_name), out_path
 
 
+class Canvas:
+    """A picture shrunk once into the letterboxed thumbnail frame, for drawing any number of thumbnails.
+
+    Boxes are given in the coordinates of `full_size` (the upright image they were measured on, which
+    `image` may be a reduced copy of). Each thumbnail costs a copy, a few rectangles and a small JPEG.
+    """
+
+    def __init__(self, image: Image.Image, full_size: tuple[int, int], size: tuple[int, int] = THUMBNAIL_SIZE) -> None:
+        target_w, target_h = size
+        self.scale = min(target_w / full_size[0], target_h / full_size[1])
+        inner = (max(1, round(full_size[0] * self.scale)), max(1, round(full_size[1] * self.scale)))
+        self.offset = ((target_w - inner[0]) // 2, (target_h - inner[1]) // 2)
+        self.base = Image.new("RGB", size, (0, 0, 0))
+        self.base.paste(image.convert("RGB").resize(inner, Image.Resampling.BILINEAR, reducing_gap=2.0), self.offset)
+
+    def write(self, boxes: Sequence[BoxLike], out_path: Path | str) -> Path:
+        """A JPEG (q85) of the picture with `boxes` drawn in their class colours; written atomically."""
+        canvas = self.base.copy()
+        draw = ImageDraw.Draw(canvas)
+        (offset_x, offset_y), scale = self.offset, self.scale
+        for box in boxes:
+            x0 = offset_x + box.x * scale
+            y0 = offset_y + box.y * scale
+            x1 = offset_x + (box.x + box.width) * scale
+            y1 = offset_y + (box.y + box.height) * scale
+            draw.rectangle(
+                (x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=box_colour(box.object_type), width=2
+            )
+        temp, final = _atomic_write(Path(out_path), ".jpg")
+        try:
+            canvas.save(temp, "JPEG", quality=THUMBNAIL_QUALITY)
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        return final
+
+
 def make_thumbnail(
     image: Image.Image | Path | str,
     boxes: Sequence[BoxLike],
     out_path: Path | str,
     size: tuple[int, int] = THUMBNAIL_SIZE,
 ) -> Path:
-    """A letterboxed JPEG (q85) with the boxes drawn in their class colours; written atomically."""
-    source = load_image(image) if isinstance(image, (str, Path)) else image.convert("RGB")
-    target_w, target_h = size
-    scale = min(target_w / source.width, target_h / source.height)
-    inner_w = max(1, round(source.width * scale))
-    inner_h = max(1, round(source.height * scale))
-    offset_x, offset_y = (target_w - inner_w) // 2, (target_h - inner_h) // 2
-    canvas = Image.new("RGB", size, (0, 0, 0))
-    canvas.paste(source.resize((inner_w, inner_h), Image.Resampling.LANCZOS), (offset_x, offset_y))
-    draw = ImageDraw.Draw(canvas)
-    for box in boxes:
-        x0 = offset_x + box.x * scale
-        y0 = offset_y + box.y * scale
-        x1 = offset_x + (box.x + box.width) * scale
-        y1 = offset_y + (box.y + box.height) * scale
-        draw.rectangle(
-            (x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=box_colour(box.object_type), width=2
-        )
-    temp, final = _atomic_write(Path(out_path), ".jpg")
-    try:
-        canvas.save(temp, "JPEG", quality=THUMBNAIL_QUALITY)
-        os.replace(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
-    return final
+    """A letterboxed JPEG (q85) of a whole picture with the boxes drawn in their class colours."""
+    source = load_image(image) if isinstance(image, (str, Path)) else image
+    return Canvas(source, source.size, size).write(boxes, out_path)
 
 
 # --- clips ----------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "video_width": Col(INTEGER, True),
         "video_height": Col(INTEGER, True),
         "file_hash": varchar(True, 64),  # HSI extension (revision 0002): idempotent detection
+        "image_width": Col(INTEGER, True),  # HSI extension (revision 0003): the size zones are measured on
+        "image_height": Col(INTEGER, True),
     },
     "events": {
         "id": serial("events"),

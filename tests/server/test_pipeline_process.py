@@ -112,7 +112,7 @@ async def _at_least(count: Any, minimum: int) -> bool:
     return (await count) >= minimum
 
 
-async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
+async def test_serve_runs_watcher_and_detect_with_the_default_detector(
     tmp_path: Path, db_url: str, redis_url: str, redis: aioredis.Redis
 ) -> None:
     # Uploaded while the server was down: found by the start-up catch-up.
@@ -133,8 +133,9 @@ async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
         runtime = await asyncio.wait_for(ready, 120)
         health = await runtime.health()
         detector = health["components"]["detector"]
-        assert detector["status"] == "degraded" and detector["backend"] == "hog" and detector["fallback"]
-        assert health["status"] == "degraded"
+        assert detector["status"] == "healthy" and detector["backend"] == "ssd_mobilenet"
+        assert detector["fallback"] is False and "HSI_DETECTOR_MODEL is not set" in detector["reason"]
+        assert health["status"] == "healthy"
         assert health["components"]["gpu"]["status"] in ("unavailable", "healthy")
 
         async def people() -> list[Detection]:
