@@ -397,7 +397,7 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     await ensure_database_logging(runtime, stack)
     analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
     await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
-    alerts = AlertEngine(runtime.database.sessions, runtime.redis)
+    alerts = AlertEngine(runtime.database.sessions, runtime.redis, home_timezone=runtime.settings.timezone)
     stack.push_async_callback(alerts.close)
 
     async def probe() -> dict[str, Any]:

@@ -117,7 +117,7 @@ class DetectWorker:
         objects, detector_seconds = await self.batcher.detect([image for _, image in frames])
         rows = await asyncio.to_thread(self._build_rows, fields, frames, objects)
         commit_started = time.time()
-        rows, camera = await self._store(camera_id, file_hash, rows, _timestamp(fields))
+        rows, camera = await self._store(camera_id, file_hash, rows, _timestamp(fields), fields["file_path"])
         committed_at = time.time()
         await self._hand_on(camera_id, rows, camera)
         await dedup.mark_processed(redis, camera_id, file_hash)
@@ -175,7 +175,7 @@ class DetectWorker:
         return rows
 
     async def _store(
-        self, camera_id: str, file_hash: str, rows: list[Detection], uploaded_at: datetime
+        self, camera_id: str, file_hash: str, rows: list[Detection], uploaded_at: datetime, file_path: str
     ) -> tuple[list[Detection], Camera | None]:
         """Insert the rows unless another delivery already did; returns the file's rows as stored."""
         offline_after = timedelta(seconds=self.runtime.settings.camera_offline_seconds)
@@ -189,7 +189,7 @@ class DetectWorker:
                 .select_from(Detection)
                 .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
             )
-            camera = await record_upload(session, camera_id, uploaded_at, offline_after)
+            camera = await record_upload(session, camera_id, uploaded_at, file_path, offline_after)
             if stored:
                 result = await session.scalars(
                     select(Detection)
