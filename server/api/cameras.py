@@ -7,6 +7,7 @@ recorded for them.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import serialize
 from server.api.audit import record
 from server.api.errors import ApiError, conflict, not_found
-from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
+from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
-from server.pipeline.media import media_type
+from server.pipeline.media import MediaError, first_frame_jpeg, media_type
 
 routes = Routes("cameras")
 
@@ -296,6 +297,9 @@ async def delete_camera(call: Call) -> None:
     await broadcast.publish(call.runtime.redis, "camera.deleted", {"id": camera.id})
 
 
+_NO_CACHE = {"Cache-Control": "private, max-age=0", "X-Content-Type-Options": "nosniff"}
+
+
 def _newest_image_in(folder: Path) -> Path | None:
     try:
         candidates = [
@@ -315,12 +319,19 @@ def _newest_image_in(folder: Path) -> Path | None:
     media=IMAGE_TYPES,
 )
 async def camera_snapshot(call: Call) -> web.StreamResponse:
-    """The camera's latest upload when it is an image (whether or not anything was detected in it),
-    else the newest image with detections, else the newest image in its folder."""
+    """The camera's latest upload (whether or not anything was detected in it; of a video, its first
+    frame), else the newest image with detections, else the newest image in its folder."""
     settings = call.runtime.settings
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, call.path.camera_id)
         latest = camera.last_upload_path if media_type(camera.last_upload_path or "") == "image" else None
+        if media_type(camera.last_upload_path or "") == "video":
+            try:
+                video = safe_path(settings, camera.last_upload_path, "snapshot")
+                poster = await asyncio.to_thread(first_frame_jpeg, video)
+                return web.Response(body=poster, content_type="image/jpeg", headers=_NO_CACHE)
+            except (ApiError, MediaError):
+                pass  # gone or unreadable: an image below
         if latest is None:
             statement = (
                 select(Detection.file_path)

@@ -49,14 +49,16 @@ async def record_upload(
 ) -> Camera | None:
     """Note an upload: advance `last_seen_at` and `last_upload_path` (never backwards: catch-up files
     are old), learn the gap since the previous upload (`upload_pattern`), and mark the camera online if
-    the upload is recent. Returns the camera when its status changed (the caller broadcasts it after
-    commit), else None. Runs inside the caller's transaction, locking the camera row."""
+    the upload is recent. Returns the camera when it changed (a newer upload, or back online: the
+    caller broadcasts it after commit, so Home Assistant's camera shows the new upload and its time),
+    else None. Runs inside the caller's transaction, locking the camera row."""
     camera = (
         await session.scalars(select(Camera).where(Camera.id == camera_id).with_for_update(key_share=True))
     ).one_or_none()
     if camera is None:
         return None
-    if camera.last_seen_at is None or uploaded_at > camera.last_seen_at:
+    newer = camera.last_seen_at is None or uploaded_at > camera.last_seen_at
+    if newer:
         gap = None if camera.last_seen_at is None else uploaded_at - camera.last_seen_at
         # A silence long enough to disconnect the camera is an outage, not the camera's pattern.
         if gap is not None and gap < upload_pattern.offline_after(camera, default_offline_after):
@@ -64,7 +66,7 @@ async def record_upload(
         camera.last_seen_at = uploaded_at
         camera.last_upload_path = file_path
     recent = datetime.now(UTC) - uploaded_at < upload_pattern.offline_after(camera, default_offline_after)
-    if recent and camera.status != CameraStatus.ONLINE.value:
+    back_online = recent and camera.status != CameraStatus.ONLINE.value
+    if back_online:
         camera.status = CameraStatus.ONLINE.value
-        return camera
-    return None
+    return camera if newer or back_online else None

@@ -7,6 +7,7 @@ reason precise enough to put in the log row that says why the file was rejected.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
@@ -362,6 +363,17 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
     if not yielded:
         detail = f" ({errors} packets failed to decode: {last_error})" if errors else ""
         raise MediaError(f"no decodable video frame{detail}")
+
+
+def first_frame_jpeg(path: Path | str) -> bytes:
+    """The first decodable frame of a video as a JPEG (a camera's snapshot when it uploaded a video),
+    scaled down like a clip's frames (`clip_size`)."""
+    with closing(video_frames(path, every=1e9)) as frames:
+        _shown_at, frame = next(frames)
+        image = frame.reformat(*clip_size(frame.width, frame.height), format="rgb24").to_image()
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
 
 
 #: Corrupt packets tolerated before a video is given up on (a damaged clip often recovers at the next

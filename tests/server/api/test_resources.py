@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from PIL import Image
 from sqlalchemy import select
 
 from server.models import (
@@ -28,7 +29,7 @@ from server.models import (
 )
 from server.runtime import Runtime, WorkerHealth
 from tests.server.api.conftest import Seeded, error_of
-from tests.support.media import write_jpeg
+from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.pipeline import eventually
 
 
@@ -137,6 +138,17 @@ async def test_cameras_crud_list_and_snapshot(runtime: Runtime, client: TestClie
         (await session.get_one(Camera, "front_door")).last_upload_path = str(empty_scene)
     latest = await client.get("/api/cameras/front_door/snapshot")
     assert latest.status == 200 and await latest.read() == empty_scene.read_bytes()
+    # A camera whose latest upload is a recording shows its first frame.
+    recording = write_h264_clip(runtime.settings.cameras_dir / "front_door" / "motion.mp4", size=(320, 240))
+    async with runtime.database.sessions() as session, session.begin():
+        (await session.get_one(Camera, "front_door")).last_upload_path = str(recording)
+    poster = await client.get("/api/cameras/front_door/snapshot")
+    assert poster.status == 200 and poster.content_type == "image/jpeg"
+    with Image.open(io.BytesIO(await poster.read())) as frame:
+        assert (frame.format, frame.size) == ("JPEG", (320, 240))
+    recording.unlink()  # gone: the newest image instead
+    fallback = await client.get("/api/cameras/front_door/snapshot")
+    assert fallback.status == 200 and fallback.content_type == "image/jpeg"
 
     # Each camera's own offline delay: set, then back to the learned one with null (other fields
     # still refuse null).
