@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -122,8 +123,7 @@ class HSIConnectivitySensor(HSICameraEntity, BinarySensorEntity):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """The last upload, the learned longest recent silence, and the camera's own setting."""
-        if (camera := self.camera) is None:
-            return {}
+        camera: Mapping[str, Any] = self.camera or {}  # gone: the entity is unavailable anyway
         seen = camera.get("last_seen_at")
         return {
             "last_upload": dt_util.parse_datetime(seen) if seen else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 import subprocess
 from typing import Any
 
@@ -126,6 +127,33 @@ async def test_browse(
 
     attic = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/attic")
     assert attic.children == []
+
+
+async def test_browse_with_two_servers_starts_with_the_servers(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
+    media: None,
+    server_template: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """With several servers the root lists them (each then lists its cameras)."""
+    template, api_key = server_template
+    other = HSIServer(tmp_path / "second", template, api_key)
+    await other.start()
+    try:
+        entry = await load_entry()
+        second = MockConfigEntry(domain=DOMAIN, title="Cabin", unique_id=other.instance_id, data=other.entry_data)
+        second.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(second.entry_id)
+        root = await media_source.async_browse_media(hass, ROOT)
+        assert sorted((c.identifier, c.title) for c in root.children) == sorted(
+            [(entry.entry_id, entry.title), (second.entry_id, "Cabin")]
+        )
+        assert all(c.can_expand for c in root.children)
+        await hass.config_entries.async_unload(second.entry_id)
+    finally:
+        await other.stop()
 
 
 async def test_browse_pages_past_the_first_events(
