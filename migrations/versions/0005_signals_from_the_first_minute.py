@@ -17,7 +17,8 @@ Schema:
 
 Data: the default alert rules (`DEFAULT_RULES`) are inserted here, because a migration runs exactly
 once per database: a fresh server alerts from its first upload, and a default rule the user deleted
-is never created again. The downgrade removes them by their fixed ids (edited or not).
+is never created again. A database that already has rules (an installation upgraded from before) keeps
+exactly its own. The downgrade removes them by their fixed ids (edited or not).
 
 This file is a frozen snapshot: it does not import the models or the rule spec.
 """
@@ -81,6 +82,8 @@ def upgrade() -> None:
     op.add_column("cameras", sa.Column("upload_gap_seconds", sa.Float(), nullable=True))
     op.add_column("cameras", sa.Column("offline_after_seconds", sa.Integer(), nullable=True))
 
+    if op.get_bind().execute(sa.text("SELECT EXISTS (SELECT 1 FROM alert_rules)")).scalar():
+        return  # rules written by the user: theirs alone
     rules = sa.table(
         "alert_rules",
         sa.column("id", sa.UUID()),

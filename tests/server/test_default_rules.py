@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
@@ -141,3 +141,18 @@ async def test_default_rules_are_edited_and_deleted_like_any_rule_and_stay_delet
     # Downgrading past 0005 takes the default rules with it (edited or not); nothing else.
     await asyncio.to_thread(downgrade, empty_db_url, "0002")
     assert await _rules(fresh_runtime) == []
+
+
+async def test_an_upgraded_installation_with_rules_of_its_own_gets_no_default_rules(
+    empty_db_url: str, tmp_path: Path, redis: aioredis.Redis
+) -> None:
+    await asyncio.to_thread(upgrade, empty_db_url, "0002")
+    settings = pipeline_settings(tmp_path, llm="rules")
+    async with pipeline_runtime(settings, empty_db_url, redis, database_logs=False) as runtime:
+        async with runtime.database.sessions() as session, session.begin():
+            await session.execute(
+                text("INSERT INTO alert_rules (name, severity) VALUES ('Mine', 'high')")
+            )
+        await asyncio.to_thread(upgrade, empty_db_url)
+        rules = await _rules(runtime)
+    assert [(rule.name, str(rule.severity)) for rule in rules] == [("Mine", "high")]  # its severity kept
