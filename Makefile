@@ -6,6 +6,7 @@ PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
 VENV := .venv
 HA_VENV := .venv-ha
 ULTRALYTICS_VENV := .venv-ultralytics
+# Real video for the clip tests: OpenCV's vtest.avi from Debian's opencv-doc (never committed).
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
@@ -76,8 +77,9 @@ bench: setup-server
 clean:
 	rm -rf var .pytest_cache
 
-# A real Home Assistant (HA venv + its frontend) with the integration set up against `make run`
-# (start `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
+# A real Home Assistant as users have it (`default_config`: Media, Logbook, History, ...; HA venv + its
+# frontend and default_config's packages) with the integration set up against `make run` (start
+# `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
 $(HA_VENV)/.frontend: $(HA_VENV)/.installed requirements-ha-run.txt
 	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-run.txt
 	touch $@

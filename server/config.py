@@ -94,7 +94,9 @@ class Settings(BaseSettings):
     stream_max_retries: int = Field(5, ge=1, le=100)
 
     api_key_enabled: bool = True
-    camera_offline_seconds: int = Field(600, ge=10)
+    #: Silence after which a camera is offline until its own pattern is learned (a day of uploads;
+    #: `server.pipeline.upload_pattern`): a day, generous for cameras that upload only on motion.
+    camera_offline_seconds: int = Field(86_400, ge=10)
     watcher_polling: bool = False
     file_stable_seconds: float = Field(2.0, ge=0.0, le=60)
     gpu_stats_interval_seconds: float = Field(5.0, gt=0, le=3600)

@@ -133,6 +133,8 @@ class Camera(TypedDict):
     last_seen_at: str | None
     last_event: EventSummary | None
     last_detection_id: int | None
+    upload_gap_seconds: NotRequired[float | None]
+    offline_after_seconds: NotRequired[int | None]
 
 
 class Event(TypedDict):
@@ -177,6 +179,8 @@ class AlertMetadata(TypedDict, total=False):
     thumbnail_url: str | None
     summary: str | None
     risk_score: int
+    risk_level: str | None
+    severity_source: str
     camera_id: str
 
 
@@ -202,7 +206,7 @@ class Schedule(TypedDict, total=False):
     days: list[str]
     start_time: str
     end_time: str
-    timezone: str
+    timezone: str | None
 
 
 class AlertRule(TypedDict, total=False):
@@ -212,7 +216,7 @@ class AlertRule(TypedDict, total=False):
     name: str
     description: str | None
     enabled: bool
-    severity: str
+    severity: str | None
     risk_threshold: int | None
     object_types: list[str] | None
     camera_ids: list[str] | None

@@ -439,6 +439,9 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             "device_id": self.camera_device_id(camera_id),
             "summary": metadata.get("summary"),
             "risk_score": metadata.get("risk_score"),
+            # The severity is the rule's own, or the event's risk level (`severity_source` says which).
+            "risk_level": metadata.get("risk_level"),
+            "severity_source": metadata.get("severity_source"),
             "object_types": list(metadata.get("object_types") or []),
             "thumbnail_url": self.signed_url(metadata.get("thumbnail_url")),
         }

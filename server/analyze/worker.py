@@ -9,12 +9,15 @@ For one stream entry (format: `server.pipeline.batcher`), in this order:
    (`baseline_store`; folding first means the comparison uses the freshest rates);
 3. note other cameras' activity within `OTHER_CAMERAS_WINDOW` of the batch;
 4. score the `BatchContext` with the resilient analyzer (LLM, or the rules fallback);
-5. for a batch with video, encode an H.264 clip under `settings.clips_dir`;
-6. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
-7. run the alert engine; the stream acknowledges the entry only after the handler returns.
+5. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
+6. run the alert engine;
+7. encode the event's clip (`server.analyze.clip`: its videos, or two or more snapshots) under
+   `settings.clips_dir`, set `clip_path` and publish `event.updated` — after the alerts, so encoding a
+   long recording never delays a notification. The stream acknowledges the entry only after the
+   handler returns.
 
 Redelivery (a crash anywhere above) is safe: an existing event for the batch is not analysed again,
-only the (idempotent) alert step is repeated.
+only the (idempotent) alert step is repeated, and its clip is made if it has none yet.
 """
 
 from __future__ import annotations
@@ -28,11 +31,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
 from server.alerts.zones import zones_hit
-from server.analyze import baseline_store
+from server.analyze import baseline_store, clip
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
@@ -59,9 +60,6 @@ _LOGGER = logging.getLogger("hsi.analyze")
 #: Activity on other cameras this close to the batch is context ("someone walked round the house").
 OTHER_CAMERAS_WINDOW = timedelta(seconds=300)
 MAX_OTHER_CAMERA_LINES = 6
-#: Frames per second of video sampled into an event clip, and at most how many frames.
-CLIP_SAMPLE_EVERY_SECONDS = 0.5
-CLIP_MAX_FRAMES = 120
 #: Entries analysed concurrently per worker (the llama.cpp model serialises itself; the rest overlaps).
 CONCURRENCY = 4
 #: How often pending alert deliveries are retried.
@@ -93,28 +91,6 @@ def analyze_stream(runtime: Runtime) -> RedisStream:
     )
 
 
-def _clip_frames(paths: Sequence[str]) -> list[Image.Image]:
-    frames: list[Image.Image] = []
-    for path in paths:
-        try:
-            sampled = media.sample_video_frames(
-                path, every=CLIP_SAMPLE_EVERY_SECONDS, start=0.0, max_frames=CLIP_MAX_FRAMES - len(frames)
-            )
-        except (media.MediaError, OSError) as err:
-            _LOGGER.warning("clip: skipping %s: %s", path, err)
-            continue
-        frames.extend(image for _t, image in sampled)
-        if len(frames) >= CLIP_MAX_FRAMES:
-            break
-    return frames
-
-
-def make_event_clip(video_paths: Sequence[str], out_path: Path) -> Path | None:
-    """An H.264 clip of the batch's videos (sampled at real-time speed), or None if none decodes."""
-    frames = _clip_frames(video_paths)
-    if not frames:
-        return None
-    return media.make_clip(frames, out_path, fps=1.0 / CLIP_SAMPLE_EVERY_SECONDS)
 
 
 class AnalyzeWorker:
@@ -179,12 +155,13 @@ class AnalyzeWorker:
                 "batch %s already has event %s; re-running alerts only", batch.batch_id, existing.id
             )
             await self.alerts.process_event(existing, facts)
+            if existing.clip_path is None:
+                await self._attach_clip(existing, rows)
             return
 
         ctx = await self._context(camera, rows, zones, zone_ids)
         assessment, backend = await self.analyzer.assess(ctx)
-        clip_path = await self._clip(batch.batch_id, camera.id, rows)
-        event = await self._insert_event(batch, ctx, rows, assessment, backend, clip_path)
+        event = await self._insert_event(batch, ctx, rows, assessment, backend)
         if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
             return
         duration_ms = (time.perf_counter() - started) * 1000
@@ -207,6 +184,7 @@ class AnalyzeWorker:
         )
         await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
         await self.alerts.process_event(event, facts)
+        await self._attach_clip(event, rows)
 
     async def _zones_per_detection(self, rows: Sequence[Detection], zones: Sequence[Zone]) -> list[list[str]]:
         """Zone ids of each detection, measured against that detection's own image size."""
@@ -312,22 +290,40 @@ class AnalyzeWorker:
             lines.append(f"{name}: {kinds} (last {last[name].astimezone(self.tz):%H:%M:%S})")
         return lines
 
-    async def _clip(self, batch_id: str, camera_id: str, rows: Sequence[Detection]) -> str | None:
-        videos = list(dict.fromkeys(row.file_path for row in rows if row.media_type == "video"))
-        if not videos:
-            return None
-        out = self.runtime.settings.clips_dir / camera_id / f"{batch_id}.mp4"
+    async def _attach_clip(self, event: Event, rows: Sequence[Detection]) -> None:
+        """Make the event's clip, store its path and publish `event.updated` (nothing if not worth one)."""
+        uploads = clip.event_uploads(rows)
+        if not clip.worth_a_clip(uploads):
+            return
+        out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"
+        started = time.perf_counter()
         try:
-            made = await asyncio.to_thread(make_event_clip, videos, out)
+            made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
         except (media.MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
-                "batch %s: no clip (%s)",
-                batch_id,
+                "event %s: no clip (%s)",
+                event.id,
                 err,
-                extra={"component": "analyze", "camera_id": camera_id},
+                extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
             )
-            return None
-        return str(made) if made is not None else None
+            return
+        if made is None:
+            return
+        async with self.runtime.database.sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            if stored is None:  # deleted meanwhile
+                made.unlink(missing_ok=True)
+                return
+            stored.clip_path = str(made)
+        event.clip_path = str(made)
+        _LOGGER.info(
+            "event %s: clip of %d uploads in %.1f s",
+            event.id,
+            len(uploads),
+            time.perf_counter() - started,
+            extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
+        )
+        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(stored))
 
     async def _insert_event(
         self,
@@ -336,7 +332,6 @@ class AnalyzeWorker:
         rows: Sequence[Detection],
         assessment: RiskAssessment,
         backend: str,
-        clip_path: str | None,
     ) -> Event | None:
         statement = (
             insert(Event)
@@ -352,7 +347,6 @@ class AnalyzeWorker:
                 detection_ids=json.dumps([row.id for row in rows]),
                 object_types=json.dumps(sorted({row.object_type for row in rows if row.object_type})),
                 is_fast_path=batch.is_fast_path,
-                clip_path=clip_path,
                 analysis_backend=backend,
             )
             .on_conflict_do_nothing(index_elements=[Event.batch_id])
@@ -386,7 +380,7 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     await ensure_database_logging(runtime, stack)
     analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
     await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
-    alerts = AlertEngine(runtime.database.sessions, runtime.redis)
+    alerts = AlertEngine(runtime.database.sessions, runtime.redis, home_timezone=runtime.settings.timezone)
     stack.push_async_callback(alerts.close)
 
     async def probe() -> dict[str, Any]:

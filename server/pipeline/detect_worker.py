@@ -359,12 +359,13 @@ class Committer:
                     continue
                 session.add_all(pending.rows)
                 created.add(identity)
-            latest: dict[str, datetime] = {}
-            for pending in batch:
-                camera_id = pending.job.camera_id
-                latest[camera_id] = max(pending.job.uploaded_at, latest.get(camera_id, pending.job.uploaded_at))
-            for camera_id, uploaded_at in sorted(latest.items()):
-                camera = await record_upload(session, camera_id, uploaded_at, offline_after)
+            latest: dict[str, DetectJob] = {}
+            for pending in batch:  # each camera's newest upload of the batch (files a few ms apart)
+                newest = latest.get(pending.job.camera_id)
+                if newest is None or pending.job.uploaded_at > newest.uploaded_at:
+                    latest[pending.job.camera_id] = pending.job
+            for camera_id, job in sorted(latest.items()):
+                camera = await record_upload(session, camera_id, job.uploaded_at, str(job.file_path), offline_after)
                 if camera is not None:
                     changed_cameras[camera.id] = camera
             await session.flush()

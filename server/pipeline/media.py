@@ -14,14 +14,13 @@ import os
 import struct
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal, Protocol, cast
 
 import av
-import numpy as np
 from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
@@ -317,13 +316,33 @@ def sample_video_frames(
     frames). `max_side` scales each picked frame down as it is converted, so a 4K clip never holds
     4K pictures in memory.
     """
-    if every <= 0 or max_frames < 1 or start < 0:
-        raise ValueError("every must be > 0, max_frames >= 1, start >= 0")
+    if max_frames < 1:
+        raise ValueError("max_frames must be >= 1")
     if duration is not None and duration > start:
         every = max(every, (duration - start) / max_frames)
+    picked: list[tuple[float, Image.Image]] = []
+    with closing(video_frames(path, every=every, start=start)) as frames:
+        for shown_at, frame in frames:
+            picked.append((shown_at, _frame_image(frame, max_side)))
+            if len(picked) >= max_frames:
+                break
+    return picked
+
+
+def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Decoded frames of a video, one every `every` seconds from `start` at most, as they are decoded.
+
+    Each is the first frame shown at or after its target time, with that frame's own time (seconds from
+    the start of the stream). Nothing is kept: a caller that stops early closes the file. Raises
+    `MediaError` when not one frame decodes.
+    """
+    if every <= 0 or start < 0:
+        raise ValueError("every must be > 0, start >= 0")
     path = Path(path)
     container = _open_video(path)
-    picked: list[tuple[float, Image.Image]] = []
+    yielded = 0
+    errors = 0
+    last_error = ""
     try:
         if not container.streams.video:
             raise MediaError("no video stream")
@@ -335,8 +354,6 @@ def sample_video_frames(
         # Half a frame of slack, so a frame stamped 0.4999 s still counts as the 0.5 s pick.
         slack = 0.5 / float(rate) if rate else 1e-3
         target = start
-        errors = 0
-        last_error = ""
         for frame in _decoded_frames(container, stream):
             if isinstance(frame, str):
                 errors += 1
@@ -349,17 +366,26 @@ def sample_video_frames(
             shown_at = float((frame.pts - origin) * time_base)
             if shown_at + slack < target:
                 continue
-            picked.append((round(shown_at, 3), _frame_image(frame, max_side)))
-            if len(picked) >= max_frames:
-                break
+            yielded += 1
+            yield round(shown_at, 3), frame
             while target <= shown_at + slack:
                 target += every
     finally:
         container.close()
-    if not picked:
+    if not yielded:
         detail = f" ({errors} packets failed to decode: {last_error})" if errors else ""
         raise MediaError(f"no decodable video frame{detail}")
-    return picked
+
+
+def first_frame_jpeg(path: Path | str) -> bytes:
+    """The first decodable frame of a video as a JPEG (a camera's snapshot when it uploaded a video),
+    scaled down like a clip's frames (`clip_size`)."""
+    with closing(video_frames(path, every=1e9)) as frames:
+        _shown_at, frame = next(frames)
+        image = frame.reformat(*clip_size(frame.width, frame.height), format="rgb24").to_image()
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
 
 
 def _frame_image(frame: av.VideoFrame, max_side: int | None) -> Image.Image:
@@ -475,8 +501,129 @@ def h264_encoder() -> str:
     raise MediaError("no H.264 encoder in this FFmpeg build")
 
 
-def _fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Letterbox a frame into the clip's size (sources of a clip may differ in size)."""
+#: Clips keep their source's frame rate up to this (a camera's 10 fps stays 10 fps; 25 fps become 10).
+MAX_CLIP_FPS = 10.0
+#: Clip frames are scaled down to at most this many pixels (1920×1080) as they are decoded: a 4K
+#: source then costs a 1080p frame's memory at a time, and phones play the result.
+MAX_CLIP_PIXELS = 1920 * 1080
+#: Frame times are kept in milliseconds, so each frame shows for as long as it really did.
+CLIP_TIME_BASE = Fraction(1, 1000)
+
+
+def clip_size(width: int, height: int, max_pixels: int = MAX_CLIP_PIXELS) -> tuple[int, int]:
+    """The source's size scaled down (never up) to `max_pixels`, rounded down to even numbers (4:2:0
+    chroma needs them)."""
+    scale = min(1.0, math.sqrt(max_pixels / (width * height)))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+class ClipWriter:
+    """An H.264 yuv420p mp4 that browsers and Home Assistant play, written frame by frame.
+
+    Each frame is encoded when it is added, at its own time (variable frame rate, millisecond time
+    base), and then dropped: memory does not grow with the clip's length. The size is the first
+    frame's (`clip_size`); later frames of another shape are letterboxed into it. The file appears
+    under its name only when `close()` finishes it (moov atom first, so a player can start before the
+    whole file has arrived); leaving the `with` block on an error leaves nothing behind.
+    """
+
+    def __init__(self, out_path: Path | str, *, max_pixels: int = MAX_CLIP_PIXELS) -> None:
+        self._temp, self._final = _atomic_write(Path(out_path), ".mp4")
+        self._max_pixels = max_pixels
+        self._container: av.container.OutputContainer | None = None
+        self._stream: VideoStream | None = None
+        self._last_pts = -1
+        self._done = False
+        self.frames = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame to the last one added."""
+        return max(0, self._last_pts) / 1000
+
+    def __enter__(self) -> ClipWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._done:
+            return
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+    def add(self, frame: av.VideoFrame | Image.Image, at: float) -> None:
+        """Encode `frame` to show from `at` seconds; a frame not after the previous one is dropped."""
+        pts = round(at * 1000)
+        if pts <= self._last_pts:
+            return
+        stream = self._stream or self._open(*_frame_size(frame))
+        picture = _fit(frame, (stream.width, stream.height))
+        picture.pts, picture.time_base = pts, CLIP_TIME_BASE
+        assert self._container is not None
+        self._container.mux(stream.encode(picture))
+        self._last_pts = pts
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and give it its name; raises `MediaError` when no frame was added."""
+        if self._container is None or self._stream is None:
+            self.discard()
+            raise MediaError("no frames to encode")
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            self._container = None
+            os.replace(self._temp, self._final)
+        finally:
+            self.discard()  # after the rename there is no temporary file left to remove
+        return self._final
+
+    def discard(self) -> None:
+        """Stop without a file (an error, or nothing worth a clip)."""
+        self._done = True
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self._temp.unlink(missing_ok=True)
+
+    def _open(self, width: int, height: int) -> VideoStream:
+        container = av.open(str(self._temp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        stream = cast(
+            VideoStream,
+            container.add_stream(h264_encoder(), rate=int(MAX_CLIP_FPS), options=_ENCODER_OPTIONS),
+        )
+        stream.width, stream.height = clip_size(width, height, self._max_pixels)
+        stream.pix_fmt = "yuv420p"
+        # No B-frames: with them the encoder invents decode times for a constant rate, and a clip of
+        # snapshots seconds apart gets a wrong duration.
+        stream.codec_context.max_b_frames = 0
+        stream.time_base = stream.codec_context.time_base = CLIP_TIME_BASE
+        self._container, self._stream = container, stream
+        return stream
+
+
+#: libx264 options: `veryfast` keeps the encoder's look-ahead (memory) and CPU time small.
+_ENCODER_OPTIONS = {"preset": "veryfast", "crf": "23"}
+
+
+def _frame_size(frame: av.VideoFrame | Image.Image) -> tuple[int, int]:
+    return (frame.width, frame.height)
+
+
+def _fit(frame: av.VideoFrame | Image.Image, size: tuple[int, int]) -> av.VideoFrame:
+    """The frame as a yuv420p frame of the clip's size: scaled by FFmpeg when the shape matches,
+    letterboxed (through Pillow) when it does not."""
+    width, height = _frame_size(frame)
+    same_shape = abs(width / height - size[0] / size[1]) < 0.01
+    if isinstance(frame, av.VideoFrame) and same_shape:
+        return frame.reformat(width=size[0], height=size[1], format="yuv420p")
+    image = frame.to_image() if isinstance(frame, av.VideoFrame) else frame
+    return av.VideoFrame.from_image(_letterbox(image, size)).reformat(format="yuv420p")
+
+
+def _letterbox(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Fit an image into the clip's size, black bars where the shapes differ."""
     image = image.convert("RGB")
     if image.size == size:
         return image
@@ -487,49 +634,3 @@ def _fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
         image.resize(inner, Image.Resampling.BILINEAR), ((size[0] - inner[0]) // 2, (size[1] - inner[1]) // 2)
     )
     return canvas
-
-
-def make_clip(
-    sources: Sequence[Image.Image | Path | str],
-    out_path: Path | str,
-    fps: float = 2.0,
-    max_side: int = 1280,
-) -> Path:
-    """Encode images (or image files) into an H.264 yuv420p mp4 that browsers and HA can play.
-
-    The size is the first frame's, shrunk to `max_side` and rounded down to even numbers (4:2:0
-    chroma needs them); later frames are letterboxed into it. The moov atom goes first (faststart)
-    so a player can start before the whole file has arrived.
-    """
-    if not sources:
-        raise MediaError("no frames to encode")
-    if fps <= 0:
-        raise ValueError("fps must be > 0")
-    frames = (load_image(s) if isinstance(s, (str, Path)) else s for s in sources)
-    first = next(frames)
-    scale = min(1.0, max_side / max(first.size))
-    width = max(2, int(first.width * scale) // 2 * 2)
-    height = max(2, int(first.height * scale) // 2 * 2)
-    rate = Fraction(fps).limit_denominator(1001)
-    temp, final = _atomic_write(Path(out_path), ".mp4")
-    try:
-        with av.open(str(temp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = cast(VideoStream, container.add_stream(h264_encoder(), rate=rate))
-            stream.width, stream.height = width, height
-            stream.pix_fmt = "yuv420p"
-            for index, image in enumerate(_chain(first, frames)):
-                frame = av.VideoFrame.from_ndarray(
-                    np.asarray(_fit_frame(image, (width, height))), format="rgb24"
-                )
-                frame.pts = index
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        os.replace(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
-    return final
-
-
-def _chain(first: Image.Image, rest: Iterator[Image.Image]) -> Iterator[Image.Image]:
-    yield first
-    yield from rest

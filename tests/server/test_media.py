@@ -13,12 +13,13 @@ from PIL import Image
 from server.pipeline import media as media_module
 from server.pipeline.media import (
     MIN_IMAGE_BYTES,
+    ClipWriter,
     ImageInfo,
     MediaError,
+    clip_size,
     decode_image,
     inspect_image,
     load_image,
-    make_clip,
     make_thumbnail,
     media_type,
     mime_for_path,
@@ -271,26 +272,45 @@ def test_thumbnail_from_a_path(tmp_path: Path) -> None:
         assert thumb.size == (320, 240)
 
 
-def test_make_clip_writes_a_probeable_h264_mp4(tmp_path: Path) -> None:
+def test_clip_writer_writes_a_probeable_h264_mp4_frame_by_frame(tmp_path: Path) -> None:
     # Odd sizes on purpose: 4:2:0 needs even ones, and the frames differ in size.
-    frames: list[Image.Image | Path] = [noise_image((321, 241), i) for i in range(3)]
-    frames.append(write_jpeg(tmp_path / "still.jpg", (640, 480), seed=9))
-    out = make_clip(frames, tmp_path / "clips" / "event.mp4", fps=2.0)
+    still = load_image(write_jpeg(tmp_path / "still.jpg", (640, 480), seed=9))
+    out_path = tmp_path / "clips" / "event.mp4"
+    with ClipWriter(out_path) as writer:
+        for index in range(3):
+            writer.add(noise_image((321, 241), index), index * 0.5)
+        writer.add(still, 1.5)
+        writer.add(noise_image((321, 241), 7), 1.5)  # not after the previous frame: dropped
+        assert writer.frames == 4 and writer.duration == 1.5
+        out = writer.close()
+    assert out == out_path
     info = probe_video(out)
     assert info.codec == "h264" and info.mime == "video/mp4"
     assert (info.width, info.height) == (320, 240)
-    assert info.duration == pytest.approx(2.0, abs=0.05)
+    assert info.duration == pytest.approx(1.6, abs=0.05)  # the last frame shows one 10 fps frame long
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert sum(1 for _ in container.decode(video=0)) == 4
     assert [t for t, _ in sample_video_frames(out, every=0.5, start=0.0)] == pytest.approx(
         [0.0, 0.5, 1.0, 1.5]
     )
-    assert list(out.parent.iterdir()) == [out]
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 
-def test_make_clip_needs_frames(tmp_path: Path) -> None:
-    assert reason_of(make_clip, [], tmp_path / "x.mp4") == "no frames to encode"
+def test_clip_writer_leaves_nothing_without_frames_or_after_an_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="no frames to encode"), ClipWriter(tmp_path / "x.mp4"):
+        pass
+    with pytest.raises(RuntimeError), ClipWriter(tmp_path / "y.mp4") as writer:
+        writer.add(noise_image((64, 48), 1), 0.0)
+        raise RuntimeError("the source broke")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clip_size_caps_pixels_and_keeps_even_sides() -> None:
+    assert clip_size(3840, 2160) == (1920, 1080)
+    assert clip_size(2160, 3840) == (1080, 1920)  # portrait: the same pixel budget
+    assert clip_size(768, 576) == (768, 576)  # never scaled up
+    assert clip_size(321, 241) == (320, 240)
 
 
 def test_damaged_pixels_are_caught_by_the_one_full_decode(tmp_path: Path) -> None:
