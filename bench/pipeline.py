@@ -1,202 +1,372 @@
-"""Pipeline micro-benchmark: images/s and per-stage latency with the tiny RT-DETRv2 on this machine.
+"""Pipeline benchmark: the pipeline's own cost per image, and upload → alert latency, new design vs old.
 
-    python -m bench.pipeline [--images 200] [--batch-sizes 1,8] [--confidence 0.0] [--rate 0] [--output FILE]
+    python -m bench.pipeline [--images 1000] [--uploads 200] [--rates 2,10] [--llm-uploads 10]
+                             [--baseline REV] [--output FILE]
 
-Each detector micro-batch size in `--batch-sizes` is one variant, run one after the other on the same
-stores and images (a fresh database and Redis state each), so their ratio is measured in one run.
+Every figure is measured for two code versions in the same run, on the same machine, stores and files:
+this working tree and `--baseline` (default: the last commit before the pipeline redesign), checked out
+with `git worktree` into a temporary folder. Each version runs as real server processes from its own
+tree (`PYTHONPATH` first), against one embedded PostgreSQL (a fresh database per measurement) and one
+embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and ultralytics' bus.jpg
+(`make media`), each made unique so no upload is a duplicate.
 
-`--rate 0` drops every image at once (throughput, and latency under a backlog); `--rate 10` drops ten
-a second (latency of a home's normal traffic, without queueing).
-
-Real parts end to end: PostgreSQL and Redis (`HSI_DATABASE_URL` / `HSI_REDIS_URL`, else embedded ones
-in a temp dir), the watcher on a temp cameras folder, `hsi:detect`, one detect worker with a
-random-weight RT-DETRv2 (tests/support/rtdetr.py) loaded by the product's loader. JPEGs (640x480) are
-renamed into 4 camera folders (how FTP servers publish finished uploads), as fast as possible.
-
-Stages per file: watch→queue (first file event → stream entry; includes the 0.5 s debounce and the
-stability wait, 0 s here: production waits `HSI_FILE_STABLE_SECONDS`, 2 s, by design), queue→detector
-(waiting in the stream), detector (the micro-batch's wall time), commit (rows + camera update).
+* **overhead**: `bench/pipeline_server.py` runs the watcher and detect roles with a detector that
+  returns at once (`NullDetector`); `--images` JPEGs (768x576 street frames) are published into four
+  camera folders at once (written under a temporary name, renamed in, as FTP servers do). Figures: the
+  sustained images/s until every file is in the processed ledger, and the server process's CPU time per
+  image (user + system, all threads; there is no inference, so it is all the pipeline's: watching,
+  reading, hashing, decoding, queueing, committing, publishing).
+* **latency**: `python -m server run` with the real default detector and the rules scorer, an alert rule
+  on people; `--uploads` photos of people (bus.jpg), each into a camera folder of its own, paced at each
+  of `--rates` per second. Figures: p50 / p95 from the rename to `detection.created` and to
+  `alert.created` on the API's WebSocket.
+* **llm**: the same with the real SmolLM2-135M GGUF as `HSI_LLM_MODEL` (llama.cpp), `--llm-uploads`
+  photos one every 10 s: when `alert.created` arrives (the old design waits for the model; the new
+  one does not) and, new design only, when the refinement (`alert.updated` with the model's text) does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
-import platform
 import shutil
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import psutil
 import redis.asyncio as aioredis
+from PIL import Image
 
-from server.db import Database, create_database, create_engine, session_factory
-from server.detect import load_detector
+from bench.machine import machine_info
+from server.db import create_database
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
-from server.migrate import upgrade
-from server.pipeline.detect_worker import DetectWorker
-from server.pipeline.watcher import FileWatcher
-from server.runtime import Runtime
-from tests.support.media import write_jpeg
-from tests.support.pipeline import pipeline_settings
-from tests.support.rtdetr import build_tiny_rtdetr
+from tests.support.photos import video_frame
+from tests.support.processes import free_port, health
+from tests.support.real_media import media_path
+from tests.support.smollm2 import SMOLLM2
+
+REPO = Path(__file__).resolve().parents[1]
+#: The last commit before the pipeline redesign (watcher without waiting, one read, staged worker,
+#: notify first): the "previous design" every figure is compared with.
+BASELINE = "462b899"
+LEDGER_KEY = "hsi:processed"
 
 
-def machine_info() -> dict[str, Any]:
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return info
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
 
 
-async def _stores(work: Path) -> tuple[str, str, list[Any]]:
-    """Admin database URL and Redis URL, external if configured, else embedded ones to stop afterwards."""
-    started: list[Any] = []
-    db_url = os.environ.get("HSI_DATABASE_URL")
-    redis_url = os.environ.get("HSI_REDIS_URL")
-    if db_url is None:
-        cluster = EmbeddedPostgres(work / "pg")
-        admin = await asyncio.to_thread(cluster.start)
-        started.append(cluster)
-    else:
-        admin = db_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    if redis_url is None:
-        server = EmbeddedRedis(work / "redis")
-        redis_url = await asyncio.to_thread(server.start)
-        started.append(server)
-    return admin, redis_url, started
-
-
-async def _fresh_database(admin: str) -> str:
-    from sqlalchemy import make_url
-
-    name = f"hsi_bench_{uuid.uuid4().hex[:8]}"
-    await create_database(admin, name)
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url)
-    return url
-
-
-async def run_variant(
-    work: Path, admin: str, redis: aioredis.Redis, model: Path, sources: list[Path], batch_size: int,
-    confidence: float, rate: float,
-) -> dict[str, Any]:
-    """One micro-batch size, end to end, on a fresh database and Redis state."""
-    db_url = await _fresh_database(admin)
-    engine = create_engine(db_url)
-    await redis.flushdb()
+@asynccontextmanager
+async def _baseline_tree(rev: str, work: Path) -> AsyncIterator[Path]:
+    tree = work / "baseline"
+    _git("worktree", "add", "--detach", str(tree), rev)
     try:
-        variant = work / f"batch_{batch_size}"
-        settings = pipeline_settings(
-            variant, detector="rtdetr", detector_model=model, detection_confidence=confidence,
-            detector_batch_size=batch_size, detector_batch_wait_ms=25,
-        )
-        runtime = Runtime(settings, Database(db_url, engine, session_factory(engine)), redis, "bench")
-        detector = await asyncio.to_thread(load_detector, settings)
-        await asyncio.to_thread(detector.warmup)
-        watcher = FileWatcher(runtime)
-        await watcher.start()
-        worker = DetectWorker(runtime, detector, consumer="bench")
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        started_at = time.perf_counter()
-        for n, source in enumerate(sources):
-            folder = settings.cameras_dir / f"camera_{n % 4}"
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, folder / f".{source.name}.part")  # an FTP upload in progress...
-            os.rename(folder / f".{source.name}.part", folder / source.name)  # ...published by rename
-            if rate > 0:
-                await asyncio.sleep(1.0 / rate)
-        while worker.stats.files < len(sources):
-            await asyncio.sleep(0.02)
-        elapsed = time.perf_counter() - started_at
-        stop.set()
-        await task
-        await watcher.stop()
-        stats = worker.stats
-        return {
-            "batch_size": batch_size,
-            "detector": {"backend": detector.name, "device": detector.device},
-            "images_per_second": round(len(sources) / elapsed, 2),
-            "wall_seconds": round(elapsed, 2),
-            "inference_images_per_second": round(stats.inference_fps() or 0.0, 2),
-            "detections": stats.detections,
-            "stages_ms": {
-                stage: {k: round(v, 1) if isinstance(v, float) else v for k, v in values.items()}
-                for stage, values in stats.stage_summary().items()
-            },
-        }
+        yield tree
     finally:
-        await engine.dispose()
+        _git("worktree", "remove", "--force", str(tree))
 
 
-async def run(images: int, batch_sizes: list[int], confidence: float, rate: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="hsi-bench-") as temp:
-        work = Path(temp)
-        admin, redis_url, started = await _stores(work)
-        redis = aioredis.from_url(redis_url, decode_responses=False)
+def _street_frames(out: Path, count: int) -> list[Path]:
+    """`count` distinct JPEGs (q85) of vtest.avi's street, its frames round-robin, each one pixel apart."""
+    out.mkdir(parents=True, exist_ok=True)
+    frames = [video_frame(media_path("vtest.avi"), index) for index in range(0, 790, 40)]
+    paths = []
+    for n in range(count):
+        image = frames[n % len(frames)].copy()
+        image.putpixel((n % image.width, (n // image.width) % image.height), (n % 256, 7, 200))
+        path = out / f"street_{n:05d}.jpg"
+        image.save(path, "JPEG", quality=85)
+        paths.append(path)
+    return paths
+
+
+def _people_photos(out: Path, count: int) -> list[Path]:
+    """`count` distinct copies of bus.jpg (four people: the fast path fires on each)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with Image.open(media_path("bus.jpg")) as source:
+        base = source.convert("RGB")
+    paths = []
+    for n in range(count):
+        image = base.copy()
+        image.putpixel((n % image.width, 0), (n % 256, 11, 99))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        path = out / f"people_{n:04d}.jpg"
+        path.write_bytes(buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _publish(source: Path, folder: Path) -> float:
+    """An FTP-style upload: written under a temporary name, renamed in. Returns the rename's time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{source.name}.part"
+    shutil.copyfile(source, temporary)
+    published = time.time()
+    os.rename(temporary, folder / source.name)
+    return published
+
+
+class Stores:
+    """One embedded PostgreSQL and Redis for the whole run; a fresh database and an empty Redis each time."""
+
+    def __init__(self, work: Path) -> None:
+        self.postgres = EmbeddedPostgres(work / "pg")
+        self.redis_server = EmbeddedRedis(work / "redis")
+        self.admin = ""
+        self.redis_url = ""
+
+    async def start(self) -> None:
+        self.admin = await asyncio.to_thread(self.postgres.start)
+        self.redis_url = await asyncio.to_thread(self.redis_server.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.redis_server.stop)
+        await asyncio.to_thread(self.postgres.stop)
+
+    async def fresh(self) -> tuple[str, aioredis.Redis]:
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        await create_database(self.admin, name)
+        redis = aioredis.from_url(self.redis_url)
+        await redis.flushdb()
+        return self.postgres.url(name), redis
+
+
+def _env(tree: Path, work: Path, db_url: str, redis_url: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HSI_")}
+    return env | {
+        "PYTHONPATH": str(tree),
+        "HSI_DATABASE_URL": db_url,
+        "HSI_REDIS_URL": redis_url,
+        "HSI_DATA_DIR": str(work / "data"),
+        "HSI_CAMERAS_DIR": str(work / "cameras"),
+        "HSI_HOST": "127.0.0.1",
+        "HSI_TIMEZONE": "UTC",
+        **settings,
+    }
+
+
+async def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
-            model = build_tiny_rtdetr(work / "model")
-            sources = [write_jpeg(work / "staging" / f"{n}.jpg", seed=n) for n in range(images)]
-            variants = [
-                await run_variant(work, admin, redis, model, sources, size, confidence, rate)
-                for size in batch_sizes
-            ]
+            await asyncio.to_thread(process.wait, 60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def overhead(tree: Path, stores: Stores, sources: list[Path], work: Path) -> dict[str, Any]:
+    """The null-detector run of one version (see the module docstring)."""
+    db_url, redis = await stores.fresh()
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "overhead.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "pipeline_server.py"), "watcher,detect"],
+            cwd=tree,
+            env=_env(tree, work, db_url, stores.redis_url, HSI_FILE_STABLE_SECONDS="2"),
+            stdout=subprocess.PIPE,
+            stderr=out,
+        )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 180)
+        assert line.strip() == b"READY", log.read_text()[-3000:]
+        server = psutil.Process(process.pid)
+        cpu_before = sum(server.cpu_times()[:2])
+        started = time.perf_counter()
+        for n, source in enumerate(sources):
+            _publish(source, work / "cameras" / f"camera_{n % 4}")
+        published = time.perf_counter() - started
+        while int(await redis.zcard(LEDGER_KEY)) < len(sources):
+            assert process.poll() is None, log.read_text()[-3000:]
+            if time.perf_counter() - started > 1800:
+                raise TimeoutError(f"only {await redis.zcard(LEDGER_KEY)} of {len(sources)} processed")
+            await asyncio.sleep(0.02)
+        wall = time.perf_counter() - started
+        cpu = sum(server.cpu_times()[:2]) - cpu_before
+    finally:
+        await _stop(process)
+        await redis.aclose()
+    return {
+        "images": len(sources),
+        "publish_seconds": round(published, 2),
+        "wall_seconds": round(wall, 2),
+        "images_per_second": round(len(sources) / wall, 1),
+        "cpu_ms_per_image": round(1000 * cpu / len(sources), 2),
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float | int]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"n": 0}
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    return {
+        "n": len(ordered),
+        "p50_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * p95, 1),
+    }
+
+
+async def latency(
+    tree: Path, stores: Stores, photos: list[Path], rate: float, work: Path, llm: bool
+) -> dict[str, Any]:
+    """One version under `python -m server run`, uploads paced at `rate` per second (module docstring)."""
+    db_url, redis = await stores.fresh()
+    port = free_port()
+    settings = {"HSI_PORT": str(port), "HSI_FILE_STABLE_SECONDS": "2"}
+    if llm:
+        settings |= {"HSI_LLM": "llama_cpp", "HSI_LLM_MODEL": str(SMOLLM2), "HSI_LLM_GPU_LAYERS": "0"}
+    else:
+        settings["HSI_LLM"] = "rules"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / f"latency-{rate}-{llm}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "run"],
+            cwd=tree,
+            env=_env(tree, work, db_url, stores.redis_url, **settings),
+            stdout=out,
+            stderr=out,
+        )
+    uploaded: dict[str, float] = {}
+    detected: dict[str, float] = {}
+    alerted: dict[str, float] = {}
+    refined: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            report = await asyncio.to_thread(health, port)
+            parts = (report or {}).get("components", {})
+            if all((parts.get(name) or {}).get("workers") for name in ("detector", "analyzer")):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(log.read_text()[-3000:])
+            await asyncio.sleep(0.5)
+        key = (work / "data" / "api_key.txt").read_text().strip()
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(headers={"X-API-Key": key}) as http:
+            rule = {"name": "people", "object_types": ["person"], "cooldown_seconds": 0}
+            async with http.post(f"{base}/api/alert-rules", json=rule) as created:
+                assert created.status == 201, await created.text()
+            async with http.ws_connect(f"{base}/api/ws", heartbeat=30) as ws:
+
+                async def listen() -> None:
+                    async for message in ws:
+                        body = json.loads(message.data)
+                        kind, data, now = body.get("type"), body.get("data") or {}, time.time()
+                        camera = data.get("camera_id") or (data.get("metadata") or {}).get("camera_id")
+                        if kind == "detection.created":
+                            detected.setdefault(camera, now)
+                        elif kind == "alert.created":
+                            alerted.setdefault(camera, now)
+                        elif kind == "alert.updated" and "initial" in (data.get("metadata") or {}):
+                            refined.setdefault(camera, now)
+
+                listener = asyncio.create_task(listen())
+                for n, photo in enumerate(photos):
+                    camera = f"camera_{n:04d}"
+                    uploaded[camera] = await asyncio.to_thread(_publish, photo, work / "cameras" / camera)
+                    await asyncio.sleep(max(0.0, uploaded[camera] + 1 / rate - time.time()))
+                drain = time.monotonic() + (600 if llm else 120)
+                wanted = refined if llm and tree == REPO else alerted
+                while len(wanted) < len(photos) and time.monotonic() < drain:
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    await asyncio.sleep(0.2)
+                listener.cancel()
+    finally:
+        await _stop(process)
+        await redis.aclose()
+
+    def since_upload(moments: dict[str, float]) -> list[float]:
+        return [moments[camera] - uploaded[camera] for camera in uploaded if camera in moments]
+
+    result: dict[str, Any] = {
+        "rate_per_second": rate,
+        "uploads": len(photos),
+        "to_detection_created": _percentiles(since_upload(detected)),
+        "to_alert_created": _percentiles(since_upload(alerted)),
+    }
+    if refined:
+        result["to_refinement"] = _percentiles(since_upload(refined))
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="hsi-bench-pipeline-") as temp:
+        work = Path(temp)
+        stores = Stores(work)
+        await stores.start()
+        street = await asyncio.to_thread(_street_frames, work / "street", args.images)
+        people = await asyncio.to_thread(_people_photos, work / "people", max(args.uploads, args.llm_uploads))
+        results: dict[str, Any] = {}
+        try:
+            async with _baseline_tree(args.baseline, work) as baseline:
+                for name, tree in (("previous", baseline), ("new", REPO)):
+                    version: dict[str, Any] = {}
+                    run_dir = work / name
+                    version["overhead"] = await overhead(tree, stores, street, run_dir / "overhead")
+                    print(f"{name} overhead: {version['overhead']}", file=sys.stderr, flush=True)
+                    for rate in args.rates:
+                        key = f"latency_{rate:g}_per_s"
+                        version[key] = await latency(
+                            tree, stores, people[: args.uploads], rate, run_dir / key, llm=False
+                        )
+                        print(f"{name} {key}: {version[key]}", file=sys.stderr, flush=True)
+                    if args.llm_uploads:
+                        version["llm"] = await latency(
+                            tree, stores, people[: args.llm_uploads], 0.1, run_dir / "llm", llm=True
+                        )
+                        print(f"{name} llm: {version['llm']}", file=sys.stderr, flush=True)
+                    results[name] = version
         finally:
-            await redis.aclose()
-            for store in reversed(started):
-                await asyncio.to_thread(store.stop)
-    base = variants[0]["images_per_second"]
+            await stores.stop()
+    previous, new = results["previous"]["overhead"], results["new"]["overhead"]
     return {
         "bench": "pipeline",
-        "machine": machine_info(),
-        "model": "tiny RT-DETRv2 (2 M parameters, random weights)",
-        "settings": {"images": images, "image_size": "640x480", "batch_wait_ms": 25, "confidence": confidence,
-                     "arrival": f"{rate} images/s" if rate > 0 else "burst (all at once)",
-                     "file_stable_seconds": 0.0},
-        "variants": variants,
-        "throughput_ratio_vs_first": {
-            str(v["batch_size"]): round(v["images_per_second"] / base, 2) for v in variants
+        "machine": machine_info("opencv-python-headless", "torch", "llama_cpp_python"),
+        "baseline": {"rev": args.baseline, "commit": _git("rev-parse", args.baseline)},
+        "new": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
+        "results": results,
+        "ratios_new_vs_previous": {
+            "overhead_images_per_second": round(new["images_per_second"] / previous["images_per_second"], 2),
+            "overhead_cpu_ms_per_image": round(new["cpu_ms_per_image"] / previous["cpu_ms_per_image"], 3),
         },
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--batch-sizes", default="1,8", help="micro-batch sizes to compare, comma-separated")
-    parser.add_argument("--confidence", type=float, default=0.0)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="drop images at this rate (per second) instead of all at once")
+    parser.add_argument(
+        "--images", type=int, default=1000, help="null-detector overhead: images in the burst"
+    )
+    parser.add_argument("--uploads", type=int, default=200, help="latency: uploads per rate")
+    parser.add_argument("--rates", default="2,10", help="latency: uploads per second, comma-separated")
+    parser.add_argument(
+        "--llm-uploads", type=int, default=10, help="with SmolLM2: uploads, one every 10 s (0: skip)"
+    )
+    parser.add_argument("--baseline", default=BASELINE, help="the previous design's commit")
     parser.add_argument("--output", type=Path, help="also write the JSON result here")
     args = parser.parse_args(argv)
-    sizes = [int(size) for size in args.batch_sizes.split(",")]
-    result = asyncio.run(run(args.images, sizes, args.confidence, args.rate))
+    args.rates = [float(rate) for rate in args.rates.split(",") if rate]
+    result = asyncio.run(run(args))
     text = json.dumps(result, indent=2)
     print(text)
-    machine = result["machine"]
-    print(f"\n{machine['cpu_count']} CPUs, {machine['processor']}, torch {machine['torch']}", file=sys.stderr)
-    for variant in result["variants"]:
-        stages = variant["stages_ms"]
-        print(
-            f"batch {variant['batch_size']:>3}: {variant['images_per_second']:7.2f} images/s end to end "
-            f"({result['throughput_ratio_vs_first'][str(variant['batch_size'])]}x), "
-            f"{variant['inference_images_per_second']:.1f} inside the detector; p50 ms "
-            + ", ".join(f"{stage} {values.get('p50_ms', 0):.0f}" for stage, values in stages.items()),
-            file=sys.stderr,
-        )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text + "\n", encoding="utf-8")

@@ -18,8 +18,9 @@ decodes in a thread while others wait in the detector's micro-batch and others c
    stream acknowledges the entry.
 
 A crash before 3 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
-they were handed on) hands the same rows on again (at-least-once: the batcher tolerates a detection id
-it has seen) and draws the thumbnails that are missing. A file that is gone, undecodable or malformed is
+they were handed on, or they already belong to an event) hands the same rows on again (at-least-once:
+the batcher tolerates a detection id it has seen) and draws the thumbnails that are missing. The same
+look-up stops a file re-uploaded after the ledger forgot it from making a second event. A file that is gone, undecodable or malformed is
 logged and acknowledged (retrying cannot help); any other error (database or Redis down) propagates, so
 the stream retries the entry with backoff.
 
@@ -46,13 +47,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.detect import DetectedObject, Detector
-from server.models import Camera, CameraStatus, Detection
+from server.models import Camera, CameraStatus, Detection, Event
 from server.pipeline import broadcast, dedup, media
 from server.pipeline.cameras import record_upload
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
 from server.pipeline.intake import pipeline_stream
-from server.pipeline.microbatch import MicroBatcher
+from server.pipeline.microbatch import MicroBatcher, take_batch
 from server.pipeline.streams import RedisStream
 from server.runtime import Runtime
 from server.serialize import camera_to_dict, detection_to_dict
@@ -180,7 +181,7 @@ class DetectWorker:
             sink = self.runtime.detection_sink
             if sink is not None and committed.rows:
                 await sink(job.camera_id, committed.rows)
-        if committed.created or _missing_thumbnails(committed.rows):  # a redelivery: only what is missing
+        if committed.rows and (committed.created or _missing_thumbnails(committed.rows)):
             await asyncio.to_thread(_draw_thumbnails, loaded, committed.rows, job.uploaded_at)
         self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
 
@@ -312,13 +313,7 @@ class Committer:
 
     async def run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + COMMIT_WAIT_SECONDS
-            while len(batch) < COMMIT_MAX_FILES:
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic())))
-                except TimeoutError:
-                    break
+            batch = await take_batch(self._queue, COMMIT_MAX_FILES, COMMIT_WAIT_SECONDS)
             try:
                 results = await self._commit(batch)
             except Exception as err:  # every file of the batch fails; the stream retries each
@@ -335,6 +330,11 @@ class Committer:
         keys = sorted({_lock_key(p.job) for p in batch})
         offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
         changed_cameras: dict[str, Camera] = {}
+        redis = runtime.redis
+        identities = {(p.job.camera_id, p.job.file_hash) for p in batch}
+        ordered = sorted(identities)
+        handed_on = await redis.zmscore(dedup.LEDGER_KEY, [dedup.ledger_member(*identity) for identity in ordered])
+        already = {identity for identity, score in zip(ordered, handed_on, strict=True) if score is not None}
         async with runtime.database.sessions() as session, session.begin():
             # Locks in one order everywhere, so two workers committing overlapping files cannot deadlock.
             await session.execute(
@@ -343,7 +343,6 @@ class Committer:
             )
             for camera in await self._new_cameras(session, batch):
                 changed_cameras[camera.id] = camera
-            identities = {(p.job.camera_id, p.job.file_hash) for p in batch}
             stored = await session.scalars(
                 select(Detection)
                 .where(tuple_(Detection.camera_id, Detection.file_hash).in_(identities))
@@ -352,6 +351,7 @@ class Committer:
             existing: dict[tuple[str, str], list[Detection]] = {}
             for row in stored:
                 existing.setdefault((row.camera_id, row.file_hash or ""), []).append(row)
+            already |= await _in_events({key: rows for key, rows in existing.items() if key not in already}, session)
             created: set[tuple[str, str]] = set()
             for pending in batch:
                 identity = (pending.job.camera_id, pending.job.file_hash)
@@ -370,9 +370,6 @@ class Committer:
                     changed_cameras[camera.id] = camera
             await session.flush()
             camera_dicts = {camera_id: camera_to_dict(camera) for camera_id, camera in changed_cameras.items()}
-        redis = runtime.redis
-        handed_on = await redis.zmscore(dedup.LEDGER_KEY, [dedup.ledger_member(*identity) for identity in identities])
-        already = {identity for identity, score in zip(identities, handed_on, strict=True) if score is not None}
         results: list[Committed] = []
         announced: set[str] = set()
         async with redis.pipeline(transaction=False) as pipe:
@@ -421,6 +418,27 @@ class Committer:
                 extra={"component": "cameras", "camera_id": camera.id, "data": {"folder_path": camera.folder_path}},
             )
         return created
+
+
+async def _in_events(stored: dict[tuple[str, str], list[Detection]], session: AsyncSession) -> set[tuple[str, str]]:
+    """Of files whose rows exist but whom the ledger does not remember, those whose rows already belong
+    to an event: bytes processed longer ago than the ledger keeps (a camera re-uploading an old file).
+    Handing their rows on again would build a second event from them. Rows in no event were committed
+    by a run that stopped before handing them on, and are handed on now."""
+    if not stored:
+        return set()
+    found: set[tuple[str, str]] = set()
+    for (camera_id, file_hash), rows in stored.items():
+        times = [row.detected_at for row in rows]
+        ids = {row.id for row in rows}
+        covering = await session.scalars(
+            select(Event).where(
+                Event.camera_id == camera_id, Event.started_at <= max(times), Event.ended_at >= min(times)
+            )
+        )
+        if any(ids & set(event.detection_id_list) for event in covering):
+            found.add((camera_id, file_hash))
+    return found
 
 
 def _lock_key(job: DetectJob) -> str:

@@ -9,8 +9,11 @@ The file is read once here: its bytes are hashed and their header checked (forma
 marker an upload cut short lacks) without decoding pixels; the one full decode happens in the detect
 worker. The file's identity at that moment travels with the job (see `detect_job`). A file that looks
 cut short while it was written to a moment ago is not rejected yet (`UploadIncomplete`): the writer may
-be pausing between pieces, and the watcher looks again later. Deduplication, the claim and the queueing
-are one Redis script, so a new upload costs one database look-up and one Redis round trip.
+be pausing between pieces, and the watcher looks again later. The processed ledger, the claim and the
+queueing are one Redis script, so a new upload costs one Redis round trip and no database look-up: the
+detect worker's commit is where PostgreSQL says whether these bytes were stored before (it never stores
+them twice), for a whole batch of files in one query. `already_processed` (the ledger, then the
+database) serves the start-up scan of files that arrived while nothing was watching.
 """
 
 from __future__ import annotations
@@ -107,8 +110,8 @@ async def already_processed(runtime: Runtime, camera_id: str, file_hash: str) ->
     redis = runtime.redis
     if await dedup.is_processed(redis, camera_id, file_hash):
         return True
-    async with runtime.database.sessions() as session:
-        stored = await session.scalar(
+    async with runtime.database.engine.connect() as connection:  # a look-up: no ORM session needed
+        stored = await connection.scalar(
             select(Detection.id)
             .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
             .limit(1)
@@ -223,8 +226,6 @@ async def submit_file(
         raise reject(path, _reason(err), camera_id=camera_id, source=source) from None
 
     redis = runtime.redis
-    if await already_processed(runtime, camera_id, found.file_hash):
-        return SubmitResult("processed", camera_id, found.file_hash, found.kind)
     job = _job(path, camera_id, camera_folder, found, source, seen_at)
     settings = runtime.settings
     args: list[str | int | float] = [

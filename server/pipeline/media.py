@@ -221,13 +221,16 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 
     """
     with _bomb_guard(max_pixels):
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                _check_dimensions(image, max_pixels)
-                if max_side is not None and image.format == "JPEG" and max(image.size) > max_side:
-                    scale = max_side / max(image.size)
-                    image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
-                upright = ImageOps.exif_transpose(image)
-                return upright.convert("RGB")
+            image = Image.open(io.BytesIO(data))
+            _check_dimensions(image, max_pixels)
+            if max_side is not None and image.format == "JPEG" and max(image.size) > max_side:
+                scale = max_side / max(image.size)
+                image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            image.load()
+            # Each of these copies the whole picture, so only when there is something to change.
+            if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                image = ImageOps.exif_transpose(image)
+            return image if image.mode == "RGB" else image.convert("RGB")
         except MediaError:
             raise
         except UnidentifiedImageError:

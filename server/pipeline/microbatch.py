@@ -10,11 +10,31 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PIL import Image
 
 from server.detect import DetectedObject, Detector
 from server.pipeline.detect_stats import DetectStats
+
+T = TypeVar("T")
+
+
+#: While a batch waits for more items, how often it looks (a poll is cheaper than a task per item).
+_POLL_SECONDS = 0.001
+
+
+async def take_batch(queue: asyncio.Queue[T], limit: int, wait: float) -> list[T]:
+    """The next item, and whatever else arrives within `wait` seconds of it, up to `limit` items."""
+    batch = [await queue.get()]
+    deadline = time.monotonic() + wait
+    while True:
+        while len(batch) < limit and not queue.empty():
+            batch.append(queue.get_nowait())
+        remaining = deadline - time.monotonic()
+        if len(batch) >= limit or remaining <= 0:
+            return batch
+        await asyncio.sleep(min(remaining, _POLL_SECONDS))
 
 
 @dataclass
@@ -44,17 +64,7 @@ class MicroBatcher:
 
     async def run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + self._max_wait
-            while len(batch) < self._max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            await self._serve(batch)
+            await self._serve(await take_batch(self._queue, self._max_batch, self._max_wait))
 
     async def _serve(self, batch: list[_Request]) -> None:
         started = time.perf_counter()

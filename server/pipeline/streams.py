@@ -17,6 +17,7 @@ Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -154,6 +155,12 @@ class RedisStream:
         retry_at: dict[str, float] = {}
         running: set[asyncio.Task[None]] = set()
         done: list[str] = []
+        freed = asyncio.Event()  # an entry finished: there is room, and maybe acks to send
+
+        def on_finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            freed.set()
+
         next_claim = 0.0
         claim_every = min(max(self.claim_idle_ms / 2000, 1.0), 30.0)
         # A restarted consumer of the same name first finishes what it had been given ("0" = own
@@ -182,9 +189,12 @@ class RedisStream:
                 for entry_id, fields in batch:
                     task = asyncio.create_task(self._run(handler, entry_id, fields, retry_at, done))
                     running.add(task)
-                    task.add_done_callback(running.discard)
+                    task.add_done_callback(on_finished)
                 if running and (not batch or len(running) >= count):
-                    await asyncio.wait(running, timeout=_BUSY_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_BUSY_POLL_SECONDS):
+                            await freed.wait()
+                    freed.clear()
                 if done:
                     finished, done[:] = list(done), []
                     await self._ack(*finished)

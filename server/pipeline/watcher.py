@@ -5,6 +5,9 @@ watchdog reports file events from its own thread; each is handed to the asyncio 
 
 - **closed after writing** (inotify's `IN_CLOSE_WRITE`, the native observer on Linux) or **renamed into
   place** (FTP servers and `rsync` publish finished uploads that way): submitted at once, no waiting;
+- **created** (an image): tried at once as well. A file that appears complete in a folder created a
+  moment ago (a new camera's first upload, written before the folder's watch existed) gets no other
+  event; a file still being written looks cut short and is simply looked at again (below);
 - **created or modified** only: submitted once nothing more happened to it for `HSI_FILE_STABLE_SECONDS`.
   With the native observer this is a safety net (a close that was never reported); with the polling
   observer (NFS, SMB and Docker mounts report no close) it is how a file is known to be finished. Every
@@ -31,7 +34,14 @@ import os
 import time
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -53,6 +63,9 @@ _LOGGER = logging.getLogger("hsi.watcher")
 
 #: Events that mean "the writer is done with this file".
 FINISHED_EVENTS = frozenset({"closed", "moved"})
+#: What the kernel is asked to report (inotify's mask is built from it): not opens, reads or deletes,
+#: so the pipeline's own reads of each upload wake nothing.
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent]
 #: With close events, how long a file written and never reported closed waits before it is taken.
 NATIVE_SAFETY_SECONDS = 5.0
 #: How long a file that looks cut short may have been written to before it is rejected as such.
@@ -83,6 +96,8 @@ class _Relay(FileSystemEventHandler):
             return
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         path = Path(os.fsdecode(raw))
+        if is_in_progress_name(path):  # an upload's temporary name: its rename is the event that counts
+            return
         try:
             self._loop.call_soon_threadsafe(self._watcher.notify, path, event.event_type)
         except RuntimeError:  # the loop is closed: we are shutting down
@@ -111,7 +126,9 @@ class FileWatcher:
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         observer: BaseObserver = PollingObserver(timeout=1) if self.polling else Observer()
-        observer.schedule(_Relay(self, asyncio.get_running_loop()), str(self.root), recursive=True)
+        observer.schedule(
+            _Relay(self, asyncio.get_running_loop()), str(self.root), recursive=True, event_filter=WATCHED_EVENTS
+        )
         await asyncio.to_thread(observer.start)
         self._observer = observer
         _LOGGER.info(
@@ -143,11 +160,10 @@ class FileWatcher:
 
     def notify(self, path: Path, event: str = "modified") -> None:
         """Something happened to `path` (on the loop thread): take it now, or once it has been quiet."""
-        if is_in_progress_name(path):
-            return
         self._first_seen.setdefault(path, time.time())
         self._parked.discard(path)
-        self._schedule(path, 0.0 if event in FINISHED_EVENTS else self.quiet_seconds)
+        at_once = event in FINISHED_EVENTS or (event == "created" and media.media_type(path) == "image")
+        self._schedule(path, 0.0 if at_once else self.quiet_seconds)
 
     def _schedule(self, path: Path, delay: float) -> None:
         timer = self._timers.pop(path, None)

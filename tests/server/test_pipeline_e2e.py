@@ -22,14 +22,20 @@ from sqlalchemy import func, select
 
 from server.config import Settings
 from server.detect import COCO_CLASSES, Detector, load_detector
-from server.models import Camera, Detection, Log
+from server.models import Camera, Detection, Event, Log
 from server.pipeline import dedup
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.detect_worker import DetectWorker
 from server.pipeline.intake import pipeline_stream
 from server.pipeline.watcher import FileWatcher
 from server.runtime import Runtime
-from tests.support.media import truncate, write_h264_clip, write_jpeg, write_png_claiming_size, write_undecodable_mp4
+from tests.support.media import (
+    truncate,
+    write_h264_clip,
+    write_jpeg,
+    write_png_claiming_size,
+    write_undecodable_mp4,
+)
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings, rejection_for
 from tests.support.rtdetr import build_tiny_rtdetr
 
@@ -194,6 +200,38 @@ async def test_a_redelivered_entry_creates_nothing_twice(
             await pipeline_stream(runtime).add(entry)  # and once more with the ledger present
             await eventually(lambda: _depth_zero(runtime))
         assert [row.id for row in await _rows(runtime)] == before
+
+
+async def test_old_bytes_uploaded_again_after_the_ledger_forgot_them_make_no_second_event(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, tiny_model: Path, detector: Detector
+) -> None:
+    """Intake asks only the ledger (7 days); the commit finds the rows and sees them in an event."""
+    settings = _settings(tmp_path, tiny_model)
+    handed_on: list[list[int]] = []
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+
+        async def sink(camera_id: str, detections: list[Detection]) -> None:
+            handed_on.append([d.id for d in detections])
+
+        runtime.detection_sink = sink
+        async with running(runtime, detector):
+            first = write_jpeg(settings.cameras_dir / "porch" / "a.jpg", seed=12)
+            await eventually(lambda: _processed(runtime))
+            rows = await _rows(runtime)
+            assert handed_on == [[row.id for row in rows]]
+            async with runtime.database.sessions() as session:
+                session.add(Event(
+                    batch_id="old", camera_id="porch", started_at=rows[0].detected_at,
+                    ended_at=rows[-1].detected_at, detection_ids=json.dumps([row.id for row in rows]),
+                ))
+                await session.commit()
+            await runtime.redis.delete(dedup.LEDGER_KEY, *await runtime.redis.keys("hsi:dedup:*"))
+            again = settings.cameras_dir / "porch" / "a-again.jpg"
+            again.write_bytes(first.read_bytes())
+            await eventually(lambda: _processed(runtime))  # queued, committed and remembered again
+            await eventually(lambda: _depth_zero(runtime))
+        assert [row.id for row in await _rows(runtime)] == [row.id for row in rows]
+        assert len(handed_on) == 1
 
 
 async def _depth_zero(runtime: Runtime) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from server.detect import Detector, load_detector
 from server.models import Detection, Log
@@ -201,23 +201,23 @@ async def test_a_write_while_the_file_is_being_queued_gets_an_entry_of_its_own(
     settings = pipeline_settings(tmp_path)
     path = settings.cameras_dir / "porch" / "snap.jpg"
     async with pipeline_runtime(settings, db_url, redis) as runtime:
-        async with watching(runtime) as watcher, runtime.database.engine.connect() as blocker:
-            # Hold the first submission after it hashed the file: its look-up of earlier detections of
-            # these bytes waits on this lock.
-            await blocker.execute(text("LOCK TABLE detections IN ACCESS EXCLUSIVE MODE"))
-            write_jpeg(path, seed=1)
-            first_hash = await asyncio.to_thread(dedup.file_sha256, path)
+        async with watching(runtime) as watcher:
+            # Hold the first submission after it hashed the file: Redis holds writing clients (the
+            # submission's one script) while paused.
+            await runtime.redis.client_pause(20_000, all=False)
+            try:
+                write_jpeg(path, seed=1)
+                first_hash = await asyncio.to_thread(dedup.file_sha256, path)
 
-            async def submission_waits() -> bool:
-                waiting = await blocker.execute(
-                    text("SELECT count(*) FROM pg_locks WHERE relation = 'detections'::regclass AND NOT granted")
-                )
-                return bool(waiting.scalar())
+                async def submission_waits() -> bool:
+                    clients = await runtime.redis.client_list()
+                    return any(c.get("cmd") in {"evalsha", "eval"} and "b" in c.get("flags", "") for c in clients)
 
-            await eventually(submission_waits, timeout=20)
-            path.write_bytes(PHOTO)
-            await asyncio.sleep(1.0)  # the new write's event reaches the watcher
-            await blocker.rollback()
+                await eventually(submission_waits, timeout=20)
+                path.write_bytes(PHOTO)
+                await asyncio.sleep(1.0)  # the new write's event reaches the watcher
+            finally:
+                await runtime.redis.client_unpause()
             entries = await eventually(lambda: at_least(runtime, 2), timeout=20)
             await watcher.idle()
         assert [entry["file_hash"] for entry in entries] == [first_hash, PHOTO_HASH]

@@ -1,0 +1,64 @@
+"""A real server process with a detector that returns at once: the pipeline's own cost, measured.
+
+    python bench/pipeline_server.py ROLE[,ROLE...]    (settings from HSI_* variables, as the server reads)
+
+Run by `bench.pipeline` for its overhead measurement, once per code version: the driver puts the
+version's source tree first on PYTHONPATH, so `server` here is that version's. Everything is the
+product's (`server.runner.serve`: watcher, intake, streams, detect worker, commits, broadcasts) except the
+detector, replaced where that version's detect role loads it by `NullDetector`, which finds nothing and
+costs nothing. Prints READY once the roles run, and runs until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+class NullDetector:
+    """A Detector that returns at once and finds nothing (the protocol of every version measured)."""
+
+    name = "null"
+    device = "cpu"
+    fallback = False
+    reason = "benchmark: a detector that costs nothing"
+    model = None
+    last_inference_ms: float | None = 0.0
+
+    def detect(self, images: Sequence[Any]) -> list[list[Any]]:
+        return [[] for _ in images]
+
+    def warmup(self) -> None:
+        return None
+
+
+def install_null_detector() -> None:
+    """Make this version's detect role load the null detector, wherever it looks the detector up."""
+    from server.pipeline import roles
+
+    def null(*_args: Any, **_kwargs: Any) -> Any:
+        return NullDetector()
+
+    if hasattr(roles, "provision_detector"):  # since issue 11: a slot that may switch models
+        from server.detect import provision
+
+        provision.load_detector = null  # type: ignore[assignment]
+    else:
+        roles.load_detector = null  # type: ignore[attr-defined]
+
+
+async def main(roles: list[str]) -> None:
+    from server.config import load_settings
+    from server.runner import serve
+
+    async def ready(_runtime: Any) -> None:
+        print("READY", flush=True)
+
+    await serve(load_settings(), roles, on_ready=ready)
+
+
+if __name__ == "__main__":
+    install_null_detector()
+    asyncio.run(main(sys.argv[1].split(",")))
