@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from server.api.app import create_app
+from server.api.protocol import ApiRunner
 from server.broker import open_redis
 from server.config import Settings
 from server.db import open_database
@@ -32,7 +33,7 @@ RoleStarter = Callable[[Runtime, AsyncExitStack], Awaitable[None]]
 
 async def _start_api(runtime: Runtime, stack: AsyncExitStack) -> None:
     app = create_app(runtime)
-    runner = web.AppRunner(app, access_log=None)
+    runner = ApiRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, runtime.settings.host, runtime.settings.port)
