@@ -34,9 +34,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _health(port: int) -> dict[str, Any] | None:
+def _health(port: int, key_file: Path) -> dict[str, Any] | None:
+    """The full report (the key shows why components are unhealthy); None while the API starts."""
+    headers = {"X-API-Key": key_file.read_text().strip()} if key_file.is_file() else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/system/health", headers=headers)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/health", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as err:
         return json.loads(err.read())
@@ -69,13 +72,14 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
     }
     (tmp_path / "cameras").mkdir()
     logs = {name: tmp_path / f"{name}.log" for name in ("api", "analyze")}
+    key_file = tmp_path / "data" / "api_key.txt"
     api = _start(["api"], env, logs["api"])
     analyze = _start(["worker", "analyze"], env, logs["analyze"])
     loop = asyncio.get_running_loop()
     try:
 
         async def analyzer_reported() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, _health, port)
+            report = await loop.run_in_executor(None, _health, port, key_file)
             assert api.poll() is None and analyze.poll() is None, {
                 n: p.read_text()[-2000:] for n, p in logs.items()
             }
@@ -100,7 +104,7 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
         killed_at = loop.time()
 
         async def analyzer_gone() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, _health, port)
+            report = await loop.run_in_executor(None, _health, port, key_file)
             return report if report and not report["components"]["analyzer"]["workers"] else None
 
         report = await eventually(analyzer_gone, timeout=HEALTH_TTL_SECONDS + 10, interval=0.3)

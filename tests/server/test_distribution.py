@@ -11,10 +11,10 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
 
@@ -26,8 +26,10 @@ from server.addon import (
     announce_runtime,
     discovery_payload,
 )
+from server.apikeys import create_key, ensure_initial_key, revoke_key
 from server.config import Settings
 from server.migrate import head_revision
+from tests.support.pipeline import pipeline_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "home_security_intelligence"
@@ -164,8 +166,11 @@ def test_bad_option_stops_the_addon_with_one_line(
     assert result.stderr.strip().splitlines() == [message]
 
 
-async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Supervisor cannot run here: a stand-in on 127.0.0.1 records what the add-on sends."""
+async def test_discovery_reaches_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, redis: aioredis.Redis
+) -> None:
+    """Supervisor cannot run here: a stand-in on 127.0.0.1 records what the add-on sends. The add-on
+    announces its first-start key while it is active; once revoked, no key (and the file goes)."""
     received: list[tuple[str, dict[str, Any]]] = []
 
     async def discovery(request: web.Request) -> web.Response:
@@ -179,6 +184,7 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    settings = Settings(data_dir=tmp_path / "data", cameras_dir=tmp_path / "cameras", port=8000)
     try:
         uuid = await announce(
             discovery_payload("local-hsi", 8000, "k3y"),
@@ -186,13 +192,20 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
             token="tok",
         )
         assert uuid == "d1c0"
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        (data_dir / "api_key.txt").write_text("secret-key\n")
         monkeypatch.setenv("SUPERVISOR_TOKEN", "tok2")
         monkeypatch.setenv("SUPERVISOR_URL", f"http://127.0.0.1:{port}")
-        runtime = SimpleNamespace(settings=Settings(data_dir=data_dir, port=8000))
-        await announce_runtime(runtime)  # type: ignore[arg-type]
+        async with pipeline_runtime(settings, db_url, redis, database_logs=False) as runtime:
+            key_file = await ensure_initial_key(runtime.database.sessions, settings.data_dir)
+            assert key_file is not None
+            key = key_file.read_text().strip()
+            await announce_runtime(runtime)
+            # Revoked by a process that could not delete the file (another host, the CLI elsewhere):
+            async with runtime.database.sessions() as session:
+                await create_key(session, "phone")
+                await revoke_key(session, 1)
+                await session.commit()
+            await announce_runtime(runtime)
+            assert not key_file.exists()
     finally:
         await runner.cleanup()
     assert received[0] == (
@@ -201,7 +214,8 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
     )
     auth, payload = received[1]
     assert auth == "Bearer tok2"
-    assert payload["config"]["api_key"] == "secret-key" and payload["config"]["port"] == 8000
+    assert payload["config"]["api_key"] == key and payload["config"]["port"] == 8000
+    assert received[2][1]["config"]["api_key"] == ""  # finding: a revoked key was still announced
 
 
 async def test_discovery_rejection_is_reported() -> None:
