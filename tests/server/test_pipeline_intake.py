@@ -100,13 +100,13 @@ async def test_queueing_creates_the_camera_and_dedups_by_content(runtime: Runtim
     again = await submit_file(runtime, copy, camera_folder=folder.name, source="watcher")
     video = await submit_file(runtime, clip, camera_folder=folder.name, source="watcher")
 
-    assert queued.status == "queued" and queued.camera_id == "back_yard_stlich_2"
+    assert queued.status == "queued" and queued.camera_id == "back_yard_ostlich_2_98b83d12"
     assert again.status == "duplicate" and again.file_hash == queued.file_hash
     assert video.status == "queued" and video.media_type == "video"
     async with runtime.database.sessions() as session:
         [camera] = list(await session.scalars(select(Camera)))
     assert (camera.id, camera.name, camera.folder_path) == (
-        "back_yard_stlich_2", folder.name, str(folder)
+        "back_yard_ostlich_2_98b83d12", folder.name, str(folder)
     )
     entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
     assert len(entries) == 2
