@@ -21,7 +21,7 @@ writing the alert) counts as this event's own claim.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.alerts import webhook
+from server.alerts import delivery, webhook
 from server.alerts.dedup import Cooldown, render_dedup_key
 from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evaluate
 from server.alerts.rule_row import spec_from_row
@@ -88,11 +88,13 @@ class AlertEngine:
         redis: aioredis.Redis,
         *,
         webhook_timeout_seconds: float = webhook.DEFAULT_TIMEOUT_SECONDS,
+        webhook_allowed_networks: Collection[webhook.IPNetwork] = (),
     ) -> None:
         self._sessions = sessions
         self._redis = redis
         self._cooldown = Cooldown(redis, prefix=COOLDOWN_PREFIX)
         self._webhook_timeout = webhook_timeout_seconds
+        self._webhook_allowed = tuple(webhook_allowed_networks)
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -139,7 +141,7 @@ class AlertEngine:
             alert = await self._raise(event, row, spec, match, detections)
             if alert is not None:
                 raised.append(alert)
-                await self.deliver(alert, event, spec)
+                await delivery.hand_over(self._redis, self, alert, event, spec)  # webhooks: queued
         return raised
 
     async def _raise(
@@ -231,6 +233,7 @@ class AlertEngine:
                     spec.webhook.secret,
                     payload,
                     timeout_seconds=self._webhook_timeout,
+                    allowed_networks=self._webhook_allowed,
                 )
             except webhook.WebhookDeliveryError as err:
                 _LOGGER.warning(
@@ -263,11 +266,8 @@ class AlertEngine:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(Alert, Event, AlertRule)
-                    .join(Event, Alert.event_id == Event.id)
-                    .join(AlertRule, Alert.rule_id == AlertRule.id)
+                    delivery.pending_alerts()
                     .where(
-                        Alert.status == AlertStatus.PENDING,
                         Alert.created_at <= now - REDELIVERY_MIN_AGE,
                         Alert.created_at >= now - REDELIVERY_MAX_AGE,
                     )
