@@ -96,6 +96,7 @@ class DatabaseLogHandler(logging.Handler):
         self._interval = interval_seconds
         self._buffer: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self.dropped = 0
+        self.database_url: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -131,10 +132,11 @@ class DatabaseLogHandler(logging.Handler):
 async def ensure_database_logging(runtime: Runtime, stack: AsyncExitStack) -> DatabaseLogHandler:
     """Attach the handler to the `hsi` logger once per database (several roles may ask in one process)."""
     logger = logging.getLogger(ROOT_LOGGER)
-    for handler in logger.handlers:
-        if isinstance(handler, DatabaseLogHandler) and handler._sessions is runtime.database.sessions:
+    for handler in logger.handlers:  # by URL: the API's own pool is the same database
+        if isinstance(handler, DatabaseLogHandler) and handler.database_url == runtime.database.url:
             return handler
     handler = DatabaseLogHandler(runtime.database.sessions)
+    handler.database_url = runtime.database.url
     logger.addHandler(handler)
     task = asyncio.create_task(handler.run(), name="hsi-log-writer")
 
