@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from server import __version__
 from server.addon import (
@@ -395,3 +398,50 @@ def test_installed_wheel_migrates_from_its_own_copy(wheel: Path, tmp_path: Path)
     assert Path(module) == target / "server" / "migrate.py"
     assert Path(migrations) == target / "server" / "migrations"
     assert head == head_revision()
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements-server.txt as {name: (version, hashes)}."""
+    text = (ROOT / "requirements-server.txt").read_text()
+    locked: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        pin = re.match(r"^([a-z0-9._-]+)==(\S+)", block)
+        if pin:
+            hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+            locked[canonicalize_name(pin.group(1))] = (pin.group(2), hashes)
+    return locked
+
+
+def test_the_server_lock_pins_every_dependency_with_hashes() -> None:
+    """Finding: floors only (`aiohttp>=3.11` admitted releases without the request-smuggling fixes)
+    and no lock for the server's images. The lock pins each dependency of the server (with the
+    images' extras, torch aside: it comes from PyTorch's CPU index), exactly, with file hashes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(text) for text in project["dependencies"]]
+    extras = project["optional-dependencies"]
+    wanted += [Requirement(text) for extra in ("detect", "llm") for text in extras[extra]]
+    locked = _locked()
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        if name == "torch":
+            assert name not in locked
+            continue
+        version, hashes = locked[name]
+        assert requirement.specifier.contains(version, prereleases=True), (name, version)
+        assert hashes, name
+    assert all(hashes for _version, hashes in locked.values())
+    cuda = [name for name in locked if name.startswith(("nvidia-c", "cuda-", "triton"))]
+    assert cuda == []  # the CPU set (nvidia-ml-py, GPU statistics, works without a GPU)
+    floors = {canonicalize_name(r.name): r.specifier for r in wanted}
+    assert not floors["aiohttp"].contains("3.14.2") and not floors["pillow"].contains("11.2.1")
+    # CI tests what the images install: the server venv has exactly the locked versions.
+    for name, (version, _hashes) in locked.items():
+        assert importlib.metadata.version(name) == version, name
+
+
+@pytest.mark.parametrize("dockerfile", ["addon/Dockerfile", "deploy/gpu/Dockerfile"])
+def test_images_install_the_lock_with_hashes(dockerfile: str) -> None:
+    text = (ROOT / dockerfile).read_text()
+    assert re.search(r"pip install --require-hashes --no-deps -r \S*requirements-server\.txt", text)
+    assert "pip check" in text
+    assert not re.search(r'pip install [^\n]*"(transformers|safetensors|llama-cpp-python)[>=]', text)
