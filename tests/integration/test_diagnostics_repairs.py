@@ -73,6 +73,9 @@ async def test_diagnostics_redact_key(
     assert diagnostics["health"]["version"] == health["version"]
     assert diagnostics["health"]["instance_id"] == hsi_server.instance_id
     assert [c["id"] for c in diagnostics["cameras"]] == ["front_door"]
+    # Finding: folder paths and the health report went out unredacted.
+    assert diagnostics["cameras"][0]["folder_path"] == REDACTED
+    assert str(hsi_server.root) not in str(diagnostics)
     assert diagnostics["push_connected"] is True
     assert diagnostics["last_update_success"] is True
     assert "person" in diagnostics["activity"]["front_door"]
