@@ -1,10 +1,11 @@
 """aiohttp's own error answers in the API's JSON error shape.
 
 A request the HTTP parser refuses (a malformed request line, a bad header, a smuggling attempt with
-both `Content-Length` and `Transfer-Encoding`) never reaches the app or its middlewares: aiohttp's
-connection handler answers it itself, as `text/plain`. `ApiRunner` (an `AppRunner`) gives every
-connection a handler whose error answers are `{"error": {"code", "message", "details"}}` like the
-rest of the API; the status, logging and connection closing stay aiohttp's.
+both `Content-Length` and `Transfer-Encoding`) never reaches the app or its middlewares, and an
+`Expect` header aiohttp does not know is refused before them: aiohttp's connection handler answers
+these itself, as `text/plain`. `ApiRunner` (an `AppRunner`) gives every connection a handler whose
+error answers are `{"error": {"code", "message", "details"}}` like the rest of the API; the status,
+logging and connection closing stay aiohttp's.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from server.api.errors import HTTP_CODES, error_response
+from server.api.errors import HTTP_CODES, error_response, from_http_exception
+from server.storable import storable
 
 
 class JsonErrorRequestHandler(web.RequestHandler):
@@ -38,9 +40,41 @@ class JsonErrorRequestHandler(web.RequestHandler):
         response.force_close()
         return response
 
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """An HTTP error that escaped the app (its `Expect` check) goes out as JSON too."""
+        if isinstance(resp, web.HTTPException):
+            resp = from_http_exception(resp)
+        return await super().finish_response(request, resp, start_time)
+
+
+async def _refuse_unknown_expectation(request: web.BaseRequest) -> web.StreamResponse | None:
+    """417 for an `Expect` other than `100-continue`, before the app: aiohttp's own check builds its
+    text answer from the header, and an undecodable byte there made that a 500."""
+    expect = request.headers.get(hdrs.EXPECT)
+    if not expect or expect.strip().lower() == "100-continue":
+        return None
+    response = error_response(
+        417, "expectation_failed", f"unknown expectation '{storable(expect, 100)}': only 100-continue"
+    )
+    response.force_close()
+    return response
+
 
 class ApiRunner(web.AppRunner):
     """An `AppRunner` whose connections answer malformed requests in the JSON error shape."""
+
+    async def setup(self) -> None:
+        await super().setup()
+        server = super().server
+        assert server is not None
+        app_handler = server.request_handler
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            return await _refuse_unknown_expectation(request) or await app_handler(request)
+
+        server.request_handler = handle
 
     @property
     def server(self) -> Any:
