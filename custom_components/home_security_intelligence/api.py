@@ -6,11 +6,11 @@ written down here for the server side to match exactly (every field below is rea
 Auth: header ``X-API-Key``. Errors: ``{"error": {"code": str, "message": str, "details": ...}}``
 with a 4xx status; 401 means a bad key; 422 carries ``details`` = ``[{"field", "message"}]``.
 
-``GET /api/system/health`` (no key)::
+``GET /api/system/health`` (open; with a valid key also ``reason`` and the like)::
 
     {"status": "healthy"|"degraded"|"unhealthy", "version": "0.1.0", "instance_id": "<uuid>",
      "components": {"database": {"status"}, "redis": {"status"},
-                    "detector": {"status", "backend", "device", "fallback": bool},
+                    "detector": {"status", "backend", "device", "fallback": bool, "reason"},
                     "analyzer": {"status", "backend"}, "gpu": {"status"}}}
 
 ``GET /api/system/stats``::
@@ -71,6 +71,7 @@ class ComponentHealth(TypedDict, total=False):
     backend: str
     device: str
     fallback: bool
+    reason: str
 
 
 class Health(TypedDict):
@@ -133,6 +134,8 @@ class Camera(TypedDict):
     last_seen_at: str | None
     last_event: EventSummary | None
     last_detection_id: int | None
+    upload_gap_seconds: NotRequired[float | None]
+    offline_after_seconds: NotRequired[int | None]
 
 
 class Event(TypedDict):
@@ -177,6 +180,8 @@ class AlertMetadata(TypedDict, total=False):
     thumbnail_url: str | None
     summary: str | None
     risk_score: int
+    risk_level: str | None
+    severity_source: str
     camera_id: str
 
 
@@ -202,7 +207,7 @@ class Schedule(TypedDict, total=False):
     days: list[str]
     start_time: str
     end_time: str
-    timezone: str
+    timezone: str | None
 
 
 class AlertRule(TypedDict, total=False):
@@ -212,7 +217,7 @@ class AlertRule(TypedDict, total=False):
     name: str
     description: str | None
     enabled: bool
-    severity: str
+    severity: str | None
     risk_threshold: int | None
     object_types: list[str] | None
     camera_ids: list[str] | None
@@ -384,8 +389,9 @@ class HSIClient:
         return items
 
     async def health(self) -> Health:
-        """Server status, version and instance id (no key needed)."""
-        data = await self._request("GET", "/api/system/health", auth=False)
+        """Server status, version and instance id. No key is needed, but one is sent: with a valid
+        key the server also says why a part is degraded (the repair issue shows that reason)."""
+        data = await self._request("GET", "/api/system/health")
         if not isinstance(data, dict) or "instance_id" not in data:
             raise HSIResponseError(0, "not_hsi", "not a Home Security Intelligence server")
         return cast(Health, data)

@@ -45,7 +45,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     EVENT_SECURITY_EVENT,
-    ISSUE_CPU_FALLBACK,
+    ISSUE_DETECTOR_FALLBACK,
     ISSUE_UNREACHABLE,
     ISSUE_VERSION,
     LOGGER,
@@ -235,24 +235,24 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
 
     def _check_health(self, health: Health) -> None:
-        """Repair issues derived from the health report (CPU fallback, version)."""
+        """Repair issues derived from the health report (a detector standing in for another, version)."""
         detector = health.get("components", {}).get("detector", {})
         if detector.get("fallback"):
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                self._issue_id(ISSUE_CPU_FALLBACK),
+                self._issue_id(ISSUE_DETECTOR_FALLBACK),
                 is_fixable=False,
                 severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_CPU_FALLBACK,
+                translation_key=ISSUE_DETECTOR_FALLBACK,
                 translation_placeholders={
                     "title": self.config_entry.title,
                     "backend": str(detector.get("backend", "unknown")),
-                    "device": str(detector.get("device", "cpu")),
+                    "reason": str(detector.get("reason", "the server gave no reason")),
                 },
             )
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_CPU_FALLBACK))
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_DETECTOR_FALLBACK))
         if version_compatible(health["version"]):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_VERSION))
         else:
@@ -273,7 +273,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
     @callback
     def async_remove_issues(self) -> None:
         """Drop this entry's repair issues (the entry is going away)."""
-        for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+        for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
 
     # -- push channel ------------------------------------------------------------------
@@ -440,6 +440,9 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             "device_id": self.camera_device_id(camera_id),
             "summary": metadata.get("summary"),
             "risk_score": metadata.get("risk_score"),
+            # The severity is the rule's own, or the event's risk level (`severity_source` says which).
+            "risk_level": metadata.get("risk_level"),
+            "severity_source": metadata.get("severity_source"),
             "object_types": list(metadata.get("object_types") or []),
             "thumbnail_path": self.media_path(metadata.get("thumbnail_url")),
         }

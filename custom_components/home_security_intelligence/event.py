@@ -23,6 +23,8 @@ ALERT_ATTRIBUTES = (
     "rule_id",
     "summary",
     "risk_score",
+    "risk_level",
+    "severity_source",
     "object_types",
     "thumbnail_path",
 )

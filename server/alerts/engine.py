@@ -37,7 +37,8 @@ from server.alerts.dedup import Cooldown, render_dedup_key
 from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evaluate
 from server.alerts.rule_row import spec_from_row
 from server.alerts.rule_spec import AlertRuleSpec
-from server.models import Alert, AlertRule, AlertStatus, Event, Severity
+from server.alerts.severity import alert_severity
+from server.models import Alert, AlertRule, AlertStatus, Event
 from server.pipeline import broadcast
 from server.serialize import alert_to_dict, event_to_dict, json_list
 
@@ -89,8 +90,10 @@ class AlertEngine:
         *,
         webhook_timeout_seconds: float = webhook.DEFAULT_TIMEOUT_SECONDS,
         webhook_allowed_networks: Collection[webhook.IPNetwork] = (),
+        home_timezone: str = "UTC",
     ) -> None:
         self._sessions = sessions
+        self._home_timezone = home_timezone  # for schedules that name no zone (`HSI_TIMEZONE`)
         self._redis = redis
         self._cooldown = Cooldown(redis, prefix=COOLDOWN_PREFIX)
         self._webhook_timeout = webhook_timeout_seconds
@@ -113,7 +116,7 @@ class AlertEngine:
         rules = []
         for row in rows:
             try:
-                rules.append((row, spec_from_row(row)))
+                rules.append((row, spec_from_row(row).in_home_zone(self._home_timezone)))
             except ValidationError as err:
                 _LOGGER.warning(
                     "alert rule %s (%s) is invalid and was skipped: %s",
@@ -184,6 +187,7 @@ class AlertEngine:
                     extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
                 )
                 return None
+        severity = alert_severity(spec.severity, event.risk_score)
         metadata: dict[str, Any] = {
             "rule_name": spec.name,
             "object_types": list(match.matched_object_types)
@@ -194,12 +198,13 @@ class AlertEngine:
             "summary": event.summary,
             "risk_score": event.risk_score,
             "risk_level": event.risk_level,
+            "severity_source": severity.source,
             "camera_id": event.camera_id,
         }
         alert = Alert(
             event_id=event.id,
             rule_id=row.id,
-            severity=Severity(spec.severity.value),
+            severity=severity.severity,
             status=AlertStatus.PENDING,
             channels=list(spec.channels),
             dedup_key=dedup_key,
@@ -216,7 +221,7 @@ class AlertEngine:
             alert.id,
             spec.name,
             event.id,
-            spec.severity.value,
+            f"{severity.severity.value} from the {severity.source}",
             extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
         )
         await broadcast.publish(self._redis, "alert.created", alert_to_dict(alert))

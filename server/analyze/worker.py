@@ -9,12 +9,15 @@ For one stream entry (format: `server.pipeline.batcher`), in this order:
    (`baseline_store`; folding first means the comparison uses the freshest rates);
 3. note other cameras' activity within `OTHER_CAMERAS_WINDOW` of the batch;
 4. score the `BatchContext` with the resilient analyzer (LLM, or the rules fallback);
-5. for a batch with video, encode an H.264 clip under `settings.clips_dir`;
-6. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
-7. run the alert engine; the stream acknowledges the entry only after the handler returns.
+5. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
+6. run the alert engine;
+7. encode the event's clip (`server.analyze.clip`: its videos, or two or more snapshots) under
+   `settings.clips_dir`, set `clip_path` and publish `event.updated` — after the alerts, so encoding a
+   long recording never delays a notification. The stream acknowledges the entry only after the
+   handler returns.
 
 Redelivery (a crash anywhere above) is safe: an existing event for the batch is not analysed again,
-only the (idempotent) alert step is repeated.
+only the (idempotent) alert step is repeated, and its clip is made if it has none yet.
 """
 
 from __future__ import annotations
@@ -28,11 +31,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,14 +43,15 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
 from server.alerts.zones import zones_hit
-from server.analyze import baseline_store
+from server.analyze import baseline_store, clip
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
 from server.pipeline import broadcast, media
-from server.pipeline.batcher import BatchAggregator, decode_entry
+from server.pipeline.analyze_job import AnalyzeJob
+from server.pipeline.batcher import BatchAggregator, image_size_of
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, RedisStream
 from server.runtime import Runtime
 from server.serialize import event_to_dict
@@ -59,9 +61,6 @@ _LOGGER = logging.getLogger("hsi.analyze")
 #: Activity on other cameras this close to the batch is context ("someone walked round the house").
 OTHER_CAMERAS_WINDOW = timedelta(seconds=300)
 MAX_OTHER_CAMERA_LINES = 6
-#: Frames per second of video sampled into an event clip, and at most how many frames.
-CLIP_SAMPLE_EVERY_SECONDS = 0.5
-CLIP_MAX_FRAMES = 120
 #: Entries analysed concurrently per worker (the llama.cpp model serialises itself; the rest overlaps).
 CONCURRENCY = 4
 #: How often pending alert deliveries are retried.
@@ -93,36 +92,6 @@ def analyze_stream(runtime: Runtime) -> RedisStream:
     )
 
 
-def _file_size(path: str) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError):
-        return None
-
-
-def _clip_frames(paths: Sequence[str]) -> list[Image.Image]:
-    frames: list[Image.Image] = []
-    for path in paths:
-        try:
-            sampled = media.sample_video_frames(
-                path, every=CLIP_SAMPLE_EVERY_SECONDS, start=0.0, max_frames=CLIP_MAX_FRAMES - len(frames)
-            )
-        except (media.MediaError, OSError) as err:
-            _LOGGER.warning("clip: skipping %s: %s", path, err)
-            continue
-        frames.extend(image for _t, image in sampled)
-        if len(frames) >= CLIP_MAX_FRAMES:
-            break
-    return frames
-
-
-def make_event_clip(video_paths: Sequence[str], out_path: Path) -> Path | None:
-    """An H.264 clip of the batch's videos (sampled at real-time speed), or None if none decodes."""
-    frames = _clip_frames(video_paths)
-    if not frames:
-        return None
-    return media.make_clip(frames, out_path, fps=1.0 / CLIP_SAMPLE_EVERY_SECONDS)
 
 
 class AnalyzeWorker:
@@ -150,32 +119,32 @@ class AnalyzeWorker:
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         """One closed batch → one event (idempotent on batch_id) → alerts."""
         started = time.perf_counter()
-        batch = decode_entry(fields)
+        batch = AnalyzeJob.from_fields(fields)
         sessions = self.runtime.database.sessions
         async with sessions() as session:
-            existing = await session.scalar(select(Event).where(Event.batch_id == batch["batch_id"]))
+            existing = await session.scalar(select(Event).where(Event.batch_id == batch.batch_id))
             rows = list(
                 await session.scalars(
                     select(Detection)
-                    .where(Detection.id.in_(batch["detection_ids"]))
+                    .where(Detection.id.in_(batch.detection_ids))
                     .order_by(Detection.detected_at, Detection.id)
                 )
             )
-            camera = await session.get(Camera, batch["camera_id"])
+            camera = await session.get(Camera, batch.camera_id)
             zones = list(
                 await session.scalars(
-                    select(Zone).where(Zone.camera_id == batch["camera_id"], Zone.enabled.is_(True))
+                    select(Zone).where(Zone.camera_id == batch.camera_id, Zone.enabled.is_(True))
                 )
             )
         if not rows or camera is None:
             _LOGGER.warning(
                 "batch %s of %s: its detections or camera are gone; nothing to analyse",
-                batch["batch_id"],
-                batch["camera_id"],
-                extra={"component": "analyze", "camera_id": batch["camera_id"]},
+                batch.batch_id,
+                batch.camera_id,
+                extra={"component": "analyze", "camera_id": batch.camera_id},
             )
             return
-        zone_ids = await self._zones_per_detection(rows, zones, batch["image_sizes"])
+        zone_ids = await self._zones_per_detection(rows, zones)
         facts = [
             EventDetection(
                 row.id, DetectionFacts(row.object_type or "unknown", row.confidence or 0.0, frozenset(ids))
@@ -184,15 +153,16 @@ class AnalyzeWorker:
         ]
         if existing is not None:
             _LOGGER.info(
-                "batch %s already has event %s; re-running alerts only", batch["batch_id"], existing.id
+                "batch %s already has event %s; re-running alerts only", batch.batch_id, existing.id
             )
             await self.alerts.process_event(existing, facts)
+            if existing.clip_path is None:
+                await self._attach_clip(existing, rows)
             return
 
-        ctx = await self._context(camera, rows, zones, zone_ids, batch["image_sizes"])
+        ctx = await self._context(camera, rows, zones, zone_ids)
         assessment, backend = await self.analyzer.assess(ctx)
-        clip_path = await self._clip(batch["batch_id"], camera.id, rows)
-        event = await self._insert_event(batch, ctx, rows, assessment, backend, clip_path)
+        event = await self._insert_event(batch, ctx, rows, assessment, backend)
         if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
             return
         duration_ms = (time.perf_counter() - started) * 1000
@@ -215,17 +185,16 @@ class AnalyzeWorker:
         )
         await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
         await self.alerts.process_event(event, facts)
+        await self._attach_clip(event, rows)
 
-    async def _zones_per_detection(
-        self, rows: Sequence[Detection], zones: Sequence[Zone], sizes: dict[int, tuple[int, int]]
-    ) -> list[list[str]]:
+    async def _zones_per_detection(self, rows: Sequence[Detection], zones: Sequence[Zone]) -> list[list[str]]:
         """Zone ids of each detection, measured against that detection's own image size."""
         if not zones:
             return [[] for _ in rows]
         result: list[list[str]] = []
         file_sizes: dict[str, tuple[int, int] | None] = {}
         for row in rows:
-            size = await self._image_size(row, sizes, file_sizes)
+            size = await self._image_size(row, file_sizes)
             if size is None:
                 _LOGGER.warning(
                     "detection %s: image size unknown (%s unreadable); zones not evaluated",
@@ -239,15 +208,14 @@ class AnalyzeWorker:
         return result
 
     @staticmethod
-    async def _image_size(
-        row: Detection, sizes: dict[int, tuple[int, int]], file_sizes: dict[str, tuple[int, int] | None]
-    ) -> tuple[int, int] | None:
-        if row.id in sizes:
-            return sizes[row.id]
-        if row.media_type == "video" and row.video_width and row.video_height:
-            return row.video_width, row.video_height
+    async def _image_size(row: Detection, file_sizes: dict[str, tuple[int, int] | None]) -> tuple[int, int] | None:
+        """The row's stored size; rows from before it was stored read the file once per batch."""
         if row.file_path not in file_sizes:
-            file_sizes[row.file_path] = await asyncio.to_thread(_file_size, row.file_path)
+            file_sizes[row.file_path] = (
+                image_size_of(row)
+                if row.image_width or row.media_type == "video"
+                else await asyncio.to_thread(image_size_of, row)
+            )
         return file_sizes[row.file_path]
 
     async def _context(
@@ -256,13 +224,12 @@ class AnalyzeWorker:
         rows: Sequence[Detection],
         zones: Sequence[Zone],
         zone_ids: Sequence[Sequence[str]],
-        sizes: dict[int, tuple[int, int]],
     ) -> BatchContext:
         by_id = {zone.id: zone for zone in zones}
         file_sizes: dict[str, tuple[int, int] | None] = {}
         infos = []
         for row, ids in zip(rows, zone_ids, strict=True):
-            width, height = await self._image_size(row, sizes, file_sizes) or (1, 1)
+            width, height = await self._image_size(row, file_sizes) or (1, 1)
             infos.append(
                 DetectionInfo(
                     object_type=row.object_type or "unknown",
@@ -324,36 +291,53 @@ class AnalyzeWorker:
             lines.append(f"{name}: {kinds} (last {last[name].astimezone(self.tz):%H:%M:%S})")
         return lines
 
-    async def _clip(self, batch_id: str, camera_id: str, rows: Sequence[Detection]) -> str | None:
-        videos = list(dict.fromkeys(row.file_path for row in rows if row.media_type == "video"))
-        if not videos:
-            return None
-        out = self.runtime.settings.clips_dir / camera_id / f"{batch_id}.mp4"
+    async def _attach_clip(self, event: Event, rows: Sequence[Detection]) -> None:
+        """Make the event's clip, store its path and publish `event.updated` (nothing if not worth one)."""
+        uploads = clip.event_uploads(rows)
+        if not clip.worth_a_clip(uploads):
+            return
+        out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"
+        started = time.perf_counter()
         try:
-            made = await asyncio.to_thread(make_event_clip, videos, out)
+            made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
         except (media.MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
-                "batch %s: no clip (%s)",
-                batch_id,
+                "event %s: no clip (%s)",
+                event.id,
                 err,
-                extra={"component": "analyze", "camera_id": camera_id},
+                extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
             )
-            return None
-        return str(made) if made is not None else None
+            return
+        if made is None:
+            return
+        async with self.runtime.database.sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            if stored is None:  # deleted meanwhile
+                made.unlink(missing_ok=True)
+                return
+            stored.clip_path = str(made)
+        event.clip_path = str(made)
+        _LOGGER.info(
+            "event %s: clip of %d uploads in %.1f s",
+            event.id,
+            len(uploads),
+            time.perf_counter() - started,
+            extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
+        )
+        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(stored))
 
     async def _insert_event(
         self,
-        batch: dict[str, Any],
+        batch: AnalyzeJob,
         ctx: BatchContext,
         rows: Sequence[Detection],
         assessment: RiskAssessment,
         backend: str,
-        clip_path: str | None,
     ) -> Event | None:
         statement = (
             insert(Event)
             .values(
-                batch_id=batch["batch_id"],
+                batch_id=batch.batch_id,
                 camera_id=ctx.camera_id,
                 started_at=ctx.started_at,
                 ended_at=ctx.ended_at,
@@ -363,8 +347,7 @@ class AnalyzeWorker:
                 reasoning=assessment.reasoning,
                 detection_ids=json.dumps([row.id for row in rows]),
                 object_types=json.dumps(sorted({row.object_type for row in rows if row.object_type})),
-                is_fast_path=bool(batch["is_fast_path"]),
-                clip_path=clip_path,
+                is_fast_path=batch.is_fast_path,
                 analysis_backend=backend,
             )
             .on_conflict_do_nothing(index_elements=[Event.batch_id])
@@ -401,6 +384,7 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     alerts = AlertEngine(
         runtime.database.sessions,
         runtime.redis,
+        home_timezone=runtime.settings.timezone,
         webhook_allowed_networks=runtime.settings.webhook_allowed_networks,
     )
     stack.push_async_callback(alerts.close)

@@ -99,6 +99,14 @@ def open_media(settings: Settings, raw: str | None, what: str) -> BinaryIO:
         raise missing from None
 
 
+def safe_path(settings: Settings, raw: str | None, what: str) -> Path:
+    """The path of a stored file that passes the same checks, for a reader that needs a name (the
+    video decoder of a camera's snapshot). The file may be swapped after the check; whoever reads it
+    must only ever answer with what it decodes from it (a JPEG of a frame), never its bytes."""
+    with open_media(settings, raw, what):
+        return Path(raw or "")
+
+
 def content_type(path: str | Path) -> str:
     return CONTENT_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
 

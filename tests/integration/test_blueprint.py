@@ -175,7 +175,11 @@ async def test_blueprint_notifies_and_buttons_act(
     data = scene.notifications[0].data
     metadata = alert["metadata"]
     assert data["title"] == "Front Door: Critical alert"
-    assert data["message"] == f"{metadata['summary']} (risk {metadata['risk_score']})"
+    # The rule sets the severity: the message gives the event's own risk level as well.
+    assert metadata["severity_source"] == "rule"
+    assert data["message"] == (
+        f"{metadata['summary']} (risk {metadata['risk_score']} {metadata['risk_level']}, severity set by the rule)"
+    )
     thumbnail = metadata["thumbnail_url"].removeprefix("/api/")  # detections/<id>/thumbnail
     entry_id = next(e.entry_id for e in hass.config_entries.async_entries(DOMAIN) if e is not second_server)
     assert data["data"]["image"].startswith(f"/api/{DOMAIN}/{entry_id}/{thumbnail}?authSig=")

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.alerts.delivery import DELIVERY_STREAM, AlertDeliverer
+from server.alerts.delivery import DELIVERY_GROUP, DELIVERY_STREAM, LOCK_PREFIX, delivery_stream
 from server.alerts.engine import AlertEngine
 from server.db import session_factory
 from server.models import Alert, AlertStatus
@@ -95,22 +95,22 @@ async def test_a_delivery_cut_short_by_a_crash_is_finished_after_the_restart(
     sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, held: tuple[HeldReceiver, str]
 ) -> None:
     receiver, url = held
+    receiver.release.set()
     await _rule(sessions, channels=["webhook"], webhook={"url": url, "secret": SECRET}, cooldown_seconds=0)
     engine = AlertEngine(sessions, redis, webhook_allowed_networks=LOOPBACK)
     try:
         event, facts = await _event(sessions)
         [alert] = await engine.process_event(event, facts)
-        deliverer = AlertDeliverer(engine, sessions, redis, consumer="c1")
-        crashed = asyncio.create_task(deliverer.run(asyncio.Event()))
-        await eventually(lambda: _arrived(receiver, 1))
-        crashed.cancel()  # the process dies while the POST is under way
-        await asyncio.gather(crashed, return_exceptions=True)
+        # A deliverer took the entry and was killed while POSTing it (SIGKILL: no clean-up at all):
+        # the entry stays pending under its consumer name, and its delivery lock stays held.
+        await delivery_stream(redis).ensure_group()
+        assert await redis.xreadgroup(DELIVERY_GROUP, "c1", {DELIVERY_STREAM: ">"}, count=1)
+        await redis.set(f"{LOCK_PREFIX}{alert.id}", "c1", ex=60)
         assert await _status(sessions, alert.id) == AlertStatus.PENDING
-        assert await redis.xlen(DELIVERY_STREAM) == 1  # not acknowledged: still there
 
-        receiver.release.set()
         async with delivering(engine, sessions, redis, consumer="c1"):  # the same consumer, restarted
             await eventually(lambda: _is_delivered(sessions, alert.id))
+        assert [payload["alert"]["id"] for payload in receiver.answered] == [str(alert.id)]
         assert await redis.xlen(DELIVERY_STREAM) == 0
     finally:
         await engine.close()

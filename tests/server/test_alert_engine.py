@@ -22,6 +22,7 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.rule_row import row_values
 from server.alerts.rule_spec import AlertRuleSpec
+from server.analyze.risk import risk_level
 from server.db import session_factory
 from server.models import Alert, AlertRule, AlertStatus, Camera, Detection, Event
 from server.pipeline.broadcast import CHANNEL
@@ -95,7 +96,7 @@ async def _event(
             started_at=started,
             ended_at=started + timedelta(seconds=20),
             risk_score=risk,
-            risk_level="high",
+            risk_level=risk_level(risk).value,
             summary="Person at the front door at night",
             detection_ids=json.dumps([row.id for row in rows]),
             object_types=json.dumps(sorted({kind for kind, _c, _z in detections})),
@@ -154,6 +155,43 @@ async def test_matching_rule_raises_a_delivered_alert_and_publishes_it(
     messages = await _messages(subscriber, 2)
     assert [m["type"] for m in messages] == ["alert.created", "alert.updated"]
     assert messages[0]["data"]["status"] == "pending" and messages[1]["data"]["status"] == "delivered"
+
+
+async def test_severity_is_the_events_risk_level_unless_the_rule_names_one(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """The issue's case: a risk-10 "low" event no longer raises a "high" alert from a rule that never
+    asked for "high"; a rule that does ask keeps it, and both alerts say so next to the risk level."""
+    from_risk = await _rule(sessions, name="anything", cooldown_seconds=0)
+    named = await _rule(sessions, name="always high", severity="high", cooldown_seconds=0)
+    engine = AlertEngine(sessions, redis)
+    try:
+        low, low_facts = await _event(sessions, risk=10)
+        critical, critical_facts = await _event(sessions, risk=90)
+        alerts = await engine.process_event(low, low_facts) + await engine.process_event(critical, critical_facts)
+    finally:
+        await engine.close()
+    seen = {
+        (alert.event_id, alert.rule_id): (
+            str(alert.severity),
+            (alert.alert_metadata or {})["severity_source"],
+            (alert.alert_metadata or {})["risk_level"],
+        )
+        for alert in alerts
+    }
+    assert seen == {
+        (low.id, from_risk.id): ("low", "risk", "low"),
+        (low.id, named.id): ("high", "rule", "low"),
+        (critical.id, from_risk.id): ("critical", "risk", "critical"),
+        (critical.id, named.id): ("high", "rule", "critical"),
+    }
+
+
+def test_an_unscored_event_gets_medium_and_says_why() -> None:
+    from server.alerts.severity import alert_severity
+
+    choice = alert_severity(None, None)
+    assert (str(choice.severity), choice.source) == ("medium", "default")
 
 
 async def test_zone_rules_need_a_detection_in_the_zone(

@@ -22,6 +22,7 @@ from server.api.app import create_app
 from server.api.cameras import CameraId
 from server.apikeys import KEY_FILE_NAME
 from server.models import Camera, normalize_camera_id
+from server.pipeline.cameras import ensure_camera
 from server.pipeline.intake import MediaRejected, submit_file
 from server.pipeline.watcher import FileWatcher
 from server.runtime import Runtime
@@ -67,7 +68,9 @@ async def test_unicode_and_long_folders_become_cameras_the_api_serves(runtime: R
     folders = ["Кухня", "Tür", "Tr", "Front " + "long " * 25]
     for index, folder in enumerate(folders):
         path = write_jpeg(runtime.settings.cameras_dir / folder / "a.jpg", seed=index)
-        await submit_file(runtime, path, camera_folder=folder, source="watcher")
+        queued = await submit_file(runtime, path, camera_folder=folder, source="watcher")
+        # The detect worker creates a new folder's camera with its first rows, from the queued id.
+        await ensure_camera(runtime, queued.camera_id, folder, str(path.parent))
     async with runtime.database.sessions() as session:
         cameras = {camera.name: camera.id for camera in await session.scalars(select(Camera))}
     assert set(cameras) == set(folders) and len(set(cameras.values())) == 4

@@ -31,6 +31,7 @@ from server.addon import (
 )
 from server.apikeys import create_key, ensure_initial_key, revoke_key
 from server.config import Settings
+from server.hub import HubModel
 from server.migrate import head_revision
 from tests.support.pipeline import pipeline_runtime
 
@@ -130,7 +131,11 @@ def test_default_options_make_valid_settings(
     settings = load_addon_settings()
     assert settings.cameras_dir == Path("/share/hsi/cameras")
     assert settings.llm_url is None and settings.database_url is None  # empty options mean unset
-    assert settings.detector_model == Path("/config/models/rtdetr_v2")
+    # A user with internet gets the real stack by name (downloaded into /data/models at first start).
+    assert settings.detector_model == HubModel("PekingU/rtdetr_v2_r18vd")
+    assert settings.llm_model == HubModel(
+        "bartowski/Nemotron-Mini-4B-Instruct-GGUF", "Nemotron-Mini-4B-Instruct-Q4_K_M.gguf"
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,7 +149,7 @@ def test_default_options_make_valid_settings(
         (
             "detector",
             "yolo",
-            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics', 'ssd_mobilenet' or 'hog'",
         ),
         (
             "database_url",
