@@ -172,9 +172,13 @@ def report(results: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         lines.append(f"p50 ratio {result['backend']} / rules: {result['p50_ms'] / base:,.0f}x")
     for result in results:
         if "valid_answers" in result:
+            note = (
+                ""
+                if "confusion" in result
+                else " (a random model under that server's looser grammar: its timings are generation, not analyses)"
+            )
             lines.append(
-                f"{result['backend']}: {result['valid_answers']}/{result['n']} answers passed the strict parse "
-                "(a random model under that server's looser grammar: its timings are generation, not analyses)"
+                f"{result['backend']}: {result['valid_answers']}/{result['n']} answers passed the strict parse{note}"
             )
         if "confusion" in result:
             lines.append(

@@ -1,4 +1,5 @@
-"""Event platform: one `event` entity per camera that fires on each alert."""
+"""Event platform: one `event` entity per camera that fires on each alert, and again (`refined`: true)
+when the alert's AI text arrives after it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ ALERT_ATTRIBUTES = (
     "severity_source",
     "object_types",
     "thumbnail_path",
+    "refined",
 )
 
 

@@ -10,6 +10,10 @@ For each rule that matches (`matching.evaluate`, facts from the event and its de
    `webhook` is POSTed signed with HMAC-SHA256; then the alert becomes `delivered` with `delivered_at`
    and `alert.updated` is published.
 
+When the event's assessment is refined later (`refine`: the LLM's text and score after the rules
+scorer's first one, so a notification never waits for a model), its alerts are updated in place
+(`alert.updated`, the first figures kept) and rules that only the refined score satisfies raise theirs.
+
 A failed delivery does not lose the alert: it stays `pending`, a log row says why, and
 `redeliver_pending` (run periodically by the analyze role) tries again while the alert is recent.
 
@@ -146,6 +150,35 @@ class AlertEngine:
                 raised.append(alert)
                 await delivery.hand_over(self._redis, self, alert, event, spec)  # webhooks: queued
         return raised
+
+    async def refine(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
+        """The event's assessment was refined (the LLM's, after the rules scorer's first one): update the
+        alerts it already raised — new score, level and summary, the first figures kept under
+        `metadata.initial`, a severity taken from the risk follows it — and raise the alerts the refined
+        score now calls for (a rule on risk the first score did not reach). Returns the new alerts."""
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            alerts = list(
+                await session.scalars(select(Alert).where(Alert.event_id == event.id).order_by(Alert.created_at))
+            )
+            for alert in alerts:
+                metadata = dict(alert.alert_metadata or {})
+                metadata.setdefault(
+                    "initial", {key: metadata.get(key) for key in ("risk_score", "risk_level", "summary")}
+                )
+                metadata |= {
+                    "summary": event.summary,
+                    "risk_score": event.risk_score,
+                    "risk_level": event.risk_level,
+                    "analysis_backend": event.analysis_backend,
+                }
+                if metadata.get("severity_source") == "risk":
+                    alert.severity = alert_severity(None, event.risk_score).severity
+                alert.alert_metadata = metadata
+                alert.updated_at = now
+        for alert in alerts:
+            await broadcast.publish(self._redis, "alert.updated", alert_to_dict(alert))
+        return await self.process_event(event, detections)
 
     async def _raise(
         self,

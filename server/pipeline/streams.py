@@ -1,6 +1,6 @@
 """Redis Streams work queues with consumer groups: the one distribution engine between processes.
 
-Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`):
+Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`):
 
 - **ack after commit**: an entry is XACKed (and XDELed, so `XLEN` is the outstanding work) only after
   its handler returned, i.e. after the handler committed its rows;
@@ -30,6 +30,8 @@ DETECT_STREAM = "hsi:detect"
 DETECT_GROUP = "detectors"
 ANALYZE_STREAM = "hsi:analyze"
 ANALYZE_GROUP = "analyzers"
+REFINE_STREAM = "hsi:refine"
+REFINE_GROUP = "refiners"
 
 Handler = Callable[[str, dict[str, str]], Awaitable[None]]
 

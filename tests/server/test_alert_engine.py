@@ -332,3 +332,41 @@ async def test_a_rule_stored_invalid_is_skipped_not_fatal(
         await engine.close()
     assert [(a.alert_metadata or {})["rule_name"] for a in alerts] == ["fine"]
     assert "is invalid and was skipped" in caplog.text
+
+
+async def test_a_refined_event_updates_its_alerts_and_raises_what_only_the_refined_score_calls_for(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, subscriber: aioredis.client.PubSub
+) -> None:
+    """Notify first, enrich after: the rules' first score raised one alert; the LLM's refined score
+    updates it in place (first figures kept) and raises the alert a risk threshold now calls for."""
+    people = await _rule(sessions, name="people", object_types=["person"], cooldown_seconds=0)
+    risky = await _rule(sessions, name="high risk", risk_threshold=60, cooldown_seconds=0)
+    event, detections = await _event(sessions, risk=35)
+    engine = AlertEngine(sessions, redis)
+    try:
+        [first] = await engine.process_event(event, detections)
+        assert first.rule_id == people.id and str(first.severity) == "medium"  # from the risk: 35
+        await _messages(subscriber, 2)  # created, delivered
+        async with sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            assert stored is not None
+            stored.risk_score, stored.risk_level = 72, risk_level(72).value
+            stored.summary, stored.analysis_backend = "A stranger tried the door handle.", "llama_cpp"
+        [raised] = await engine.refine(stored, detections)
+        assert await engine.refine(stored, detections) == []  # a redelivered refinement raises nothing
+    finally:
+        await engine.close()
+    assert raised.rule_id == risky.id and str(raised.severity) == "high"
+    async with sessions() as session:
+        updated = await session.get(Alert, first.id)
+        assert updated is not None
+        alerts = list(await session.scalars(select(Alert).where(Alert.event_id == event.id)))
+    assert len(alerts) == 2
+    meta = updated.alert_metadata or {}
+    assert meta["initial"] == {"risk_score": 35, "risk_level": "medium", "summary": "Person at the front door at night"}
+    assert (meta["risk_score"], meta["risk_level"], meta["summary"]) == (72, "high", "A stranger tried the door handle.")
+    assert meta["analysis_backend"] == "llama_cpp" and str(updated.severity) == "high"  # follows the risk
+    messages = await _messages(subscriber, 6)
+    kinds = [m["type"] for m in messages]
+    assert kinds[0] == "alert.updated" and messages[0]["data"]["metadata"]["initial"]["risk_score"] == 35
+    assert "alert.created" in kinds and messages[kinds.index("alert.created")]["data"]["rule_id"] == str(risky.id)

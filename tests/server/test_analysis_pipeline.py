@@ -147,6 +147,23 @@ async def _wait_for(
     return found
 
 
+async def _in_order(
+    pubsub: aioredis.client.PubSub, done: Any, timeout: float = TIMEOUT
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every message (batches unpacked) in the order published, until `done(messages so far)` holds."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done(seen) and loop.time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            decoded = json.loads(message["data"])
+            for inner in decoded["data"] if decoded["type"] == "batch" else [decoded]:
+                seen.append((inner["type"], inner["data"]))
+    assert done(seen), f"got {[kind for kind, _ in seen]}"
+    return seen
+
+
 async def _camera_with_zone_and_rule(sessions: async_sessionmaker[AsyncSession]) -> AlertRule:
     """The camera of the upload folder, a zone over the street, a rule for people in that zone."""
     async with sessions() as session, session.begin():
@@ -197,10 +214,27 @@ async def test_upload_becomes_an_llm_scored_event_and_an_alert(
     assert (await runtime.health())["components"]["analyzer"]["status"] == "healthy"
     await _upload_photo(settings)
 
-    messages = await _wait_for(subscriber, {"event.created", "alert.created"})
-    event_data, alert_data = messages["event.created"], messages["alert.created"]
-    assert event_data["analysis_backend"] == "llama_cpp"
+    # Notify first: the event and its alert go out with the rules scorer's assessment, before any model
+    # has answered; then the LLM's refinement updates both in place.
+    order = await _in_order(
+        subscriber, lambda seen: any(kind == "alert.updated" and "initial" in data["metadata"] for kind, data in seen)
+    )
+    kinds = [kind for kind, _data in order]
+    assert kinds.index("event.created") < kinds.index("alert.created") < kinds.index("event.updated")
+    event_data = next(data for kind, data in order if kind == "event.created")
+    alert_data = next(data for kind, data in order if kind == "alert.created")
+    refined = next(data for kind, data in order if kind == "event.updated")
+    assert event_data["analysis_backend"] == "rules" and refined["analysis_backend"] == "llama_cpp"
+    assert refined["id"] == event_data["id"]
     assert alert_data["event_id"] == event_data["id"] and alert_data["rule_id"] == str(rule.id)
+    updated_alert = next(
+        data for kind, data in order if kind == "alert.updated" and "initial" in data["metadata"]
+    )
+    assert updated_alert["id"] == alert_data["id"]
+    assert updated_alert["metadata"]["initial"]["risk_score"] == event_data["risk_score"]
+    assert updated_alert["metadata"]["risk_score"] == refined["risk_score"]
+    assert updated_alert["metadata"]["summary"] == refined["summary"]
+    assert updated_alert["metadata"]["analysis_backend"] == "llama_cpp"
 
     async with sessions() as session:
         event = await session.get(Event, event_data["id"])
@@ -261,10 +295,18 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_lo
         assert health["status"] == analyzer["status"] == "degraded"
     await _upload_photo(settings)
 
-    messages = await _wait_for(subscriber, {"event.created", "alert.created"})
-    assert messages["event.created"]["analysis_backend"] == FALLBACK_NAME
+    # The alert does not wait for the model; the refinement that never comes marks the event.
+    order = await _in_order(
+        subscriber, lambda seen: {"event.updated", "alert.created"} <= {kind for kind, _data in seen}
+    )
+    kinds = [kind for kind, _data in order]
+    assert kinds.index("alert.created") < kinds.index("event.updated")
+    created = next(data for kind, data in order if kind == "event.created")
+    updated = next(data for kind, data in order if kind == "event.updated")
+    assert created["analysis_backend"] == "rules" and updated["analysis_backend"] == FALLBACK_NAME
+    assert updated["risk_score"] == created["risk_score"]  # the fallback is the same rules scorer
     async with sessions() as session:
-        event = await session.get(Event, messages["event.created"]["id"])
+        event = await session.get(Event, created["id"])
     assert event is not None and event.summary and event.risk_level == risk_level(event.risk_score or 0).value
 
     async def fallback_logged() -> list[Log]:
@@ -362,7 +404,7 @@ async def test_fast_path_event_arrives_long_before_the_window_closes(
     event = (await _wait_for(subscriber, {"event.created"}, timeout=20))["event.created"]
     elapsed = loop.time() - began
     assert elapsed < 10, f"fast path took {elapsed:.1f} s"  # the window would take 60 s
-    assert event["is_fast_path"] is True and event["analysis_backend"] == "llama_cpp"
+    assert event["is_fast_path"] is True and event["analysis_backend"] == "rules"  # the LLM refines after
     assert event["detection_ids"] == [car[0].id, person[0].id]
 
 
