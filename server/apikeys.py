@@ -28,6 +28,8 @@ KEY_PREFIX = "hsi_"
 KEY_FILE_NAME = "api_key.txt"
 #: Advisory lock id so two API processes starting together do not both create a first key.
 _BOOTSTRAP_LOCK = 0x4853494B  # "HSIK"
+#: Advisory lock id serialising revocations (the last-active-key rule needs a count nobody changes).
+_REVOKE_LOCK = 0x48534952  # "HSIR"
 
 
 def generate_key() -> str:
@@ -77,13 +79,40 @@ async def active_key_count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).where(APIKey.is_active.is_(True)))).scalar_one())
 
 
-async def revoke_key(session: AsyncSession, key_id: int) -> APIKey | None:
-    """Mark a key revoked (the row stays, for the audit trail); None if there is no such key."""
-    row = await session.get(APIKey, key_id)
-    if row is not None:
-        row.is_active = False
-        await session.flush()
+class LastActiveKey(Exception):
+    """Revoking this key would leave no active key: nobody could use the API any more."""
+
+
+async def revoke_key(session: AsyncSession, key_id: int, *, keep_last: bool = False) -> APIKey | None:
+    """Mark a key revoked (the row stays, for the audit trail); None if there is no such key.
+
+    With `keep_last`, raise `LastActiveKey` instead of revoking the last active key. Revocations take
+    one transaction-scoped lock first, so two at once cannot both count "two left" and revoke both.
+    """
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _REVOKE_LOCK})
+    row = await session.get(APIKey, key_id, populate_existing=True)
+    if row is None:
+        return None
+    if keep_last and row.is_active and await active_key_count(session) <= 1:
+        raise LastActiveKey(f"key {key_id} is the last active key")
+    row.is_active = False
+    await session.flush()
     return row
+
+
+def forget_key_file(data_dir: Path, revoked: APIKey) -> bool:
+    """Delete `<data_dir>/api_key.txt` if it holds `revoked` (call after the revocation committed):
+    a revoked key must not sit on disk, nor be announced to Home Assistant by the add-on."""
+    path = data_dir / KEY_FILE_NAME
+    try:
+        held = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not held or not hmac.compare_digest(hash_api_key(held), revoked.key_hash):
+        return False
+    path.unlink(missing_ok=True)
+    _LOGGER.warning("Key %s (%s) was revoked: removed %s, which held it", revoked.id, revoked.name, path)
+    return True
 
 
 def write_key_file(path: Path, plaintext: str) -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from server.alerts.schedule import TimezoneName, load_timezone
@@ -26,6 +26,7 @@ ADDON_OPTIONS_FILE = Path("/data/options.json")
 ENV_PREFIX = "HSI_"
 
 CommaList = Annotated[list[str], NoDecode]
+CommaNetworks = Annotated[list[IPvAnyNetwork], NoDecode]
 #: A model setting: a local path, or a Hugging Face Hub id fetched into `<data>/models` (server.hub).
 ModelSetting = Annotated[ModelRef | None, BeforeValidator(parse_model_ref)]
 
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     stream_max_retries: int = Field(5, ge=1, le=100)
 
     api_key_enabled: bool = True
+    #: Networks alert-rule webhooks may reach besides public addresses (`192.168.1.20/32,10.0.0.0/8`):
+    #: loopback, link-local, private and multicast targets are refused unless listed here.
+    webhook_allowed_networks: CommaNetworks = Field(default_factory=list)
     #: Silence after which a camera is offline until its own pattern is learned (a day of uploads;
     #: `server.pipeline.upload_pattern`): a day, generous for cameras that upload only on motion.
     camera_offline_seconds: int = Field(86_400, ge=10)
@@ -101,7 +105,7 @@ class Settings(BaseSettings):
     file_stable_seconds: float = Field(2.0, ge=0.0, le=60)
     gpu_stats_interval_seconds: float = Field(5.0, gt=0, le=3600)
 
-    @field_validator("detection_classes", "fast_path_object_types", mode="before")
+    @field_validator("detection_classes", "fast_path_object_types", "webhook_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         """Accept `person,car` from the environment as well as a JSON list from options.json."""

@@ -69,6 +69,12 @@ class Database:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
 
+    def sibling(self, *, pool_size: int = 10) -> Database:
+        """Another pool of connections to the same database; closing it leaves this one (and the
+        embedded cluster) running."""
+        engine = create_engine(self.url, pool_size=pool_size)
+        return Database(url=self.url, engine=engine, sessions=session_factory(engine))
+
 
 @asynccontextmanager
 async def open_database(settings: Settings, *, pool_size: int = 10) -> AsyncIterator[Database]:

@@ -63,6 +63,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                     return 1
                 session.add(_audit(AuditAction.API_KEY_REVOKED, row.id, row.name))
                 await session.commit()
+                apikeys.forget_key_file(settings.data_dir, row)
                 print(f"revoked key {row.id} ({row.name})", file=sys.stderr)
     return 0
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.models import Log
 from server.runtime import Runtime
+from server.storable import storable, storable_json, storable_or_none
 
 #: The logger tree whose records reach the database.
 ROOT_LOGGER = "hsi"
@@ -33,27 +34,24 @@ _LOGGER = logging.getLogger("server.logs")
 
 _COMPONENT_MAX = 50
 _CAMERA_MAX = 100
+USER_AGENT_MAX = 1000
 
 
 def _component(record: logging.LogRecord) -> str:
     """`extra={"component": ...}` if given, else the logger's name below `hsi` (`hsi.watcher` -> `watcher`)."""
     explicit = getattr(record, "component", None)
     if explicit:
-        return str(explicit)[:_COMPONENT_MAX]
+        return storable(explicit, _COMPONENT_MAX)
     name = record.name.removeprefix(ROOT_LOGGER + ".")
     return (name.split(".")[-1] or ROOT_LOGGER)[:_COMPONENT_MAX]
 
 
 def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return storable_json(json.loads(json.dumps(value, default=str)))
 
 
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(round(float(value)))
-
-
-def _str_or_none(value: Any, limit: int) -> str | None:
-    return None if value is None else str(value)[:limit]
 
 
 def record_to_row(record: logging.LogRecord) -> dict[str, Any]:
@@ -61,6 +59,7 @@ def record_to_row(record: logging.LogRecord) -> dict[str, Any]:
     message = record.getMessage()
     if record.exc_info and record.exc_info[0] is not None:
         message += "\n" + logging.Formatter().formatException(record.exc_info)
+    message = storable(message)
     data = getattr(record, "data", None)
     camera_id = getattr(record, "camera_id", None)
     return {
@@ -68,14 +67,14 @@ def record_to_row(record: logging.LogRecord) -> dict[str, Any]:
         "level": record.levelname[:10],
         "component": _component(record),
         "message": message,
-        "camera_id": None if camera_id is None else str(camera_id)[:_CAMERA_MAX],
+        "camera_id": storable_or_none(camera_id, _CAMERA_MAX),
         "detection_id": _int_or_none(getattr(record, "detection_id", None)),
         "event_id": _int_or_none(getattr(record, "event_id", None)),
         "duration_ms": _int_or_none(getattr(record, "duration_ms", None)),
         "extra": None if data is None else _json_safe(data),
         "source": "backend",
-        "request_id": _str_or_none(getattr(record, "request_id", None), 36),
-        "user_agent": _str_or_none(getattr(record, "user_agent", None), 1000),
+        "request_id": storable_or_none(getattr(record, "request_id", None), 36),
+        "user_agent": storable_or_none(getattr(record, "user_agent", None), USER_AGENT_MAX),
     }
 
 
@@ -97,6 +96,7 @@ class DatabaseLogHandler(logging.Handler):
         self._interval = interval_seconds
         self._buffer: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self.dropped = 0
+        self.database_url: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -132,10 +132,11 @@ class DatabaseLogHandler(logging.Handler):
 async def ensure_database_logging(runtime: Runtime, stack: AsyncExitStack) -> DatabaseLogHandler:
     """Attach the handler to the `hsi` logger once per database (several roles may ask in one process)."""
     logger = logging.getLogger(ROOT_LOGGER)
-    for handler in logger.handlers:
-        if isinstance(handler, DatabaseLogHandler) and handler._sessions is runtime.database.sessions:
+    for handler in logger.handlers:  # by URL: the API's own pool is the same database
+        if isinstance(handler, DatabaseLogHandler) and handler.database_url == runtime.database.url:
             return handler
     handler = DatabaseLogHandler(runtime.database.sessions)
+    handler.database_url = runtime.database.url
     logger.addHandler(handler)
     task = asyncio.create_task(handler.run(), name="hsi-log-writer")
 

@@ -16,9 +16,11 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from server.api.app import create_app
+from server.api.protocol import ApiRunner
 from server.broker import open_redis
 from server.config import Settings
 from server.db import open_database
+from server.logs import ensure_database_logging
 from server.migrate import upgrade
 from server.runtime import Runtime, instance_id
 
@@ -30,9 +32,17 @@ ROLES = ("api", "watcher", "detect", "analyze")
 RoleStarter = Callable[[Runtime, AsyncExitStack], Awaitable[None]]
 
 
+def api_runtime(runtime: Runtime, stack: AsyncExitStack) -> Runtime:
+    """The API's view of the runtime: its own connection pool, closed with the stack. Thirty slow
+    exports or media downloads then exhaust the API's connections, never the pipeline's."""
+    database = runtime.database.sibling()
+    stack.push_async_callback(database.close)
+    return runtime.with_database(database)
+
+
 async def _start_api(runtime: Runtime, stack: AsyncExitStack) -> None:
-    app = create_app(runtime)
-    runner = web.AppRunner(app, access_log=None)
+    app = create_app(api_runtime(runtime, stack))
+    runner = ApiRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, runtime.settings.host, runtime.settings.port)
@@ -81,6 +91,7 @@ async def serve(
         await asyncio.to_thread(upgrade, database.url)
         redis = await stack.enter_async_context(open_redis(settings))
         runtime = Runtime(settings, database, redis, instance_id(settings.data_dir))
+        await ensure_database_logging(runtime, stack)  # on the pipeline's pool, before the API has its own
         for role in roles:
             starter = starters.get(role)
             if starter is None:

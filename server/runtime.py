@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,17 @@ def instance_id(data_dir: Path) -> str:
 
 
 @dataclass
+class SharedParts:
+    """What the roles of one process share, whichever view of the runtime (`with_database`) they hold."""
+
+    #: Called with each file's committed detections (the batcher, when the analyze role runs here).
+    detection_sink: DetectionSink | None = None
+    #: This process's one analyzer (`server.analyze.analyzer.shared_analyzer`): the analyze role and the
+    #: analysis preview share it, so a process running both loads the LLM once.
+    analyzer: ResilientAnalyzer | None = None
+
+
+@dataclass
 class Runtime:
     """Handed to the API and the workers; worker roles publish their components' health through it
     (`publish_worker_health`)."""
@@ -72,11 +83,28 @@ class Runtime:
     database: Database
     redis: aioredis.Redis
     instance_id: str
-    #: Called with each file's committed detections (the batcher, when the analyze role runs here).
-    detection_sink: DetectionSink | None = None
-    #: This process's one analyzer (`server.analyze.analyzer.shared_analyzer`): the analyze role and the
-    #: analysis preview share it, so a process running both loads the LLM once.
-    analyzer: ResilientAnalyzer | None = None
+    shared: SharedParts = field(default_factory=SharedParts)
+
+    @property
+    def detection_sink(self) -> DetectionSink | None:
+        return self.shared.detection_sink
+
+    @detection_sink.setter
+    def detection_sink(self, sink: DetectionSink | None) -> None:
+        self.shared.detection_sink = sink
+
+    @property
+    def analyzer(self) -> ResilientAnalyzer | None:
+        return self.shared.analyzer
+
+    @analyzer.setter
+    def analyzer(self, analyzer: ResilientAnalyzer | None) -> None:
+        self.shared.analyzer = analyzer
+
+    def with_database(self, database: Database) -> Runtime:
+        """The same runtime on another connection pool (the API's own, so that slow downloads cannot
+        take the connections the pipeline needs); settings, Redis and shared parts stay one."""
+        return replace(self, database=database)
 
     async def health(self, *, expect_workers: bool = False) -> dict[str, Any]:
         """Status of every component; unhealthy if the stores are down, degraded if a part falls back.

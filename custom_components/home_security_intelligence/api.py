@@ -6,7 +6,7 @@ written down here for the server side to match exactly (every field below is rea
 Auth: header ``X-API-Key``. Errors: ``{"error": {"code": str, "message": str, "details": ...}}``
 with a 4xx status; 401 means a bad key; 422 carries ``details`` = ``[{"field", "message"}]``.
 
-``GET /api/system/health`` (no key)::
+``GET /api/system/health`` (open; with a valid key also ``reason`` and the like)::
 
     {"status": "healthy"|"degraded"|"unhealthy", "version": "0.1.0", "instance_id": "<uuid>",
      "components": {"database": {"status"}, "redis": {"status"},
@@ -51,7 +51,8 @@ Lists: ``{"items": [...], "next_cursor": str|null}`` with ``?limit=&cursor=``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import aiohttp
@@ -388,8 +389,9 @@ class HSIClient:
         return items
 
     async def health(self) -> Health:
-        """Server status, version and instance id (no key needed)."""
-        data = await self._request("GET", "/api/system/health", auth=False)
+        """Server status, version and instance id. No key is needed, but one is sent: with a valid
+        key the server also says why a part is degraded (the repair issue shows that reason)."""
+        data = await self._request("GET", "/api/system/health")
         if not isinstance(data, dict) or "instance_id" not in data:
             raise HSIResponseError(0, "not_hsi", "not a Home Security Intelligence server")
         return cast(Health, data)
@@ -408,8 +410,30 @@ class HSIClient:
         return None if result is None else result[0]
 
     async def media(self, path: str) -> tuple[bytes, str] | None:
-        """Bytes and content type of a media path under ``/api`` (thumbnail, clip)."""
+        """Bytes and content type of a small media path under ``/api`` (a thumbnail)."""
         return await self._get_bytes(path)
+
+    @asynccontextmanager
+    async def media_stream(
+        self, path: str, headers: Mapping[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The server's answer for a media path, unread, to be passed on piece by piece (clips,
+        with ``Range`` and validators among ``headers``); 404, 304 and 416 come back as answers.
+        Only connecting and waiting for the headers are timed: a long clip may take its time."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=REQUEST_TIMEOUT, sock_read=MEDIA_TIMEOUT
+        )
+        try:
+            async with self._session.get(
+                f"{self.base_url}{path}",
+                headers={**headers, **self.headers},
+                timeout=timeout,
+            ) as response:
+                if response.status >= 400 and response.status not in (404, 416):
+                    await _raise_for_status(response)
+                yield response
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise HSIConnectionError(str(err) or type(err).__name__) from err
 
     async def events(self, **filters: Any) -> Page:
         """One page of events, filtered (camera_id, risk_level, min_risk, reviewed, ...)."""

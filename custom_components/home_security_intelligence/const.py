@@ -74,8 +74,9 @@ WS_BACKOFF_INITIAL: Final = 1.0
 WS_BACKOFF_MAX: Final = 60.0
 # The repair issue for an unreachable server appears only after this long.
 UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=15)
-# Signed media URLs (notifications) stay valid this long.
-SIGNED_URL_TTL: Final = timedelta(days=1)
+# Signed media URLs (notifications, the media browser) stay valid this long: a phone loads the
+# picture when the notification arrives, a player opens a clip when asked to.
+SIGNED_URL_TTL: Final = timedelta(hours=1)
 
 # Servers with another major version speak another API; below the minimum, fields are missing.
 SUPPORTED_SERVER_MAJOR: Final = 0

@@ -60,7 +60,7 @@ from .const import (
     WS_BACKOFF_MAX,
 )
 from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
-from .views import signed_media_url
+from .views import proxy_path, signed_media_url
 
 type HSIConfigEntry = ConfigEntry[HSICoordinator]
 
@@ -421,14 +421,15 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             self._record_activity(
                 activity, camera_id, event.get("object_types") or [], event["started_at"]
             )
+        fields = {key: value for key, value in event.items() if key != "thumbnail_url"}
         self.hass.bus.async_fire(
             EVENT_SECURITY_EVENT,
             {
-                **event,
+                **fields,
                 "action": action,
                 "config_entry_id": self.config_entry.entry_id,
                 "device_id": self.camera_device_id(camera_id),
-                "thumbnail_url": self.signed_url(event.get("thumbnail_url")),
+                "thumbnail_path": self.media_path(event.get("thumbnail_url")),
             },
         )
         self.async_set_updated_data(replace(self.data, cameras=cameras, activity=activity))
@@ -458,7 +459,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
             "risk_level": metadata.get("risk_level"),
             "severity_source": metadata.get("severity_source"),
             "object_types": list(metadata.get("object_types") or []),
-            "thumbnail_url": self.signed_url(metadata.get("thumbnail_url")),
+            "thumbnail_path": self.media_path(metadata.get("thumbnail_url")),
         }
         self.hass.bus.async_fire(EVENT_ALERT, payload)
         # The alert entity fires for a new alert, and again when the AI text arrives for one nobody
@@ -505,5 +506,11 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         activity[camera_id] = per_camera
 
     def signed_url(self, server_path: str | None) -> str | None:
-        """A signed HA URL proxying a server media path (usable by mobile notifications)."""
+        """A signed HA URL proxying a server media path, for answers that are not recorded (an
+        action's response, the media browser); the bus gets `media_path` instead."""
         return signed_media_url(self.hass, self.config_entry.entry_id, server_path)
+
+    def media_path(self, server_path: str | None) -> str | None:
+        """The unsigned HA proxy path of a server media path (needs HA auth, or the
+        ``get_media_url`` action for a signed one): what bus events and attributes carry."""
+        return proxy_path(self.config_entry.entry_id, server_path) if server_path else None

@@ -16,7 +16,8 @@ from .entity import HSICameraEntity, async_setup_camera_entities
 
 PARALLEL_UPDATES = 0
 
-# The attributes an automation or the notification blueprint needs; the rest is on the bus.
+# The attributes an automation or the notification blueprint needs; the rest is on the bus. The
+# thumbnail is its unsigned proxy path: attributes are recorded (``get_media_url`` signs it).
 ALERT_ATTRIBUTES = (
     "alert_id",
     "event_id",
@@ -26,7 +27,7 @@ ALERT_ATTRIBUTES = (
     "risk_level",
     "severity_source",
     "object_types",
-    "thumbnail_url",
+    "thumbnail_path",
     "refined",
 )
 

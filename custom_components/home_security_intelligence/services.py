@@ -14,6 +14,7 @@ from typing import Any, cast
 import voluptuous as vol
 
 from homeassistant.components.camera import async_get_image
+from homeassistant.components.http.auth import async_sign_path
 from homeassistant.components.camera.const import DOMAIN as CAMERA_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
@@ -41,8 +42,9 @@ from .api import (
     HSIResponseError,
     Page,
 )
-from .const import DOMAIN, SEVERITIES
+from .const import DOMAIN, SEVERITIES, SIGNED_URL_TTL
 from .coordinator import HSICoordinator
+from .views import media_of_proxy_path
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 # The server's rule for camera ids of /api/ingest (it normalises them: "Back Yard" → back_yard).
@@ -77,6 +79,7 @@ SCHEMA_GET_EVENTS = SCHEMA_ENTRY.extend(
     }
 )
 SCHEMA_TEST_RULE = SCHEMA_ENTRY.extend({vol.Required("rule_id"): cv.string})
+SCHEMA_MEDIA_URL = vol.Schema({vol.Optional("path"): vol.Any(None, cv.string)})
 SCHEMA_ANALYZE = SCHEMA_ENTRY.extend(
     {
         vol.Required("entity_id"): cv.entity_ids_or_uuids,
@@ -277,6 +280,25 @@ async def _analyze_image(call: ServiceCall) -> ServiceResponse:
     return {"results": results}
 
 
+async def _get_media_url(call: ServiceCall) -> ServiceResponse:
+    """Sign a media proxy path (an alert's `thumbnail_path`) for `SIGNED_URL_TTL`; the signed URL
+    goes to the caller only, never onto the bus."""
+    path = call.data.get("path")
+    if not path:
+        return {"url": None, "expires_at": None}
+    found = media_of_proxy_path(path)
+    entry = call.hass.config_entries.async_get_entry(found[0]) if found else None
+    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_media_path",
+            translation_placeholders={"path": path},
+        )
+    expires = dt_util.utcnow() + SIGNED_URL_TTL
+    url = async_sign_path(call.hass, path, SIGNED_URL_TTL, use_content_user=True)
+    return {"url": url, "expires_at": expires.isoformat()}
+
+
 type ServiceHandler = Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]
 
 SERVICES: dict[str, tuple[vol.Schema, ServiceHandler, SupportsResponse]] = {
@@ -287,6 +309,7 @@ SERVICES: dict[str, tuple[vol.Schema, ServiceHandler, SupportsResponse]] = {
     "get_events": (SCHEMA_GET_EVENTS, _get_events, SupportsResponse.ONLY),
     "test_rule": (SCHEMA_TEST_RULE, _test_rule, SupportsResponse.ONLY),
     "analyze_image": (SCHEMA_ANALYZE, _analyze_image, SupportsResponse.OPTIONAL),
+    "get_media_url": (SCHEMA_MEDIA_URL, _get_media_url, SupportsResponse.ONLY),
 }
 
 

@@ -86,9 +86,11 @@ ZONE_DESC = {
 }
 
 
-def _service(name: str, description: str, fields: dict[str, tuple[str, str]]) -> dict[str, object]:
+def _service(
+    name: str, description: str, fields: dict[str, tuple[str, str]], *, entry: bool = True
+) -> dict[str, object]:
     entry_field = ("Server", "The server to use; may be left out when only one is configured.")
-    all_fields = {"config_entry_id": entry_field, **fields}
+    all_fields = {"config_entry_id": entry_field, **fields} if entry else fields
     return {
         "name": name,
         "description": description,
@@ -264,6 +266,7 @@ STRINGS: dict[str, object] = {
         "media_unknown_camera": {"message": "The server has no camera {camera_id}."},
         "media_not_browsable": {"message": "Not a folder of Home Security Intelligence media: {identifier}"},
         "media_not_playable": {"message": "Not a playable Home Security Intelligence media item: {identifier}"},
+        "not_media_path": {"message": "Not a media path of a loaded Home Security Intelligence server: {path}"},
     },
     "issues": {
         "server_unreachable": {
@@ -308,6 +311,8 @@ STRINGS: dict[str, object] = {
         "analyze_image": _service("Analyze camera image", "Takes a snapshot of Home Assistant cameras and sends it through the detection and analysis pipeline.", {
             "entity_id": ("Cameras", "Camera entities to snapshot."),
             "camera_id": ("Server camera", "Camera on the server to file the images under, e.g. `Back Yard` or `back_yard` (default: the entity's object ID).")}),
+        "get_media_url": _service("Get media URL", "Signs a thumbnail or clip path of an alert or event (its `thumbnail_path`) for one hour, e.g. for a phone notification's image; returns `url` (none without a path) and `expires_at`.", {
+            "path": ("Path", "The media path, as the `thumbnail_path` of an alert or security event.")}, entry=False),
     },
 }
 

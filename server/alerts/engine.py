@@ -25,7 +25,7 @@ writing the alert) counts as this event's own claim.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.alerts import webhook
+from server.alerts import delivery, webhook
 from server.alerts.dedup import Cooldown, render_dedup_key
 from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evaluate
 from server.alerts.rule_row import spec_from_row
@@ -93,6 +93,7 @@ class AlertEngine:
         redis: aioredis.Redis,
         *,
         webhook_timeout_seconds: float = webhook.DEFAULT_TIMEOUT_SECONDS,
+        webhook_allowed_networks: Collection[webhook.IPNetwork] = (),
         home_timezone: str = "UTC",
     ) -> None:
         self._sessions = sessions
@@ -100,6 +101,7 @@ class AlertEngine:
         self._redis = redis
         self._cooldown = Cooldown(redis, prefix=COOLDOWN_PREFIX)
         self._webhook_timeout = webhook_timeout_seconds
+        self._webhook_allowed = tuple(webhook_allowed_networks)
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -146,7 +148,7 @@ class AlertEngine:
             alert = await self._raise(event, row, spec, match, detections)
             if alert is not None:
                 raised.append(alert)
-                await self.deliver(alert, event, spec)
+                await delivery.hand_over(self._redis, self, alert, event, spec)  # webhooks: queued
         return raised
 
     async def refine(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
@@ -269,6 +271,7 @@ class AlertEngine:
                     spec.webhook.secret,
                     payload,
                     timeout_seconds=self._webhook_timeout,
+                    allowed_networks=self._webhook_allowed,
                 )
             except webhook.WebhookDeliveryError as err:
                 _LOGGER.warning(
@@ -301,11 +304,8 @@ class AlertEngine:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(Alert, Event, AlertRule)
-                    .join(Event, Alert.event_id == Event.id)
-                    .join(AlertRule, Alert.rule_id == AlertRule.id)
+                    delivery.pending_alerts()
                     .where(
-                        Alert.status == AlertStatus.PENDING,
                         Alert.created_at <= now - REDELIVERY_MIN_AGE,
                         Alert.created_at >= now - REDELIVERY_MAX_AGE,
                     )

@@ -8,14 +8,26 @@ Signature scheme (documented for receivers in the add-on docs):
 The timestamp is inside the signed bytes, so a captured request cannot be replayed later with a fresh
 timestamp; receivers reject timestamps older than a few minutes (`verify` does, default 300 s).
 Redirects are not followed: a signed alert goes to the configured URL or nowhere.
+
+Targets: anyone who may edit alert rules could otherwise make the server POST to itself, to the
+router's admin page, to the cloud metadata address or to anything else on the LAN. The host is
+resolved first and every address must be public (not loopback, link-local, private, shared,
+multicast, reserved or unspecified) unless it lies in `HSI_WEBHOOK_ALLOWED_NETWORKS`; the request
+then goes to the address that was checked (the URL's host stays in `Host` and in TLS verification),
+so a DNS answer that changes between check and connect cannot steer it elsewhere. The receiver's
+answer body is never read into logs or errors: it is the receiver's, and may echo secrets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
+from collections.abc import Collection
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -23,6 +35,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import aiohttp
+from yarl import URL
 
 SIGNATURE_HEADER = "X-HSI-Signature"
 TIMESTAMP_HEADER = "X-HSI-Timestamp"
@@ -31,8 +44,52 @@ DEFAULT_TOLERANCE_SECONDS = 300
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class WebhookDeliveryError(Exception):
     """The receiver could not be reached or did not answer 2xx; the message says which and why."""
+
+
+class WebhookTargetRefused(WebhookDeliveryError):
+    """The URL leads to an address webhooks may not reach (not public and not allowed)."""
+
+
+def _plain(address: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) judged as the IPv4 address it is."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def target_allowed(address: IPAddress, allowed_networks: Collection[IPNetwork] = ()) -> bool:
+    """Public unicast addresses always; any other only inside one of `allowed_networks`."""
+    address = _plain(address)
+    if any(address in network for network in allowed_networks):
+        return True
+    return address.is_global and not address.is_multicast
+
+
+async def resolve_target(url: str, allowed_networks: Collection[IPNetwork] = ()) -> IPAddress:
+    """The address to send to: the URL's host resolved, refused unless every address it has is allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookTargetRefused(f"webhook {_where(url)}: only http:// and https:// URLs with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except OSError as err:
+        raise WebhookDeliveryError(f"webhook {_where(url)}: cannot resolve {parts.hostname}: {err}") from None
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+    refused = [address for address in addresses if not target_allowed(address, allowed_networks)]
+    if refused or not addresses:
+        raise WebhookTargetRefused(
+            f"webhook {_where(url)} refused: {parts.hostname} is {', '.join(map(str, refused or addresses))}, "
+            "not a public address (allow it with HSI_WEBHOOK_ALLOWED_NETWORKS)"
+        )
+    return addresses[0]
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -99,25 +156,34 @@ async def deliver(
     payload: Any,
     *,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    allowed_networks: Collection[IPNetwork] = (),
 ) -> None:
-    """POST `payload` signed with `secret`; raise `WebhookDeliveryError` unless the answer is 2xx."""
+    """POST `payload` signed with `secret` to the checked address of `url`; raise
+    `WebhookDeliveryError` (`WebhookTargetRefused` for a forbidden target) unless the answer is 2xx."""
     body = encode_payload(payload)
-    headers = {"Content-Type": "application/json", "User-Agent": "HSI-webhook/1"}
+    target = URL(url)
+    address = await resolve_target(url, allowed_networks)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "HSI-webhook/1",
+        "Host": target.host_port_subcomponent or "",
+    }
     headers.update(signature_headers(body, secret))
+    pinned = target.with_host(str(address))
     try:
         async with session.post(
-            url,
+            pinned,
             data=body,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             allow_redirects=False,
+            server_hostname=target.raw_host if target.scheme == "https" else None,
         ) as response:
             if 200 <= response.status < 300:
                 return
-            excerpt = (await response.text(errors="replace"))[:200]
+            redirect = " (redirects are not followed)" if 300 <= response.status < 400 else ""
             raise WebhookDeliveryError(
-                f"webhook {_where(url)} answered {response.status} {response.reason or ''}".rstrip()
-                + (f": {excerpt}" if excerpt else "")
+                f"webhook {_where(url)} answered {response.status} {response.reason or ''}".rstrip() + redirect
             )
     except TimeoutError:
         raise WebhookDeliveryError(

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from server.alerts.errors import invalid
-from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon, validate_polygon
+from server.alerts.geometry import EPS, MAX_VERTICES, Points, bottom_centre, point_in_polygon, validate_polygon
 from server.alerts.partial import partial_model
 
 __all__ = [
@@ -64,6 +64,7 @@ Polygon = Annotated[
         {
             "type": "array",
             "minItems": 3,
+            "maxItems": MAX_VERTICES + 1,  # +1: an explicitly closed ring repeats the first point
             "items": {
                 "type": "array",
                 "items": {"type": "number", "minimum": 0, "maximum": 1},

@@ -56,6 +56,7 @@ class ResilientAnalyzer:
         timeout_seconds: float,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
+        preview_breaker: CircuitBreaker | None = None,
         fallback: Analyzer | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -70,6 +71,9 @@ class ResilientAnalyzer:
         self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(clock=clock)
+        #: The analysis preview's own breaker: a user previewing against a struggling backend must not
+        #: open the pipeline's breaker and send real events to the rules fallback.
+        self.preview_breaker = preview_breaker or CircuitBreaker(clock=clock)
         self._fallback = fallback or RulesAnalyzer()
         self._sleep = sleep
         self._clock = clock
@@ -113,6 +117,7 @@ class ResilientAnalyzer:
             return
         self.last_error = None
         self.breaker.record_success()
+        self.preview_breaker.record_success()
         log.info("analysis backend %s ready", self.primary_name)
 
     def _reload_in_background(self) -> None:
@@ -124,34 +129,50 @@ class ResilientAnalyzer:
         self._load_task = asyncio.create_task(self._load(), name=f"hsi-load-{self.primary_name}")
 
     async def assess(self, ctx: BatchContext) -> tuple[RiskAssessment, str]:
-        """Score `ctx`; returns the assessment and the name of the backend that produced it."""
+        """Score a pipeline batch; returns the assessment and the name of the backend that produced it."""
+        return await self._assess(ctx, self.breaker, pipeline=True)
+
+    async def preview(self, ctx: BatchContext) -> tuple[RiskAssessment, str]:
+        """Score an analysis preview: the same backend and fallback, behind `preview_breaker`; its
+        failures change neither the pipeline's breaker nor the health (`last_error`, `fallbacks`)."""
+        return await self._assess(ctx, self.preview_breaker, pipeline=False)
+
+    async def _assess(
+        self, ctx: BatchContext, breaker: CircuitBreaker, *, pipeline: bool
+    ) -> tuple[RiskAssessment, str]:
         if self._primary is None and (self._first_load is None or not self._first_load.done()):
             await self.start()  # first use without an explicit start(), or while it runs: wait for it
         primary = self._primary
         if primary is None:
             self._reload_in_background()
-            return await self._fall_back(ctx, self.last_error or f"{self.primary_name} not loaded")
+            return await self._fall_back(ctx, self.last_error or f"{self.primary_name} not loaded", pipeline)
         if primary is self._fallback:
             return await primary.assess(ctx), primary.name
-        if not self.breaker.allow():
-            return await self._fall_back(ctx, f"circuit breaker open after repeated {primary.name} failures")
+        if not breaker.allow():
+            return await self._fall_back(
+                ctx, f"circuit breaker open after repeated {primary.name} failures", pipeline
+            )
         attempt = _Attempts()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                answer = await self._with_retries(primary, ctx, attempt)
-            seen = {detection.object_type for detection in ctx.detections}
-            return anchor(answer, await self._fallback.assess(ctx), primary.name, seen), primary.name
+                answer = await self._with_retries(primary, ctx, attempt, breaker)
         except TimeoutError:
             if attempt.calling:  # the time ran out inside a call (not during a backoff pause)
-                self.breaker.record_failure()
+                breaker.record_failure()
             reason = f"{primary.name} timed out after {self.timeout_seconds:g} s (attempt {attempt.number})"
             if attempt.errors:
                 reason += f"; earlier: {attempt.errors[-1]}"
-            return await self._fall_back(ctx, reason)
+            return await self._fall_back(ctx, reason, pipeline)
         except _PrimaryFailed as failed:
-            return await self._fall_back(ctx, str(failed))
+            return await self._fall_back(ctx, str(failed), pipeline)
+        if pipeline:
+            self.last_error = None
+        seen = {detection.object_type for detection in ctx.detections}
+        return anchor(answer, await self._fallback.assess(ctx), primary.name, seen), primary.name
 
-    async def _with_retries(self, primary: Analyzer, ctx: BatchContext, attempt: _Attempts) -> RiskAssessment:
+    async def _with_retries(
+        self, primary: Analyzer, ctx: BatchContext, attempt: _Attempts, breaker: CircuitBreaker
+    ) -> RiskAssessment:
         while True:
             attempt.number += 1
             attempt.calling = True
@@ -159,26 +180,27 @@ class ResilientAnalyzer:
                 result = await primary.assess(ctx)
             except Exception as err:  # any failure of the primary is a reason to fall back, never a crash
                 attempt.calling = False
-                self.breaker.record_failure()
+                breaker.record_failure()
                 reason = f"{primary.name} failed: {_reason(err)}"
                 attempt.errors.append(reason)
                 log.warning("analysis attempt %d/%d: %s", attempt.number, self.retry.attempts, reason)
                 if isinstance(err, BackendUnavailableError) or attempt.number >= self.retry.attempts:
                     raise _PrimaryFailed(f"{reason} (after {attempt.number} attempts)") from err
-                if not self.breaker.allow():
+                if not breaker.allow():
                     raise _PrimaryFailed(f"{reason}; circuit breaker opened") from err
                 await self._sleep(self.retry.delay(attempt.number))
                 continue
             attempt.calling = False
-            self.breaker.record_success()
-            self.last_error = None
+            breaker.record_success()
             return result
 
-    async def _fall_back(self, ctx: BatchContext, reason: str) -> tuple[RiskAssessment, str]:
-        self.fallbacks += 1
-        self.last_error = reason
+    async def _fall_back(self, ctx: BatchContext, reason: str, pipeline: bool) -> tuple[RiskAssessment, str]:
+        if pipeline:
+            self.fallbacks += 1
+            self.last_error = reason
         log.warning(
-            "batch of camera %s scored by rules fallback: %s",
+            "%s of camera %s scored by rules fallback: %s",
+            "batch" if pipeline else "preview",
             ctx.camera_id,
             reason,
             extra={"component": "analyze", "camera_id": ctx.camera_id},
@@ -196,6 +218,7 @@ class ResilientAnalyzer:
             "loaded": self._primary is not None,
             "last_error": self.last_error,
             "breaker": breaker.value,
+            "preview_breaker": self.preview_breaker.state.value,
             "consecutive_failures": self.breaker.consecutive_failures,
             "fallbacks": self.fallbacks,
             "download": self.fetcher.progress.report() if self.fetcher is not None else None,

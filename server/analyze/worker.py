@@ -44,6 +44,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.alerts.delivery import DELIVERY_GROUP, DELIVERY_STREAM, AlertDeliverer
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
@@ -472,7 +473,12 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     await ensure_database_logging(runtime, stack)
     analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
     await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
-    alerts = AlertEngine(runtime.database.sessions, runtime.redis, home_timezone=runtime.settings.timezone)
+    alerts = AlertEngine(
+        runtime.database.sessions,
+        runtime.redis,
+        home_timezone=runtime.settings.timezone,
+        webhook_allowed_networks=runtime.settings.webhook_allowed_networks,
+    )
     stack.push_async_callback(alerts.close)
 
     async def probe() -> dict[str, Any]:
@@ -491,4 +497,9 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
     spawn(stack, stop, "hsi-refine-worker", lambda: worker.run_refinements(stop))
     spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
+    delivery_consumer = await lease_consumer_name(
+        runtime.redis, runtime.instance_id, DELIVERY_STREAM, DELIVERY_GROUP, stack, stop
+    )
+    deliverer = AlertDeliverer(alerts, runtime.database.sessions, runtime.redis, consumer=delivery_consumer)
+    spawn(stack, stop, "hsi-alert-delivery", lambda: deliverer.run(stop))
     _LOGGER.info("analyze role started (consumer %s, timezone %s)", worker.consumer, worker.tz.key)

@@ -140,7 +140,7 @@ async def preview_analysis(call: Call) -> dict[str, Any]:
         timezone=body.timezone or call.runtime.settings.timezone,
     )
     try:
-        assessment, backend = await _analyzer(call).assess(context)
+        assessment, backend = await _analyzer(call).preview(context)
     except AnalysisError as err:
         raise ApiError(
             503, "analyzer_unavailable", f"the analyzer could not score the batch: {err}"

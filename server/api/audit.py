@@ -19,6 +19,8 @@ from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page
 from server.api.registry import Call, Routes
 from server.api.state import AUTH
 from server.models import AuditAction, AuditLog, AuditStatus
+from server.logs import USER_AGENT_MAX
+from server.storable import storable_json, storable_or_none
 
 routes = Routes("audit")
 
@@ -48,8 +50,8 @@ def record(
         resource_id=None if resource_id is None else str(resource_id)[:255],
         actor=(actor or (principal.name if principal is not None else "anonymous"))[:100],
         ip_address=client_ip(request),
-        user_agent=request.headers.get("User-Agent"),
-        details=details,
+        user_agent=storable_or_none(request.headers.get("User-Agent"), USER_AGENT_MAX),
+        details=None if details is None else storable_json(details),
         status=(AuditStatus.SUCCESS if success else AuditStatus.FAILURE).value,
     )
     session.add(row)

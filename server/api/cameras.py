@@ -342,11 +342,11 @@ async def camera_snapshot(call: Call) -> web.StreamResponse:
             latest = (await session.execute(statement)).scalar_one_or_none()
     if latest is not None:
         try:
-            return file_response(settings, latest, "snapshot", cache_seconds=0)
+            return await file_response(settings, latest, "snapshot", cache_seconds=0)
         except ApiError:
             pass  # the file was cleaned up: fall back to the folder
     newest = _newest_image_in(Path(camera.folder_path)) if "\x00" not in camera.folder_path else None
     if newest is None:
         raise not_found("snapshot of camera", camera.id)
     # file_response checks the folder's file is inside the allowed roots like any stored path.
-    return file_response(settings, str(newest), "snapshot", cache_seconds=0)
+    return await file_response(settings, str(newest), "snapshot", cache_seconds=0)

@@ -118,7 +118,7 @@ async def read_detection(call: Call) -> dict[str, Any]:
 )
 async def detection_thumbnail(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return file_response(call.runtime.settings, detection.thumbnail_path, "thumbnail")
+    return await file_response(call.runtime.settings, detection.thumbnail_path, "thumbnail")
 
 
 @routes.get(
@@ -129,4 +129,4 @@ async def detection_thumbnail(call: Call) -> web.StreamResponse:
 )
 async def detection_image(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return file_response(call.runtime.settings, detection.file_path, "source media")
+    return await file_response(call.runtime.settings, detection.file_path, "source media")

@@ -70,16 +70,23 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     )
 
 
-#: aiohttp's HTTPException subclasses (raised by the router and body readers) mapped to stable codes.
-_HTTP_CODES = {
+#: aiohttp's own error statuses (router, body readers, HTTP parser) mapped to stable codes.
+HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
+    411: "length_required",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    501: "not_implemented",
+    505: "http_version_not_supported",
 }
 
 
@@ -87,7 +94,7 @@ def from_http_exception(err: web.HTTPException) -> web.StreamResponse:
     """Keep aiohttp's status, but give it the JSON body (redirects and 304s pass through untouched)."""
     if err.status < 400:
         return err
-    code = _HTTP_CODES.get(err.status, "http_error")
+    code = HTTP_CODES.get(err.status, "http_error")
     response = error_response(err.status, code, err.reason or code.replace("_", " "))
     for name in ("Allow", "Content-Range"):
         if name in err.headers:

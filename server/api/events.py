@@ -344,7 +344,7 @@ async def event_clip(call: Call) -> web.StreamResponse:
     """Supports HTTP Range, so players can seek."""
     async with call.runtime.database.sessions() as session:
         event = await _event(session, call.path.event_id)
-    return file_response(call.runtime.settings, event.clip_path, "clip")
+    return await file_response(call.runtime.settings, event.clip_path, "clip")
 
 
 @routes.get(
@@ -361,4 +361,4 @@ async def event_thumbnail(call: Call) -> web.StreamResponse:
             .limit(1)
         )
         path = (await session.execute(statement)).scalar_one_or_none()
-    return file_response(call.runtime.settings, path, "thumbnail")
+    return await file_response(call.runtime.settings, path, "thumbnail")

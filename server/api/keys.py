@@ -67,14 +67,15 @@ async def revoke_api_key(call: Call) -> dict[str, Any]:
     """The row stays (revoked) for the audit trail. The last active key cannot be revoked over the API:
     that would lock everybody out (the CLI can)."""
     async with call.runtime.database.sessions() as session:
-        row = await session.get(APIKey, call.path.key_id, with_for_update=True)
+        try:
+            row = await apikeys.revoke_key(session, call.path.key_id, keep_last=True)
+        except apikeys.LastActiveKey:
+            raise conflict("this is the last active key; create another one first") from None
         if row is None:
             raise not_found("API key", call.path.key_id)
-        if row.is_active and await apikeys.active_key_count(session) <= 1:
-            raise conflict("this is the last active key; create another one first")
-        await apikeys.revoke_key(session, row.id)
         record(
             session, call.request, AuditAction.API_KEY_REVOKED, "api_key", row.id, details={"name": row.name}
         )
         await session.commit()
-        return serialize.api_key_to_dict(row)
+    apikeys.forget_key_file(call.runtime.settings.data_dir, row)
+    return serialize.api_key_to_dict(row)

@@ -13,7 +13,9 @@ from server.api.cameras import CameraId
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
 from server.api.state import REQUEST_ID
+from server.logs import USER_AGENT_MAX
 from server.models import Log
+from server.storable import storable_or_none
 
 routes = Routes("logs")
 
@@ -110,7 +112,7 @@ async def create_log(call: Call) -> dict[str, Any]:
     row = Log(
         **body.model_dump(),
         request_id=call.request.get(REQUEST_ID),
-        user_agent=call.request.headers.get("User-Agent"),
+        user_agent=storable_or_none(call.request.headers.get("User-Agent"), USER_AGENT_MAX),
     )
     async with call.runtime.database.sessions() as session:
         session.add(row)

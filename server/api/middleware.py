@@ -132,12 +132,10 @@ class AuthFailures:
         self._failures.pop(client, None)
 
 
-def presented_key(request: web.Request, endpoint: Endpoint | None) -> str | None:
-    """The key from `X-API-Key`; on the WebSocket also `?api_key=` (browsers cannot set WS headers)."""
-    key = request.headers.get(API_KEY_HEADER)
-    if not key and endpoint is not None and endpoint.websocket:
-        key = request.query.get("api_key")
-    return key or None
+def presented_key(request: web.Request) -> str | None:
+    """The key from `X-API-Key` only: a key in a query string (once allowed on the WebSocket) ends up
+    in proxy logs, browser history and `Referer` headers."""
+    return request.headers.get(API_KEY_HEADER) or None
 
 
 @web.middleware
@@ -152,7 +150,7 @@ async def auth_middleware(request: web.Request, handler: HandlerType) -> web.Str
     failures: AuthFailures = request.app[SERVICES]["auth_failures"]
     client = client_ip(request) or "unknown"
     async with runtime.database.sessions() as session:
-        check = await apikeys.authenticate(session, presented_key(request, endpoint))
+        check = await apikeys.authenticate(session, presented_key(request))
         if check.ok and check.key is not None:
             failures.succeeded(client)
             request[AUTH] = Principal(check.key.id, check.key.name)

@@ -29,6 +29,8 @@ from server.runtime import Runtime
 
 #: Largest JSON body accepted (rules, zones, previews are small; media goes through /api/ingest).
 MAX_JSON_BODY = 1024 * 1024
+#: Deepest nesting of lists and objects in a JSON body; the deepest the models need is 4 (zone points).
+MAX_JSON_DEPTH = 32
 
 
 @dataclass
@@ -168,19 +170,54 @@ def parse_path(model: type[BaseModel], request: web.Request) -> BaseModel:
         raise from_validation_error(err, "path") from None
 
 
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body (to its declared length, or to the end of a chunked one), refusing more than
+    `limit` bytes: 413 at once for a larger `Content-Length`, else as soon as the bytes pass it."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large()
+    return bytes(body)
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """No list or object in `value` nests deeper than `limit` (iterative: any depth is safe to ask)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "invalid_json", f"the JSON body is nested too deep (at most {MAX_JSON_DEPTH} levels)")
+
+
 async def read_json(request: web.Request) -> Any:
-    """The JSON body, with 413 past MAX_JSON_BODY and 400 for anything that is not JSON."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
-        raise ApiError(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
-        raise ApiError(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
+    """The JSON body, with 413 past MAX_JSON_BODY and 400 for anything that is not JSON or nests
+    deeper than MAX_JSON_DEPTH (recursive code further on — validation, the NUL check — stays safe)."""
+    raw = await read_body(request, MAX_JSON_BODY)
     if not raw.strip():
         raise ApiError(400, "invalid_json", "a JSON body is required")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {err}") from None
+    if not _depth_within(data, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return data
 
 
 async def parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:

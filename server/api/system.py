@@ -12,7 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from server import serialize
+from server import apikeys, serialize
+from server.api.middleware import API_KEY_HEADER
 from server.api.registry import Call, Routes, json_response
 from server.models import Alert, AlertStatus, Camera, Event, GPUStats
 from server.pipeline import broadcast
@@ -39,6 +40,34 @@ class Health(BaseModel):
     components: dict[str, ComponentHealth]
 
 
+#: What anyone may read of a component's health. Everything else (error texts that quote URLs with
+#: credentials, model paths, worker host names, GPU names) is for holders of a key.
+PUBLIC_COMPONENT_FIELDS = frozenset({"status", "backend", "device", "fallback", "healthy", "loaded", "breaker"})
+
+
+def public_health(report: dict[str, Any]) -> dict[str, Any]:
+    """The health report without anything that describes the installation beyond its state."""
+    return {
+        **{key: report[key] for key in ("status", "version", "instance_id")},
+        "components": {
+            name: {key: value for key, value in part.items() if key in PUBLIC_COMPONENT_FIELDS}
+            for name, part in report["components"].items()
+        },
+    }
+
+
+async def _holds_a_key(call: Call) -> bool:
+    """Did the caller present a valid key? (Health is open: no key, or a wrong one, is no error.)"""
+    runtime = call.runtime
+    if not runtime.settings.api_key_enabled:
+        return True
+    presented = call.request.headers.get(API_KEY_HEADER)
+    if not presented:
+        return False
+    async with runtime.database.sessions() as session:
+        return (await apikeys.authenticate(session, presented)).ok
+
+
 @routes.get(
     "/api/system/health",
     summary="Health of every component",
@@ -51,9 +80,16 @@ async def get_health(call: Call) -> web.Response:
 
     The detector and the analyzer are reported from the live workers of any process (see
     `server.runtime`); "unhealthy" with no workers when none runs, which makes the whole "degraded".
+    Without a valid `X-API-Key` each component shows only its state (status, backend, device,
+    fallback); with one, also why it is unhealthy, models, workers.
     """
     report = await call.runtime.health(expect_workers=True)
-    return json_response(report, status=200 if report["status"] != "unhealthy" else 503)
+    status = 200 if report["status"] != "unhealthy" else 503
+    try:
+        full = await _holds_a_key(call)
+    except Exception:  # the database is down: that is what the (public) report says
+        full = False
+    return json_response(report if full else public_health(report), status=status)
 
 
 class QueueDepths(BaseModel):

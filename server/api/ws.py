@@ -260,7 +260,7 @@ async def _handle_client_message(client: Client, raw: str) -> None:
 
 @routes.get("/api/ws", summary="Live updates (WebSocket)", websocket=True)
 async def websocket(call: Call) -> web.WebSocketResponse:
-    """Key in `X-API-Key` (or `?api_key=` for browsers). Messages: `{"type", "data"}` with the types
+    """Key in `X-API-Key` (never in the query string). Messages: `{"type", "data"}` with the types
     event.created, event.updated, alert.created, alert.updated, detection.created, camera.updated,
     camera.deleted, system.status."""
     request = call.request

@@ -6,7 +6,9 @@ its camera without a lookup table, and the same folder always maps to the same c
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,23 +27,51 @@ if TYPE_CHECKING:
 _SEPARATORS = re.compile(r"[\s\-]+")
 _DISALLOWED = re.compile(r"[^a-z0-9_]")
 _REPEATED_UNDERSCORES = re.compile(r"_+")
+#: Longest id: what every camera route accepts (`server.api.cameras.CameraId`).
+MAX_CAMERA_ID_LENGTH = 100
+_HASH_CHARS = 8
+#: Latin letters NFKD does not take apart.
+_FOLDED = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
+
+
+def _name_hash(name: str) -> str:
+    """8 hex digits of SHA-256 over the name's bytes (undecodable ones included, as they were on disk)."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+
+
+def _slug(text: str) -> str:
+    separated = _SEPARATORS.sub("_", text.lower())
+    return _REPEATED_UNDERSCORES.sub("_", _DISALLOWED.sub("", separated)).strip("_")
 
 
 def normalize_camera_id(name: str) -> str:
     """The camera id for a folder or display name: `"Front Door"` -> `"front_door"`.
 
-    Lower-case; whitespace and hyphens become `_`; every other character outside `[a-z0-9_]` is
-    dropped; runs of `_` collapse and leading/trailing `_` go. The result is safe in URLs, Redis keys
-    and Home Assistant entity ids. Raises `ValueError` when nothing is left (e.g. `"---"`), because an
-    empty id would silently merge unrelated folders.
+    Ids stay `[a-z0-9_]`, at most `MAX_CAMERA_ID_LENGTH` characters: safe in URLs, Redis keys and
+    Home Assistant entity ids, and accepted by every camera route. An ASCII name maps as it always did
+    (lower case; whitespace and hyphens become `_`; other characters dropped; runs of `_` collapse).
+    A name with anything else is folded to ASCII where Latin letters allow (`Tür` -> `tur`) and gets
+    `_` + a short stable hash of the whole name, so names that fold alike stay apart (`Tür` is
+    `tur_…`, `Tur` is `tur`); with nothing foldable (`Кухня`, undecodable bytes) the id is
+    `camera_<hash>`, the name staying the camera's display name. A name longer than the limit is cut
+    and hashed the same way. Raises `ValueError` for a name without a single letter or digit (e.g.
+    `"---"`): an id made of nothing would merge unrelated folders.
     """
-    lowered = name.lower()
-    separated = _SEPARATORS.sub("_", lowered)
-    kept = _DISALLOWED.sub("", separated)
-    collapsed = _REPEATED_UNDERSCORES.sub("_", kept).strip("_")
-    if not collapsed:
+    ascii_only = name.isascii()
+    if not any(char.isalnum() for char in name) and ascii_only:
         raise ValueError(f"camera name {name!r} has no usable characters for an id")
-    return collapsed
+    if ascii_only:
+        slug, lossy = _slug(name), False
+    else:
+        decomposed = unicodedata.normalize("NFKD", name.lower().translate(_FOLDED))
+        slug, lossy = _slug("".join(char for char in decomposed if not unicodedata.combining(char))), True
+    if len(slug) > MAX_CAMERA_ID_LENGTH:
+        slug, lossy = slug[: MAX_CAMERA_ID_LENGTH - _HASH_CHARS - 1].rstrip("_"), True
+    if not lossy:
+        return slug
+    return f"{slug or 'camera'}_{_name_hash(name)}"
 
 
 class Camera(Base):

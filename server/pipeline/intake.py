@@ -35,6 +35,7 @@ from server.pipeline import dedup, media
 from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
 from server.pipeline.streams import DETECT_STREAM, QueueFull, RedisStream, detect_stream, note_depth
 from server.runtime import Runtime
+from server.storable import storable
 
 _LOGGER = logging.getLogger("hsi.intake")
 
@@ -189,6 +190,17 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
     raise StillWriting(f"{path} changed during each of {READ_ATTEMPTS} reads")
 
 
+def _undecodable_name(path: Path, camera_folder: str) -> str | None:
+    """Why a path cannot be recorded, if a name in it is not UTF-8 (e.g. Latin-1 from an old FTP
+    client): PostgreSQL text, Redis entries and JSON all need UTF-8, so rows could never name it."""
+    for what, name in (("camera folder name", camera_folder), ("file path", str(path))):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"the {what} {storable(name)!r} is not valid UTF-8: rename it (the file stays where it is)"
+    return None
+
+
 def _reason(err: media.MediaError) -> str:
     if err.reason == "file not found":
         return "file not found (deleted before it could be processed)"
@@ -216,6 +228,8 @@ async def submit_file(
     except ValueError:
         reason = f"folder name {camera_folder!r} has no usable characters for a camera id"
         raise reject(path, reason, camera_id=None, source=source) from None
+    if (unreadable := _undecodable_name(path, camera_folder)) is not None:
+        raise reject(path, unreadable, camera_id=camera_id, source=source)
     root = upload_root(runtime, source)
     try:
         found = await asyncio.to_thread(inspect_upload, path, root)

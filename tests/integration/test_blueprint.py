@@ -183,6 +183,7 @@ async def test_blueprint_notifies_and_buttons_act(
     thumbnail = metadata["thumbnail_url"].removeprefix("/api/")  # detections/<id>/thumbnail
     entry_id = next(e.entry_id for e in hass.config_entries.async_entries(DOMAIN) if e is not second_server)
     assert data["data"]["image"].startswith(f"/api/{DOMAIN}/{entry_id}/{thumbnail}?authSig=")
+    assert "authSig" not in str(hass.states.get("event.front_door_alert"))  # signed for the push only
     assert data["data"]["tag"] == f"hsi-{alert['id']}"
     assert data["data"]["push"]["interruption-level"] == "critical"
     assert data["data"]["channel"] == "alarm_stream"

@@ -378,7 +378,8 @@ async def test_alert_event_entity(
     loaded_entry: MockConfigEntry,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """A server alert fires the camera's event entity, with a signed thumbnail URL a phone can load."""
+    """A server alert fires the camera's event entity, with the thumbnail's proxy path, which the
+    `get_media_url` action signs for a phone to load."""
     await create_camera(hsi_server, "Garage")
     rule = await hsi_server.create_rule(severity="critical")
     alert_messages = async_capture_events(hass, EVENT_ALERT)
@@ -396,11 +397,17 @@ async def test_alert_event_entity(
     assert fired.attributes["summary"] == event["summary"]
     assert fired.attributes["object_types"] == ["person"]
     thumbnail = alert["metadata"]["thumbnail_url"]  # /api/detections/<id>/thumbnail
-    url = fired.attributes["thumbnail_url"]
-    prefix = f"/api/{DOMAIN}/{loaded_entry.entry_id}/{thumbnail.removeprefix('/api/')}?authSig="
-    assert url.startswith(prefix)
+    path = fired.attributes["thumbnail_path"]  # recorded: unsigned (signed on demand, one hour)
+    assert path == f"/api/{DOMAIN}/{loaded_entry.entry_id}/{thumbnail.removeprefix('/api/')}"
     client = await hass_client_no_auth()
-    response = await client.get(url)
+    assert (await client.get(path)).status == 401
+    signed = await hass.services.async_call(
+        DOMAIN, "get_media_url", {"path": path}, blocking=True, return_response=True
+    )
+    assert signed["url"].startswith(path + "?authSig=")
+    expires = dt_util.parse_datetime(signed["expires_at"])
+    assert expires is not None and timedelta(minutes=59) < expires - dt_util.utcnow() <= timedelta(hours=1)
+    response = await client.get(signed["url"])
     assert response.status == 200
     assert await response.read() == await hsi_server.request_bytes(thumbnail)
     assert state(hass, "event.garage_alert") == STATE_UNKNOWN

@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.home_security_intelligence import media_source as hsi_media_source
 from custom_components.home_security_intelligence.const import DOMAIN
 from custom_components.home_security_intelligence.media_source import short_time
+from custom_components.home_security_intelligence.views import ALLOWED_MEDIA
 
 from .hsi_server import PEOPLE_PHOTO, REPO, SERVER_PYTHON, HSIServer, eventually
 
@@ -242,6 +243,16 @@ async def test_resolve_and_fetch_signed(
     body = await response.read()
     assert body[4:8] == b"ftyp"
     assert body == await hsi_server.request_bytes(f"/api/events/{video_event['id']}/clip")
+    # Finding: the proxy read whole clips into memory and ignored Range: players could not seek.
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert int(response.headers["Content-Length"]) == len(body)
+    part = await client.get(clip.url, headers={"Range": "bytes=100-199"})
+    assert part.status == 206 and await part.read() == body[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(body)}"
+    beyond = await client.get(clip.url, headers={"Range": f"bytes={len(body)}-"})
+    assert beyond.status == 416 and beyond.headers["Content-Range"] == f"bytes */{len(body)}"
+    cached = await client.get(clip.url, headers={"If-None-Match": response.headers["ETag"]})
+    assert cached.status == 304
     response = await client.get(thumb.url)
     assert response.status == 200 and response.content_type == "image/jpeg"
     body = await response.read()
@@ -286,6 +297,10 @@ async def test_proxy_view(
     assert (await client.get(f"{base}/events/{event['id']}/clip")).status == 404  # a photo: no clip
     assert (await client.get(f"{base}/events/{event['id'] + 1000}/thumbnail")).status == 404
     assert (await client.get(f"{base}/system/stats")).status == 404  # not media: never proxied
+    # Finding: the path pattern let `..` through as a camera id.
+    assert ALLOWED_MEDIA.match("cameras/../snapshot") is None
+    assert ALLOWED_MEDIA.match("cameras/front_door/snapshot") is not None
+    assert (await client.get(f"{base}/cameras/%2E%2E/snapshot")).status == 404
     assert (await client.get(f"/api/{DOMAIN}/unknown/events/{event['id']}/thumbnail")).status == 404
 
     await hsi_server.stop()

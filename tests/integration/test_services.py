@@ -497,3 +497,24 @@ async def test_entry_resolution(
             if entry.state.recoverable:
                 await hass.config_entries.async_unload(entry.entry_id)
         await second.stop()
+
+
+async def test_get_media_url_signs_media_paths_only(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
+    """Only proxy paths of a loaded server's media are signed; no path, no URL."""
+    entry = await load_entry()
+    base = f"/api/{DOMAIN}/{entry.entry_id}"
+    signed = await call(hass, "get_media_url", {"path": f"{base}/events/7/clip"})
+    assert signed["url"].startswith(f"{base}/events/7/clip?authSig=") and signed["expires_at"]
+    assert await call(hass, "get_media_url", {"path": None}) == {"url": None, "expires_at": None}
+    assert await call(hass, "get_media_url", {}) == {"url": None, "expires_at": None}
+    for path in (
+        f"{base}/system/stats",
+        f"{base}/cameras/../snapshot",
+        f"{base}/events/7/clip?authSig=x",
+        f"/api/{DOMAIN}/unknown/events/7/clip",
+        "/api/camera_proxy/camera.front",
+        f"/api/{DOMAIN}/{entry.entry_id}",
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "get_media_url", {"path": path})
+        assert err.value.translation_key == "not_media_path", path

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server.db import create_database, create_engine, drop_database, session_factory
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
+from tests.support.llm_http import LLMServer
 
 TEMPLATE_DB = f"hsi_template_{os.getpid()}"
 
@@ -107,3 +108,12 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def llm_server() -> AsyncIterator[LLMServer]:
+    """A scripted OpenAI-compatible LLM server on 127.0.0.1 (tests.support.llm_http)."""
+    server = LLMServer()
+    await server.start()
+    yield server
+    await server.stop()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts import webhook
+from server.alerts.delivery import AlertDeliverer
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.rule_row import row_values
@@ -23,8 +26,35 @@ from server.analyze.risk import risk_level
 from server.db import session_factory
 from server.models import Alert, AlertRule, AlertStatus, Camera, Detection, Event
 from server.pipeline.broadcast import CHANNEL
+from tests.support.pipeline import eventually
 
 SECRET = "s3cret-s3cret-s3cret"
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@asynccontextmanager
+async def delivering(
+    engine: AlertEngine, sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, consumer: str = "c1"
+) -> AsyncIterator[AlertDeliverer]:
+    """An alert deliverer (as the analyze role runs one) consuming until the block ends."""
+    deliverer = AlertDeliverer(engine, sessions, redis, consumer=consumer, backoff_seconds=(0.05, 0.05))
+    stop = asyncio.Event()
+    task = asyncio.create_task(deliverer.run(stop))
+    try:
+        yield deliverer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _delivered(sessions: async_sessionmaker[AsyncSession], alert_id: object) -> Alert | None:
+    async with sessions() as session:
+        stored = await session.get(Alert, alert_id)
+    return stored if stored is not None and stored.status == AlertStatus.DELIVERED else None
+
+
+async def _attempts(target: _Receiver, count: int) -> bool:
+    return target.attempts >= count
 
 
 @pytest.fixture
@@ -212,9 +242,11 @@ class _Receiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.fail = False
+        self.attempts = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.attempts += 1
         if self.fail:
             return web.Response(status=503, text="maintenance")
         if not webhook.verify(
@@ -249,20 +281,23 @@ async def test_webhook_is_signed_and_a_failed_delivery_stays_pending_until_retri
     await _rule(
         sessions, channels=["ha", "webhook"], webhook={"url": url, "secret": SECRET}, cooldown_seconds=0
     )
-    engine = AlertEngine(sessions, redis)
+    engine = AlertEngine(sessions, redis, webhook_allowed_networks=LOOPBACK)
     try:
-        event, facts = await _event(sessions)
-        [alert] = await engine.process_event(event, facts)
-        assert alert.status == AlertStatus.DELIVERED
-        [payload] = target.received
-        assert payload["alert"]["id"] == str(alert.id) and payload["event"]["id"] == event.id
+        async with delivering(engine, sessions, redis):
+            event, facts = await _event(sessions)
+            [alert] = await engine.process_event(event, facts)
+            stored = await eventually(lambda: _delivered(sessions, alert.id))
+            assert stored.delivered_at is not None
+            [payload] = target.received
+            assert payload["alert"]["id"] == str(alert.id) and payload["event"]["id"] == event.id
 
-        target.fail = True
-        event2, facts2 = await _event(sessions)
-        [pending] = await engine.process_event(event2, facts2)
-        async with sessions() as session:
-            stored = await session.get(Alert, pending.id)
-            assert stored is not None and stored.status == AlertStatus.PENDING and stored.delivered_at is None
+            target.fail = True
+            event2, facts2 = await _event(sessions)
+            [pending] = await engine.process_event(event2, facts2)
+            await eventually(lambda: _attempts(target, 1 + 3))  # retried by the deliverer, then left
+            async with sessions() as session:
+                stored = await session.get(Alert, pending.id)
+                assert stored is not None and stored.status == AlertStatus.PENDING and stored.delivered_at is None
 
         target.fail = False
         later = datetime.now(UTC) + timedelta(minutes=1)

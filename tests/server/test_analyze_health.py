@@ -45,7 +45,7 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
     try:
 
         async def analyzer_reported() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, health, port)
+            report = await loop.run_in_executor(None, health, port, tmp_path / "data")
             assert api.poll() is None and analyze.poll() is None, {
                 n: p.read_text()[-2000:] for n, p in logs.items()
             }
@@ -70,7 +70,7 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
         killed_at = loop.time()
 
         async def analyzer_gone() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, health, port)
+            report = await loop.run_in_executor(None, health, port, tmp_path / "data")
             return report if report and not report["components"]["analyzer"]["workers"] else None
 
         report = await eventually(analyzer_gone, timeout=HEALTH_TTL_SECONDS + 10, interval=0.3)

@@ -1,22 +1,17 @@
 """Garbage, errors, hangs and outages end in the rules fallback, with the reason logged.
 
-The primary here is the real `openai` backend talking HTTP to a real aiohttp server on 127.0.0.1. That
-server stands in for an external LLM server (llama.cpp server, vLLM, Ollama) and can be told to answer
-well, answer garbage, fail with 500, or hang. Retry delays and the breaker's clock are injected so no
-test waits for real backoff.
+The primary here is the real `openai` backend talking HTTP to a real aiohttp server on 127.0.0.1
+(`tests.support.llm_http`), which can be told to answer well, answer garbage, fail with 500, or
+hang. Retry delays and the breaker's clock are injected so no test waits for real backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from server.analyze.analyzer import FALLBACK_NAME, ResilientAnalyzer, build_analyzer, select_backend
 from server.analyze.backends.openai import OpenAIAnalyzer
@@ -25,89 +20,9 @@ from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import ASSESSMENT_JSON_SCHEMA
 from server.config import Settings
 from tests.server.scenarios import SCENARIOS
+from tests.support.llm_http import GOOD_ANSWER, Clock, LLMServer, Sleeps
 
 BATCH = SCENARIOS[0].ctx
-GOOD_ANSWER = {
-    "risk_factors": ["daytime visit"],
-    "reasoning": "A courier left a parcel at the door in daylight.",
-    "risk_score": 7,
-    "summary": "Parcel delivered at the front door.",
-}
-
-
-class LLMServer:
-    """A real OpenAI-compatible HTTP server whose next answers the test scripts."""
-
-    def __init__(self) -> None:
-        self.script: list[str] = []
-        self.default = "valid"
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "nemotron-test", "object": "model"}]})
-
-    async def _chat(self, request: web.Request) -> web.Response:
-        self.requests.append(await request.json())
-        self.headers.append(dict(request.headers))
-        behaviour = self.script.pop(0) if self.script else self.default
-        if behaviour == "hang":
-            await asyncio.sleep(3600)
-        if behaviour == "error":
-            return web.json_response({"error": {"message": "model crashed"}}, status=500)
-        if behaviour == "not_chat":
-            return web.Response(text="<html>proxy error</html>", content_type="text/html")
-        content = json.dumps(GOOD_ANSWER) if behaviour == "valid" else "Sure! Here is the risk: {high}"
-        return web.json_response(
-            {"id": "x", "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
-        )
-
-
-@pytest.fixture
-async def llm_server() -> AsyncIterator[LLMServer]:
-    server = LLMServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Sleeps:
-    """Records backoff delays instead of waiting them out."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def make(url: str, sleeps: Sleeps, clock: Clock | None = None, timeout: float = 5.0) -> ResilientAnalyzer:
@@ -132,7 +47,7 @@ async def test_valid_answer_is_used_and_request_carries_the_schema(llm_server: L
         "json_schema": {"name": "risk_assessment", "strict": True, "schema": ASSESSMENT_JSON_SCHEMA},
     }
     assert [message["role"] for message in request["messages"]] == ["system", "user"]
-    assert "Camera: Front Yard" in request["messages"][1]["content"]
+    assert 'Camera: "Front Yard"' in request["messages"][1]["content"]
     assert llm_server.headers[0]["Authorization"] == "Bearer sk-local"
 
 

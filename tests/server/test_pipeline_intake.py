@@ -101,7 +101,7 @@ async def test_queueing_carries_the_camera_and_dedups_by_content(runtime: Runtim
     again = await submit_file(runtime, copy, camera_folder=folder.name, source="watcher")
     video = await submit_file(runtime, clip, camera_folder=folder.name, source="watcher")
 
-    assert queued.status == "queued" and queued.camera_id == "back_yard_stlich_2"
+    assert queued.status == "queued" and queued.camera_id == "back_yard_ostlich_2_98b83d12"
     assert again.status == "duplicate" and again.file_hash == queued.file_hash
     assert video.status == "queued" and video.media_type == "video"
     async with runtime.database.sessions() as session:
@@ -110,7 +110,8 @@ async def test_queueing_carries_the_camera_and_dedups_by_content(runtime: Runtim
     entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
     assert len(entries) == 2
     image = DetectJob.from_fields({k.decode(): v.decode() for k, v in entries[0][1].items()})
-    assert (image.camera_id, image.camera_name, image.file_path) == ("back_yard_stlich_2", folder.name, first)
+    expected = ("back_yard_ostlich_2_98b83d12", folder.name, first)
+    assert (image.camera_id, image.camera_name, image.file_path) == expected
     assert (image.file_type, image.width, image.height, image.file_hash) == ("image/jpeg", 800, 600, queued.file_hash)
     assert image.identity == FileIdentity.of(first.stat())  # the file as it was hashed
     assert image.uploaded_at.timestamp() == pytest.approx(first.stat().st_mtime)

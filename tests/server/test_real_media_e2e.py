@@ -63,7 +63,7 @@ async def test_real_photos_and_a_real_clip_become_detections_events_and_an_alert
 
         async def ready() -> dict[str, Any] | None:
             assert server.poll() is None, log.read_text()[-3000:]
-            report = await loop.run_in_executor(None, health, port)
+            report = await loop.run_in_executor(None, health, port, tmp_path / "data")
             workers = (report or {}).get("components", {})
             return report if all(workers.get(part, {}).get("workers") for part in ("detector", "analyzer")) else None
 

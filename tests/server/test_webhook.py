@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,8 @@ from server.alerts.webhook import (
 )
 
 SECRET = "s3cret-s3cret-s3cret"
+#: The receivers of these tests listen on 127.0.0.1, which webhooks reach only when allowed.
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 @dataclass
@@ -37,12 +40,14 @@ class Receiver:
     status: int = 204
     delay: float = 0.0
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((dict(request.headers), await request.read()))
         await asyncio.sleep(self.delay)
         if self.status in (301, 302):
             raise web.HTTPFound(self.base_url + "/elsewhere")
+        self.hosts.append(request.headers.get("Host", ""))
         return web.Response(status=self.status, text="" if self.status < 300 else "receiver says no")
 
 
@@ -77,7 +82,7 @@ PAYLOAD = {
 
 
 async def test_signed_post_is_received_and_verifies(receiver: Receiver, http: aiohttp.ClientSession) -> None:
-    await deliver(http, receiver.base_url + "/hook", SECRET, PAYLOAD)
+    await deliver(http, receiver.base_url + "/hook", SECRET, PAYLOAD, allowed_networks=LOOPBACK)
     assert len(receiver.requests) == 1
     headers, body = receiver.requests[0]
     assert headers["Content-Type"] == "application/json"
@@ -116,31 +121,76 @@ async def test_non_2xx_raises_a_clear_error(
 ) -> None:
     receiver.status = status
     with pytest.raises(WebhookDeliveryError) as exc:
-        await deliver(http, receiver.base_url + "/hook?token=hidden", SECRET, {"a": 1})
+        await deliver(
+            http, receiver.base_url + "/hook?token=hidden", SECRET, {"a": 1}, allowed_networks=LOOPBACK
+        )
     message = str(exc.value)
     assert f"webhook {receiver.base_url}/hook answered {status}" in message
-    assert "receiver says no" in message
+    assert "receiver says no" not in message  # finding: the answer body was copied into the logs
     assert "hidden" not in message  # query strings (often tokens) stay out of logs
 
 
 async def test_redirects_are_not_followed(receiver: Receiver, http: aiohttp.ClientSession) -> None:
     receiver.status = 302
-    with pytest.raises(WebhookDeliveryError, match="answered 302"):
-        await deliver(http, receiver.base_url + "/hook", SECRET, {"a": 1})
+    with pytest.raises(WebhookDeliveryError, match="answered 302 Found \\(redirects are not followed\\)"):
+        await deliver(http, receiver.base_url + "/hook", SECRET, {"a": 1}, allowed_networks=LOOPBACK)
     assert len(receiver.requests) == 1  # /elsewhere never got the signed body
 
 
 async def test_slow_receiver_times_out(receiver: Receiver, http: aiohttp.ClientSession) -> None:
     receiver.delay = 2.0
     with pytest.raises(WebhookDeliveryError, match=r"did not answer within 0\.3 s"):
-        await deliver(http, receiver.base_url + "/hook", SECRET, {"a": 1}, timeout_seconds=0.3)
+        await deliver(
+            http, receiver.base_url + "/hook", SECRET, {"a": 1}, timeout_seconds=0.3, allowed_networks=LOOPBACK
+        )
 
 
 async def test_unreachable_receiver_raises(http: aiohttp.ClientSession) -> None:
     with pytest.raises(WebhookDeliveryError, match=r"webhook http://127\.0\.0\.1:1/hook unreachable"):
-        await deliver(http, "http://127.0.0.1:1/hook", SECRET, {"a": 1})
+        await deliver(http, "http://127.0.0.1:1/hook", SECRET, {"a": 1}, allowed_networks=LOOPBACK)
 
 
 async def test_payload_that_cannot_be_encoded_fails_before_sending(http: aiohttp.ClientSession) -> None:
     with pytest.raises(TypeError, match="cannot encode object in a webhook payload"):
         await deliver(http, "http://127.0.0.1:1/hook", SECRET, {"a": object()})
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",  # a name: refused after resolution
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "2130706433",  # 127.0.0.1 written as one number
+        "0.0.0.0",
+        "169.254.169.254",  # cloud metadata
+        "10.1.2.3",
+        "192.168.1.1",
+        "172.16.0.1",
+        "100.64.0.1",  # shared (carrier-grade NAT)
+        "224.0.0.1",
+        "[fe80::1]",
+        "[fd00::1]",
+    ],
+)
+async def test_non_public_targets_are_refused_unless_allowed(
+    receiver: Receiver, http: aiohttp.ClientSession, host: str
+) -> None:
+    """Finding: rule webhooks could target loopback, link-local and LAN addresses."""
+    port = receiver.base_url.rsplit(":", 1)[1]
+    with pytest.raises(WebhookDeliveryError, match="not a public address"):
+        await deliver(http, f"http://{host}:{port}/hook", SECRET, {"a": 1})
+    assert receiver.requests == []
+
+
+async def test_an_allowed_network_is_reached_under_its_name(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    port = receiver.base_url.rsplit(":", 1)[1]
+    await deliver(http, f"http://localhost:{port}/hook", SECRET, {"a": 1}, allowed_networks=LOOPBACK)
+    assert receiver.hosts == [f"localhost:{port}"]  # sent to the checked address, for that host
+    other = (ipaddress.ip_network("192.168.0.0/16"),)
+    with pytest.raises(WebhookDeliveryError, match="not a public address"):  # one network is not another
+        await deliver(http, f"http://127.0.0.1:{port}/hook", SECRET, {"a": 1}, allowed_networks=other)
+    for url in ("ftp://example.com/hook", "http:///hook", "file:///etc/passwd"):
+        with pytest.raises(WebhookDeliveryError, match="only http"):
+            await deliver(http, url, SECRET, {"a": 1}, allowed_networks=LOOPBACK)

@@ -42,10 +42,17 @@ def stop_server(process: subprocess.Popen[bytes], log: Path) -> None:
     assert process.wait(60) == 0, log.read_text()[-3000:]
 
 
-def health(port: int) -> dict[str, Any] | None:
-    """`GET /api/system/health` (any status), or None while nothing listens."""
+def health(port: int, data_dir: Path | None = None) -> dict[str, Any] | None:
+    """`GET /api/system/health` (any status), or None while nothing listens. With the server's
+    `data_dir`, its first-start key goes along: the open report shows each part's state only (no
+    reasons, workers or downloads)."""
+    key_file = data_dir / "api_key.txt" if data_dir is not None else None
+    key = key_file.read_text().strip() if key_file is not None and key_file.is_file() else ""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/system/health", headers={"X-API-Key": key} if key else {}
+    )
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/health", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as err:
         return json.loads(err.read())

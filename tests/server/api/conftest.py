@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.api.app import create_app
+from server.api.protocol import ApiRunner
 from server.api.state import ApiSettings
 from server.apikeys import KEY_FILE_NAME
 from server.models import Alert, AlertRule, AlertSeverity, AlertStatus, Camera, Detection, Event, Zone
@@ -29,6 +31,13 @@ from tests.support.pipeline import pipeline_runtime, pipeline_settings
 TEST_API_SETTINGS = ApiSettings(
     validate_responses=True, auth_failure_delay=0.001, auth_failure_max_delay=0.002
 )
+
+
+class ApiTestServer(TestServer):
+    """aiohttp's test server on the production runner (malformed requests answered as JSON)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return ApiRunner(self.app, **kwargs)
 
 
 @pytest.fixture
@@ -43,7 +52,7 @@ async def runtime(tmp_path: Path, db_url: str, redis: aioredis.Redis) -> AsyncIt
 async def client(runtime: Runtime) -> AsyncIterator[TestClient]:
     """A client on the running app whose requests carry the first-start key."""
     app = create_app(runtime, TEST_API_SETTINGS)
-    async with TestClient(TestServer(app)) as test_client:
+    async with TestClient(ApiTestServer(app)) as test_client:
         key = (runtime.settings.data_dir / KEY_FILE_NAME).read_text().strip()
         test_client.session.headers["X-API-Key"] = key
         yield test_client

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from server.analyze.analyzer import FALLBACK_NAME, build_analyzer
+from server.config import Settings
+from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
+from tests.server.scenarios import SCENARIOS
+from tests.support.llm_http import GOOD_ANSWER, LLMServer, Sleeps
 
 #: Summer there (UTC+13): 02:10 UTC is mid-afternoon at home, deep night in UTC.
 HOME = "Pacific/Auckland"
@@ -75,3 +80,30 @@ async def test_preview_reads_the_time_of_day_in_the_home_timezone_by_default(
 async def test_preview_of_an_unknown_camera_is_a_404(client: TestClient) -> None:
     error = await error_of(await client.post("/api/analysis/preview", json=_batch("nowhere")), 404)
     assert error["code"] == "not_found" and "nowhere" in error["message"]
+
+
+async def test_failing_previews_do_not_send_real_events_to_the_fallback(
+    runtime: Runtime, client: TestClient, seeded: Seeded, llm_server: LLMServer
+) -> None:
+    """Finding: the preview shared the pipeline's circuit breaker, so a user previewing against a
+    struggling LLM opened it and the next real batches were scored by the rules fallback."""
+    settings = Settings(llm="openai", llm_url=llm_server.url, llm_timeout_seconds=5.0)
+    runtime.analyzer = build_analyzer(settings, sleep=Sleeps())  # the process's one analyzer
+    try:
+        llm_server.default = "error"
+        for _ in range(3):
+            response = await client.post("/api/analysis/preview", json=_batch("front_door"))
+            assert (await response.json())["backend"] == FALLBACK_NAME
+        llm_server.default = "valid"
+        assessment, backend = await runtime.analyzer.assess(SCENARIOS[0].ctx)  # a real batch, meanwhile
+        assert backend == "openai" and assessment.risk_score == GOOD_ANSWER["risk_score"]
+        status = runtime.analyzer.status()
+        assert status["status"] == "healthy" and status["breaker"] == "closed"
+        assert status["fallbacks"] == 0 and status["last_error"] is None
+        # The preview's own breaker is open: previews spare the LLM until it recovers.
+        assert status["preview_breaker"] == "open"
+        llm_server.requests.clear()
+        response = await client.post("/api/analysis/preview", json=_batch("front_door"))
+        assert (await response.json())["backend"] == FALLBACK_NAME and llm_server.requests == []
+    finally:
+        await runtime.analyzer.close()

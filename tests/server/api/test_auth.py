@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from server.api.app import ROUTE_TABLES, create_app
 from server.api.state import ApiSettings
-from server.apikeys import KEY_FILE_NAME, ensure_initial_key
+from server.apikeys import KEY_FILE_NAME, active_key_count, ensure_initial_key
 from server.models import AuditLog
 from server.runtime import Runtime
 from tests.server.api.conftest import TEST_API_SETTINGS, error_of
@@ -129,3 +130,38 @@ async def test_auth_can_be_disabled(runtime: Runtime) -> None:
     async with TestClient(TestServer(app)) as client:
         assert (await client.get("/api/events")).status == 200
     assert not (runtime.settings.data_dir / KEY_FILE_NAME).exists()
+
+
+async def test_concurrent_revocation_of_the_last_two_keys_leaves_one(runtime: Runtime, client: TestClient) -> None:
+    """Finding: each revocation counted two active keys before either committed, so revoking the
+    last two at once locked everybody out. Several rounds, as the interleaving is the race."""
+    keys = {1: client.session.headers["X-API-Key"]}
+    for round_ in range(6):
+        created = await (await client.post("/api/keys", json={"name": f"k{round_}"})).json()
+        keys[created["id"]] = created["key"]
+        active = [key["id"] for key in (await (await client.get("/api/keys")).json())["items"] if key["is_active"]]
+        assert len(active) == 2
+        answers = await asyncio.gather(*(client.delete(f"/api/keys/{key_id}") for key_id in active))
+        # One revocation goes through; the other is refused as the last key's (409), or, when it
+        # came second, already with its own key revoked (401): either way one key is left.
+        statuses = sorted(answer.status for answer in answers)
+        assert statuses in ([200, 401], [200, 409]), (round_, statuses)
+        [survivor] = [key_id for key_id, answer in zip(active, answers, strict=True) if answer.status != 200]
+        async with runtime.database.sessions() as session:
+            assert await active_key_count(session) == 1
+        client.session.headers["X-API-Key"] = keys[survivor]
+    async with runtime.database.sessions() as session:
+        assert await active_key_count(session) == 1
+
+
+async def test_revoking_the_first_start_key_removes_its_file(runtime: Runtime, client: TestClient) -> None:
+    """Finding: `api_key.txt` kept a revoked key (and the add-on went on announcing it)."""
+    key_file = runtime.settings.data_dir / KEY_FILE_NAME
+    other = await (await client.post("/api/keys", json={"name": "other"})).json()
+    await client.delete(f"/api/keys/{other['id']}")
+    assert key_file.exists()  # another key's revocation leaves the file alone
+    spare = await (await client.post("/api/keys", json={"name": "spare"})).json()
+    assert (await client.delete("/api/keys/1")).status == 200
+    assert not key_file.exists()
+    client.session.headers["X-API-Key"] = spare["key"]
+    assert (await client.get("/api/keys")).status == 200

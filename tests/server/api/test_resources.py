@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -664,3 +665,25 @@ async def test_since_until_return_exactly_the_rows_in_range(
         later = await ids(path, since=stamps[3])
         assert expected[3] in later and not set(expected[:3]) & set(later), path
         assert await ids(path, since=stamps[2], until=stamps[2]) == [], path
+
+
+def _circle(points: int) -> list[list[float]]:
+    angles = [2 * math.pi * i / points for i in range(points)]
+    return [[round(0.5 + 0.4 * math.cos(a), 6), round(0.5 + 0.4 * math.sin(a), 6)] for a in angles]
+
+
+async def test_zone_outlines_are_capped_at_100_points(client: TestClient, seeded: Seeded) -> None:
+    """Finding: no vertex cap, and an O(n²) check on the event loop (5 000 points took minutes)."""
+    body = {"name": "Lawn", "shape": "polygon", "coordinates": _circle(100)}
+    assert (await client.post("/api/cameras/front_door/zones", json=body)).status == 201
+    closed = {**body, "name": "Closed lawn", "coordinates": [*_circle(100), _circle(100)[0]]}
+    assert (await client.post("/api/cameras/front_door/zones", json=closed)).status == 201
+    for points in (101, 5_000):
+        error = await error_of(
+            await client.post("/api/cameras/front_door/zones", json={**body, "coordinates": _circle(points)}), 422
+        )
+        [problem] = error["details"]
+        assert problem["field"] == "coordinates"
+        assert problem["message"] == f"a zone has at most 100 points, got {points}: simplify the outline"
+    schema = (await (await client.get("/api/openapi.json")).json())["components"]["schemas"]
+    assert schema["ZoneCreate"]["properties"]["coordinates"]["maxItems"] == 101

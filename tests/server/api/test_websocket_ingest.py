@@ -26,7 +26,7 @@ async def _subscribe(ws: aiohttp.ClientWebSocketResponse, **data: object) -> Non
 
 async def test_relays_broadcasts_with_filters(runtime: Runtime, client: TestClient, api_key: str) -> None:
     everything = await client.ws_connect("/api/ws")
-    alerts_only = await client.ws_connect(f"/api/ws?api_key={api_key}", headers={"X-API-Key": ""})
+    alerts_only = await client.ws_connect("/api/ws", headers={"X-API-Key": api_key})
     backyard = await client.ws_connect("/api/ws")
     await _subscribe(everything)
     await _subscribe(alerts_only, types=["alert.created"])
@@ -55,6 +55,13 @@ async def test_relays_broadcasts_with_filters(runtime: Runtime, client: TestClie
 async def test_websocket_needs_a_key(client: TestClient) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as raised:
         await client.ws_connect("/api/ws", headers={"X-API-Key": "wrong"})
+    assert raised.value.status == 401
+
+
+async def test_websocket_takes_the_key_from_the_header_only(client: TestClient, api_key: str) -> None:
+    """Finding: `?api_key=` was accepted, putting the key into proxy logs and browser history."""
+    with pytest.raises(aiohttp.WSServerHandshakeError) as raised:
+        await client.ws_connect(f"/api/ws?api_key={api_key}", headers={"X-API-Key": ""})
     assert raised.value.status == 401
 
 

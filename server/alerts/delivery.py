@@ -1,0 +1,128 @@
+"""Alert delivery off the analysis path: webhook alerts go through the Redis stream `hsi:alerts:deliver`.
+
+The alert engine raises an alert inside the analysis of a batch; POSTing it there made the analysis
+wait up to the webhook timeout per rule, one rule after another. `hand_over` keeps what costs nothing
+inline (an alert for Home Assistant only is delivered by its publish) and queues every alert with a
+webhook; `AlertDeliverer` (one per analyze process, a consumer group shared by all of them) POSTs
+them, several at once, retrying a failing receiver a few times with backoff. The stream keeps an entry
+until it was handled, so a delivery interrupted by a crash or a restart is picked up again (by the
+restarted consumer, or by another through XAUTOCLAIM). An alert whose receiver is still down after
+the attempts here stays `pending`, and `AlertEngine.redeliver_pending` tries it every minute for hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.alerts.rule_row import spec_from_row
+from server.alerts.rule_spec import AlertRuleSpec
+from server.models import Alert, AlertRule, AlertStatus, Event
+from server.pipeline.streams import RedisStream
+
+if TYPE_CHECKING:
+    from server.alerts.engine import AlertEngine
+
+_LOGGER = logging.getLogger("hsi.alerts")
+
+DELIVERY_STREAM = "hsi:alerts:deliver"
+DELIVERY_GROUP = "deliverers"
+#: Tries per queued alert here, and the pauses between them; then the minute-by-minute redelivery.
+ATTEMPTS = 3
+BACKOFF_SECONDS = (2.0, 8.0)
+#: Held while one process POSTs an alert (the same lock `AlertEngine.redeliver_pending` takes).
+LOCK_PREFIX = "hsi:alert:delivering:"
+LOCK_SECONDS = 60
+
+
+def pending_alerts() -> Select[tuple[Alert, Event, AlertRule]]:
+    """Alerts still to deliver, each with its event and its rule (what a delivery needs)."""
+    return (
+        select(Alert, Event, AlertRule)
+        .join(Event, Alert.event_id == Event.id)
+        .join(AlertRule, Alert.rule_id == AlertRule.id)
+        .where(Alert.status == AlertStatus.PENDING)
+    )
+
+
+def delivery_stream(redis: aioredis.Redis) -> RedisStream:
+    return RedisStream(redis, DELIVERY_STREAM, DELIVERY_GROUP)
+
+
+async def hand_over(
+    redis: aioredis.Redis, engine: AlertEngine, alert: Alert, event: Event, spec: AlertRuleSpec
+) -> None:
+    """Deliver `alert` now if that needs no network (Home Assistant only), else queue it."""
+    if "webhook" in spec.channels and spec.webhook is not None:
+        await delivery_stream(redis).add({"alert_id": str(alert.id)})
+    else:
+        await engine.deliver(alert, event, spec)
+
+
+class AlertDeliverer:
+    """Consumes `hsi:alerts:deliver`: each entry's alert is delivered through `AlertEngine.deliver`."""
+
+    def __init__(
+        self,
+        engine: AlertEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: aioredis.Redis,
+        *,
+        consumer: str,
+        backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self.redis = redis
+        self.consumer = consumer
+        self.backoff = backoff_seconds
+        self.stream = delivery_stream(redis)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.stream.consume(self.consumer, self.handle, stop=stop)
+
+    async def _load(self, alert_id: uuid.UUID) -> tuple[Alert, Event, AlertRuleSpec] | None:
+        """The alert, its event and its rule's spec while the alert is still pending, else None."""
+        async with self.sessions() as session:
+            found = (await session.execute(pending_alerts().where(Alert.id == alert_id))).one_or_none()
+        if found is None:
+            return None
+        alert, event, rule = found
+        try:
+            return alert, event, spec_from_row(rule)
+        except ValidationError as err:
+            _LOGGER.warning("alert %s not delivered: its rule %s is invalid: %s", alert_id, rule.id, err)
+            return None
+
+    async def handle(self, _entry_id: str, fields: dict[str, str]) -> None:
+        """Deliver one queued alert; failures of the receiver are not errors of the entry (the alert
+        stays pending for the periodic redelivery), failures of the stores are (the stream retries)."""
+        loaded = await self._load(uuid.UUID(fields["alert_id"]))
+        if loaded is None:
+            return  # delivered meanwhile, acknowledged or dismissed, or deleted with its rule
+        alert, event, spec = loaded
+        lock = f"{LOCK_PREFIX}{alert.id}"
+        taken = await self.redis.set(lock, self.consumer, nx=True, ex=LOCK_SECONDS)
+        if not taken and await self.redis.get(lock) not in (self.consumer, self.consumer.encode()):
+            return  # another process is delivering it right now (ours if we crashed holding it)
+        try:
+            for attempt in range(ATTEMPTS):
+                if await self.engine.deliver(alert, event, spec):
+                    return
+                if attempt < len(self.backoff) and attempt + 1 < ATTEMPTS:
+                    await asyncio.sleep(self.backoff[attempt])
+        finally:
+            await self.redis.delete(lock)
+        _LOGGER.info(
+            "alert %s still pending after %d webhook attempts; redelivered every minute from now on",
+            alert.id,
+            ATTEMPTS,
+            extra={"component": "alerts", "event_id": event.id, "data": {"alert_id": str(alert.id)}},
+        )
