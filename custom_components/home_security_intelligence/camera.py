@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import HSIError
-from .const import DOMAIN
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, async_setup_camera_entities
+from .errors import cannot_connect
 
 # Snapshots are served by the server; nothing here writes, so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -46,8 +45,4 @@ class HSICamera(HSICameraEntity, Camera):
         try:
             return await self.coordinator.client.camera_snapshot(self.camera_id)
         except HSIError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise cannot_connect(err) from err

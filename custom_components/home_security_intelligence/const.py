@@ -73,6 +73,9 @@ WS_BACKOFF_MAX: Final = 60.0
 UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=15)
 # Signed media URLs (notifications) stay valid this long.
 SIGNED_URL_TTL: Final = timedelta(days=1)
+# The card's media URLs are signed for the viewer's session and live this long; the card asks
+# for fresh ones well before (see frontend/src/card.ts).
+CARD_URL_TTL: Final = timedelta(hours=1)
 
 # Servers with another major version speak another API; below the minimum, fields are missing.
 SUPPORTED_SERVER_MAJOR: Final = 0
