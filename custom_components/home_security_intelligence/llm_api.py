@@ -226,7 +226,9 @@ class SearchEventsTool(_HSITool):
             found.sort(key=lambda hit: hit[2], reverse=True)
         else:
             found.sort(key=lambda hit: hit[1]["started_at"], reverse=True)
-        events = [_event_answer(coordinator, event) for coordinator, event, _ in found[:limit]]
+        events: list[JsonValueType] = [
+            _event_answer(coordinator, event) for coordinator, event, _ in found[:limit]
+        ]
         return {"count": len(events), "more": more or len(found) > limit, "events": events}
 
 
