@@ -58,10 +58,17 @@ def _signer(hass: HomeAssistant, entry_id: str, connection: ActiveConnection) ->
 def _target(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> tuple[HSICoordinator, Signer] | None:
-    """The loaded server a command names and its signer; None (answered) when there is none."""
-    entry = hass.config_entries.async_get_entry(msg["entry_id"])
-    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
-        connection.send_error(msg["id"], ERR_NOT_FOUND, "Server not loaded")
+    """The loaded server a command names (or the only one) and its signer; None (answered) when
+    there is none. A card on a one-server home need not wait for the overview to ask for events."""
+    if "entry_id" in msg:
+        entry = hass.config_entries.async_get_entry(msg["entry_id"])
+        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+            entry = None
+    else:
+        loaded = hass.config_entries.async_loaded_entries(DOMAIN)
+        entry = loaded[0] if len(loaded) == 1 else None
+    if entry is None:
+        connection.send_error(msg["id"], ERR_NOT_FOUND, "Name a loaded server (entry_id)")
         return None
     return cast(HSICoordinator, entry.runtime_data), _signer(hass, entry.entry_id, connection)
 
@@ -166,7 +173,7 @@ async def ws_overview(
 @websocket_command(
     {
         vol.Required("type"): f"{DOMAIN}/events",
-        vol.Required("entry_id"): str,
+        vol.Optional("entry_id"): str,
         vol.Optional("camera_id"): str,
         vol.Optional("min_risk"): vol.All(int, vol.Range(0, 100)),
         vol.Optional("reviewed"): bool,
@@ -191,6 +198,7 @@ async def ws_events(
     connection.send_result(
         msg["id"],
         {
+            "entry_id": coordinator.config_entry.entry_id,
             "events": [card_event(cast(Event, event), sign) for event in page["items"]],
             "next_cursor": page.get("next_cursor"),
         },
@@ -200,7 +208,7 @@ async def ws_events(
 @websocket_command(
     {
         vol.Required("type"): f"{DOMAIN}/event",
-        vol.Required("entry_id"): str,
+        vol.Optional("entry_id"): str,
         vol.Required("event_id"): int,
     }
 )

@@ -21,16 +21,17 @@ export interface EventFilters {
   reviewed?: boolean;
 }
 
+/** A page of events; without an entry id, of the only server (so the first page need not wait). */
 export const fetchEvents = (
   hass: HomeAssistant,
-  entryId: string,
+  entryId: string | undefined,
   filters: EventFilters,
   limit: number,
   cursor?: string | null,
 ): Promise<EventsPage> =>
   hass.callWS<EventsPage>({
     type: `${DOMAIN}/events`,
-    entry_id: entryId,
+    ...(entryId ? { entry_id: entryId } : {}),
     limit,
     ...filters,
     ...(cursor ? { cursor } : {}),

@@ -53,6 +53,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   @state() private detailError?: string;
   @state() private busy = new Set<string>();
   @state() private zoneCamera?: CardCamera;
+  @state() private pageEntryId?: string;
 
   private unsubscribe?: Promise<() => Promise<void>>;
   private observer?: IntersectionObserver;
@@ -121,7 +122,12 @@ export class HomeSecurityIntelligenceCard extends LitElement {
 
   private get server(): CardServer | undefined {
     const servers = this.overview?.servers ?? [];
-    return servers.find((s) => s.entry_id === this.config?.entry_id) ?? servers[0];
+    return servers.find((s) => s.entry_id === this.entryId) ?? servers[0];
+  }
+
+  /** The server shown: the configured one, else the one the first page came from. */
+  private get entryId(): string | undefined {
+    return this.config?.entry_id ?? this.pageEntryId;
   }
 
   private get pageSize(): number {
@@ -141,8 +147,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     if (!this.hass) return;
     this.subscribe();
     try {
-      await this.loadOverview();
-      await this.loadPage(true);
+      await Promise.all([this.loadOverview(), this.loadPage(true)]);
     } catch (err) {
       this.error = String((err as Error).message ?? err);
     }
@@ -153,8 +158,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   private async refresh(): Promise<void> {
-    await this.loadOverview();
-    await this.loadPage(true);
+    await Promise.all([this.loadOverview(), this.loadPage(true)]);
   }
 
   private loadOverview(): Promise<void> {
@@ -171,13 +175,13 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   private async loadPage(first: boolean): Promise<void> {
-    const server = this.server;
-    if (!this.hass || !server || (!first && !this.cursor)) return;
+    if (!this.hass || (!first && !this.cursor)) return;
     const request = ++this.pageRequest;
     this.loading = true;
     try {
-      const page = await fetchEvents(this.hass, server.entry_id, this.filters(), this.pageSize, first ? null : this.cursor);
+      const page = await fetchEvents(this.hass, this.entryId, this.filters(), this.pageSize, first ? null : this.cursor);
       if (request !== this.pageRequest) return; // filters changed meanwhile
+      this.pageEntryId = page.entry_id;
       this.events = first ? page.events : [...this.events, ...page.events.filter((e) => !this.events.some((o) => o.id === e.id))];
       this.cursor = page.next_cursor;
     } catch (err) {
@@ -197,7 +201,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   private onLive(message: LiveMessage): void {
-    if (message.entry_id !== this.server?.entry_id) return;
+    if (message.entry_id !== this.entryId) return;
     if (message.kind === "event") {
       const event = message.event;
       const index = this.events.findIndex((e) => e.id === event.id);
@@ -267,11 +271,11 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   private async openEvent(eventId: number): Promise<void> {
-    const server = this.server;
-    if (!this.hass || !server) return;
+    const entryId = this.entryId;
+    if (!this.hass || !entryId) return;
     this.detailError = undefined;
     try {
-      this.detail = await fetchEvent(this.hass, server.entry_id, eventId);
+      this.detail = await fetchEvent(this.hass, entryId, eventId);
     } catch (err) {
       this.detailError = String((err as Error).message ?? err);
     }
@@ -291,7 +295,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   private alertButtons(alert: CardAlert): TemplateResult {
-    const entryId = this.server!.entry_id;
+    const entryId = this.entryId!;
     const open = alert.status === "pending" || alert.status === "delivered";
     const busy = this.busy.has(alert.id);
     return html`<div class="actions">
@@ -442,7 +446,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
       return html`<div class="overlay" @click=${close}><div class="panel detail"><div class="status error">${this.detailError}</div></div></div>`;
     }
     const { event, detections, alerts, zones } = this.detail;
-    const entryId = this.server!.entry_id;
+    const entryId = this.entryId!;
     const reviewKey = `review-${event.id}`;
     return html`<div class="overlay" @click=${close}>
       <div class="panel detail" @click=${(e: Event) => e.stopPropagation()}>

@@ -105,6 +105,7 @@ export interface CardEvent {
 }
 
 export interface EventsPage {
+  entry_id: string;
   events: CardEvent[];
   next_cursor: string | null;
 }
