@@ -11,6 +11,8 @@ import type {
 } from "./types.js";
 
 export const DOMAIN = "home_security_intelligence";
+/** Events per timeline page unless the card's configuration says otherwise. */
+export const DEFAULT_PAGE_SIZE = 50;
 
 export const fetchOverview = (hass: HomeAssistant): Promise<Overview> =>
   hass.callWS<Overview>({ type: `${DOMAIN}/overview` });

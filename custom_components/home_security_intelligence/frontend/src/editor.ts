@@ -1,9 +1,9 @@
 // The card's visual editor: Home Assistant's own form element (ha-form, loaded with the dashboard
 // editor), with the servers and cameras the integration knows as choices.
 import { LitElement, html, type TemplateResult } from "lit";
-import { customElement, property, state } from "lit/decorators.js";
+import { property, state } from "lit/decorators.js";
 
-import { fetchOverview } from "./api.js";
+import { DEFAULT_PAGE_SIZE, fetchOverview } from "./api.js";
 import { RISK_FLOORS } from "./format.js";
 import type { CardConfig, HomeAssistant, Overview } from "./types.js";
 
@@ -16,7 +16,6 @@ const LABELS: Record<string, string> = {
   page_size: "Events per page",
 };
 
-@customElement("home-security-intelligence-card-editor")
 export class HomeSecurityIntelligenceCardEditor extends LitElement {
   @property({ attribute: false }) hass?: HomeAssistant;
   @state() private config?: CardConfig;
@@ -70,7 +69,13 @@ export class HomeSecurityIntelligenceCardEditor extends LitElement {
 
   protected render(): TemplateResult {
     if (!this.hass || !this.config) return html``;
-    const data = { ...this.config, min_risk: String(this.config.min_risk ?? 0) };
+    const data = {
+      camera_id: "",
+      reviewed: "all",
+      page_size: DEFAULT_PAGE_SIZE,
+      ...this.config,
+      min_risk: String(this.config.min_risk ?? 0),
+    };
     return html`<ha-form
       .hass=${this.hass}
       .data=${data}
@@ -84,7 +89,9 @@ export class HomeSecurityIntelligenceCardEditor extends LitElement {
     const value = { ...event.detail.value };
     const config: Record<string, unknown> = { ...value, min_risk: Number(value.min_risk ?? 0) };
     for (const key of Object.keys(config)) {
-      if (config[key] === "" || config[key] === undefined || (key === "min_risk" && config[key] === 0)) delete config[key];
+      const unset = config[key] === "" || config[key] === undefined;
+      const byDefault = (key === "min_risk" && config[key] === 0) || (key === "reviewed" && config[key] === "all");
+      if (unset || byDefault || (key === "page_size" && config[key] === DEFAULT_PAGE_SIZE)) delete config[key];
     }
     this.dispatchEvent(new CustomEvent("config-changed", { detail: { config }, bubbles: true, composed: true }));
   }

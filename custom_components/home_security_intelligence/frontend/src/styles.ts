@@ -96,7 +96,8 @@ export const cardStyles = css`
   }
   .alert {
     display: flex;
-    gap: 10px;
+    flex-wrap: wrap;
+    gap: 8px 10px;
     align-items: center;
     margin: 4px 16px;
     padding: 6px;
@@ -112,7 +113,7 @@ export const cardStyles = css`
     flex: none;
   }
   .alert .text {
-    flex: 1;
+    flex: 1 1 160px;
     min-width: 0;
     font-size: 0.9em;
   }

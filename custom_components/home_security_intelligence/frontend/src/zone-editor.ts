@@ -2,7 +2,7 @@
 // drag a point to move it; saving runs the integration's zone subentry flow (api.ts saveZone), so
 // the zone lands on the server, where the alert engine matches detections against it.
 import { LitElement, css, html, nothing, svg, type SVGTemplateResult, type TemplateResult } from "lit";
-import { customElement, property, state } from "lit/decorators.js";
+import { property, state } from "lit/decorators.js";
 
 import { deleteZone as deleteZoneSubentry, saveZone, type ZoneDraft } from "./api.js";
 import { cardStyles } from "./styles.js";
@@ -11,7 +11,6 @@ import type { CardCamera, CardZone, HomeAssistant } from "./types.js";
 const ZONE_TYPES = ["entry_point", "driveway", "sidewalk", "yard", "other"];
 const DEFAULT_COLOUR = "#3B82F6";
 
-@customElement("hsi-zone-editor")
 export class HsiZoneEditor extends LitElement {
   static styles = [
     cardStyles,
