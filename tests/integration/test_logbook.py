@@ -50,6 +50,7 @@ async def test_logbook_shows_summary_and_risk(
 
     raised = await eventually(alert, 60, "the alert")
     await hsi_server.request("POST", f"/api/alerts/{raised['id']}/acknowledge", expect=200)
+    await hass.services.async_call(DOMAIN, "review_event", {"event_id": event["id"]}, blocking=True)
     client = await hass_ws_client(hass)
     risk = f"{event['risk_level']} risk ({event['risk_score']})"
 
@@ -58,7 +59,7 @@ async def test_logbook_shows_summary_and_risk(
         await client.send_json_auto_id({"type": "logbook/get_events", "start_time": start.isoformat()})
         found = [e for e in (await client.receive_json())["result"] if e.get("domain") == DOMAIN]
         messages = [e["message"] for e in found]
-        done = any("alert acknowledged" in m for m in messages) and any("raised" in m for m in messages)
+        done = all(any(word in m for m in messages) for word in ("alert acknowledged", "raised", "reviewed"))
         return found if done and any(risk in m for m in messages) else None
 
     found = await eventually(entries, 30, "the logbook entries")
@@ -68,3 +69,4 @@ async def test_logbook_shows_summary_and_risk(
     severity = raised["severity"]
     assert f"raised a {severity} alert (risk {event['risk_score']}): {event['summary']}" in messages
     assert f"{severity} alert acknowledged (risk {event['risk_score']}): {event['summary']}" in messages
+    assert f"updated person: {risk}, reviewed: {event['summary']}" in messages
