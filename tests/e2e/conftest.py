@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 import pytest
 
-from tests.integration.hsi_server import REPO, HSIServer, eventually, make_template
+from tests.integration.hsi_server import REPO, HSIServer, eventually, make_template, photo_variant
 from tests.support.photos import PEOPLE_WALKING
 
 from .home_assistant import ADMIN, HomeAssistantProcess
@@ -32,16 +30,6 @@ CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 TARGET_EVENTS = 56
 USER = ("household", "household-password")
 DASHBOARD = "security-dashboard"
-
-
-def variant(path: Path, seed: int) -> bytes:
-    """The photo with one pixel changed, so every upload is a new file to the server's dedup."""
-    with Image.open(path) as source:
-        image = source.convert("RGB")
-    image.putpixel((seed % image.width, 0), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -75,7 +63,7 @@ async def populate(server: HSIServer) -> tuple[dict[str, Any], dict[str, Any]]:
         if total >= TARGET_EVENTS:
             break
         for camera, photo in PHOTO_CAMERAS.items():
-            server.upload(camera, variant(photo, round_))
+            server.upload(camera, photo_variant(photo, round_))
         expected = total + len(PHOTO_CAMERAS)
 
         async def made() -> int | None:

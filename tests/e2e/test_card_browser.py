@@ -33,10 +33,12 @@ LOADED_THUMBNAILS = """card => [...card.shadowRoot.querySelectorAll('.event img'
 
 
 async def open_card(page: Any, url: str) -> Any:
-    """Navigate to the dashboard and wait for the card's first timeline page."""
+    """Navigate to the dashboard and wait for the card's first timeline page and camera tiles
+    (the card asks for both at once; either may come first)."""
     await page.goto(url)
     card = page.locator(CARD)
     await card.locator(".event").first.wait_for(timeout=TIMEOUT_MS)
+    await card.locator(".camera").first.wait_for(timeout=TIMEOUT_MS)
     return card
 
 

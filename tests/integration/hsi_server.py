@@ -85,7 +85,12 @@ def free_port() -> int:
 
 def people_photo(seed: int) -> bytes:
     """The people photo, one pixel changed per seed, so every upload has its own content hash."""
-    with Image.open(PEOPLE_PHOTO) as source:
+    return photo_variant(PEOPLE_PHOTO, seed)
+
+
+def photo_variant(path: Path, seed: int) -> bytes:
+    """A photo with one pixel changed per seed (a new file to the server's duplicate check)."""
+    with Image.open(path) as source:
         image = source.convert("RGB")
     image.putpixel((seed % image.width, 0), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
     buffer = io.BytesIO()
