@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import re
+import time
 from typing import Any
 
 from tests.integration.hsi_server import eventually
@@ -80,15 +81,21 @@ async def test_card_from_the_picker_shows_cameras_and_timeline(stack: Stack, bro
         await shot(page, "failure-card-picker.png")
         raise
 
-    # Opened afresh in a new tab, as a user opening the dashboard: time to the first page of 50.
+    # Opened afresh in a new tab, as a user opening the dashboard: time to the first page of 50,
+    # measured by the card (from its first attachment) and, for scale, from the navigation (which
+    # includes loading Home Assistant's frontend).
     await page.close()
     page = await context.new_page()
+    started = time.monotonic()
     card = await open_card(page, stack.dashboard)
+    navigation_ms = (time.monotonic() - started) * 1000
     measure = await page.evaluate(
-        "() => performance.getEntriesByName('hsi-card:first-page').map(e => e.duration)"
+        "() => performance.getEntriesByType('measure')"
+        ".filter(e => e.name === 'hsi-card:time-to-first-page').map(e => e.duration)"
     )
-    assert measure, "the card did not mark its first page"
-    print(f"\nfirst timeline page (50 events) {measure[0]:.0f} ms after the card opened")
+    assert len(measure) == 1, f"the card measured its first page {len(measure)} times"
+    print(f"\nfirst timeline page (50 events): {measure[0]:.0f} ms after the card opened "
+          f"({navigation_ms:.0f} ms after navigating to the dashboard, frontend load included)")
     assert await card.locator(".event").count() == 50
     assert measure[0] <= FIRST_PAGE_BOUND_MS
 
@@ -98,6 +105,12 @@ async def test_card_from_the_picker_shows_cameras_and_timeline(stack: Stack, bro
     assert await card.locator(".alert").count() >= 1
     await page.wait_for_timeout(1000)  # the other thumbnails in view finish loading
     await shot(page, "card-desktop.png")
+
+    # Scrolling to the end of the timeline loads the next page (the server's cursor).
+    await card.locator(".timeline").evaluate("timeline => { timeline.scrollTop = timeline.scrollHeight; }")
+    await card.locator(".event").nth(50).wait_for(state="attached", timeout=TIMEOUT_MS)
+    ids = await card.locator(".event").evaluate_all("rows => rows.map(r => Number(r.dataset.event))")
+    assert len(ids) == len(set(ids)) > 50
     await context.close()
 
 
