@@ -138,6 +138,8 @@ parser.add_argument("--api-key", help="a key of the server (instead of --server-
 parser.add_argument("--server-port", type=int, default=8000)
 parser.add_argument("--ha-port", type=int, default=8123)
 args = parser.parse_args()
+if not args.api_key and not args.server_data:
+    parser.error("give --server-data (its api_key.txt) or --api-key")
 
 if __name__ == "__main__":
     sys.exit(main())
