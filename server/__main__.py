@@ -33,6 +33,9 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # huggingface_hub's HTTP client logs every request at INFO; a model download is logged by HSI itself.
+    for chatty in ("httpx", "httpx2"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> None:

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from server.alerts.schedule import TimezoneName, load_timezone
+from server.hub import ModelRef, parse_model_ref
 
 #: Object classes the reference system kept out of COCO's 80: what matters around a home.
 DEFAULT_SECURITY_CLASSES = ["person", "car", "truck", "dog", "cat", "bird", "bicycle", "motorcycle", "bus"]
@@ -25,6 +26,8 @@ ADDON_OPTIONS_FILE = Path("/data/options.json")
 ENV_PREFIX = "HSI_"
 
 CommaList = Annotated[list[str], NoDecode]
+#: A model setting: a local path, or a Hugging Face Hub id fetched into `<data>/models` (server.hub).
+ModelSetting = Annotated[ModelRef | None, BeforeValidator(parse_model_ref)]
 
 
 class SettingsError(Exception):
@@ -64,8 +67,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    detector: Literal["auto", "rtdetr", "ultralytics", "hog"] = "auto"
-    detector_model: Path | None = None
+    detector: Literal["auto", "rtdetr", "ultralytics", "ssd_mobilenet", "hog"] = "auto"
+    detector_model: ModelSetting = None
     detector_device: str = "auto"
     detection_confidence: float = Field(0.5, ge=0.0, le=1.0)
     detection_classes: CommaList = Field(default_factory=lambda: list(DEFAULT_SECURITY_CLASSES))
@@ -73,7 +76,7 @@ class Settings(BaseSettings):
     detector_batch_wait_ms: int = Field(25, ge=0, le=10_000)
 
     llm: Literal["auto", "llama_cpp", "openai", "rules"] = "auto"
-    llm_model: Path | None = None
+    llm_model: ModelSetting = None
     llm_url: str | None = None
     llm_api_key: str | None = None
     llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
@@ -91,7 +94,9 @@ class Settings(BaseSettings):
     stream_max_retries: int = Field(5, ge=1, le=100)
 
     api_key_enabled: bool = True
-    camera_offline_seconds: int = Field(600, ge=10)
+    #: Silence after which a camera is offline until its own pattern is learned (a day of uploads;
+    #: `server.pipeline.upload_pattern`): a day, generous for cameras that upload only on motion.
+    camera_offline_seconds: int = Field(86_400, ge=10)
     watcher_polling: bool = False
     file_stable_seconds: float = Field(2.0, ge=0.0, le=60)
     gpu_stats_interval_seconds: float = Field(5.0, gt=0, le=3600)
@@ -128,11 +133,17 @@ class Settings(BaseSettings):
         """An empty add-on option means the host's zone, as if the option were not there."""
         return host_timezone() if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("data_dir", "media_dir", "cameras_dir", "detector_model", "llm_model")
+    @field_validator("data_dir", "media_dir", "cameras_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         """Stored paths (a camera's folder, a detection's file) must not depend on the working directory."""
         return None if value is None else value.expanduser().absolute()
+
+    @field_validator("detector_model", "llm_model")
+    @classmethod
+    def _absolute_model(cls, value: ModelRef | None) -> ModelRef | None:
+        """A model path, like the folders, must not depend on the working directory; Hub ids stay."""
+        return value.expanduser().absolute() if isinstance(value, Path) else value
 
     @field_validator("database_url")
     @classmethod
@@ -188,6 +199,11 @@ class Settings(BaseSettings):
     def ingest_dir(self) -> Path:
         """Where HTTP-ingested media is written before it joins the pipeline like an FTP upload."""
         return self.media_root / "ingest"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where models named by a Hub id are downloaded to (huggingface_hub's cache layout)."""
+        return self.data_dir / "models"
 
     @property
     def postgres_dir(self) -> Path:

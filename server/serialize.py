@@ -38,6 +38,8 @@ def camera_to_dict(camera: Camera) -> dict[str, Any]:
         "status": camera.status,
         "created_at": _iso(camera.created_at),
         "last_seen_at": _iso(camera.last_seen_at),
+        "upload_gap_seconds": camera.upload_gap_seconds,
+        "offline_after_seconds": camera.offline_after_seconds,
     }
 
 
@@ -163,7 +165,7 @@ def alert_rule_to_dict(rule: AlertRule) -> dict[str, Any]:
         "name": rule.name,
         "description": rule.description,
         "enabled": rule.enabled,
-        "severity": str(rule.severity),
+        "severity": None if rule.severity is None else str(rule.severity),
         "risk_threshold": rule.risk_threshold,
         "object_types": rule.object_types,
         "camera_ids": rule.camera_ids,

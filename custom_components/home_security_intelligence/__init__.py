@@ -24,13 +24,14 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import HSIClient, HSIError
+from .camera_issues import async_remove_camera_issues, async_sync_camera_issues
 from .const import (
     CONF_API_KEY,
     CONF_HOST,
     CONF_PORT,
     CONF_SSL,
     DOMAIN,
-    ISSUE_CPU_FALLBACK,
+    ISSUE_DETECTOR_FALLBACK,
     ISSUE_UNREACHABLE,
     ISSUE_VERSION,
     LOGGER,
@@ -101,6 +102,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
             lambda: _async_sync_subentries(hass, entry, coordinator)
         )
     )
+    entry.async_on_unload(
+        coordinator.async_add_listener(
+            lambda: async_sync_camera_issues(
+                hass, entry.entry_id, entry.title, coordinator.data.cameras.values()
+            )
+        )
+    )
+    async_sync_camera_issues(hass, entry.entry_id, entry.title, coordinator.data.cameras.values())
     entry.async_create_background_task(
         hass, coordinator.async_run_websocket(), f"{DOMAIN} websocket {entry.title}"
     )
@@ -114,8 +123,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool
 
 async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
     """Drop the entry's repair issues when the user removes the server."""
-    for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+    for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION):
         ir.async_delete_issue(hass, DOMAIN, f"{key}_{entry.entry_id}")
+    async_remove_camera_issues(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

@@ -10,7 +10,7 @@ with a 4xx status; 401 means a bad key; 422 carries ``details`` = ``[{"field", "
 
     {"status": "healthy"|"degraded"|"unhealthy", "version": "0.1.0", "instance_id": "<uuid>",
      "components": {"database": {"status"}, "redis": {"status"},
-                    "detector": {"status", "backend", "device", "fallback": bool},
+                    "detector": {"status", "backend", "device", "fallback": bool, "reason"},
                     "analyzer": {"status", "backend"}, "gpu": {"status"}}}
 
 ``GET /api/system/stats``::
@@ -75,6 +75,7 @@ class ComponentHealth(TypedDict, total=False):
     backend: str
     device: str
     fallback: bool
+    reason: str
 
 
 class Health(TypedDict):
@@ -137,6 +138,8 @@ class Camera(TypedDict):
     last_seen_at: str | None
     last_event: EventSummary | None
     last_detection_id: int | None
+    upload_gap_seconds: NotRequired[float | None]
+    offline_after_seconds: NotRequired[int | None]
 
 
 class Event(TypedDict):
@@ -193,6 +196,8 @@ class AlertMetadata(TypedDict, total=False):
     thumbnail_url: str | None
     summary: str | None
     risk_score: int
+    risk_level: str | None
+    severity_source: str
     camera_id: str
 
 
@@ -218,7 +223,7 @@ class Schedule(TypedDict, total=False):
     days: list[str]
     start_time: str
     end_time: str
-    timezone: str
+    timezone: str | None
 
 
 class AlertRule(TypedDict, total=False):
@@ -228,7 +233,7 @@ class AlertRule(TypedDict, total=False):
     name: str
     description: str | None
     enabled: bool
-    severity: str
+    severity: str | None
     risk_threshold: int | None
     object_types: list[str] | None
     camera_ids: list[str] | None

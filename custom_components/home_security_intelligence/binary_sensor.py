@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -99,7 +101,11 @@ class HSIActivitySensor(HSICameraEntity, BinarySensorEntity):
 
 
 class HSIConnectivitySensor(HSICameraEntity, BinarySensorEntity):
-    """Whether the camera has uploaded recently (the server's online status)."""
+    """Whether the camera uploads within its own pattern (the server's online status).
+
+    The server learns each camera's pattern from its uploads; a camera is disconnected only when it is
+    silent far beyond it (a repair issue then says since when). The attributes show what was learned.
+    """
 
     _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
     _attr_entity_category = EntityCategory.DIAGNOSTIC
@@ -113,6 +119,17 @@ class HSIConnectivitySensor(HSICameraEntity, BinarySensorEntity):
         """Online, offline (or in error)."""
         camera = self.camera
         return None if camera is None else camera["status"] == "online"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The last upload, the learned longest recent silence, and the camera's own setting."""
+        camera: Mapping[str, Any] = self.camera or {}  # gone: the entity is unavailable anyway
+        seen = camera.get("last_seen_at")
+        return {
+            "last_upload": dt_util.parse_datetime(seen) if seen else None,
+            "longest_recent_gap_seconds": camera.get("upload_gap_seconds"),
+            "offline_after_seconds": camera.get("offline_after_seconds"),
+        }
 
 
 class HSIPipelineProblem(HSIHubEntity, BinarySensorEntity):

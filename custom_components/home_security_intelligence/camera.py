@@ -1,10 +1,19 @@
-"""Camera platform: each server camera as an HA camera showing its latest upload."""
+"""Camera platform: each server camera as an HA camera showing its latest upload.
+
+The latest upload, whether or not anything was detected in it, with its time as the `last_upload`
+attribute: the tile shows what the camera sees now. The latest detection's thumbnail, with its boxes,
+is the image entity, hidden from the generated dashboard so the camera's tile is not shown twice.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .api import HSIError
 from .coordinator import HSIConfigEntry, HSICoordinator
@@ -37,6 +46,14 @@ class HSICamera(HSICameraEntity, Camera):
         """Initialise both bases (Camera keeps access tokens of its own)."""
         HSICameraEntity.__init__(self, coordinator, camera_id, "camera")
         Camera.__init__(self)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """When the shown upload came (the server pushes each new one)."""
+        camera = self.camera
+        seen = camera.get("last_seen_at") if camera else None
+        last: datetime | None = dt_util.parse_datetime(seen) if seen else None
+        return {"last_upload": last}
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None

@@ -60,6 +60,7 @@ from .const import (
     LOGGER,
     OBJECT_TYPES,
     SEVERITIES,
+    SEVERITY_FROM_RISK,
     SUBENTRY_ALERT_RULE,
     SUBENTRY_ZONE,
     WEEKDAYS,
@@ -396,9 +397,11 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
                 vol.Required("name"): TextSelector(),
                 vol.Optional("description"): TextSelector(TextSelectorConfig(multiline=True)),
                 vol.Required("enabled", default=True): BooleanSelector(),
-                vol.Required("severity", default="high"): SelectSelector(
+                vol.Required("severity", default=SEVERITY_FROM_RISK): SelectSelector(
                     SelectSelectorConfig(
-                        options=list(SEVERITIES), translation_key="severity", mode=multi
+                        options=[SEVERITY_FROM_RISK, *SEVERITIES],
+                        translation_key="rule_severity",
+                        mode=multi,
                     )
                 ),
                 vol.Optional("risk_threshold"): NumberSelector(

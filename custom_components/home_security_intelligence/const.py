@@ -35,6 +35,9 @@ SIGNAL_ALERT: Final = f"{DOMAIN}_alert_{{}}"
 # Risk bands are defined once on the server; the integration only needs their order.
 SEVERITIES: Final = ("low", "medium", "high", "critical")
 SEVERITY_RANK: Final = {name: rank for rank, name in enumerate(SEVERITIES)}
+#: The rule form's severity choice meaning "no severity of its own: each alert takes its event's
+#: risk level" (the server stores it as null).
+SEVERITY_FROM_RISK: Final = "from_risk"
 
 # Object classes the detector reports, grouped into the three activity sensors.
 OBJECT_TYPES: Final = (
@@ -82,5 +85,6 @@ SUPPORTED_SERVER_MAJOR: Final = 0
 MIN_SERVER_VERSION: Final = (0, 1, 0)
 
 ISSUE_UNREACHABLE: Final = "server_unreachable"
-ISSUE_CPU_FALLBACK: Final = "detector_cpu_fallback"
+ISSUE_DETECTOR_FALLBACK: Final = "detector_fallback"
 ISSUE_VERSION: Final = "server_version_incompatible"
+ISSUE_CAMERA_OFFLINE: Final = "camera_offline"

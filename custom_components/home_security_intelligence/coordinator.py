@@ -11,6 +11,7 @@ appears when the outage lasts.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 import json
@@ -45,7 +46,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     EVENT_SECURITY_EVENT,
-    ISSUE_CPU_FALLBACK,
+    ISSUE_DETECTOR_FALLBACK,
     ISSUE_UNREACHABLE,
     ISSUE_VERSION,
     LOGGER,
@@ -62,6 +63,9 @@ from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
 from .views import signed_media_url
 
 type HSIConfigEntry = ConfigEntry[HSICoordinator]
+
+#: Alerts whose refinement was already announced (a bounded memory: refinements come within minutes).
+REFINED_ALERTS_REMEMBERED = 1000
 
 WS_TYPES = (
     "event.created",
@@ -149,6 +153,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         self.ws_connected = False
         self._ws_lost_logged = False
         self._unreachable_since: datetime | None = None
+        self._refined_alerts: OrderedDict[str, None] = OrderedDict()
         # Subentries as the update listener last saw them: it diffs against them to delete
         # server objects whose subentry the user removed.
         self.known_subentries: dict[str, ConfigSubentry] = {}
@@ -235,24 +240,24 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
 
     def _check_health(self, health: Health) -> None:
-        """Repair issues derived from the health report (CPU fallback, version)."""
+        """Repair issues derived from the health report (a detector standing in for another, version)."""
         detector = health.get("components", {}).get("detector", {})
         if detector.get("fallback"):
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                self._issue_id(ISSUE_CPU_FALLBACK),
+                self._issue_id(ISSUE_DETECTOR_FALLBACK),
                 is_fixable=False,
                 severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_CPU_FALLBACK,
+                translation_key=ISSUE_DETECTOR_FALLBACK,
                 translation_placeholders={
                     "title": self.config_entry.title,
                     "backend": str(detector.get("backend", "unknown")),
-                    "device": str(detector.get("device", "cpu")),
+                    "reason": str(detector.get("reason", "the server gave no reason")),
                 },
             )
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_CPU_FALLBACK))
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_DETECTOR_FALLBACK))
         if version_compatible(health["version"]):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_VERSION))
         else:
@@ -273,7 +278,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
     @callback
     def async_remove_issues(self) -> None:
         """Drop this entry's repair issues (the entry is going away)."""
-        for key in (ISSUE_UNREACHABLE, ISSUE_CPU_FALLBACK, ISSUE_VERSION):
+        for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
 
     # -- push channel ------------------------------------------------------------------
@@ -431,19 +436,34 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
     def _apply_alert(self, alert: Alert, action: str) -> None:
         metadata = alert.get("metadata") or {}
         camera_id = metadata.get("camera_id")
+        # The server alerts first with the rules scorer's assessment and updates the alert once the LLM
+        # has answered, keeping the first figures under `metadata.initial`: the first update that
+        # carries them is the refinement (later ones are status changes).
+        alert_id = str(alert.get("id"))
+        if action == "updated" and "initial" in metadata and alert_id not in self._refined_alerts:
+            action = "refined"
+            self._refined_alerts[alert_id] = None
+            while len(self._refined_alerts) > REFINED_ALERTS_REMEMBERED:
+                self._refined_alerts.popitem(last=False)
         payload: dict[str, Any] = {
             **alert,
             "action": action,
+            "refined": action == "refined",
             "camera_id": camera_id,
             "config_entry_id": self.config_entry.entry_id,
             "device_id": self.camera_device_id(camera_id),
             "summary": metadata.get("summary"),
             "risk_score": metadata.get("risk_score"),
+            # The severity is the rule's own, or the event's risk level (`severity_source` says which).
+            "risk_level": metadata.get("risk_level"),
+            "severity_source": metadata.get("severity_source"),
             "object_types": list(metadata.get("object_types") or []),
             "thumbnail_url": self.signed_url(metadata.get("thumbnail_url")),
         }
         self.hass.bus.async_fire(EVENT_ALERT, payload)
-        if action == "created":
+        # The alert entity fires for a new alert, and again when the AI text arrives for one nobody
+        # has handled yet (a notification is then replaced, not repeated).
+        if action == "created" or (action == "refined" and alert.get("status") in ("pending", "delivered")):
             async_dispatcher_send(
                 self.hass, SIGNAL_ALERT.format(self.config_entry.entry_id), payload
             )

@@ -1,4 +1,5 @@
-"""Event platform: one `event` entity per camera that fires on each alert."""
+"""Event platform: one `event` entity per camera that fires on each alert, and again (`refined`: true)
+when the alert's AI text arrives after it."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ ALERT_ATTRIBUTES = (
     "rule_id",
     "summary",
     "risk_score",
+    "risk_level",
+    "severity_source",
     "object_types",
     "thumbnail_url",
+    "refined",
 )
 
 

@@ -31,9 +31,15 @@ async def async_setup_entry(
 
 
 class HSIDetectionImage(HSICameraEntity, ImageEntity):
-    """Thumbnail of the latest detection; its timestamp moves with every new detection."""
+    """Thumbnail of the latest detection (boxes drawn); its timestamp moves with every new detection.
+
+    Hidden by default: the camera entity already shows the camera on the generated dashboard, and a
+    second, nearly identical picture next to it says nothing new. It works as any entity (cards,
+    automations); unhide it to see it on the dashboard.
+    """
 
     _attr_translation_key = "latest_detection"
+    _attr_entity_registry_visible_default = False
     _attr_content_type = "image/jpeg"
 
     def __init__(

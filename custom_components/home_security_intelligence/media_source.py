@@ -1,13 +1,18 @@
-"""Media source: browse each server's cameras and their recent events (thumbnails, clips).
+"""Media source: browse each server's cameras and their events (thumbnails, clips).
 
-Identifiers: ``<entry_id>`` → cameras, ``<entry_id>/<camera_id>`` → events,
+Identifiers: ``<entry_id>`` → cameras, ``<entry_id>/<camera_id>`` → its newest events,
+``<entry_id>/<camera_id>/older/<cursor>`` → the next page of them (the server's cursor),
 ``<entry_id>/clip/<event_id>`` and ``<entry_id>/thumbnail/<event_id>`` → playable items (the
 event's clip, or the thumbnail of its best detection), resolved to signed URLs of the
-authenticated proxy.
+authenticated proxy. With one server the root lists its cameras directly.
+
+Event titles lead with what a one-line caption can show: when (just the time for today, the
+weekday within a week, else the date), the risk level and score, then the summary.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 from homeassistant.components.media_player.const import MediaClass, MediaType
@@ -27,7 +32,8 @@ from .const import DEFAULT_NAME, DOMAIN
 from .coordinator import HSICoordinator
 from .views import signed_media_url
 
-EVENTS_PER_CAMERA = 50
+EVENTS_PER_PAGE = 50
+OLDER = "older"
 
 
 async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
@@ -74,7 +80,7 @@ class HSIMediaSource(MediaSource):
         return PlayMedia(cast(str, url), mime)
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
-        """Servers, then cameras, then events."""
+        """Servers (when there are several), then cameras, then events, page by page."""
         if not item.identifier:
             return self._root()
         parts = item.identifier.split("/")
@@ -82,7 +88,9 @@ class HSIMediaSource(MediaSource):
         if len(parts) == 1:
             return self._cameras(coordinator)
         if len(parts) == 2:
-            return await self._events(coordinator, parts[1])
+            return await self._events(coordinator, parts[1], None)
+        if len(parts) == 4 and parts[2] == OLDER:
+            return await self._events(coordinator, parts[1], parts[3])
         raise Unresolvable(
             translation_domain=DOMAIN,
             translation_key="media_not_browsable",
@@ -91,22 +99,28 @@ class HSIMediaSource(MediaSource):
 
     def _root(self) -> BrowseMediaSource:
         entries = self.hass.config_entries.async_loaded_entries(DOMAIN)
+        if len(entries) == 1:
+            return self._cameras(cast(HSICoordinator, entries[0].runtime_data), identifier="")
         return _folder(
             "",
             DEFAULT_NAME,
             [_folder(entry.entry_id, entry.title, []) for entry in entries],
         )
 
-    def _cameras(self, coordinator: HSICoordinator) -> BrowseMediaSource:
+    def _cameras(
+        self, coordinator: HSICoordinator, identifier: str | None = None
+    ) -> BrowseMediaSource:
         entry_id = coordinator.config_entry.entry_id
         cameras = sorted(coordinator.data.cameras.values(), key=lambda c: c["name"])
         return _folder(
-            entry_id,
+            entry_id if identifier is None else identifier,
             coordinator.config_entry.title,
             [_folder(f"{entry_id}/{camera['id']}", camera["name"], []) for camera in cameras],
         )
 
-    async def _events(self, coordinator: HSICoordinator, camera_id: str) -> BrowseMediaSource:
+    async def _events(
+        self, coordinator: HSICoordinator, camera_id: str, cursor: str | None
+    ) -> BrowseMediaSource:
         entry_id = coordinator.config_entry.entry_id
         camera = coordinator.data.cameras.get(camera_id)
         if camera is None:
@@ -115,27 +129,38 @@ class HSIMediaSource(MediaSource):
                 translation_key="media_unknown_camera",
                 translation_placeholders={"camera_id": camera_id},
             )
+        filters: dict[str, str | int] = {"camera_id": camera_id, "limit": EVENTS_PER_PAGE}
+        if cursor is not None:
+            filters["cursor"] = cursor
         try:
-            page = await coordinator.client.events(camera_id=camera_id, limit=EVENTS_PER_CAMERA)
+            page = await coordinator.client.events(**filters)
         except HSIError as err:
             raise Unresolvable(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
                 translation_placeholders={"error": str(err)},
             ) from err
+        now = dt_util.now()
         children = [
             child
             for event in cast(list[Event], page["items"])
-            if (child := _event_item(coordinator, entry_id, event)) is not None
+            if (child := _event_item(coordinator, entry_id, event, now)) is not None
         ]
-        return _folder(f"{entry_id}/{camera_id}", camera["name"], children)
+        if page.get("next_cursor"):
+            older = f"{entry_id}/{camera_id}/{OLDER}/{page['next_cursor']}"
+            children.append(_folder(older, "Older events", []))
+        identifier = f"{entry_id}/{camera_id}"
+        if cursor is not None:
+            identifier = f"{identifier}/{OLDER}/{cursor}"
+        return _folder(identifier, camera["name"], children)
 
 
 def _event_item(
-    coordinator: HSICoordinator, entry_id: str, event: Event
+    coordinator: HSICoordinator, entry_id: str, event: Event, now: datetime
 ) -> BrowseMediaSource | None:
     """A clip when the event has one, else its thumbnail; None when it has neither."""
-    title = f"{_local_time(event['started_at'])} · {event['risk_level']} {event['risk_score']}"
+    started = dt_util.as_local(dt_util.parse_datetime(event["started_at"], raise_on_error=True))
+    title = f"{short_time(started, now)} · {str(event['risk_level']).capitalize()} {event['risk_score']}"
     if event.get("summary"):
         title += f" · {event['summary']}"
     thumbnail = coordinator.signed_url(event.get("thumbnail_url"))
@@ -161,10 +186,17 @@ def _event_item(
     )
 
 
-def _local_time(timestamp: str) -> str:
-    """A server time (ISO 8601 with its UTC offset) in Home Assistant's time zone, for titles."""
-    parsed = dt_util.parse_datetime(timestamp, raise_on_error=True)
-    return dt_util.as_local(parsed).strftime("%Y-%m-%d %H:%M:%S")
+def short_time(moment: datetime, now: datetime) -> str:
+    """When, as short as a one-line caption needs (both in Home Assistant's time zone): the time
+    today, the weekday and time within a week, else the date (and the year if not this one)."""
+    days = (now.date() - moment.date()).days
+    if days == 0:
+        return f"{moment:%H:%M}"
+    if 0 < days < 7:
+        return f"{moment:%a %H:%M}"
+    if moment.year == now.year:
+        return f"{moment.day} {moment:%b %H:%M}"
+    return f"{moment.day} {moment:%b %Y %H:%M}"
 
 
 def _folder(identifier: str, title: str, children: list[BrowseMediaSource]) -> BrowseMediaSource:

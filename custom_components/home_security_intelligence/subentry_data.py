@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .api import AlertRule, Zone
-from .const import WEEKDAYS
+from .const import SEVERITY_FROM_RISK, WEEKDAYS
 
 RULE_FIELDS = (
     "name",
@@ -57,6 +57,7 @@ def zone_to_subentry_data(zone: Zone, camera_id: str) -> dict[str, Any]:
 def rule_form_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     """Form values (schedule flattened) of a rule's subentry data."""
     values = {key: data[key] for key in RULE_FIELDS if data.get(key) is not None}
+    values.setdefault("severity", SEVERITY_FROM_RISK)
     schedule = values.pop("schedule", None) or {}
     for key in ("days", "start_time", "end_time", "timezone"):
         if schedule.get(key):
@@ -87,12 +88,14 @@ def webhook_secret_missing(
 def rule_body_from_form(
     user_input: Mapping[str, Any], default_timezone: str | None = None
 ) -> dict[str, Any]:
-    """Server rule body of the rule form's input (schedule nested, empties as null)."""
+    """Server rule body of the rule form's input (schedule nested, empties as null); a severity
+    "from the event's risk" is no severity of the rule's own."""
+    severity = user_input.get("severity", SEVERITY_FROM_RISK)
     body: dict[str, Any] = {
         "name": user_input["name"],
         "description": user_input.get("description") or None,
         "enabled": user_input.get("enabled", True),
-        "severity": user_input["severity"],
+        "severity": None if severity == SEVERITY_FROM_RISK else severity,
         "risk_threshold": _int_or_none(user_input.get("risk_threshold")),
         "object_types": user_input.get("object_types") or None,
         "camera_ids": user_input.get("camera_ids") or None,

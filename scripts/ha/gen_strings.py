@@ -24,6 +24,7 @@ CONNECTION_DESC = {
     "api_key": "An API key of the server. A server without any key writes its first one to `api_key.txt` in its data folder; `python -m server keys create <name>` makes another.",
 }
 SEVERITY = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
+RULE_SEVERITY = {"from_risk": "From the event's risk", **SEVERITY}
 
 RULE_DATA = {
     "name": "Name",
@@ -48,7 +49,7 @@ RULE_DESC = {
     "name": "Shown in alerts and on the rule's switch.",
     "description": "What the rule is for (optional).",
     "enabled": "Disabled rules raise no alerts; the rule's switch toggles this too.",
-    "severity": "Severity of the alerts this rule raises.",
+    "severity": "Severity of the alerts this rule raises. From the event's risk: each alert takes its event's risk level (low, medium, high, critical).",
     "risk_threshold": "Alert only for events scored at least this (0-100). Empty: any score.",
     "object_types": "Alert only when one of these was detected. Empty: any object.",
     "camera_ids": "Alert only for these cameras. Empty: every camera.",
@@ -188,6 +189,7 @@ STRINGS: dict[str, object] = {
     },
     "selector": {
         "severity": {"options": SEVERITY},
+        "rule_severity": {"options": RULE_SEVERITY},
         "object_type": {
             "options": {
                 "person": "Person", "car": "Car", "truck": "Truck", "bus": "Bus",
@@ -272,9 +274,13 @@ STRINGS: dict[str, object] = {
             "title": "{title} is unreachable",
             "description": "Home Assistant has not reached the server at {url} for more than 15 minutes. Its entities are unavailable. Check that the server (or add-on) runs and that the address is right; reconfigure the integration if it moved.",
         },
-        "detector_cpu_fallback": {
-            "title": "{title} detects objects on the CPU",
-            "description": "The server found no usable detector model, so it uses its fallback detector ({backend} on {device}): OpenCV's HOG person detector, which sees people only and is far less accurate than RT-DETRv2. Vehicle and animal activity never turn on, and rules on other object types never match. Install an RT-DETRv2 model where the server's `detector_model` option (add-on) or `HSI_DETECTOR_MODEL` points, and restart the server.",
+        "detector_fallback": {
+            "title": "{title} is not running the detector it was configured for",
+            "description": "The server detects with {backend} instead: {reason}. Detection goes on meanwhile. A model that is being downloaded clears this by itself once it is ready; otherwise check the server's `detector_model` option (add-on) or `HSI_DETECTOR_MODEL` (a Hugging Face Hub id or a path to a model) and restart the server.",
+        },
+        "camera_offline": {
+            "title": "{camera} is disconnected",
+            "description": "The camera {camera} of {title} has uploaded nothing since {since}, far longer than its usual rhythm (learned from its uploads; a camera's own limit can be set with the server's API). Check the camera's power, network and FTP upload settings. This issue goes away with its next upload.",
         },
         "server_version_incompatible": {
             "title": "{title} runs an incompatible version",

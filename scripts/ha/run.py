@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,13 +25,19 @@ CLIENT_ID = "http://127.0.0.1/"
 CONFIGURATION = """\
 homeassistant:
   name: HSI demo
+  time_zone: {time_zone}
   auth_providers:
     - type: trusted_networks
       trusted_networks: [127.0.0.1/32, "::1/128"]
       allow_bypass_login: true
     - type: homeassistant
-frontend:
-config:
+# What a new Home Assistant has (Media, Logbook, History, the recorder, mobile app, ...): the demo and
+# its screenshots show the integration as users see it.
+default_config:
+# default_config loads go2rtc, which inside a container wants its own binary to manage (outside one it
+# is skipped). HSI cameras have no stream, so an address nobody listens on lets it start without one.
+go2rtc:
+  url: http://127.0.0.1:11984/
 http:
   server_host: 127.0.0.1
   server_port: {ha_port}
@@ -106,7 +113,7 @@ def add_integration(base: str, token: str, server_port: int, api_key: str) -> No
 def main() -> int:
     config = Path(args.config)
     config.mkdir(parents=True, exist_ok=True)
-    (config / "configuration.yaml").write_text(CONFIGURATION.format(ha_port=args.ha_port))
+    (config / "configuration.yaml").write_text(CONFIGURATION.format(ha_port=args.ha_port, time_zone=args.time_zone))
     (config / "custom_components").mkdir(exist_ok=True)
     link = config / "custom_components" / DOMAIN
     if not link.exists():
@@ -137,6 +144,11 @@ parser.add_argument("--server-data", help="the server's HSI_DATA_DIR (its first 
 parser.add_argument("--api-key", help="a key of the server (instead of --server-data's api_key.txt)")
 parser.add_argument("--server-port", type=int, default=8000)
 parser.add_argument("--ha-port", type=int, default=8123)
+parser.add_argument(
+    "--time-zone",
+    default=os.environ.get("HSI_TIMEZONE") or "UTC",
+    help="Home Assistant's time zone; by default the server's home zone (HSI_TIMEZONE), so both tell one time",
+)
 args = parser.parse_args()
 if not args.api_key and not args.server_data:
     parser.error("give --server-data (its api_key.txt) or --api-key")

@@ -1,10 +1,12 @@
 """Screenshot of the `make ha` dashboard in headless Chromium, driven over the DevTools protocol.
 
     .venv-ha/bin/python scripts/ha/screenshot.py docs/dashboard.png [--url http://127.0.0.1:8123/lovelace/0]
+    .venv-ha/bin/python scripts/ha/screenshot.py docs/media.png --url <a media browser page> --wait-text "Older"
 
 Needs Debian's chromium (`apt-get install chromium`). Chromium's own `--screenshot` flag shoots
 before Home Assistant's frontend has rendered (its WebSocket keeps the page "loading"), so this
-opens the page, waits until the dashboard shows entity cards, then captures it.
+opens the page, waits until the dashboard shows entity cards (or, with `--wait-text`, until that
+text shows anywhere on the page), then captures it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,25 @@ RENDERED = """
 """
 
 
-async def capture(url: str, output: Path, width: int, height: int, timeout: float) -> int:
+#: True once the page shows a text (searched through the shadow DOMs, where the frontend renders).
+TEXT_SHOWN = """
+(() => {
+  const wanted = %s;
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot && walk(el.shadowRoot)) return true;
+      if (!el.children.length && (el.textContent || '').includes(wanted)) return true;
+    }
+    return false;
+  };
+  return walk(document) ? 1 : 0;
+})()
+"""
+
+
+async def capture(
+    url: str, output: Path, width: int, height: int, timeout: float, wait_text: str | None = None
+) -> int:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise SystemExit("chromium not found: apt-get install chromium")
@@ -90,7 +110,8 @@ async def capture(url: str, output: Path, width: int, height: int, timeout: floa
                     async with asyncio.timeout(timeout):
                         while rows == 0:
                             await asyncio.sleep(1)
-                            result = await call("Runtime.evaluate", expression=RENDERED, returnByValue=True)
+                            expression = RENDERED if wait_text is None else TEXT_SHOWN % json.dumps(wait_text)
+                            result = await call("Runtime.evaluate", expression=expression, returnByValue=True)
                             rows = int(result.get("result", {}).get("value") or 0)
                     await asyncio.sleep(2)  # images (camera snapshots) finish loading
                     shot = await call("Page.captureScreenshot", format="png")
@@ -109,9 +130,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1100)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--wait-text", default=None, help="capture once the page shows this text")
     args = parser.parse_args()
-    rows = asyncio.run(capture(args.url, args.output, args.width, args.height, args.timeout))
-    print(f"{args.output}: dashboard with {rows} entity rows")
+    rows = asyncio.run(capture(args.url, args.output, args.width, args.height, args.timeout, args.wait_text))
+    print(f"{args.output}: " + (f"dashboard with {rows} entity rows" if args.wait_text is None else "captured"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ For each rule that matches (`matching.evaluate`, facts from the event and its de
    `webhook` is POSTed signed with HMAC-SHA256; then the alert becomes `delivered` with `delivered_at`
    and `alert.updated` is published.
 
+When the event's assessment is refined later (`refine`: the LLM's text and score after the rules
+scorer's first one, so a notification never waits for a model), its alerts are updated in place
+(`alert.updated`, the first figures kept) and rules that only the refined score satisfies raise theirs.
+
 A failed delivery does not lose the alert: it stays `pending`, a log row says why, and
 `redeliver_pending` (run periodically by the analyze role) tries again while the alert is recent.
 
@@ -37,7 +41,8 @@ from server.alerts.dedup import Cooldown, render_dedup_key
 from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evaluate
 from server.alerts.rule_row import spec_from_row
 from server.alerts.rule_spec import AlertRuleSpec
-from server.models import Alert, AlertRule, AlertStatus, Event, Severity
+from server.alerts.severity import alert_severity
+from server.models import Alert, AlertRule, AlertStatus, Event
 from server.pipeline import broadcast
 from server.serialize import alert_to_dict, event_to_dict, json_list
 
@@ -88,8 +93,10 @@ class AlertEngine:
         redis: aioredis.Redis,
         *,
         webhook_timeout_seconds: float = webhook.DEFAULT_TIMEOUT_SECONDS,
+        home_timezone: str = "UTC",
     ) -> None:
         self._sessions = sessions
+        self._home_timezone = home_timezone  # for schedules that name no zone (`HSI_TIMEZONE`)
         self._redis = redis
         self._cooldown = Cooldown(redis, prefix=COOLDOWN_PREFIX)
         self._webhook_timeout = webhook_timeout_seconds
@@ -111,7 +118,7 @@ class AlertEngine:
         rules = []
         for row in rows:
             try:
-                rules.append((row, spec_from_row(row)))
+                rules.append((row, spec_from_row(row).in_home_zone(self._home_timezone)))
             except ValidationError as err:
                 _LOGGER.warning(
                     "alert rule %s (%s) is invalid and was skipped: %s",
@@ -141,6 +148,35 @@ class AlertEngine:
                 raised.append(alert)
                 await self.deliver(alert, event, spec)
         return raised
+
+    async def refine(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
+        """The event's assessment was refined (the LLM's, after the rules scorer's first one): update the
+        alerts it already raised — new score, level and summary, the first figures kept under
+        `metadata.initial`, a severity taken from the risk follows it — and raise the alerts the refined
+        score now calls for (a rule on risk the first score did not reach). Returns the new alerts."""
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            alerts = list(
+                await session.scalars(select(Alert).where(Alert.event_id == event.id).order_by(Alert.created_at))
+            )
+            for alert in alerts:
+                metadata = dict(alert.alert_metadata or {})
+                metadata.setdefault(
+                    "initial", {key: metadata.get(key) for key in ("risk_score", "risk_level", "summary")}
+                )
+                metadata |= {
+                    "summary": event.summary,
+                    "risk_score": event.risk_score,
+                    "risk_level": event.risk_level,
+                    "analysis_backend": event.analysis_backend,
+                }
+                if metadata.get("severity_source") == "risk":
+                    alert.severity = alert_severity(None, event.risk_score).severity
+                alert.alert_metadata = metadata
+                alert.updated_at = now
+        for alert in alerts:
+            await broadcast.publish(self._redis, "alert.updated", alert_to_dict(alert))
+        return await self.process_event(event, detections)
 
     async def _raise(
         self,
@@ -182,6 +218,7 @@ class AlertEngine:
                     extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
                 )
                 return None
+        severity = alert_severity(spec.severity, event.risk_score)
         metadata: dict[str, Any] = {
             "rule_name": spec.name,
             "object_types": list(match.matched_object_types)
@@ -192,12 +229,13 @@ class AlertEngine:
             "summary": event.summary,
             "risk_score": event.risk_score,
             "risk_level": event.risk_level,
+            "severity_source": severity.source,
             "camera_id": event.camera_id,
         }
         alert = Alert(
             event_id=event.id,
             rule_id=row.id,
-            severity=Severity(spec.severity.value),
+            severity=severity.severity,
             status=AlertStatus.PENDING,
             channels=list(spec.channels),
             dedup_key=dedup_key,
@@ -214,7 +252,7 @@ class AlertEngine:
             alert.id,
             spec.name,
             event.id,
-            spec.severity.value,
+            f"{severity.severity.value} from the {severity.source}",
             extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
         )
         await broadcast.publish(self._redis, "alert.created", alert_to_dict(alert))

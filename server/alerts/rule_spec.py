@@ -96,7 +96,10 @@ class AlertRuleSpec(BaseModel):
     name: RuleName
     description: str | None = Field(default=None, max_length=10_000)
     enabled: bool = True
-    severity: AlertSeverity = AlertSeverity.MEDIUM
+    severity: AlertSeverity | None = Field(
+        default=None,
+        description="Severity of the rule's alerts; null: each alert takes its event's risk level.",
+    )
     risk_threshold: int | None = Field(default=None, ge=0, le=100, description="Minimum event risk score.")
     object_types: ObjectTypeList | None = Field(default=None, description="Any of these; null/[] = any.")
     camera_ids: IdList | None = Field(default=None, description="Any of these cameras; null/[] = any.")
@@ -107,6 +110,12 @@ class AlertRuleSpec(BaseModel):
     cooldown_seconds: int = Field(default=300, ge=0, le=MAX_COOLDOWN_SECONDS)
     channels: ChannelList = Field(default_factory=_default_channels)
     webhook: WebhookConfig | None = None
+
+    def in_home_zone(self, home_timezone: str) -> AlertRuleSpec:
+        """The rule as matching needs it: a schedule without a zone of its own in the home's zone."""
+        if self.schedule is None or self.schedule.timezone is not None:
+            return self
+        return self.model_copy(update={"schedule": self.schedule.in_home_zone(home_timezone)})
 
     @model_validator(mode="after")
     def _webhook_configured(self) -> AlertRuleSpec:

@@ -115,14 +115,26 @@ TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
 
 
 class Schedule(BaseModel):
-    """A rule's active time; stored as JSON in `alert_rules.schedule` exactly as given."""
+    """A rule's active time; stored as JSON in `alert_rules.schedule` exactly as given.
+
+    A schedule without a timezone follows the home's zone (the server's `HSI_TIMEZONE`), so a default
+    rule such as "a person at night" means night where the home is, and keeps meaning it when the
+    setting changes. Whoever evaluates such a schedule resolves it first (`in_home_zone`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     days: Days = Field(description="Days a window starts on: mon..sun, lower-case.")
     start_time: HHMM = Field(description="Local start, HH:MM (inclusive).")
     end_time: HHMM = Field(description="Local end, HH:MM (exclusive); earlier than start = overnight.")
-    timezone: TimezoneName = Field(description="IANA timezone the times are in, e.g. America/Chicago.")
+    timezone: TimezoneName | None = Field(
+        default=None,
+        description="IANA timezone the times are in, e.g. America/Chicago; null: the home's zone (HSI_TIMEZONE).",
+    )
+
+    def in_home_zone(self, home_timezone: str) -> Schedule:
+        """This schedule with `home_timezone` filled in when it names no zone of its own."""
+        return self if self.timezone is not None else self.model_copy(update={"timezone": home_timezone})
 
     @property
     def start(self) -> time:
@@ -134,6 +146,8 @@ class Schedule(BaseModel):
 
     @property
     def tz(self) -> ZoneInfo:
+        if self.timezone is None:
+            raise ValueError("this schedule follows the home's zone: resolve it with in_home_zone first")
         return load_timezone(self.timezone)
 
     def local(self, instant: datetime) -> datetime:
@@ -159,4 +173,4 @@ class Schedule(BaseModel):
 
     def describe(self) -> str:
         """Short human form for "why not" messages, e.g. "mon,fri 22:00-06:00 America/Chicago"."""
-        return f"{','.join(self.days)} {self.start_time}-{self.end_time} {self.timezone}"
+        return f"{','.join(self.days)} {self.start_time}-{self.end_time} {self.timezone or 'home time'}"

@@ -3,10 +3,15 @@
 Every batch gets a score, always within `HSI_LLM_TIMEOUT_SECONDS`: the primary backend is tried with
 retries and exponential backoff inside that one time budget, behind a circuit breaker, and whatever
 goes wrong (garbage output, timeout, server down, model missing) ends in the rules scorer, with the
-reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment.
+reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment. A model's
+answer is bounded by the rules scorer's evidence (server.analyze.anchoring), so calibration holds
+whatever the model.
 
 A primary that cannot be loaded at start does not stop the server: the analyzer reports "degraded",
 scores with rules, and tries to load the primary again in the background every `reload_seconds`.
+A GGUF named by a Hugging Face Hub id (`HSI_LLM_MODEL=owner/name/file.gguf`) is downloaded in the
+background from `start()` on (server.hub); the rules score meanwhile and the model loads the moment its
+download is verified.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from server.analyze.anchoring import anchor
 from server.analyze.backends.base import Analyzer
 from server.analyze.backends.rules import RulesAnalyzer
 from server.analyze.context import BatchContext
@@ -25,6 +32,7 @@ from server.analyze.errors import BackendUnavailableError
 from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
+from server.hub import HubFetcher, HubModel
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -52,8 +60,12 @@ class ResilientAnalyzer:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         reload_seconds: float = 60.0,
+        fetcher: HubFetcher | None = None,
     ) -> None:
         self.primary_name = primary_name
+        self.fetcher = fetcher
+        self._download_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._loader = loader
         self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
@@ -80,6 +92,11 @@ class ResilientAnalyzer:
         if self._first_load is None:
             self._first_load = asyncio.create_task(self._load(), name=f"hsi-load-{self.primary_name}")
         await asyncio.shield(self._first_load)
+        if self._primary is None and self.fetcher is not None and self._download_task is None:
+            self._download_task = asyncio.create_task(
+                self.fetcher.run(lambda _path: self._load(), "analyzer", self._stopping),
+                name=f"hsi-download-{self.primary_name}",
+            )
 
     async def _load(self) -> None:
         async with self._load_lock:  # one load at a time; a second caller finds it done
@@ -121,7 +138,9 @@ class ResilientAnalyzer:
         attempt = _Attempts()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                return await self._with_retries(primary, ctx, attempt), primary.name
+                answer = await self._with_retries(primary, ctx, attempt)
+            seen = {detection.object_type for detection in ctx.detections}
+            return anchor(answer, await self._fallback.assess(ctx), primary.name, seen), primary.name
         except TimeoutError:
             if attempt.calling:  # the time ran out inside a call (not during a backoff pause)
                 self.breaker.record_failure()
@@ -179,10 +198,12 @@ class ResilientAnalyzer:
             "breaker": breaker.value,
             "consecutive_failures": self.breaker.consecutive_failures,
             "fallbacks": self.fallbacks,
+            "download": self.fetcher.progress.report() if self.fetcher is not None else None,
         }
 
     async def close(self) -> None:
-        for task in (self._first_load, self._load_task):
+        self._stopping.set()
+        for task in (self._first_load, self._load_task, self._download_task):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -214,7 +235,8 @@ def select_backend(settings: Settings) -> BackendChoice:
     """`HSI_LLM`, with auto = llama_cpp if the model file exists, openai if a URL is set, else rules."""
     if settings.llm != "auto":
         return settings.llm
-    if settings.llm_model is not None and settings.llm_model.is_file():
+    model = settings.llm_model
+    if isinstance(model, HubModel) or (model is not None and model.is_file()):
         return "llama_cpp"
     if settings.llm_url:
         return "openai"
@@ -230,7 +252,9 @@ def build_analyzer(
 ) -> ResilientAnalyzer:
     """The analyzer for `settings`; call `await analyzer.start()` to load the backend."""
     choice = select_backend(settings)
-    loader = _loader(choice, settings)
+    model = settings.llm_model
+    fetcher = HubFetcher(model, settings.models_dir) if choice == "llama_cpp" and isinstance(model, HubModel) else None
+    loader = _loader(choice, settings, fetcher)
     return ResilientAnalyzer(
         primary_name=choice,
         loader=loader,
@@ -239,6 +263,7 @@ def build_analyzer(
         breaker=CircuitBreaker(clock=clock),
         sleep=sleep,
         clock=clock,
+        fetcher=fetcher,
     )
 
 
@@ -256,22 +281,27 @@ def shared_analyzer(runtime: Runtime, stack: AsyncExitStack) -> ResilientAnalyze
     return runtime.analyzer
 
 
-def _loader(choice: BackendChoice, settings: Settings) -> Loader | None:
+def _loader(choice: BackendChoice, settings: Settings, fetcher: HubFetcher | None) -> Loader | None:
     if choice == "rules":
         return None
     if choice == "llama_cpp":
-        return lambda: _open_llama(settings)
+        return lambda: _open_llama(settings, fetcher)
     return lambda: _open_openai(settings)
 
 
-async def _open_llama(settings: Settings) -> Analyzer:
+async def _open_llama(settings: Settings, fetcher: HubFetcher | None) -> Analyzer:
     from server.analyze.backends.llama_cpp import LlamaCppAnalyzer
 
-    if settings.llm_model is None:
-        raise BackendUnavailableError("HSI_LLM=llama_cpp needs HSI_LLM_MODEL (a .gguf file)")
-    return await LlamaCppAnalyzer.open(
-        settings.llm_model, n_gpu_layers=settings.llm_gpu_layers, n_ctx=settings.llm_context
-    )
+    model = settings.llm_model
+    if fetcher is not None:
+        model = await asyncio.to_thread(fetcher.cached)
+        if model is None:
+            progress = fetcher.progress
+            state = f"not downloaded ({progress.error})" if progress.state == "failed" else "being downloaded"
+            raise BackendUnavailableError(f"HSI_LLM_MODEL={fetcher.model} is {state}")
+    if not isinstance(model, Path):
+        raise BackendUnavailableError("HSI_LLM=llama_cpp needs HSI_LLM_MODEL (a .gguf file or a Hub id)")
+    return await LlamaCppAnalyzer.open(model, n_gpu_layers=settings.llm_gpu_layers, n_ctx=settings.llm_context)
 
 
 async def _open_openai(settings: Settings) -> Analyzer:

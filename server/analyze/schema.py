@@ -135,6 +135,13 @@ def max_output_bytes(schema: dict[str, Any], root: dict[str, Any] | None = None)
 ASSESSMENT_MAX_BYTES: int = max_output_bytes(ASSESSMENT_JSON_SCHEMA)
 
 
+def fit(text: str, limit: int) -> str:
+    """Shorten `text` to `limit` characters on a word boundary, with an ellipsis (for the fields above)."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def parse_assessment(text: str) -> RiskAssessment:
     """Strictly parse one backend answer; AnalysisOutputError says exactly what is wrong.
 

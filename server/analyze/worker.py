@@ -1,20 +1,28 @@
-"""AnalyzeWorker: turns each closed batch from `hsi:analyze` into one scored event, then alerts.
+"""AnalyzeWorker: each closed batch from `hsi:analyze` becomes one event at once; the LLM refines it after.
 
-For one stream entry (format: `server.pipeline.batcher`), in this order:
+Notify first, enrich after. For one `hsi:analyze` entry (format: `server.pipeline.analyze_job`):
 
 1. load the batch's detections and camera, and the camera's enabled zones; each detection's zones are
-   computed at the real size of the image it was measured on (carried in the entry, else read from
-   the file);
+   computed at the size of the image it was measured on (stored with the row);
 2. fold the camera's completed hours into its baselines, then compare the batch with its slot
    (`baseline_store`; folding first means the comparison uses the freshest rates);
 3. note other cameras' activity within `OTHER_CAMERAS_WINDOW` of the batch;
-4. score the `BatchContext` with the resilient analyzer (LLM, or the rules fallback);
-5. for a batch with video, encode an H.264 clip under `settings.clips_dir`;
-6. `INSERT … ON CONFLICT (batch_id) DO NOTHING` the event, publish `event.created`;
-7. run the alert engine; the stream acknowledges the entry only after the handler returns.
+4. score the `BatchContext` with the rules scorer (instant), `INSERT … ON CONFLICT (batch_id) DO
+   NOTHING` the event, publish `event.created` and run the alert engine: the phone hears of a person
+   at the door without waiting for any model;
+5. when an LLM is configured, queue the event on `hsi:refine`;
+6. encode the event's clip (`server.analyze.clip`), set `clip_path` and publish `event.updated`.
 
-Redelivery (a crash anywhere above) is safe: an existing event for the batch is not analysed again,
-only the (idempotent) alert step is repeated.
+For one `hsi:refine` entry (`refine_job`), separately, so a slow model never holds up step 4 of the
+next batch: the same context is scored by the resilient analyzer (the LLM bounded by the evidence, or
+the rules fallback when it fails or times out), the event is updated in place if it still carries the
+rules' first assessment (`analysis_backend = 'rules'`), `event.updated` is published, and the alert
+engine refines its alerts (`AlertEngine.refine`). An event stays with the rules' assessment, marked
+`rules_fallback`, when the model cannot answer.
+
+Redelivery (a crash anywhere above) is safe: an existing event for the batch is not scored again, only
+the (idempotent) alert step is repeated, its refinement is queued again while it is still pending (a
+refinement of an event already refined does nothing), and its clip is made if it has none yet.
 """
 
 from __future__ import annotations
@@ -27,13 +35,12 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,34 +48,39 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
 from server.alerts.zones import zones_hit
-from server.analyze import baseline_store
+from server.analyze import baseline_store, clip
+from server.analyze.backends.rules import score_batch
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
 from server.pipeline import broadcast, media
-from server.pipeline.batcher import BatchAggregator, decode_entry
-from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, RedisStream
+from server.pipeline.analyze_job import AnalyzeJob
+from server.pipeline.batcher import BatchAggregator, image_size_of
+from server.pipeline.refine_job import RefineJob
+from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, REFINE_GROUP, REFINE_STREAM, RedisStream
 from server.runtime import Runtime
-from server.serialize import event_to_dict
+from server.serialize import event_to_dict, json_list
 
 _LOGGER = logging.getLogger("hsi.analyze")
 
 #: Activity on other cameras this close to the batch is context ("someone walked round the house").
 OTHER_CAMERAS_WINDOW = timedelta(seconds=300)
 MAX_OTHER_CAMERA_LINES = 6
-#: Frames per second of video sampled into an event clip, and at most how many frames.
-CLIP_SAMPLE_EVERY_SECONDS = 0.5
-CLIP_MAX_FRAMES = 120
-#: Entries analysed concurrently per worker (the llama.cpp model serialises itself; the rest overlaps).
+#: Batches turned into events concurrently per worker (the rules scorer and the database: quick).
 CONCURRENCY = 4
+#: Events refined concurrently per worker (a llama.cpp model serialises itself; a server may not).
+REFINE_CONCURRENCY = 2
 #: How often pending alert deliveries are retried.
 REDELIVERY_INTERVAL_SECONDS = 60.0
 
 
 class RiskAnalyzer(Protocol):
     """The resilient analyzer (`server.analyze.analyzer.ResilientAnalyzer`) as the worker uses it."""
+
+    #: The configured backend ("rules" when no model refines the rules scorer's assessment).
+    primary_name: str
 
     async def assess(self, ctx: BatchContext) -> tuple[RiskAssessment, str]: ...
 
@@ -79,49 +91,30 @@ def home_timezone(settings: Settings) -> ZoneInfo:
     return load_timezone(settings.timezone)
 
 
-def analyze_stream(runtime: Runtime) -> RedisStream:
-    """`hsi:analyze` as the batcher fills it and analyze workers consume it."""
+def analyze_stream(runtime: Runtime, name: str = ANALYZE_STREAM, group: str = ANALYZE_GROUP) -> RedisStream:
+    """`hsi:analyze` as the batcher fills it and analyze workers consume it (or `hsi:refine`)."""
     settings = runtime.settings
     return RedisStream(
         runtime.redis,
-        ANALYZE_STREAM,
-        ANALYZE_GROUP,
+        name,
+        group,
         max_len=settings.queue_max_len,
         max_retries=settings.stream_max_retries,
-        dead_letter_name=f"{ANALYZE_STREAM}:dead",
+        dead_letter_name=f"{name}:dead",
     )
 
 
-def _file_size(path: str) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError):
-        return None
+@dataclass(frozen=True)
+class LoadedBatch:
+    """A batch as the analysis needs it (see `AnalyzeWorker._batch`)."""
+
+    camera: Camera
+    rows: list[Detection]
+    zones: list[Zone]
+    zone_ids: list[list[str]]
+    facts: list[EventDetection]
 
 
-def _clip_frames(paths: Sequence[str]) -> list[Image.Image]:
-    frames: list[Image.Image] = []
-    for path in paths:
-        try:
-            sampled = media.sample_video_frames(
-                path, every=CLIP_SAMPLE_EVERY_SECONDS, start=0.0, max_frames=CLIP_MAX_FRAMES - len(frames)
-            )
-        except (media.MediaError, OSError) as err:
-            _LOGGER.warning("clip: skipping %s: %s", path, err)
-            continue
-        frames.extend(image for _t, image in sampled)
-        if len(frames) >= CLIP_MAX_FRAMES:
-            break
-    return frames
-
-
-def make_event_clip(video_paths: Sequence[str], out_path: Path) -> Path | None:
-    """An H.264 clip of the batch's videos (sampled at real-time speed), or None if none decodes."""
-    frames = _clip_frames(video_paths)
-    if not frames:
-        return None
-    return media.make_clip(frames, out_path, fps=1.0 / CLIP_SAMPLE_EVERY_SECONDS)
 
 
 class AnalyzeWorker:
@@ -140,91 +133,147 @@ class AnalyzeWorker:
         self.alerts = alerts
         self.consumer = consumer or f"analyze-{runtime.instance_id[:8]}-{os.getpid()}"
         self.stream = analyze_stream(runtime)
+        self.refine_stream = analyze_stream(runtime, REFINE_STREAM, REFINE_GROUP)
         self.tz = home_timezone(runtime.settings)
         self._grace = baseline_store.default_grace(runtime.settings.batch_window_seconds)
+
+    @property
+    def refines(self) -> bool:
+        """Whether an LLM (or an OpenAI-compatible server) refines the rules scorer's first assessment."""
+        return self.analyzer.primary_name != "rules"
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.stream.consume(self.consumer, self.handle, stop=stop, count=CONCURRENCY)
 
+    async def run_refinements(self, stop: asyncio.Event) -> None:
+        await self.refine_stream.consume(self.consumer, self.refine, stop=stop, count=REFINE_CONCURRENCY)
+
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
-        """One closed batch → one event (idempotent on batch_id) → alerts."""
+        """One closed batch → one event (idempotent on batch_id) → alerts → refinement queued."""
         started = time.perf_counter()
-        batch = decode_entry(fields)
-        sessions = self.runtime.database.sessions
-        async with sessions() as session:
-            existing = await session.scalar(select(Event).where(Event.batch_id == batch["batch_id"]))
+        batch = AnalyzeJob.from_fields(fields)
+        async with self.runtime.database.sessions() as session:
+            existing = await session.scalar(select(Event).where(Event.batch_id == batch.batch_id))
+        loaded = await self._batch(batch.camera_id, batch.detection_ids)
+        if loaded is None:
+            return
+        if existing is not None:
+            _LOGGER.info(
+                "batch %s already has event %s; re-running alerts only", batch.batch_id, existing.id
+            )
+            await self.alerts.process_event(existing, loaded.facts)
+            if self.refines and existing.analysis_backend == "rules":
+                await self._queue_refinement(existing)
+            if existing.clip_path is None:
+                await self._attach_clip(existing, loaded.rows)
+            return
+
+        ctx = await self._context(loaded)
+        assessment = score_batch(ctx)
+        event = await self._insert_event(batch, ctx, loaded.rows, assessment, "rules")
+        if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
+            return
+        duration_ms = (time.perf_counter() - started) * 1000
+        _LOGGER.info(
+            "event %s: %s, risk %s (%s) by rules from %d detections%s%s",
+            event.id,
+            event.camera_id,
+            event.risk_score,
+            event.risk_level,
+            len(loaded.rows),
+            " (fast path)" if event.is_fast_path else "",
+            "; the LLM refines it" if self.refines else "",
+            extra={
+                "component": "analyze",
+                "camera_id": event.camera_id,
+                "event_id": event.id,
+                "duration_ms": duration_ms,
+                "data": {"batch_id": event.batch_id, "backend": "rules"},
+            },
+        )
+        await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
+        await self.alerts.process_event(event, loaded.facts)
+        if self.refines:
+            await self._queue_refinement(event)
+        await self._attach_clip(event, loaded.rows)
+
+    async def refine(self, entry_id: str, fields: dict[str, str]) -> None:
+        """One event's refinement: the analyzer's assessment replaces the rules scorer's first one."""
+        job = RefineJob.from_fields(fields)
+        async with self.runtime.database.sessions() as session:
+            event = await session.get(Event, job.event_id)
+        if event is None or event.analysis_backend != "rules":
+            return  # deleted, or refined already (a redelivered job)
+        loaded = await self._batch(event.camera_id, tuple(json_list(event.detection_ids)))
+        if loaded is None:
+            return
+        started = time.perf_counter()
+        assessment, backend = await self.analyzer.assess(await self._context(loaded))
+        refined = await self._update_event(event.id, assessment, backend)
+        if refined is None:  # refined by another worker meanwhile
+            return
+        _LOGGER.info(
+            "event %s refined by %s: risk %s (%s) → %s (%s) in %.1f s",
+            refined.id,
+            backend,
+            event.risk_score,
+            event.risk_level,
+            refined.risk_score,
+            refined.risk_level,
+            time.perf_counter() - started,
+            extra={
+                "component": "analyze",
+                "camera_id": refined.camera_id,
+                "event_id": refined.id,
+                "duration_ms": (time.perf_counter() - started) * 1000,
+                "data": {"backend": backend, "first_score": event.risk_score, "queued_at": job.queued_at},
+            },
+        )
+        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(refined))
+        await self.alerts.refine(refined, loaded.facts)
+
+    async def _queue_refinement(self, event: Event) -> None:
+        await self.refine_stream.add(RefineJob(event.id, time.time()).to_fields())
+
+    async def _batch(self, camera_id: str, detection_ids: Sequence[int]) -> LoadedBatch | None:
+        """The batch's detections (oldest first), camera and enabled zones, each detection's zones and
+        the facts the alert engine matches on; None (with a log row) when they are gone."""
+        async with self.runtime.database.sessions() as session:
             rows = list(
                 await session.scalars(
                     select(Detection)
-                    .where(Detection.id.in_(batch["detection_ids"]))
+                    .where(Detection.id.in_(detection_ids))
                     .order_by(Detection.detected_at, Detection.id)
                 )
             )
-            camera = await session.get(Camera, batch["camera_id"])
+            camera = await session.get(Camera, camera_id)
             zones = list(
-                await session.scalars(
-                    select(Zone).where(Zone.camera_id == batch["camera_id"], Zone.enabled.is_(True))
-                )
+                await session.scalars(select(Zone).where(Zone.camera_id == camera_id, Zone.enabled.is_(True)))
             )
         if not rows or camera is None:
             _LOGGER.warning(
-                "batch %s of %s: its detections or camera are gone; nothing to analyse",
-                batch["batch_id"],
-                batch["camera_id"],
-                extra={"component": "analyze", "camera_id": batch["camera_id"]},
+                "batch of %s: its detections or camera are gone; nothing to analyse",
+                camera_id,
+                extra={"component": "analyze", "camera_id": camera_id},
             )
-            return
-        zone_ids = await self._zones_per_detection(rows, zones, batch["image_sizes"])
+            return None
+        zone_ids = await self._zones_per_detection(rows, zones)
         facts = [
             EventDetection(
                 row.id, DetectionFacts(row.object_type or "unknown", row.confidence or 0.0, frozenset(ids))
             )
             for row, ids in zip(rows, zone_ids, strict=True)
         ]
-        if existing is not None:
-            _LOGGER.info(
-                "batch %s already has event %s; re-running alerts only", batch["batch_id"], existing.id
-            )
-            await self.alerts.process_event(existing, facts)
-            return
+        return LoadedBatch(camera, rows, zones, zone_ids, facts)
 
-        ctx = await self._context(camera, rows, zones, zone_ids, batch["image_sizes"])
-        assessment, backend = await self.analyzer.assess(ctx)
-        clip_path = await self._clip(batch["batch_id"], camera.id, rows)
-        event = await self._insert_event(batch, ctx, rows, assessment, backend, clip_path)
-        if event is None:  # another worker wrote it first (a reclaimed entry raced the original)
-            return
-        duration_ms = (time.perf_counter() - started) * 1000
-        _LOGGER.info(
-            "event %s: %s, risk %s (%s) by %s from %d detections%s",
-            event.id,
-            camera.id,
-            event.risk_score,
-            event.risk_level,
-            backend,
-            len(rows),
-            " (fast path)" if event.is_fast_path else "",
-            extra={
-                "component": "analyze",
-                "camera_id": camera.id,
-                "event_id": event.id,
-                "duration_ms": duration_ms,
-                "data": {"batch_id": event.batch_id, "backend": backend},
-            },
-        )
-        await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
-        await self.alerts.process_event(event, facts)
-
-    async def _zones_per_detection(
-        self, rows: Sequence[Detection], zones: Sequence[Zone], sizes: dict[int, tuple[int, int]]
-    ) -> list[list[str]]:
+    async def _zones_per_detection(self, rows: Sequence[Detection], zones: Sequence[Zone]) -> list[list[str]]:
         """Zone ids of each detection, measured against that detection's own image size."""
         if not zones:
             return [[] for _ in rows]
         result: list[list[str]] = []
         file_sizes: dict[str, tuple[int, int] | None] = {}
         for row in rows:
-            size = await self._image_size(row, sizes, file_sizes)
+            size = await self._image_size(row, file_sizes)
             if size is None:
                 _LOGGER.warning(
                     "detection %s: image size unknown (%s unreadable); zones not evaluated",
@@ -238,30 +287,23 @@ class AnalyzeWorker:
         return result
 
     @staticmethod
-    async def _image_size(
-        row: Detection, sizes: dict[int, tuple[int, int]], file_sizes: dict[str, tuple[int, int] | None]
-    ) -> tuple[int, int] | None:
-        if row.id in sizes:
-            return sizes[row.id]
-        if row.media_type == "video" and row.video_width and row.video_height:
-            return row.video_width, row.video_height
+    async def _image_size(row: Detection, file_sizes: dict[str, tuple[int, int] | None]) -> tuple[int, int] | None:
+        """The row's stored size; rows from before it was stored read the file once per batch."""
         if row.file_path not in file_sizes:
-            file_sizes[row.file_path] = await asyncio.to_thread(_file_size, row.file_path)
+            file_sizes[row.file_path] = (
+                image_size_of(row)
+                if row.image_width or row.media_type == "video"
+                else await asyncio.to_thread(image_size_of, row)
+            )
         return file_sizes[row.file_path]
 
-    async def _context(
-        self,
-        camera: Camera,
-        rows: Sequence[Detection],
-        zones: Sequence[Zone],
-        zone_ids: Sequence[Sequence[str]],
-        sizes: dict[int, tuple[int, int]],
-    ) -> BatchContext:
+    async def _context(self, loaded: LoadedBatch) -> BatchContext:
+        camera, rows, zones, zone_ids = loaded.camera, loaded.rows, loaded.zones, loaded.zone_ids
         by_id = {zone.id: zone for zone in zones}
         file_sizes: dict[str, tuple[int, int] | None] = {}
         infos = []
         for row, ids in zip(rows, zone_ids, strict=True):
-            width, height = await self._image_size(row, sizes, file_sizes) or (1, 1)
+            width, height = await self._image_size(row, file_sizes) or (1, 1)
             infos.append(
                 DetectionInfo(
                     object_type=row.object_type or "unknown",
@@ -323,36 +365,70 @@ class AnalyzeWorker:
             lines.append(f"{name}: {kinds} (last {last[name].astimezone(self.tz):%H:%M:%S})")
         return lines
 
-    async def _clip(self, batch_id: str, camera_id: str, rows: Sequence[Detection]) -> str | None:
-        videos = list(dict.fromkeys(row.file_path for row in rows if row.media_type == "video"))
-        if not videos:
-            return None
-        out = self.runtime.settings.clips_dir / camera_id / f"{batch_id}.mp4"
+    async def _attach_clip(self, event: Event, rows: Sequence[Detection]) -> None:
+        """Make the event's clip, store its path and publish `event.updated` (nothing if not worth one)."""
+        uploads = clip.event_uploads(rows)
+        if not clip.worth_a_clip(uploads):
+            return
+        out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"
+        started = time.perf_counter()
         try:
-            made = await asyncio.to_thread(make_event_clip, videos, out)
+            made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
         except (media.MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
-                "batch %s: no clip (%s)",
-                batch_id,
+                "event %s: no clip (%s)",
+                event.id,
                 err,
-                extra={"component": "analyze", "camera_id": camera_id},
+                extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
             )
-            return None
-        return str(made) if made is not None else None
+            return
+        if made is None:
+            return
+        async with self.runtime.database.sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            if stored is None:  # deleted meanwhile
+                made.unlink(missing_ok=True)
+                return
+            stored.clip_path = str(made)
+        event.clip_path = str(made)
+        _LOGGER.info(
+            "event %s: clip of %d uploads in %.1f s",
+            event.id,
+            len(uploads),
+            time.perf_counter() - started,
+            extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
+        )
+        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(stored))
+
+    async def _update_event(self, event_id: int, assessment: RiskAssessment, backend: str) -> Event | None:
+        """The refined assessment, if the event still carries the rules scorer's first one."""
+        statement = (
+            update(Event)
+            .where(Event.id == event_id, Event.analysis_backend == "rules")
+            .values(
+                risk_score=assessment.risk_score,
+                risk_level=risk_level(assessment.risk_score).value,
+                summary=assessment.summary,
+                reasoning=assessment.reasoning,
+                analysis_backend=backend,
+            )
+            .returning(Event)
+        )
+        async with self.runtime.database.sessions() as session, session.begin():
+            return (await session.scalars(statement)).one_or_none()
 
     async def _insert_event(
         self,
-        batch: dict[str, Any],
+        batch: AnalyzeJob,
         ctx: BatchContext,
         rows: Sequence[Detection],
         assessment: RiskAssessment,
         backend: str,
-        clip_path: str | None,
     ) -> Event | None:
         statement = (
             insert(Event)
             .values(
-                batch_id=batch["batch_id"],
+                batch_id=batch.batch_id,
                 camera_id=ctx.camera_id,
                 started_at=ctx.started_at,
                 ended_at=ctx.ended_at,
@@ -362,8 +438,7 @@ class AnalyzeWorker:
                 reasoning=assessment.reasoning,
                 detection_ids=json.dumps([row.id for row in rows]),
                 object_types=json.dumps(sorted({row.object_type for row in rows if row.object_type})),
-                is_fast_path=bool(batch["is_fast_path"]),
-                clip_path=clip_path,
+                is_fast_path=batch.is_fast_path,
                 analysis_backend=backend,
             )
             .on_conflict_do_nothing(index_elements=[Event.batch_id])
@@ -397,7 +472,7 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     await ensure_database_logging(runtime, stack)
     analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
     await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
-    alerts = AlertEngine(runtime.database.sessions, runtime.redis)
+    alerts = AlertEngine(runtime.database.sessions, runtime.redis, home_timezone=runtime.settings.timezone)
     stack.push_async_callback(alerts.close)
 
     async def probe() -> dict[str, Any]:
@@ -411,7 +486,9 @@ async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
     await runtime.publish_worker_health("analyze", consumer, {"analyzer": probe}, stack, stop)
     worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
     await worker.stream.ensure_group()
+    await worker.refine_stream.ensure_group()
     spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))
     spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
+    spawn(stack, stop, "hsi-refine-worker", lambda: worker.run_refinements(stop))
     spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
     _LOGGER.info("analyze role started (consumer %s, timezone %s)", worker.consumer, worker.tz.key)

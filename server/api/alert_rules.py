@@ -47,7 +47,7 @@ class AlertRuleOut(BaseModel):
     name: str
     description: str | None
     enabled: bool
-    severity: AlertSeverity
+    severity: AlertSeverity | None = Field(description="null: each alert takes its event's risk level.")
     risk_threshold: int | None
     object_types: list[str] | None
     camera_ids: list[str] | None
@@ -247,7 +247,7 @@ async def test_rule(call: Call) -> dict[str, Any]:
     q: RuleTestQuery = call.query
     async with call.runtime.database.sessions() as session:
         rule = await _rule(session, call.path.rule_id)
-        spec = spec_from_row(rule)
+        spec = spec_from_row(rule).in_home_zone(call.runtime.settings.timezone)
         statement = select(Event).order_by(Event.started_at.desc(), Event.id.desc()).limit(q.limit)
         if q.camera_id is not None:
             statement = statement.where(Event.camera_id == q.camera_id)

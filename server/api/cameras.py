@@ -7,6 +7,7 @@ recorded for them.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import serialize
 from server.api.audit import record
 from server.api.errors import ApiError, conflict, not_found
-from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
+from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
+from server.pipeline.media import MediaError, first_frame_jpeg, media_type
 
 routes = Routes("cameras")
 
@@ -51,7 +53,9 @@ class CameraOut(BaseModel):
     folder_path: str
     status: CameraStatus
     created_at: datetime
-    last_seen_at: datetime | None
+    last_seen_at: datetime | None = Field(description="The latest upload (with or without detections).")
+    upload_gap_seconds: float | None = Field(description="Learned longest recent silence between uploads.")
+    offline_after_seconds: int | None = Field(description="The camera's own offline delay; null: learned.")
     last_event: EventSummary | None
     last_detection_id: int | None
 
@@ -81,6 +85,16 @@ class CameraUpdate(BaseModel):
     name: CameraName | None = None
     folder_path: str | None = Field(None, max_length=1024)
     status: CameraStatus | None = None
+    offline_after_seconds: int | None = Field(
+        None,
+        ge=60,
+        le=30 * 86_400,
+        description="Offline after this much silence; null: learned from the camera's uploads.",
+    )
+
+
+#: Fields a PATCH may set to null (to go back to the default).
+_NULLABLE = frozenset({"offline_after_seconds"})
 
 
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
@@ -225,16 +239,13 @@ async def read_camera(call: Call) -> dict[str, Any]:
 )
 async def update_camera(call: Call) -> dict[str, Any]:
     changes = call.body.model_dump(exclude_unset=True)
-    if any(value is None for value in changes.values()):
+    nulled = [name for name, value in changes.items() if value is None and name not in _NULLABLE]
+    if nulled:
         raise ApiError(
             422,
             "validation_error",
             "fields cannot be set to null",
-            [
-                {"field": name, "message": "cannot be null", "in": "body"}
-                for name, value in changes.items()
-                if value is None
-            ],
+            [{"field": name, "message": "cannot be null", "in": "body"} for name in nulled],
         )
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, call.path.camera_id)
@@ -286,6 +297,9 @@ async def delete_camera(call: Call) -> None:
     await broadcast.publish(call.runtime.redis, "camera.deleted", {"id": camera.id})
 
 
+_NO_CACHE = {"Cache-Control": "private, max-age=0", "X-Content-Type-Options": "nosniff"}
+
+
 def _newest_image_in(folder: Path) -> Path | None:
     try:
         candidates = [
@@ -305,17 +319,27 @@ def _newest_image_in(folder: Path) -> Path | None:
     media=IMAGE_TYPES,
 )
 async def camera_snapshot(call: Call) -> web.StreamResponse:
-    """The newest image the pipeline processed for this camera, else the newest image in its folder."""
+    """The camera's latest upload (whether or not anything was detected in it; of a video, its first
+    frame), else the newest image with detections, else the newest image in its folder."""
     settings = call.runtime.settings
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, call.path.camera_id)
-        statement = (
-            select(Detection.file_path)
-            .where(Detection.camera_id == camera.id, Detection.media_type == "image")
-            .order_by(Detection.detected_at.desc(), Detection.id.desc())
-            .limit(1)
-        )
-        latest = (await session.execute(statement)).scalar_one_or_none()
+        latest = camera.last_upload_path if media_type(camera.last_upload_path or "") == "image" else None
+        if media_type(camera.last_upload_path or "") == "video":
+            try:
+                video = safe_path(settings, camera.last_upload_path, "snapshot")
+                poster = await asyncio.to_thread(first_frame_jpeg, video)
+                return web.Response(body=poster, content_type="image/jpeg", headers=_NO_CACHE)
+            except (ApiError, MediaError):
+                pass  # gone or unreadable: an image below
+        if latest is None:
+            statement = (
+                select(Detection.file_path)
+                .where(Detection.camera_id == camera.id, Detection.media_type == "image")
+                .order_by(Detection.detected_at.desc(), Detection.id.desc())
+                .limit(1)
+            )
+            latest = (await session.execute(statement)).scalar_one_or_none()
     if latest is not None:
         try:
             return file_response(settings, latest, "snapshot", cache_seconds=0)

@@ -22,6 +22,7 @@ from server.api.errors import ApiError
 from server.api.registry import Call, Routes, json_response
 from server.api.state import SETTINGS
 from server.models import normalize_camera_id
+from server.pipeline.cameras import ensure_camera
 from server.pipeline.intake import MediaRejected, submit_file
 from server.pipeline.streams import QueueFull
 
@@ -160,6 +161,8 @@ async def ingest(call: Call) -> web.Response:
     except QueueFull as err:
         path.unlink(missing_ok=True)
         raise ApiError(503, "queue_full", str(err)) from None
+    # The API answers with the camera, so it exists now, not only once the detect worker has run.
+    await ensure_camera(runtime, camera_id, camera_id, str(runtime.settings.ingest_dir / camera_id))
     if result.status != "queued":
         with contextlib.suppress(OSError):
             path.unlink()

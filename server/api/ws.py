@@ -31,7 +31,7 @@ from server.api.errors import ApiError
 from server.api.registry import Call, Routes
 from server.api.state import AUTH, SERVICES, SETTINGS, ApiSettings
 from server.models import APIKey, AuditAction
-from server.pipeline.broadcast import CHANNEL
+from server.pipeline.broadcast import BATCH, CHANNEL
 
 _LOGGER = logging.getLogger("hsi.api.ws")
 
@@ -151,13 +151,18 @@ class Hub:
                 await client.ws.close(code=1001, message=b"server shutting down")
 
     def dispatch(self, raw: bytes | str) -> None:
-        """Parse once, then offer the text to every client whose filter wants it."""
+        """Parse once, then offer the text to every client whose filter wants it (the messages of a
+        batch publication one by one)."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         try:
             message = json.loads(text)
             message_type = str(message["type"])
         except (ValueError, KeyError, TypeError):
             _LOGGER.warning("ignoring a malformed broadcast: %.200s", text)
+            return
+        if message_type == BATCH and isinstance(message.get("data"), list):
+            for inner in message["data"]:
+                self.dispatch(json.dumps(inner, separators=(",", ":")))
             return
         camera_id = _camera_of(message_type, message.get("data"))
         for client in list(self.clients):

@@ -88,7 +88,10 @@ class Detector(Protocol):
 
     name: str
     device: str
+    #: True when this is not the model the settings asked for (it is standing in for that one).
     fallback: bool
+    #: Why this backend and model run (set by the factory; shown in the log and health).
+    reason: str
     last_inference_ms: float | None
 
     def detect(self, images: Sequence[Image.Image]) -> list[list[DetectedObject]]: ...
@@ -104,6 +107,7 @@ class DetectorInfo:
     device: str
     model: str | None
     fallback: bool
+    reason: str
     classes: tuple[str, ...]
     confidence: float
     last_inference_ms: float | None
@@ -145,15 +149,33 @@ def to_pixel_box(raw: RawBox, image_width: int, image_height: int) -> tuple[int,
     return x0, y0, x1 - x0, y1 - y0
 
 
+#: Two boxes of different classes overlapping this much (IoU) are one object the model could not
+#: name with certainty (a van as car 0.51 and truck 0.50, a dog as dog 0.88 and cat 0.48): the more
+#: confident label is kept, so one object never counts twice. Same-class duplicates are the model's own
+#: non-maximum suppression's business.
+SAME_OBJECT_IOU = 0.7
+
+
+def box_iou(a: DetectedObject, b: DetectedObject) -> float:
+    """Intersection over union of two pixel boxes."""
+    overlap_w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
+    overlap_h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+    if overlap_w <= 0 or overlap_h <= 0:
+        return 0.0
+    overlap = overlap_w * overlap_h
+    return overlap / (a.width * a.height + b.width * b.height - overlap)
+
+
 def filter_boxes(
     raw_boxes: Iterable[RawBox],
     image_size: tuple[int, int],
     classes: frozenset[str],
     confidence: float,
 ) -> list[DetectedObject]:
-    """Keep boxes of wanted classes at or above the cut, clipped to the image, best first."""
+    """Keep boxes of wanted classes at or above the cut, clipped to the image, one label per object,
+    best first."""
     width, height = image_size
-    kept: list[DetectedObject] = []
+    candidates: list[DetectedObject] = []
     for raw in raw_boxes:
         label = normalize_label(raw.label)
         score = float(raw.confidence)
@@ -162,8 +184,15 @@ def filter_boxes(
         box = to_pixel_box(raw, width, height)
         if box is None:
             continue
-        kept.append(DetectedObject(label, round(min(max(score, 0.0), 1.0), 4), *box))
-    kept.sort(key=lambda obj: obj.confidence, reverse=True)
+        candidates.append(DetectedObject(label, round(min(max(score, 0.0), 1.0), 4), *box))
+    candidates.sort(key=lambda obj: obj.confidence, reverse=True)
+    kept: list[DetectedObject] = []
+    for candidate in candidates:
+        if not any(
+            other.object_type != candidate.object_type and box_iou(other, candidate) >= SAME_OBJECT_IOU
+            for other in kept
+        ):
+            kept.append(candidate)
     return kept
 
 
@@ -172,6 +201,7 @@ class BaseDetector(ABC):
 
     name: str = "base"
     fallback: bool = False
+    reason: str = ""
 
     def __init__(self, *, classes: Iterable[str], confidence: float, device: str, model: str | None) -> None:
         if not 0.0 <= confidence <= 1.0:
@@ -220,6 +250,7 @@ class BaseDetector(ABC):
             device=self.device,
             model=self.model,
             fallback=self.fallback,
+            reason=self.reason,
             classes=tuple(sorted(self.classes)),
             confidence=self.confidence,
             last_inference_ms=self.last_inference_ms,

@@ -1,8 +1,9 @@
-"""OpenCV's HOG people detector: the CPU fallback that needs no weights at all.
+"""OpenCV's HOG people detector: needs no weights at all, and runs only when asked for by name.
 
 It finds upright, mostly whole people (Dalal-Triggs, 64x128 window) and nothing else, at a few frames
-per second on one core. It keeps a home covered when no RT-DETR weights are configured; it is not a
-replacement for them, and the factory says so in the log.
+per second on one core. The packaged SSD-MobileNet-V2 finds far more (every security class, and the
+people HOG misses in the field's best-known photos), so HOG is the default of nothing; it remains for
+machines where even that model is not wanted (`HSI_DETECTOR=hog`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def hog_confidence(margin: float) -> float:
     Monotonic, so ranking is preserved. Centred on margin 1.0: on real street photos true pedestrians
     score 1.3 to 2+, while the usual false alarms (tree trunks, poles, animal silhouettes) stay
     below 1.0, so the default cut of 0.5 keeps the former and drops most of the latter. A margin of 2.1
-    is needed for 0.9, so HOG alone rarely triggers the fast path, which is right for a fallback.
+    is needed for 0.9, so HOG alone rarely triggers the fast path, which is right for so weak a detector.
     """
     return 1.0 / (1.0 + math.exp(-HOG_MARGIN_SLOPE * (margin - HOG_MARGIN_AT_HALF)))
 
@@ -46,12 +47,10 @@ class HogPeopleDetector(BaseDetector):
 
     name = "hog"
 
-    def __init__(self, *, classes: Iterable[str], confidence: float, fallback: bool = True) -> None:
-        """`fallback` is False only when HSI_DETECTOR=hog was asked for on purpose."""
+    def __init__(self, *, classes: Iterable[str], confidence: float) -> None:
         super().__init__(
             classes=classes, confidence=confidence, device="cpu", model="opencv-hog-default-people"
         )
-        self.fallback = fallback
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), dtype=np.float32))
 

@@ -53,12 +53,9 @@ class AlertRule(Base):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
-    severity: Mapped[AlertSeverity] = mapped_column(
-        alert_severity_type,
-        nullable=False,
-        default=AlertSeverity.MEDIUM,
-        server_default=AlertSeverity.MEDIUM.value,
-    )
+    #: NULL: alerts of the rule take the event's risk level (`server.alerts.severity`; HSI extension,
+    #: migration 0005). The reference had a NOT NULL severity defaulting to medium.
+    severity: Mapped[AlertSeverity | None] = mapped_column(alert_severity_type, nullable=True)
     risk_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     object_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     camera_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)

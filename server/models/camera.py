@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, Float, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -65,6 +65,13 @@ class Camera(Base):
         DateTime(timezone=True), nullable=False, default=utcnow, server_default=func.now()
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # HSI extensions (migration 0005): what the camera shows, and when its silence means "offline".
+    #: The newest file the camera uploaded, with or without detections (its snapshot).
+    last_upload_path: Mapped[str | None] = mapped_column(String, nullable=True)
+    #: Learned longest recent silence between two uploads (`server.pipeline.upload_pattern`).
+    upload_gap_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The user's setting: silence after which the camera is offline (NULL: learned, else the default).
+    offline_after_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     detections: Mapped[list[Detection]] = relationship(
         back_populates="camera", cascade="all, delete-orphan", passive_deletes=True

@@ -55,6 +55,10 @@ class Detection(Base):
     #: HSI extension (migration 0002): SHA-256 of the source file. The detect worker writes a file's
     #: rows only if none with this (camera_id, file_hash) exist, so a redelivered entry adds nothing.
     file_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: HSI extension (migration 0003): the upright size (EXIF orientation applied) of the image or video
+    #: frame the box was measured on, which zones are tested against. NULL on rows from before 0003.
+    image_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     camera: Mapped[Camera] = relationship(back_populates="detections")
 

@@ -9,7 +9,7 @@ one entry, and a crash can never leave a batch closed but not queued (or queued 
 State, per camera:
 
 * `hsi:batch:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
-  `count`, `ids` ("12,13,…"), `sizes` (`"12":[640,480],…` — each detection's image size, for zones).
+  `count`, `ids` ("12,13,…"). (Each detection's image size, which zones need, is on its row.)
 * `hsi:batch:deadlines` — sorted set camera → the moment its batch is due:
   `min(started + window, last_seen + idle)`. The closer task scans it.
 * `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
@@ -39,10 +39,9 @@ the batch then stays open in Redis (nothing is dropped) and closes once the anal
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,11 +86,10 @@ local function close(key, zset, stream, maxlen, reason, fast, t)
   if maxlen > 0 and redis.call('XLEN', stream) >= maxlen then
     return false
   end
-  local v = redis.call('HMGET', key, 'batch_id', 'camera_id', 'started', 'last_seen', 'ids', 'sizes', 'count')
+  local v = redis.call('HMGET', key, 'batch_id', 'camera_id', 'started', 'last_seen', 'ids', 'count')
   local entry = redis.call('XADD', stream, '*',
-    'batch_id', v[1], 'camera_id', v[2],
-    'detection_ids', '[' .. v[5] .. ']', 'image_sizes', '{' .. v[6] .. '}',
-    'detection_count', v[7], 'is_fast_path', fast,
+    'batch_id', v[1], 'camera_id', v[2], 'detection_ids', '[' .. v[5] .. ']',
+    'detection_count', v[6], 'is_fast_path', fast,
     'opened_at', v[3], 'last_seen_at', v[4], 'closed_at', string.format('%.6f', t),
     'close_reason', reason)
   redis.call('DEL', key)
@@ -101,7 +99,7 @@ end
 """
 
 # KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections.
-# ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv, sizes csv,
+# ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv,
 #       number of detections, fast (0|1), seen marker TTL (s).
 # Returns {batch id the detections joined, entry id of a batch closed before (or ''),
 #          entry id of this batch if it closed (or ''), close reason (or ''),
@@ -113,8 +111,8 @@ local key, zset, stream, gate, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5
 local camera, new_id = ARGV[1], ARGV[2]
 local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
-local ids, sizes, n, fast = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
-if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[11])) then
+local ids, n, fast = ARGV[7], tonumber(ARGV[8]), ARGV[9]
+if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[10])) then
   return {'', '', '', 'duplicate', ''}
 end
 local t = now()
@@ -127,16 +125,13 @@ end
 
 if redis.call('EXISTS', key) == 0 then
   redis.call('HSET', key, 'batch_id', new_id, 'camera_id', camera, 'started', string.format('%.6f', t),
-    'last_seen', string.format('%.6f', t), 'count', 0, 'ids', '', 'sizes', '')
+    'last_seen', string.format('%.6f', t), 'count', 0, 'ids', '')
 end
 
 local old_ids = redis.call('HGET', key, 'ids')
 if old_ids ~= '' then ids = old_ids .. ',' .. ids end
-local old_sizes = redis.call('HGET', key, 'sizes')
-if old_sizes ~= '' and sizes ~= '' then sizes = old_sizes .. ',' .. sizes
-elseif sizes == '' then sizes = old_sizes end
 local count = redis.call('HINCRBY', key, 'count', n)
-redis.call('HSET', key, 'ids', ids, 'sizes', sizes, 'last_seen', string.format('%.6f', t))
+redis.call('HSET', key, 'ids', ids, 'last_seen', string.format('%.6f', t))
 local batch_id = redis.call('HGET', key, 'batch_id')
 
 local reason = ''
@@ -205,6 +200,10 @@ class BatchDetection(Protocol):
     def video_width(self) -> int | None: ...
     @property
     def video_height(self) -> int | None: ...
+    @property
+    def image_width(self) -> int | None: ...
+    @property
+    def image_height(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -224,11 +223,11 @@ def batch_key(camera_id: str) -> str:
 
 
 def image_size_of(detection: BatchDetection) -> tuple[int, int] | None:
-    """The size the box was measured on: the video's frame size, or the image file's header.
-
-    Only the header is read (PIL opens lazily), so this costs a file open, not a decode. None when the
-    file is gone or unreadable; the analyze worker then tries again and otherwise skips zones.
-    """
+    """The upright size the box was measured on: stored with the row (since migration 0003), the
+    video's frame size, or, for older image rows, the file's header (a file open, not a decode).
+    None when none of them is known; zones are then not evaluated for that detection."""
+    if detection.image_width and detection.image_height:
+        return detection.image_width, detection.image_height
     if detection.media_type == "video" and detection.video_width and detection.video_height:
         return detection.video_width, detection.video_height
     try:
@@ -237,39 +236,6 @@ def image_size_of(detection: BatchDetection) -> tuple[int, int] | None:
     except (OSError, ValueError) as err:
         _LOGGER.warning("cannot read image size of %s: %s", detection.file_path, err)
         return None
-
-
-def _sizes_fragment(detections: Iterable[BatchDetection]) -> str:
-    """`"12":[640,480],"13":[640,480]` — a JSON object body the close script wraps in braces."""
-    cache: dict[tuple[str, str | None], tuple[int, int] | None] = {}
-    parts = []
-    for det in detections:
-        cache_key = (det.file_path, det.media_type)
-        if cache_key not in cache:
-            cache[cache_key] = image_size_of(det)
-        size = cache[cache_key]
-        if size is not None:
-            parts.append(f'"{int(det.id)}":[{int(size[0])},{int(size[1])}]')
-    return ",".join(parts)
-
-
-def decode_entry(fields: dict[Any, Any]) -> dict[str, Any]:
-    """A `hsi:analyze` entry as Python values (the analyze worker's side of the format above)."""
-    text = {
-        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
-        for k, v in fields.items()
-    }
-    sizes = json.loads(text.get("image_sizes") or "{}")
-    return {
-        "batch_id": text["batch_id"],
-        "camera_id": text["camera_id"],
-        "detection_ids": [int(value) for value in json.loads(text.get("detection_ids") or "[]")],
-        "image_sizes": {int(k): (int(v[0]), int(v[1])) for k, v in sizes.items()},
-        "is_fast_path": text.get("is_fast_path") == "1",
-        "close_reason": text.get("close_reason", ""),
-        "opened_at": float(text["opened_at"]) if text.get("opened_at") else None,
-        "closed_at": float(text["closed_at"]) if text.get("closed_at") else None,
-    }
 
 
 class BatchAggregator:
@@ -301,14 +267,12 @@ class BatchAggregator:
         """The detection sink: append one file's committed detections to the camera's open batch.
 
         Rows without an object (a file in which nothing was found) have nothing to analyse and are
-        skipped. The image size is read here, once per file, so the worker needs no file access.
-        At-least-once safe: the detect worker hands a file's rows on again after a crash, and rows
+        skipped. At-least-once safe: the detect worker hands a file's rows on again after a crash, and rows
         already batched (remembered for a day) are ignored, so they never make a second event.
         """
         objects = [det for det in detections if det.object_type is not None and det.id is not None]
         if not objects:
             return AddResult(batch_id=None)
-        sizes = await asyncio.to_thread(_sizes_fragment, objects)
         fast = any(self.is_fast_path(det) for det in objects)
         s = self._settings
         raw = await self._append(
@@ -328,7 +292,6 @@ class BatchAggregator:
                 s.batch_max_detections,
                 s.queue_max_len,
                 ",".join(str(int(det.id)) for det in objects),
-                sizes,
                 len(objects),
                 "1" if fast else "0",
                 SEEN_TTL_SECONDS,

@@ -1,7 +1,8 @@
-"""Cameras that stop uploading go `offline` after `HSI_CAMERA_OFFLINE_SECONDS` of silence.
+"""Cameras silent far beyond their own upload pattern go `offline` (`upload_pattern.offline_after`).
 
 The detect worker sets them back `online` with the next upload (`cameras.record_upload`). Both
-directions are broadcast as `camera.updated`, which Home Assistant turns into a connectivity sensor.
+directions are broadcast as `camera.updated`, which Home Assistant turns into a connectivity sensor
+and, while a camera stays offline, a repair issue naming it and its last upload.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import select, update
 
 from server.models import Camera, CameraStatus
+from server.pipeline import upload_pattern
 from server.pipeline.broadcast import publish
 from server.runtime import Runtime
 from server.serialize import camera_to_dict
@@ -21,33 +23,53 @@ _LOGGER = logging.getLogger("hsi.cameras")
 
 
 async def mark_silent_cameras_offline(runtime: Runtime) -> list[Camera]:
-    """One pass: every online camera silent for longer than the setting becomes offline."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=runtime.settings.camera_offline_seconds)
-    statement = (
-        update(Camera)
-        .where(
-            Camera.status == CameraStatus.ONLINE.value,
-            func.coalesce(Camera.last_seen_at, Camera.created_at) < cutoff,
+    """One pass: every online camera silent for longer than its own `offline_after` becomes offline.
+
+    The update is guarded by the `last_seen_at` that was judged, so an upload committed meanwhile
+    keeps its camera online.
+    """
+    now = datetime.now(UTC)
+    default = timedelta(seconds=runtime.settings.camera_offline_seconds)
+    async with runtime.database.sessions() as session:
+        online = list(await session.scalars(select(Camera).where(Camera.status == CameraStatus.ONLINE.value)))
+    changed: list[Camera] = []
+    for camera in online:
+        limit = upload_pattern.offline_after(camera, default)
+        if now - upload_pattern.silent_since(camera) <= limit:
+            continue
+        statement = (
+            update(Camera)
+            .where(
+                Camera.id == camera.id,
+                Camera.status == CameraStatus.ONLINE.value,
+                Camera.last_seen_at.is_not_distinct_from(camera.last_seen_at),
+            )
+            .values(status=CameraStatus.OFFLINE.value)
+            .returning(Camera)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=CameraStatus.OFFLINE.value)
-        .returning(Camera)
-        .execution_options(synchronize_session=False)
-    )
-    async with runtime.database.sessions() as session, session.begin():
-        changed = list((await session.scalars(statement)).all())
-    for camera in changed:
+        async with runtime.database.sessions() as session, session.begin():
+            offline = (await session.scalars(statement)).one_or_none()
+        if offline is None:
+            continue
+        changed.append(offline)
         _LOGGER.warning(
-            "camera %s offline: nothing uploaded since %s",
-            camera.id,
-            camera.last_seen_at or "it was added",
-            extra={"component": "cameras", "camera_id": camera.id},
+            "camera %s offline: nothing uploaded since %s (offline after %s of silence)",
+            offline.id,
+            offline.last_seen_at or "it was added",
+            limit,
+            extra={
+                "component": "cameras",
+                "camera_id": offline.id,
+                "data": {"offline_after_seconds": limit.total_seconds(), "upload_gap_seconds": offline.upload_gap_seconds},
+            },
         )
-        await publish(runtime.redis, "camera.updated", camera_to_dict(camera))
+        await publish(runtime.redis, "camera.updated", camera_to_dict(offline))
     return changed
 
 
 async def run_camera_health(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Check every quarter of the offline delay (at most once a minute) until `stop` is set."""
+    """Check every quarter of the default offline delay (at most once a minute) until `stop` is set."""
     interval = min(60.0, runtime.settings.camera_offline_seconds / 4)
     while not stop.is_set():
         try:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Camera, CameraStatus
+from server.pipeline import upload_pattern
 from server.pipeline.broadcast import publish
 from server.runtime import Runtime
 from server.serialize import camera_to_dict
@@ -44,20 +45,28 @@ async def ensure_camera(runtime: Runtime, camera_id: str, name: str, folder_path
 
 
 async def record_upload(
-    session: AsyncSession, camera_id: str, uploaded_at: datetime, offline_after: timedelta
+    session: AsyncSession, camera_id: str, uploaded_at: datetime, file_path: str, default_offline_after: timedelta
 ) -> Camera | None:
-    """Advance `last_seen_at` (never backwards: catch-up files are old) and mark the camera online if
-    the upload is recent. Returns the camera when its status changed (the caller broadcasts it after
-    commit), else None. Runs inside the caller's transaction, locking the camera row."""
+    """Note an upload: advance `last_seen_at` and `last_upload_path` (never backwards: catch-up files
+    are old), learn the gap since the previous upload (`upload_pattern`), and mark the camera online if
+    the upload is recent. Returns the camera when it changed (a newer upload, or back online: the
+    caller broadcasts it after commit, so Home Assistant's camera shows the new upload and its time),
+    else None. Runs inside the caller's transaction, locking the camera row."""
     camera = (
         await session.scalars(select(Camera).where(Camera.id == camera_id).with_for_update(key_share=True))
     ).one_or_none()
     if camera is None:
         return None
-    if camera.last_seen_at is None or uploaded_at > camera.last_seen_at:
+    newer = camera.last_seen_at is None or uploaded_at > camera.last_seen_at
+    if newer:
+        gap = None if camera.last_seen_at is None else uploaded_at - camera.last_seen_at
+        # A silence long enough to disconnect the camera is an outage, not the camera's pattern.
+        if gap is not None and gap < upload_pattern.offline_after(camera, default_offline_after):
+            camera.upload_gap_seconds = upload_pattern.learn_gap(camera.upload_gap_seconds, gap.total_seconds())
         camera.last_seen_at = uploaded_at
-    recent = datetime.now(UTC) - uploaded_at < offline_after
-    if recent and camera.status != CameraStatus.ONLINE.value:
+        camera.last_upload_path = file_path
+    recent = datetime.now(UTC) - uploaded_at < upload_pattern.offline_after(camera, default_offline_after)
+    back_online = recent and camera.status != CameraStatus.ONLINE.value
+    if back_online:
         camera.status = CameraStatus.ONLINE.value
-        return camera
-    return None
+    return camera if newer or back_online else None

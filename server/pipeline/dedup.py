@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 LEDGER_KEY = "hsi:processed"
 #: How long the ledger remembers a file; the watcher's start-up catch-up looks back as far.
@@ -62,11 +64,16 @@ async def is_processed(redis: aioredis.Redis, camera_id: str, file_hash: str) ->
 
 async def mark_processed(redis: aioredis.Redis, camera_id: str, file_hash: str) -> None:
     """Record the file as done, and forget what is older than the retention."""
-    now = time.time()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(LEDGER_KEY, {ledger_member(camera_id, file_hash): now})
-        pipe.zremrangebyscore(LEDGER_KEY, "-inf", now - LEDGER_RETENTION_SECONDS)
+        queue_mark_processed(pipe, [(camera_id, file_hash)])
         await pipe.execute()
+
+
+def queue_mark_processed(pipe: Pipeline, files: Iterable[tuple[str, str]]) -> None:
+    """`mark_processed` for several (camera_id, file_hash) files, added to a pipeline the caller runs."""
+    now = time.time()
+    pipe.zadd(LEDGER_KEY, {ledger_member(camera_id, file_hash): now for camera_id, file_hash in files})
+    pipe.zremrangebyscore(LEDGER_KEY, "-inf", now - LEDGER_RETENTION_SECONDS)
 
 
 async def processed_count(redis: aioredis.Redis) -> int:

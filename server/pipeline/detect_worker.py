@@ -1,47 +1,55 @@
-"""The detect worker: `hsi:detect` entries → detector (micro-batched) → thumbnails → detection rows.
+"""The detect worker: `hsi:detect` entries → decode → detector (micro-batched) → rows → hand-on → thumbnails.
 
-Per entry, in this order, so a crash at any point loses nothing and duplicates nothing:
+Stages overlap: the stream keeps a window of entries in flight (`RedisStream.consume`), so one file
+decodes in a thread while others wait in the detector's micro-batch and others commit. Per file:
 
-1. skip if the processed ledger has the file (a redelivery of finished work);
-2. decode the image, or sample the video (a frame every 2 s, at most 30) — only if the file still
-   holds the bytes that were queued (see below);
-3. detect (micro-batched with other entries), write one thumbnail per detection, named by file hash
-   and index, so a redelivery rewrites the same files;
-4. in one transaction, under `pg_advisory_xact_lock(camera|hash)`: insert the rows unless rows with
-   that (camera_id, file_hash) exist; advance the camera's `last_seen_at`; commit;
-5. broadcast `detection.created` per row and call `runtime.detection_sink` (the batcher);
-6. add the file to the ledger; the stream then acknowledges the entry.
+1. decode the queued bytes once (`_load`, in a thread): the image read from disk once, decoded at a
+   reduced scale when it is far larger than a detector needs (boxes are scaled back to the upright
+   full size), or a video's frames sampled across its whole length and scaled down as they are
+   converted. The bytes must be the ones intake hashed: an unchanged file identity proves it, otherwise
+   the bytes read are hashed (other bytes are skipped with a log row, see below);
+2. detect (micro-batched with other files);
+3. commit (`Committer`): the rows of every file that reached this stage within a few milliseconds go
+   into one transaction, under `pg_advisory_xact_lock(camera|hash)` per file, each file's rows inserted
+   only if none with that (camera_id, file_hash) exist; the cameras are created if new and their
+   `last_seen_at` advanced. Then, in one Redis round trip, one broadcast per file (its rows, and its
+   camera when that changed) and the files' ledger entries; the batcher gets each file's rows;
+4. thumbnails, drawn from the decoded picture after the rows are out (nothing waits for them), then the
+   stream acknowledges the entry.
 
-A crash before 4 redoes the file; between 4 and 6 the redelivery finds the rows, hands the same rows
-on again (at-least-once: the sink must tolerate a detection id it has seen) and finishes. A file
-that is gone or undecodable now is logged and acknowledged (retrying cannot help); any other error
-(database or Redis down) propagates, so the stream retries the entry with backoff.
+A crash before 3 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
+they were handed on) hands the same rows on again (at-least-once: the batcher tolerates a detection id
+it has seen) and draws the thumbnails that are missing. A file that is gone, undecodable or malformed is
+logged and acknowledged (retrying cannot help); any other error (database or Redis down) propagates, so
+the stream retries the entry with backoff.
 
-Rows are stored under the entry's `file_hash`, so the worker must decode exactly those bytes. A camera
-may re-upload other bytes under the same name between queueing and processing: the worker hashes the
-file around the decode (unchanged inode, size and times before the hash and after the decode prove the
-decoded bytes are the hashed ones; a file written meanwhile is read again). Other bytes than the
-entry's are skipped with a log row: the watcher queues the new content as its own entry, and the
-entry's dedup claim is released, so the old bytes can be queued again should they come back.
+A camera may re-upload other bytes under the same name between queueing and processing; they are
+skipped with a log row: the watcher queues the new content as its own entry, and this entry's dedup
+claim is released, so the old bytes can be queued again should they come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.detect import DetectedObject, Detector
-from server.models import Camera, Detection
-from server.pipeline import dedup, media
-from server.pipeline.broadcast import publish
+from server.models import Camera, CameraStatus, Detection
+from server.pipeline import broadcast, dedup, media
 from server.pipeline.cameras import record_upload
+from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
 from server.pipeline.intake import pipeline_stream
 from server.pipeline.microbatch import MicroBatcher
@@ -50,6 +58,56 @@ from server.runtime import Runtime
 from server.serialize import camera_to_dict, detection_to_dict
 
 _LOGGER = logging.getLogger("hsi.detector")
+
+#: Images are decoded (JPEG: in the DCT domain) down to this side when larger: above what any detector
+#: here looks at (RT-DETR 640, SSD 300, HOG's 1280 window scale), far below a 4K camera's frame.
+DECODE_MAX_SIDE = 1280
+#: Entries in flight per worker, as a multiple of the detector's batch size: enough that decoding the
+#: next batch overlaps inference of this one and the commit of the last.
+WINDOW_BATCHES = 3
+#: How long the committer waits for more files to share a transaction, and how many it takes at most.
+COMMIT_WAIT_SECONDS = 0.005
+COMMIT_MAX_FILES = 64
+#: Reads of a file written to during each read, before the entry is retried later.
+LOAD_ATTEMPTS = 3
+
+
+class ContentChanged(Exception):
+    """The file no longer holds the queued bytes; `found` is the hash of what it holds now."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(found)
+        self.found = found
+
+
+class FileKeptChanging(OSError):
+    """Written to during every attempt to read it; the stream retries the entry later."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A file's pictures ready for the detector: (seconds into the file, picture), the upright full size
+    the boxes are reported in, and the factor from that size to the pictures'."""
+
+    frames: list[tuple[float, Image.Image]]
+    size: tuple[int, int]
+    scale: float
+
+
+@dataclass
+class _Pending:
+    job: DetectJob
+    rows: list[Detection]
+    done: asyncio.Future[Committed] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A file's rows as stored, and whether this delivery is the one that must hand them on."""
+
+    rows: list[Detection]
+    hand_on: bool
+    created: bool
 
 
 class DetectWorker:
@@ -76,142 +134,96 @@ class DetectWorker:
             max_wait_ms=settings.detector_batch_wait_ms,
             stats=self.stats,
         )
+        self.committer = Committer(runtime)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; entries are read a detector batch at a time."""
-        serving = asyncio.create_task(self.batcher.run(), name=f"hsi-microbatch-{self.consumer}")
+        """Consume until `stop` is set, a window of entries in flight."""
+        serving = [
+            asyncio.create_task(self.batcher.run(), name=f"hsi-microbatch-{self.consumer}"),
+            asyncio.create_task(self.committer.run(), name=f"hsi-commit-{self.consumer}"),
+        ]
         try:
             await self.stream.consume(
                 self.consumer,
                 self.handle,
                 stop=stop,
-                count=self.runtime.settings.detector_batch_size,
+                count=WINDOW_BATCHES * self.runtime.settings.detector_batch_size,
                 block_ms=500,
             )
         finally:
-            serving.cancel()
-            await asyncio.gather(serving, return_exceptions=True)
+            for task in serving:
+                task.cancel()
+            await asyncio.gather(*serving, return_exceptions=True)
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         """Process one stream entry (see the module docstring for the order of steps)."""
-        camera_id, file_hash = fields["camera_id"], fields["file_hash"]
-        path = Path(fields["file_path"])
-        redis = self.runtime.redis
-        if await dedup.is_processed(redis, camera_id, file_hash):
-            return
-        existing = await self._existing(camera_id, file_hash)
-        if existing:
-            await self._hand_on(camera_id, existing, None)
-            await dedup.mark_processed(redis, camera_id, file_hash)
+        try:
+            job = DetectJob.from_fields(fields)
+        except MalformedJob as err:
+            self._reject(Path(fields.get("file_path", "?")), fields.get("camera_id"), str(err), fields.get("file_hash"))
             return
         dequeued_at = time.time()
         try:
-            frames = await asyncio.to_thread(_load_frames, path, fields["media_type"], file_hash)
+            loaded = await asyncio.to_thread(_load, job)
         except media.MediaError as err:
-            self._reject(path, camera_id, err.reason, fields)
+            self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return
         except ContentChanged as changed:
-            await dedup.release(redis, camera_id, file_hash)
-            self._skip_changed(path, camera_id, file_hash, changed.found)
+            await dedup.release(self.runtime.redis, job.camera_id, job.file_hash)
+            self._skip_changed(job, changed.found)
             return
-        objects, detector_seconds = await self.batcher.detect([image for _, image in frames])
-        rows = await asyncio.to_thread(self._build_rows, fields, frames, objects)
+        objects, detector_seconds = await self.batcher.detect([image for _, image in loaded.frames])
         commit_started = time.time()
-        rows, camera = await self._store(camera_id, file_hash, rows, _timestamp(fields))
+        committed = await self.committer.commit(job, self._rows(job, loaded, objects))
         committed_at = time.time()
-        await self._hand_on(camera_id, rows, camera)
-        await dedup.mark_processed(redis, camera_id, file_hash)
-        self._record(fields, path, rows, len(frames), dequeued_at, detector_seconds, commit_started, committed_at)
+        if committed.hand_on:
+            sink = self.runtime.detection_sink
+            if sink is not None and committed.rows:
+                await sink(job.camera_id, committed.rows)
+        if committed.created or _missing_thumbnails(committed.rows):  # a redelivery: only what is missing
+            await asyncio.to_thread(_draw_thumbnails, loaded, committed.rows, job.uploaded_at)
+        self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
 
     # -- steps -------------------------------------------------------------------------------------
 
-    async def _existing(self, camera_id: str, file_hash: str) -> list[Detection]:
-        async with self.runtime.database.sessions() as session:
-            result = await session.scalars(
-                select(Detection)
-                .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
-                .order_by(Detection.id)
-            )
-            return list(result)
-
-    def _build_rows(
-        self,
-        fields: dict[str, str],
-        frames: list[tuple[float, Image.Image]],
-        objects: list[list[DetectedObject]],
-    ) -> list[Detection]:
-        """Detection rows (not yet added) and their thumbnails; blocking, runs in a thread."""
-        settings = self.runtime.settings
-        camera_id, file_hash = fields["camera_id"], fields["file_hash"]
-        base_time = _timestamp(fields)
-        video = fields["media_type"] == "video"
-        thumbnails = settings.thumbnails_dir / camera_id
+    def _rows(self, job: DetectJob, loaded: Loaded, objects: list[list[DetectedObject]]) -> list[Detection]:
+        """Detection rows (not yet added), boxes in the upright full-size image, thumbnail paths named
+        by content hash and index so a redelivery names the same files."""
+        thumbnails = self.runtime.settings.thumbnails_dir / job.camera_id
+        video = job.video
+        width, height = loaded.size
         rows: list[Detection] = []
-        for (offset, image), found in zip(frames, objects, strict=True):
+        for (offset, _image), found in zip(loaded.frames, objects, strict=True):
             for obj in found:
-                thumbnail = thumbnails / f"{file_hash}_{len(rows)}.jpg"
-                media.make_thumbnail(image, [obj], thumbnail)
+                x0, y0 = _unscale(obj.x, loaded.scale, width), _unscale(obj.y, loaded.scale, height)
+                x1 = _unscale(obj.x + obj.width, loaded.scale, width)
+                y1 = _unscale(obj.y + obj.height, loaded.scale, height)
                 rows.append(
                     Detection(
-                        camera_id=camera_id,
-                        file_path=fields["file_path"],
-                        file_type=fields.get("file_type"),
-                        file_hash=file_hash,
-                        detected_at=base_time + timedelta(seconds=offset),
+                        camera_id=job.camera_id,
+                        file_path=str(job.file_path),
+                        file_type=job.file_type or None,
+                        file_hash=job.file_hash,
+                        detected_at=job.uploaded_at + timedelta(seconds=offset),
                         object_type=obj.object_type,
                         confidence=obj.confidence,
-                        bbox_x=obj.x,
-                        bbox_y=obj.y,
-                        bbox_width=obj.width,
-                        bbox_height=obj.height,
-                        thumbnail_path=str(thumbnail),
-                        media_type=fields["media_type"],
-                        duration=_float(fields.get("duration")) if video else None,
-                        video_codec=fields.get("video_codec") if video else None,
-                        video_width=_int(fields.get("video_width")) if video else None,
-                        video_height=_int(fields.get("video_height")) if video else None,
+                        bbox_x=x0,
+                        bbox_y=y0,
+                        bbox_width=max(1, x1 - x0),
+                        bbox_height=max(1, y1 - y0),
+                        thumbnail_path=str(thumbnails / f"{job.file_hash}_{len(rows)}.jpg"),
+                        media_type=job.media_type,
+                        duration=video.duration if video else None,
+                        video_codec=video.codec if video else None,
+                        video_width=width if video else None,
+                        video_height=height if video else None,
+                        image_width=width,
+                        image_height=height,
                     )
                 )
         return rows
 
-    async def _store(
-        self, camera_id: str, file_hash: str, rows: list[Detection], uploaded_at: datetime
-    ) -> tuple[list[Detection], Camera | None]:
-        """Insert the rows unless another delivery already did; returns the file's rows as stored."""
-        offline_after = timedelta(seconds=self.runtime.settings.camera_offline_seconds)
-        async with self.runtime.database.sessions() as session, session.begin():
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"detections|{camera_id}|{file_hash}"},
-            )
-            stored = await session.scalar(
-                select(func.count())
-                .select_from(Detection)
-                .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
-            )
-            camera = await record_upload(session, camera_id, uploaded_at, offline_after)
-            if stored:
-                result = await session.scalars(
-                    select(Detection)
-                    .where(Detection.camera_id == camera_id, Detection.file_hash == file_hash)
-                    .order_by(Detection.id)
-                )
-                rows = list(result)
-            else:
-                session.add_all(rows)
-        return rows, camera
-
-    async def _hand_on(self, camera_id: str, rows: list[Detection], camera: Camera | None) -> None:
-        redis = self.runtime.redis
-        if camera is not None:
-            await publish(redis, "camera.updated", camera_to_dict(camera))
-        for row in rows:
-            await publish(redis, "detection.created", detection_to_dict(row))
-        sink = self.runtime.detection_sink
-        if sink is not None and rows:
-            await sink(camera_id, rows)
-
-    def _reject(self, path: Path, camera_id: str, reason: str, fields: dict[str, str]) -> None:
+    def _reject(self, path: Path, camera_id: str | None, reason: str, file_hash: str | None) -> None:
         if reason == "file not found":
             reason = "file not found (deleted before it could be processed)"
         self.stats.rejected += 1
@@ -222,25 +234,24 @@ class DetectWorker:
             extra={
                 "component": "detector",
                 "camera_id": camera_id,
-                "data": {"file_path": str(path), "reason": reason, "file_hash": fields.get("file_hash")},
+                "data": {"file_path": str(path), "reason": reason, "file_hash": file_hash},
             },
         )
 
-    def _skip_changed(self, path: Path, camera_id: str, queued: str, found: str) -> None:
+    def _skip_changed(self, job: DetectJob, found: str) -> None:
         _LOGGER.warning(
             "skipped %s: its content changed after it was queued (the new content is queued on its own)",
-            path,
+            job.file_path,
             extra={
                 "component": "detector",
-                "camera_id": camera_id,
-                "data": {"file_path": str(path), "file_hash": queued, "found_hash": found},
+                "camera_id": job.camera_id,
+                "data": {"file_path": str(job.file_path), "file_hash": job.file_hash, "found_hash": found},
             },
         )
 
     def _record(
         self,
-        fields: dict[str, str],
-        path: Path,
+        job: DetectJob,
         rows: list[Detection],
         frames: int,
         dequeued_at: float,
@@ -248,8 +259,8 @@ class DetectWorker:
         commit_started: float,
         committed_at: float,
     ) -> None:
-        queued_at = _float(fields.get("queued_at")) or dequeued_at
-        seen_at = _float(fields.get("seen_at")) or queued_at
+        queued_at = job.queued_at or dequeued_at
+        seen_at = job.seen_at or queued_at
         stages = {
             "watch_to_queue": max(0.0, queued_at - seen_at),
             "queue_to_detector": max(0.0, dequeued_at - queued_at),
@@ -258,22 +269,24 @@ class DetectWorker:
         }
         self.stats.record_file(stages, len(rows))
         counts = Counter(row.object_type for row in rows)
-        _LOGGER.info(
+        # One row per file that had objects; a file with nothing in it is a debug line, not a log row.
+        _LOGGER.log(
+            logging.INFO if rows else logging.DEBUG,
             "%d objects in %s (%s, %d frame%s, %.0f ms inference)",
             len(rows),
-            path,
-            fields["media_type"],
+            job.file_path,
+            job.media_type,
             frames,
             "" if frames == 1 else "s",
             detector_seconds * 1000,
             extra={
                 "component": "detector",
-                "camera_id": fields["camera_id"],
+                "camera_id": job.camera_id,
                 "detection_id": rows[0].id if rows else None,
                 "duration_ms": detector_seconds * 1000,
                 "data": {
-                    "file_path": str(path),
-                    "file_hash": fields["file_hash"],
+                    "file_path": str(job.file_path),
+                    "file_hash": job.file_hash,
                     "detection_ids": [row.id for row in rows],
                     "objects": dict(counts),
                     "frames": frames,
@@ -284,63 +297,196 @@ class DetectWorker:
         )
 
 
-class ContentChanged(Exception):
-    """The file no longer holds the queued bytes; `found` is the hash of what it holds now."""
+class Committer:
+    """Commits the rows of the files that reach it within a few milliseconds in one transaction, then
+    broadcasts them and marks them processed in one Redis round trip (see the module docstring)."""
 
-    def __init__(self, found: str) -> None:
-        super().__init__(found)
-        self.found = found
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+
+    async def commit(self, job: DetectJob, rows: list[Detection]) -> Committed:
+        pending = _Pending(job, rows)
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+            while len(batch) < COMMIT_MAX_FILES:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic())))
+                except TimeoutError:
+                    break
+            try:
+                results = await self._commit(batch)
+            except Exception as err:  # every file of the batch fails; the stream retries each
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(err)
+                continue
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.done.done():
+                    pending.done.set_result(result)
+
+    async def _commit(self, batch: list[_Pending]) -> list[Committed]:
+        runtime = self.runtime
+        keys = sorted({_lock_key(p.job) for p in batch})
+        offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
+        changed_cameras: dict[str, Camera] = {}
+        async with runtime.database.sessions() as session, session.begin():
+            # Locks in one order everywhere, so two workers committing overlapping files cannot deadlock.
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
+                {"keys": keys},
+            )
+            for camera in await self._new_cameras(session, batch):
+                changed_cameras[camera.id] = camera
+            identities = {(p.job.camera_id, p.job.file_hash) for p in batch}
+            stored = await session.scalars(
+                select(Detection)
+                .where(tuple_(Detection.camera_id, Detection.file_hash).in_(identities))
+                .order_by(Detection.id)
+            )
+            existing: dict[tuple[str, str], list[Detection]] = {}
+            for row in stored:
+                existing.setdefault((row.camera_id, row.file_hash or ""), []).append(row)
+            created: set[tuple[str, str]] = set()
+            for pending in batch:
+                identity = (pending.job.camera_id, pending.job.file_hash)
+                if identity in existing or identity in created:
+                    continue
+                session.add_all(pending.rows)
+                created.add(identity)
+            latest: dict[str, DetectJob] = {}
+            for pending in batch:  # each camera's newest upload of the batch (files a few ms apart)
+                newest = latest.get(pending.job.camera_id)
+                if newest is None or pending.job.uploaded_at > newest.uploaded_at:
+                    latest[pending.job.camera_id] = pending.job
+            for camera_id, job in sorted(latest.items()):
+                camera = await record_upload(session, camera_id, job.uploaded_at, str(job.file_path), offline_after)
+                if camera is not None:
+                    changed_cameras[camera.id] = camera
+            await session.flush()
+            camera_dicts = {camera_id: camera_to_dict(camera) for camera_id, camera in changed_cameras.items()}
+        redis = runtime.redis
+        handed_on = await redis.zmscore(dedup.LEDGER_KEY, [dedup.ledger_member(*identity) for identity in identities])
+        already = {identity for identity, score in zip(identities, handed_on, strict=True) if score is not None}
+        results: list[Committed] = []
+        announced: set[str] = set()
+        async with redis.pipeline(transaction=False) as pipe:
+            for pending in batch:
+                identity = (pending.job.camera_id, pending.job.file_hash)
+                rows = pending.rows if identity in created else existing.get(identity, [])
+                hand_on = identity not in already
+                if hand_on:
+                    messages: list[tuple[str, dict[str, Any]]] = []
+                    camera_id = pending.job.camera_id
+                    if camera_id in camera_dicts and camera_id not in announced:
+                        announced.add(camera_id)
+                        messages.append(("camera.updated", camera_dicts[camera_id]))
+                    messages += [("detection.created", detection_to_dict(row)) for row in rows]
+                    if messages:
+                        broadcast.queue_many(pipe, messages)
+                results.append(Committed(rows, hand_on, identity in created))
+            dedup.queue_mark_processed(pipe, identities)
+            await pipe.execute()
+        return results
+
+    async def _new_cameras(self, session: AsyncSession, batch: list[_Pending]) -> list[Camera]:
+        """Create the cameras of the batch that do not exist yet (a first upload into a new folder)."""
+        settings = self.runtime.settings
+        values = {
+            p.job.camera_id: {
+                "id": p.job.camera_id,
+                "name": p.job.camera_name,
+                "folder_path": str(
+                    (settings.cameras_dir if p.job.source == "watcher" else settings.ingest_dir) / p.job.camera_name
+                ),
+                "status": CameraStatus.ONLINE.value,
+            }
+            for p in batch
+        }
+        created = list(
+            await session.scalars(
+                insert(Camera).values(list(values.values())).on_conflict_do_nothing(index_elements=[Camera.id]).returning(Camera)
+            )
+        )
+        for camera in created:
+            _LOGGER.info(
+                "new camera %s from folder %s",
+                camera.id,
+                camera.folder_path,
+                extra={"component": "cameras", "camera_id": camera.id, "data": {"folder_path": camera.folder_path}},
+            )
+        return created
 
 
-class FileKeptChanging(OSError):
-    """Written to during every attempt to read it; the stream retries the entry later."""
+def _lock_key(job: DetectJob) -> str:
+    return f"detections|{job.camera_id}|{job.file_hash}"
 
 
-#: Reads of a file that is written to while it is hashed and decoded, before the entry is retried.
-LOAD_ATTEMPTS = 3
+def _unscale(value: int, scale: float, limit: int) -> int:
+    return min(limit, max(0, round(value / scale)))
 
 
-def _load_frames(path: Path, kind: str, file_hash: str) -> list[tuple[float, Image.Image]]:
-    """The images to run detection on, decoded from bytes whose SHA-256 is `file_hash` (blocking).
+def _load(job: DetectJob) -> Loaded:
+    """The pictures to run detection on, from bytes whose SHA-256 is `job.file_hash` (blocking).
 
-    The image itself, or sampled video frames (offset seconds). Raises `ContentChanged` when the
-    file holds other bytes, `media.MediaError` when it is gone or undecodable.
+    Raises `ContentChanged` when the file holds other bytes, `media.MediaError` when it is gone or
+    undecodable, `FileKeptChanging` when it was written to during every read.
     """
+    path = job.file_path
     try:
         for _ in range(LOAD_ATTEMPTS):
-            before = _identity(path)
-            found = dedup.file_sha256(path)
-            if found != file_hash:
-                raise ContentChanged(found)
-            frames = media.sample_video_frames(path) if kind == "video" else [(0.0, media.load_image(path))]
-            if _identity(path) == before:
-                return frames
+            before = FileIdentity.of(path.stat())
+            if job.media_type == "video":
+                if before != job.identity and (found := dedup.file_sha256(path)) != job.file_hash:
+                    raise ContentChanged(found)
+                duration = job.video.duration if job.video else None
+                frames = media.sample_video_frames(path, duration=duration, max_side=DECODE_MAX_SIDE)
+                size = (job.width, job.height) if job.width and job.height else frames[0][1].size
+            else:
+                data = path.read_bytes()
+                if before != job.identity and (found := hashlib.sha256(data).hexdigest()) != job.file_hash:
+                    raise ContentChanged(found)
+                image = media.decode_image(data, max_side=DECODE_MAX_SIDE)
+                frames = [(0.0, image)]
+                if job.width and job.height:
+                    size = (job.width, job.height)
+                else:  # an entry of an older release: the header says
+                    info = media.inspect_image(data, min_bytes=0)
+                    size = (info.width, info.height)
+                if (size[0] > size[1]) != (image.width > image.height) and size[0] != size[1]:
+                    size = (size[1], size[0])  # turned upright by an orientation the header check skips
+            if FileIdentity.of(path.stat()) == before:
+                return Loaded(frames, size, frames[0][1].width / size[0])
     except FileNotFoundError:
         raise media.MediaError("file not found") from None
     raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
 
 
-def _identity(path: Path) -> tuple[int, ...]:
-    """Changes whenever the file's content can have: another inode, size, modification or change time."""
-    stat = path.stat()
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+def _missing_thumbnails(rows: list[Detection]) -> bool:
+    return any(row.thumbnail_path and not Path(row.thumbnail_path).exists() for row in rows)
 
 
-def _timestamp(fields: dict[str, str]) -> datetime:
-    try:
-        value = datetime.fromisoformat(fields["timestamp"])
-    except (KeyError, ValueError):
-        return datetime.now(UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _int(value: str | None) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
+def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetime) -> None:
+    """One thumbnail per row, from the frame it was found in, drawn from one reduced copy per frame."""
+    frames = {round(offset, 3): image for offset, image in loaded.frames}
+    canvases: dict[float, media.Canvas] = {}
+    for row in rows:
+        if not row.thumbnail_path or Path(row.thumbnail_path).exists():
+            continue
+        offset = round((row.detected_at - uploaded_at).total_seconds(), 3)
+        image = frames.get(offset)
+        if image is None:
+            continue
+        canvas = canvases.get(offset)
+        if canvas is None:
+            canvas = canvases[offset] = media.Canvas(image, loaded.size)
+        box = DetectedObject(
+            row.object_type or "", row.confidence or 0.0, row.bbox_x or 0, row.bbox_y or 0,
+            row.bbox_width or 0, row.bbox_height or 0,
+        )  # fmt: skip
+        canvas.write([box], Path(row.thumbnail_path))

@@ -1,15 +1,24 @@
 """The one door into the pipeline: a file on disk becomes an entry of `hsi:detect`, or a logged rejection.
 
 The watcher (FTP uploads) and the API's `/api/ingest` both call `submit_file`, so every rule — allowed
-types, full validation, containment in the upload root, dedup, camera creation, the queue cap — holds
-the same way for both. A rejection raises `MediaRejected` after writing a `logs` row that names the
-file and the reason; nothing is dropped without one.
+types, cheap validation, containment in the upload root, dedup, the queue cap — holds the same way for
+both. A rejection raises `MediaRejected` after writing a `logs` row that names the file and the reason;
+nothing is dropped without one.
+
+The file is read once here: its bytes are hashed and their header checked (format, dimensions, the end
+marker an upload cut short lacks) without decoding pixels; the one full decode happens in the detect
+worker. The file's identity at that moment travels with the job (see `detect_job`). A file that looks
+cut short while it was written to a moment ago is not rejected yet (`UploadIncomplete`): the writer may
+be pausing between pieces, and the watcher looks again later. Deduplication, the claim and the queueing
+are one Redis script, so a new upload costs one database look-up and one Redis round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,14 +29,33 @@ from sqlalchemy import select
 
 from server.models import Detection, normalize_camera_id
 from server.pipeline import dedup, media
-from server.pipeline.cameras import ensure_camera
-from server.pipeline.streams import QueueFull, RedisStream, detect_stream
+from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
+from server.pipeline.streams import DETECT_STREAM, QueueFull, RedisStream, detect_stream, note_depth
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.intake")
 
 Source = Literal["watcher", "ingest"]
 SubmitStatus = Literal["queued", "duplicate", "processed"]
+
+#: Reads of a file that is written to while it is read, before intake calls it still being written.
+READ_ATTEMPTS = 3
+#: Rejection reasons that mean "not all of it has arrived" rather than "not an image".
+_INCOMPLETE_REASONS = ("empty file", "file too small", "truncated image")
+
+#: Ledger check, claim and capped XADD in one round trip (keys: ledger, claim, stream; args: ledger
+#: member, claim value, claim TTL, stream cap, then the entry's field/value pairs).
+_SUBMIT_LUA = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 'processed' end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then return 'duplicate' end
+local depth = redis.call('XLEN', KEYS[3])
+if depth >= tonumber(ARGV[4]) then
+  redis.call('DEL', KEYS[2])
+  return 'full'
+end
+return {redis.call('XADD', KEYS[3], '*', unpack(ARGV, 5)), depth + 1}
+"""
+
 
 
 class MediaRejected(Exception):
@@ -39,6 +67,19 @@ class MediaRejected(Exception):
         self.path = path
 
 
+class UploadIncomplete(Exception):
+    """The file looks cut short and was written to `age` seconds ago: look again later, reject then."""
+
+    def __init__(self, reason: str, age: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.age = age
+
+
+class StillWriting(Exception):
+    """The file changed during every read: a writer is at it; its next event brings it back."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
     """`queued` (a new stream entry), `duplicate` (queued recently) or `processed` (done before)."""
@@ -48,6 +89,17 @@ class SubmitResult:
     file_hash: str
     media_type: str
     entry_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """What one read of an upload established."""
+
+    kind: media.MediaType
+    info: media.ImageInfo | media.VideoInfo
+    file_hash: str
+    identity: FileIdentity
+    mtime: float
 
 
 async def already_processed(runtime: Runtime, camera_id: str, file_hash: str) -> bool:
@@ -101,17 +153,37 @@ def _check_inside(path: Path, root: Path) -> None:
         raise media.MediaError(f"resolves outside the upload folder (to {target})")
 
 
-def _inspect(path: Path, root: Path) -> tuple[str, media.ImageInfo | media.VideoInfo, str]:
-    """Blocking checks, in a thread: containment, type, full validation, hash."""
+def inspect_upload(path: Path, root: Path) -> Inspected:
+    """Read the file once (blocking, in a thread): containment, type, cheap checks, hash, identity.
+
+    Images are read whole and checked from memory; videos are hashed as a stream and probed by PyAV.
+    The file's identity before and after the read must agree, or the read is repeated.
+    """
     _check_inside(path, root)
     kind = media.require_media_type(path)
-    info: media.ImageInfo | media.VideoInfo
-    info = media.validate_image(path) if kind == "image" else media.validate_video(path)
     try:
-        file_hash = dedup.file_sha256(path)
-    except FileNotFoundError:
-        raise media.MediaError("file not found") from None
-    return kind, info, file_hash
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise media.MediaError("file name is not valid UTF-8 (rename the file)") from None
+    for _ in range(READ_ATTEMPTS):
+        try:
+            first = path.stat()
+            if not stat.S_ISREG(first.st_mode):  # a fifo would block the read
+                raise media.MediaError("not a regular file")
+            before = FileIdentity.of(first)
+            if kind == "image":
+                data = path.read_bytes()
+                file_hash = hashlib.sha256(data).hexdigest()
+            else:
+                file_hash = dedup.file_sha256(path)
+            after = path.stat()
+        except FileNotFoundError:
+            raise media.MediaError("file not found") from None
+        if FileIdentity.of(after) != before:
+            continue
+        info = media.inspect_image(data) if kind == "image" else media.validate_video(path)
+        return Inspected(kind, info, file_hash, before, after.st_mtime)
+    raise StillWriting(f"{path} changed during each of {READ_ATTEMPTS} reads")
 
 
 def _reason(err: media.MediaError) -> str:
@@ -127,11 +199,13 @@ async def submit_file(
     camera_folder: str,
     source: Source,
     seen_at: float | None = None,
+    incomplete_grace: float = 0.0,
 ) -> SubmitResult:
-    """Validate, hash, dedup and queue one file for detection (see the module docstring).
+    """Read, check, hash, dedup and queue one file for detection (see the module docstring).
 
-    Raises `MediaRejected` (logged) for unusable input, `QueueFull` when the stream is at its cap (the
-    dedup claim is released, so the caller can simply try again later).
+    Raises `MediaRejected` (logged) for unusable input; `UploadIncomplete` instead when the file looks
+    cut short and was written within `incomplete_grace` seconds; `StillWriting` when it changed during
+    every read; `QueueFull` when the stream is at its cap (nothing is claimed: try again later).
     """
     seen_at = time.time() if seen_at is None else seen_at
     try:
@@ -141,62 +215,75 @@ async def submit_file(
         raise reject(path, reason, camera_id=None, source=source) from None
     root = upload_root(runtime, source)
     try:
-        kind, info, file_hash = await asyncio.to_thread(_inspect, path, root)
-        mtime = path.stat().st_mtime
+        found = await asyncio.to_thread(inspect_upload, path, root)
     except media.MediaError as err:
+        age = _age(path)
+        if err.reason.startswith(_INCOMPLETE_REASONS) and age is not None and age < incomplete_grace:
+            raise UploadIncomplete(err.reason, age) from None
         raise reject(path, _reason(err), camera_id=camera_id, source=source) from None
-    except FileNotFoundError:
-        raise reject(path, _reason(media.MediaError("file not found")), camera_id=camera_id, source=source) from None
 
     redis = runtime.redis
-    if await already_processed(runtime, camera_id, file_hash):
-        return SubmitResult("processed", camera_id, file_hash, kind)
-    if not await dedup.claim(redis, camera_id, file_hash, path, runtime.settings.dedup_ttl_seconds):
-        return SubmitResult("duplicate", camera_id, file_hash, kind)
+    if await already_processed(runtime, camera_id, found.file_hash):
+        return SubmitResult("processed", camera_id, found.file_hash, found.kind)
+    job = _job(path, camera_id, camera_folder, found, source, seen_at)
+    settings = runtime.settings
+    args: list[str | int | float] = [
+        dedup.ledger_member(camera_id, found.file_hash),
+        str(path),
+        settings.dedup_ttl_seconds,
+        settings.queue_max_len,
+    ]
+    for key, value in job.to_fields().items():
+        args += [key, value]
+    answer = await redis.register_script(_SUBMIT_LUA)(
+        keys=[dedup.LEDGER_KEY, dedup.claim_key(camera_id, found.file_hash), DETECT_STREAM], args=args
+    )
+    outcome = _text(answer[0]) if isinstance(answer, list) else _text(answer)
+    if outcome == "processed":
+        return SubmitResult("processed", camera_id, found.file_hash, found.kind)
+    if outcome == "duplicate":
+        return SubmitResult("duplicate", camera_id, found.file_hash, found.kind)
+    if outcome == "full":
+        _LOGGER.warning(
+            "queue full, %s waits",
+            path,
+            extra={"component": "intake", "camera_id": camera_id, "data": {"file_path": str(path)}},
+        )
+        raise QueueFull(f"{DETECT_STREAM} holds {settings.queue_max_len} entries (HSI_QUEUE_MAX_LEN)")
+    note_depth(DETECT_STREAM, int(answer[1]), settings.queue_max_len)
+    return SubmitResult("queued", camera_id, found.file_hash, found.kind, outcome)
+
+
+def _age(path: Path) -> float | None:
+    """Seconds since the file was last written, or None when it is gone."""
     try:
-        await ensure_camera(runtime, camera_id, camera_folder, str(root / camera_folder))
-        fields = _entry_fields(path, camera_id, kind, info, file_hash, mtime, source, seen_at)
-        entry_id = await pipeline_stream(runtime).add(fields)
-    except BaseException as err:
-        await dedup.release(redis, camera_id, file_hash)
-        if isinstance(err, QueueFull):
-            _LOGGER.warning(
-                "queue full, %s waits: %s",
-                path,
-                err,
-                extra={"component": "intake", "camera_id": camera_id, "data": {"file_path": str(path)}},
-            )
-        raise
-    return SubmitResult("queued", camera_id, file_hash, kind, entry_id)
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return None
 
 
-def _entry_fields(
-    path: Path,
-    camera_id: str,
-    kind: str,
-    info: media.ImageInfo | media.VideoInfo,
-    file_hash: str,
-    mtime: float,
-    source: str,
-    seen_at: float,
-) -> dict[str, str]:
-    """The `hsi:detect` entry: the reference's five fields plus what saves the worker a second probe."""
-    fields = {
-        "camera_id": camera_id,
-        "file_path": str(path),
-        "timestamp": datetime.fromtimestamp(mtime, tz=UTC).isoformat(),
-        "media_type": kind,
-        "file_hash": file_hash,
-        "file_type": info.mime,
-        "source": source,
-        "seen_at": f"{seen_at:.6f}",
-        "queued_at": f"{time.time():.6f}",
-    }
-    if isinstance(info, media.VideoInfo):
-        fields |= {
-            "duration": str(info.duration),
-            "video_codec": info.codec,
-            "video_width": str(info.width),
-            "video_height": str(info.height),
-        }
-    return fields
+def _job(
+    path: Path, camera_id: str, camera_name: str, found: Inspected, source: str, seen_at: float
+) -> DetectJob:
+    info = found.info
+    video = VideoMeta(info.duration, info.codec) if isinstance(info, media.VideoInfo) else None
+    return DetectJob(
+        camera_id=camera_id,
+        camera_name=camera_name,
+        file_path=path,
+        file_hash=found.file_hash,
+        media_type=found.kind,
+        file_type=info.mime,
+        uploaded_at=datetime.fromtimestamp(found.mtime, tz=UTC),
+        source=source,
+        seen_at=seen_at,
+        queued_at=time.time(),
+        width=info.width,
+        height=info.height,
+        identity=found.identity,
+        video=video,
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from server.detect import Detector, load_detector
+from server.detect.provision import DetectorSlot, provision_detector
 from server.logs import ensure_database_logging
 from server.pipeline.camera_health import run_camera_health
 from server.pipeline.consumers import lease_consumer_name
@@ -38,15 +38,17 @@ async def start_watcher(runtime: Runtime, stack: AsyncExitStack) -> None:
     spawn(stack, stop, "hsi-camera-health", lambda: run_camera_health(runtime, stop))
 
 
-def detector_probe(detector: Detector, stats: DetectStats) -> Callable[[], Awaitable[dict[str, Any]]]:
+def detector_probe(slot: DetectorSlot, stats: DetectStats) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def probe() -> dict[str, Any]:
-        fallback = bool(getattr(detector, "fallback", False))
         return {
-            "status": "degraded" if fallback else "healthy",
-            "backend": detector.name,
-            "device": detector.device,
-            "fallback": fallback,
-            "model": getattr(detector, "model", None),
+            # Degraded while the model running is not the one configured (downloading, or unusable).
+            "status": "degraded" if slot.fallback else "healthy",
+            "backend": slot.name,
+            "device": slot.device,
+            "fallback": slot.fallback,
+            "model": slot.model,
+            "reason": slot.reason,
+            "download": slot.download_report(),
             "last_inference_ms": stats.last_inference_ms,
             "inference_fps": stats.inference_fps(),
             "files_processed": stats.files,
@@ -58,24 +60,33 @@ def detector_probe(detector: Detector, stats: DetectStats) -> Callable[[], Await
 
 async def start_detect(runtime: Runtime, stack: AsyncExitStack) -> None:
     await ensure_database_logging(runtime, stack)
-    detector = await asyncio.to_thread(load_detector, runtime.settings)
-    await asyncio.to_thread(detector.warmup)
+    settings = runtime.settings
+    slot = await asyncio.to_thread(provision_detector, settings)
+    await asyncio.to_thread(slot.warmup)
     stats = DetectStats()
     stop = asyncio.Event()
     consumer = await lease_consumer_name(
         runtime.redis, runtime.instance_id, DETECT_STREAM, DETECT_GROUP, stack, stop
     )
     _LOGGER.info(
-        "detector %s on %s%s, consuming %s as %s",
-        detector.name,
-        detector.device,
-        " (fallback)" if getattr(detector, "fallback", False) else "",
+        "detector %s on %s (%s), consuming %s as %s",
+        slot.name,
+        slot.device,
+        slot.reason,
         DETECT_STREAM,
         consumer,
         extra={"component": "detector"},
     )
-    worker = DetectWorker(runtime, detector, consumer=consumer, stats=stats)
+    worker = DetectWorker(runtime, slot, consumer=consumer, stats=stats)
     spawn(stack, stop, "hsi-detect-worker", lambda: worker.run(stop))
+    fetcher = slot.fetcher
+    if fetcher is not None:
+        spawn(
+            stack,
+            stop,
+            "hsi-detector-download",
+            lambda: fetcher.run(lambda path: slot.switch_to(settings, path), "detector", stop),
+        )
 
     sampler = GPUSampler()
     if await asyncio.to_thread(sampler.open):
@@ -83,5 +94,5 @@ async def start_detect(runtime: Runtime, stack: AsyncExitStack) -> None:
         spawn(stack, stop, "hsi-gpu-stats", lambda: run_gpu_sampler(runtime, sampler, stop, stats.inference_fps))
     else:
         _LOGGER.info("GPU statistics off: %s", sampler.reason, extra={"component": "gpu"})
-    probes = {"detector": detector_probe(detector, stats), "gpu": gpu_probe(sampler)}
+    probes = {"detector": detector_probe(slot, stats), "gpu": gpu_probe(sampler)}
     await runtime.publish_worker_health("detect", consumer, probes, stack, stop)

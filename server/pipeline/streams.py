@@ -1,6 +1,6 @@
 """Redis Streams work queues with consumer groups: the one distribution engine between processes.
 
-Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`):
+Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`):
 
 - **ack after commit**: an entry is XACKed (and XDELed, so `XLEN` is the outstanding work) only after
   its handler returned, i.e. after the handler committed its rows;
@@ -30,17 +30,40 @@ DETECT_STREAM = "hsi:detect"
 DETECT_GROUP = "detectors"
 ANALYZE_STREAM = "hsi:analyze"
 ANALYZE_GROUP = "analyzers"
+REFINE_STREAM = "hsi:refine"
+REFINE_GROUP = "refiners"
 
 Handler = Callable[[str, dict[str, str]], Awaitable[None]]
 
 #: XADD only below the cap, atomically (a check-then-add in Python could overshoot under load).
 _CAPPED_XADD = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local depth = redis.call('XLEN', KEYS[1])
+if depth >= tonumber(ARGV[1]) then return false end
+return {redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2)), depth + 1}
 """
 
 _BACKPRESSURE_RATIO = 0.8
 _WARN_EVERY_SECONDS = 30.0
+#: While entries are in flight, how often the consumer looks for more work (it never blocks then).
+_BUSY_POLL_SECONDS = 0.05
+
+
+#: When each stream last warned of backpressure in this process.
+_last_warnings: dict[str, float] = {}
+
+
+def note_depth(name: str, depth: int, cap: int) -> None:
+    """Warn (at most every 30 s per stream and process) once a stream holds 80 % of its cap."""
+    now = time.monotonic()
+    if depth >= _BACKPRESSURE_RATIO * cap and now - _last_warnings.get(name, -_WARN_EVERY_SECONDS) >= _WARN_EVERY_SECONDS:
+        _last_warnings[name] = now
+        _LOGGER.warning(
+            "backpressure: %s holds %d of %d entries; workers are not keeping up",
+            name,
+            depth,
+            cap,
+            extra={"component": "streams", "data": {"stream": name, "depth": depth}},
+        )
 
 
 class QueueFull(Exception):
@@ -84,7 +107,6 @@ class RedisStream:
         self.backoff_cap = backoff_cap_seconds
         self._failures_key = f"{name}:failures"
         self._capped_xadd = redis.register_script(_CAPPED_XADD)
-        self._last_warning = 0.0
 
     # -- producing ---------------------------------------------------------------------------------
 
@@ -104,26 +126,12 @@ class RedisStream:
         args: list[str | int] = [self.max_len]
         for key, value in fields.items():
             args += [key, str(value)]
-        entry_id = await self._capped_xadd(keys=[self.name], args=args)
-        if entry_id is None:
+        added = await self._capped_xadd(keys=[self.name], args=args)
+        if added is None:
             raise QueueFull(f"{self.name} holds {self.max_len} entries (HSI_QUEUE_MAX_LEN)")
-        await self._warn_if_filling()
+        entry_id, depth = added
+        note_depth(self.name, int(depth), self.max_len)
         return _text(entry_id)
-
-    async def _warn_if_filling(self) -> None:
-        now = time.monotonic()
-        if now - self._last_warning < _WARN_EVERY_SECONDS:
-            return
-        depth = await self.depth()
-        if depth >= _BACKPRESSURE_RATIO * self.max_len:
-            self._last_warning = now
-            _LOGGER.warning(
-                "backpressure: %s holds %d of %d entries; workers are not keeping up",
-                self.name,
-                depth,
-                self.max_len,
-                extra={"component": "streams", "data": {"stream": self.name, "depth": depth}},
-            )
 
     # -- consuming ---------------------------------------------------------------------------------
 
@@ -136,33 +144,55 @@ class RedisStream:
         count: int = 10,
         block_ms: int = 1000,
     ) -> None:
-        """Hand entries to `handler` (up to `count` concurrently) until `stop` is set."""
+        """Hand entries to `handler` until `stop` is set, keeping up to `count` of them in flight.
+
+        A new entry is read as soon as one finishes, not when a whole batch has, so the stages of
+        consecutive entries overlap (one decodes while another is in the detector and a third commits);
+        the entries that finished meanwhile are acknowledged together, in one round trip.
+        """
         await self.ensure_group()
         retry_at: dict[str, float] = {}
+        running: set[asyncio.Task[None]] = set()
+        done: list[str] = []
         next_claim = 0.0
         claim_every = min(max(self.claim_idle_ms / 2000, 1.0), 30.0)
         # A restarted consumer of the same name first finishes what it had been given ("0" = own
         # pending history, paged by id so entries that fail again are not re-read in a loop).
         history: str | None = "0"
-        while not stop.is_set():
-            now = time.monotonic()
-            batch: list[tuple[str, dict[str, str]]] = []
-            if history is not None:
-                page = await self._read(consumer, history, count, block_ms=None)
-                history = page[-1][0] if page else None
-                batch = await self._screen(page)
-            if not batch:
-                batch = await self._due_retries(consumer, retry_at, now)
-            if not batch and now >= next_claim:
-                next_claim = now + claim_every
-                batch = await self._reclaim(consumer, count)
-            if not batch:
-                wait_ms = block_ms
-                if retry_at:
-                    wait_ms = max(1, min(block_ms, int((min(retry_at.values()) - now) * 1000)))
-                batch = await self._read(consumer, ">", count, block_ms=wait_ms)
-            if batch:
-                await asyncio.gather(*(self._run(handler, eid, f, retry_at) for eid, f in batch))
+        try:
+            while not stop.is_set():
+                room = count - len(running)
+                batch: list[tuple[str, dict[str, str]]] = []
+                if room > 0:
+                    now = time.monotonic()
+                    if history is not None:
+                        page = await self._read(consumer, history, room, block_ms=None)
+                        history = page[-1][0] if page else None
+                        batch = await self._screen(page)
+                    if not batch:
+                        batch = await self._due_retries(consumer, retry_at, now, room)
+                    if not batch and now >= next_claim:
+                        next_claim = now + claim_every
+                        batch = await self._reclaim(consumer, room)
+                    if not batch:
+                        wait_ms = block_ms if not running else None  # busy: never block the acks
+                        if retry_at and wait_ms is not None:
+                            wait_ms = max(1, min(wait_ms, int((min(retry_at.values()) - now) * 1000)))
+                        batch = await self._read(consumer, ">", room, block_ms=wait_ms)
+                for entry_id, fields in batch:
+                    task = asyncio.create_task(self._run(handler, entry_id, fields, retry_at, done))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if running and (not batch or len(running) >= count):
+                    await asyncio.wait(running, timeout=_BUSY_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                if done:
+                    finished, done[:] = list(done), []
+                    await self._ack(*finished)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            if done:
+                await self._ack(*done)
 
     async def _read(
         self, consumer: str, start: str, count: int, *, block_ms: int | None
@@ -181,9 +211,9 @@ class RedisStream:
         return entries
 
     async def _due_retries(
-        self, consumer: str, retry_at: dict[str, float], now: float
+        self, consumer: str, retry_at: dict[str, float], now: float, limit: int
     ) -> list[tuple[str, dict[str, str]]]:
-        due = [entry_id for entry_id, at in retry_at.items() if at <= now]
+        due = [entry_id for entry_id, at in retry_at.items() if at <= now][:limit]
         entries: list[tuple[str, dict[str, str]]] = []
         for entry_id in due:
             del retry_at[entry_id]
@@ -237,7 +267,12 @@ class RedisStream:
         return int(pending[0]["times_delivered"]) if pending else 1
 
     async def _run(
-        self, handler: Handler, entry_id: str, fields: dict[str, str], retry_at: dict[str, float]
+        self,
+        handler: Handler,
+        entry_id: str,
+        fields: dict[str, str],
+        retry_at: dict[str, float],
+        done: list[str],
     ) -> None:
         try:
             await handler(entry_id, fields)
@@ -262,13 +297,13 @@ class RedisStream:
                 extra={"component": "streams", "data": {"entry_id": entry_id, **fields}},
             )
         else:
-            await self._ack(entry_id)
+            done.append(entry_id)
 
-    async def _ack(self, entry_id: str) -> None:
+    async def _ack(self, *entry_ids: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.name, self.group, entry_id)
-            pipe.xdel(self.name, entry_id)
-            pipe.hdel(self._failures_key, entry_id)
+            pipe.xack(self.name, self.group, *entry_ids)
+            pipe.xdel(self.name, *entry_ids)
+            pipe.hdel(self._failures_key, *entry_ids)
             await pipe.execute()
 
     async def _dead_letter(self, entry_id: str, fields: dict[str, str], reason: str, attempts: int) -> None:

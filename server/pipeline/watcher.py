@@ -1,14 +1,20 @@
 """FileWatcher: camera uploads under `HSI_CAMERAS_DIR` (one folder per camera) join the pipeline.
 
-watchdog reports created / modified / moved / closed files from its own thread; each report is handed
-to the asyncio loop with `call_soon_threadsafe`. There, a path is debounced (0.5 s), then waited on
-until its size has been stable for `HSI_FILE_STABLE_SECONDS` (polled every 0.5 s; after ~10 s of
-growth it gives up with a log row — the upload's next write event starts a new wait), then handed to
-`intake.submit_file`. The camera is the first folder level below the root. A write that arrives once
-the wait is over (while the file is validated, hashed and queued) may not be in what was queued, so the
-file goes through the whole path again afterwards: new bytes become their own entry, the same bytes
-are a dedup no-op. Only with that does the detect worker's rule hold that content which changed after
-queueing has an entry of its own.
+watchdog reports file events from its own thread; each is handed to the asyncio loop with
+`call_soon_threadsafe`. There a file goes to `intake.submit_file` the moment it is finished:
+
+- **closed after writing** (inotify's `IN_CLOSE_WRITE`, the native observer on Linux) or **renamed into
+  place** (FTP servers and `rsync` publish finished uploads that way): submitted at once, no waiting;
+- **created or modified** only: submitted once nothing more happened to it for `HSI_FILE_STABLE_SECONDS`.
+  With the native observer this is a safety net (a close that was never reported); with the polling
+  observer (NFS, SMB and Docker mounts report no close) it is how a file is known to be finished. Every
+  new write restarts the wait, so a writer that pauses between pieces is never given up on.
+
+A file that looks cut short although it was just written to (a writer that closes between pieces) is
+not rejected at once: intake says `UploadIncomplete`, and the file is looked at again when its grace has
+passed (or at its next event). A write that arrives while a file is being queued goes through the whole
+path again afterwards: new bytes become their own entry, the same bytes are a dedup no-op. A full queue
+parks files without reading them again until the queue has room.
 
 At start-up, `catch_up` walks the root for files that arrived while nothing was watching: a file
 whose `(camera, sha256)` is in the processed ledger or already has detection rows is skipped,
@@ -32,30 +38,33 @@ from watchdog.observers.polling import PollingObserver
 
 from server.models import normalize_camera_id
 from server.pipeline import dedup, media
-from server.pipeline.intake import MediaRejected, already_processed, reject, submit_file
-from server.pipeline.streams import QueueFull
+from server.pipeline.intake import (
+    MediaRejected,
+    StillWriting,
+    UploadIncomplete,
+    already_processed,
+    reject,
+    submit_file,
+)
+from server.pipeline.streams import DETECT_STREAM, QueueFull
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.watcher")
 
-DEBOUNCE_SECONDS = 0.5
-POLL_SECONDS = 0.5
-MIN_GIVE_UP_SECONDS = 10.0
-QUEUE_FULL_RETRY_SECONDS = 5.0
+#: Events that mean "the writer is done with this file".
+FINISHED_EVENTS = frozenset({"closed", "moved"})
+#: With close events, how long a file written and never reported closed waits before it is taken.
+NATIVE_SAFETY_SECONDS = 5.0
+#: How long a file that looks cut short may have been written to before it is rejected as such.
+INCOMPLETE_GRACE_SECONDS = 10.0
+RETRY_SECONDS = 5.0
 CATCH_UP_CONCURRENCY = 4
-#: Files validated and queued at once. Validation decodes whole images (CPU), and each submission
-#: holds a Redis and a database connection: a burst of uploads must queue here, not exhaust pools.
+#: Files read, hashed and queued at once: each holds a thread, a database and a Redis connection for a
+#: moment; a burst of uploads waits here, not in the pools.
 SUBMIT_CONCURRENCY = 4
 #: Names FTP servers and clients give files while they are still being written; the final name
 #: arrives with a move event, so these are not uploads (and not rejections) in their own right.
 IN_PROGRESS_SUFFIXES = frozenset({".part", ".tmp", ".filepart", ".partial", ".crdownload"})
-
-
-def _camera_id_or_none(folder: str) -> str | None:
-    try:
-        return normalize_camera_id(folder)
-    except ValueError:
-        return None
 
 
 def is_in_progress_name(path: Path) -> bool:
@@ -63,7 +72,7 @@ def is_in_progress_name(path: Path) -> bool:
 
 
 class _Relay(FileSystemEventHandler):
-    """Runs in watchdog's thread; only forwards paths to the loop."""
+    """Runs in watchdog's thread; only forwards paths and what happened to them to the loop."""
 
     def __init__(self, watcher: FileWatcher, loop: asyncio.AbstractEventLoop) -> None:
         self._watcher = watcher
@@ -75,7 +84,7 @@ class _Relay(FileSystemEventHandler):
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         path = Path(os.fsdecode(raw))
         try:
-            self._loop.call_soon_threadsafe(self._watcher.notify, path)
+            self._loop.call_soon_threadsafe(self._watcher.notify, path, event.event_type)
         except RuntimeError:  # the loop is closed: we are shutting down
             pass
 
@@ -86,29 +95,29 @@ class FileWatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.root = runtime.settings.cameras_dir
-        self.stable_seconds = runtime.settings.file_stable_seconds
-        self.give_up_seconds = max(MIN_GIVE_UP_SECONDS, 5 * self.stable_seconds)
+        self.polling = runtime.settings.watcher_polling
+        stable = runtime.settings.file_stable_seconds
+        #: How long a file must stay untouched before it is taken without a "finished" event.
+        self.quiet_seconds = stable if self.polling else max(stable, NATIVE_SAFETY_SECONDS)
         self._observer: BaseObserver | None = None
         self._timers: dict[Path, asyncio.TimerHandle] = {}
         self._first_seen: dict[Path, float] = {}
         self._tasks: dict[Path, asyncio.Task[None]] = {}
-        self._waiting: set[Path] = set()  # tasks still in their stability wait
-        self._written_since: set[Path] = set()  # written to after their task's wait: go again
-        self._background: set[asyncio.Task[None]] = set()
+        self._written_since: set[Path] = set()  # written to while being submitted: go again
+        self._parked: set[Path] = set()  # refused by a full queue: retried once it has room
+        self._parked_task: asyncio.Task[None] | None = None
         self._submitting = asyncio.Semaphore(SUBMIT_CONCURRENCY)
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        observer: BaseObserver = (
-            PollingObserver(timeout=1) if self.runtime.settings.watcher_polling else Observer()
-        )
+        observer: BaseObserver = PollingObserver(timeout=1) if self.polling else Observer()
         observer.schedule(_Relay(self, asyncio.get_running_loop()), str(self.root), recursive=True)
         await asyncio.to_thread(observer.start)
         self._observer = observer
         _LOGGER.info(
             "watching %s (%s)",
             self.root,
-            "polling" if self.runtime.settings.watcher_polling else "native events",
+            "polling" if self.polling else "native events",
             extra={"component": "watcher"},
         )
 
@@ -120,35 +129,38 @@ class FileWatcher:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        pending = [*self._tasks.values(), *self._background]
+        pending = [*self._tasks.values(), *([self._parked_task] if self._parked_task else [])]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def idle(self) -> None:
-        """Wait until no file is being debounced, settled or submitted (tests and the bench use it)."""
-        while self._timers or self._tasks or self._background:
-            await asyncio.sleep(0.05)
+        """Wait until no file is waiting, being submitted or parked (tests and the bench use it)."""
+        while self._timers or self._tasks or self._parked:
+            await asyncio.sleep(0.02)
 
     # -- live events -------------------------------------------------------------------------------
 
-    def notify(self, path: Path) -> None:
-        """A write happened to `path`: (re)start its debounce timer. Runs on the loop thread."""
+    def notify(self, path: Path, event: str = "modified") -> None:
+        """Something happened to `path` (on the loop thread): take it now, or once it has been quiet."""
         if is_in_progress_name(path):
             return
         self._first_seen.setdefault(path, time.time())
+        self._parked.discard(path)
+        self._schedule(path, 0.0 if event in FINISHED_EVENTS else self.quiet_seconds)
+
+    def _schedule(self, path: Path, delay: float) -> None:
         timer = self._timers.pop(path, None)
         if timer is not None:
             timer.cancel()
-        self._timers[path] = asyncio.get_running_loop().call_later(DEBOUNCE_SECONDS, self._settle_soon, path)
+        self._timers[path] = asyncio.get_running_loop().call_later(delay, self._take, path)
 
-    def _settle_soon(self, path: Path) -> None:
+    def _take(self, path: Path) -> None:
         self._timers.pop(path, None)
-        if path in self._tasks:
-            if path not in self._waiting:  # past its wait: what it queues may predate this write
-                self._written_since.add(path)
-            return  # (still waiting: the running wait sees the new size)
-        task = asyncio.create_task(self._settle_and_submit(path), name=f"hsi-watch:{path.name}")
+        if path in self._tasks:  # being submitted: what it queues may predate this write
+            self._written_since.add(path)
+            return
+        task = asyncio.create_task(self._submit(path), name=f"hsi-watch:{path.name}")
         self._tasks[path] = task
         task.add_done_callback(lambda t, p=path: self._finished(p, t))
 
@@ -158,43 +170,72 @@ class FileWatcher:
         self._written_since.discard(path)
         # Not when stopping, nor when a retry is already set (it goes through the whole path too).
         if written and not task.cancelled() and path not in self._timers:
-            self.notify(path)
+            self._schedule(path, 0.0)
 
-    async def _settle_and_submit(self, path: Path) -> None:
-        seen_at = self._first_seen.pop(path, time.time())
+    async def _submit(self, path: Path) -> None:
         camera_folder = self._camera_folder(path)
         if camera_folder is None:
+            self._first_seen.pop(path, None)
             return
+        seen_at = self._first_seen.get(path, time.time())
         try:
-            if media.media_type(path) is not None and not path.is_symlink():
-                self._waiting.add(path)
-                try:
-                    stable = await self._wait_until_stable(path, camera_folder)
-                finally:
-                    self._waiting.discard(path)
-                if not stable:
-                    return
             async with self._submitting:
                 await submit_file(
-                    self.runtime, path, camera_folder=camera_folder, source="watcher", seen_at=seen_at
+                    self.runtime,
+                    path,
+                    camera_folder=camera_folder,
+                    source="watcher",
+                    seen_at=seen_at,
+                    incomplete_grace=INCOMPLETE_GRACE_SECONDS,
                 )
         except MediaRejected:
             pass  # logged by intake
+        except UploadIncomplete as incomplete:
+            _LOGGER.debug(
+                "%s looks incomplete (%s); looking again in %.0f s",
+                path,
+                incomplete.reason,
+                INCOMPLETE_GRACE_SECONDS - incomplete.age,
+                extra={"component": "watcher", "data": {"file_path": str(path)}},
+            )
+            self._schedule(path, max(0.1, INCOMPLETE_GRACE_SECONDS - incomplete.age + 0.1))
+            return
+        except StillWriting:
+            self._schedule(path, self.quiet_seconds)
+            return
         except QueueFull:
-            self._retry_later(path, QUEUE_FULL_RETRY_SECONDS)
+            self._park(path)
+            return
         except Exception as err:  # Redis or the database away: keep watching, try this file again
             _LOGGER.error(
                 "could not queue %s: %s; retrying in %.0f s",
                 path,
                 err,
-                QUEUE_FULL_RETRY_SECONDS,
+                RETRY_SECONDS,
                 extra={"component": "watcher", "data": {"file_path": str(path)}},
             )
-            self._retry_later(path, QUEUE_FULL_RETRY_SECONDS)
+            self._schedule(path, RETRY_SECONDS)
+            return
+        self._first_seen.pop(path, None)
 
-    def _retry_later(self, path: Path, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._timers[path] = loop.call_later(delay, self._settle_soon, path)
+    def _park(self, path: Path) -> None:
+        """Keep a file the full queue refused, without reading it again, until the queue has room."""
+        self._parked.add(path)
+        if self._parked_task is None or self._parked_task.done():
+            self._parked_task = asyncio.create_task(self._unpark(), name="hsi-watch-parked")
+
+    async def _unpark(self) -> None:
+        cap = self.runtime.settings.queue_max_len
+        while self._parked:
+            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                depth = int(await self.runtime.redis.xlen(DETECT_STREAM))
+            except Exception:  # Redis away: the parked files wait on
+                continue
+            room = cap - depth
+            for path in sorted(self._parked)[: max(0, room)]:
+                self._parked.discard(path)
+                self._schedule(path, 0.0)
 
     def _camera_folder(self, path: Path) -> str | None:
         """The first folder level below the root; a file directly in the root has no camera."""
@@ -207,34 +248,6 @@ class FileWatcher:
                    camera_id=None, source="watcher")
             return None
         return parts[0]
-
-    async def _wait_until_stable(self, path: Path, camera_folder: str) -> bool:
-        """True once the size has not changed for `stable_seconds` (or the file is older than that)."""
-        started = time.monotonic()
-        last_size: int | None = None
-        stable_since = started
-        while True:
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                reject(path, "file not found (deleted before it could be processed)",
-                       camera_id=_camera_id_or_none(camera_folder), source="watcher")
-                return False
-            now = time.monotonic()
-            if stat.st_size != last_size:
-                last_size, stable_since = stat.st_size, now
-            # Unchanged for the whole delay — or not written for that long (a file found at catch-up).
-            if now - stable_since >= self.stable_seconds or time.time() - stat.st_mtime >= self.stable_seconds:
-                return True
-            if now - started >= self.give_up_seconds:
-                _LOGGER.warning(
-                    "gave up waiting for %s: still changing size after %.0f s; the next write retries",
-                    path,
-                    self.give_up_seconds,
-                    extra={"component": "watcher", "data": {"file_path": str(path), "size": stat.st_size}},
-                )
-                return False
-            await asyncio.sleep(POLL_SECONDS)
 
     # -- start-up catch-up -------------------------------------------------------------------------
 
@@ -249,7 +262,7 @@ class FileWatcher:
             async with limit:
                 if await self._needs_processing(path):
                     handed_on += 1
-                    self.notify(path)
+                    self.notify(path, "closed")  # nothing is writing it: take it now
 
         await asyncio.gather(*(one(path) for path in files))
         _LOGGER.info(

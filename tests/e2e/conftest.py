@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hsi_server import REPO, HSIServer, eventually, make_template, photo_variant
-from tests.support.photos import PEOPLE_WALKING
+from tests.integration.hsi_server import PEOPLE_ONLY_BOX, HSIServer, eventually, make_template, photo_variant
+from tests.support.real_media import media_path
 
 from .home_assistant import ADMIN, HomeAssistantProcess
 
@@ -23,9 +23,10 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--no-first-run", "--disable-quic", "--hide-scrollbars",
 ]
-#: Real photos and a real clip, from packages the set-up installs (nothing third-party is committed).
-BUS = next(REPO.glob(".venv-ultralytics/lib/python3*/site-packages/ultralytics/assets/bus.jpg"), None)
-CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+#: Real photos and a real clip, fetched by `make media` (nothing third-party is committed).
+PEOPLE_WALKING = media_path("people_walking.jpg")
+BUS = media_path("bus.jpg")
+CLIP = media_path("vtest.avi")
 #: Enough events for a full first page of 50 and a second page behind it.
 TARGET_EVENTS = 56
 USER = ("household", "household-password")
@@ -47,9 +48,9 @@ class Stack:
 
 
 #: Camera folders and the real photo each one's uploads are made of.
-PHOTO_CAMERAS: dict[str, Path] = {
-    "Front Door": PEOPLE_WALKING, "Back Yard": PEOPLE_WALKING, "Driveway": BUS or PEOPLE_WALKING,
-    "Garage": BUS or PEOPLE_WALKING,
+PHOTO_CAMERAS: dict[str, tuple[Path, tuple[int, int, int, int] | None]] = {
+    "Front Door": (PEOPLE_WALKING, PEOPLE_ONLY_BOX), "Back Yard": (PEOPLE_WALKING, PEOPLE_ONLY_BOX),
+    "Driveway": (BUS, None), "Garage": (BUS, None),
 }
 
 
@@ -65,8 +66,8 @@ async def populate(server: HSIServer) -> tuple[dict[str, Any], dict[str, Any]]:
     for round_ in range(1, 40):
         if total >= TARGET_EVENTS:
             break
-        for camera, photo in PHOTO_CAMERAS.items():
-            server.upload(camera, photo_variant(photo, round_))
+        for camera, (photo, box) in PHOTO_CAMERAS.items():
+            server.upload(camera, photo_variant(photo, round_, box))
         expected = total + len(PHOTO_CAMERAS)
 
         async def made() -> int | None:
@@ -104,15 +105,9 @@ async def settled(server: HSIServer) -> None:
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     assert CHROMIUM.exists(), "apt-get install chromium (make test-e2e installs it)"
-    assert CLIP.exists(), "apt-get install opencv-doc (make test-e2e installs it)"
-    assert BUS is not None, "ultralytics' bus.jpg is missing: make setup-ultralytics"
     root = tmp_path_factory.mktemp("e2e")
     api_key = make_template(root / "template")
-    server = HSIServer(
-        root / "hsi", root / "template", api_key,
-        # HOG is a weak detector: at 0.12 it also finds the people on the bus photo.
-        HSI_DETECTION_CONFIDENCE="0.12",
-    )
+    server = HSIServer(root / "hsi", root / "template", api_key)
     ha = HomeAssistantProcess(root, server.port, api_key)
     try:
         await server.start()

@@ -35,17 +35,26 @@ def server_settings() -> dict[str, str]:
 
 
 @pytest.fixture
+def server_default_rules() -> bool:
+    """Whether the test's server keeps the default alert rules of a first start; override to keep."""
+    return False
+
+
+@pytest.fixture
 async def hsi_server(
     hass: HomeAssistant,
     socket_enabled: None,
     tmp_path: Path,
     server_template: tuple[Path, str],
     server_settings: dict[str, str],
+    server_default_rules: bool,
 ) -> AsyncGenerator[HSIServer]:
     """A running server of this test's own; entries still loaded at the end (a test that failed
     half-way) are unloaded before it stops, so nothing reconnects to a vanishing server."""
     template, api_key = server_template
-    server = HSIServer(tmp_path / "hsi", template, api_key, **server_settings)
+    server = HSIServer(
+        tmp_path / "hsi", template, api_key, default_rules=server_default_rules, **server_settings
+    )
     try:
         await server.start()
         yield server

@@ -175,7 +175,11 @@ async def test_blueprint_notifies_and_buttons_act(
     data = scene.notifications[0].data
     metadata = alert["metadata"]
     assert data["title"] == "Front Door: Critical alert"
-    assert data["message"] == f"{metadata['summary']} (risk {metadata['risk_score']})"
+    # The rule sets the severity: the message gives the event's own risk level as well.
+    assert metadata["severity_source"] == "rule"
+    assert data["message"] == (
+        f"{metadata['summary']} (risk {metadata['risk_score']} {metadata['risk_level']}, severity set by the rule)"
+    )
     thumbnail = metadata["thumbnail_url"].removeprefix("/api/")  # detections/<id>/thumbnail
     entry_id = next(e.entry_id for e in hass.config_entries.async_entries(DOMAIN) if e is not second_server)
     assert data["data"]["image"].startswith(f"/api/{DOMAIN}/{entry_id}/{thumbnail}?authSig=")
@@ -215,3 +219,41 @@ async def test_blueprint_filters_severity_and_cools_down(hass: HomeAssistant, sc
     await scene.alert("critical", "Garage")
     await wait_for(lambda: len(scene.notifications) == 2)
     assert scene.notifications[1].data["title"] == "Garage: Critical alert"
+
+
+async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
+    hass: HomeAssistant, scene: Scene
+) -> None:
+    """Notify first, enrich after: the alert's notification goes out at once; when the server refines
+    the alert with the LLM's text (`alert.updated` keeping the first figures under `initial`), the same
+    notification (same tag) is replaced quietly — even inside the cooldown — with no second set of
+    buttons. A status change later does not notify again."""
+    alert = await scene.alert("high")
+    await wait_for(lambda: len(scene.notifications) == 1)
+    first = scene.notifications[0].data
+    assert first["data"]["alert_once"] is False
+
+    entry = next(e for e in hass.config_entries.async_entries(DOMAIN))
+    metadata = alert["metadata"]
+    refined_metadata = {
+        **metadata,
+        "initial": {key: metadata[key] for key in ("risk_score", "risk_level", "summary")},
+        "summary": "A man in a dark coat walks up the path and looks through the window.",
+        "risk_score": 72,
+        "risk_level": "high",
+        "analysis_backend": "llama_cpp",
+    }
+    # The message the server publishes when the LLM's assessment arrives (server/alerts/engine.py refine).
+    entry.runtime_data.async_handle_message("alert.updated", {**alert, "status": "delivered", "metadata": refined_metadata})
+    await wait_for(lambda: len(scene.notifications) == 2)
+    replaced = scene.notifications[1].data
+    assert replaced["data"]["tag"] == first["data"]["tag"] == f"hsi-{alert['id']}"
+    assert replaced["message"].startswith("A man in a dark coat walks up the path")
+    assert replaced["data"]["alert_once"] is True
+    assert replaced["data"]["push"] == {"interruption-level": "passive"}
+
+    # Later updates of the same alert (a status change) are not a refinement: no third notification.
+    entry.runtime_data.async_handle_message("alert.updated", {**alert, "status": "acknowledged", "metadata": refined_metadata})
+    await scene.press("HSI_ACK", alert, "acknowledged")  # ends the first run, which waited for buttons
+    await settle(hass)
+    assert len(scene.notifications) == 2

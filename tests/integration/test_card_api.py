@@ -72,8 +72,8 @@ async def test_card_commands_for_a_non_admin_user(
         "/api/cameras/front_door/snapshot"
     )
     assert camera["detection_url"].startswith(f"/api/{DOMAIN}/{loaded_entry.entry_id}/detections/")
-    assert [a["id"] for a in server["alerts"]] == [alert["id"]]
-    card_alert = server["alerts"][0]
+    # The match-all rule's alert (the server's default rules may add their own).
+    card_alert = next(a for a in server["alerts"] if a["id"] == alert["id"])
     assert card_alert["event_id"] == event["id"] and card_alert["camera_id"] == "front_door"
     assert card_alert["status"] in ("pending", "delivered")
     assert await fetch(hass_client_no_auth, card_alert["thumbnail_url"])
@@ -108,7 +108,7 @@ async def test_card_commands_for_a_non_admin_user(
     assert sorted(d["id"] for d in result["detections"]) == sorted(event["detection_ids"])
     assert all(d["bbox"] and d["object_type"] == "person" for d in result["detections"])
     assert await fetch(hass_client_no_auth, result["detections"][0]["thumbnail_url"])
-    assert [a["id"] for a in result["alerts"]] == [alert["id"]]
+    assert alert["id"] in [a["id"] for a in result["alerts"]]
     assert result["zones"] == []
 
 

@@ -30,8 +30,8 @@ from custom_components.home_security_intelligence.coordinator import (
 from .conftest import wait_for
 from .hsi_server import HSIServer
 
-#: A server whose detector falls back to the CPU: `auto` finds no model, so it runs HOG.
-CPU_FALLBACK = {"HSI_DETECTOR": "auto"}
+#: A server told to use a model it cannot find: it detects with its packaged default instead.
+DETECTOR_FALLBACK = {"HSI_DETECTOR_MODEL": "/nowhere/rtdetr_v2"}
 
 
 
@@ -85,12 +85,12 @@ async def test_diagnostics_redact_key(
     assert our_issues(hass) == {}
 
 
-@pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
-async def test_cpu_fallback_issue(
+@pytest.mark.parametrize("server_settings", [DETECTOR_FALLBACK])
+async def test_detector_fallback_issue(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """A detector on CPU fallback raises a warning issue naming what the server reports; it
-    clears once the server runs the detector it was configured for."""
+    """A server not running the detector it was configured for raises a warning issue saying which
+    one runs and why; it clears once the server runs the detector it was configured for."""
     detector = (await hsi_server.request("GET", "/api/system/health", key=None))["components"][
         "detector"
     ]
@@ -99,25 +99,24 @@ async def test_cpu_fallback_issue(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
 
-    issue = our_issues(hass).get(f"detector_cpu_fallback_{config_entry.entry_id}")
+    issue = our_issues(hass).get(f"detector_fallback_{config_entry.entry_id}")
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.WARNING
     assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["backend"] == detector["backend"]
-    assert issue.translation_placeholders["device"] == detector["device"]
-    # What the issue tells the user matches what the server does: no model, so HOG, people only.
+    assert issue.translation_placeholders["backend"] == detector["backend"] == "ssd_mobilenet"
+    assert issue.translation_placeholders["reason"] == detector["reason"]
+    # What the issue tells the user is what the server says: which model runs instead, and why.
     translations = await async_get_translations(hass, "en", "issues", {DOMAIN})
-    text = translations[f"component.{DOMAIN}.issues.detector_cpu_fallback.description"].format(
+    text = translations[f"component.{DOMAIN}.issues.detector_fallback.description"].format(
         **issue.translation_placeholders
     )
-    assert f"({detector['backend']} on {detector['device']})" in text
-    assert "people only" in text and "detector_model" in text and "HSI_DETECTOR_MODEL" in text
-    assert "driver" not in text and "GPU" not in text
+    assert "HSI_DETECTOR_MODEL=/nowhere/rtdetr_v2 does not exist" in text
+    assert "ssd_mobilenet instead" in text and "detector_model" in text
 
     # The operator fixes the configuration and restarts the server; HA reloads the entry.
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await hsi_server.stop()
-    hsi_server.settings["HSI_DETECTOR"] = "hog"
+    del hsi_server.settings["HSI_DETECTOR_MODEL"]
     await hsi_server.start()
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
@@ -195,7 +194,7 @@ async def test_unreachable_issue_after_15_minutes(
     assert issue_id not in our_issues(hass)
 
 
-@pytest.mark.parametrize("server_settings", [CPU_FALLBACK])
+@pytest.mark.parametrize("server_settings", [DETECTOR_FALLBACK])
 async def test_issues_removed_with_entry(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
@@ -203,7 +202,7 @@ async def test_issues_removed_with_entry(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    assert f"detector_cpu_fallback_{config_entry.entry_id}" in our_issues(hass)
+    assert f"detector_fallback_{config_entry.entry_id}" in our_issues(hass)
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert our_issues(hass) == {}

@@ -78,11 +78,12 @@ async def test_a_dropped_photo_reaches_home_assistant(
     # A camera uploads a photo into its folder.
     hsi_server.upload("Back Yard")
 
-    async def scored_event() -> dict[str, Any] | None:
+    # The event is written at once with the rules scorer's assessment; the LLM's refines it after.
+    async def refined_event() -> dict[str, Any] | None:
         events = await hsi_server.items("/api/events?camera_id=back_yard")
-        return events[0] if events and events[0]["risk_score"] is not None else None
+        return events[0] if events and events[0]["analysis_backend"] != "rules" else None
 
-    event = await eventually(scored_event, 90, f"an event\n{hsi_server.log_tail()}")
+    event = await eventually(refined_event, 90, f"a refined event\n{hsi_server.log_tail()}")
     assert event["analysis_backend"] == "llama_cpp"
     assert "person" in event["object_types"]
 
@@ -100,13 +101,19 @@ async def test_a_dropped_photo_reaches_home_assistant(
     await wait_for(lambda: state(hass, "sensor.back_yard_risk_score") == str(event["risk_score"]), 30)
     assert state(hass, "sensor.back_yard_risk_level") == event["risk_level"]
 
-    # The rule raised an alert: the camera's event entity fired and the bus event arrived.
-    await wait_for(lambda: alerts_on_bus, 60)
+    # The rule raised an alert at once (the rules' figures), then it was refined with the LLM's: the
+    # camera's event entity fired for both, the bus carried both, the second marked as the refinement.
+    await wait_for(lambda: [e for e in alerts_on_bus if e.data["action"] == "refined"], 60)
     (server_alert,) = await hsi_server.items("/api/alerts")
-    payload = alerts_on_bus[0].data
+    actions = [e.data["action"] for e in alerts_on_bus]
+    assert actions.index("created") < actions.index("refined")
+    payload = alerts_on_bus[actions.index("created")].data
     assert payload["id"] == server_alert["id"] and payload["event_id"] == event["id"]
-    assert payload["severity"] == "critical"
+    assert payload["severity"] == "critical" and payload["refined"] is False
+    refined = alerts_on_bus[actions.index("refined")].data
+    assert refined["summary"] == event["summary"] and refined["risk_score"] == event["risk_score"]
+    assert refined["metadata"]["initial"]["risk_score"] == payload["risk_score"]
     fired = hass.states.get("event.back_yard_alert")
     assert fired is not None and fired.attributes["event_type"] == "critical"
-    assert fired.attributes["alert_id"] == server_alert["id"]
+    assert fired.attributes["alert_id"] == server_alert["id"] and fired.attributes["refined"] is True
     assert fired.attributes["risk_score"] == event["risk_score"]

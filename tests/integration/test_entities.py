@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+import io
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 import pytest
 
 from homeassistant.components.camera import async_get_image
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -188,7 +194,7 @@ async def test_activity_turns_off_after_hold(
         dt_util.parse_datetime(d["detected_at"])
         for d in await hsi_server.items("/api/detections?camera_id=front_door&limit=100")
     )
-    # HOG finds persons only; a vehicle class (RT-DETR's) maps to the vehicle sensor.
+    # The photo shows people only; a vehicle class maps to the vehicle sensor.
     coordinator = loaded_entry.runtime_data
     coordinator.async_handle_message(
         "detection.created",
@@ -229,31 +235,87 @@ async def test_connectivity(
     await wait_for(lambda: "on" in history())
     entry = er.async_get(hass).async_get(entity_id)
     assert entry is not None and entry.entity_category is er.EntityCategory.DIAGNOSTIC
-    # The server marks the camera offline after 10 s without uploads and pushes camera.updated.
+    issue_id = f"camera_offline_{loaded_entry.entry_id}_front_door"
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    # A new camera has no pattern learned yet: the server's default delay (10 s here) applies. The
+    # server marks it offline after 10 s without uploads and pushes camera.updated.
     await wait_for(lambda: "off" in history()[history().index("on"):], 45)
-    assert (await hsi_server.request("GET", "/api/cameras/front_door", expect=200))["status"] == "offline"
+    camera = await hsi_server.request("GET", "/api/cameras/front_door", expect=200)
+    assert camera["status"] == "offline"
+    sensor = hass.states.get(entity_id)
+    assert sensor is not None
+    assert sensor.attributes["last_upload"] == dt_util.parse_datetime(camera["last_seen_at"])
+    assert sensor.attributes["offline_after_seconds"] is None
+    # A repair issue names the camera and since when it is silent (in Home Assistant's time zone).
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None and issue.translation_key == "camera_offline"
+    since = dt_util.as_local(dt_util.parse_datetime(camera["last_seen_at"], raise_on_error=True))
+    assert issue.translation_placeholders == {
+        "camera": "Front Door", "title": loaded_entry.title, "since": f"{since:%Y-%m-%d %H:%M}",
+    }
+    # The next upload brings it back, and the issue goes.
     hsi_server.upload("Front Door")
     await wait_for(lambda: history().count("on") >= 2)
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None)
+    # Removing the server removes its camera issues too.
+    await wait_for(lambda: "off" in history()[history().index("on", history().index("off")):], 45)
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_camera_image(hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry) -> None:
-    """The camera entity shows the camera's latest upload; a camera without one, or no server, raises."""
+    """The camera entity shows the camera's latest upload, also one with nothing detected in it, with
+    its time; a camera without one, or no server, raises. The latest-detection image (with boxes)
+    is hidden, so the generated dashboard shows the camera once."""
     await create_camera(hsi_server, "Garage")
     await hsi_server.upload_and_wait("Front Door", "front_door")
     uploaded = hsi_server.upload("Front Door")
     await eventually(
         lambda: _has_detection_of(hsi_server, "front_door", uploaded.name), 30, "the second upload"
     )
-    await load_entry()
+    entry = await load_entry()
 
     image = await async_get_image(hass, "camera.front_door")
     assert image.content == uploaded.read_bytes()
     assert image.content == await hsi_server.request_bytes("/api/cameras/front_door/snapshot")
+
+    # An empty scene: nothing detected, no event, but it is what the camera sees now.
+    empty = hsi_server.upload("Front Door", _empty_scene(), "empty.jpg")
+
+    async def shown() -> bool:
+        camera = entry.runtime_data.data.cameras["front_door"]
+        return (await async_get_image(hass, "camera.front_door")).content == empty.read_bytes() and bool(
+            camera["last_seen_at"]
+        )
+
+    await eventually(shown, 30, "the empty scene on the camera")
+    assert not await _has_detection_of(hsi_server, "front_door", empty.name)
+    camera = await hsi_server.request("GET", "/api/cameras/front_door", expect=200)
+    # The server pushed the new upload (camera.updated): its time is the camera's attribute.
+    await wait_for(
+        lambda: hass.states.get("camera.front_door").attributes.get("last_upload")
+        == dt_util.parse_datetime(camera["last_seen_at"])
+    )
+    registry = er.async_get(hass)
+    hidden = registry.async_get("image.front_door_latest_detection")
+    assert hidden is not None and hidden.hidden_by is er.RegistryEntryHider.INTEGRATION
+    assert hidden.disabled_by is None  # hidden from the dashboard, working for cards and automations
+    assert registry.async_get("camera.front_door").hidden_by is None
     with pytest.raises(HomeAssistantError):
         await async_get_image(hass, "camera.garage")  # no upload: the server has no snapshot
     await hsi_server.stop()
     with pytest.raises(HomeAssistantError):
         await async_get_image(hass, "camera.front_door")
+
+
+def _empty_scene() -> bytes:
+    """A smooth, empty picture (no person for HOG to find), big enough to pass the 10 KB check."""
+    gradient = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
+    buffer = io.BytesIO()
+    gradient.save(buffer, "JPEG", quality=100)
+    return buffer.getvalue()
 
 
 async def _has_detection_of(server: HSIServer, camera_id: str, file_name: str) -> bool:

@@ -57,9 +57,11 @@ async def test_assist_answers_from_events_in_a_time_range(
         "search_security_events", "summarize_camera_activity", "list_pending_alerts"
     }
 
-    # "While I was out": from just after the first event to just before the last one.
-    out = {"start": local(before["started_at"], timedelta(seconds=1)),
-           "end": local(after["started_at"], timedelta(seconds=-1))}
+    # "While I was out": from just after the first event's start to the last one's (ranges are
+    # half-open: the end is not included).
+    out = {"start": local(before["started_at"], timedelta(milliseconds=1)), "end": local(after["started_at"])}
+    assert before["started_at"] < during["started_at"] <= garage["started_at"] < after["started_at"], (
+        before["started_at"], during["started_at"], garage["started_at"], after["started_at"])
     answer = await tool(hass, "search_security_events", camera="front door", **out)
     assert [e["event_id"] for e in answer["events"]] == [during["id"]]
     found = answer["events"][0]
@@ -105,14 +107,14 @@ async def test_assist_lists_pending_alerts(
     await hsi_server.create_rule()
     event = await hsi_server.upload_and_wait("Front Door", "front_door")
 
-    async def alerts() -> dict[str, Any] | None:
+    async def alert() -> dict[str, Any] | None:
         answer = await tool(hass, "list_pending_alerts", camera="Front Door")
-        return answer if answer["count"] else None
+        return next((a for a in answer["alerts"] if a["event_id"] == event["id"]), None)
 
-    answer = await eventually(alerts, 60, "a pending alert")
-    (alert,) = answer["alerts"]
-    assert (alert["event_id"], alert["camera"], alert["summary"]) == (event["id"], "Front Door", event["summary"])
-    await hsi_server.request("POST", f"/api/alerts/{alert['alert_id']}/acknowledge", expect=200)
+    alert = await eventually(alert, 60, "the event's pending alert")
+    assert (alert["camera"], alert["summary"]) == ("Front Door", event["summary"])
+    for pending in (await tool(hass, "list_pending_alerts"))["alerts"]:
+        await hsi_server.request("POST", f"/api/alerts/{pending['alert_id']}/acknowledge", expect=200)
     assert (await tool(hass, "list_pending_alerts"))["count"] == 0
 
     await hsi_server.stop()

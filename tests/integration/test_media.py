@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
 import subprocess
 from typing import Any
 
@@ -16,7 +18,9 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.home_security_intelligence import media_source as hsi_media_source
 from custom_components.home_security_intelligence.const import DOMAIN
+from custom_components.home_security_intelligence.media_source import short_time
 
 from .hsi_server import PEOPLE_PHOTO, REPO, SERVER_PYTHON, HSIServer, eventually
 
@@ -85,41 +89,104 @@ async def clip_event(server: HSIServer, clip: bytes) -> dict[str, Any]:
 async def test_browse(
     hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, media: None, people_clip: bytes
 ) -> None:
-    """Servers → cameras → events: a clip when the event has one, else its thumbnail, titled with
-    the server's own risk level and score; cameras without events are empty."""
+    """One server: its cameras at the top (no server level), then events: a clip when the event has
+    one, else its thumbnail, titled with the time, the server's own risk level and score, and the
+    summary; cameras without events are empty."""
     photo_event = await hsi_server.upload_and_wait("Front Door", "front_door")
     video_event = await clip_event(hsi_server, people_clip)
     await hsi_server.request("POST", "/api/cameras", json_body={"name": "Attic"}, expect=201)
     entry = await load_entry()
 
-    root = await media_source.async_browse_media(hass, ROOT)
-    assert [(c.identifier, c.title) for c in root.children] == [(entry.entry_id, entry.title)]
-    cameras = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}")
-    assert [c.title for c in cameras.children] == ["Attic", "Driveway", "Front Door"]
-    assert [c.identifier for c in cameras.children] == [
-        f"{entry.entry_id}/attic", f"{entry.entry_id}/driveway", f"{entry.entry_id}/front_door",
-    ]
+    for identifier in (ROOT, f"{ROOT}/{entry.entry_id}"):  # the root, and the server's own folder
+        cameras = await media_source.async_browse_media(hass, identifier)
+        assert [c.title for c in cameras.children] == ["Attic", "Driveway", "Front Door"]
+        assert [c.identifier for c in cameras.children] == [
+            f"{entry.entry_id}/attic", f"{entry.entry_id}/driveway", f"{entry.entry_id}/front_door",
+        ]
 
     front = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
     (item,) = front.children
     assert item.identifier == f"{entry.entry_id}/thumbnail/{photo_event['id']}"
-    # Titled with the event's start in Home Assistant's time zone (the server's times are UTC).
+    # "14:22 · Low 12 · <summary>": the event's start in Home Assistant's time zone (the server's
+    # times are UTC), its risk level and score, its summary.
     assert hass.config.time_zone != "UTC"
     started = dt_util.as_local(dt_util.parse_datetime(photo_event["started_at"], raise_on_error=True))
-    assert item.title.startswith(f"{started:%Y-%m-%d %H:%M:%S} · ")
+    when, risk, summary = item.title.split(" · ", 2)
+    assert when.endswith(f"{started:%H:%M}")
+    assert risk == f"{photo_event['risk_level'].capitalize()} {photo_event['risk_score']}"
+    assert summary == photo_event["summary"] and summary
     assert item.media_content_type == "image/jpeg" and item.can_play
-    assert f"{photo_event['risk_level']} {photo_event['risk_score']}" in item.title
     assert item.thumbnail and "authSig=" in item.thumbnail
 
     driveway = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/driveway")
     clips = [c for c in driveway.children if c.identifier == f"{entry.entry_id}/clip/{video_event['id']}"]
     assert len(clips) == 1
     assert clips[0].media_content_type == "video/mp4"
-    assert f"{video_event['risk_level']} {video_event['risk_score']}" in clips[0].title
+    assert f"{video_event['risk_level'].capitalize()} {video_event['risk_score']}" in clips[0].title
     assert clips[0].thumbnail and "authSig=" in clips[0].thumbnail
 
     attic = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/attic")
     assert attic.children == []
+
+
+async def test_browse_with_two_servers_starts_with_the_servers(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
+    media: None,
+    server_template: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """With several servers the root lists them (each then lists its cameras)."""
+    template, api_key = server_template
+    other = HSIServer(tmp_path / "second", template, api_key)
+    await other.start()
+    try:
+        entry = await load_entry()
+        second = MockConfigEntry(domain=DOMAIN, title="Cabin", unique_id=other.instance_id, data=other.entry_data)
+        second.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(second.entry_id)
+        root = await media_source.async_browse_media(hass, ROOT)
+        assert sorted((c.identifier, c.title) for c in root.children) == sorted(
+            [(entry.entry_id, entry.title), (second.entry_id, "Cabin")]
+        )
+        assert all(c.can_expand for c in root.children)
+        await hass.config_entries.async_unload(second.entry_id)
+    finally:
+        await other.stop()
+
+
+async def test_browse_pages_past_the_first_events(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    load_entry: LoadEntry,
+    media: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A camera's events come a page at a time, newest first, each page ending in "Older events"
+    while there are more (pages of 50; 1 here, so that two events need two pages)."""
+    monkeypatch.setattr(hsi_media_source, "EVENTS_PER_PAGE", 1)
+    first = await hsi_server.upload_and_wait("Front Door", "front_door")
+    second = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
+
+    newest = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
+    event_item, older = newest.children
+    assert event_item.identifier == f"{entry.entry_id}/thumbnail/{second['id']}"
+    assert (older.title, older.can_expand, older.can_play) == ("Older events", True, False)
+    assert older.identifier.startswith(f"{entry.entry_id}/front_door/older/")
+
+    page = await media_source.async_browse_media(hass, f"{ROOT}/{older.identifier}")
+    assert page.identifier == older.identifier
+    assert [c.identifier for c in page.children] == [f"{entry.entry_id}/thumbnail/{first['id']}"]
+
+
+def test_short_times_say_when_in_as_few_characters_as_needed() -> None:
+    now = datetime(2026, 12, 3, 18, 0)  # a Thursday
+    assert short_time(datetime(2026, 12, 3, 14, 22), now) == "14:22"
+    assert short_time(datetime(2026, 11, 30, 9, 5), now) == "Mon 09:05"
+    assert short_time(datetime(2026, 11, 26, 9, 5), now) == "26 Nov 09:05"
+    assert short_time(datetime(2025, 12, 24, 23, 59), now) == "24 Dec 2025 23:59"
 
 
 async def test_browse_errors(

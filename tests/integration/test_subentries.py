@@ -130,13 +130,18 @@ async def test_rule_create_reconfigure_delete(
     assert (suggested["start_time"], suggested["end_time"], suggested["days"]) == ("22:00", "06:00", ["mon", "tue"])
     # Cleared fields are left out by the frontend: no schedule any more.
     changed = {k: v for k, v in RULE_INPUT.items() if k not in ("start_time", "end_time", "days")}
-    changed.update(name="Night person v2", risk_threshold=40)
+    # "From the event's risk": no severity of the rule's own (null on the server).
+    changed.update(name="Night person v2", risk_threshold=40, severity="from_risk")
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], changed)
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT, result.get("errors")
     assert result["reason"] == "reconfigure_successful"
     stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
     assert (stored["name"], stored["risk_threshold"], stored["schedule"]) == ("Night person v2", 40, None)
+    assert stored["severity"] is None
+    result = await _reconfigure(hass, entry, entry.subentries[subentry.subentry_id])
+    assert _suggested(result)["severity"] == "from_risk"
+    hass.config_entries.subentries.async_abort(result["flow_id"])
     assert entry.subentries[subentry.subentry_id].title == "Night person v2"
     assert entry.subentries[subentry.subentry_id].data["schedule"] is None
     await wait_for(lambda: hass.states.get(entity_id).name == "Home Security Intelligence Night person v2", 30)

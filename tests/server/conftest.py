@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server.db import create_database, create_engine, drop_database, session_factory
@@ -42,11 +42,21 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def _template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    """Migrated, then emptied of the default alert rules (migration 0005): each test writes the rules
+    it is about, and no test's alerts depend on whether it runs at night. The default rules are tested
+    on freshly migrated databases (`empty_db_url`)."""
     from server.migrate import upgrade
 
     await drop_database(pg_admin_url, TEMPLATE_DB)
     await create_database(pg_admin_url, TEMPLATE_DB)
-    await asyncio.to_thread(upgrade, _database_url(pg_admin_url, TEMPLATE_DB))
+    template_url = _database_url(pg_admin_url, TEMPLATE_DB)
+    await asyncio.to_thread(upgrade, template_url)
+    engine = create_engine(template_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM alert_rules"))
+    finally:
+        await engine.dispose()
     yield TEMPLATE_DB
     await drop_database(pg_admin_url, TEMPLATE_DB)
 

@@ -19,6 +19,7 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.rule_row import row_values
 from server.alerts.rule_spec import AlertRuleSpec
+from server.analyze.risk import risk_level
 from server.db import session_factory
 from server.models import Alert, AlertRule, AlertStatus, Camera, Detection, Event
 from server.pipeline.broadcast import CHANNEL
@@ -65,7 +66,7 @@ async def _event(
             started_at=started,
             ended_at=started + timedelta(seconds=20),
             risk_score=risk,
-            risk_level="high",
+            risk_level=risk_level(risk).value,
             summary="Person at the front door at night",
             detection_ids=json.dumps([row.id for row in rows]),
             object_types=json.dumps(sorted({kind for kind, _c, _z in detections})),
@@ -124,6 +125,43 @@ async def test_matching_rule_raises_a_delivered_alert_and_publishes_it(
     messages = await _messages(subscriber, 2)
     assert [m["type"] for m in messages] == ["alert.created", "alert.updated"]
     assert messages[0]["data"]["status"] == "pending" and messages[1]["data"]["status"] == "delivered"
+
+
+async def test_severity_is_the_events_risk_level_unless_the_rule_names_one(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """The issue's case: a risk-10 "low" event no longer raises a "high" alert from a rule that never
+    asked for "high"; a rule that does ask keeps it, and both alerts say so next to the risk level."""
+    from_risk = await _rule(sessions, name="anything", cooldown_seconds=0)
+    named = await _rule(sessions, name="always high", severity="high", cooldown_seconds=0)
+    engine = AlertEngine(sessions, redis)
+    try:
+        low, low_facts = await _event(sessions, risk=10)
+        critical, critical_facts = await _event(sessions, risk=90)
+        alerts = await engine.process_event(low, low_facts) + await engine.process_event(critical, critical_facts)
+    finally:
+        await engine.close()
+    seen = {
+        (alert.event_id, alert.rule_id): (
+            str(alert.severity),
+            (alert.alert_metadata or {})["severity_source"],
+            (alert.alert_metadata or {})["risk_level"],
+        )
+        for alert in alerts
+    }
+    assert seen == {
+        (low.id, from_risk.id): ("low", "risk", "low"),
+        (low.id, named.id): ("high", "rule", "low"),
+        (critical.id, from_risk.id): ("critical", "risk", "critical"),
+        (critical.id, named.id): ("high", "rule", "critical"),
+    }
+
+
+def test_an_unscored_event_gets_medium_and_says_why() -> None:
+    from server.alerts.severity import alert_severity
+
+    choice = alert_severity(None, None)
+    assert (str(choice.severity), choice.source) == ("medium", "default")
 
 
 async def test_zone_rules_need_a_detection_in_the_zone(
@@ -259,3 +297,41 @@ async def test_a_rule_stored_invalid_is_skipped_not_fatal(
         await engine.close()
     assert [(a.alert_metadata or {})["rule_name"] for a in alerts] == ["fine"]
     assert "is invalid and was skipped" in caplog.text
+
+
+async def test_a_refined_event_updates_its_alerts_and_raises_what_only_the_refined_score_calls_for(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, subscriber: aioredis.client.PubSub
+) -> None:
+    """Notify first, enrich after: the rules' first score raised one alert; the LLM's refined score
+    updates it in place (first figures kept) and raises the alert a risk threshold now calls for."""
+    people = await _rule(sessions, name="people", object_types=["person"], cooldown_seconds=0)
+    risky = await _rule(sessions, name="high risk", risk_threshold=60, cooldown_seconds=0)
+    event, detections = await _event(sessions, risk=35)
+    engine = AlertEngine(sessions, redis)
+    try:
+        [first] = await engine.process_event(event, detections)
+        assert first.rule_id == people.id and str(first.severity) == "medium"  # from the risk: 35
+        await _messages(subscriber, 2)  # created, delivered
+        async with sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            assert stored is not None
+            stored.risk_score, stored.risk_level = 72, risk_level(72).value
+            stored.summary, stored.analysis_backend = "A stranger tried the door handle.", "llama_cpp"
+        [raised] = await engine.refine(stored, detections)
+        assert await engine.refine(stored, detections) == []  # a redelivered refinement raises nothing
+    finally:
+        await engine.close()
+    assert raised.rule_id == risky.id and str(raised.severity) == "high"
+    async with sessions() as session:
+        updated = await session.get(Alert, first.id)
+        assert updated is not None
+        alerts = list(await session.scalars(select(Alert).where(Alert.event_id == event.id)))
+    assert len(alerts) == 2
+    meta = updated.alert_metadata or {}
+    assert meta["initial"] == {"risk_score": 35, "risk_level": "medium", "summary": "Person at the front door at night"}
+    assert (meta["risk_score"], meta["risk_level"], meta["summary"]) == (72, "high", "A stranger tried the door handle.")
+    assert meta["analysis_backend"] == "llama_cpp" and str(updated.severity) == "high"  # follows the risk
+    messages = await _messages(subscriber, 6)
+    kinds = [m["type"] for m in messages]
+    assert kinds[0] == "alert.updated" and messages[0]["data"]["metadata"]["initial"]["risk_score"] == 35
+    assert "alert.created" in kinds and messages[kinds.index("alert.created")]["data"]["rule_id"] == str(risky.id)

@@ -33,7 +33,7 @@ def test_minimal_rule_gets_the_documented_defaults() -> None:
         "name": "Any activity",
         "description": None,
         "enabled": True,
-        "severity": "medium",
+        "severity": None,  # the alert takes the event's risk level
         "risk_threshold": None,
         "object_types": None,
         "camera_ids": None,

@@ -64,15 +64,28 @@ def test_invalid_values_are_rejected_with_a_clear_message(field: str, value: obj
     assert exc.value.errors()[0]["loc"] == (field,)
 
 
-def test_unknown_fields_and_missing_timezone_are_rejected() -> None:
+def test_unknown_fields_are_rejected() -> None:
     with pytest.raises(ValidationError) as exc:
         Schedule.model_validate(
             {"days": ["mon"], "start_time": "22:00", "end_time": "06:00", "timezone": "UTC", "tz": "UTC"}
         )
     assert exc.value.errors()[0]["type"] == "extra_forbidden"
-    with pytest.raises(ValidationError) as exc:
-        Schedule.model_validate({"days": ["mon"], "start_time": "22:00", "end_time": "06:00"})
-    assert exc.value.errors()[0]["loc"] == ("timezone",)
+
+
+def test_without_a_timezone_it_follows_the_home_zone_once_resolved() -> None:
+    home = Schedule.model_validate({"days": ["mon"], "start_time": "22:00", "end_time": "06:00"})
+    assert home.timezone is None and "home time" in home.describe()
+    # Unresolved it cannot say what time it is: evaluating it is a programming error, said loudly.
+    with pytest.raises(ValueError, match="in_home_zone"):
+        home.contains(datetime(2025, 1, 6, 23, 0, tzinfo=UTC))
+    # Monday 23:00 in Auckland is Monday 10:00 UTC: night at home, although day in UTC.
+    auckland = home.in_home_zone("Pacific/Auckland")
+    assert auckland.timezone == "Pacific/Auckland"
+    assert auckland.contains(datetime(2025, 1, 6, 10, 0, tzinfo=UTC))
+    assert not home.in_home_zone("UTC").contains(datetime(2025, 1, 6, 10, 0, tzinfo=UTC))
+    # A schedule that names its zone keeps it.
+    named = sched(["mon"], "22:00", "06:00", "UTC")
+    assert named.in_home_zone("Pacific/Auckland") is named
 
 
 def test_round_trips_through_json_unchanged() -> None:

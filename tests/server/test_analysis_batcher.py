@@ -17,8 +17,9 @@ from server.pipeline.batcher import (
     DEADLINES_KEY,
     BatchAggregator,
     batch_key,
-    decode_entry,
+    image_size_of,
 )
+from server.pipeline.analyze_job import AnalyzeJob
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -64,11 +65,14 @@ def _detection(
     )
 
 
-async def _entries(redis: aioredis.Redis) -> list[dict[str, object]]:
-    return [decode_entry(fields) for _id, fields in await redis.xrange(ANALYZE_STREAM)]
+async def _entries(redis: aioredis.Redis) -> list[AnalyzeJob]:
+    return [
+        AnalyzeJob.from_fields({k.decode(): v.decode() for k, v in fields.items()})
+        for _id, fields in await redis.xrange(ANALYZE_STREAM)
+    ]
 
 
-async def test_idle_batch_closes_with_ids_and_real_image_sizes(
+async def test_idle_batch_closes_with_its_detection_ids(
     redis: aioredis.Redis, tmp_path: Path, snapshot: Path
 ) -> None:
     batcher = BatchAggregator(redis, _settings(tmp_path))
@@ -83,10 +87,9 @@ async def test_idle_batch_closes_with_ids_and_real_image_sizes(
     closed = await batcher.close_due()
     assert len(closed) == 1
     [entry] = await _entries(redis)
-    assert entry["batch_id"] == result.batch_id
-    assert entry["detection_ids"] == [d.id for d in first + second]
-    assert entry["image_sizes"] == {d.id: (800, 600) for d in first + second}
-    assert entry["is_fast_path"] is False and entry["close_reason"] == "idle"
+    assert entry.batch_id == result.batch_id
+    assert list(entry.detection_ids) == [d.id for d in first + second]
+    assert entry.is_fast_path is False and entry.close_reason == "idle"
     assert not await redis.exists(batch_key("front"))
     assert await redis.zcard(DEADLINES_KEY) == 0
 
@@ -105,8 +108,8 @@ async def test_busy_camera_closes_at_the_window_not_later(
             await asyncio.sleep(0.3)
         entries = await _entries(redis)
         assert entries, "the window should have closed the first batch"
-        assert entries[0]["close_reason"] == "window"
-        opened, closed = entries[0]["opened_at"], entries[0]["closed_at"]
+        assert entries[0].close_reason == "window"
+        opened, closed = entries[0].opened_at, entries[0].closed_at
         assert isinstance(opened, float) and isinstance(closed, float)
         assert 1.2 <= closed - opened < 1.2 + 0.6
     finally:
@@ -120,7 +123,7 @@ async def test_size_cap_closes_at_once(redis: aioredis.Redis, tmp_path: Path, sn
     result = await batcher.add_detections("front", [_detection(snapshot), _detection(snapshot)])
     assert result.close_reason == "max_detections" and len(result.enqueued) == 1
     [entry] = await _entries(redis)
-    assert len(entry["detection_ids"]) == 4  # one file's detections are never split
+    assert len(entry.detection_ids) == 4  # one file's detections are never split
 
 
 async def test_detection_for_an_overdue_batch_closes_it_and_opens_a_new_one(
@@ -132,7 +135,7 @@ async def test_detection_for_an_overdue_batch_closes_it_and_opens_a_new_one(
     second = await batcher.add_detections("front", [_detection(snapshot)])
     assert second.batch_id != first.batch_id and len(second.enqueued) == 1
     [entry] = await _entries(redis)
-    assert entry["batch_id"] == first.batch_id
+    assert entry.batch_id == first.batch_id
 
 
 async def test_fast_path_closes_at_once_and_at_most_once_per_window(
@@ -145,8 +148,8 @@ async def test_fast_path_closes_at_once_and_at_most_once_per_window(
     result = await batcher.add_detections("front", [person])
     assert result.close_reason == "fast_path" and len(result.enqueued) == 1
     [entry] = await _entries(redis)
-    assert entry["is_fast_path"] is True
-    assert entry["detection_ids"] == [car.id, person.id]  # the open batch's context comes along
+    assert entry.is_fast_path is True
+    assert list(entry.detection_ids) == [car.id, person.id]  # the open batch's context comes along
 
     # The same person a moment later: joins a normal batch instead of raising another event.
     again = await batcher.add_detections("front", [_detection(snapshot, "person", 0.97)])
@@ -172,7 +175,7 @@ async def test_racing_closers_queue_a_batch_exactly_once(
         )
         assert len([r for r in results if r]) == 5
         entries = await _entries(redis)
-        assert sorted(str(e["camera_id"]) for e in entries) == [f"cam{n}" for n in range(5)]
+        assert sorted(e.camera_id for e in entries) == [f"cam{n}" for n in range(5)]
     finally:
         for client in clients:
             await client.aclose()
@@ -193,12 +196,15 @@ async def test_full_queue_keeps_the_batch_open_until_it_drains(
     assert len(await batcher.close_due()) == 1
 
 
-async def test_video_detections_use_the_frame_size(redis: aioredis.Redis, tmp_path: Path) -> None:
-    batcher = BatchAggregator(redis, _settings(tmp_path, batch_max_detections=1))
+def test_a_detection_is_measured_on_its_stored_size_else_its_frame_or_its_file(
+    tmp_path: Path, snapshot: Path
+) -> None:
+    stored = _detection(tmp_path / "missing.jpg", image_width=1280, image_height=720)
+    assert image_size_of(stored) == (1280, 720)  # no file needed
     clip = _detection(tmp_path / "missing.mp4", media_type="video", video_width=1920, video_height=1080)
-    await batcher.add_detections("front", [clip])
-    [entry] = await _entries(redis)
-    assert entry["image_sizes"] == {clip.id: (1920, 1080)}
+    assert image_size_of(clip) == (1920, 1080)
+    assert image_size_of(_detection(snapshot)) == (800, 600)  # a row from before sizes were stored
+    assert image_size_of(_detection(tmp_path / "gone.jpg")) is None
 
 
 async def test_rows_without_objects_are_not_batched(

@@ -11,13 +11,13 @@ import asyncio
 import json
 import logging
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import func, select
@@ -37,9 +37,10 @@ from server.pipeline.broadcast import CHANNEL
 from server.runner import serve
 from server.runtime import Runtime
 from tests.support.gguf import TINY_MODEL_CONTEXT, write_corrupt_gguf, write_tiny_gguf
-from tests.support.media import write_h264_clip
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.media import write_h264_clip, write_vtest_clip, write_vtest_snapshots
+from tests.support.photos import people_walking
 from tests.support.pipeline import eventually
+from tests.support.processes import free_port
 
 CAMERA = "front_door"
 TIMEOUT = 90.0
@@ -146,6 +147,23 @@ async def _wait_for(
     return found
 
 
+async def _in_order(
+    pubsub: aioredis.client.PubSub, done: Any, timeout: float = TIMEOUT
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every message (batches unpacked) in the order published, until `done(messages so far)` holds."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done(seen) and loop.time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            decoded = json.loads(message["data"])
+            for inner in decoded["data"] if decoded["type"] == "batch" else [decoded]:
+                seen.append((inner["type"], inner["data"]))
+    assert done(seen), f"got {[kind for kind, _ in seen]}"
+    return seen
+
+
 async def _camera_with_zone_and_rule(sessions: async_sessionmaker[AsyncSession]) -> AlertRule:
     """The camera of the upload folder, a zone over the street, a rule for people in that zone."""
     async with sessions() as session, session.begin():
@@ -178,7 +196,7 @@ async def _camera_with_zone_and_rule(sessions: async_sessionmaker[AsyncSession])
 async def _upload_photo(settings: Settings, name: str = "snap_0001.jpg") -> None:
     folder = settings.cameras_dir / CAMERA
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PEOPLE_WALKING, folder / name)
+    shutil.copyfile(people_walking(), folder / name)
 
 
 async def test_upload_becomes_an_llm_scored_event_and_an_alert(
@@ -196,10 +214,27 @@ async def test_upload_becomes_an_llm_scored_event_and_an_alert(
     assert (await runtime.health())["components"]["analyzer"]["status"] == "healthy"
     await _upload_photo(settings)
 
-    messages = await _wait_for(subscriber, {"event.created", "alert.created"})
-    event_data, alert_data = messages["event.created"], messages["alert.created"]
-    assert event_data["analysis_backend"] == "llama_cpp"
+    # Notify first: the event and its alert go out with the rules scorer's assessment, before any model
+    # has answered; then the LLM's refinement updates both in place.
+    order = await _in_order(
+        subscriber, lambda seen: any(kind == "alert.updated" and "initial" in data["metadata"] for kind, data in seen)
+    )
+    kinds = [kind for kind, _data in order]
+    assert kinds.index("event.created") < kinds.index("alert.created") < kinds.index("event.updated")
+    event_data = next(data for kind, data in order if kind == "event.created")
+    alert_data = next(data for kind, data in order if kind == "alert.created")
+    refined = next(data for kind, data in order if kind == "event.updated")
+    assert event_data["analysis_backend"] == "rules" and refined["analysis_backend"] == "llama_cpp"
+    assert refined["id"] == event_data["id"]
     assert alert_data["event_id"] == event_data["id"] and alert_data["rule_id"] == str(rule.id)
+    updated_alert = next(
+        data for kind, data in order if kind == "alert.updated" and "initial" in data["metadata"]
+    )
+    assert updated_alert["id"] == alert_data["id"]
+    assert updated_alert["metadata"]["initial"]["risk_score"] == event_data["risk_score"]
+    assert updated_alert["metadata"]["risk_score"] == refined["risk_score"]
+    assert updated_alert["metadata"]["summary"] == refined["summary"]
+    assert updated_alert["metadata"]["analysis_backend"] == "llama_cpp"
 
     async with sessions() as session:
         event = await session.get(Event, event_data["id"])
@@ -260,10 +295,18 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_lo
         assert health["status"] == analyzer["status"] == "degraded"
     await _upload_photo(settings)
 
-    messages = await _wait_for(subscriber, {"event.created", "alert.created"})
-    assert messages["event.created"]["analysis_backend"] == FALLBACK_NAME
+    # The alert does not wait for the model; the refinement that never comes marks the event.
+    order = await _in_order(
+        subscriber, lambda seen: {"event.updated", "alert.created"} <= {kind for kind, _data in seen}
+    )
+    kinds = [kind for kind, _data in order]
+    assert kinds.index("alert.created") < kinds.index("event.updated")
+    created = next(data for kind, data in order if kind == "event.created")
+    updated = next(data for kind, data in order if kind == "event.updated")
+    assert created["analysis_backend"] == "rules" and updated["analysis_backend"] == FALLBACK_NAME
+    assert updated["risk_score"] == created["risk_score"]  # the fallback is the same rules scorer
     async with sessions() as session:
-        event = await session.get(Event, messages["event.created"]["id"])
+        event = await session.get(Event, created["id"])
     assert event is not None and event.summary and event.risk_level == risk_level(event.risk_score or 0).value
 
     async def fallback_logged() -> list[Log]:
@@ -276,10 +319,6 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_lo
     assert reason in row.message
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_api_and_analyze_in_one_process_load_the_model_once(
@@ -293,7 +332,7 @@ async def test_api_and_analyze_in_one_process_load_the_model_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="hsi.analyze")
     await _detections(sessions, [])  # the camera
-    port = _free_port()
+    port = free_port()
     settings = _settings(tmp_path, db_url, redis_url, **_tiny_llm(tiny_gguf), host="127.0.0.1", port=port)
     await start_server(settings, ["api", "analyze"])
     batch = {
@@ -353,7 +392,7 @@ async def test_fast_path_event_arrives_long_before_the_window_closes(
     )
     runtime = await start_server(settings, ["analyze"])
     batcher = BatchAggregator(runtime.redis, settings)  # what the detect role's sink is
-    photo = str(PEOPLE_WALKING)
+    photo = str(people_walking())
     box = {"bbox_x": 350, "bbox_y": 200, "bbox_width": 34, "bbox_height": 76, "file_path": photo}
     car = await _detections(sessions, [{"object_type": "car", "confidence": 0.8, **box}])
     await batcher.add_detections(CAMERA, car)
@@ -365,7 +404,7 @@ async def test_fast_path_event_arrives_long_before_the_window_closes(
     event = (await _wait_for(subscriber, {"event.created"}, timeout=20))["event.created"]
     elapsed = loop.time() - began
     assert elapsed < 10, f"fast path took {elapsed:.1f} s"  # the window would take 60 s
-    assert event["is_fast_path"] is True and event["analysis_backend"] == "llama_cpp"
+    assert event["is_fast_path"] is True and event["analysis_backend"] == "rules"  # the LLM refines after
     assert event["detection_ids"] == [car[0].id, person[0].id]
 
 
@@ -383,7 +422,7 @@ async def test_racing_analyze_processes_make_one_event_per_batch(
         for name in ("one", "two")
     ]
     runtimes = [await start_server(s, ["analyze"]) for s in settings]
-    box = {"bbox_x": 10, "bbox_y": 10, "bbox_width": 50, "bbox_height": 100, "file_path": str(PEOPLE_WALKING)}
+    box = {"bbox_x": 10, "bbox_y": 10, "bbox_width": 50, "bbox_height": 100, "file_path": str(people_walking())}
     for n in range(4):
         rows = await _detections(
             sessions, [{"object_type": "dog", "confidence": 0.7, **box}], camera=f"cam{n}"
@@ -422,7 +461,7 @@ async def test_racing_analyze_processes_make_one_event_per_batch(
     assert cameras == [f"cam{n}" for n in range(4)]
 
 
-async def test_a_video_batch_gets_an_h264_clip(
+async def test_a_video_batch_gets_a_clip_at_the_cameras_frame_rate_after_its_event(
     tmp_path: Path,
     db_url: str,
     redis_url: str,
@@ -430,35 +469,68 @@ async def test_a_video_batch_gets_an_h264_clip(
     subscriber: aioredis.client.PubSub,
     start_server: Any,
 ) -> None:
+    """Real frames (vtest.avi, 10 fps): the clip keeps 10 fps and the recording's 4 s, and it comes as an
+    `event.updated` after `event.created` (encoding never delays the event and its alerts)."""
     settings = _settings(tmp_path, db_url, redis_url, batch_idle_timeout_seconds=0.5)
     runtime = await start_server(settings, ["analyze"])
-    video = write_h264_clip(
-        tmp_path / "cameras" / CAMERA / "motion.mp4", seconds=3.0, fps=10, size=(320, 240)
-    )
+    video = write_vtest_clip(tmp_path / "cameras" / CAMERA / "motion.mp4", seconds=4.0)
+    detection = {
+        "object_type": "person",
+        "confidence": 0.8,
+        "file_path": str(video),
+        "media_type": "video",
+        "bbox_x": 100,
+        "bbox_y": 60,
+        "bbox_width": 40,
+        "bbox_height": 120,
+        "video_width": 768,
+        "video_height": 576,
+        "video_codec": "h264",
+        "duration": 4.0,
+    }
+    rows = await _detections(sessions, [detection, detection])
+    await BatchAggregator(runtime.redis, settings).add_detections(CAMERA, rows)
+    messages = await _wait_for(subscriber, {"event.created", "event.updated"}, timeout=30)
+    assert messages["event.created"]["has_clip"] is False
+    updated = messages["event.updated"]
+    assert updated["id"] == messages["event.created"]["id"] and updated["has_clip"] is True
+    clip = Path(updated["clip_path"])
+    assert clip.is_file() and clip.is_relative_to(settings.clips_dir)
+    info = media.probe_video(clip)
+    assert info.codec == "h264" and (info.width, info.height) == (768, 576)
+    assert info.duration == pytest.approx(4.0, abs=0.2)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].frames == 40  # every frame of the 10 fps recording
+    async with sessions() as session:
+        stored = await session.get(Event, updated["id"])
+    assert stored is not None and stored.clip_path == str(clip)
+
+
+async def test_a_snapshot_only_batch_gets_a_clip(
+    tmp_path: Path,
+    db_url: str,
+    redis_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    subscriber: aioredis.client.PubSub,
+    start_server: Any,
+) -> None:
+    """A camera that uploads only stills: four real snapshots, 1.5 s apart, make a 5.5 s clip."""
+    settings = _settings(tmp_path, db_url, redis_url, batch_idle_timeout_seconds=0.5)
+    runtime = await start_server(settings, ["analyze"])
+    snapshots = write_vtest_snapshots(tmp_path / "cameras" / CAMERA, count=4, every=1.5)
     rows = await _detections(
         sessions,
         [
-            {
-                "object_type": "person",
-                "confidence": 0.8,
-                "file_path": str(video),
-                "media_type": "video",
-                "bbox_x": 100,
-                "bbox_y": 60,
-                "bbox_width": 40,
-                "bbox_height": 120,
-                "video_width": 320,
-                "video_height": 240,
-                "video_codec": "h264",
-                "duration": 3.0,
-            }
-            for _ in range(2)
+            {"object_type": "person", "confidence": 0.8, "file_path": str(path), "media_type": "image",
+             "bbox_x": 349, "bbox_y": 199, "bbox_width": 34, "bbox_height": 76}
+            for path in snapshots
         ],
     )
+    base = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        for index, row in enumerate(rows):
+            (await session.get_one(Detection, row.id)).detected_at = base + timedelta(seconds=1.5 * index)
     await BatchAggregator(runtime.redis, settings).add_detections(CAMERA, rows)
-    event = (await _wait_for(subscriber, {"event.created"}, timeout=30))["event.created"]
-    clip = Path(event["clip_path"])
-    assert clip.is_file() and clip.is_relative_to(settings.clips_dir)
-    info = media.probe_video(clip)
-    assert info.codec == "h264" and (info.width, info.height) == (320, 240)
-    assert 2.0 <= info.duration <= 4.0  # sampled at real-time speed
+    updated = (await _wait_for(subscriber, {"event.updated"}, timeout=30))["event.updated"]
+    clip = Path(updated["clip_path"])
+    assert media.probe_video(clip).duration == pytest.approx(4.5 + 1.0, abs=0.15)

@@ -8,14 +8,8 @@ a corrupt GGUF as the broken LLM, the test's PostgreSQL and Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +18,14 @@ import redis.asyncio as aioredis
 from server.runtime import HEALTH_INDEX, HEALTH_TTL_SECONDS, WorkerHealth, worker_components
 from tests.support.gguf import write_corrupt_gguf
 from tests.support.pipeline import eventually
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _health(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/system/health", timeout=5) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return json.loads(err.read())
-    except OSError:  # not listening yet
-        return None
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "server", *args], cwd=REPO, env=env, stdout=out, stderr=out
-        )
+from tests.support.processes import free_port, health, start_server
 
 
 async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_killed(
     tmp_path: Path, db_url: str, redis_url: str, redis: aioredis.Redis
 ) -> None:
     corrupt = write_corrupt_gguf(tmp_path / "corrupt.gguf")
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HSI_")},
         "HSI_DATABASE_URL": db_url,
@@ -69,13 +39,13 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
     }
     (tmp_path / "cameras").mkdir()
     logs = {name: tmp_path / f"{name}.log" for name in ("api", "analyze")}
-    api = _start(["api"], env, logs["api"])
-    analyze = _start(["worker", "analyze"], env, logs["analyze"])
+    api = start_server(["api"], env, logs["api"])
+    analyze = start_server(["worker", "analyze"], env, logs["analyze"])
     loop = asyncio.get_running_loop()
     try:
 
         async def analyzer_reported() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, _health, port)
+            report = await loop.run_in_executor(None, health, port)
             assert api.poll() is None and analyze.poll() is None, {
                 n: p.read_text()[-2000:] for n, p in logs.items()
             }
@@ -100,7 +70,7 @@ async def test_api_reports_a_separate_workers_broken_llm_and_its_absence_once_ki
         killed_at = loop.time()
 
         async def analyzer_gone() -> dict[str, Any] | None:
-            report = await loop.run_in_executor(None, _health, port)
+            report = await loop.run_in_executor(None, health, port)
             return report if report and not report["components"]["analyzer"]["workers"] else None
 
         report = await eventually(analyzer_gone, timeout=HEALTH_TTL_SECONDS + 10, interval=0.3)

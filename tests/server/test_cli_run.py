@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,7 @@ import aiohttp
 import psutil
 
 from server.runtime import instance_id
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import free_port
 
 
 def _processes_using(path: Path) -> list[psutil.Process]:
@@ -45,7 +39,7 @@ def _get_json(url: str) -> tuple[int, dict]:
 
 
 async def test_run_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     env = {
         **os.environ,

@@ -70,7 +70,7 @@ def test_environment_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "HSI_DETECTOR",
             "yolo",
-            "HSI_DETECTOR='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+            "HSI_DETECTOR='yolo': Input should be 'auto', 'rtdetr', 'ultralytics', 'ssd_mobilenet' or 'hog'",
         ),
         ("HSI_DETECTION_CONFIDENCE", "1.5", "HSI_DETECTION_CONFIDENCE='1.5'"),
         (

@@ -27,6 +27,7 @@ from server.addon import (
     discovery_payload,
 )
 from server.config import Settings
+from server.hub import HubModel
 from server.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,11 @@ def test_default_options_make_valid_settings(
     settings = load_addon_settings()
     assert settings.cameras_dir == Path("/share/hsi/cameras")
     assert settings.llm_url is None and settings.database_url is None  # empty options mean unset
-    assert settings.detector_model == Path("/config/models/rtdetr_v2")
+    # A user with internet gets the real stack by name (downloaded into /data/models at first start).
+    assert settings.detector_model == HubModel("PekingU/rtdetr_v2_r18vd")
+    assert settings.llm_model == HubModel(
+        "bartowski/Nemotron-Mini-4B-Instruct-GGUF", "Nemotron-Mini-4B-Instruct-Q4_K_M.gguf"
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,7 +144,7 @@ def test_default_options_make_valid_settings(
         (
             "detector",
             "yolo",
-            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics' or 'hog'",
+            "hsi: invalid option detector='yolo': Input should be 'auto', 'rtdetr', 'ultralytics', 'ssd_mobilenet' or 'hog'",
         ),
         (
             "database_url",

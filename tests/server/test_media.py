@@ -10,19 +10,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from server.pipeline import media as media_module
 from server.pipeline.media import (
     MIN_IMAGE_BYTES,
+    ClipWriter,
     ImageInfo,
     MediaError,
+    clip_size,
+    decode_image,
+    inspect_image,
     load_image,
-    make_clip,
     make_thumbnail,
     media_type,
     mime_for_path,
     probe_video,
     require_media_type,
     sample_video_frames,
-    validate_image,
     validate_video,
 )
 from tests.support.media import (
@@ -58,36 +61,41 @@ def reason_of(call: object, *args: object) -> str:
     return caught.value.reason
 
 
+def inspect_bytes(path: Path) -> media_module.ImageInfo:
+    """`inspect_image` on a file's bytes, as intake calls it after its one read."""
+    return inspect_image(path.read_bytes())
+
+
 # --- images ---------------------------------------------------------------------------------------
 
 
 def test_good_jpeg_and_png_pass(tmp_path: Path) -> None:
-    assert validate_image(write_jpeg(tmp_path / "a.jpg", (640, 480))) == ImageInfo(640, 480, "image/jpeg")
-    assert validate_image(write_png(tmp_path / "b.png", (320, 240))) == ImageInfo(320, 240, "image/png")
+    assert inspect_image(write_jpeg(tmp_path / "a.jpg", (640, 480)).read_bytes()) == ImageInfo(640, 480, "image/jpeg")
+    assert inspect_image(write_png(tmp_path / "b.png", (320, 240)).read_bytes()) == ImageInfo(320, 240, "image/png")
 
 
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jpg"
     empty.touch()
-    assert reason_of(validate_image, empty) == "empty file (0 bytes)"
+    assert reason_of(inspect_bytes, empty) == "empty file (0 bytes)"
 
 
 def test_too_small_file_is_rejected_and_the_minimum_is_configurable(tmp_path: Path) -> None:
     small = write_jpeg(tmp_path / "small.jpg", (32, 32))
     size = small.stat().st_size
     assert size < MIN_IMAGE_BYTES
-    assert reason_of(validate_image, small) == f"file too small ({size} bytes, minimum {MIN_IMAGE_BYTES})"
-    assert validate_image(small, min_bytes=0) == ImageInfo(32, 32, "image/jpeg")
+    assert reason_of(inspect_bytes, small) == f"file too small ({size} bytes, minimum {MIN_IMAGE_BYTES})"
+    assert inspect_image(small.read_bytes(), min_bytes=0) == ImageInfo(32, 32, "image/jpeg")
 
 
 def test_missing_file_is_rejected(tmp_path: Path) -> None:
-    assert reason_of(validate_image, tmp_path / "gone.jpg") == "file not found"
+    assert reason_of(load_image, tmp_path / "gone.jpg") == "file not found"
 
 
 def test_truncated_jpeg_is_rejected(tmp_path: Path) -> None:
     cut = truncate(write_jpeg(tmp_path / "cut.jpg"), keep=0.6)
     assert cut.stat().st_size > MIN_IMAGE_BYTES
-    assert reason_of(validate_image, cut).startswith("truncated image")
+    assert reason_of(inspect_bytes, cut).startswith("truncated image")
 
 
 def test_truncated_jpeg_is_rejected_even_when_pillow_is_told_to_tolerate_it(
@@ -97,25 +105,25 @@ def test_truncated_jpeg_is_rejected_even_when_pillow_is_told_to_tolerate_it(
 
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # some libraries set this globally
     cut = truncate(write_jpeg(tmp_path / "cut.jpg"), keep=0.6)
-    assert reason_of(validate_image, cut) == "truncated image (no JPEG end marker)"
+    assert reason_of(inspect_bytes, cut) == "truncated image (no JPEG end marker)"
 
 
 def test_truncated_png_is_rejected(tmp_path: Path) -> None:
     cut = truncate(write_png(tmp_path / "cut.png", (320, 240)), keep=0.7)
-    assert reason_of(validate_image, cut).startswith(("truncated image", "corrupt image"))
+    assert reason_of(inspect_bytes, cut).startswith(("truncated image", "corrupt image"))
 
 
 def test_text_named_jpg_is_not_an_image(tmp_path: Path) -> None:
     fake = tmp_path / "fake.jpg"
     fake.write_text("<html>camera error page</html>\n" * 500)
-    assert reason_of(validate_image, fake) == "not an image (content is not a recognised image format)"
+    assert reason_of(inspect_bytes, fake) == "not an image (content is not a recognised image format)"
 
 
 def test_other_image_formats_are_not_accepted(tmp_path: Path) -> None:
     gif = tmp_path / "anim.jpg"
     noise_image((320, 240)).save(gif, "GIF")
     assert gif.stat().st_size > MIN_IMAGE_BYTES
-    assert reason_of(validate_image, gif) == "unsupported image format GIF (JPEG and PNG only)"
+    assert reason_of(inspect_bytes, gif) == "unsupported image format GIF (JPEG and PNG only)"
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
@@ -126,8 +134,9 @@ def test_decompression_bomb_dimensions_are_rejected_before_decoding(
     # 72 MP is above our 64 MP limit, 100 MP trips Pillow's warning, 400 MP its hard error.
     bomb = write_png_claiming_size(tmp_path / "bomb.png", width, height)
     assert bomb.stat().st_size > MIN_IMAGE_BYTES
-    assert reason_of(validate_image, bomb).startswith("image too large")
+    assert reason_of(inspect_bytes, bomb).startswith("image too large")
     assert reason_of(load_image, bomb).startswith("image too large")
+    assert reason_of(decode_image, bomb.read_bytes()).startswith("image too large")
 
 
 def test_load_image_returns_rgb_upright(tmp_path: Path) -> None:
@@ -138,7 +147,7 @@ def test_load_image_returns_rgb_upright(tmp_path: Path) -> None:
     image = load_image(rotated)
     assert image.mode == "RGB"
     assert image.size == (480, 640)
-    assert validate_image(rotated) == ImageInfo(480, 640, "image/jpeg")
+    assert inspect_image(rotated.read_bytes()) == ImageInfo(480, 640, "image/jpeg")
 
 
 def test_extension_helpers() -> None:
@@ -263,23 +272,66 @@ def test_thumbnail_from_a_path(tmp_path: Path) -> None:
         assert thumb.size == (320, 240)
 
 
-def test_make_clip_writes_a_probeable_h264_mp4(tmp_path: Path) -> None:
+def test_clip_writer_writes_a_probeable_h264_mp4_frame_by_frame(tmp_path: Path) -> None:
     # Odd sizes on purpose: 4:2:0 needs even ones, and the frames differ in size.
-    frames: list[Image.Image | Path] = [noise_image((321, 241), i) for i in range(3)]
-    frames.append(write_jpeg(tmp_path / "still.jpg", (640, 480), seed=9))
-    out = make_clip(frames, tmp_path / "clips" / "event.mp4", fps=2.0)
+    still = load_image(write_jpeg(tmp_path / "still.jpg", (640, 480), seed=9))
+    out_path = tmp_path / "clips" / "event.mp4"
+    with ClipWriter(out_path) as writer:
+        for index in range(3):
+            writer.add(noise_image((321, 241), index), index * 0.5)
+        writer.add(still, 1.5)
+        writer.add(noise_image((321, 241), 7), 1.5)  # not after the previous frame: dropped
+        assert writer.frames == 4 and writer.duration == 1.5
+        out = writer.close()
+    assert out == out_path
     info = probe_video(out)
     assert info.codec == "h264" and info.mime == "video/mp4"
     assert (info.width, info.height) == (320, 240)
-    assert info.duration == pytest.approx(2.0, abs=0.05)
+    assert info.duration == pytest.approx(1.6, abs=0.05)  # the last frame shows one 10 fps frame long
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert sum(1 for _ in container.decode(video=0)) == 4
     assert [t for t, _ in sample_video_frames(out, every=0.5, start=0.0)] == pytest.approx(
         [0.0, 0.5, 1.0, 1.5]
     )
-    assert list(out.parent.iterdir()) == [out]
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 
-def test_make_clip_needs_frames(tmp_path: Path) -> None:
-    assert reason_of(make_clip, [], tmp_path / "x.mp4") == "no frames to encode"
+def test_clip_writer_leaves_nothing_without_frames_or_after_an_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="no frames to encode"), ClipWriter(tmp_path / "x.mp4"):
+        pass
+    with pytest.raises(RuntimeError), ClipWriter(tmp_path / "y.mp4") as writer:
+        writer.add(noise_image((64, 48), 1), 0.0)
+        raise RuntimeError("the source broke")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clip_size_caps_pixels_and_keeps_even_sides() -> None:
+    assert clip_size(3840, 2160) == (1920, 1080)
+    assert clip_size(2160, 3840) == (1080, 1920)  # portrait: the same pixel budget
+    assert clip_size(768, 576) == (768, 576)  # never scaled up
+    assert clip_size(321, 241) == (320, 240)
+
+
+def test_damaged_pixels_are_caught_by_the_one_full_decode(tmp_path: Path) -> None:
+    # Header and end marker intact, so the cheap check passes; the compressed pixels are not (a PNG's
+    # chunks carry checksums, which the decoder verifies).
+    whole = bytearray(write_png(tmp_path / "whole.png", (320, 240)).read_bytes())
+    middle = len(whole) // 2
+    whole[middle : middle + 64] = bytes(64)
+    damaged = bytes(whole)
+    assert inspect_image(damaged, min_bytes=0) == ImageInfo(320, 240, "image/png")
+    assert reason_of(decode_image, damaged).startswith(("truncated image", "corrupt image"))
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_never_below_the_side_asked_for(tmp_path: Path) -> None:
+    big = write_jpeg(tmp_path / "big.jpg", (2560, 1440), seed=5).read_bytes()
+    assert decode_image(big).size == (2560, 1440)
+    reduced = decode_image(big, max_side=1280)
+    assert reduced.size == (1280, 720) and reduced.mode == "RGB"
+    assert decode_image(big, max_side=1000).size == (1280, 720)  # 1/4 would go below 1000
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    noise_image((2560, 1440)).save(rotated, "JPEG", exif=exif)
+    assert decode_image(rotated.read_bytes(), max_side=1280).size == (720, 1280)  # upright, reduced

@@ -145,7 +145,8 @@ async def test_python_defaults_fill_in_on_flush(session: AsyncSession) -> None:
     assert camera.created_at.tzinfo is not None
     assert (event.reviewed, event.is_fast_path) == (False, False)
     assert isinstance(rule.id, uuid.UUID)
-    assert (rule.enabled, rule.severity, rule.cooldown_seconds) == (True, AlertSeverity.MEDIUM, 300)
+    # No severity of its own (HSI extension, migration 0005): its alerts take the event's risk level.
+    assert (rule.enabled, rule.severity, rule.cooldown_seconds) == (True, None, 300)
     assert rule.dedup_key_template == "{camera_id}:{rule_id}"
     assert (alert.severity, alert.status) == (AlertSeverity.MEDIUM, AlertStatus.PENDING)
     assert isinstance(alert.id, uuid.UUID)
@@ -195,7 +196,7 @@ async def test_server_defaults_fill_in_for_raw_sql_inserts(engine: AsyncEngine) 
     assert camera["status"] == "online" and camera["created_at"] is not None
     assert (event["reviewed"], event["is_fast_path"]) == (False, False)
     assert isinstance(rule["id"], uuid.UUID)
-    assert (rule["enabled"], rule["severity"], rule["cooldown_seconds"]) == (True, "medium", 300)
+    assert (rule["enabled"], rule["severity"], rule["cooldown_seconds"]) == (True, None, 300)
     assert rule["dedup_key_template"] == "{camera_id}:{rule_id}"
     assert isinstance(alert["id"], uuid.UUID)
     assert (alert["severity"], alert["status"]) == ("medium", "pending")

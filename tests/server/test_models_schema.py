@@ -1,7 +1,8 @@
 """The migrated schema, read back from PostgreSQL's catalogue, matches shared/reference/data-model.md.
 
 Every expectation below is written from the reference (plus the documented HSI extensions:
-`events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index, and
+`events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index, the
+revision 0005 columns (nullable `alert_rules.severity`, three `cameras` columns), and
 names for the constraints the reference leaves unnamed), and
 compared with what the database reports — not with the Python models, so a model and a migration
 that agree with each other but not with the spec still fail here.
@@ -54,6 +55,10 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "status": varchar(False, default="online"),
         "created_at": Col(TSTZ, False, NOW),
         "last_seen_at": Col(TSTZ, True),
+        # HSI extensions (revision 0005): the latest upload, learned and set connectivity delays
+        "last_upload_path": varchar(True),
+        "upload_gap_seconds": Col(DOUBLE, True),
+        "offline_after_seconds": Col(INTEGER, True),
     },
     "detections": {
         "id": serial("detections"),
@@ -74,6 +79,8 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "video_width": Col(INTEGER, True),
         "video_height": Col(INTEGER, True),
         "file_hash": varchar(True, 64),  # HSI extension (revision 0002): idempotent detection
+        "image_width": Col(INTEGER, True),  # HSI extension (revision 0003): the size zones are measured on
+        "image_height": Col(INTEGER, True),
     },
     "events": {
         "id": serial("events"),
@@ -112,7 +119,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "name": varchar(False, 255),
         "description": Col(TEXT, True),
         "enabled": Col(BOOLEAN, False, "true"),
-        "severity": Col("alert_severity", False, "'medium'::alert_severity"),
+        "severity": Col("alert_severity", True),  # HSI extension (revision 0005): NULL = from the risk
         "risk_threshold": Col(INTEGER, True),
         "object_types": Col(JSON, True),
         "camera_ids": Col(JSON, True),

@@ -160,8 +160,10 @@ async def test_images_and_a_clip_in_three_camera_folders(
                 quiet += 1
                 continue
             body = json.loads(message["data"])
-            if body["type"] == "detection.created":
-                created.append(body["data"]["id"])
+            # A file's messages travel as one publication (unpacked by the WebSocket relay).
+            for inner in body["data"] if body["type"] == "batch" else [body]:
+                if inner["type"] == "detection.created":
+                    created.append(inner["data"]["id"])
         assert sorted(created) == [row.id for row in rows]
         await pubsub.aclose()
 

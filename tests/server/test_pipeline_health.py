@@ -63,15 +63,102 @@ async def test_silent_cameras_go_offline_and_come_back_with_an_upload(runtime: R
     assert await mark_silent_cameras_offline(runtime) == []  # already offline: no repeat
 
     # An old file (catch-up) moves last_seen_at but does not make the camera online; a fresh one does.
+    # Either is a change to broadcast (the camera's latest upload); a file older than that is not.
     offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
     async with runtime.database.sessions() as session, session.begin():
-        stale = await record_upload(session, "porch", now - timedelta(hours=1), offline_after)
-    assert stale is None and (await _camera(runtime, "porch")).status == "offline"
+        stale = await record_upload(session, "porch", now - timedelta(hours=1), "/x/Porch/a.jpg", offline_after)
+    assert stale is not None and stale.status == "offline"
     async with runtime.database.sessions() as session, session.begin():
-        fresh = await record_upload(session, "porch", now, offline_after)
-        older = await record_upload(session, "porch", now - timedelta(minutes=5), offline_after)
+        fresh = await record_upload(session, "porch", now, "/x/Porch/b.jpg", offline_after)
+        older = await record_upload(session, "porch", now - timedelta(minutes=5), "/x/Porch/c.jpg", offline_after)
     assert fresh is not None and fresh.status == "online" and older is None
-    assert (await _camera(runtime, "porch")).last_seen_at == now
+    porch = await _camera(runtime, "porch")
+    assert porch.last_seen_at == now and porch.last_upload_path == "/x/Porch/b.jpg"  # the newest, not the last
+    # The two-hour silence that took it offline was an outage (over the 10 minutes), not its pattern.
+    assert porch.upload_gap_seconds is None
+
+
+async def _history(runtime: Runtime, camera_id: str, uploads: list[datetime]) -> Camera:
+    """A camera added at its first upload that then uploaded at each of `uploads` (oldest first)."""
+    await ensure_camera(runtime, camera_id, camera_id.title(), f"/x/{camera_id}")
+    default = timedelta(seconds=runtime.settings.camera_offline_seconds)
+    async with runtime.database.sessions() as session, session.begin():
+        (await session.get_one(Camera, camera_id)).created_at = uploads[0]
+    for index, moment in enumerate(uploads):
+        async with runtime.database.sessions() as session, session.begin():
+            await record_upload(session, camera_id, moment, f"/x/{camera_id}/{index}.jpg", default)
+    return await _camera(runtime, camera_id)
+
+
+def _every(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    moments = []
+    while start <= end:
+        moments.append(start)
+        start += step
+    return moments
+
+
+async def test_connectivity_is_learned_from_each_cameras_own_uploads(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    """Done-when of the connectivity item: a 30-minute camera stays connected; one silent a day past
+    its pattern is disconnected; a motion camera's quiet night is its pattern, not an outage."""
+    settings = pipeline_settings(tmp_path)  # the product's default delay before a pattern is learned
+    assert settings.camera_offline_seconds == 86_400
+    now = datetime.now(UTC).replace(microsecond=0)
+    half_hour = timedelta(minutes=30)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        # Every 30 minutes for three days, the last upload 10 minutes ago.
+        timelapse = await _history(runtime, "timelapse", _every(now - timedelta(days=3), now, half_hour)[:-1])
+        # The same camera, silent since a day and its half hour.
+        stalled = await _history(
+            runtime, "stalled", _every(now - timedelta(days=3), now - timedelta(days=1, minutes=30), half_hour)
+        )
+        # Motion only: bursts of uploads seconds apart through the day, nothing for 10 hours each night;
+        # now 9 hours into a quiet night.
+        motion_uploads = [
+            day_start + timedelta(hours=hour, seconds=second)
+            for day_start in (now - timedelta(days=d, hours=9 + 14) for d in (2, 1, 0))
+            for hour in range(0, 15, 2)
+            for second in (0, 3, 6)
+        ]
+        motion = await _history(runtime, "motion", motion_uploads)
+        # Added 20 hours ago and silent since: nothing learned yet, the generous default applies.
+        newcomer = await _history(runtime, "newcomer", [now - timedelta(hours=20), now - timedelta(hours=20)])
+        # The user's own setting wins over what was learned: one hour.
+        strict = await _history(runtime, "strict", _every(now - timedelta(days=3), now - timedelta(hours=2), half_hour))
+        async with runtime.database.sessions() as session, session.begin():
+            (await session.get_one(Camera, "strict")).offline_after_seconds = 3600
+
+        assert timelapse.upload_gap_seconds == pytest.approx(1800, rel=0.01)
+        assert motion.upload_gap_seconds == pytest.approx(10 * 3600, rel=0.1)  # the night, not the bursts
+        assert newcomer.upload_gap_seconds is None or newcomer.upload_gap_seconds == 0
+
+        changed = await mark_silent_cameras_offline(runtime)
+
+        assert sorted(camera.id for camera in changed) == ["stalled", "strict"]
+        statuses = {c: (await _camera(runtime, c)).status for c in ("timelapse", "stalled", "motion", "newcomer")}
+        assert statuses == {"timelapse": "online", "stalled": "offline", "motion": "online", "newcomer": "online"}
+        assert stalled.last_seen_at == now - timedelta(days=1, minutes=30)  # "since when", for the repair
+
+        # Back after its outage: online again, and the day-long silence is not learned as its pattern.
+        async with runtime.database.sessions() as session, session.begin():
+            back = await record_upload(session, "stalled", now, "/x/stalled/back.jpg", timedelta(days=1))
+        assert back is not None and back.status == "online"
+        assert (await _camera(runtime, "stalled")).upload_gap_seconds == pytest.approx(1800, rel=0.01)
+
+
+def test_the_learned_gap_is_a_decaying_maximum() -> None:
+    from server.pipeline.upload_pattern import GAP_HALF_LIFE, learn_gap
+
+    assert learn_gap(None, 60.0) == 60.0
+    assert learn_gap(3600.0, 5.0) == pytest.approx(3600.0, rel=1e-4)  # a burst does not erase the night
+    assert learn_gap(3600.0, 7200.0) == 7200.0  # a longer silence is remembered at once
+    # Without longer silences, a long one fades: half of it after a week of short gaps.
+    gap = 36_000.0
+    for _ in range(int(GAP_HALF_LIFE.total_seconds() // 60)):
+        gap = learn_gap(gap, 60.0)
+    assert gap == pytest.approx(18_000.0, rel=0.01)
 
 
 async def test_without_a_gpu_the_sampler_says_unavailable_and_nothing_breaks(runtime: Runtime) -> None:

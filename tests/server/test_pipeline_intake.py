@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from server.models import Camera
+from server.pipeline.detect_job import DetectJob, FileIdentity
 from server.pipeline.intake import MediaRejected, pipeline_stream, submit_file
 from server.pipeline.streams import QueueFull
 from server.runtime import Runtime
@@ -89,9 +90,9 @@ async def test_a_folder_name_that_normalises_to_nothing_is_rejected(runtime: Run
     assert row.camera_id is None
 
 
-async def test_queueing_creates_the_camera_and_dedups_by_content(runtime: Runtime) -> None:
+async def test_queueing_carries_the_camera_and_dedups_by_content(runtime: Runtime) -> None:
     folder = runtime.settings.cameras_dir / "Back Yard (östlich) #2"
-    first = write_jpeg(folder / "a.jpg", seed=3)
+    first = write_jpeg(folder / "a.jpg", (800, 600), seed=3)
     copy = folder / "a-copy.jpg"
     copy.write_bytes(first.read_bytes())
     clip = write_h264_clip(folder / "clip.mp4", seconds=2.0)
@@ -104,17 +105,18 @@ async def test_queueing_creates_the_camera_and_dedups_by_content(runtime: Runtim
     assert again.status == "duplicate" and again.file_hash == queued.file_hash
     assert video.status == "queued" and video.media_type == "video"
     async with runtime.database.sessions() as session:
-        [camera] = list(await session.scalars(select(Camera)))
-    assert (camera.id, camera.name, camera.folder_path) == (
-        "back_yard_stlich_2", folder.name, str(folder)
-    )
+        # Queueing touches no camera row: the detect worker creates the camera with the file's rows.
+        assert list(await session.scalars(select(Camera))) == []
     entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
     assert len(entries) == 2
-    image_fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
-    assert {"camera_id", "file_path", "timestamp", "media_type", "file_hash"} <= image_fields.keys()
-    assert image_fields["file_path"] == str(first) and image_fields["file_type"] == "image/jpeg"
-    video_fields = {k.decode(): v.decode() for k, v in entries[1][1].items()}
-    assert video_fields["video_codec"] == "h264" and float(video_fields["duration"]) == pytest.approx(2.0, abs=0.2)
+    image = DetectJob.from_fields({k.decode(): v.decode() for k, v in entries[0][1].items()})
+    assert (image.camera_id, image.camera_name, image.file_path) == ("back_yard_stlich_2", folder.name, first)
+    assert (image.file_type, image.width, image.height, image.file_hash) == ("image/jpeg", 800, 600, queued.file_hash)
+    assert image.identity == FileIdentity.of(first.stat())  # the file as it was hashed
+    assert image.uploaded_at.timestamp() == pytest.approx(first.stat().st_mtime)
+    video_job = DetectJob.from_fields({k.decode(): v.decode() for k, v in entries[1][1].items()})
+    assert video_job.video is not None and video_job.video.codec == "h264"
+    assert video_job.video.duration == pytest.approx(2.0, abs=0.2)
 
 
 async def test_queue_full_gives_the_dedup_claim_back(tmp_path: Path, db_url: str, redis: aioredis.Redis) -> None:
@@ -156,6 +158,8 @@ async def test_the_ledger_is_bounded_and_the_database_answers_beyond_it(runtime:
     first = await submit_file(runtime, path, camera_folder="porch", source="watcher")
     assert first.status == "queued"
     async with runtime.database.sessions() as session:
+        session.add(Camera(id="porch", name="porch", folder_path=str(path.parent)))
+        await session.flush()
         session.add(Detection(camera_id="porch", file_path=str(path), file_hash=first.file_hash))
         await session.commit()
     await redis.delete(dedup.claim_key("porch", first.file_hash))  # the dedup window has passed

@@ -22,7 +22,7 @@ from server.pipeline.intake import pipeline_stream, submit_file
 from server.runner import serve
 from server.runtime import Runtime
 from tests.support.media import write_jpeg
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
 from tests.support.rtdetr import build_tiny_rtdetr
 
@@ -112,7 +112,7 @@ async def _at_least(count: Any, minimum: int) -> bool:
     return (await count) >= minimum
 
 
-async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
+async def test_serve_runs_watcher_and_detect_with_the_default_detector(
     tmp_path: Path, db_url: str, redis_url: str, redis: aioredis.Redis
 ) -> None:
     # Uploaded while the server was down: found by the start-up catch-up.
@@ -121,7 +121,7 @@ async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
     )
     photo = settings.cameras_dir / "Front Path" / "people.jpg"
     photo.parent.mkdir(parents=True)
-    photo.write_bytes(PEOPLE_WALKING.read_bytes())
+    photo.write_bytes(people_walking().read_bytes())
     stop = asyncio.Event()
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
 
@@ -133,8 +133,9 @@ async def test_serve_runs_watcher_and_detect_with_the_hog_fallback(
         runtime = await asyncio.wait_for(ready, 120)
         health = await runtime.health()
         detector = health["components"]["detector"]
-        assert detector["status"] == "degraded" and detector["backend"] == "hog" and detector["fallback"]
-        assert health["status"] == "degraded"
+        assert detector["status"] == "healthy" and detector["backend"] == "ssd_mobilenet"
+        assert detector["fallback"] is False and "HSI_DETECTOR_MODEL is not set" in detector["reason"]
+        assert health["status"] == "healthy"
         assert health["components"]["gpu"]["status"] in ("unavailable", "healthy")
 
         async def people() -> list[Detection]:

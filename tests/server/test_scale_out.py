@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -26,28 +24,10 @@ from server.pipeline.consumers import ConsumerLease
 from server.pipeline.streams import DETECT_GROUP, DETECT_STREAM, RedisStream
 from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
+from tests.support.processes import free_port, start_server, stop_server
 from tests.support.rtdetr import build_tiny_rtdetr
 
-REPO = Path(__file__).resolve().parents[2]
 UPLOADS = 24
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "server", *args], cwd=REPO, env=env, stdout=out, stderr=out)
-
-
-def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0, log.read_text()[-3000:]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_api_two_detectors_and_an_analyzer_process_every_upload_once(
@@ -55,7 +35,7 @@ async def test_api_two_detectors_and_an_analyzer_process_every_upload_once(
 ) -> None:
     model = build_tiny_rtdetr(tmp_path / "model")
     settings = pipeline_settings(tmp_path, detection_classes=list(COCO_CLASSES))
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HSI_")},
         "HSI_DATABASE_URL": db_url,
@@ -78,10 +58,10 @@ async def test_api_two_detectors_and_an_analyzer_process_every_upload_once(
     processes: dict[str, subprocess.Popen[bytes]] = {}
     async with pipeline_runtime(settings, db_url, redis, database_logs=False) as runtime:
         try:
-            processes["api"] = _start(["api"], env, logs["api"])
-            processes["detect1"] = _start(["worker", "detect"], env, logs["detect1"])
-            processes["detect2"] = _start(["worker", "detect"], env, logs["detect2"])
-            processes["analyze"] = _start(["worker", "analyze"], env, logs["analyze"])
+            processes["api"] = start_server(["api"], env, logs["api"])
+            processes["detect1"] = start_server(["worker", "detect"], env, logs["detect1"])
+            processes["detect2"] = start_server(["worker", "detect"], env, logs["detect2"])
+            processes["analyze"] = start_server(["worker", "analyze"], env, logs["analyze"])
 
             async def both_detectors_consuming() -> bool:
                 try:
@@ -123,7 +103,7 @@ async def test_api_two_detectors_and_an_analyzer_process_every_upload_once(
         finally:
             for name, process in processes.items():
                 if process.poll() is None:
-                    _stop(process, logs[name])
+                    stop_server(process, logs[name])
 
         async with runtime.database.sessions() as session:
             files = await session.scalar(select(func.count(func.distinct(Detection.file_hash))))

@@ -49,12 +49,6 @@ TINY = ModelShape(n_layers=2, n_embd=64, n_heads=4, n_kv_heads=4, n_ff=128, cont
 #: (server.analyze.schema.ASSESSMENT_MAX_BYTES, ~7.9 k). Pass it as `llm_context` / `n_ctx`.
 TINY_MODEL_CONTEXT = 16_384
 
-#: About the shape of SmolLM2-135M: a realistic small model for latency figures (~270 MB as F16).
-SMALL = ModelShape(
-    n_layers=30, n_embd=576, n_heads=9, n_kv_heads=3, n_ff=1536, n_vocab_extra=48_800, context_length=8192
-)
-
-
 def _vocabulary(n_extra: int) -> tuple[list[str], list[float], list[int]]:
     """An SPM vocabulary: unk/bos/eos, the 256 byte fallbacks, printable characters, a few words."""
     tokens = ["<unk>", "<s>", "</s>"]

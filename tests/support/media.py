@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image, ImageDraw
+
+from tests.support.real_media import media_path
 
 
 def noise_image(size: tuple[int, int] = (640, 480), seed: int = 0) -> Image.Image:
@@ -117,3 +120,49 @@ def write_png_claiming_size(path: Path, width: int, height: int, padding: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+#: OpenCV's sample clip, a fixed camera over a path with people walking: 795 frames, 10 fps, 768×576,
+#: 79.5 s. From Debian's `opencv-doc` (`make test` installs it; never committed: data/README.md).
+def _vtest() -> Path:
+    return media_path("vtest.avi")
+
+
+def vtest_frames(every: float = 0.1, count: int | None = None) -> Iterator[tuple[float, Image.Image]]:
+    """Real frames of vtest.avi, one every `every` seconds (at most `count`), with their times."""
+    picked = 0
+    with av.open(str(_vtest())) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            shown_at = float(frame.pts * stream.time_base)
+            if shown_at + 1e-3 >= picked * every:
+                picked += 1
+                yield shown_at, frame.to_image().convert("RGB")
+                if count is not None and picked >= count:
+                    return
+
+
+def write_vtest_clip(path: Path, seconds: float) -> Path:
+    """The first `seconds` of vtest.avi re-encoded as the H.264 mp4 a camera uploads (10 fps, real frames)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height = 768, 576
+        stream.pix_fmt = "yuv420p"
+        for index, (_t, image) in enumerate(vtest_frames(0.1, round(seconds * 10))):
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_vtest_snapshots(folder: Path, count: int, every: float) -> list[Path]:
+    """JPEG snapshots of vtest.avi's scene `every` seconds apart, as a snapshot-only camera uploads them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (_t, image) in enumerate(vtest_frames(every, count)):
+        path = folder / f"snap_{index:03d}.jpg"
+        image.save(path, "JPEG", quality=90)
+        paths.append(path)
+    return paths

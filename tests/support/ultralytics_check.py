@@ -109,12 +109,9 @@ def main(confidence: float, classes: list[str], workdir: Path) -> dict[str, obje
     from server.config import Settings
     from server.detect import COCO_CLASSES, load_detector
     from server.detect.ultralytics_backend import UltralyticsDetector
-    from tests.support.photos import PEOPLE_WALKING
+    from tests.support.real_media import media_path
 
-    photos = [
-        Image.open(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"),
-        Image.open(PEOPLE_WALKING),
-    ]
+    photos = [Image.open(media_path("bus.jpg")), Image.open(media_path("people_walking.jpg"))]
     models: dict[str, object] = {}
     for file_name, yaml, coco_names in MODELS:
         torch.manual_seed(0)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,10 @@ log = logging.getLogger("hsi.analyze")
 
 #: Low temperature: scoring should be stable for the same facts, yet not stuck in greedy loops.
 DEFAULT_TEMPERATURE = 0.2
+#: Small models repeat themselves until the grammar's length limit ("a low risk, a low risk, ..."):
+#: measured on SmolLM2-135M over the labelled scenarios, 1.3 cut answers from ~1000 characters of
+#: repetition to one or two sentences, and the time per analysis with them.
+REPEAT_PENALTY = 1.3
 
 #: A chat template for models whose GGUF carries none.
 CHATML_TEMPLATE = (
@@ -99,9 +105,10 @@ class LlamaCppAnalyzer:
                 f"llama-cpp-python is not installed ({err}); install the server's [llm] extra"
             ) from None
         try:
-            llama = Llama(
-                model_path=str(path), n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads, verbose=False
-            )
+            with _without_amx_buffers():
+                llama = Llama(
+                    model_path=str(path), n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, n_threads=n_threads, verbose=False
+                )
         except (ValueError, RuntimeError, OSError) as err:
             raise BackendUnavailableError(f"llama.cpp cannot load {path}: {err}") from None
         log.info("llama.cpp model %s loaded (n_ctx %d, gpu layers %d)", path, n_ctx, n_gpu_layers)
@@ -149,6 +156,7 @@ class LlamaCppAnalyzer:
                     grammar=self._grammar,
                     max_tokens=min(self.max_tokens, room),
                     temperature=self.temperature,
+                    repeat_penalty=REPEAT_PENALTY,
                     seed=self.seed,
                     stop=chat.stop,
                     stopping_criteria=StoppingCriteriaList([lambda _tokens, _logits: cancel.is_set()]),
@@ -171,6 +179,42 @@ class LlamaCppAnalyzer:
             if self._llama is not None:
                 self._llama.close()
                 self._llama = None
+
+
+#: Serialises model loads while `_without_amx_buffers` has the library's default parameters replaced.
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_amx_buffers() -> Iterator[None]:
+    """Load with llama.cpp's "extra" CPU buffer types off when the build has AMX kernels.
+
+    Seen here: llama.cpp's AMX kernels (used for Q4_0/Q4_1/Q8_0/K-quant weights on CPUs with AMX, e.g.
+    Xeon Sapphire Rapids) crash the process with a segmentation fault in the first decode of a real
+    quantised model (SmolLM2-135M Q4_1); with `use_extra_bufts` off the same model runs. A crash would take
+    the whole server down, so on such builds the weights stay in plain CPU buffers (the other extra type,
+    REPACK, goes with it: some prompt speed, never correctness). llama-cpp-python has no argument for the
+    flag, so its default model parameters are adjusted for the duration of the load.
+    """
+    import llama_cpp
+    from llama_cpp import llama as llama_module
+
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info():
+        yield
+        return
+    defaults = llama_module.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            llama_module.llama_cpp.llama_model_default_params = defaults
 
 
 def _chat_formatter(llama: Llama) -> Jinja2ChatFormatter:

@@ -32,6 +32,7 @@ from server.analyze.schema import (
     RISK_FACTORS_MAX_ITEMS,
     SUMMARY_MAX_CHARS,
     RiskAssessment,
+    fit,
 )
 
 PERSON, VEHICLE, CYCLE, ANIMAL, OTHER = "person", "vehicle", "cycle", "animal", "other"
@@ -185,10 +186,10 @@ def score_batch(ctx: BatchContext) -> RiskAssessment:
         reasoning += f" Pattern: {pattern}."
     factors = _dedupe(score.factors) or ["routine activity"]
     return RiskAssessment(
-        risk_factors=[_fit(factor, RISK_FACTOR_MAX_CHARS) for factor in factors[:RISK_FACTORS_MAX_ITEMS]],
-        reasoning=_fit(reasoning, REASONING_MAX_CHARS),
+        risk_factors=[fit(factor, RISK_FACTOR_MAX_CHARS) for factor in factors[:RISK_FACTORS_MAX_ITEMS]],
+        reasoning=fit(reasoning, REASONING_MAX_CHARS),
         risk_score=final,
-        summary=_fit(summary, SUMMARY_MAX_CHARS),
+        summary=fit(summary, SUMMARY_MAX_CHARS),
     )
 
 
@@ -293,14 +294,6 @@ def _peak_counts(ctx: BatchContext) -> Counter[str]:
 
 def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-def _fit(text: str, limit: int) -> str:
-    """Shorten to the schema's limit on a word boundary, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0]
-    return cut + "…"
 
 
 class RulesAnalyzer:

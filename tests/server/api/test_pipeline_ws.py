@@ -7,7 +7,6 @@ event and alert are read, reviewed and acknowledged over REST.
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,12 @@ import aiohttp
 from server.config import Settings
 from server.runner import serve
 from server.runtime import Runtime
-from tests.support.photos import PEOPLE_WALKING
+from tests.support.photos import people_walking
+from tests.support.processes import free_port
 
 TIMEOUT = 90.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _next_of(ws: aiohttp.ClientWebSocketResponse, wanted: set[str]) -> dict[str, Any]:
@@ -40,7 +36,7 @@ async def _next_of(ws: aiohttp.ClientWebSocketResponse, wanted: set[str]) -> dic
 async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
     tmp_path: Path, db_url: str, redis_url: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "cameras").mkdir()
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -90,7 +86,7 @@ async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
                 assert (await ws.receive_json(timeout=10))["type"] == "subscribed"
                 ingested = await http.post(
                     f"{base}/api/ingest?camera_id=front_door",
-                    data=PEOPLE_WALKING.read_bytes(),
+                    data=people_walking().read_bytes(),
                     headers={"Content-Type": "image/jpeg"},
                 )
                 assert ingested.status == 202, await ingested.text()

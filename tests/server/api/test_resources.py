@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from PIL import Image
 from sqlalchemy import select
 
 from server.models import (
@@ -19,6 +20,7 @@ from server.models import (
     AlertSeverity,
     AlertStatus,
     AuditLog,
+    Camera,
     ClassBaseline,
     Event,
     GPUStats,
@@ -27,6 +29,7 @@ from server.models import (
 )
 from server.runtime import Runtime, WorkerHealth
 from tests.server.api.conftest import Seeded, error_of
+from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.pipeline import eventually
 
 
@@ -127,6 +130,35 @@ async def test_cameras_crud_list_and_snapshot(runtime: Runtime, client: TestClie
     assert snapshot.status == 200 and snapshot.content_type == "image/jpeg"
     assert (await snapshot.read())[:2] == b"\xff\xd8"
     await error_of(await client.get("/api/cameras/nothing_here/snapshot"), 404)
+
+    # The snapshot is the latest upload, also when nothing was detected in it (the camera tile must
+    # not keep showing the last picture that had detections).
+    empty_scene = write_jpeg(runtime.settings.cameras_dir / "front_door" / "empty.jpg", seed=99)
+    async with runtime.database.sessions() as session, session.begin():
+        (await session.get_one(Camera, "front_door")).last_upload_path = str(empty_scene)
+    latest = await client.get("/api/cameras/front_door/snapshot")
+    assert latest.status == 200 and await latest.read() == empty_scene.read_bytes()
+    # A camera whose latest upload is a recording shows its first frame.
+    recording = write_h264_clip(runtime.settings.cameras_dir / "front_door" / "motion.mp4", size=(320, 240))
+    async with runtime.database.sessions() as session, session.begin():
+        (await session.get_one(Camera, "front_door")).last_upload_path = str(recording)
+    poster = await client.get("/api/cameras/front_door/snapshot")
+    assert poster.status == 200 and poster.content_type == "image/jpeg"
+    with Image.open(io.BytesIO(await poster.read())) as frame:
+        assert (frame.format, frame.size) == ("JPEG", (320, 240))
+    recording.unlink()  # gone: the newest image instead
+    fallback = await client.get("/api/cameras/front_door/snapshot")
+    assert fallback.status == 200 and fallback.content_type == "image/jpeg"
+
+    # Each camera's own offline delay: set, then back to the learned one with null (other fields
+    # still refuse null).
+    strict = await _json(await client.patch("/api/cameras/front_door", json={"offline_after_seconds": 7200}))
+    assert strict["offline_after_seconds"] == 7200
+    learned = await _json(await client.patch("/api/cameras/front_door", json={"offline_after_seconds": None}))
+    assert learned["offline_after_seconds"] is None
+    await error_of(await client.patch("/api/cameras/front_door", json={"offline_after_seconds": 5}), 422)
+    refused = await error_of(await client.patch("/api/cameras/front_door", json={"name": None}), 422)
+    assert refused["details"] == [{"field": "name", "message": "cannot be null", "in": "body"}]
 
 
 async def test_zones_crud_and_polygon_validation(
@@ -325,6 +357,8 @@ async def test_one_event_camera_and_rule_read_back_as_stored(
         "folder_path": str(runtime.settings.cameras_dir / "backyard"),
         "status": "online",
         "last_seen_at": None,
+        "upload_gap_seconds": None,
+        "offline_after_seconds": None,
         "last_event": {
             "id": seeded.events[5],
             "risk_score": 50,

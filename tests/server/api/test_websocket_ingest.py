@@ -95,6 +95,31 @@ async def test_slow_client_is_dropped_without_slowing_others(runtime: Runtime) -
         await fast.close()
 
 
+async def test_a_batch_publication_reaches_clients_as_its_messages(runtime: Runtime, client: TestClient) -> None:
+    """A file's camera and detections go out as one PUBLISH; clients see each message, filters apply."""
+    everything = await client.ws_connect("/api/ws")
+    detections = await client.ws_connect("/api/ws")
+    await _subscribe(everything)
+    await _subscribe(detections, types=["detection.created"], camera_ids=["porch"])
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        broadcast.queue_many(
+            pipe,
+            [
+                ("camera.updated", {"id": "porch", "status": "online"}),
+                ("detection.created", {"id": 7, "camera_id": "porch"}),
+                ("detection.created", {"id": 8, "camera_id": "porch"}),
+            ],
+        )
+        assert len(await pipe.execute()) == 1  # one publication
+    got = [await everything.receive_json(timeout=5) for _ in range(3)]
+    assert got == [
+        {"type": "camera.updated", "data": {"id": "porch", "status": "online"}},
+        {"type": "detection.created", "data": {"id": 7, "camera_id": "porch"}},
+        {"type": "detection.created", "data": {"id": 8, "camera_id": "porch"}},
+    ]
+    assert [(await detections.receive_json(timeout=5))["data"]["id"] for _ in range(2)] == [7, 8]
+
+
 async def test_ingest_raw_and_multipart_join_the_pipeline(
     runtime: Runtime, client: TestClient, tmp_path
 ) -> None:
@@ -144,7 +169,7 @@ async def test_ingested_clip_is_stored_and_queued_as_video(
     fields = {k.decode(): v.decode() for k, v in entry.items()}
     assert fields["file_path"] == str(stored) and fields["media_type"] == "video"
     assert fields["file_type"] == "video/mp4" and fields["video_codec"] == "h264"
-    assert (fields["video_width"], fields["video_height"]) == ("320", "240")
+    assert (fields["width"], fields["height"]) == ("320", "240")
     assert abs(float(fields["duration"]) - 2.0) < 0.2
     cameras = await (await client.get("/api/cameras")).json()
     assert [c["id"] for c in cameras["items"]] == ["porch_cam"]

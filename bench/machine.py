@@ -1,0 +1,46 @@
+"""What every benchmark prints first: the machine it ran on, so figures are never read without it."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        return round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(*packages: str) -> dict[str, Any]:
+    """CPU model and count, memory, Python, platform, and the versions of `packages` that matter."""
+    return {
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "sched_cpus": len(os.sched_getaffinity(0)),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{name: package_version(name) for name in packages},
+    }
