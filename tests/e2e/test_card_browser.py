@@ -169,7 +169,10 @@ async def test_zone_drawn_in_the_editor_is_used_by_the_alert_engine(stack: Stack
         await editor.locator(".new-zone").click()
         image = editor.locator(".canvas img")
         await image.evaluate("img => img.decode()")
+        await page.wait_for_timeout(300)  # the canvas takes the image's proportions
+        await image.scroll_into_view_if_needed()
         box = await image.bounding_box()
+        assert box["y"] + box["height"] <= DESKTOP[1], "the whole image is in view for drawing"
         at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
         for x, y in points[:-1]:
             await page.mouse.click(*at(x, y))
@@ -181,7 +184,11 @@ async def test_zone_drawn_in_the_editor_is_used_by_the_alert_engine(stack: Stack
         await page.mouse.up()
         await editor.locator("input.zone-name").fill(name)
         await editor.locator(".save-zone").click()
-        await editor.locator(".status.saved").wait_for(timeout=TIMEOUT_MS)
+        try:
+            await editor.locator(".status.saved").wait_for(timeout=TIMEOUT_MS)
+        except Exception:
+            await shot(page, "failure-zone-editor.png")
+            raise AssertionError(await editor.locator(".status").all_text_contents()) from None
         await editor.locator("button.close").click()
 
     zones = {zone["name"]: zone for zone in await stack.server.items("/api/cameras/front_door/zones")}

@@ -16,6 +16,10 @@ export class HsiZoneEditor extends LitElement {
     cardStyles,
     css`
       .canvas {
+        /* The whole image in view while drawing: as wide as the panel allows and no taller than the
+           screen leaves room for (--aspect: the image's width / height, set once it loads). */
+        width: min(100%, calc((100vh - 240px) * var(--aspect, 1.333)));
+        margin: 0 auto;
         position: relative;
         user-select: none;
         touch-action: none;
@@ -111,6 +115,12 @@ export class HsiZoneEditor extends LitElement {
     return [clamp((event.clientX - box.left) / box.width), clamp((event.clientY - box.top) / box.height)];
   }
 
+  private fitCanvas(image: HTMLImageElement): void {
+    if (image.naturalHeight) {
+      (image.parentElement as HTMLElement).style.setProperty("--aspect", String(image.naturalWidth / image.naturalHeight));
+    }
+  }
+
   private onPointerDown(event: PointerEvent): void {
     if (!this.draft) return;
     const handle = (event.target as HTMLElement).closest(".handle") as HTMLElement | null;
@@ -181,7 +191,8 @@ export class HsiZoneEditor extends LitElement {
         </div>
         <div class="canvas" @pointerdown=${this.onPointerDown} @pointermove=${this.onPointerMove}
           @pointerup=${this.onPointerUp} @pointercancel=${this.onPointerUp}>
-          <img alt=${this.camera.name} src=${this.camera.snapshot_url ?? ""} draggable="false" />
+          <img alt=${this.camera.name} src=${this.camera.snapshot_url ?? ""} draggable="false"
+            @load=${(e: Event) => this.fitCanvas(e.target as HTMLImageElement)} />
           <svg viewBox="0 0 1 1" preserveAspectRatio="none">
             ${shown.map((zone) => this.polygon(zone.coordinates, zone.color || DEFAULT_COLOUR, 0.2))}
             ${draft ? this.polygon(draft.points, draft.color, 0.35) : nothing}
