@@ -11,7 +11,10 @@ PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha lock bench ha clean
+CARD := custom_components/home_security_intelligence/frontend
+
+.PHONY: setup setup-server setup-ha setup-ultralytics media run test test-server test-ha test-card \
+	test-e2e browser-deps docs-screenshots lock bench ha clean
 
 setup: setup-server setup-ha setup-ultralytics media
 setup-server: $(VENV)/.installed
@@ -59,20 +62,44 @@ run: setup-server
 	HSI_DATA_DIR=$${HSI_DATA_DIR:-var/data} HSI_CAMERAS_DIR=$${HSI_CAMERAS_DIR:-var/cameras} \
 		exec $(PY) -m server run
 
-# Every test: the server suite, then the Home Assistant integration suite (with coverage and mypy).
+# Every test: the server suite, the Home Assistant integration suite (with coverage and mypy), the
+# card's build check, and the browser test.
 test: setup
 	$(MAKE) test-server
 	$(MAKE) test-ha
+	$(MAKE) test-card
+	$(MAKE) test-e2e
 
 test-server: setup-server setup-ultralytics media
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
 
-# The HA suite starts real servers from the server's venv, so it needs both.
-test-ha: setup
+# The HA suite starts real servers from the server's venv, so it needs both; the logbook test sets
+# up HA's frontend (what `make ha` installs).
+test-ha: setup $(HA_VENV)/.frontend
 	$(HA_VENV)/bin/python -m pytest tests/integration -q -p no:cacheprovider \
 		--cov=custom_components.home_security_intelligence --cov-report=term-missing:skip-covered \
 		--cov-fail-under=95
 	$(HA_VENV)/bin/python -m mypy --config-file mypy-ha.ini custom_components/home_security_intelligence
+
+# The card's committed bundle is what its source makes: locked install, type check, a fresh build
+# compared byte for byte with dist/hsi-card.js.
+test-card:
+	cd $(CARD) && npm ci --no-audit --no-fund && npm run check
+
+# Debian's Chromium (driven by Playwright, never a downloaded browser), installed when missing.
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends chromium fonts-liberation)
+
+# The card in a real browser against a real Home Assistant and a real server that processes real
+# photos and a real clip (`make media`); prints the first page's time. HSI_SCREENSHOTS=<dir> says
+# where its screenshots go.
+test-e2e: setup $(HA_VENV)/.frontend browser-deps
+	$(HA_VENV)/bin/python -m pytest tests/e2e -q -s
+
+# Refresh the README's screenshots of the card.
+docs-screenshots:
+	HSI_SCREENSHOTS=$(CURDIR)/docs $(MAKE) test-e2e
 
 # Re-pin requirements-server.txt after a dependency change in pyproject.toml (CPU torch from /opt/wheels,
 # so the resolver does not pull CUDA packages; torch itself is installed separately by each image).

@@ -40,11 +40,15 @@ from .const import (
 )
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import hub_device_info
+from .card import async_register_card
+from .llm_api import async_register_llm_api
 from .services import async_setup_services
 from .views import HSIMediaProxyView
+from .websocket_api import async_setup_websocket_api
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.CALENDAR,
     Platform.CAMERA,
     Platform.EVENT,
     Platform.IMAGE,
@@ -56,9 +60,13 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register services and the media proxy once, whatever the number of servers."""
+    """Register, once whatever the number of servers: the actions, the media proxy, the card and
+    its WebSocket commands, and the Assist API."""
     async_setup_services(hass)
     hass.http.register_view(HSIMediaProxyView())
+    async_setup_websocket_api(hass)
+    await async_register_card(hass)
+    async_register_llm_api(hass)
     return True
 
 

@@ -30,12 +30,15 @@ Lists: ``{"items": [...], "next_cursor": str|null}`` with ``?limit=&cursor=``.
   reasoning, detection_ids, reviewed, notes, is_fast_path, object_types, clip_path,
   analysis_backend, thumbnail_url, has_clip}``; ``GET /api/events`` (filters camera_id, risk_level,
   min_risk, reviewed, since, until); ``PATCH /api/events/{id}`` ``{reviewed?, notes?}``;
-  ``GET /api/events/search?q=``; ``GET /api/events/{id}/clip`` (video/mp4).
-- Detections: ``{id, camera_id, detected_at, object_type, confidence, ...}``;
-  ``GET /api/detections/{id}/thumbnail`` (image/jpeg).
+  ``GET /api/events/search?q=`` (same filters); ``GET /api/events/{id}``;
+  ``GET /api/events/{id}/clip`` (video/mp4).
+- Detections: ``{id, camera_id, detected_at, object_type, confidence, bbox: {x, y, width,
+  height}|null, thumbnail_url, media_type, ...}``; ``GET /api/detections/{id}/thumbnail``
+  (image/jpeg); ``GET /api/events/{id}/detections`` (a list).
 - Alerts: ``{id, event_id, rule_id, severity, status, created_at, updated_at, delivered_at,
   channels, dedup_key, metadata: {object_types, top_confidence, zone_ids, thumbnail_url, summary,
-  risk_score, camera_id}}``; ``POST /api/alerts/{id}/acknowledge|dismiss`` → the alert.
+  risk_score, camera_id}}``; ``GET /api/alerts`` (filters status, severity, camera_id, event_id,
+  since, until); ``POST /api/alerts/{id}/acknowledge|dismiss`` → the alert.
 - Alert rules: ``GET/POST /api/alert-rules``, ``GET/PATCH/DELETE /api/alert-rules/{id}`` with the
   AlertRule columns; ``POST /api/alert-rules/{id}/test`` →
   ``{"rule_id", "results": [{"event_id", "matched", "reasons"}]}``.
@@ -62,6 +65,8 @@ REQUEST_TIMEOUT = 10.0
 MEDIA_TIMEOUT = 60.0
 PAGE_LIMIT = 100
 MAX_PAGES = 50
+#: Alert statuses that still want a person's attention (not delivered yet, or not answered).
+OPEN_ALERT_STATUSES = ("pending", "delivered")
 
 
 class ComponentHealth(TypedDict, total=False):
@@ -161,6 +166,15 @@ class Event(TypedDict):
     analysis_backend: NotRequired[str | None]
 
 
+class BoundingBox(TypedDict):
+    """A detection's box in pixels of the image it was found in."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
 class Detection(TypedDict):
     """One detected object."""
 
@@ -169,6 +183,9 @@ class Detection(TypedDict):
     detected_at: str
     object_type: str
     confidence: float
+    bbox: NotRequired[BoundingBox | None]
+    thumbnail_url: NotRequired[str | None]
+    media_type: NotRequired[str | None]
 
 
 class AlertMetadata(TypedDict, total=False):
@@ -439,14 +456,35 @@ class HSIClient:
         """One page of events, filtered (camera_id, risk_level, min_risk, reviewed, ...)."""
         return cast(Page, await self._request("GET", "/api/events", params=filters))
 
-    async def search_events(self, query: str, limit: int) -> Page:
-        """Full-text search over event summaries and reasoning."""
+    async def search_events(self, query: str, limit: int, **filters: Any) -> Page:
+        """Full-text search over event summaries and reasoning (the list's filters apply)."""
         return cast(
             Page,
             await self._request(
-                "GET", "/api/events/search", params={"q": query, "limit": limit}
+                "GET", "/api/events/search", params={**filters, "q": query, "limit": limit}
             ),
         )
+
+    async def event(self, event_id: int) -> Event:
+        """One event."""
+        return cast(Event, await self._request("GET", f"/api/events/{event_id}"))
+
+    async def event_detections(self, event_id: int) -> list[Detection]:
+        """Every detection of an event."""
+        return cast(list[Detection], await self._list(f"/api/events/{event_id}/detections"))
+
+    async def alerts(self, **filters: Any) -> Page:
+        """One page of alerts, newest first (filters status, severity, camera_id, event_id, ...)."""
+        return cast(Page, await self._request("GET", "/api/alerts", params=filters))
+
+    async def open_alerts(self, limit: int = PAGE_LIMIT, **filters: Any) -> list[Alert]:
+        """Alerts nobody acknowledged or dismissed yet (pending or delivered), newest first."""
+        alerts: list[Alert] = []
+        for status in OPEN_ALERT_STATUSES:
+            page = await self.alerts(**filters, status=status, limit=limit)
+            alerts.extend(cast(list[Alert], page["items"]))
+        alerts.sort(key=lambda alert: alert["created_at"], reverse=True)
+        return alerts[:limit]
 
     async def update_event(self, event_id: int, body: Mapping[str, Any]) -> Event:
         """Mark an event reviewed and/or set its notes."""

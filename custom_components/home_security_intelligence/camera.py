@@ -12,14 +12,13 @@ from typing import Any
 
 from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .api import HSIError
-from .const import DOMAIN
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, async_setup_camera_entities
+from .errors import cannot_connect
 
 # Snapshots are served by the server; nothing here writes, so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -63,8 +62,4 @@ class HSICamera(HSICameraEntity, Camera):
         try:
             return await self.coordinator.client.camera_snapshot(self.camera_id)
         except HSIError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise cannot_connect(err) from err

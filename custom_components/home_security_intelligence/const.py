@@ -77,6 +77,9 @@ UNREACHABLE_ISSUE_AFTER: Final = timedelta(minutes=15)
 # Signed media URLs (notifications, the media browser) stay valid this long: a phone loads the
 # picture when the notification arrives, a player opens a clip when asked to.
 SIGNED_URL_TTL: Final = timedelta(hours=1)
+# The card's media URLs are signed for the viewer's session and live this long; the card asks
+# for fresh ones well before (see frontend/src/card.ts).
+CARD_URL_TTL: Final = timedelta(hours=1)
 
 # Servers with another major version speak another API; below the minimum, fields are missing.
 SUPPORTED_SERVER_MAJOR: Final = 0

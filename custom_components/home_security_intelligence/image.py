@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .api import HSIError
-from .const import DOMAIN
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, async_setup_camera_entities
+from .errors import cannot_connect
 
 PARALLEL_UPDATES = 0
 
@@ -77,11 +76,7 @@ class HSIDetectionImage(HSICameraEntity, ImageEntity):
                 f"/api/detections/{self._detection_id}/thumbnail"
             )
         except HSIError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise cannot_connect(err) from err
         if result is None:
             return None
         self._attr_content_type = result[1] or "image/jpeg"

@@ -11,6 +11,7 @@ the bus ends up in the recorder's database, where a signature would outlive its 
 
 from __future__ import annotations
 
+from datetime import timedelta
 import re
 from typing import TYPE_CHECKING
 
@@ -62,11 +63,24 @@ def proxy_path(entry_id: str, server_path: str) -> str | None:
     return f"{PROXY_PREFIX}/{entry_id}/{relative}"
 
 
-def signed_media_url(hass: HomeAssistant, entry_id: str, server_path: str | None) -> str | None:
-    """Signed proxy path for a server media path, or None when there is no media."""
+def signed_media_url(
+    hass: HomeAssistant,
+    entry_id: str,
+    server_path: str | None,
+    *,
+    expiration: timedelta = SIGNED_URL_TTL,
+    refresh_token_id: str | None = None,
+) -> str | None:
+    """Signed proxy path for a server media path, or None when there is no media.
+
+    Signed for HA's content user (notifications, which have no session) unless a refresh token
+    is given: the card's URLs are signed for the signed-in user's session, so they die with it.
+    """
     if not server_path or (path := proxy_path(entry_id, server_path)) is None:
         return None
-    return async_sign_path(hass, path, SIGNED_URL_TTL, use_content_user=True)
+    if refresh_token_id is not None:
+        return async_sign_path(hass, path, expiration, refresh_token_id=refresh_token_id)
+    return async_sign_path(hass, path, expiration, use_content_user=True)
 
 
 class HSIMediaProxyView(HomeAssistantView):

@@ -231,6 +231,7 @@ STRINGS: dict[str, object] = {
                 "state_attributes": {"event_type": {"state": SEVERITY}},
             }
         },
+        "calendar": {"events": {"name": "Events"}, "all_events": {"name": "All camera events"}},
         "image": {"latest_detection": {"name": "Latest detection"}},
         "sensor": {
             "risk_score": {"name": "Risk score"},
@@ -259,7 +260,10 @@ STRINGS: dict[str, object] = {
         "not_found": {"message": "The server has no {item}."},
         "rejected": {"message": "The server refused the request: {message}"},
         "invalid_device": {"message": "Device {device_id} is not a camera of this server."},
-        "invalid_time_range": {"message": "`since` must be before `until`."},
+        "invalid_time_range": {"message": "The time range ends before it starts (`since` or `start` must be before `until` or `end`)."},
+        "invalid_datetime": {"message": "`{field}` is not an ISO 8601 date-time: {value}"},
+        "unknown_camera": {"message": "No camera is named {camera}. Cameras: {cameras}."},
+        "invalid_tool_arguments": {"message": "Invalid arguments: {error}"},
         "not_a_camera": {"message": "{entity_id} is not a camera entity."},
         "snapshot_failed": {"message": "Could not take a snapshot of {entity_id}: {error}"},
         "media_unknown_server": {"message": "No loaded Home Security Intelligence server with entry id {entry_id}."},

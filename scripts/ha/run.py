@@ -125,7 +125,7 @@ def main() -> int:
         _wait_for(f"{base}/manifest.json", 300, hass)
         token_file = config / ".hsi_token"
         token = token_file.read_text() if token_file.exists() else onboard(base, token_file)
-        api_key = (Path(args.server_data) / "api_key.txt").read_text().strip()
+        api_key = args.api_key or (Path(args.server_data) / "api_key.txt").read_text().strip()
         add_integration(base, token, args.server_port, api_key)
         print(f"Home Assistant: {base}  (login bypassed on 127.0.0.1; Ctrl-C stops it)", flush=True)
         return hass.wait()
@@ -140,7 +140,8 @@ def main() -> int:
 
 parser = argparse.ArgumentParser()
 parser.add_argument("config")
-parser.add_argument("--server-data", required=True, help="the server's HSI_DATA_DIR (api_key.txt)")
+parser.add_argument("--server-data", help="the server's HSI_DATA_DIR (its first key: api_key.txt)")
+parser.add_argument("--api-key", help="a key of the server (instead of --server-data's api_key.txt)")
 parser.add_argument("--server-port", type=int, default=8000)
 parser.add_argument("--ha-port", type=int, default=8123)
 parser.add_argument(
@@ -149,6 +150,8 @@ parser.add_argument(
     help="Home Assistant's time zone; by default the server's home zone (HSI_TIMEZONE), so both tell one time",
 )
 args = parser.parse_args()
+if not args.api_key and not args.server_data:
+    parser.error("give --server-data (its api_key.txt) or --api-key")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -90,8 +90,16 @@ PEOPLE_ONLY_BOX = (0, 0, 640, 576)
 
 def people_photo(seed: int) -> bytes:
     """The people photo, one pixel changed per seed, so every upload has its own content hash."""
-    with Image.open(PEOPLE_PHOTO) as source:
-        image = source.convert("RGB").crop(PEOPLE_ONLY_BOX)
+    return photo_variant(PEOPLE_PHOTO, seed, PEOPLE_ONLY_BOX)
+
+
+def photo_variant(path: Path, seed: int, box: tuple[int, int, int, int] | None = None) -> bytes:
+    """A photo (cropped to `box`) with one pixel changed per seed: a new file to the server's
+    duplicate check."""
+    with Image.open(path) as source:
+        image = source.convert("RGB")
+        if box is not None:
+            image = image.crop(box)
     image.putpixel((seed % image.width, 0), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=92)

@@ -1,0 +1,129 @@
+"""Assist's tools answer from real events, through Home Assistant's own LLM helpers (what a
+conversation agent calls): "did anyone come to the front door while I was out?" gets exactly the
+events of that camera in that time range."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import llm
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.home_security_intelligence.const import DOMAIN
+
+from .hsi_server import HSIServer, eventually
+
+LoadEntry = Callable[[], Awaitable[MockConfigEntry]]
+CONTEXT = llm.LLMContext(
+    platform="test", context=Context(), user_prompt=None, language="en", assistant="conversation",
+    device_id=None,
+)
+
+
+async def tool(hass: HomeAssistant, name: str, **args: Any) -> dict[str, Any]:
+    """Call one of the API's tools as a conversation agent does."""
+    api = await llm.async_get_api(hass, DOMAIN, CONTEXT)
+    return dict(await api.async_call_tool(llm.ToolInput(tool_name=name, tool_args=args)))
+
+
+def local(timestamp: str, shift: timedelta = timedelta()) -> str:
+    """A server time as the local, zone-less ISO time a user (or an LLM) would say."""
+    moment = dt_util.as_local(dt_util.parse_datetime(timestamp, raise_on_error=True)) + shift
+    return moment.replace(tzinfo=None).isoformat()
+
+
+async def test_assist_answers_from_events_in_a_time_range(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """Events before, during and after a time range on the front door, and one on the garage
+    during it: the search returns the one front-door event inside the range."""
+    before = await hsi_server.upload_and_wait("Front Door", "front_door")
+    during = await hsi_server.upload_and_wait("Front Door", "front_door")
+    garage = await hsi_server.upload_and_wait("Garage", "garage")
+    after = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await load_entry()
+
+    api = await llm.async_get_api(hass, DOMAIN, CONTEXT)
+    assert "Front Door" in api.api_prompt and "Garage" in api.api_prompt
+    assert {t.name for t in api.tools} == {
+        "search_security_events", "summarize_camera_activity", "list_pending_alerts"
+    }
+
+    # "While I was out": from just after the first event's start to the last one's (ranges are
+    # half-open: the end is not included).
+    out = {"start": local(before["started_at"], timedelta(milliseconds=1)), "end": local(after["started_at"])}
+    assert before["started_at"] < during["started_at"] <= garage["started_at"] < after["started_at"], (
+        before["started_at"], during["started_at"], garage["started_at"], after["started_at"])
+    answer = await tool(hass, "search_security_events", camera="front door", **out)
+    assert [e["event_id"] for e in answer["events"]] == [during["id"]]
+    found = answer["events"][0]
+    assert (found["camera"], found["summary"], found["objects"]) == ("Front Door", during["summary"], ["person"])
+    assert found["risk_score"] == during["risk_score"]
+
+    everywhere = await tool(hass, "search_security_events", **out)
+    assert [e["event_id"] for e in everywhere["events"]] == [garage["id"], during["id"]]
+    assert (await tool(hass, "search_security_events", camera="Garage", object_type="dog"))["events"] == []
+    strict = await tool(hass, "search_security_events", min_risk=during["risk_score"] + 1, **out)
+    assert strict["events"] == []
+    words = await tool(hass, "search_security_events", query="person", camera="front_door", limit=2)
+    assert words["count"] == 2 and words["more"] is True
+    assert {e["event_id"] for e in words["events"]} <= {before["id"], during["id"], after["id"]}
+
+    summary = await tool(hass, "summarize_camera_activity", camera="Front Door")
+    assert summary["event_count"] == 3
+    assert summary["objects"] == {"person": 3}
+    assert summary["first_event"]["event_id"] == before["id"]
+    assert summary["last_event"]["event_id"] == after["id"]
+    assert summary["not_reviewed"] == 3
+    assert sum(summary["by_risk_level"].values()) == 3
+    assert (await tool(hass, "summarize_camera_activity", **out))["event_count"] == 2
+
+    with pytest.raises(HomeAssistantError, match="No camera is named Back Yard"):
+        await tool(hass, "search_security_events", camera="Back Yard")
+    with pytest.raises(HomeAssistantError, match="not an ISO 8601"):
+        await tool(hass, "search_security_events", start="yesterday-ish")
+    with pytest.raises(HomeAssistantError, match="ends before it starts"):
+        await tool(hass, "summarize_camera_activity", start=out["end"], end=out["start"])
+    with pytest.raises(HomeAssistantError, match="Invalid arguments"):
+        await tool(hass, "search_security_events", min_risk=101)
+
+
+async def test_assist_lists_pending_alerts(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """Alerts nobody answered are listed with their camera and summary, and leave the list once
+    acknowledged; a stopped server is a clear error, not an empty answer."""
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    await load_entry()
+    assert await tool(hass, "list_pending_alerts") == {"count": 0, "alerts": []}
+    await hsi_server.create_rule()
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+
+    async def alert() -> dict[str, Any] | None:
+        answer = await tool(hass, "list_pending_alerts", camera="Front Door")
+        return next((a for a in answer["alerts"] if a["event_id"] == event["id"]), None)
+
+    alert = await eventually(alert, 60, "the event's pending alert")
+    assert (alert["camera"], alert["summary"]) == ("Front Door", event["summary"])
+    for pending in (await tool(hass, "list_pending_alerts"))["alerts"]:
+        await hsi_server.request("POST", f"/api/alerts/{pending['alert_id']}/acknowledge", expect=200)
+    assert (await tool(hass, "list_pending_alerts"))["count"] == 0
+
+    await hsi_server.stop()
+    with pytest.raises(HomeAssistantError, match="Could not reach the server"):
+        await tool(hass, "list_pending_alerts")
+
+
+async def test_assist_without_a_server(hass: HomeAssistant) -> None:
+    """The API is there as soon as the integration is; with no server loaded its tools say so."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    with pytest.raises(HomeAssistantError, match="No Home Security Intelligence server"):
+        await tool(hass, "list_pending_alerts")
