@@ -1,0 +1,173 @@
+"""HTTP load generator for `bench.api`, run in its own process so it does not share the server's loop.
+
+    python -m bench.http_load < plan.json > results.json
+
+The plan names the server (`host`, `port`, `headers`) and the `targets` (`name` → path). For each target
+it measures latency one request at a time (`c1_requests` requests, at most `c1_seconds`, at least
+`c1_min_requests`), then throughput with `concurrency` requests in flight for `throughput_seconds`
+(skipped when one request took longer than `throughput_max_p50_ms` at concurrency 1: a 30 s request
+measures nothing at 16 in flight but the time it holds the database).
+
+The client is a few lines of HTTP/1.1 over asyncio streams with keep-alive, no library: at a thousand
+requests a second a full client library would cost the 2-core machine more CPU than the server's
+handler, and that CPU would be missing from the server it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; reconnects when the server closes it."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host = host
+        self.port = port
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None or self.reader is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}\r\n"
+        self.writer.write(request.encode("latin-1"))
+        status_line = await self.reader.readline()
+        if not status_line:
+            self.writer = None
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split(b" ", 2)[1])
+        length: int | None = None
+        chunked = close = False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        if chunked:
+            parts = []
+            while True:
+                size = int((await self.reader.readline()).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readline()
+                    break
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readline()
+            body = b"".join(parts)
+        else:
+            body = await self.reader.readexactly(length or 0)
+        if close:
+            self.writer.close()
+            self.writer = None
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values (p95 of 20 values is the 19th)."""
+    index = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def summary(latencies: list[float]) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(_percentile(ordered, 0.95) * 1000, 2),
+        "p99_ms": round(_percentile(ordered, 0.99) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+async def sequential(plan: dict[str, Any], path: str) -> dict[str, Any]:
+    """Latency at concurrency 1 (after `warmup` requests that are not counted)."""
+    connection = Connection(plan["host"], plan["port"], plan["headers"])
+    latencies: list[float] = []
+    errors = 0
+    try:
+        for _ in range(plan.get("warmup", 3)):
+            await connection.get(path)
+        deadline = time.perf_counter() + plan["c1_seconds"]
+        while len(latencies) < plan["c1_requests"] and (
+            time.perf_counter() < deadline or len(latencies) < plan["c1_min_requests"]
+        ):
+            started = time.perf_counter()
+            status, _ = await connection.get(path)
+            latencies.append(time.perf_counter() - started)
+            errors += status != 200
+    finally:
+        connection.close()
+    return {**summary(latencies), "errors": errors}
+
+
+async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
+    """Requests per second with `concurrency` keep-alive connections busy for `throughput_seconds`."""
+    connections = [Connection(plan["host"], plan["port"], plan["headers"]) for _ in range(plan["concurrency"])]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + plan["throughput_seconds"]
+
+    async def worker(connection: Connection) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            status, _ = await connection.get(path)
+            latencies.append(time.perf_counter() - started)
+            errors += status != 200
+
+    began = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(connection) for connection in connections))
+    finally:
+        for connection in connections:
+            connection.close()
+    elapsed = time.perf_counter() - began
+    return {
+        "concurrency": plan["concurrency"],
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        **summary(latencies),
+        "errors": errors,
+    }
+
+
+async def run(plan: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, path in plan["targets"].items():
+        one = await sequential(plan, path)
+        entry: dict[str, Any] = {"path": path, "c1": one}
+        if one["p50_ms"] <= plan["throughput_max_p50_ms"]:
+            entry["throughput"] = await concurrent(plan, path)
+        else:
+            entry["throughput"] = None
+        results[name] = entry
+        shown = entry["throughput"]["rps"] if entry["throughput"] else "-"
+        print(f"  {name:44} p50 {one['p50_ms']:9.2f} ms  p95 {one['p95_ms']:9.2f} ms  rps@c16 {shown}", file=sys.stderr)
+    return results
+
+
+def main() -> int:
+    plan = json.load(sys.stdin)
+    json.dump(asyncio.run(run(plan)), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
