@@ -82,9 +82,10 @@ def _git(*args: str, cwd: Path = REPO) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def baseline_tree(ref: str, data_dir: Path) -> tuple[Path, str]:
-    """A detached `git worktree` of `ref` under the data directory (reused when already there)."""
-    commit = _git("rev-parse", ref)
+def baseline_tree(ref: str | None, data_dir: Path) -> tuple[Path, str]:
+    """A detached `git worktree` of `ref` (default: the commit this branch left main at) under the data
+    directory, reused when already there."""
+    commit = _git("rev-parse", ref) if ref else _git("merge-base", "HEAD", "main")
     tree = data_dir / f"baseline-{commit[:12]}"
     if not (tree / "server").is_dir():
         _git("worktree", "add", "--detach", str(tree), commit)
@@ -153,7 +154,7 @@ async def baseline_database(admin_url: str, scale: int, baseline: Path) -> dict[
     """The baseline's database of `scale` events, generated unless an earlier run left it; its facts."""
     name = f"hsi_bench_base_{scale}"
     marker = await _marker(admin_url, name)
-    if marker is not None and marker.get("events") == scale:
+    if marker is not None and marker.get("events") == scale and marker.get("data") == api_data.VERSION:
         return marker
     await drop_database(admin_url, f"hsi_bench_head_{scale}")
     await drop_database(admin_url, name)
@@ -163,7 +164,12 @@ async def baseline_database(admin_url: str, scale: int, baseline: Path) -> dict[
     started = time.perf_counter()
     await _execute(_url(admin_url, name), api_data.statements(scale, f"'{anchor.isoformat()}'::timestamptz"))
     await _execute(_url(admin_url, name), ["VACUUM ANALYZE"])
-    marker = {"events": scale, "anchor": anchor.isoformat(), "load_seconds": round(time.perf_counter() - started, 1)}
+    marker = {
+        "events": scale,
+        "data": api_data.VERSION,
+        "anchor": anchor.isoformat(),
+        "load_seconds": round(time.perf_counter() - started, 1),
+    }
     await _set_marker(admin_url, name, marker)
     print(f"loaded {scale} events in {marker['load_seconds']} s", file=sys.stderr)
     return marker
@@ -174,7 +180,8 @@ async def current_database(admin_url: str, scale: int, fresh: bool) -> dict[str,
     migrations (timed), unless an earlier run left it and `fresh` is not asked for; its facts."""
     name, template = f"hsi_bench_head_{scale}", f"hsi_bench_base_{scale}"
     marker = await _marker(admin_url, name)
-    if marker is not None and not fresh:
+    base = await _marker(admin_url, template) or {}
+    if marker is not None and not fresh and marker.get("anchor") == base.get("anchor"):
         return marker
     await drop_database(admin_url, name)
     started = time.perf_counter()
@@ -183,7 +190,7 @@ async def current_database(admin_url: str, scale: int, fresh: bool) -> dict[str,
     upgrade_seconds = migrate(REPO, _url(admin_url, name))
     await _execute(_url(admin_url, name), ["VACUUM ANALYZE"])
     marker = {
-        **(await _marker(admin_url, template) or {}),
+        **base,
         "copy_seconds": round(copy_seconds, 1),
         "upgrade_seconds": round(upgrade_seconds, 1),
     }
@@ -298,6 +305,7 @@ def targets(server: Served, key: str, anchor: datetime, scale: int) -> dict[str,
         "gpu history 1h": "/api/system/gpu?minutes=60",
         "search two words": "/api/events/search?q=person%20door&limit=50",
         "search phrase -exclusion": "/api/events/search?q=%22back%20gate%22%20-cat&limit=50",
+        "search rare word (a plate)": f"/api/events/search?q={api_data.plate(scale // 2 - scale // 2 % 4 + 1)}&limit=50",
         "stats 30 days": f"/api/events/stats?since={ago(days=30)}",
         "system stats": "/api/system/stats",
     }
@@ -404,6 +412,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             anchor = datetime.fromisoformat(facts[str(scale)]["anchor"])
             results[str(scale)] = {}
             for tree_name, tree in (("baseline", baseline), ("current", REPO)):
+                if tree_name not in args.trees:
+                    continue
                 await install_key(urls[tree_name], key)
                 work = data_dir / "runs" / f"{tree_name}-{scale}"
                 shutil.rmtree(work, ignore_errors=True)
@@ -424,7 +434,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _git("worktree", "remove", "--force", str(baseline))
     if args.prepare_only:
         return {}
-    summary = compare(results, args.scales)
+    summary = compare(results, args.scales) if set(args.trees) == {"baseline", "current"} else {}
     print_table(summary, args.scales)
     return {
         "benchmark": "api",
@@ -446,11 +456,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=lambda text: [int(v) for v in text.split(",")], default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--baseline", default="main", help="git ref of the previous design (default: main)")
+    parser.add_argument(
+        "--baseline", help="git ref of the previous design (default: the commit this branch left main at)"
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-api"))
     parser.add_argument("--keep", action="store_true", help="keep the databases and the baseline worktree")
     parser.add_argument("--fresh-current", action="store_true", help="re-copy and re-upgrade this tree's databases")
     parser.add_argument("--prepare-only", action="store_true", help="build the databases, measure nothing")
+    parser.add_argument(
+        "--trees", type=lambda text: text.split(","), default=["baseline", "current"], help="measure only these"
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)

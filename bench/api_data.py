@@ -8,7 +8,9 @@ measured on identical rows. Per event `e` (one every 25 s, the newest at the anc
   and a file hash like the detect worker writes; the event lists them in `detection_ids`;
 - a theme by `e % 4` (person / car / dog / person+car) for the detections' classes and the event's
   `object_types`; a summary from 8 sentences (`e % 8`) and a reasoning from 4, so a two-word search
-  matches an eighth of all events; a risk score spread over 0–100; two events in three unreviewed;
+  matches an eighth of all events; vehicle events name a plate (a word that occurs once, as names
+  and plates do, so the text statistics have the long tail real summaries have); a risk score spread
+  over 0–100; two events in three unreviewed;
 - an alert for every tenth event (statuses in turn: a quarter pending), 20 alert rules, 2 zones and
   the baselines of each camera; a GPU sample a minute, a log line every 50 s and an audit entry
   every 500 s over the same span.
@@ -20,9 +22,16 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Bumped whenever the data below changes: a kept database of another version is generated again.
+VERSION = 2
 CAMERAS = 10
 DETECTIONS_PER_EVENT = 10
 EVENT_SPACING_SECONDS = 25
+
+PLATE_FUNCTION = (
+    "CREATE FUNCTION plate(e integer) RETURNS text LANGUAGE sql IMMUTABLE "
+    "AS $$ SELECT upper(substr(md5(e::text), 1, 6)) $$"
+)
 
 #: Statements in order; `:n` is the number of events, `:anchor` the newest event's start (timestamptz).
 LOAD_SQL = [
@@ -52,7 +61,8 @@ LOAD_SQL = [
                      'A delivery driver leaves a package', 'A cat on the fence',
                      'Someone tries the back gate handle', 'A truck stops on the street'])[1 + e % 8],
               (ARRAY['usual daytime activity', 'unfamiliar person at an entry point late at night',
-                     'vehicle matches a frequent visitor', 'animal, no threat'])[1 + e % 4],
+                     'vehicle matches a frequent visitor', 'animal, no threat'])[1 + e % 4]
+                || CASE WHEN e % 4 IN (1, 3) THEN ', plate ' || plate(e) ELSE '' END,
               '[' || array_to_string(ARRAY(SELECT generate_series((e - 1) * 10 + 1, e * 10)), ',') || ']',
               e % 3 = 0,
               (ARRAY['["person"]', '["car"]', '["dog"]', '["person","car"]'])[1 + e % 4],
@@ -104,9 +114,17 @@ LOAD_SQL = [
 ]
 
 
+def plate(event: int) -> str:
+    """The plate named by vehicle event `event` (`e % 4` in 1, 3): the SQL's `plate(e)`, in Python."""
+    import hashlib
+
+    return hashlib.md5(str(event).encode()).hexdigest()[:6].upper()
+
+
 def statements(events: int, anchor_sql: str) -> list[str]:
     """The load statements for `events` events, newest at `anchor_sql` (a timestamptz literal)."""
-    return [sql.replace(":n", str(int(events))).replace(":anchor", anchor_sql) for sql in LOAD_SQL]
+    statements = [sql.replace(":n", str(int(events))).replace(":anchor", anchor_sql) for sql in LOAD_SQL]
+    return [PLATE_FUNCTION, *statements, "DROP FUNCTION plate(integer)"]
 
 
 def rows(events: int) -> dict[str, Any]:

@@ -170,7 +170,12 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in COUNT_COLUMNS),
         sa.PrimaryKeyConstraint("id", name="pk_event_counts_hourly"),
     )
-    op.create_index("idx_event_counts_hourly_hour_camera", "event_counts_hourly", ["hour", "camera_id"])
+    op.create_index(
+        "idx_event_counts_hourly_hour_camera",
+        "event_counts_hourly",
+        ["hour", "camera_id"],
+        postgresql_include=COUNT_COLUMNS,
+    )
     op.create_table(
         "store_counters",
         _id(),

@@ -100,7 +100,7 @@ async def list_rules(call: Call) -> dict[str, Any]:
         statement = statement.where(AlertRule.enabled.is_(call.query.enabled))
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, call.query, lambda r: (r.created_at, r.id), scalars=False
+            connection, statement, _KEYSET, call.query, lambda r: (r["created_at"], r["id"])
         )
     )
     return page_of([serialize.alert_rule_to_dict(row) for row in rows], cursor)

@@ -75,7 +75,7 @@ async def list_alerts(call: Call) -> dict[str, Any]:
 
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         return await fetch_page(
-            connection, statement, _KEYSET, q, lambda a: (a.created_at, a.id), scalars=False
+            connection, statement, _KEYSET, q, lambda a: (a["created_at"], a["id"])
         )
 
     rows, cursor = await call.runtime.database.read(page)

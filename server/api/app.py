@@ -2,8 +2,8 @@
 
 Services started with the app and stopped with it: the WebSocket hub (one Redis subscription), the
 `system.status` publisher, the database log handler (application events), the failed-auth tracker, the
-in-memory API keys (one LISTEN connection), and — on a server without any API key — the first key,
-written to `<data_dir>/api_key.txt`.
+in-memory API keys (one LISTEN connection), the retention cleanup (one process at a time runs each
+round), and — on a server without any API key — the first key, written to `<data_dir>/api_key.txt`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from server.api.middleware import AuthFailures, auth_middleware, context_middlew
 from server.api.registry import register
 from server.api.state import ENDPOINTS, RUNTIME, SERVICES, SETTINGS, ApiSettings
 from server.logs import ensure_database_logging
+from server.retention import run_periodically as run_retention
 from server.pipeline.supervision import spawn
 from server.runtime import Runtime
 
@@ -103,6 +104,8 @@ async def _start_services(app: web.Application) -> None:
         "hsi-system-status",
         lambda: system.publish_status(runtime, stop, interval, lambda: bool(hub.clients)),
     )
+    if runtime.settings.retention_enabled:
+        spawn(stack, stop, "hsi-retention", lambda: run_retention(runtime, stop))
 
 
 async def _close_websockets(app: web.Application) -> None:

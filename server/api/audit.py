@@ -97,7 +97,7 @@ async def list_audit(call: Call) -> dict[str, Any]:
             statement = statement.where(column == str(value))
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, q, lambda r: (r.timestamp, r.id), scalars=False
+            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
         )
     )
     return page_of([serialize.audit_to_dict(row) for row in rows], cursor)

@@ -7,13 +7,14 @@ recorded for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
@@ -22,7 +23,7 @@ from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.api.rows import columns
+from server.api.rows import columns, fetch_all, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
@@ -87,7 +88,7 @@ class CameraUpdate(BaseModel):
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
 
 
-async def with_activity(session: AsyncSession | AsyncConnection, cameras: list[Any]) -> list[dict[str, Any]]:
+async def with_activity(connection: AsyncConnection, cameras: Sequence[Any]) -> list[dict[str, Any]]:
     """Each camera with its latest event and detection: per camera, the first entry of its range of
     `(camera_id, started_at, id)` and `(camera_id, detected_at, id)` (one index probe each, no sort)."""
     if not cameras:
@@ -106,27 +107,31 @@ async def with_activity(session: AsyncSession | AsyncConnection, cameras: list[A
         .limit(1)
         .scalar_subquery()
     )
-    ids = [camera.id for camera in cameras]
+    ids = [serialize.reader(camera)("id") for camera in cameras]
     latest = {
-        row.id: (row.event_id, row.detection_id)
-        for row in await session.execute(
+        row["id"]: (row["event_id"], row["detection_id"])
+        for row in await fetch_all(
+            connection,
             select(Camera.id, last_event.label("event_id"), last_detection.label("detection_id")).where(
-                Camera.id.in_(ids)
-            )
+                Camera.id == any_(bindparam("ids", ids, ARRAY(String)))
+            ),
         )
     }
     event_ids = [pair[0] for pair in latest.values() if pair[0] is not None]
     events = (
         {
-            event.id: event
-            for event in await session.execute(select(*columns(Event)).where(Event.id.in_(event_ids)))
+            event["id"]: event
+            for event in await fetch_all(
+                connection,
+                select(*columns(Event)).where(Event.id == any_(bindparam("ids", event_ids, ARRAY(Integer)))),
+            )
         }
         if event_ids
         else {}
     )
     result = []
-    for camera in cameras:
-        event_id, detection_id = latest.get(camera.id, (None, None))
+    for camera_id, camera in zip(ids, cameras, strict=True):
+        event_id, detection_id = latest.get(camera_id, (None, None))
         result.append(
             serialize.camera_with_activity(camera, events.get(event_id) if event_id else None, detection_id)
         )
@@ -167,7 +172,7 @@ async def list_cameras(call: Call) -> dict[str, Any]:
         statement = statement.where(Camera.status == q.status.value)
 
     async def page(connection: AsyncConnection) -> dict[str, Any]:
-        rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c.id,), scalars=False)
+        rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c["id"],))
         return page_of(await with_activity(connection, rows), cursor)
 
     return await call.runtime.database.read(page)
@@ -208,7 +213,7 @@ async def create_camera(call: Call) -> dict[str, Any]:
             details={"name": body.name},
         )
         await session.commit()
-        data = (await with_activity(session, [camera]))[0]
+        data = (await with_activity(await session.connection(), [camera]))[0]
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 
@@ -218,7 +223,7 @@ async def read_camera(call: Call) -> dict[str, Any]:
     camera_id = call.path.camera_id
 
     async def read(connection: AsyncConnection) -> dict[str, Any]:
-        camera = (await connection.execute(select(*columns(Camera)).where(Camera.id == camera_id))).first()
+        camera = await first(connection, select(*columns(Camera)).where(Camera.id == camera_id))
         if camera is None:
             raise not_found("camera", camera_id)
         return (await with_activity(connection, [camera]))[0]
@@ -263,7 +268,7 @@ async def update_camera(call: Call) -> dict[str, Any]:
             details={"changes": changes},
         )
         await session.commit()
-        data = (await with_activity(session, [camera]))[0]
+        data = (await with_activity(await session.connection(), [camera]))[0]
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 

@@ -82,7 +82,7 @@ async def page_of_detections(
 ) -> dict[str, Any]:
     """One page of `statement` (a select of `columns(Detection)`) with the list's filters applied."""
     rows, cursor = await fetch_page(
-        connection, filtered(q, statement), KEYSET, q, lambda d: (d.detected_at, d.id), scalars=False
+        connection, filtered(q, statement), KEYSET, q, lambda d: (d["detected_at"], d["id"])
     )
     return page_of([serialize.detection_to_dict(row) for row in rows], cursor)
 
@@ -124,7 +124,7 @@ async def read_detection(call: Call) -> dict[str, Any]:
 )
 async def detection_thumbnail(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return file_response(call.runtime.settings, detection.thumbnail_path, "thumbnail")
+    return file_response(call.runtime.settings, detection["thumbnail_path"], "thumbnail")
 
 
 @routes.get(
@@ -135,4 +135,4 @@ async def detection_thumbnail(call: Call) -> web.StreamResponse:
 )
 async def detection_image(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return file_response(call.runtime.settings, detection.file_path, "source media")
+    return file_response(call.runtime.settings, detection["file_path"], "source media")

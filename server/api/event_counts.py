@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.analyze.risk import RiskLevel, band_bounds
@@ -88,31 +88,37 @@ def _local_day(moment: Any, zone: str) -> Any:
 
 
 def _rollup_statement(q: CountFilters, levels: tuple[str, ...], low: datetime | None, high: datetime | None) -> Any:
-    """Per camera, per local day (hours inside one day), and the hours a local midnight falls into."""
-    hour = EventHourlyCounts.hour
+    """One pass over the rollup's rows: per camera, per local day (hours inside one day), and the hours
+    a local midnight falls into (returned as such, for the events table to split)."""
+    table = EventHourlyCounts.__table__.c
     where = []
     if low is not None:
-        where.append(hour >= low)
+        where.append(table.hour >= low)
     if high is not None:
-        where.append(hour < high)
+        where.append(table.hour < high)
     if q.camera_id is not None:
-        where.append(EventHourlyCounts.camera_id == q.camera_id)
-    sums = _level_sums(levels, q.reviewed)
-    hours = select(hour, *sums).where(*where).group_by(hour).cte("hours")
-    local_start = func.timezone(q.timezone, hours.c.hour)
-    local_end = func.timezone(q.timezone, hours.c.hour + literal_column("interval '59:59.999999'"))
-    straddles = func.date(local_start) != func.date(local_end)
-    per_level = [func.sum(hours.c[level]) for level in levels]
-    day = _local_day(hours.c.hour, q.timezone)  # one expression object: one bind, so GROUP BY matches
-    return union_all(
-        select(literal_column("'camera'"), EventHourlyCounts.camera_id, literal_column("NULL::timestamptz"), *sums)
+        where.append(table.camera_id == q.camera_id)
+    grouped = (
+        select(table.camera_id, table.hour, *_level_sums(levels, q.reviewed))
         .where(*where)
-        .group_by(EventHourlyCounts.camera_id),
-        select(literal_column("'day'"), day, literal_column("NULL::timestamptz"), *per_level)
-        .where(~straddles)
+        .group_by(func.grouping_sets(tuple_(table.camera_id), tuple_(table.hour)))
+        .cte("grouped")
+    )
+    hours = grouped.c.hour
+    counts = [grouped.c[level] for level in levels]
+    local_start = func.timezone(q.timezone, hours)
+    local_end = func.timezone(q.timezone, hours + literal_column("interval '59:59.999999'"))
+    straddles = func.date(local_start) != func.date(local_end)
+    day = _local_day(hours, q.timezone)  # one expression object: one bind, so GROUP BY matches
+    no_hour = literal_column("NULL::timestamptz")
+    return union_all(
+        select(literal_column("'camera'"), grouped.c.camera_id, no_hour, *counts).where(hours.is_(None)),
+        select(literal_column("'day'"), day, no_hour, *(func.sum(count) for count in counts))
+        .where(hours.is_not(None), ~straddles)
         .group_by(day),
-        select(literal_column("'midnight'"), literal_column("NULL::text"), hours.c.hour, *(hours.c[level] for level in levels))
-        .where(straddles),
+        select(literal_column("'midnight'"), literal_column("NULL::text"), hours, *counts).where(
+            hours.is_not(None), straddles
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, bindparam, func, not_, select, tuple_
+from sqlalchemy import ARRAY, Integer, Select, any_, bindparam, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
@@ -29,7 +29,7 @@ from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
 from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns, first
+from server.api.rows import columns, fetch_all, first
 from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast
 
@@ -109,7 +109,7 @@ async def list_events(call: Call) -> dict[str, Any]:
 
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         return await fetch_page(
-            connection, statement, _KEYSET, call.query, lambda e: (e.started_at, e.id), scalars=False
+            connection, statement, _KEYSET, call.query, lambda e: (e["started_at"], e["id"])
         )
 
     rows, cursor = await call.runtime.database.read(page)
@@ -184,8 +184,8 @@ async def search_events(call: Call) -> dict[str, Any]:
                 break
         events = {}
         if hits:
-            found = await connection.execute(select(*columns(Event)).where(Event.id.in_([h.id for h in hits])))
-            events = {row.id: row for row in found}
+            ids = bindparam("ids", [hit.id for hit in hits], ARRAY(Integer))
+            events = {row["id"]: row for row in await fetch_all(connection, select(*columns(Event)).where(Event.id == any_(ids)))}
         items = [
             {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)} for hit in hits if hit.id in events
         ]
@@ -402,8 +402,8 @@ async def event_detections(call: Call) -> dict[str, Any]:
         event = await first(connection, select(Event.detection_ids).where(Event.id == event_id))
         if event is None:
             raise not_found("event", event_id)
-        ids = [int(value) for value in serialize.json_list(event.detection_ids)]
-        statement = select(*columns(Detection)).where(Detection.id.in_(ids))
+        ids = [int(value) for value in serialize.json_list(event["detection_ids"])]
+        statement = select(*columns(Detection)).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
         return await page_of_detections(connection, statement, call.query)
 
     return await call.runtime.database.read(page)

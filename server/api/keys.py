@@ -48,7 +48,7 @@ _KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
 async def list_api_keys(call: Call) -> dict[str, Any]:
     statement = select(*columns(APIKey))
     rows, cursor = await call.runtime.database.read(
-        lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k.id,), scalars=False)
+        lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k["id"],))
     )
     return page_of([serialize.api_key_to_dict(row) for row in rows], cursor)
 

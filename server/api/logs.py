@@ -86,7 +86,7 @@ async def list_logs(call: Call) -> dict[str, Any]:
         statement = statement.where(Log.message.ilike(f"%{escaped}%", escape="\\"))
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, q, lambda r: (r.timestamp, r.id), scalars=False
+            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
         )
     )
     return page_of([serialize.log_to_dict(row) for row in rows], cursor)

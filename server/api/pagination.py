@@ -20,10 +20,11 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Select, literal, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.api.errors import ApiError
+from server.api.rows import fetch_all
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -143,22 +144,17 @@ def _adapter(types: tuple[type, ...]) -> TypeAdapter[Any]:
 
 
 async def fetch_page(
-    session: AsyncSession | AsyncConnection,
+    connection: AsyncConnection,
     statement: Select[Any],
     keyset: Keyset,
     page: PageQuery,
     key_of: Callable[[Any], Sequence[Any]],
-    *,
-    scalars: bool = True,
-) -> tuple[list[Any], str | None]:
-    """Run `statement` for one page; returns the rows and the cursor of the next page (or None).
-
-    `scalars=False` returns rows (Core selects of columns, which the read paths use: no ORM objects)."""
+) -> tuple[Sequence[Any], str | None]:
+    """Run `statement` for one page; returns the rows (read by name) and the next page's cursor or None."""
     if page.cursor:
         statement = statement.where(keyset.after(keyset.decode(page.cursor)))
     statement = statement.order_by(*keyset.order_by()).limit(page.limit + 1)
-    result = await session.execute(statement)
-    rows = list(result.scalars() if scalars else result.all())
+    rows = await fetch_all(connection, statement)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     next_cursor = keyset.encode(key_of(rows[-1])) if more and rows else None

@@ -11,6 +11,7 @@ value of the declared response model (usually a dict from `server.serialize`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import types
@@ -123,9 +124,10 @@ def _is_list(annotation: Any) -> bool:
     return False
 
 
-def _list_fields(model: type[BaseModel]) -> set[str]:
-    """Fields that take repeated query keys (`?type=a&type=b`)."""
-    return {name for name, info in model.model_fields.items() if _is_list(info.annotation)}
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields that take repeated query keys (`?type=a&type=b`); computed once per model."""
+    return frozenset(name for name, info in model.model_fields.items() if _is_list(info.annotation))
 
 
 def reject_nul(value: Any, location: str, path: str = "") -> None:
@@ -280,7 +282,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parameters(
-    model: type[BaseModel], location: str, definitions: dict[str, Any], lists: set[str]
+    model: type[BaseModel], location: str, definitions: dict[str, Any], lists: frozenset[str]
 ) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     for name, definition in schema.pop("$defs", {}).items():
@@ -356,7 +358,7 @@ def openapi_document(
             operation["description"] = endpoint.description
         parameters: list[dict[str, Any]] = []
         if endpoint.path_params is not None:
-            parameters += _parameters(endpoint.path_params, "path", definitions, set())
+            parameters += _parameters(endpoint.path_params, "path", definitions, frozenset())
         if endpoint.query is not None:
             parameters += _parameters(endpoint.query, "query", definitions, _list_fields(endpoint.query))
         if parameters:

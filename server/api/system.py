@@ -19,7 +19,9 @@ from server.api.registry import Call, Routes, json_response
 from server.api.rows import columns, first
 from server.models import Camera, GPUStats, StoreCounter
 from server.models.rollups import ALERTS_OPEN, EVENTS_UNREVIEWED
+from server.disk_guard import free_percent
 from server.pipeline import broadcast
+from server.retention import last_round
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
 from server.runtime import Runtime
 
@@ -55,9 +57,42 @@ async def get_health(call: Call) -> web.Response:
 
     The detector and the analyzer are reported from the live workers of any process (see
     `server.runtime`); "unhealthy" with no workers when none runs, which makes the whole "degraded".
+    `storage` is the media folder's disk: "degraded" while it is below `media_min_free_percent` free
+    (the disk guard then removes the oldest media), with the last retention round's report.
     """
-    report = await call.runtime.health(expect_workers=True)
+    report = await api_health(call.runtime)
     return json_response(report, status=200 if report["status"] != "unhealthy" else 503)
+
+
+async def api_health(runtime: Runtime) -> dict[str, Any]:
+    """The health of the stores and workers (server.runtime) plus the media storage seen from here."""
+    report, storage = await asyncio.gather(runtime.health(expect_workers=True), _storage(runtime))
+    report["components"]["storage"] = storage
+    if storage["status"] != "healthy" and report["status"] == "healthy":
+        report["status"] = "degraded"
+    return report
+
+
+async def _storage(runtime: Runtime) -> dict[str, Any]:
+    settings = runtime.settings
+    free = await asyncio.to_thread(free_percent, settings)
+    part: dict[str, Any] = {
+        "status": "healthy",
+        "free_percent": None if free is None else round(free, 1),
+        "min_free_percent": settings.media_min_free_percent,
+    }
+    if free is not None and free < settings.media_min_free_percent:
+        part["status"] = "degraded"
+        part["reason"] = (
+            f"the media disk has {free:.1f}% free, below {settings.media_min_free_percent:g}%: "
+            "the oldest media are removed first"
+        )
+    try:
+        part["last_cleanup"] = await last_round(runtime)
+    except Exception as err:  # Redis down: the redis component says so
+        part["last_cleanup"] = None
+        _LOGGER.debug("no retention report: %s", err)
+    return part
 
 
 class QueueDepths(BaseModel):
@@ -121,13 +156,13 @@ async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) 
     (figures, gpu), queues, health = await asyncio.gather(
         runtime.database.read(_store_figures),
         _queue_depths(runtime),
-        runtime.health(expect_workers=True) if health is None else _given(health),
+        api_health(runtime) if health is None else _given(health),
     )
     now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
     return {
-        "cameras": figures.cameras,
-        "events_unreviewed": int(figures.events_unreviewed),
-        "alerts_pending": int(figures.alerts_pending),
+        "cameras": figures["cameras"],
+        "events_unreviewed": int(figures["events_unreviewed"]),
+        "alerts_pending": int(figures["alerts_pending"]),
         "queues": queues,
         "gpu": {key: now.get(key) for key in GpuNow.model_fields},
         # Degraded parts (HOG instead of RT-DETRv2, rules instead of the LLM) still turn uploads into
@@ -153,7 +188,7 @@ _STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", 
 async def system_status(runtime: Runtime) -> dict[str, Any]:
     """The `system.status` message: the stats plus the health summary (status, version, components
     without their timings), so clients see a CPU fallback or an upgrade as soon as it happens."""
-    health = await runtime.health(expect_workers=True)
+    health = await api_health(runtime)
     components = {
         name: {key: part[key] for key in _STABLE_COMPONENT_FIELDS if key in part}
         for name, part in health["components"].items()

@@ -121,7 +121,7 @@ async def list_zones(call: Call) -> dict[str, Any]:
         if await first(connection, select(Camera.id).where(Camera.id == camera_id)) is None:
             raise not_found("camera", camera_id)
         statement = select(*columns(Zone)).where(Zone.camera_id == camera_id)
-        return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z.id,), scalars=False)
+        return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z["id"],))
 
     rows, cursor = await call.runtime.database.read(page)
     return page_of([serialize.zone_to_dict(zone) for zone in rows], cursor)

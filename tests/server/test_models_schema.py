@@ -321,7 +321,15 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
     },
     "event_counts_hourly": {
         "pk_event_counts_hourly": PK_ID,
-        "idx_event_counts_hourly_hour_camera": Idx(("hour", "camera_id")),
+        # Covering: the key (hour, camera_id), then the counts it carries (INCLUDE).
+        "idx_event_counts_hourly_hour_camera": Idx(
+            ("hour", "camera_id")
+            + tuple(
+                name
+                for prefix in ("", "unreviewed_")
+                for name in (f"{prefix}{level}" for level in ("low", "medium", "high", "critical", "unscored"))
+            )
+        ),
     },
     "store_counters": {
         "pk_store_counters": PK_ID,
