@@ -96,6 +96,17 @@ async def runtime(tmp_path: Path, db_url: str, redis: aioredis.Redis) -> AsyncIt
         yield rt
 
 
+async def _home(runtime: Runtime, tmp_path: Path) -> tuple[Home, uuid.UUID]:
+    """Two cameras and an alert rule, and the record of what the days will write."""
+    home = Home(runtime.settings, write_h264_clip(tmp_path / "source.mp4", seconds=1, fps=5))
+    async with runtime.database.sessions() as session:
+        session.add_all(Camera(id=c, name=c, folder_path=str(runtime.settings.cameras_dir / c)) for c in CAMERAS)
+        rule = AlertRule(name="people")
+        session.add(rule)
+        await session.commit()
+    return home, rule.id
+
+
 async def _write_day(runtime: Runtime, home: Home, day: int, rule_id: uuid.UUID) -> None:
     settings = home.settings
     base = START + day * DAY
@@ -266,16 +277,11 @@ async def test_sixty_days_of_uploads_stay_within_the_settings(
     runtime: Runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hsi.retention")
-    home = Home(runtime.settings, write_h264_clip(tmp_path / "source.mp4", seconds=1, fps=5))
-    async with runtime.database.sessions() as session:
-        session.add_all(Camera(id=c, name=c, folder_path=str(runtime.settings.cameras_dir / c)) for c in CAMERAS)
-        rule = AlertRule(name="people")
-        session.add(rule)
-        await session.commit()
+    home, rule_id = await _home(runtime, tmp_path)
     cleanup = Cleanup(runtime)
     peak_events = 0
     for day in range(DAYS):
-        await _write_day(runtime, home, day, rule.id)
+        await _write_day(runtime, home, day, rule_id)
         now = START + (day + 1) * DAY
         assert await cleanup.round(now=now) is not None
         await _check(runtime, home, now)
@@ -296,15 +302,10 @@ async def test_sixty_days_of_uploads_stay_within_the_settings(
 
 async def test_stats_from_the_rollup_match_the_rows_after_cleanup(runtime: Runtime, tmp_path: Path) -> None:
     """The rollups survive deletions and folding: the stats read from them equal a count of the rows."""
-    home = Home(runtime.settings, write_h264_clip(tmp_path / "source.mp4", seconds=1, fps=5))
-    async with runtime.database.sessions() as session:
-        session.add_all(Camera(id=c, name=c, folder_path=str(runtime.settings.cameras_dir / c)) for c in CAMERAS)
-        rule = AlertRule(name="people")
-        session.add(rule)
-        await session.commit()
+    home, rule_id = await _home(runtime, tmp_path)
     cleanup = Cleanup(runtime)
     for day in range(40):
-        await _write_day(runtime, home, day, rule.id)
+        await _write_day(runtime, home, day, rule_id)
     await cleanup.round(now=START + 40 * DAY)
     # UTC+05:30: local midnights fall inside the rollup's hours; `since` is not on the hour either.
     query = StatsQuery(since=START + 5 * DAY + timedelta(minutes=7), timezone="Asia/Kolkata")
