@@ -108,6 +108,10 @@ async def _as_sqlalchemy_error(
     if isinstance(err, asyncpg.exceptions.DataError | asyncpg.exceptions._base.DataError):
         return sa_exc.DataError(sql, args, err)
     if isinstance(err, _LOST):
+        # As SQLAlchemy does on a disconnect: every connection as old as this one is recycled at its
+        # next checkout (a restart dropped them all), this one at once.
+        raw = await connection.get_raw_connection()
+        connection.sync_engine.pool._invalidate(raw, err, _checkin=False)
         await connection.invalidate(err)
         return sa_exc.DBAPIError(sql, args, err, connection_invalidated=True)
     return sa_exc.DBAPIError(sql, args, err)
