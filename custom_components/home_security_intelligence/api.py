@@ -64,12 +64,13 @@ MAX_PAGES = 50
 
 
 class ComponentHealth(TypedDict, total=False):
-    """Health of one server component (database, redis, detector, analyzer, gpu)."""
+    """Health of one server component (database, redis, detector, analyzer, gpu, storage)."""
 
     status: str
     backend: str
     device: str
     fallback: bool
+    min_free_percent: float
 
 
 class Health(TypedDict):

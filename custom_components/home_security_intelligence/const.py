@@ -81,3 +81,4 @@ MIN_SERVER_VERSION: Final = (0, 1, 0)
 ISSUE_UNREACHABLE: Final = "server_unreachable"
 ISSUE_CPU_FALLBACK: Final = "detector_cpu_fallback"
 ISSUE_VERSION: Final = "server_version_incompatible"
+ISSUE_MEDIA_DISK_LOW: Final = "media_disk_low"

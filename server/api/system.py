@@ -182,7 +182,7 @@ async def _given(value: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Component fields that say what a component is and whether it works (not how fast it was just now).
-_STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", "reason")
+_STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", "reason", "min_free_percent")
 
 
 async def system_status(runtime: Runtime) -> dict[str, Any]:
