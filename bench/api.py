@@ -211,6 +211,14 @@ async def install_key(url: str, key: str) -> None:
     )
 
 
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The embedded cluster's postmaster (first line of postmaster.pid), whose children are the backends."""
+    try:
+        return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -311,7 +319,9 @@ def targets(server: Served, key: str, anchor: datetime, scale: int) -> dict[str,
     }
 
 
-def load(server: Served, key: str, paths: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+def load(
+    server: Served, key: str, paths: dict[str, str], args: argparse.Namespace, postmaster: int | None
+) -> dict[str, Any]:
     plan = {
         "host": "127.0.0.1",
         "port": server.port,
@@ -323,6 +333,7 @@ def load(server: Served, key: str, paths: dict[str, str], args: argparse.Namespa
         "concurrency": args.concurrency,
         "throughput_seconds": args.seconds,
         "throughput_max_p50_ms": 500,
+        "cpu_pids": {"server": server.process.pid, **({"postgres": postmaster} if postmaster else {})},
     }
     result = subprocess.run(
         [sys.executable, "-m", "bench.http_load"],
@@ -353,6 +364,14 @@ def compare(results: dict[str, Any], scales: list[int]) -> dict[str, Any]:
                 "p50_ms": [base["c1"]["p50_ms"], head["c1"]["p50_ms"]],
                 "p95_ms": [base["c1"]["p95_ms"], head["c1"]["p95_ms"]],
                 "rps_c16": [(base["throughput"] or {}).get("rps"), (head["throughput"] or {}).get("rps")],
+                "server_cpu_ms": [
+                    (base["throughput"] or base["c1"]).get("server_cpu_ms_per_request"),
+                    (head["throughput"] or head["c1"]).get("server_cpu_ms_per_request"),
+                ],
+                "postgres_cpu_ms": [
+                    (base["throughput"] or base["c1"]).get("postgres_cpu_ms_per_request"),
+                    (head["throughput"] or head["c1"]).get("postgres_cpu_ms_per_request"),
+                ],
                 "speedup_p95": ratio(base["c1"]["p95_ms"], head["c1"]["p95_ms"]),
             }
         if smallest != largest:
@@ -422,7 +441,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     server.wait_ready()
                     print(f"{scale} events, {tree_name}:", file=sys.stderr)
                     paths = targets(server, key, anchor, scale)
-                    results[str(scale)][tree_name] = load(server, key, paths, args)
+                    results[str(scale)][tree_name] = load(server, key, paths, args, postmaster_pid(data_dir))
                 finally:
                     server.stop()
     finally:

@@ -11,16 +11,67 @@ measures nothing at 16 in flight but the time it holds the database).
 The client is a few lines of HTTP/1.1 over asyncio streams with keep-alive, no library: at a thousand
 requests a second a full client library would cost the 2-core machine more CPU than the server's
 handler, and that CPU would be missing from the server it measures.
+
+With `cpu_pids` (`{"server": pid, "postgres": postmaster pid}`) each phase also reports the CPU time
+the server process and the database's processes spent per request (from /proc): what a request
+costs, whatever else the machine was busy with while it was measured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU time of a process (0 if it is gone), with its reaped children's if asked."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICKS
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of the server, and of the postmaster and its children (the backends)."""
+    snapshot = {}
+    if "server" in pids:
+        snapshot["server"] = _cpu_seconds(pids["server"])
+    if "postgres" in pids:  # backends come and go: the exited ones count in the postmaster's cutime
+        postmaster = pids["postgres"]
+        live = sum(_cpu_seconds(pid) for pid in _children(postmaster))
+        snapshot["postgres"] = _cpu_seconds(postmaster, reaped=True) + live
+    return snapshot
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    return {
+        f"{name}_cpu_ms_per_request": round((after[name] - before.get(name, 0.0)) * 1000 / max(requests, 1), 3)
+        for name in after
+    }
 
 
 class Connection:
@@ -101,9 +152,11 @@ async def sequential(plan: dict[str, Any], path: str) -> dict[str, Any]:
     connection = Connection(plan["host"], plan["port"], plan["headers"])
     latencies: list[float] = []
     errors = 0
+    pids = plan.get("cpu_pids", {})
     try:
         for _ in range(plan.get("warmup", 3)):
             await connection.get(path)
+        before = cpu_snapshot(pids)
         deadline = time.perf_counter() + plan["c1_seconds"]
         while len(latencies) < plan["c1_requests"] and (
             time.perf_counter() < deadline or len(latencies) < plan["c1_min_requests"]
@@ -112,9 +165,10 @@ async def sequential(plan: dict[str, Any], path: str) -> dict[str, Any]:
             status, _ = await connection.get(path)
             latencies.append(time.perf_counter() - started)
             errors += status != 200
+        after = cpu_snapshot(pids)
     finally:
         connection.close()
-    return {**summary(latencies), "errors": errors}
+    return {**summary(latencies), "errors": errors, **cpu_per_request(before, after, len(latencies))}
 
 
 async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
@@ -132,6 +186,8 @@ async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
             latencies.append(time.perf_counter() - started)
             errors += status != 200
 
+    pids = plan.get("cpu_pids", {})
+    before = cpu_snapshot(pids)
     began = time.perf_counter()
     try:
         await asyncio.gather(*(worker(connection) for connection in connections))
@@ -139,12 +195,14 @@ async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
         for connection in connections:
             connection.close()
     elapsed = time.perf_counter() - began
+    after = cpu_snapshot(pids)
     return {
         "concurrency": plan["concurrency"],
         "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1),
         **summary(latencies),
         "errors": errors,
+        **cpu_per_request(before, after, len(latencies)),
     }
 
 
@@ -158,8 +216,14 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         else:
             entry["throughput"] = None
         results[name] = entry
-        shown = entry["throughput"]["rps"] if entry["throughput"] else "-"
-        print(f"  {name:44} p50 {one['p50_ms']:9.2f} ms  p95 {one['p95_ms']:9.2f} ms  rps@c16 {shown}", file=sys.stderr)
+        busy = entry["throughput"] or one
+        print(
+            f"  {name:36} p50 {one['p50_ms']:9.2f} ms  p95 {one['p95_ms']:9.2f} ms  "
+            f"rps@c{plan['concurrency']} {entry['throughput']['rps'] if entry['throughput'] else '-':>7}  "
+            f"cpu/request server {busy.get('server_cpu_ms_per_request', '-')} ms, "
+            f"postgres {busy.get('postgres_cpu_ms_per_request', '-')} ms",
+            file=sys.stderr,
+        )
     return results
 
 

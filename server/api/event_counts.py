@@ -15,15 +15,30 @@ same; only its cost differs.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, tuple_, union_all
+from sqlalchemy import (
+    DateTime,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.analyze.risk import RiskLevel, band_bounds
+from server.api.rows import fetch_all
 from server.models import Event, EventHourlyCounts
 from server.models.rollups import LEVEL_COLUMNS
 
@@ -83,43 +98,55 @@ def _level_sums(levels: tuple[str, ...], reviewed: bool | None) -> list[Any]:
     return sums
 
 
-def _local_day(moment: Any, zone: str) -> Any:
-    return func.to_char(func.timezone(zone, moment), "YYYY-MM-DD")
+def _local_day(moment: Any, zone: Any) -> Any:
+    return func.to_char(func.timezone(zone, moment), "YYYY-MM-DD", type_=String)
 
 
-def _rollup_statement(q: CountFilters, levels: tuple[str, ...], low: datetime | None, high: datetime | None) -> Any:
+@functools.lru_cache(maxsize=128)
+def _rollup_statement(levels: tuple[str, ...], reviewed: bool | None, camera: bool, low: bool, high: bool) -> Any:
     """One pass over the rollup's rows: per camera, per local day (hours inside one day), and the hours
-    a local midnight falls into (returned as such, for the events table to split)."""
+    a local midnight falls into (returned as such, for the events table to split).
+
+    Built once per shape (which levels, reviewed or not, which bounds) with the values as parameters
+    (`low`, `high`, `camera_id`, `zone`): building and keying a statement this size costs more than
+    running it."""
     table = EventHourlyCounts.__table__.c
     where = []
-    if low is not None:
-        where.append(table.hour >= low)
-    if high is not None:
-        where.append(table.hour < high)
-    if q.camera_id is not None:
-        where.append(table.camera_id == q.camera_id)
+    if low:
+        where.append(table.hour >= bindparam("low", type_=DateTime(timezone=True)))
+    if high:
+        where.append(table.hour < bindparam("high", type_=DateTime(timezone=True)))
+    if camera:
+        where.append(table.camera_id == bindparam("camera_id", type_=String))
     grouped = (
-        select(table.camera_id, table.hour, *_level_sums(levels, q.reviewed))
+        select(table.camera_id, table.hour, *_level_sums(levels, reviewed))
         .where(*where)
         .group_by(func.grouping_sets(tuple_(table.camera_id), tuple_(table.hour)))
         .cte("grouped")
     )
+    zone = bindparam("zone", type_=String)
     hours = grouped.c.hour
     counts = [grouped.c[level] for level in levels]
-    local_start = func.timezone(q.timezone, hours)
-    local_end = func.timezone(q.timezone, hours + literal_column("interval '59:59.999999'"))
+    local_start = func.timezone(zone, hours)
+    local_end = func.timezone(zone, hours + literal_column("interval '59:59.999999'"))
     straddles = func.date(local_start) != func.date(local_end)
-    day = _local_day(hours, q.timezone)  # one expression object: one bind, so GROUP BY matches
-    no_hour = literal_column("NULL::timestamptz")
+    day = _local_day(hours, zone)  # one expression object: one bind, so GROUP BY matches
+    no_hour = literal_column("NULL::timestamptz", DateTime(timezone=True)).label("hour")
     return union_all(
-        select(literal_column("'camera'"), grouped.c.camera_id, no_hour, *counts).where(hours.is_(None)),
-        select(literal_column("'day'"), day, no_hour, *(func.sum(count) for count in counts))
+        select(_text("'camera'").label("kind"), grouped.c.camera_id.label("key"), no_hour, *counts).where(
+            hours.is_(None)
+        ),
+        select(
+            _text("'day'"), day, no_hour, *(func.sum(count).label(level) for count, level in zip(counts, levels))
+        )
         .where(hours.is_not(None), ~straddles)
         .group_by(day),
-        select(literal_column("'midnight'"), literal_column("NULL::text"), hours, *counts).where(
-            hours.is_not(None), straddles
-        ),
+        select(_text("'midnight'"), _text("NULL::text"), hours, *counts).where(hours.is_not(None), straddles),
     )
+
+
+def _text(sql: str) -> Any:
+    return literal_column(sql, String)
 
 
 def _level_of_score() -> Any:
@@ -178,16 +205,19 @@ async def count_events(connection: AsyncConnection, filtered: Select[Any], q: Co
     if q.until is not None and high < q.until:
         edges.append((high, q.until))
     midnights = []
-    for kind, key, hour, *values in await connection.execute(_rollup_statement(q, levels, low, high)):
+    rollup = _rollup_statement(levels, q.reviewed, q.camera_id is not None, low is not None, high is not None)
+    values_of = {"low": low, "high": high, "camera_id": q.camera_id, "zone": q.timezone}
+    for row in await fetch_all(connection, rollup, values_of):
+        kind, key = row["kind"], row["key"]
         if kind == "midnight":
-            midnights.append((hour, hour + HOUR))
+            midnights.append((row["hour"], row["hour"] + HOUR))
             continue
-        for level, value in zip(levels, values, strict=True):
+        for level in levels:
             if kind == "camera":
-                counts.by_camera[key] += int(value)
-                counts.by_level[level] += int(value)
+                counts.by_camera[key] += int(row[level])
+                counts.by_level[level] += int(row[level])
             else:
-                counts.by_day[key] += int(value)
+                counts.by_day[key] += int(row[level])
     if edges:
         _add_events(counts, await connection.execute(_events_statement(filtered, q, edges)))
     if midnights:

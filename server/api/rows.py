@@ -70,8 +70,13 @@ def _plan(statement: Select[Any], cache_key: Any, dialect: Any) -> _Plan | None:
     return _Plan(compiled, compiled.string, tuple(compiled.positiontup), dict(compiled._bind_processors))
 
 
-async def fetch_all(connection: AsyncConnection, statement: Select[Any]) -> Sequence[Any]:
-    """The rows of `statement`, each read by column name (`row["id"]`)."""
+async def fetch_all(
+    connection: AsyncConnection, statement: Select[Any], params: dict[str, Any] | None = None
+) -> Sequence[Any]:
+    """The rows of `statement`, each read by column name (`row["id"]`).
+
+    `params` gives the values of `bindparam`s declared without one: a statement built once and kept
+    (its cache key is then computed once too) runs with new values each time."""
     cache_key = statement._generate_cache_key()
     plan = _PLANS.get(cache_key.key, False) if cache_key is not None else None
     if plan is False:
@@ -80,8 +85,8 @@ async def fetch_all(connection: AsyncConnection, statement: Select[Any]) -> Sequ
             _PLANS.clear()
         _PLANS[cache_key.key] = plan
     if plan is None:
-        return [row._mapping for row in await connection.execute(statement)]
-    values = plan.compiled.construct_params(extracted_parameters=cache_key.bindparams)
+        return [row._mapping for row in await connection.execute(statement, params)]
+    values = plan.compiled.construct_params(params, extracted_parameters=cache_key.bindparams)
     processors = plan.processors
     args = [processors[name](values[name]) if name in processors else values[name] for name in plan.names]
     raw = await connection.get_raw_connection()
