@@ -319,21 +319,19 @@ def targets(server: Served, key: str, anchor: datetime, scale: int) -> dict[str,
     }
 
 
-def load(
-    server: Served, key: str, paths: dict[str, str], args: argparse.Namespace, postmaster: int | None
-) -> dict[str, Any]:
+def load(servers: list[dict[str, Any]], key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the load generator over every served tree and scale (`bench.http_load`, its own process)."""
     plan = {
         "host": "127.0.0.1",
-        "port": server.port,
         "headers": {"X-API-Key": key, "User-Agent": "hsi-bench"},
-        "targets": paths,
+        "servers": servers,
+        "rounds": args.rounds,
         "c1_requests": args.requests,
         "c1_seconds": args.seconds,
-        "c1_min_requests": 5,
+        "c1_min_requests": 3,
         "concurrency": args.concurrency,
-        "throughput_seconds": args.seconds,
+        "throughput_seconds": args.throughput_seconds,
         "throughput_max_p50_ms": 500,
-        "cpu_pids": {"server": server.process.pid, **({"postgres": postmaster} if postmaster else {})},
     }
     result = subprocess.run(
         [sys.executable, "-m", "bench.http_load"],
@@ -402,6 +400,50 @@ def print_table(summary: dict[str, Any], scales: list[int]) -> None:
         print(f"{name:30} | {' | '.join(cells)} | {growth.get('baseline')} → {growth.get('current')}", file=sys.stderr)
 
 
+async def _measure(
+    args: argparse.Namespace,
+    data_dir: Path,
+    admin_url: str,
+    redis_url: str,
+    baseline: Path,
+    key: str,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """Serve every tree at every scale at once, then load them in turn; results by scale and tree."""
+    trees = {"baseline": baseline, "current": REPO}
+    served: dict[tuple[int, str], Served] = {}
+    try:
+        for scale in args.scales:
+            for tree_name in args.trees:
+                url = _url(admin_url, f"hsi_bench_{'base' if tree_name == 'baseline' else 'head'}_{scale}")
+                await install_key(url, key)
+                work = data_dir / "runs" / f"{tree_name}-{scale}"
+                shutil.rmtree(work, ignore_errors=True)
+                log = data_dir / f"server-{tree_name}-{scale}.log"
+                served[(scale, tree_name)] = Served(trees[tree_name], url, redis_url, work, log)
+        postmaster = postmaster_pid(data_dir)
+        servers = []
+        for (scale, tree_name), server in served.items():
+            server.wait_ready()
+            anchor = datetime.fromisoformat(facts[str(scale)]["anchor"])
+            servers.append(
+                {
+                    "label": f"{tree_name}@{scale}",
+                    "port": server.port,
+                    "targets": targets(server, key, anchor, scale),
+                    "cpu_pids": {"server": server.process.pid, **({"postgres": postmaster} if postmaster else {})},
+                }
+            )
+        measured = load(servers, key, args)
+    finally:
+        for server in served.values():
+            server.stop()
+    results: dict[str, Any] = {str(scale): {} for scale in args.scales}
+    for (scale, tree_name) in served:
+        results[str(scale)][tree_name] = measured[f"{tree_name}@{scale}"]
+    return results
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -422,28 +464,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             facts[str(scale)] = await baseline_database(admin_url, scale, baseline)
             current = await current_database(admin_url, scale, args.fresh_current)
             facts[str(scale)]["upgrade_seconds"] = current["upgrade_seconds"]
-            if args.prepare_only:
-                continue
-            urls = {
-                "baseline": _url(admin_url, f"hsi_bench_base_{scale}"),
-                "current": _url(admin_url, f"hsi_bench_head_{scale}"),
-            }
-            anchor = datetime.fromisoformat(facts[str(scale)]["anchor"])
-            results[str(scale)] = {}
-            for tree_name, tree in (("baseline", baseline), ("current", REPO)):
-                if tree_name not in args.trees:
-                    continue
-                await install_key(urls[tree_name], key)
-                work = data_dir / "runs" / f"{tree_name}-{scale}"
-                shutil.rmtree(work, ignore_errors=True)
-                server = Served(tree, urls[tree_name], redis_url, work, data_dir / f"server-{tree_name}-{scale}.log")
-                try:
-                    server.wait_ready()
-                    print(f"{scale} events, {tree_name}:", file=sys.stderr)
-                    paths = targets(server, key, anchor, scale)
-                    results[str(scale)][tree_name] = load(server, key, paths, args, postmaster_pid(data_dir))
-                finally:
-                    server.stop()
+        if not args.prepare_only:
+            results = await _measure(args, data_dir, admin_url, redis_url, baseline, key, facts)
     finally:
         await asyncio.to_thread(redis_server.stop)
         shutil.rmtree(redis_dir, ignore_errors=True)
@@ -463,9 +485,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "current": {"commit": _git("rev-parse", "HEAD"), "uncommitted_changes": bool(_git("status", "--porcelain"))},
         "scales": {str(scale): {**api_data.rows(scale), **facts[str(scale)]} for scale in args.scales},
         "method": {
-            "latency": f"concurrency 1, up to {args.requests} requests or {args.seconds} s (at least 5)",
-            "throughput": f"concurrency {args.concurrency} for {args.seconds} s (skipped when p50 at c1 > 500 ms)",
+            "latency": (
+                f"concurrency 1, {args.rounds} rounds per endpoint, each server in turn, per round up to "
+                f"{args.requests} requests or {args.seconds} s (at least 3); rounds pooled"
+            ),
+            "throughput": (
+                f"concurrency {args.concurrency} for {args.throughput_seconds} s per server "
+                "(skipped when p50 at c1 > 500 ms)"
+            ),
             "client": "bench.http_load, a separate process (HTTP/1.1 keep-alive)",
+            "cpu": "server process and PostgreSQL (postmaster, backends, reaped children) CPU per request",
         },
         "summary": summary,
         "results": results,
@@ -485,8 +514,10 @@ def main() -> int:
     parser.add_argument(
         "--trees", type=lambda text: text.split(","), default=["baseline", "current"], help="measure only these"
     )
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="latency slices per endpoint and server")
+    parser.add_argument("--seconds", type=float, default=1.0, help="most seconds of one latency slice")
+    parser.add_argument("--requests", type=int, default=100, help="most requests of one latency slice")
+    parser.add_argument("--throughput-seconds", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()

@@ -2,11 +2,13 @@
 
     python -m bench.http_load < plan.json > results.json
 
-The plan names the server (`host`, `port`, `headers`) and the `targets` (`name` → path). For each target
-it measures latency one request at a time (`c1_requests` requests, at most `c1_seconds`, at least
-`c1_min_requests`), then throughput with `concurrency` requests in flight for `throughput_seconds`
-(skipped when one request took longer than `throughput_max_p50_ms` at concurrency 1: a 30 s request
-measures nothing at 16 in flight but the time it holds the database).
+The plan names the servers (`servers`: each a `label`, a `port`, its `targets` (`name` → path) and its
+`cpu_pids`), the `host` and `headers`. For each target name it measures latency one request at a time
+on each server in turn (`c1_requests` requests, at most `c1_seconds`, at least `c1_min_requests`),
+`rounds` times, pooling each server's slices; then throughput on each with `concurrency` requests in
+flight for `throughput_seconds` (skipped when one request took longer than `throughput_max_p50_ms` at
+concurrency 1: a 30 s request measures nothing at 16 in flight but the time it holds the database).
+Taking turns like this, the trees and scales compared meet the same moments of a shared machine.
 
 The client is a few lines of HTTP/1.1 over asyncio streams with keep-alive, no library: at a thousand
 requests a second a full client library would cost the 2-core machine more CPU than the server's
@@ -14,7 +16,9 @@ handler, and that CPU would be missing from the server it measures.
 
 With `cpu_pids` (`{"server": pid, "postgres": postmaster pid}`) each phase also reports the CPU time
 the server process and the database's processes spent per request (from /proc): what a request
-costs, whatever else the machine was busy with while it was measured.
+costs, whatever else the machine was busy with while it was measured. (The database's figure counts
+every backend and autovacuum worker of the cluster, and a backend that exits is counted when it
+does: an upper bound, noisier than the server's.)
 """
 
 from __future__ import annotations
@@ -147,12 +151,13 @@ def summary(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-async def sequential(plan: dict[str, Any], path: str) -> dict[str, Any]:
-    """Latency at concurrency 1 (after `warmup` requests that are not counted)."""
-    connection = Connection(plan["host"], plan["port"], plan["headers"])
+async def sequential(plan: dict[str, Any], server: dict[str, Any], path: str) -> tuple[list[float], int, float, float]:
+    """One slice of latency at concurrency 1 (after `warmup` uncounted requests): the latencies, the
+    errors, and the server's and the database's CPU seconds spent meanwhile."""
+    connection = Connection(plan["host"], server["port"], plan["headers"])
     latencies: list[float] = []
     errors = 0
-    pids = plan.get("cpu_pids", {})
+    pids = server.get("cpu_pids", {})
     try:
         for _ in range(plan.get("warmup", 3)):
             await connection.get(path)
@@ -168,12 +173,13 @@ async def sequential(plan: dict[str, Any], path: str) -> dict[str, Any]:
         after = cpu_snapshot(pids)
     finally:
         connection.close()
-    return {**summary(latencies), "errors": errors, **cpu_per_request(before, after, len(latencies))}
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    return latencies, errors, spent.get("server", 0.0), spent.get("postgres", 0.0)
 
 
-async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
+async def concurrent(plan: dict[str, Any], server: dict[str, Any], path: str) -> dict[str, Any]:
     """Requests per second with `concurrency` keep-alive connections busy for `throughput_seconds`."""
-    connections = [Connection(plan["host"], plan["port"], plan["headers"]) for _ in range(plan["concurrency"])]
+    connections = [Connection(plan["host"], server["port"], plan["headers"]) for _ in range(plan["concurrency"])]
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + plan["throughput_seconds"]
@@ -186,7 +192,7 @@ async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
             latencies.append(time.perf_counter() - started)
             errors += status != 200
 
-    pids = plan.get("cpu_pids", {})
+    pids = server.get("cpu_pids", {})
     before = cpu_snapshot(pids)
     began = time.perf_counter()
     try:
@@ -207,23 +213,35 @@ async def concurrent(plan: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for name, path in plan["targets"].items():
-        one = await sequential(plan, path)
-        entry: dict[str, Any] = {"path": path, "c1": one}
-        if one["p50_ms"] <= plan["throughput_max_p50_ms"]:
-            entry["throughput"] = await concurrent(plan, path)
-        else:
-            entry["throughput"] = None
-        results[name] = entry
-        busy = entry["throughput"] or one
-        print(
-            f"  {name:36} p50 {one['p50_ms']:9.2f} ms  p95 {one['p95_ms']:9.2f} ms  "
-            f"rps@c{plan['concurrency']} {entry['throughput']['rps'] if entry['throughput'] else '-':>7}  "
-            f"cpu/request server {busy.get('server_cpu_ms_per_request', '-')} ms, "
-            f"postgres {busy.get('postgres_cpu_ms_per_request', '-')} ms",
-            file=sys.stderr,
-        )
+    """Each target on every server in turn, `rounds` times (latency slices pooled per server), then
+    the throughput of each: every server meets the same moments of a machine others share too."""
+    servers = plan["servers"]
+    results: dict[str, dict[str, Any]] = {server["label"]: {} for server in servers}
+    for name in servers[0]["targets"]:
+        pooled = {server["label"]: ([], 0, 0.0, 0.0) for server in servers}
+        for _ in range(plan["rounds"]):
+            for server in servers:
+                latencies, errors, server_cpu, database_cpu = await sequential(plan, server, server["targets"][name])
+                kept = pooled[server["label"]]
+                pooled[server["label"]] = (kept[0] + latencies, kept[1] + errors, kept[2] + server_cpu, kept[3] + database_cpu)
+        for server in servers:
+            latencies, errors, server_cpu, database_cpu = pooled[server["label"]]
+            one = {
+                **summary(latencies),
+                "errors": errors,
+                "server_cpu_ms_per_request": round(server_cpu * 1000 / len(latencies), 3),
+                "postgres_cpu_ms_per_request": round(database_cpu * 1000 / len(latencies), 3),
+            }
+            path = server["targets"][name]
+            busy = await concurrent(plan, server, path) if one["p50_ms"] <= plan["throughput_max_p50_ms"] else None
+            results[server["label"]][name] = {"path": path, "c1": one, "throughput": busy}
+            print(
+                f"  {name:30} {server['label']:16} p50 {one['p50_ms']:8.2f} ms  p95 {one['p95_ms']:8.2f} ms  "
+                f"rps@c{plan['concurrency']} {busy['rps'] if busy else '-':>7}  "
+                f"cpu/request server {(busy or one).get('server_cpu_ms_per_request')} ms, "
+                f"postgres {(busy or one).get('postgres_cpu_ms_per_request')} ms",
+                file=sys.stderr,
+            )
     return results
 
 

@@ -152,14 +152,15 @@ async def search_events(call: Call) -> dict[str, Any]:
     tsquery = func.websearch_to_tsquery(SEARCH_CONFIG, bindparam("q", q.q, literal_execute=True))
     rank = func.ts_rank(Event.search_vector, tsquery).label("rank")
     matches = filtered(select(Event.id, Event.started_at, rank), q).where(Event.search_vector.op("@@")(tsquery))
-    window, after = (None, None), None
+    start: tuple[Any, Any] = (None, None)
+    start_after: tuple[float, int] | None = None
     if q.cursor:
         started_at, event_id, last_rank, last_id = _SEARCH_CURSOR.decode(q.cursor)
-        window = (started_at, event_id)
-        after = (last_rank, last_id) if last_rank is not None and last_id is not None else None
+        start = (started_at, event_id)
+        start_after = (last_rank, last_id) if last_rank is not None and last_id is not None else None
 
     async def search(connection: AsyncConnection) -> dict[str, Any]:
-        nonlocal window, after
+        window, after = start, start_after  # from the cursor again if `read` retries on a fresh connection
         hits: list[Any] = []
         next_cursor = None
         while True:
@@ -185,9 +186,12 @@ async def search_events(call: Call) -> dict[str, Any]:
         events = {}
         if hits:
             ids = bindparam("ids", [hit.id for hit in hits], ARRAY(Integer))
-            events = {row["id"]: row for row in await fetch_all(connection, select(*columns(Event)).where(Event.id == any_(ids)))}
+            found = await fetch_all(connection, select(*columns(Event)).where(Event.id == any_(ids)))
+            events = {row["id"]: row for row in found}
         items = [
-            {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)} for hit in hits if hit.id in events
+            {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)}
+            for hit in hits
+            if hit.id in events  # removed meanwhile
         ]
         return page_of(items, next_cursor)
 
