@@ -45,6 +45,7 @@ from server.api.rows import fetch_all
 from server.config import Settings
 from server.disk_guard import DiskUsage, guard_media
 from server.models import Alert, AuditLog, Detection, Event, GPUStats, Log
+from server.models.rollups import EVENT_ROLLUPS, LEVEL_COLUMNS, UNREVIEWED_COLUMNS
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.retention")
@@ -383,27 +384,29 @@ async def fold_counts(runtime: Runtime) -> int:
     return folded
 
 
-_COUNT_COLUMNS = [
-    *(level for level in ("low", "medium", "high", "critical", "unscored")),
-    *(f"unreviewed_{level}" for level in ("low", "medium", "high", "critical", "unscored")),
-]
-_FOLD_SQL = [
-    f"""
+def _fold_rollup(table: str, keys: tuple[str, ...]) -> str:
+    """Fold each key's delta rows of an event rollup into one row (a key summing to zero: none)."""
+    columns = [*LEVEL_COLUMNS, *UNREVIEWED_COLUMNS]
+    sums = ", ".join(f"sum({column})" for column in columns)
+    zeros = ", ".join("0" for _ in columns)
+    key = ", ".join(keys)
+    match = " AND ".join(f"r.{column} = k.{column}" for column in keys)
+    return f"""
     WITH keys AS (
-        SELECT hour, camera_id FROM event_counts_hourly GROUP BY hour, camera_id
-        HAVING count(*) > 1 OR ({", ".join(f"sum({c})" for c in _COUNT_COLUMNS)}) = ({", ".join("0" for _ in _COUNT_COLUMNS)})
+        SELECT {key} FROM {table} GROUP BY {key} HAVING count(*) > 1 OR ({sums}) = ({zeros})
     ), folded AS (
-        DELETE FROM event_counts_hourly r USING keys k WHERE r.hour = k.hour AND r.camera_id = k.camera_id
-        RETURNING r.*
+        DELETE FROM {table} r USING keys k WHERE {match} RETURNING r.*
     ), kept AS (
-        INSERT INTO event_counts_hourly (hour, camera_id, {", ".join(_COUNT_COLUMNS)})
-        SELECT hour, camera_id, {", ".join(f"sum({c})" for c in _COUNT_COLUMNS)} FROM folded
-        GROUP BY hour, camera_id
-        HAVING ({", ".join(f"sum({c})" for c in _COUNT_COLUMNS)}) <> ({", ".join("0" for _ in _COUNT_COLUMNS)})
+        INSERT INTO {table} ({key}, {", ".join(columns)})
+        SELECT {key}, {sums} FROM folded GROUP BY {key} HAVING ({sums}) <> ({zeros})
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM folded) - (SELECT count(*) FROM kept)
-    """,
+    """
+
+
+_FOLD_SQL = [
+    *(_fold_rollup(model.__tablename__, model.KEYS) for model in EVENT_ROLLUPS),
     """
     WITH folded AS (
         DELETE FROM store_counters WHERE name IN (

@@ -10,9 +10,10 @@ named in the models and the README):
 - events: `(started_at, id)`, `(camera_id, started_at, id)`, partial `(started_at, id) WHERE NOT reviewed`,
   GIN on the object types as `text[]`; detections: `(camera_id, detected_at, id)`; alerts: partial
   `(created_at, id) WHERE status = 'pending'`. Each list (newest first, ties by id) reads one index range.
-- `event_counts_hourly` and `store_counters`: deltas appended by statement-level triggers on `events`
-  and `alerts` in the transaction that changes them (see server/models/rollups.py), backfilled here
-  while both tables are locked against writes, so no row is counted twice or missed.
+- `event_counts_hourly` (per hour and camera), `event_counts_hourly_total` (per hour), `event_counts_daily`
+  (per day and camera) and `store_counters`: deltas appended by statement-level triggers on `events` and
+  `alerts` in the transaction that changes them (see server/models/rollups.py), backfilled here while
+  both tables are locked against writes, so no row is counted twice or missed.
 - a trigger on `api_keys` that notifies channel `hsi_api_keys` on every change, so each API process
   can keep the keys in memory and forget them the moment one is revoked (server/api/key_cache.py).
 
@@ -47,18 +48,35 @@ _SUMS = [f"coalesce(sum(sign) FILTER (WHERE {condition}), 0)" for _, condition i
 ]
 
 
-def _event_deltas(source: str) -> str:
-    """Rows of `event_counts_hourly` for the changes in `source` (started_at, camera_id, risk_score,
-    reviewed, sign), one per hour and camera whose counts changed."""
+#: The rollups of events: table -> (its time bucket column, that bucket of `started_at`, per camera).
+ROLLUPS = {
+    "event_counts_hourly": ("hour", "date_trunc('hour', started_at, 'UTC')", True),
+    "event_counts_hourly_total": ("hour", "date_trunc('hour', started_at, 'UTC')", False),
+    "event_counts_daily": ("day", "date_trunc('day', started_at, 'UTC')", True),
+}
+
+
+def _event_deltas(source: str, table: str) -> str:
+    """Rows of rollup `table` for the changes in `source` (started_at, camera_id, risk_score, reviewed,
+    sign), one per bucket (and camera) whose counts changed."""
+    bucket, expression, per_camera = ROLLUPS[table]
+    keys = f"{bucket}, camera_id" if per_camera else bucket
     aliases = ", ".join(f"{sql} AS {name}" for sql, name in zip(_SUMS, COUNT_COLUMNS, strict=True))
     columns = ", ".join(COUNT_COLUMNS)
     zeros = ", ".join("0" for _ in COUNT_COLUMNS)
     return (
-        f"INSERT INTO event_counts_hourly (hour, camera_id, {columns}) "
-        f"SELECT hour, camera_id, {columns} FROM ("
-        f"SELECT date_trunc('hour', started_at, 'UTC') AS hour, camera_id, {aliases} "
-        f"FROM ({source}) AS changed GROUP BY 1, 2) AS deltas WHERE ({columns}) <> ({zeros})"
+        f"INSERT INTO {table} ({keys}, {columns}) "
+        f"SELECT {keys}, {columns} FROM ("
+        f"SELECT {expression} AS {bucket}{', camera_id' if per_camera else ''}, {aliases} "
+        f"FROM ({source}) AS changed GROUP BY {keys}) AS deltas WHERE ({columns}) <> ({zeros})"
     )
+
+
+def _rollup_index(table: str) -> tuple[str, list[str]]:
+    """Name and key of a rollup's covering index (the counts are INCLUDEd)."""
+    bucket, _, per_camera = ROLLUPS[table]
+    keys = [bucket, "camera_id"] if per_camera else [bucket]
+    return f"idx_{table}_{bucket}{'_camera' if per_camera else ''}", keys
 
 
 def _counter_delta(name: str, source: str, condition: str) -> str:
@@ -95,7 +113,7 @@ FUNCTIONS = {
         "hsi_count_events",
         {
             operation: [
-                _event_deltas(source),
+                *(_event_deltas(source, table) for table in ROLLUPS),
                 _counter_delta("events.unreviewed", source, "NOT reviewed"),
             ]
             for operation, source in EVENT_SOURCES.items()
@@ -107,8 +125,8 @@ FUNCTIONS = {
     ),
     "hsi_events_truncated": (
         "CREATE FUNCTION hsi_events_truncated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "DELETE FROM event_counts_hourly; DELETE FROM store_counters WHERE name = 'events.unreviewed'; "
-        "RETURN NULL; END $$"
+        + " ".join(f"DELETE FROM {table};" for table in ROLLUPS)
+        + " DELETE FROM store_counters WHERE name = 'events.unreviewed'; RETURN NULL; END $$"
     ),
     "hsi_alerts_truncated": (
         "CREATE FUNCTION hsi_alerts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -162,20 +180,17 @@ def upgrade() -> None:
         "idx_alerts_pending", "alerts", ["created_at", "id"], postgresql_where=sa.text("status = 'pending'")
     )
 
-    op.create_table(
-        "event_counts_hourly",
-        _id(),
-        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("camera_id", sa.String(), nullable=False),
-        *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in COUNT_COLUMNS),
-        sa.PrimaryKeyConstraint("id", name="pk_event_counts_hourly"),
-    )
-    op.create_index(
-        "idx_event_counts_hourly_hour_camera",
-        "event_counts_hourly",
-        ["hour", "camera_id"],
-        postgresql_include=COUNT_COLUMNS,
-    )
+    for table, (bucket, _, per_camera) in ROLLUPS.items():
+        op.create_table(
+            table,
+            _id(),
+            sa.Column(bucket, sa.DateTime(timezone=True), nullable=False),
+            *([sa.Column("camera_id", sa.String(), nullable=False)] if per_camera else []),
+            *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in COUNT_COLUMNS),
+            sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
+        )
+        name, keys = _rollup_index(table)
+        op.create_index(name, table, keys, postgresql_include=COUNT_COLUMNS)
     op.create_table(
         "store_counters",
         _id(),
@@ -188,7 +203,8 @@ def upgrade() -> None:
     # No writer may slip between the backfill and the triggers: both tables are locked until commit.
     op.execute("LOCK TABLE events, alerts IN SHARE ROW EXCLUSIVE MODE")
     backfill_events = "SELECT started_at, camera_id, risk_score, reviewed, 1 AS sign FROM events"
-    op.execute(_event_deltas(backfill_events))
+    for table in ROLLUPS:
+        op.execute(_event_deltas(backfill_events, table))
     op.execute(_counter_delta("events.unreviewed", backfill_events, "NOT reviewed"))
     op.execute(_counter_delta("alerts.open", "SELECT status, 1 AS sign FROM alerts", ALERT_OPEN))
     for sql in FUNCTIONS.values():
@@ -203,7 +219,8 @@ def downgrade() -> None:
     for name in FUNCTIONS:
         op.execute(f"DROP FUNCTION {name}()")
     op.drop_table("store_counters")
-    op.drop_table("event_counts_hourly")
+    for table in reversed(ROLLUPS):
+        op.drop_table(table)
     op.drop_index("idx_alerts_pending", table_name="alerts")
     op.drop_index("idx_detections_camera_id_detected_at_id", table_name="detections")
     op.drop_index("idx_events_object_types", table_name="events")

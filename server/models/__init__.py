@@ -26,7 +26,7 @@ from server.models.enums import (
 from server.models.event import SEARCH_CONFIG, Event, object_types_of, search_query, search_rank
 from server.models.gpu_stats import GPUStats
 from server.models.log import Log
-from server.models.rollups import EventHourlyCounts, StoreCounter
+from server.models.rollups import EventDailyCounts, EventHourlyCounts, EventHourlyTotals, StoreCounter
 from server.models.zone import Zone
 
 __all__ = [
@@ -47,7 +47,9 @@ __all__ = [
     "ClassBaseline",
     "Detection",
     "Event",
+    "EventDailyCounts",
     "EventHourlyCounts",
+    "EventHourlyTotals",
     "GPUStats",
     "Log",
     "Severity",

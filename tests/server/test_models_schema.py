@@ -48,6 +48,12 @@ def varchar(nullable: bool, length: int | None = None, default: str | None = Non
     return Col(VARCHAR, nullable, None if default is None else f"'{default}'::character varying", length)
 
 
+#: The count columns of the event rollups (revision 0004); their ids are identity columns (no default).
+COUNT_NAMES = tuple(
+    f"{prefix}{level}" for prefix in ("", "unreviewed_") for level in ("low", "medium", "high", "critical", "unscored")
+)
+COUNTS = {name: Col(INTEGER, False, "0") for name in COUNT_NAMES}
+
 EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
     "cameras": {
         "id": varchar(False),
@@ -205,16 +211,9 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "is_active": Col(BOOLEAN, False, "true"),
     },
     # HSI extension (revision 0004): rollups the stats read, kept by triggers (server/models/rollups.py).
-    "event_counts_hourly": {
-        "id": Col(BIGINT, False),  # identity
-        "hour": Col(TSTZ, False),
-        "camera_id": varchar(False),
-        **{
-            name: Col(INTEGER, False, "0")
-            for level in ("low", "medium", "high", "critical", "unscored")
-            for name in (level, f"unreviewed_{level}")
-        },
-    },
+    "event_counts_hourly": {"id": Col(BIGINT, False), "hour": Col(TSTZ, False), "camera_id": varchar(False), **COUNTS},
+    "event_counts_hourly_total": {"id": Col(BIGINT, False), "hour": Col(TSTZ, False), **COUNTS},
+    "event_counts_daily": {"id": Col(BIGINT, False), "day": Col(TSTZ, False), "camera_id": varchar(False), **COUNTS},
     "store_counters": {
         "id": Col(BIGINT, False),  # identity
         "name": varchar(False, 64),
@@ -319,17 +318,18 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "pk_api_keys": PK_ID,
         "uq_api_keys_key_hash": Idx(("key_hash",), unique=True),
     },
+    # Covering: the key, then the counts it carries (INCLUDE).
     "event_counts_hourly": {
         "pk_event_counts_hourly": PK_ID,
-        # Covering: the key (hour, camera_id), then the counts it carries (INCLUDE).
-        "idx_event_counts_hourly_hour_camera": Idx(
-            ("hour", "camera_id")
-            + tuple(
-                name
-                for prefix in ("", "unreviewed_")
-                for name in (f"{prefix}{level}" for level in ("low", "medium", "high", "critical", "unscored"))
-            )
-        ),
+        "idx_event_counts_hourly_hour_camera": Idx(("hour", "camera_id", *COUNT_NAMES)),
+    },
+    "event_counts_hourly_total": {
+        "pk_event_counts_hourly_total": PK_ID,
+        "idx_event_counts_hourly_total_hour": Idx(("hour", *COUNT_NAMES)),
+    },
+    "event_counts_daily": {
+        "pk_event_counts_daily": PK_ID,
+        "idx_event_counts_daily_day_camera": Idx(("day", "camera_id", *COUNT_NAMES)),
     },
     "store_counters": {
         "pk_store_counters": PK_ID,

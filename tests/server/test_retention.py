@@ -243,17 +243,19 @@ async def _check(runtime: Runtime, home: Home, now: datetime) -> None:
         assert gpu.keys() == expected_gpu.keys()
         assert all(abs(gpu[at] - value) < 1e-9 for at, value in expected_gpu.items())
         # The rollups and counters agree with the rows that are left.
-        rollup, unreviewed, open_alerts = (
+        everything = "coalesce(sum(low + medium + high + critical + unscored), 0)"
+        hourly, totals, daily, unreviewed, open_alerts = (
             await session.execute(
                 text(
-                    "SELECT (SELECT coalesce(sum(low + medium + high + critical + unscored), 0) "
-                    "FROM event_counts_hourly), "
+                    f"SELECT (SELECT {everything} FROM event_counts_hourly), "
+                    f"(SELECT {everything} FROM event_counts_hourly_total), "
+                    f"(SELECT {everything} FROM event_counts_daily), "
                     "(SELECT coalesce(sum(value), 0) FROM store_counters WHERE name = 'events.unreviewed'), "
                     "(SELECT coalesce(sum(value), 0) FROM store_counters WHERE name = 'alerts.open')"
                 )
             )
         ).one()
-        assert rollup == len(kept_events)
+        assert hourly == totals == daily == len(kept_events)
         assert unreviewed == len([e for e in kept_events if home.events[e][0] != "reviewed_low"])
         assert open_alerts == len(alerts)
     # Files: the kept rows' media and nothing else under the media folder; camera folders untouched.

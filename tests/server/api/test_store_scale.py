@@ -167,6 +167,9 @@ STATS_CASES = [
     {"timezone": "Asia/Kathmandu", "reviewed": False},  # UTC+05:45
     {"timezone": "America/St_Johns", "since": NOW - timedelta(days=9, seconds=3)},  # UTC-03:30 / -02:30
     {"since": NOW - timedelta(hours=5, minutes=3), "until": NOW - timedelta(hours=4, minutes=58)},  # one hour
+    {"since": NOW.replace(hour=0) - timedelta(days=4), "until": NOW.replace(hour=0)},  # whole UTC days
+    {"camera_id": "a", "since": NOW - timedelta(days=8, hours=3), "timezone": "Asia/Kathmandu"},
+    {"until": NOW - timedelta(days=2, minutes=30), "reviewed": False},  # no lower bound
     {"object_type": "traffic light"},  # no rollup column: counted from events
     {"min_risk": 42},  # not a band boundary: counted from events
 ]
