@@ -35,8 +35,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
     A connection the database dropped (a restart) fails the statement that uses it instead; SQLAlchemy
     then discards every connection of the pool made before, and `Database.read` retries once.
+    Overflow connections are closed when returned, so a load above `pool_size` in flight opens and
+    closes one per query (a PostgreSQL backend forked each time): the pool is sized for the load.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -106,8 +108,10 @@ class Database:
 
 
 @asynccontextmanager
-async def open_database(settings: Settings, *, pool_size: int = 10) -> AsyncIterator[Database]:
-    """Connect to `HSI_DATABASE_URL`, or start the embedded cluster; always clean up on exit."""
+async def open_database(settings: Settings, *, pool_size: int = 20) -> AsyncIterator[Database]:
+    """Connect to `HSI_DATABASE_URL`, or start the embedded cluster; always clean up on exit.
+
+    20 pooled connections: an API answering 16 requests at once keeps every connection it uses."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     try:
