@@ -27,7 +27,7 @@ from server.api.cameras import CameraId
 from server.api.errors import ApiError, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.api.rows import columns
+from server.api.rows import selected
 from server.models import AlertRule, AlertSeverity, AuditAction, Camera, Detection, Event, Zone
 from server.pipeline.batcher import image_size_of
 
@@ -95,7 +95,7 @@ async def _rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule:
 @routes.get("/api/alert-rules", summary="List alert rules", query=RuleQuery, response=Page[AlertRuleOut])
 async def list_rules(call: Call) -> dict[str, Any]:
     """Oldest first (the order they were created in)."""
-    statement = select(*columns(AlertRule))
+    statement = selected(AlertRule)
     if call.query.enabled is not None:
         statement = statement.where(AlertRule.enabled.is_(call.query.enabled))
     rows, cursor = await call.runtime.database.read(

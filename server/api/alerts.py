@@ -16,7 +16,7 @@ from server.api.cameras import CameraId
 from server.api.errors import conflict, not_found
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns, first
+from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
 
@@ -58,7 +58,7 @@ _KEYSET = Keyset("alerts", (Alert.created_at, Alert.id), (datetime, uuid.UUID))
 async def list_alerts(call: Call) -> dict[str, Any]:
     """Newest first; `camera_id` filters on the alert's event."""
     q: AlertQuery = call.query
-    statement = select(*columns(Alert)).where(*time_range(Alert.created_at, q))
+    statement = selected(Alert).where(*time_range(Alert.created_at, q))
     for column, value in (
         (Alert.status, q.status),
         (Alert.severity, q.severity),
@@ -86,7 +86,7 @@ async def list_alerts(call: Call) -> dict[str, Any]:
 async def read_alert(call: Call) -> dict[str, Any]:
     alert_id = call.path.alert_id
     alert = await call.runtime.database.read(
-        lambda connection: first(connection, select(*columns(Alert)).where(Alert.id == alert_id))
+        lambda connection: first(connection, selected(Alert).where(Alert.id == alert_id))
     )
     if alert is None:
         raise not_found("alert", call.path.alert_id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import serialize
 from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns
+from server.api.rows import selected
 from server.api.state import AUTH
 from server.models import AuditAction, AuditLog, AuditStatus
 
@@ -85,7 +85,7 @@ _KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
 async def list_audit(call: Call) -> dict[str, Any]:
     """Newest first; filter by action, resource, actor, status and time range."""
     q: AuditQuery = call.query
-    statement = select(*columns(AuditLog)).where(*time_range(AuditLog.timestamp, q))
+    statement = selected(AuditLog).where(*time_range(AuditLog.timestamp, q))
     for column, value in (
         (AuditLog.action, q.action),
         (AuditLog.resource_type, q.resource_type),

@@ -7,14 +7,14 @@ recorded for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, select
+from sqlalchemy import Select, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
@@ -23,7 +23,7 @@ from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.api.rows import columns, fetch_all, first
+from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
@@ -88,54 +88,53 @@ class CameraUpdate(BaseModel):
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
 
 
-async def with_activity(connection: AsyncConnection, cameras: Sequence[Any]) -> list[dict[str, Any]]:
-    """Each camera with its latest event and detection: per camera, the first entry of its range of
-    `(camera_id, started_at, id)` and `(camera_id, detected_at, id)` (one index probe each, no sort)."""
-    if not cameras:
-        return []
+#: The fields of a camera's latest event that the camera shows (serialize.event_summary's).
+_EVENT_SUMMARY = ("id", "risk_score", "risk_level", "summary", "started_at", "object_types")
+
+
+@functools.cache
+def with_activity() -> Select[Any]:
+    """Cameras, each with its latest event and detection, in one statement: per camera the first entry
+    of its range of `(camera_id, started_at, id)` and of `(camera_id, detected_at, id)` — one index probe
+    each, no sort, whatever the number of events. Built once (statements are immutable)."""
     last_event = (
-        select(Event.id)
+        select(*(getattr(Event, name) for name in _EVENT_SUMMARY))
         .where(Event.camera_id == Camera.id)
         .order_by(Event.started_at.desc(), Event.id.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("last_event")
     )
     last_detection = (
         select(Detection.id)
         .where(Detection.camera_id == Camera.id)
         .order_by(Detection.detected_at.desc(), Detection.id.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("last_detection")
     )
-    ids = [serialize.reader(camera)("id") for camera in cameras]
-    latest = {
-        row["id"]: (row["event_id"], row["detection_id"])
-        for row in await fetch_all(
-            connection,
-            select(Camera.id, last_event.label("event_id"), last_detection.label("detection_id")).where(
-                Camera.id == any_(bindparam("ids", ids, ARRAY(String)))
-            ),
+    return (
+        select(
+            *columns(Camera),
+            *(last_event.c[name].label(f"event_{name}") for name in _EVENT_SUMMARY),
+            last_detection.c.id.label("last_detection_id"),
         )
-    }
-    event_ids = [pair[0] for pair in latest.values() if pair[0] is not None]
-    events = (
-        {
-            event["id"]: event
-            for event in await fetch_all(
-                connection,
-                select(*columns(Event)).where(Event.id == any_(bindparam("ids", event_ids, ARRAY(Integer)))),
-            )
-        }
-        if event_ids
-        else {}
+        .select_from(Camera)
+        .outerjoin(last_event, true())
+        .outerjoin(last_detection, true())
     )
-    result = []
-    for camera_id, camera in zip(ids, cameras, strict=True):
-        event_id, detection_id = latest.get(camera_id, (None, None))
-        result.append(
-            serialize.camera_with_activity(camera, events.get(event_id) if event_id else None, detection_id)
-        )
-    return result
+
+
+def camera_out(row: Any) -> dict[str, Any]:
+    """A row of `with_activity()` as the API shows a camera."""
+    event = {name: row[f"event_{name}"] for name in _EVENT_SUMMARY} if row["event_id"] is not None else None
+    return serialize.camera_with_activity(row, event, row["last_detection_id"])
+
+
+async def read_camera_out(connection: AsyncConnection, camera_id: str) -> dict[str, Any]:
+    """One camera with its activity (404 when there is no such camera)."""
+    row = await first(connection, with_activity().where(Camera.id == camera_id))
+    if row is None:
+        raise not_found("camera", camera_id)
+    return camera_out(row)
 
 
 async def get_camera(session: AsyncSession, camera_id: str) -> Camera:
@@ -167,13 +166,13 @@ def _folder(call: Call, raw: str | None, name: str) -> str:
 async def list_cameras(call: Call) -> dict[str, Any]:
     """Ordered by id; each with its latest event and detection."""
     q: CameraQuery = call.query
-    statement = select(*columns(Camera))
+    statement = with_activity()
     if q.status is not None:
         statement = statement.where(Camera.status == q.status.value)
 
     async def page(connection: AsyncConnection) -> dict[str, Any]:
         rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c["id"],))
-        return page_of(await with_activity(connection, rows), cursor)
+        return page_of([camera_out(row) for row in rows], cursor)
 
     return await call.runtime.database.read(page)
 
@@ -213,7 +212,7 @@ async def create_camera(call: Call) -> dict[str, Any]:
             details={"name": body.name},
         )
         await session.commit()
-        data = (await with_activity(await session.connection(), [camera]))[0]
+        data = await read_camera_out(await session.connection(), camera.id)
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 
@@ -221,14 +220,7 @@ async def create_camera(call: Call) -> dict[str, Any]:
 @routes.get("/api/cameras/{camera_id}", summary="Get a camera", path_params=CameraPath, response=CameraOut)
 async def read_camera(call: Call) -> dict[str, Any]:
     camera_id = call.path.camera_id
-
-    async def read(connection: AsyncConnection) -> dict[str, Any]:
-        camera = await first(connection, select(*columns(Camera)).where(Camera.id == camera_id))
-        if camera is None:
-            raise not_found("camera", camera_id)
-        return (await with_activity(connection, [camera]))[0]
-
-    return await call.runtime.database.read(read)
+    return await call.runtime.database.read(lambda connection: read_camera_out(connection, camera_id))
 
 
 @routes.patch(
@@ -268,7 +260,7 @@ async def update_camera(call: Call) -> dict[str, Any]:
             details={"changes": changes},
         )
         await session.commit()
-        data = (await with_activity(await session.connection(), [camera]))[0]
+        data = await read_camera_out(await session.connection(), camera.id)
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 

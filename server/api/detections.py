@@ -16,7 +16,7 @@ from server.api.errors import not_found
 from server.api.media import IMAGE_TYPES, VIDEO_TYPES, file_response
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns, first
+from server.api.rows import first, selected
 from server.models import Detection
 
 routes = Routes("detections")
@@ -63,7 +63,7 @@ KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, 
 
 
 def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[Any]:
-    statement = (statement if statement is not None else select(*columns(Detection))).where(
+    statement = (statement if statement is not None else selected(Detection)).where(
         *time_range(Detection.detected_at, q)
     )
     if q.camera_id is not None:
@@ -80,7 +80,7 @@ def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[
 async def page_of_detections(
     connection: AsyncConnection, statement: Select[Any], q: DetectionQuery
 ) -> dict[str, Any]:
-    """One page of `statement` (a select of `columns(Detection)`) with the list's filters applied."""
+    """One page of `statement` (from `selected(Detection)`) with the list's filters applied."""
     rows, cursor = await fetch_page(
         connection, filtered(q, statement), KEYSET, q, lambda d: (d["detected_at"], d["id"])
     )
@@ -90,7 +90,7 @@ async def page_of_detections(
 @routes.get("/api/detections", summary="List detections", query=DetectionQuery, response=Page[DetectionOut])
 async def list_detections(call: Call) -> dict[str, Any]:
     """Newest first."""
-    statement = select(*columns(Detection))
+    statement = selected(Detection)
     return await call.runtime.database.read(
         lambda connection: page_of_detections(connection, statement, call.query)
     )
@@ -99,7 +99,7 @@ async def list_detections(call: Call) -> dict[str, Any]:
 async def _detection(call: Call) -> Any:
     detection_id = call.path.detection_id
     detection = await call.runtime.database.read(
-        lambda connection: first(connection, select(*columns(Detection)).where(Detection.id == detection_id))
+        lambda connection: first(connection, selected(Detection).where(Detection.id == detection_id))
     )
     if detection is None:
         raise not_found("detection", detection_id)

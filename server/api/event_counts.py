@@ -35,7 +35,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -29,7 +29,7 @@ from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
 from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns, fetch_all, first
+from server.api.rows import fetch_all, first, selected
 from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast
 
@@ -105,7 +105,7 @@ _KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
 @routes.get("/api/events", summary="List events", query=EventQuery, response=Page[EventOut])
 async def list_events(call: Call) -> dict[str, Any]:
     """Newest first; filters combine with AND."""
-    statement = filtered(select(*columns(Event)), call.query)
+    statement = filtered(selected(Event), call.query)
 
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         return await fetch_page(
@@ -186,7 +186,7 @@ async def search_events(call: Call) -> dict[str, Any]:
         events = {}
         if hits:
             ids = bindparam("ids", [hit.id for hit in hits], ARRAY(Integer))
-            found = await fetch_all(connection, select(*columns(Event)).where(Event.id == any_(ids)))
+            found = await fetch_all(connection, selected(Event).where(Event.id == any_(ids)))
             events = {row["id"]: row for row in found}
         items = [
             {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)}
@@ -337,7 +337,7 @@ async def export_events(call: Call) -> web.StreamResponse:
 async def read_event(call: Call) -> dict[str, Any]:
     event_id = call.path.event_id
     row = await call.runtime.database.read(
-        lambda connection: first(connection, select(*columns(Event)).where(Event.id == event_id))
+        lambda connection: first(connection, selected(Event).where(Event.id == event_id))
     )
     if row is None:
         raise not_found("event", event_id)
@@ -407,7 +407,7 @@ async def event_detections(call: Call) -> dict[str, Any]:
         if event is None:
             raise not_found("event", event_id)
         ids = [int(value) for value in serialize.json_list(event["detection_ids"])]
-        statement = select(*columns(Detection)).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
+        statement = selected(Detection).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
         return await page_of_detections(connection, statement, call.query)
 
     return await call.runtime.database.read(page)

@@ -13,7 +13,7 @@ from server.api.audit import record
 from server.api.errors import conflict, not_found
 from server.api.pagination import DbId, Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.api.rows import columns
+from server.api.rows import selected
 from server.api.state import SERVICES
 from server.models import APIKey, AuditAction
 
@@ -46,7 +46,7 @@ _KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
 
 @routes.get("/api/keys", summary="List API keys (never their values)", query=PageQuery, response=Page[KeyOut])
 async def list_api_keys(call: Call) -> dict[str, Any]:
-    statement = select(*columns(APIKey))
+    statement = selected(APIKey)
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k["id"],))
     )

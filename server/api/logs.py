@@ -12,7 +12,7 @@ from server import serialize
 from server.api.cameras import CameraId
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.api.rows import columns
+from server.api.rows import selected
 from server.api.state import REQUEST_ID
 from server.models import Log
 
@@ -68,7 +68,7 @@ _KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, int))
 async def list_logs(call: Call) -> dict[str, Any]:
     """Newest first."""
     q: LogQuery = call.query
-    statement = select(*columns(Log)).where(*time_range(Log.timestamp, q))
+    statement = selected(Log).where(*time_range(Log.timestamp, q))
     for column, value in (
         (Log.level, q.level),
         (Log.component, q.component),

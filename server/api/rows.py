@@ -1,6 +1,6 @@
 """Reading rows for JSON: Core selects run straight on the driver, no ORM objects, no result wrapping.
 
-A read handler selects `columns(Model)` — the mapped columns labelled with their attribute names, so
+A read handler starts from `selected(Model)` — the mapped columns labelled with their attribute names, so
 `alerts.metadata` arrives as `alert_metadata` like `Alert.alert_metadata`, without the deferred ones
 (`events.search_vector` is only ever used inside SQL) — and runs it with `fetch_all`. The rows it
 returns are read by name (`row["started_at"]`) and go straight to `server.serialize`.
@@ -17,12 +17,13 @@ cannot tell the two apart.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Boolean, DateTime, Float, Integer, Select, String, inspect
+from sqlalchemy import Boolean, DateTime, Float, Integer, Select, String, inspect, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Label
@@ -45,6 +46,14 @@ def columns(model: type[Base]) -> list[Label[Any]]:
             prop.columns[0].label(prop.key) for prop in inspect(model).column_attrs if not prop.deferred
         ]
     return _COLUMNS[model]
+
+
+@functools.cache
+def selected(model: type[Base]) -> Select[Any]:
+    """`SELECT <columns(model)> FROM <its table>`, built once: statements are immutable, and building
+    one with twenty labelled columns costs a request more than running it (filters, order and limit
+    are added to this one per request)."""
+    return select(*columns(model))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.api.registry import Call, Routes, json_response
-from server.api.rows import columns, first
+from server.api.rows import first, selected
 from server.models import Camera, GPUStats, StoreCounter
 from server.models.rollups import ALERTS_OPEN, EVENTS_UNREVIEWED
 from server.disk_guard import free_percent
@@ -118,7 +118,7 @@ class Stats(BaseModel):
     pipeline_healthy: bool
 
 
-_LATEST_GPU = select(*columns(GPUStats)).order_by(GPUStats.recorded_at.desc()).limit(1)
+_LATEST_GPU = selected(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
 
 
 def _counter(name: str) -> Any:

@@ -22,7 +22,7 @@ from server.api.cameras import CameraId, get_camera
 from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
-from server.api.rows import columns, first
+from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, Zone, ZoneShape, ZoneType
 
@@ -120,7 +120,7 @@ async def list_zones(call: Call) -> dict[str, Any]:
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         if await first(connection, select(Camera.id).where(Camera.id == camera_id)) is None:
             raise not_found("camera", camera_id)
-        statement = select(*columns(Zone)).where(Zone.camera_id == camera_id)
+        statement = selected(Zone).where(Zone.camera_id == camera_id)
         return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z["id"],))
 
     rows, cursor = await call.runtime.database.read(page)
