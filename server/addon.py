@@ -24,7 +24,8 @@ DISCOVERY_SERVICE = "home_security_intelligence"
 
 #: Settings the add-on fixes itself (Dockerfile ENV), so they are not user options: where its data
 #: lives and the address inside the container are Supervisor's business; the GPU and queue knobs mean
-#: nothing in an add-on, which gets no GPU.
+#: nothing in an add-on, which gets no GPU; the cleanup always runs there, at its own pace (how long
+#: things are kept is the user's: the retention_* days and media_min_free_percent are options).
 ADDON_FIXED_SETTINGS = frozenset(
     {
         "data_dir",
@@ -36,6 +37,12 @@ ADDON_FIXED_SETTINGS = frozenset(
         "queue_max_len",
         "stream_max_retries",
         "gpu_stats_interval_seconds",
+        "retention_enabled",
+        "retention_interval_seconds",
+        "retention_batch_size",
+        "retention_gpu_full_hours",
+        "retention_gpu_bucket_minutes",
+        "retention_gpu_days",
     }
 )
 SUPERVISOR_URL = "http://supervisor"

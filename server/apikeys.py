@@ -14,6 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,11 +38,22 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+class KeyFacts(Protocol):
+    """What authentication needs of a key: the row, or the API's in-memory copy of it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_active(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class KeyCheck:
-    """Outcome of presenting a key: the row if it exists, and whether it may be used."""
+    """Outcome of presenting a key: the row (or its cached copy) if it exists, and whether it may be used."""
 
-    key: APIKey | None
+    key: KeyFacts | None
     reason: str | None  # None when valid; "missing" | "invalid" | "revoked"
 
     @property

@@ -105,6 +105,27 @@ class Settings(BaseSettings):
     file_stable_seconds: float = Field(2.0, ge=0.0, le=60)
     gpu_stats_interval_seconds: float = Field(5.0, gt=0, le=3600)
 
+    # Retention (server/retention.py): what the cleanup task of the API keeps, and for how long.
+    retention_enabled: bool = True
+    #: How often the cleanup runs (one API process at a time).
+    retention_interval_seconds: float = Field(600.0, ge=1, le=86_400)
+    #: Events with their detections, thumbnails, clips and HTTP uploads.
+    retention_days: int = Field(30, ge=1, le=3650)
+    #: Reviewed low-risk events (and theirs) may go sooner.
+    retention_reviewed_low_risk_days: int = Field(7, ge=1, le=3650)
+    #: Events with an alert (and theirs) stay longer.
+    retention_alert_days: int = Field(90, ge=1, le=3650)
+    retention_log_days: int = Field(7, ge=1, le=3650)
+    retention_audit_days: int = Field(365, ge=1, le=36_500)
+    #: GPU samples stay at full resolution this long, then one per bucket (their mean) until deleted.
+    retention_gpu_full_hours: int = Field(24, ge=1, le=8760)
+    retention_gpu_bucket_minutes: int = Field(5, ge=1, le=1440)
+    retention_gpu_days: int = Field(30, ge=1, le=3650)
+    #: Rows per cleanup transaction: short transactions, short locks.
+    retention_batch_size: int = Field(500, ge=1, le=100_000)
+    #: Disk guard: below this share of free space on the media folder's disk, the oldest media go first.
+    media_min_free_percent: float = Field(10.0, ge=0, le=90)
+
     @field_validator("detection_classes", "fast_path_object_types", "webhook_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -171,6 +192,13 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.batch_idle_timeout_seconds > self.batch_window_seconds:
             raise ValueError("HSI_BATCH_IDLE_TIMEOUT_SECONDS must not exceed HSI_BATCH_WINDOW_SECONDS")
+        if not self.retention_reviewed_low_risk_days <= self.retention_days <= self.retention_alert_days:
+            raise ValueError(
+                "retention must be HSI_RETENTION_REVIEWED_LOW_RISK_DAYS <= HSI_RETENTION_DAYS "
+                "<= HSI_RETENTION_ALERT_DAYS"
+            )
+        if self.retention_gpu_full_hours > 24 * self.retention_gpu_days:
+            raise ValueError("HSI_RETENTION_GPU_FULL_HOURS must not exceed HSI_RETENTION_GPU_DAYS")
         return self
 
     @classmethod

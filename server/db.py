@@ -7,21 +7,38 @@ embedded cluster under the data directory and creates the `hsi` database in it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from server.config import Settings
 from server.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 
 
+T = TypeVar("T")
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine with pre-ping, so a restarted database does not fail the next request."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    """An engine without pre-ping: a ping is a round trip on every checkout, as dear as a cheap query.
+
+    A connection the database dropped (a restart) fails the statement that uses it instead; SQLAlchemy
+    then discards every connection of the pool made before, and `Database.read` retries once.
+    Overflow connections are closed when returned, so a load above `pool_size` in flight opens and
+    closes one per query (a PostgreSQL backend forked each time): the pool is sized for the load.
+    """
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -63,22 +80,46 @@ class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     embedded: EmbeddedPostgres | None = field(default=None)
+    #: The same pool in autocommit: a statement runs alone, without BEGIN and ROLLBACK round trips.
+    reader: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run read-only `work` on an autocommit connection (each statement sees its own snapshot).
+
+        A connection found dropped (the database restarted since it was pooled) costs one retry on a
+        fresh one, not an error: what pre-ping used to buy on every request, paid only when it happens.
+        """
+        try:
+            async with self.reader.connect() as connection:
+                return await work(connection)
+        except DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
+        async with self.reader.connect() as connection:
+            return await work(connection)
 
     async def close(self) -> None:
         await self.engine.dispose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
 
-    def sibling(self, *, pool_size: int = 10) -> Database:
+    def sibling(self, *, pool_size: int = 20) -> Database:
         """Another pool of connections to the same database; closing it leaves this one (and the
-        embedded cluster) running."""
+        embedded cluster) running. 20 by default, the API's: answering 16 requests at once, it keeps
+        every connection it uses instead of opening an overflow one per query."""
         engine = create_engine(self.url, pool_size=pool_size)
         return Database(url=self.url, engine=engine, sessions=session_factory(engine))
 
 
 @asynccontextmanager
 async def open_database(settings: Settings, *, pool_size: int = 10) -> AsyncIterator[Database]:
-    """Connect to `HSI_DATABASE_URL`, or start the embedded cluster; always clean up on exit."""
+    """Connect to `HSI_DATABASE_URL`, or start the embedded cluster; always clean up on exit.
+
+    The pipeline's pool: its workers commit in batches and need few connections at once. The API
+    gets its own, larger one (`sibling`, see `server.runner.api_runtime`)."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     try:

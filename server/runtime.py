@@ -141,7 +141,7 @@ class Runtime:
         }
 
     async def _database_ok(self) -> None:
-        async with self.database.engine.connect() as connection:
+        async with self.database.reader.connect() as connection:  # autocommit: one round trip
             await connection.execute(text("SELECT 1"))
 
     async def _redis_ok(self) -> None:

@@ -70,13 +70,14 @@ OPEN_ALERT_STATUSES = ("pending", "delivered")
 
 
 class ComponentHealth(TypedDict, total=False):
-    """Health of one server component (database, redis, detector, analyzer, gpu)."""
+    """Health of one server component (database, redis, detector, analyzer, gpu, storage)."""
 
     status: str
     backend: str
     device: str
     fallback: bool
     reason: str
+    min_free_percent: float
 
 
 class Health(TypedDict):

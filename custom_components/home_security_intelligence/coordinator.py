@@ -48,6 +48,7 @@ from .const import (
     EVENT_SECURITY_EVENT,
     ISSUE_DETECTOR_FALLBACK,
     ISSUE_UNREACHABLE,
+    ISSUE_MEDIA_DISK_LOW,
     ISSUE_VERSION,
     LOGGER,
     MIN_SERVER_VERSION,
@@ -240,7 +241,8 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_UNREACHABLE))
 
     def _check_health(self, health: Health) -> None:
-        """Repair issues derived from the health report (a detector standing in for another, version)."""
+        """Repair issues derived from the health report (a detector standing in for another, version,
+        media disk space)."""
         detector = health.get("components", {}).get("detector", {})
         if detector.get("fallback"):
             ir.async_create_issue(
@@ -274,11 +276,27 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
                     "supported": f"{SUPPORTED_SERVER_MAJOR}.x (≥ {'.'.join(map(str, MIN_SERVER_VERSION))})",
                 },
             )
+        storage = health.get("components", {}).get("storage", {})
+        if storage.get("status") == "degraded":
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_MEDIA_DISK_LOW),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_MEDIA_DISK_LOW,
+                translation_placeholders={
+                    "title": self.config_entry.title,
+                    "minimum": f"{storage.get('min_free_percent', 0):g}",
+                },
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_MEDIA_DISK_LOW))
 
     @callback
     def async_remove_issues(self) -> None:
         """Drop this entry's repair issues (the entry is going away)."""
-        for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION):
+        for key in (ISSUE_UNREACHABLE, ISSUE_DETECTOR_FALLBACK, ISSUE_VERSION, ISSUE_MEDIA_DISK_LOW):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
 
     # -- push channel ------------------------------------------------------------------

@@ -289,6 +289,10 @@ STRINGS: dict[str, object] = {
             "title": "{title} runs an incompatible version",
             "description": "The server reports version {version}; this integration supports {supported}. Update the server or the integration so their versions match.",
         },
+        "media_disk_low": {
+            "title": "{title} is running out of disk space",
+            "description": "The disk that holds the server's thumbnails, clips and uploads has less than {minimum}% free. The server removes the oldest media first (the events themselves stay) until there is room again. Free some space, give the media folder a larger disk (the add-on's `media_dir` option or `HSI_MEDIA_DIR`), or keep events for fewer days (`retention_days`).",
+        },
     },
     "services": {
         "acknowledge_alert": _service("Acknowledge alert", "Marks an alert as acknowledged.", {

@@ -27,6 +27,7 @@ from server.api.cameras import CameraId
 from server.api.errors import ApiError, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rows import selected
 from server.models import AlertRule, AlertSeverity, AuditAction, Camera, Detection, Event, Zone
 from server.pipeline.batcher import image_size_of
 
@@ -94,13 +95,14 @@ async def _rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule:
 @routes.get("/api/alert-rules", summary="List alert rules", query=RuleQuery, response=Page[AlertRuleOut])
 async def list_rules(call: Call) -> dict[str, Any]:
     """Oldest first (the order they were created in)."""
-    statement = select(AlertRule)
+    statement = selected(AlertRule)
     if call.query.enabled is not None:
         statement = statement.where(AlertRule.enabled.is_(call.query.enabled))
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(
-            session, statement, _KEYSET, call.query, lambda r: (r.created_at, r.id)
+    rows, cursor = await call.runtime.database.read(
+        lambda connection: fetch_page(
+            connection, statement, _KEYSET, call.query, lambda r: (r["created_at"], r["id"])
         )
+    )
     return page_of([serialize.alert_rule_to_dict(row) for row in rows], cursor)
 
 

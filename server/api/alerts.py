@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.api.audit import record
@@ -15,6 +16,7 @@ from server.api.cameras import CameraId
 from server.api.errors import conflict, not_found
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
+from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
 
@@ -56,7 +58,7 @@ _KEYSET = Keyset("alerts", (Alert.created_at, Alert.id), (datetime, uuid.UUID))
 async def list_alerts(call: Call) -> dict[str, Any]:
     """Newest first; `camera_id` filters on the alert's event."""
     q: AlertQuery = call.query
-    statement = select(Alert).where(*time_range(Alert.created_at, q))
+    statement = selected(Alert).where(*time_range(Alert.created_at, q))
     for column, value in (
         (Alert.status, q.status),
         (Alert.severity, q.severity),
@@ -66,18 +68,26 @@ async def list_alerts(call: Call) -> dict[str, Any]:
         if value is not None:
             statement = statement.where(column == value)
     if q.camera_id is not None:
+        # Per alert, in list order: its event's camera by primary key (not every event of the camera).
         statement = statement.where(
-            Alert.event_id.in_(select(Event.id).where(Event.camera_id == q.camera_id))
+            exists().where(Event.id == Alert.event_id, Event.camera_id == q.camera_id)
         )
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda a: (a.created_at, a.id))
+
+    async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
+        return await fetch_page(
+            connection, statement, _KEYSET, q, lambda a: (a["created_at"], a["id"])
+        )
+
+    rows, cursor = await call.runtime.database.read(page)
     return page_of([serialize.alert_to_dict(row) for row in rows], cursor)
 
 
 @routes.get("/api/alerts/{alert_id}", summary="Get an alert", path_params=AlertPath, response=AlertOut)
 async def read_alert(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        alert = await session.get(Alert, call.path.alert_id)
+    alert_id = call.path.alert_id
+    alert = await call.runtime.database.read(
+        lambda connection: first(connection, selected(Alert).where(Alert.id == alert_id))
+    )
     if alert is None:
         raise not_found("alert", call.path.alert_id)
     return serialize.alert_to_dict(alert)

@@ -1,8 +1,9 @@
 """The aiohttp application factory: middlewares, every resource's routes, and the app's services.
 
 Services started with the app and stopped with it: the WebSocket hub (one Redis subscription), the
-`system.status` publisher, the database log handler (access log), the failed-auth tracker, and — on a
-server without any API key — the first key, written to `<data_dir>/api_key.txt`.
+`system.status` publisher, the database log handler (application events), the failed-auth tracker, the
+in-memory API keys (one LISTEN connection), the retention cleanup (one process at a time runs each
+round), and — on a server without any API key — the first key, written to `<data_dir>/api_key.txt`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from server.api import (
     ws,
     zones,
 )
+from server.api.key_cache import KeyCache
 from server.api.middleware import AuthFailures, auth_middleware, context_middleware
 from server.api.registry import register
 from server.api.state import ENDPOINTS, RUNTIME, SERVICES, SETTINGS, ApiSettings
 from server.logs import ensure_database_logging
+from server.retention import run_periodically as run_retention
 from server.pipeline.supervision import spawn
 from server.runtime import Runtime
 
@@ -83,9 +86,14 @@ async def _start_services(app: web.Application) -> None:
     stack = AsyncExitStack()
     services["stack"] = stack
     await ensure_database_logging(runtime, stack)
+    hub = ws.Hub(runtime.redis, runtime.database.sessions, app[SETTINGS].ws_key_check_interval)
     if runtime.settings.api_key_enabled:
         await apikeys.ensure_initial_key(runtime.database.sessions, runtime.settings.data_dir)
-    hub = ws.Hub(runtime.redis, runtime.database.sessions, app[SETTINGS].ws_key_check_interval)
+        keys = KeyCache(runtime.database)
+        keys.on_change(hub.recheck_keys)
+        await keys.start()
+        stack.push_async_callback(keys.stop)
+        services["keys"] = keys
     hub.start()
     services["hub"] = hub
     stop = asyncio.Event()
@@ -96,6 +104,8 @@ async def _start_services(app: web.Application) -> None:
         "hsi-system-status",
         lambda: system.publish_status(runtime, stop, interval, lambda: bool(hub.clients)),
     )
+    if runtime.settings.retention_enabled:
+        spawn(stack, stop, "hsi-retention", lambda: run_retention(runtime, stop))
 
 
 async def _close_websockets(app: web.Application) -> None:

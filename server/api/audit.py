@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import serialize
 from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
+from server.api.rows import selected
 from server.api.state import AUTH
 from server.models import AuditAction, AuditLog, AuditStatus
 from server.logs import USER_AGENT_MAX
@@ -86,7 +87,7 @@ _KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
 async def list_audit(call: Call) -> dict[str, Any]:
     """Newest first; filter by action, resource, actor, status and time range."""
     q: AuditQuery = call.query
-    statement = select(AuditLog).where(*time_range(AuditLog.timestamp, q))
+    statement = selected(AuditLog).where(*time_range(AuditLog.timestamp, q))
     for column, value in (
         (AuditLog.action, q.action),
         (AuditLog.resource_type, q.resource_type),
@@ -96,6 +97,9 @@ async def list_audit(call: Call) -> dict[str, Any]:
     ):
         if value is not None:
             statement = statement.where(column == str(value))
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda r: (r.timestamp, r.id))
+    rows, cursor = await call.runtime.database.read(
+        lambda connection: fetch_page(
+            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
+        )
+    )
     return page_of([serialize.audit_to_dict(row) for row in rows], cursor)

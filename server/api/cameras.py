@@ -8,14 +8,15 @@ recorded for them.
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
 from server.api.audit import record
@@ -23,6 +24,7 @@ from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
@@ -100,49 +102,53 @@ _NULLABLE = frozenset({"offline_after_seconds"})
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
 
 
-async def with_activity(session: AsyncSession, cameras: list[Camera]) -> list[dict[str, Any]]:
-    """Each camera with its latest event and detection (two index lookups per camera, in SQL)."""
-    if not cameras:
-        return []
+#: The fields of a camera's latest event that the camera shows (serialize.event_summary's).
+_EVENT_SUMMARY = ("id", "risk_score", "risk_level", "summary", "started_at", "object_types")
+
+
+@functools.cache
+def with_activity() -> Select[Any]:
+    """Cameras, each with its latest event and detection, in one statement: per camera the first entry
+    of its range of `(camera_id, started_at, id)` and of `(camera_id, detected_at, id)` — one index probe
+    each, no sort, whatever the number of events. Built once (statements are immutable)."""
     last_event = (
-        select(Event.id)
+        select(*(getattr(Event, name) for name in _EVENT_SUMMARY))
         .where(Event.camera_id == Camera.id)
         .order_by(Event.started_at.desc(), Event.id.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("last_event")
     )
     last_detection = (
         select(Detection.id)
         .where(Detection.camera_id == Camera.id)
         .order_by(Detection.detected_at.desc(), Detection.id.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("last_detection")
     )
-    ids = [camera.id for camera in cameras]
-    latest = {
-        row.id: (row.event_id, row.detection_id)
-        for row in await session.execute(
-            select(Camera.id, last_event.label("event_id"), last_detection.label("detection_id")).where(
-                Camera.id.in_(ids)
-            )
+    return (
+        select(
+            *columns(Camera),
+            *(last_event.c[name].label(f"event_{name}") for name in _EVENT_SUMMARY),
+            last_detection.c.id.label("last_detection_id"),
         )
-    }
-    event_ids = [pair[0] for pair in latest.values() if pair[0] is not None]
-    events = (
-        {
-            event.id: event
-            for event in (await session.execute(select(Event).where(Event.id.in_(event_ids)))).scalars()
-        }
-        if event_ids
-        else {}
+        .select_from(Camera)
+        .outerjoin(last_event, true())
+        .outerjoin(last_detection, true())
     )
-    result = []
-    for camera in cameras:
-        event_id, detection_id = latest.get(camera.id, (None, None))
-        result.append(
-            serialize.camera_with_activity(camera, events.get(event_id) if event_id else None, detection_id)
-        )
-    return result
+
+
+def camera_out(row: Any) -> dict[str, Any]:
+    """A row of `with_activity()` as the API shows a camera."""
+    event = {name: row[f"event_{name}"] for name in _EVENT_SUMMARY} if row["event_id"] is not None else None
+    return serialize.camera_with_activity(row, event, row["last_detection_id"])
+
+
+async def read_camera_out(connection: AsyncConnection, camera_id: str) -> dict[str, Any]:
+    """One camera with its activity (404 when there is no such camera)."""
+    row = await first(connection, with_activity().where(Camera.id == camera_id))
+    if row is None:
+        raise not_found("camera", camera_id)
+    return camera_out(row)
 
 
 async def get_camera(session: AsyncSession, camera_id: str) -> Camera:
@@ -174,13 +180,15 @@ def _folder(call: Call, raw: str | None, name: str) -> str:
 async def list_cameras(call: Call) -> dict[str, Any]:
     """Ordered by id; each with its latest event and detection."""
     q: CameraQuery = call.query
-    statement = select(Camera)
+    statement = with_activity()
     if q.status is not None:
         statement = statement.where(Camera.status == q.status.value)
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda c: (c.id,))
-        items = await with_activity(session, rows)
-    return page_of(items, cursor)
+
+    async def page(connection: AsyncConnection) -> dict[str, Any]:
+        rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c["id"],))
+        return page_of([camera_out(row) for row in rows], cursor)
+
+    return await call.runtime.database.read(page)
 
 
 @routes.post(
@@ -218,16 +226,15 @@ async def create_camera(call: Call) -> dict[str, Any]:
             details={"name": body.name},
         )
         await session.commit()
-        data = (await with_activity(session, [camera]))[0]
+        data = await read_camera_out(await session.connection(), camera.id)
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 
 
 @routes.get("/api/cameras/{camera_id}", summary="Get a camera", path_params=CameraPath, response=CameraOut)
 async def read_camera(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        camera = await get_camera(session, call.path.camera_id)
-        return (await with_activity(session, [camera]))[0]
+    camera_id = call.path.camera_id
+    return await call.runtime.database.read(lambda connection: read_camera_out(connection, camera_id))
 
 
 @routes.patch(
@@ -264,7 +271,7 @@ async def update_camera(call: Call) -> dict[str, Any]:
             details={"changes": changes},
         )
         await session.commit()
-        data = (await with_activity(session, [camera]))[0]
+        data = await read_camera_out(await session.connection(), camera.id)
     await broadcast.publish(call.runtime.redis, "camera.updated", data)
     return data
 

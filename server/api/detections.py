@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.api.cameras import CameraId
@@ -16,6 +16,7 @@ from server.api.errors import not_found
 from server.api.media import IMAGE_TYPES, VIDEO_TYPES, file_response
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
+from server.api.rows import first, selected
 from server.models import Detection
 
 routes = Routes("detections")
@@ -62,7 +63,7 @@ KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, 
 
 
 def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[Any]:
-    statement = (statement if statement is not None else select(Detection)).where(
+    statement = (statement if statement is not None else selected(Detection)).where(
         *time_range(Detection.detected_at, q)
     )
     if q.camera_id is not None:
@@ -77,10 +78,11 @@ def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[
 
 
 async def page_of_detections(
-    session: AsyncSession, statement: Select[Any], q: DetectionQuery
+    connection: AsyncConnection, statement: Select[Any], q: DetectionQuery
 ) -> dict[str, Any]:
+    """One page of `statement` (from `selected(Detection)`) with the list's filters applied."""
     rows, cursor = await fetch_page(
-        session, filtered(q, statement), KEYSET, q, lambda d: (d.detected_at, d.id)
+        connection, filtered(q, statement), KEYSET, q, lambda d: (d["detected_at"], d["id"])
     )
     return page_of([serialize.detection_to_dict(row) for row in rows], cursor)
 
@@ -88,15 +90,19 @@ async def page_of_detections(
 @routes.get("/api/detections", summary="List detections", query=DetectionQuery, response=Page[DetectionOut])
 async def list_detections(call: Call) -> dict[str, Any]:
     """Newest first."""
-    async with call.runtime.database.sessions() as session:
-        return await page_of_detections(session, select(Detection), call.query)
+    statement = selected(Detection)
+    return await call.runtime.database.read(
+        lambda connection: page_of_detections(connection, statement, call.query)
+    )
 
 
-async def _detection(call: Call) -> Detection:
-    async with call.runtime.database.sessions() as session:
-        detection = await session.get(Detection, call.path.detection_id)
+async def _detection(call: Call) -> Any:
+    detection_id = call.path.detection_id
+    detection = await call.runtime.database.read(
+        lambda connection: first(connection, selected(Detection).where(Detection.id == detection_id))
+    )
     if detection is None:
-        raise not_found("detection", call.path.detection_id)
+        raise not_found("detection", detection_id)
     return detection
 
 
@@ -118,7 +124,7 @@ async def read_detection(call: Call) -> dict[str, Any]:
 )
 async def detection_thumbnail(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return await file_response(call.runtime.settings, detection.thumbnail_path, "thumbnail")
+    return await file_response(call.runtime.settings, detection["thumbnail_path"], "thumbnail")
 
 
 @routes.get(
@@ -129,4 +135,4 @@ async def detection_thumbnail(call: Call) -> web.StreamResponse:
 )
 async def detection_image(call: Call) -> web.StreamResponse:
     detection = await _detection(call)
-    return await file_response(call.runtime.settings, detection.file_path, "source media")
+    return await file_response(call.runtime.settings, detection["file_path"], "source media")

@@ -7,9 +7,9 @@ error page, and bad input never surfaces as a 500.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -65,8 +65,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
     return web.Response(
         status=status,
-        text=json.dumps(error_body(code, message, details)),
+        body=orjson.dumps(error_body(code, message, details), default=str),
         content_type="application/json",
+        charset="utf-8",
     )
 
 

@@ -1,4 +1,9 @@
-"""Events: list with filters, full-text search, statistics, export, review, and their media."""
+"""Events: list with filters, full-text search, statistics, export, review, and their media.
+
+Reads go through `Database.read` (autocommit, Core rows, see server/api/rows.py). Every list is newest
+first with ties by id, and each filter combination reads one index range: `(started_at, id)`,
+`(camera_id, started_at, id)`, the unreviewed partial index, or the object types' GIN index.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, func, select
+from sqlalchemy import ARRAY, Integer, Select, any_, bindparam, func, not_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.alerts.schedule import TimezoneName
@@ -19,10 +25,12 @@ from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.detections import DetectionOut, DetectionQuery, page_of_detections
 from server.api.errors import ApiError, not_found
+from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
 from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
-from server.models import AuditAction, Detection, Event, search_query, search_rank
+from server.api.rows import fetch_all, first, selected
+from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast
 
 routes = Routes("events")
@@ -84,9 +92,10 @@ def filtered(statement: Select[Any], q: EventFilters) -> Select[Any]:
     if q.max_risk is not None:
         statement = statement.where(Event.risk_score <= q.max_risk)
     if q.reviewed is not None:
-        statement = statement.where(Event.reviewed.is_(q.reviewed))
+        # `NOT reviewed` is the partial index's own predicate (`reviewed IS false` would not match it).
+        statement = statement.where(Event.reviewed if q.reviewed else not_(Event.reviewed))
     if q.object_type is not None:
-        statement = statement.where(Event.object_types.contains(q.object_type.lower()))
+        statement = statement.where(object_types_of(Event.object_types).contains([q.object_type.lower()]))
     return statement
 
 
@@ -96,10 +105,14 @@ _KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
 @routes.get("/api/events", summary="List events", query=EventQuery, response=Page[EventOut])
 async def list_events(call: Call) -> dict[str, Any]:
     """Newest first; filters combine with AND."""
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(
-            session, filtered(select(Event), call.query), _KEYSET, call.query, lambda e: (e.started_at, e.id)
+    statement = filtered(selected(Event), call.query)
+
+    async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
+        return await fetch_page(
+            connection, statement, _KEYSET, call.query, lambda e: (e["started_at"], e["id"])
         )
+
+    rows, cursor = await call.runtime.database.read(page)
     return page_of([serialize.event_to_dict(row) for row in rows], cursor)
 
 
@@ -115,22 +128,74 @@ class SearchHit(EventOut):
     rank: float = Field(description="Relevance (higher first).")
 
 
+#: How many of the newest matches are ranked together. Ranking every match of a common word at a year's
+#: scale costs seconds; ranking the newest few hundred costs a millisecond and shows what a person looks
+#: for first (the recent events that match), most relevant first.
+SEARCH_WINDOW = 200
+
+#: Search cursors: the window (the older-than bound of its newest match; none for the first) and the
+#: last hit returned within it (its rank and id; none when the next page starts a window).
+_SEARCH_CURSOR = Keyset("search", (), (datetime | None, int | None, float | None, int | None))
+
+
 @routes.get(
     "/api/events/search", summary="Full-text search of events", query=SearchQuery, response=Page[SearchHit]
 )
 async def search_events(call: Call) -> dict[str, Any]:
-    """Ranked by relevance over summary, object types, reasoning and notes (most relevant first)."""
+    """Most relevant first among the newest matches, window by window: the 200 newest matches ranked
+    by relevance over summary, object types, reasoning and notes, then the next 200 older ones, and so
+    on. Web-search syntax (`websearch_to_tsquery`): words, "phrases", `or`, `-word`."""
     q: SearchQuery = call.query
-    rank = search_rank(q.q)
-    keyset = Keyset("search", (rank, Event.id), (float, int))
-    statement = filtered(select(Event, rank.label("rank")), q).where(
-        Event.search_vector.op("@@")(search_query(q.q))
-    )
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(
-            session, statement, keyset, q, lambda r: (r.rank, r.Event.id), scalars=False
-        )
-    return page_of([{**serialize.event_to_dict(row.Event), "rank": float(row.rank)} for row in rows], cursor)
+    # The text is rendered into the statement, not bound: the planner then sees the words (and how
+    # common they are) and chooses between walking the newest events and the GIN index per query;
+    # a prepared statement's generic plan would guess, and guess badly for the common words.
+    tsquery = func.websearch_to_tsquery(SEARCH_CONFIG, bindparam("q", q.q, literal_execute=True))
+    rank = func.ts_rank(Event.search_vector, tsquery).label("rank")
+    matches = filtered(select(Event.id, Event.started_at, rank), q).where(Event.search_vector.op("@@")(tsquery))
+    start: tuple[Any, Any] = (None, None)
+    start_after: tuple[float, int] | None = None
+    if q.cursor:
+        started_at, event_id, last_rank, last_id = _SEARCH_CURSOR.decode(q.cursor)
+        start = (started_at, event_id)
+        start_after = (last_rank, last_id) if last_rank is not None and last_id is not None else None
+
+    async def search(connection: AsyncConnection) -> dict[str, Any]:
+        window, after = start, start_after  # from the cursor again if `read` retries on a fresh connection
+        hits: list[Any] = []
+        next_cursor = None
+        while True:
+            statement = matches
+            if window[0] is not None:
+                statement = statement.where(tuple_(Event.started_at, Event.id) < tuple_(*window))
+            statement = statement.order_by(Event.started_at.desc(), Event.id.desc()).limit(SEARCH_WINDOW)
+            candidates = list(await connection.execute(statement))
+            ranked = sorted(candidates, key=lambda row: (row.rank, row.id), reverse=True)
+            if after is not None:
+                ranked = [row for row in ranked if (row.rank, row.id) < after]
+            wanted = q.limit - len(hits)
+            hits += ranked[:wanted]
+            if len(ranked) > wanted:
+                next_cursor = _SEARCH_CURSOR.encode([*window, hits[-1].rank, hits[-1].id])
+                break
+            if len(candidates) < SEARCH_WINDOW:
+                break
+            window, after = (candidates[-1].started_at, candidates[-1].id), None
+            if len(hits) == q.limit:
+                next_cursor = _SEARCH_CURSOR.encode([*window, None, None])
+                break
+        events = {}
+        if hits:
+            ids = bindparam("ids", [hit.id for hit in hits], ARRAY(Integer))
+            found = await fetch_all(connection, selected(Event).where(Event.id == any_(ids)))
+            events = {row["id"]: row for row in found}
+        items = [
+            {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)}
+            for hit in hits
+            if hit.id in events  # removed meanwhile
+        ]
+        return page_of(items, next_cursor)
+
+    return await call.runtime.database.read(search)
 
 
 class StatsQuery(EventFilters):
@@ -161,25 +226,22 @@ class EventStats(BaseModel):
     response=EventStats,
 )
 async def event_stats(call: Call) -> dict[str, Any]:
+    """Counted from the hourly rollup (server/api/event_counts.py): the same cost at any table size for
+    whole hours; `object_type` or a `min_risk`/`max_risk` between band boundaries count events."""
     q: StatsQuery = call.query
-    level = func.coalesce(Event.risk_level, "unscored")
-    day = func.to_char(func.timezone(q.timezone, Event.started_at), "YYYY-MM-DD")
-    async with call.runtime.database.sessions() as session:
-        levels = await session.execute(filtered(select(level, func.count()), q).group_by(level))
-        cameras = await session.execute(
-            filtered(select(Event.camera_id, func.count()), q)
-            .group_by(Event.camera_id)
-            .order_by(Event.camera_id)
-        )
-        days = await session.execute(filtered(select(day, func.count()), q).group_by(day).order_by(day))
-        by_level = {str(name): int(count) for name, count in levels}
-    for name in RiskLevel:
-        by_level.setdefault(name.value, 0)
+    counts = await call.runtime.database.read(
+        lambda connection: count_events(connection, filtered(select(Event.id), q), q)
+    )
+    by_level = {level.value: counts.by_level[level.value] for level in RiskLevel}
+    if counts.by_level[UNSCORED]:
+        by_level[UNSCORED] = counts.by_level[UNSCORED]
     return {
         "total": sum(by_level.values()),
         "by_level": by_level,
-        "by_camera": [{"camera_id": camera, "count": int(count)} for camera, count in cameras],
-        "by_day": [{"day": str(value), "count": int(count)} for value, count in days],
+        "by_camera": [
+            {"camera_id": camera, "count": count} for camera, count in sorted(counts.by_camera.items()) if count
+        ],
+        "by_day": [{"day": day, "count": count} for day, count in sorted(counts.by_day.items()) if count],
     }
 
 
@@ -273,8 +335,13 @@ async def export_events(call: Call) -> web.StreamResponse:
 
 @routes.get(EVENT, summary="Get an event", path_params=EventPath, response=EventOut)
 async def read_event(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        return serialize.event_to_dict(await _event(session, call.path.event_id))
+    event_id = call.path.event_id
+    row = await call.runtime.database.read(
+        lambda connection: first(connection, selected(Event).where(Event.id == event_id))
+    )
+    if row is None:
+        raise not_found("event", event_id)
+    return serialize.event_to_dict(row)
 
 
 async def _event(session: Any, event_id: int) -> Event:
@@ -333,10 +400,17 @@ async def update_event(call: Call) -> dict[str, Any]:
     response=Page[DetectionOut],
 )
 async def event_detections(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        event = await _event(session, call.path.event_id)
-        statement = select(Detection).where(Detection.id.in_(event.detection_id_list))
-        return await page_of_detections(session, statement, call.query)
+    event_id = call.path.event_id
+
+    async def page(connection: AsyncConnection) -> dict[str, Any]:
+        event = await first(connection, select(Event.detection_ids).where(Event.id == event_id))
+        if event is None:
+            raise not_found("event", event_id)
+        ids = [int(value) for value in serialize.json_list(event["detection_ids"])]
+        statement = selected(Detection).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
+        return await page_of_detections(connection, statement, call.query)
+
+    return await call.runtime.database.read(page)
 
 
 @routes.get(EVENT + "/clip", summary="Video clip of an event", path_params=EventPath, media=("video/mp4",))

@@ -13,6 +13,8 @@ from server.api.audit import record
 from server.api.errors import conflict, not_found
 from server.api.pagination import DbId, Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rows import selected
+from server.api.state import SERVICES
 from server.models import APIKey, AuditAction
 
 routes = Routes("keys")
@@ -44,8 +46,10 @@ _KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
 
 @routes.get("/api/keys", summary="List API keys (never their values)", query=PageQuery, response=Page[KeyOut])
 async def list_api_keys(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, select(APIKey), _KEYSET, call.query, lambda k: (k.id,))
+    statement = selected(APIKey)
+    rows, cursor = await call.runtime.database.read(
+        lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k["id"],))
+    )
     return page_of([serialize.api_key_to_dict(row) for row in rows], cursor)
 
 
@@ -78,4 +82,7 @@ async def revoke_api_key(call: Call) -> dict[str, Any]:
         )
         await session.commit()
     apikeys.forget_key_file(call.runtime.settings.data_dir, row)
+    # Other processes forget the key when the commit's notification reaches them; this one at once.
+    if "keys" in call.request.app[SERVICES]:
+        call.request.app[SERVICES]["keys"].forget()
     return serialize.api_key_to_dict(row)

@@ -12,6 +12,7 @@ from server import serialize
 from server.api.cameras import CameraId
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.registry import Call, Routes
+from server.api.rows import selected
 from server.api.state import REQUEST_ID
 from server.logs import USER_AGENT_MAX
 from server.models import Log
@@ -69,7 +70,7 @@ _KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, int))
 async def list_logs(call: Call) -> dict[str, Any]:
     """Newest first."""
     q: LogQuery = call.query
-    statement = select(Log).where(*time_range(Log.timestamp, q))
+    statement = selected(Log).where(*time_range(Log.timestamp, q))
     for column, value in (
         (Log.level, q.level),
         (Log.component, q.component),
@@ -85,8 +86,11 @@ async def list_logs(call: Call) -> dict[str, Any]:
     if q.q is not None:
         escaped = q.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(Log.message.ilike(f"%{escaped}%", escape="\\"))
-    async with call.runtime.database.sessions() as session:
-        rows, cursor = await fetch_page(session, statement, _KEYSET, q, lambda r: (r.timestamp, r.id))
+    rows, cursor = await call.runtime.database.read(
+        lambda connection: fetch_page(
+            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
+        )
+    )
     return page_of([serialize.log_to_dict(row) for row in rows], cursor)
 
 

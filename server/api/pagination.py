@@ -1,9 +1,10 @@
 """Cursor (keyset) pagination and the filter conventions every list endpoint shares.
 
 Every list answers `{"items": [...], "next_cursor": str|null}`. The cursor is an opaque, URL-safe
-encoding of the sort key of the last item returned, so the next page is `WHERE key < last` on an
-index — constant cost at any depth, and no skipped or repeated rows when new rows arrive between pages
-(which an OFFSET would do on a table the pipeline keeps inserting into).
+encoding of the sort key of the last item returned, so the next page is `WHERE (k0, k1) < (v0, v1)` —
+a row comparison, which PostgreSQL reads as one range of the composite index on the same columns:
+constant cost at any depth, and no skipped or repeated rows when new rows arrive between pages (which
+an OFFSET would do on a table the pipeline keeps inserting into).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import Select, and_, literal, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, literal, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.api.errors import ApiError
+from server.api.rows import fetch_all
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -91,23 +93,15 @@ class Keyset:
         return [e.desc() if self.descending else e.asc() for e in self.expressions]
 
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """Rows strictly after `values` in this order.
+        """Rows strictly after `values` in this order: `(k0, k1) < (v0, v1)` (`>` ascending).
 
-        Written as `k0 <= v0 AND (k0 < v0 OR (k0 = v0 AND k1 < v1) ...)`: the first conjunct lets
-        PostgreSQL use the index on the leading key; the second is the exact tie-break.
+        A row comparison is one index range (start or stop key) on an index whose columns are the keys;
+        an OR-expanded tie-break was a filter the planner could only partly push into the index.
         """
-        bound = [
-            literal(value, expression.type)
-            for expression, value in zip(self.expressions, values, strict=True)
-        ]
-        first, first_value = self.expressions[0], bound[0]
-        strictly = (lambda a, b: a < b) if self.descending else (lambda a, b: a > b)
-        loosely = (lambda a, b: a <= b) if self.descending else (lambda a, b: a >= b)
-        alternatives = []
-        for index in range(len(self.expressions)):
-            equal = [self.expressions[i] == bound[i] for i in range(index)]
-            alternatives.append(and_(*equal, strictly(self.expressions[index], bound[index])))
-        return and_(loosely(first, first_value), or_(*alternatives))
+        keys = tuple_(*self.expressions)
+        pairs = zip(self.expressions, values, strict=True)
+        bound = tuple_(*(literal(value, expression.type) for expression, value in pairs))
+        return keys < bound if self.descending else keys > bound
 
     def encode(self, values: Sequence[Any]) -> str:
         plain = [
@@ -150,20 +144,17 @@ def _adapter(types: tuple[type, ...]) -> TypeAdapter[Any]:
 
 
 async def fetch_page(
-    session: AsyncSession,
+    connection: AsyncConnection,
     statement: Select[Any],
     keyset: Keyset,
     page: PageQuery,
     key_of: Callable[[Any], Sequence[Any]],
-    *,
-    scalars: bool = True,
-) -> tuple[list[Any], str | None]:
-    """Run `statement` for one page; returns the rows and the cursor of the next page (or None)."""
+) -> tuple[Sequence[Any], str | None]:
+    """Run `statement` for one page; returns the rows (read by name) and the next page's cursor or None."""
     if page.cursor:
         statement = statement.where(keyset.after(keyset.decode(page.cursor)))
     statement = statement.order_by(*keyset.order_by()).limit(page.limit + 1)
-    result = await session.execute(statement)
-    rows = list(result.scalars() if scalars else result.all())
+    rows = await fetch_all(connection, statement)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     next_cursor = keyset.encode(key_of(rows[-1])) if more and rows else None

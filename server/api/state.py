@@ -32,7 +32,7 @@ class ApiSettings:
     ws_send_timeout: float = 10.0
     #: How often open WebSockets are checked for a revoked API key (any process may revoke it).
     ws_key_check_interval: float = 10.0
-    #: Write one `logs` row (component "api") per request.
+    #: Write one access line per request to the process log (logger `server.api.access`).
     access_log: bool = True
     #: How often the stats are checked for a change worth a `system.status` push.
     status_interval: float = 5.0

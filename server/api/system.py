@@ -8,15 +8,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import apikeys, serialize
+from server import serialize
+from server.api.key_cache import KeyCache
 from server.api.middleware import API_KEY_HEADER
 from server.api.registry import Call, Routes, json_response
-from server.models import Alert, AlertStatus, Camera, Event, GPUStats
+from server.api.state import SERVICES
+from server.api.rows import first, selected
+from server.models import Camera, GPUStats, StoreCounter
+from server.models.rollups import ALERTS_OPEN, EVENTS_UNREVIEWED
+from server.disk_guard import free_percent
 from server.pipeline import broadcast
+from server.retention import last_round
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
 from server.runtime import Runtime
 
@@ -64,8 +72,8 @@ async def _holds_a_key(call: Call) -> bool:
     presented = call.request.headers.get(API_KEY_HEADER)
     if not presented:
         return False
-    async with runtime.database.sessions() as session:
-        return (await apikeys.authenticate(session, presented)).ok
+    keys: KeyCache = call.request.app[SERVICES]["keys"]
+    return (await keys.check(presented)).ok
 
 
 @routes.get(
@@ -82,14 +90,47 @@ async def get_health(call: Call) -> web.Response:
     `server.runtime`); "unhealthy" with no workers when none runs, which makes the whole "degraded".
     Without a valid `X-API-Key` each component shows only its state (status, backend, device,
     fallback); with one, also why it is unhealthy, models, workers.
+    `storage` is the media folder's disk: "degraded" while it is below `media_min_free_percent` free
+    (the disk guard then removes the oldest media), with the last retention round's report.
     """
-    report = await call.runtime.health(expect_workers=True)
+    report = await api_health(call.runtime)
     status = 200 if report["status"] != "unhealthy" else 503
     try:
         full = await _holds_a_key(call)
     except Exception:  # the database is down: that is what the (public) report says
         full = False
     return json_response(report if full else public_health(report), status=status)
+
+
+async def api_health(runtime: Runtime) -> dict[str, Any]:
+    """The health of the stores and workers (server.runtime) plus the media storage seen from here."""
+    report, storage = await asyncio.gather(runtime.health(expect_workers=True), _storage(runtime))
+    report["components"]["storage"] = storage
+    if storage["status"] != "healthy" and report["status"] == "healthy":
+        report["status"] = "degraded"
+    return report
+
+
+async def _storage(runtime: Runtime) -> dict[str, Any]:
+    settings = runtime.settings
+    free = await asyncio.to_thread(free_percent, settings)
+    part: dict[str, Any] = {
+        "status": "healthy",
+        "free_percent": None if free is None else round(free, 1),
+        "min_free_percent": settings.media_min_free_percent,
+    }
+    if free is not None and free < settings.media_min_free_percent:
+        part["status"] = "degraded"
+        part["reason"] = (
+            f"the media disk has {free:.1f}% free, below {settings.media_min_free_percent:g}%: "
+            "the oldest media are removed first"
+        )
+    try:
+        part["last_cleanup"] = await last_round(runtime)
+    except Exception as err:  # Redis down: the redis component says so
+        part["last_cleanup"] = None
+        _LOGGER.debug("no retention report: %s", err)
+    return part
 
 
 class QueueDepths(BaseModel):
@@ -115,38 +156,52 @@ class Stats(BaseModel):
     pipeline_healthy: bool
 
 
-async def _latest_gpu(runtime: Runtime) -> GPUStats | None:
-    async with runtime.database.sessions() as session:
-        statement = select(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
-        return (await session.execute(statement)).scalar_one_or_none()
+_LATEST_GPU = selected(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
 
 
-async def collect_stats(runtime: Runtime) -> dict[str, Any]:
-    """The `Stats` figures: what `GET /api/system/stats` answers and `system.status` pushes."""
-    async with runtime.database.sessions() as session:
-        cameras = (await session.execute(select(func.count()).select_from(Camera))).scalar_one()
-        unreviewed = (
-            await session.execute(select(func.count()).select_from(Event).where(Event.reviewed.is_(False)))
-        ).scalar_one()
-        pending = (
-            await session.execute(
-                select(func.count())
-                .select_from(Alert)
-                .where(Alert.status.in_((AlertStatus.PENDING, AlertStatus.DELIVERED)))
-            )
-        ).scalar_one()
+def _counter(name: str) -> Any:
+    """A store counter's value: the sum of its delta rows (a handful; see server/models/rollups.py)."""
+    return select(func.coalesce(func.sum(StoreCounter.value), 0)).where(StoreCounter.name == name).scalar_subquery()
+
+
+_STORE_FIGURES = select(
+    select(func.count()).select_from(Camera).scalar_subquery().label("cameras"),
+    _counter(EVENTS_UNREVIEWED).label("events_unreviewed"),
+    _counter(ALERTS_OPEN).label("alerts_pending"),
+)
+
+
+async def _store_figures(connection: AsyncConnection) -> tuple[Any, Any]:
+    """Cameras and the counters (one statement; constant cost however many events), and the GPU now."""
+    return await first(connection, _STORE_FIGURES), await first(connection, _LATEST_GPU)
+
+
+async def _queue_depths(runtime: Runtime) -> dict[str, int]:
     redis = runtime.redis
     detect = RedisStream(redis, DETECT_STREAM, DETECT_GROUP)
     analyze = RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP)
-    dead = int(await redis.xlen(detect.dead_letter_name)) + int(await redis.xlen(analyze.dead_letter_name))
-    gpu = await _latest_gpu(runtime)
-    health = await runtime.health(expect_workers=True)
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in (detect.name, analyze.name, detect.dead_letter_name, analyze.dead_letter_name):
+            pipe.xlen(name)
+        depths = [int(value) for value in await pipe.execute()]
+    return {"detect": depths[0], "analyze": depths[1], "dead_letter": depths[2] + depths[3]}
+
+
+async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `Stats` figures: what `GET /api/system/stats` answers and `system.status` pushes.
+
+    "Pending" alerts are those neither acknowledged nor dismissed (pending or delivered)."""
+    (figures, gpu), queues, health = await asyncio.gather(
+        runtime.database.read(_store_figures),
+        _queue_depths(runtime),
+        api_health(runtime) if health is None else _given(health),
+    )
     now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
     return {
-        "cameras": cameras,
-        "events_unreviewed": unreviewed,
-        "alerts_pending": pending,
-        "queues": {"detect": await detect.depth(), "analyze": await analyze.depth(), "dead_letter": dead},
+        "cameras": figures["cameras"],
+        "events_unreviewed": int(figures["events_unreviewed"]),
+        "alerts_pending": int(figures["alerts_pending"]),
+        "queues": queues,
         "gpu": {key: now.get(key) for key in GpuNow.model_fields},
         # Degraded parts (HOG instead of RT-DETRv2, rules instead of the LLM) still turn uploads into
         # events; an unhealthy one (a store down, no live detect or analyze worker) does not.
@@ -160,25 +215,34 @@ async def get_stats(call: Call) -> dict[str, Any]:
     return await collect_stats(call.runtime)
 
 
+async def _given(value: dict[str, Any]) -> dict[str, Any]:
+    return value
+
+
 #: Component fields that say what a component is and whether it works (not how fast it was just now).
-_STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", "reason")
+_STABLE_COMPONENT_FIELDS = ("status", "backend", "device", "fallback", "model", "reason", "min_free_percent")
 
 
 async def system_status(runtime: Runtime) -> dict[str, Any]:
     """The `system.status` message: the stats plus the health summary (status, version, components
     without their timings), so clients see a CPU fallback or an upgrade as soon as it happens."""
-    health = await runtime.health(expect_workers=True)
+    health = await api_health(runtime)
     components = {
         name: {key: part[key] for key in _STABLE_COMPONENT_FIELDS if key in part}
         for name, part in health["components"].items()
     }
     return {
-        **await collect_stats(runtime),
+        **await collect_stats(runtime, health),
         "status": health["status"],
         "version": health["version"],
         "instance_id": health["instance_id"],
         "components": components,
     }
+
+
+#: Redis keys of `publish_status`: whose turn this interval is, and the status last published.
+STATUS_TURN_KEY = "hsi:system-status:turn"
+STATUS_LAST_KEY = "hsi:system-status:last"
 
 
 async def publish_status(
@@ -187,27 +251,39 @@ async def publish_status(
     """Push `system.status` whenever it changed, checked every `interval` seconds while `listened()`.
 
     Counters, queue depths and component states change with no event of their own (a batch queued,
-    an alert delivered, the LLM failing over); this keeps live views current without polling. With no
-    WebSocket client on this process nothing is collected; the figures last seen are kept, so a client
-    that connects later still gets whatever changed meanwhile. Several API processes may each publish:
-    a client just sees the same figures twice.
+    an alert delivered, the LLM failing over); this keeps live views current without polling. The
+    status is computed once per interval for the whole installation, not per listener nor per API
+    process: the process that claims the interval's turn in Redis computes it, compares it with the
+    last one published (kept in Redis too) and publishes it only if it changed; every process relays
+    the one message to its own clients. With no WebSocket client on this process it claims no turn
+    (once it has computed a first status: a client that connects later gets what changed meanwhile).
     """
-    last: dict[str, Any] | None = None
+    primed = False
     while True:
-        if last is None or listened():
+        if not primed or listened():
             try:
-                current = await system_status(runtime)
+                primed = await _publish_if_changed(runtime, interval) or primed
             except Exception as err:  # a store restarting: try again next round
-                _LOGGER.warning("could not collect system status: %s", err, extra={"component": "api"})
-            else:
-                if last is not None and current != last:  # clients read the starting figures over REST
-                    await broadcast.publish(runtime.redis, "system.status", current)
-                last = current
+                _LOGGER.warning("could not publish the system status: %s", err, extra={"component": "api"})
         try:
             await asyncio.wait_for(stop.wait(), interval)
             return
         except TimeoutError:
             pass
+
+
+async def _publish_if_changed(runtime: Runtime, interval: float) -> bool:
+    """Compute and (if changed) publish the status when this interval is ours; False when it was not."""
+    redis = runtime.redis
+    claimed = await redis.set(STATUS_TURN_KEY, runtime.instance_id, nx=True, px=max(1, int(interval * 900)))
+    if not claimed:
+        return False
+    current = await system_status(runtime)
+    encoded = orjson.dumps(current, option=orjson.OPT_SORT_KEYS)
+    previous = await redis.set(STATUS_LAST_KEY, encoded, get=True)
+    if previous is not None and previous != encoded:  # clients read the starting figures over REST
+        await broadcast.publish(redis, "system.status", current)
+    return True
 
 
 class GpuSample(BaseModel):
@@ -255,7 +331,7 @@ async def get_gpu(call: Call) -> dict[str, Any]:
             .order_by(GPUStats.recorded_at)
         )
         history = list((await session.execute(statement)).scalars())
-    latest = await _latest_gpu(call.runtime)
+    latest = await call.runtime.database.read(lambda connection: first(connection, _LATEST_GPU))
     return {
         "current": serialize.gpu_stats_to_dict(latest) if latest is not None else None,
         "history": [serialize.gpu_stats_to_dict(row) for row in history],

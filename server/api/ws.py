@@ -5,7 +5,8 @@ client's bounded queue without waiting (`put_nowait`). Each client has its own s
 that cannot keep up fills its queue and is dropped (close code 4008) — the hub, the pipeline that
 published and the other clients never wait for it. Heartbeats are WebSocket pings (aiohttp), so a
 dead peer is noticed even when nothing is published. A client whose API key is revoked (over the API
-or the CLI, in any process) is closed within `ws_key_check_interval` (close code 4001).
+or the CLI, in any process) is closed as soon as the revocation's notification arrives (the key cache's
+`on_change`), and at the latest within `ws_key_check_interval` (close code 4001).
 
 Client → server messages: `{"type": "subscribe", "data": {"types": [...], "camera_ids": [...]}}`
 (absent or null = everything; answered with `{"type": "subscribed", "data": {...}}`) and
@@ -134,6 +135,7 @@ class Hub:
         self.clients: set[Client] = set()
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._tasks = [
@@ -185,6 +187,19 @@ class Hub:
         for client in keyed:
             if client.key_id not in active:
                 client.drop("API key revoked", KEY_REVOKED)
+
+    def recheck_keys(self) -> None:
+        """A key changed somewhere: close the clients whose key is no longer active, now."""
+        if any(client.key_id is not None for client in self.clients):
+            task = asyncio.create_task(self._recheck(), name="hsi-ws-recheck-keys")
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self) -> None:
+        try:
+            await self.close_revoked()
+        except Exception as err:  # the periodic check catches up
+            _LOGGER.warning("could not recheck the WebSocket clients' keys: %s", err)
 
     async def _watch_keys(self) -> None:
         while True:

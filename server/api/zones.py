@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
 from server.alerts.partial import apply_update
@@ -22,8 +22,9 @@ from server.api.cameras import CameraId, get_camera
 from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.registry import Call, Routes
+from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
-from server.models import AuditAction, Zone, ZoneShape, ZoneType
+from server.models import AuditAction, Camera, Zone, ZoneShape, ZoneType
 
 routes = Routes("zones")
 
@@ -114,10 +115,15 @@ async def _get_zone(session: AsyncSession, camera_id: str, zone_id: str) -> Zone
     response=Page[ZoneOut],
 )
 async def list_zones(call: Call) -> dict[str, Any]:
-    async with call.runtime.database.sessions() as session:
-        await get_camera(session, call.path.camera_id)
-        statement = select(Zone).where(Zone.camera_id == call.path.camera_id)
-        rows, cursor = await fetch_page(session, statement, _KEYSET, call.query, lambda z: (z.id,))
+    camera_id = call.path.camera_id
+
+    async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
+        if await first(connection, select(Camera.id).where(Camera.id == camera_id)) is None:
+            raise not_found("camera", camera_id)
+        statement = selected(Zone).where(Zone.camera_id == camera_id)
+        return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z["id"],))
+
+    rows, cursor = await call.runtime.database.read(page)
     return page_of([serialize.zone_to_dict(zone) for zone in rows], cursor)
 
 

@@ -1,4 +1,5 @@
-"""The HSI data model: 12 tables (shared/reference/data-model.md), one module per section.
+"""The HSI data model: 12 tables (shared/reference/data-model.md), one module per section, plus the
+rollups the stats read (`rollups`, an HSI extension kept by database triggers).
 
 Import models from here (`from server.models import Camera, Event`); importing this package also
 registers every table on `Base.metadata`, which alembic and the schema tests rely on.
@@ -22,9 +23,10 @@ from server.models.enums import (
     ZoneShape,
     ZoneType,
 )
-from server.models.event import SEARCH_CONFIG, Event, search_query, search_rank
+from server.models.event import SEARCH_CONFIG, Event, object_types_of, search_query, search_rank
 from server.models.gpu_stats import GPUStats
 from server.models.log import Log
+from server.models.rollups import EventDailyCounts, EventHourlyCounts, EventHourlyTotals, StoreCounter
 from server.models.zone import Zone
 
 __all__ = [
@@ -45,14 +47,19 @@ __all__ = [
     "ClassBaseline",
     "Detection",
     "Event",
+    "EventDailyCounts",
+    "EventHourlyCounts",
+    "EventHourlyTotals",
     "GPUStats",
     "Log",
     "Severity",
+    "StoreCounter",
     "Zone",
     "ZoneShape",
     "ZoneType",
     "hash_api_key",
     "normalize_camera_id",
+    "object_types_of",
     "search_query",
     "search_rank",
     "utcnow",

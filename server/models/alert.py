@@ -106,6 +106,9 @@ class Alert(Base):
         Index("idx_alerts_created_at", "created_at"),
         Index("idx_alerts_dedup_key", "dedup_key"),
         Index("idx_alerts_dedup_key_created_at", "dedup_key", "created_at"),
+        # Migration 0004: pending alerts newest first (the list a notifier and Home Assistant poll), a
+        # small partial index that stays small however many delivered alerts accumulate.
+        Index("idx_alerts_pending", "created_at", "id", postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

@@ -27,6 +27,9 @@ class Detection(Base):
         Index("idx_detections_detected_at", "detected_at"),
         Index("idx_detections_camera_time", "camera_id", "detected_at"),
         Index("idx_detections_file_hash", "file_hash"),
+        # Migration 0004: a camera's detections newest first, ties by id (the list's keyset), in one index
+        # range; makes the reference's idx_detections_camera_time and idx_detections_camera_id redundant.
+        Index("idx_detections_camera_id_detected_at_id", "camera_id", "detected_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -126,6 +126,38 @@ async def test_detector_fallback_issue(
     assert our_issues(hass) == {}
 
 
+@pytest.mark.parametrize("server_settings", [{"HSI_MEDIA_MIN_FREE_PERCENT": "90"}])
+async def test_media_disk_low_issue(
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
+) -> None:
+    """A server whose media disk has less free space than it keeps raises a warning issue (its disk
+    guard removes the oldest media meanwhile); the issue clears once the server has room again."""
+    storage = (await hsi_server.request("GET", "/api/system/health"))["components"]["storage"]
+    if storage["free_percent"] >= 90:
+        pytest.skip("this machine's disk is more than 90 % free")
+    assert storage["status"] == "degraded"
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    issue = our_issues(hass).get(f"media_disk_low_{config_entry.entry_id}")
+    assert issue is not None and issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {"title": config_entry.title, "minimum": "90"}
+    translations = await async_get_translations(hass, "en", "issues", {DOMAIN})
+    text = translations[f"component.{DOMAIN}.issues.media_disk_low.description"].format(
+        **issue.translation_placeholders
+    )
+    assert "less than 90% free" in text and "oldest media" in text and "retention_days" in text
+
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hsi_server.stop()
+    hsi_server.settings["HSI_MEDIA_MIN_FREE_PERCENT"] = "0"
+    await hsi_server.start()
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert our_issues(hass) == {}
+
+
 async def test_version_issue(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:

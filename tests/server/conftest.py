@@ -19,8 +19,10 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server.db import create_database, create_engine, drop_database, session_factory
+from server.detect import Detector, load_detector
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.llm_http import LLMServer
+from tests.support.pipeline import pipeline_settings
 
 TEMPLATE_DB = f"hsi_template_{os.getpid()}"
 
@@ -117,3 +119,11 @@ async def llm_server() -> AsyncIterator[LLMServer]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="module")
+def hog(tmp_path_factory: pytest.TempPathFactory) -> Detector:
+    """The HOG people detector, warmed up: real and quick, for tests about the pipeline around it."""
+    detector = load_detector(pipeline_settings(tmp_path_factory.mktemp("hog")))
+    detector.warmup()
+    return detector

@@ -1,9 +1,10 @@
 """The migrated schema, read back from PostgreSQL's catalogue, matches shared/reference/data-model.md.
 
 Every expectation below is written from the reference (plus the documented HSI extensions:
-`events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index, the
-revision 0005 columns (nullable `alert_rules.severity`, three `cameras` columns), and
-names for the constraints the reference leaves unnamed), and
+`events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index,
+names for the constraints the reference leaves unnamed, revision 0004's list indexes and the rollup
+tables `event_counts_hourly` / `store_counters` with their triggers, and the revision 0005 columns
+(nullable `alert_rules.severity`, three `cameras` columns)), and
 compared with what the database reports — not with the Python models, so a model and a migration
 that agree with each other but not with the spec still fail here.
 """
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 VARCHAR = "character varying"
 TEXT = "text"
 INTEGER = "integer"
+BIGINT = "bigint"
 DOUBLE = "double precision"
 BOOLEAN = "boolean"
 TSTZ = "timestamp with time zone"
@@ -46,6 +48,12 @@ def serial(table: str) -> Col:
 def varchar(nullable: bool, length: int | None = None, default: str | None = None) -> Col:
     return Col(VARCHAR, nullable, None if default is None else f"'{default}'::character varying", length)
 
+
+#: The count columns of the event rollups (revision 0004); their ids are identity columns (no default).
+COUNT_NAMES = tuple(
+    f"{prefix}{level}" for prefix in ("", "unreviewed_") for level in ("low", "medium", "high", "critical", "unscored")
+)
+COUNTS = {name: Col(INTEGER, False, "0") for name in COUNT_NAMES}
 
 EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
     "cameras": {
@@ -209,6 +217,15 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "created_at": Col(TSTZ, False, NOW),
         "is_active": Col(BOOLEAN, False, "true"),
     },
+    # HSI extension (revision 0004): rollups the stats read, kept by triggers (server/models/rollups.py).
+    "event_counts_hourly": {"id": Col(BIGINT, False), "hour": Col(TSTZ, False), "camera_id": varchar(False), **COUNTS},
+    "event_counts_hourly_total": {"id": Col(BIGINT, False), "hour": Col(TSTZ, False), **COUNTS},
+    "event_counts_daily": {"id": Col(BIGINT, False), "day": Col(TSTZ, False), "camera_id": varchar(False), **COUNTS},
+    "store_counters": {
+        "id": Col(BIGINT, False),  # identity
+        "name": varchar(False, 64),
+        "value": Col(BIGINT, False),
+    },
 }
 
 
@@ -229,6 +246,8 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_detections_detected_at": Idx(("detected_at",)),
         "idx_detections_camera_time": Idx(("camera_id", "detected_at")),
         "idx_detections_file_hash": Idx(("file_hash",)),  # HSI extension (revision 0002)
+        # HSI extension (revision 0004): the list order (supersedes idx_detections_camera_time).
+        "idx_detections_camera_id_detected_at_id": Idx(("camera_id", "detected_at", "id")),
     },
     "events": {
         "pk_events": PK_ID,
@@ -238,6 +257,12 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_events_reviewed": Idx(("reviewed",)),
         "idx_events_batch_id": Idx(("batch_id",), unique=True),  # HSI: unique (idempotent events)
         "idx_events_search_vector": Idx(("search_vector",), method="gin"),
+        # HSI extension (revision 0004): the list orders. idx_events_unreviewed is partial and
+        # idx_events_object_types is on an expression (not listed by this catalogue query): both are
+        # checked with their definitions in test_list_indexes_of_revision_0004.
+        "idx_events_started_at_id": Idx(("started_at", "id")),
+        "idx_events_camera_id_started_at_id": Idx(("camera_id", "started_at", "id")),
+        "idx_events_unreviewed": Idx(("started_at", "id")),
     },
     "alerts": {
         "pk_alerts": PK_ID,
@@ -248,6 +273,7 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_alerts_created_at": Idx(("created_at",)),
         "idx_alerts_dedup_key": Idx(("dedup_key",)),
         "idx_alerts_dedup_key_created_at": Idx(("dedup_key", "created_at")),
+        "idx_alerts_pending": Idx(("created_at", "id")),  # HSI extension (revision 0004), partial
     },
     "alert_rules": {
         "pk_alert_rules": PK_ID,
@@ -298,6 +324,23 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
     "api_keys": {
         "pk_api_keys": PK_ID,
         "uq_api_keys_key_hash": Idx(("key_hash",), unique=True),
+    },
+    # Covering: the key, then the counts it carries (INCLUDE).
+    "event_counts_hourly": {
+        "pk_event_counts_hourly": PK_ID,
+        "idx_event_counts_hourly_hour_camera": Idx(("hour", "camera_id", *COUNT_NAMES)),
+    },
+    "event_counts_hourly_total": {
+        "pk_event_counts_hourly_total": PK_ID,
+        "idx_event_counts_hourly_total_hour": Idx(("hour", *COUNT_NAMES)),
+    },
+    "event_counts_daily": {
+        "pk_event_counts_daily": PK_ID,
+        "idx_event_counts_daily_day_camera": Idx(("day", "camera_id", *COUNT_NAMES)),
+    },
+    "store_counters": {
+        "pk_store_counters": PK_ID,
+        "idx_store_counters_name": Idx(("name",)),
     },
 }
 
@@ -449,3 +492,34 @@ async def test_enum_types_and_labels(engine: AsyncEngine) -> None:
         "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' GROUP BY t.typname",
     )
     assert {row["typname"]: list(row["labels"]) for row in rows} == EXPECTED_ENUMS
+
+
+async def test_list_indexes_of_revision_0004(engine: AsyncEngine) -> None:
+    """The partial and expression indexes, by their full definitions (predicates and expression)."""
+    rows = await _rows(
+        engine,
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = ANY(:names)",
+        names=["idx_events_unreviewed", "idx_alerts_pending", "idx_events_object_types"],
+    )
+    definitions = {row["indexname"]: row["indexdef"] for row in rows}
+    assert definitions["idx_events_unreviewed"].endswith("btree (started_at, id) WHERE (NOT reviewed)")
+    assert definitions["idx_alerts_pending"].endswith(
+        "btree (created_at, id) WHERE (status = 'pending'::alert_status)"
+    )
+    assert definitions["idx_events_object_types"].endswith(
+        "USING gin (regexp_split_to_array(lower(btrim(object_types)), '\\s*[\\[\\]\",]+\\s*'::text))"
+    )
+
+
+async def test_rollup_and_key_triggers(engine: AsyncEngine) -> None:
+    rows = await _rows(
+        engine,
+        "SELECT c.relname AS table_name, t.tgname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE NOT t.tgisinternal",
+    )
+    assert {(row["table_name"], row["name"]) for row in rows} == {
+        *((table, f"hsi_{table}_counted_{op}") for table in ("events", "alerts") for op in ("insert", "update", "delete")),
+        ("events", "hsi_events_truncated"),
+        ("alerts", "hsi_alerts_truncated"),
+        ("api_keys", "hsi_api_keys_changed"),
+    }

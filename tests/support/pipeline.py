@@ -32,6 +32,9 @@ def pipeline_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "file_stable_seconds": 0.0,
         "detector_batch_size": 4,
         "detector_batch_wait_ms": 10,
+        # The periodic cleanup would remove what fixtures seed in the past; tests that want it drive
+        # it themselves (tests/server/test_retention.py).
+        "retention_enabled": False,
     }
     values.update(overrides)
     return Settings(**values)
