@@ -251,7 +251,7 @@ async def latency(
         deadline = time.monotonic() + 300
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
-            report = await asyncio.to_thread(health, port)
+            report = await asyncio.to_thread(health, port, work / "data")
             parts = (report or {}).get("components", {})
             if all((parts.get(name) or {}).get("workers") for name in ("detector", "analyzer")):
                 break
