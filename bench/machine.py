@@ -34,7 +34,8 @@ def package_version(name: str) -> str | None:
 
 
 def machine_info(*packages: str) -> dict[str, Any]:
-    """CPU model and count, memory, Python, platform, and the versions of `packages` that matter."""
+    """CPU model and count, memory, Python, platform, the versions of `packages` that matter, and the
+    load average (1, 5, 15 min) when called: other work on the machine slows every figure."""
     return {
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
@@ -42,5 +43,6 @@ def machine_info(*packages: str) -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         **{name: package_version(name) for name in packages},
     }
