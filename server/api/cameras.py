@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
 from server.api.audit import record
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError, conflict, not_found
 from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id

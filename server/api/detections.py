@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.errors import not_found
 from server.api.media import IMAGE_TYPES, VIDEO_TYPES, file_response
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
 from server.api.rows import first, selected
 from server.models import Detection
 

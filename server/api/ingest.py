@@ -18,8 +18,9 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError
-from server.api.registry import Call, Routes, json_response
+from server.api.registry import json_response
 from server.api.state import SETTINGS
 from server.models import normalize_camera_id
 from server.pipeline.cameras import ensure_camera

@@ -15,14 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
-from server.api.key_cache import KeyCache
+from server.api.key_cache import API_KEYS
 from server.api.middleware import API_KEY_HEADER
-from server.api.registry import Call, Routes, json_response
-from server.api.state import SERVICES
+from server.api.declare import Call, Routes
+from server.api.registry import json_response
 from server.api.rows import first, selected
 from server.models import Camera, GPUStats, StoreCounter
 from server.models.rollups import ALERTS_OPEN, EVENTS_UNREVIEWED
 from server.disk_guard import free_percent
+from server.health import health_report
 from server.pipeline import broadcast
 from server.retention import last_round
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
@@ -72,7 +73,7 @@ async def _holds_a_key(call: Call) -> bool:
     presented = call.request.headers.get(API_KEY_HEADER)
     if not presented:
         return False
-    keys: KeyCache = call.request.app[SERVICES]["keys"]
+    keys = call.request.app[API_KEYS]
     return (await keys.check(presented)).ok
 
 
@@ -104,7 +105,7 @@ async def get_health(call: Call) -> web.Response:
 
 async def api_health(runtime: Runtime) -> dict[str, Any]:
     """The health of the stores and workers (server.runtime) plus the media storage seen from here."""
-    report, storage = await asyncio.gather(runtime.health(expect_workers=True), _storage(runtime))
+    report, storage = await asyncio.gather(health_report(runtime, expect_workers=True), _storage(runtime))
     report["components"]["storage"] = storage
     if storage["status"] != "healthy" and report["status"] == "healthy":
         report["status"] = "degraded"

@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.audit import record
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError
-from server.api.registry import Call, Routes
-from server.api.state import AUTH, SERVICES, SETTINGS, ApiSettings
+from server.api.state import AUTH, SETTINGS, ApiSettings
 from server.models import APIKey, AuditAction
 from server.pipeline.broadcast import BATCH, CHANNEL
 
@@ -234,8 +234,11 @@ class Hub:
                     await pubsub.aclose()
 
 
+HUB = web.AppKey("hub", Hub)
+
+
 def hub_of(app: web.Application) -> Hub:
-    return app[SERVICES]["hub"]
+    return app[HUB]
 
 
 async def _handle_client_message(client: Client, raw: str) -> None:

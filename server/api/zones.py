@@ -19,9 +19,9 @@ from server.alerts.partial import apply_update
 from server.alerts.zones import ZoneSpec, ZoneUpdate
 from server.api.audit import record
 from server.api.cameras import CameraId, get_camera
+from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, Zone, ZoneShape, ZoneType

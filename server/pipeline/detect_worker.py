@@ -36,6 +36,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -111,6 +112,11 @@ class Committed:
     created: bool
 
 
+#: Where a file's committed detections go once (the batcher's `add_detections` in a server; a test's
+#: recorder): (camera id, the file's rows).
+DetectionSink = Callable[[str, list[Detection]], Awaitable[None]]
+
+
 class DetectWorker:
     """One consumer of `hsi:detect` feeding one detector; run several (any host) to scale out."""
 
@@ -122,9 +128,11 @@ class DetectWorker:
         consumer: str,
         stats: DetectStats | None = None,
         stream: RedisStream | None = None,
+        sink: DetectionSink | None = None,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
+        self.sink = sink
         self.detector = detector
         self.consumer = consumer
         self.stats = stats or DetectStats()
@@ -178,9 +186,8 @@ class DetectWorker:
         committed = await self.committer.commit(job, self._rows(job, loaded, objects))
         committed_at = time.time()
         if committed.hand_on:
-            sink = self.runtime.detection_sink
-            if sink is not None and committed.rows:
-                await sink(job.camera_id, committed.rows)
+            if self.sink is not None and committed.rows:
+                await self.sink(job.camera_id, committed.rows)
         if committed.rows and (committed.created or _missing_thumbnails(committed.rows)):
             await asyncio.to_thread(_draw_thumbnails, loaded, committed.rows, job.uploaded_at)
         self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
