@@ -24,7 +24,8 @@ from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
-from server.models import AuditAction, Camera, Zone, ZoneShape, ZoneType
+from server.models import AuditAction, Camera, Zone
+from server.vocabulary import ZoneShape, ZoneType
 
 routes = Routes("zones")
 
@@ -81,9 +82,9 @@ def _spec_of(zone: Zone) -> ZoneSpec:
 def _columns(spec: ZoneSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
-        "zone_type": ZoneType(spec.zone_type.value),
+        "zone_type": spec.zone_type,
         "coordinates": [[x, y] for x, y in spec.coordinates],
-        "shape": ZoneShape(spec.shape.value),
+        "shape": spec.shape,
         "color": spec.color,
         "enabled": spec.enabled,
         "priority": spec.priority,

@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from sqlalchemy import Enum as SAEnum
 
+from server.vocabulary import ZoneShape, ZoneType
+
 
 class Severity(StrEnum):
     """Severity of an alert; the same four bands as the risk score (low 0-29 … critical 85-100)."""
@@ -37,23 +39,6 @@ class AlertStatus(StrEnum):
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"
     DISMISSED = "dismissed"
-
-
-class ZoneType(StrEnum):
-    """What a zone on a camera's view is, which the analyzer uses as context for risk."""
-
-    ENTRY_POINT = "entry_point"
-    DRIVEWAY = "driveway"
-    SIDEWALK = "sidewalk"
-    YARD = "yard"
-    OTHER = "other"
-
-
-class ZoneShape(StrEnum):
-    """How a zone's coordinates are drawn: a 4-point axis-aligned box or an arbitrary polygon."""
-
-    RECTANGLE = "rectangle"
-    POLYGON = "polygon"
 
 
 class CameraStatus(StrEnum):

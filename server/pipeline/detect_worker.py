@@ -58,6 +58,7 @@ from server.pipeline.microbatch import MicroBatcher, take_batch
 from server.pipeline.streams import RedisStream
 from server.runtime import Runtime
 from server.serialize import camera_to_dict, detection_to_dict
+from server.vocabulary import Rejection, logged_reason
 
 _LOGGER = logging.getLogger("hsi.detector")
 
@@ -232,8 +233,7 @@ class DetectWorker:
         return rows
 
     def _reject(self, path: Path, camera_id: str | None, reason: str, file_hash: str | None) -> None:
-        if reason == "file not found":
-            reason = "file not found (deleted before it could be processed)"
+        reason = logged_reason(reason)
         self.stats.rejected += 1
         _LOGGER.warning(
             "rejected %s: %s",
@@ -488,7 +488,7 @@ def _load(job: DetectJob) -> Loaded:
             if FileIdentity.of(path.stat()) == before:
                 return Loaded(frames, size, frames[0][1].width / size[0])
     except FileNotFoundError:
-        raise media.MediaError("file not found") from None
+        raise media.MediaError(Rejection.FILE_NOT_FOUND) from None
     raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
 
 
