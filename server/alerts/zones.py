@@ -1,6 +1,6 @@
 """Zones: the spec the API validates on create/update, and which zones a detection stands in.
 
-The reference system stored zones but rule `zone_ids` were a no-op. Here a detection is in a zone when
+A rule's `zone_ids` hold when one of its detections is in one of the zones. A detection is in a zone when
 the bottom-centre of its box, normalised by the real size of the image it was found in, lies inside
 (or on the edge of) the zone's polygon — see `geometry.bottom_centre` for why the bottom-centre.
 """

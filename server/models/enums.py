@@ -2,7 +2,7 @@
 
 Four enums are native PostgreSQL types (`alert_severity`, `alert_status`, `zone_type`, `zone_shape`):
 their value sets are closed and the database should reject anything else. The audit enums and the
-camera status stay plain strings in their columns (as the reference has them), because new audit
+camera status stay plain strings in their columns, because new audit
 actions appear with new features and must not need a type migration each time.
 
 All types store the enum *values* (`"low"`, `"entry_point"`), never the Python member names, so rows
@@ -27,8 +27,8 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-#: The reference names the alert's severity `AlertSeverity`; it is the same set of values, so it is
-#: the same class (no conversions between two identical enums anywhere in the code).
+#: An alert's severity is the same set of values as a risk band's, so it is the same class (no
+#: conversions between two identical enums anywhere in the code); the name reads better on alerts.
 AlertSeverity = Severity
 
 

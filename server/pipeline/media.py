@@ -34,7 +34,7 @@ from server.vocabulary import (
     shown_group_of,
 )
 
-#: Smaller "images" are camera error pages or aborted uploads (the reference system's rule).
+#: Smaller "images" are camera error pages or aborted uploads.
 MIN_IMAGE_BYTES = 10 * 1024
 MIN_VIDEO_BYTES = 1024
 #: 64 megapixels: above any camera sensor here, far below what would exhaust memory when decoded.

@@ -1,8 +1,9 @@
 """A deterministic risk scorer: no model, always available, and the fallback of every LLM backend.
 
-Calibrated on the labelled scenario set in tests/server/scenarios.py, against the reference system's
-failure (two thirds of events high or critical). The score is built from explicit contributions, each
-of which also becomes a risk factor and a clause of the reasoning, so a user can see why:
+Calibrated on the labelled scenario set in tests/server/scenarios.py, so that only real threats score
+high or critical (routine activity, most of what a camera sees, stays low). The score is built from
+explicit contributions, each of which also becomes a risk factor and a clause of the reasoning, so a
+user can see why:
 
 1. **Base** by what was seen and where (class group × zone type), the most concerning detection wins.
 2. **Night** (22:00–06:00 local) adds to people and vehicles, much more at entry points and in the yard;
