@@ -114,8 +114,8 @@ class Committed:
 
 
 #: Where a file's committed detections go once (the batcher's `add_detections` in a server; a test's
-#: recorder): (camera id, the file's rows).
-DetectionSink = Callable[[str, list[Detection]], Awaitable[None]]
+#: recorder): (camera id, the file's rows); what it returns is not looked at.
+DetectionSink = Callable[[str, list[Detection]], Awaitable[object]]
 
 
 class DetectWorker:
