@@ -67,14 +67,9 @@ class Application:
 
     # -- api -----------------------------------------------------------------------------------------
 
-    def api_runtime(self) -> Runtime:
-        """The API's view of the runtime: its own connection pool, closed with the stack. Thirty slow
-        exports or media downloads then exhaust the API's connections, never the pipeline's."""
-        return api_runtime(self.runtime, self.stack)
-
     async def start_api(self) -> None:
         settings = self.runtime.settings
-        app = create_app(self.api_runtime(), analyzer=self.analyzer)
+        app = create_app(api_runtime(self.runtime, self.stack), analyzer=self.analyzer)
         runner = ApiRunner(app, access_log=None)
         await runner.setup()
         self.stack.push_async_callback(runner.cleanup)
@@ -179,7 +174,8 @@ class Application:
 
 
 def api_runtime(runtime: Runtime, stack: AsyncExitStack) -> Runtime:
-    """`runtime` on a sibling connection pool for the API, closed with `stack`."""
+    """The API's view of the runtime: its own connection pool, closed with `stack`. Thirty slow exports
+    or media downloads then exhaust the API's connections, never the pipeline's."""
     database = runtime.database.sibling()
     stack.push_async_callback(database.close)
     return runtime.with_database(database)
