@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from server import __version__
-from server.api.registry import Call, Routes, openapi_document
+from server.api.registry import Call, Endpoint, Routes, openapi_document
 from server.api.state import ENDPOINTS, SERVICES
 
 routes = Routes("meta")
@@ -32,11 +33,16 @@ class OpenApiDocument(BaseModel):
     components: dict[str, Any]
 
 
+def build_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    """The document of these endpoints: the app's, or every route table's (scripts/ha/gen_api_types.py
+    renders the integration's wire types from it)."""
+    return openapi_document(list(endpoints), version=__version__, error_model=ErrorBody)
+
+
 @routes.get("/api/openapi.json", summary="This API's OpenAPI 3.1 document", response=OpenApiDocument)
 async def openapi(call: Call) -> dict[str, Any]:
     """Built once per app (it only depends on the code) and cached."""
     services = call.request.app[SERVICES]
     if "openapi" not in services:
-        endpoints = list(call.request.app[ENDPOINTS].values())
-        services["openapi"] = openapi_document(endpoints, version=__version__, error_model=ErrorBody)
+        services["openapi"] = build_document(call.request.app[ENDPOINTS].values())
     return services["openapi"]
