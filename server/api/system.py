@@ -35,11 +35,17 @@ routes = Routes("system")
 
 
 class ComponentHealth(BaseModel):
-    """One component's status; components add their own fields (backend, device, latency...)."""
+    """One component's status; components add their own fields (latency, workers...). The fields
+    declared below are those a client reads (the integration's repair issues)."""
 
     model_config = ConfigDict(extra="allow")
 
     status: str
+    backend: str | None = Field(None, description="detector, analyzer: the backend running.")
+    device: str | None = Field(None, description="detector: where it runs (cpu, cuda...).")
+    fallback: bool | None = Field(None, description="detector: true while it stands in for the configured one.")
+    reason: str | None = Field(None, description="Why the component is not healthy (with a key only).")
+    min_free_percent: float | None = Field(None, description="storage: the free space it keeps, in %.")
 
 
 class Health(BaseModel):
