@@ -20,7 +20,7 @@ from server.api.app import ROUTE_TABLES
 from server.api.docs import build_document
 from server.api.ws import MESSAGE_TYPES
 from server.config import DEFAULT_SECURITY_CLASSES
-from server.pipeline import media
+from server.vocabulary import OBJECT_GROUPS, ObjectGroup, shown_group_of
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = ROOT / "custom_components" / "home_security_intelligence"
@@ -90,21 +90,11 @@ def test_integration_vocabulary_is_the_servers() -> None:
     assert set(const["CHANNELS"]) == set(channels)
     # The rule form offers the classes the server detects by default.
     assert set(const["OBJECT_TYPES"]) == set(DEFAULT_SECURITY_CLASSES)
-    # The activity sensors group object classes as the server shows them (its thumbnails' colours):
-    # each class the integration groups is in the server's group, and each class the server detects
-    # by default and shows as a person, vehicle or animal is in the integration's.
-    activity: dict[str, frozenset[str]] = const["ACTIVITY_CLASSES"]
-    shown = {
-        media.PERSON_COLOUR: "person",
-        media.VEHICLE_COLOUR: "vehicle",
-        media.ANIMAL_COLOUR: "animal",
+    # The activity sensors group object classes as the server shows them (a bicycle with the vehicles).
+    assert const["ACTIVITY_CLASSES"] == {
+        group.value: frozenset(name for name in OBJECT_GROUPS if shown_group_of(name) is group)
+        for group in (ObjectGroup.PERSON, ObjectGroup.VEHICLE, ObjectGroup.ANIMAL)
     }
-    for group, classes in activity.items():
-        for object_type in classes:
-            assert shown.get(media.box_colour(object_type)) == group, object_type
-    for object_type in DEFAULT_SECURITY_CLASSES:
-        if (group := shown.get(media.box_colour(object_type))) is not None:
-            assert object_type in activity[group], object_type
 
 
 def test_event_media_types_are_what_the_server_serves() -> None:
