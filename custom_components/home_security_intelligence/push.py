@@ -15,14 +15,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 import json
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 
-from homeassistant.core import callback
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
-from .api import HSIAuthError, HSIConnectionError
+from .api import HSIAuthError, HSIClient, HSIConnectionError
 from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Stats
 from .const import (
     EVENT_ALERT,
@@ -32,11 +33,32 @@ from .const import (
     WS_BACKOFF_INITIAL,
     WS_BACKOFF_MAX,
 )
-from .data import record_activity
+from .data import HSIData, record_activity
 from .helpers import camera_device_id
+from .server_issues import ServerIssues
 
-if TYPE_CHECKING:
-    from .coordinator import HSICoordinator
+
+class PushTarget(Protocol):
+    """What the channel needs of the coordinator it pushes into (named here so that the coordinator,
+    which owns the channel, is not imported back)."""
+
+    @property
+    def hass(self) -> HomeAssistant: ...
+    @property
+    def config_entry(self) -> ConfigEntry[Any]: ...
+    @property
+    def client(self) -> HSIClient: ...
+    @property
+    def data(self) -> HSIData: ...
+    @property
+    def issues(self) -> ServerIssues: ...
+    @property
+    def instance_id(self) -> str: ...
+
+    async def async_refresh(self) -> None: ...
+    async def async_request_refresh(self) -> None: ...
+    def async_set_updated_data(self, data: HSIData) -> None: ...
+    def media_path(self, server_path: str | None) -> str | None: ...
 
 #: Alerts whose refinement was already announced (a bounded memory: refinements come within minutes).
 REFINED_ALERTS_REMEMBERED = 1000
@@ -65,7 +87,7 @@ def _summary_of(event: Event) -> EventSummary:
 class PushChannel:
     """The WebSocket of one config entry's server, applied to its coordinator."""
 
-    def __init__(self, coordinator: HSICoordinator) -> None:
+    def __init__(self, coordinator: PushTarget) -> None:
         """Push into ``coordinator`` (which owns the data and the REST catch-up)."""
         self.coordinator = coordinator
         self.connected = False
