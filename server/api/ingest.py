@@ -123,15 +123,19 @@ async def _receive(call: Call, folder: Path, limit: int) -> Path:
             f"unsupported media type {media_type or 'none'!r}",
             {"accepted": sorted(EXTENSIONS)},
         )
-    folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{stem}.part"
     target = folder / f"{stem}{EXTENSIONS[media_type]}"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         if await _write_limited(source, partial, limit) == 0:
             raise ApiError(422, "invalid_media", "the body is empty")
         partial.rename(target)
     except (HttpProcessingError, ValueError) as err:
         raise ApiError(400, "invalid_multipart", f"the body cannot be read: {err}") from None
+    except OSError as err:
+        if not is_transient(err):
+            raise
+        raise ApiError(503, "unavailable", f"the upload cannot be stored now: {describe(err)}") from None
     finally:
         partial.unlink(missing_ok=True)
     return target

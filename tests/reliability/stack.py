@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -157,22 +158,22 @@ class Stack:
         if not self.tmpfs:
             return False
         filler = self.media_dir / "filler.bin"
-        chunk = b"\0" * (1 << 20)
 
         def fill() -> None:
-            with filler.open("wb") as out:
-                with contextlib.suppress(OSError):
-                    while True:
-                        out.write(chunk)
-                        out.flush()
-            with filler.open("ab") as out, contextlib.suppress(OSError):  # the last partial megabyte
-                while True:
-                    out.write(b"\0" * 4096)
-                    out.flush()
+            descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                for size in (1 << 20, 4096, 1):  # unbuffered: ENOSPC is seen by the write that hits it
+                    with contextlib.suppress(OSError):
+                        while True:
+                            os.write(descriptor, b"\0" * size)
+            finally:
+                os.close(descriptor)
 
-        await asyncio.to_thread(fill)
-        await asyncio.sleep(seconds)
-        filler.unlink()
+        try:
+            await asyncio.to_thread(fill)
+            await asyncio.sleep(seconds)
+        finally:
+            filler.unlink(missing_ok=True)
         return True
 
     def stop(self) -> None:
