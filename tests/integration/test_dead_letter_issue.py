@@ -2,13 +2,14 @@
 letters, gone once they are dropped through the server's API.
 
 A real server makes dead letters only from entries that fail for a reason of their own, which no
-upload here can produce on demand; so two are written into the server's own Redis (over its Unix
-socket, in Redis' wire protocol) as its streams write them, and dropped through `/api/system/dead-letters`.
+upload here can produce on demand; so two are written into the server's own Redis as its streams write
+them, and dropped through `/api/system/dead-letters`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -18,26 +19,18 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.home_security_intelligence.const import DOMAIN
 from custom_components.home_security_intelligence.coordinator import HSICoordinator
 
-from .hsi_server import HSIServer
+from .hsi_server import SERVER_PYTHON, HSIServer
 
 
-def _command(*parts: str) -> bytes:
-    encoded = [part.encode() for part in parts]
-    return f"*{len(encoded)}\r\n".encode() + b"".join(
-        f"${len(part)}\r\n".encode() + part + b"\r\n" for part in encoded
-    )
-
-
-async def _redis(server: HSIServer, *parts: str) -> bytes:
-    """One command to the server's embedded Redis; its raw answer."""
-    reader, writer = await asyncio.open_unix_connection(str(server.data_dir / "redis" / "redis.sock"))
-    try:
-        writer.write(_command(*parts))
-        await writer.drain()
-        return await reader.readline()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+#: Dead-letters two entries as the server's streams do (`RedisStream._dead_letter`), in the server's
+#: own Redis; run by the server's Python, which has the Redis client (this venv has not).
+_DEAD_LETTER_TWO = """
+import sys, redis
+client = redis.Redis(unix_socket_path=sys.argv[1])
+for n in range(2):
+    client.xadd("hsi:detect:dead", {"camera_id": "porch", "file_path": f"/cams/{n}.jpg",
+        "error": "ValueError: cannot be read", "entry_id": f"{n + 1}-0", "stream": "hsi:detect", "attempts": "5"})
+"""
 
 
 async def test_dead_letter_issue_counts_and_clears(
@@ -49,13 +42,10 @@ async def test_dead_letter_issue_counts_and_clears(
     issue_id = f"dead_letters_{config_entry.entry_id}"
     assert (DOMAIN, issue_id) not in ir.async_get(hass).issues
 
-    for n in range(2):
-        answer = await _redis(
-            hsi_server, "XADD", "hsi:detect:dead", "*", "camera_id", "porch", "file_path", f"/cams/{n}.jpg",
-            "error", "ValueError: cannot be read", "entry_id", f"{n + 1}-0", "stream", "hsi:detect",
-            "attempts", "5",
-        )  # fmt: skip
-        assert answer.startswith(b"$"), answer
+    socket = hsi_server.data_dir / "redis" / "redis.sock"
+    await asyncio.to_thread(
+        subprocess.run, [str(SERVER_PYTHON), "-c", _DEAD_LETTER_TWO, str(socket)], check=True
+    )
     coordinator: HSICoordinator = config_entry.runtime_data
     await coordinator.async_refresh()
     issue = ir.async_get(hass).issues.get((DOMAIN, issue_id))

@@ -53,11 +53,20 @@ class Profile:
     postgres_seconds: float
     disk_full_seconds: float
     settle_timeout: float
+    #: The media tmpfs: room for every thumbnail, clip and HTTP upload of the profile (the disk guard is
+    #: off), so that the disk is full only while the fault fills it.
+    media_megabytes: int
 
 
 PROFILES = {
-    "short": Profile(uploads=45, interval=1.0, rounds=1, postgres_seconds=15, disk_full_seconds=8, settle_timeout=300),
-    "full": Profile(uploads=1000, interval=0.3, rounds=3, postgres_seconds=30, disk_full_seconds=15, settle_timeout=1800),
+    "short": Profile(
+        uploads=45, interval=1.0, rounds=1, postgres_seconds=15, disk_full_seconds=8, settle_timeout=300,
+        media_megabytes=48,
+    ),
+    "full": Profile(
+        uploads=1000, interval=0.3, rounds=3, postgres_seconds=30, disk_full_seconds=15, settle_timeout=1800,
+        media_megabytes=768,
+    ),
 }
 
 
@@ -109,7 +118,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(tmp_path: Path) -> Non
     llm = LLMServer()
     llm.default = "hang"
     await llm.start()
-    stack = Stack(tmp_path, llm.url)
+    stack = Stack(tmp_path, llm.url, media_megabytes=profile.media_megabytes)
     figures = Figures()
     started = time.monotonic()
     keeper_stop = asyncio.Event()
