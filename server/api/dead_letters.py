@@ -24,8 +24,8 @@ from server.pipeline.streams import QueueFull
 routes = Routes("system")
 
 Queue = Literal["detect", "analyze", "refine", "alerts"]
-#: A Redis stream entry id (`<ms>-<seq>`).
-EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")]
+#: A Redis stream entry id (`<ms>-<seq>`, each below 2**64: nineteen digits at most).
+EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
 
 
 class DeadLetterOut(BaseModel):
@@ -43,7 +43,7 @@ class DeadLetterQuery(BaseModel):
 
     queue: Queue | None = Field(None, description="Only this queue's dead letters.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page.")
-    cursor: Annotated[str, StringConstraints(pattern=r"^[a-z]{1,20}/[0-9]{1,20}-[0-9]{1,20}$")] | None = Field(
+    cursor: Annotated[str, StringConstraints(pattern=r"^[a-z]{1,20}/[0-9]{1,19}-[0-9]{1,19}$")] | None = Field(
         None, description="`next_cursor` of the previous page; omit for the first page."
     )
 
