@@ -70,8 +70,12 @@ test: setup
 	$(MAKE) test-card
 	$(MAKE) test-e2e
 
+# Then the fault suite's short profile (a few minutes: processes killed, PostgreSQL stopped, Redis
+# restarted, the media disk full, the LLM hanging); HSI_FAULT_PROFILE=full runs 1 000 uploads
+# (docs/reliability.md).
 test-server: setup-server setup-ultralytics media
 	$(PY) -m pytest tests/server -q -p no:cacheprovider
+	$(PY) -m pytest tests/reliability -q -s -p no:cacheprovider
 
 # The HA suite starts real servers from the server's venv, so it needs both; the logbook test sets
 # up HA's frontend (what `make ha` installs).

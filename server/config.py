@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     dedup_ttl_seconds: int = Field(300, ge=60, le=3600)
     queue_max_len: int = Field(10_000, ge=10)
     stream_max_retries: int = Field(5, ge=1, le=100)
+    #: Work queued and nothing finished for this long: the pipeline is stalled (health: unhealthy).
+    pipeline_stall_seconds: float = Field(300.0, ge=1, le=86_400)
 
     api_key_enabled: bool = True
     #: Networks alert-rule webhooks may reach besides public addresses (`192.168.1.20/32,10.0.0.0/8`):

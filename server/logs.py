@@ -5,6 +5,9 @@ Any logger under `hsi` takes correlation fields through `extra=`: `component`, `
 stored in `logs.extra`; the
 name `extra` itself is reserved by `logging`). `emit` only appends to a bounded in-memory buffer (safe
 from any thread, including watchdog's); one asyncio task drains it in batches with a single INSERT.
+A batch the database refuses (an outage, a restart) goes back to the front of the buffer and is tried
+again with capped backoff, so the rows of an outage — often the ones that say what went wrong — reach
+the table once it is back; only when the buffer is full are the oldest rows dropped (and counted).
 stderr logging is untouched: this handler is added beside it.
 """
 
@@ -78,8 +81,13 @@ def record_to_row(record: logging.LogRecord) -> dict[str, Any]:
     }
 
 
+#: Longest pause between attempts while the database refuses the rows.
+RETRY_CAP_SECONDS = 5.0
+
+
 class DatabaseLogHandler(logging.Handler):
-    """Buffers records and lets `run()` insert them in batches; drops the oldest if the store is down."""
+    """Buffers records and lets `run()` insert them in batches, keeping them through an outage (up to
+    `capacity` rows: beyond it the oldest are dropped)."""
 
     def __init__(
         self,
@@ -97,6 +105,8 @@ class DatabaseLogHandler(logging.Handler):
         self._buffer: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self.dropped = 0
         self.database_url: str | None = None
+        #: Consecutive failed attempts (0 while the database takes the rows).
+        self.failures = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -108,22 +118,44 @@ class DatabaseLogHandler(logging.Handler):
             self.dropped += 1
         self._buffer.append(row)
 
-    async def flush_async(self) -> None:
-        """Write everything buffered so far (tests and shutdown call it; `run` calls it in a loop)."""
+    @property
+    def buffered(self) -> int:
+        """Rows waiting to be written."""
+        return len(self._buffer)
+
+    async def flush_async(self) -> bool:
+        """Write everything buffered so far; False (the rows kept, in order) when the database refused.
+        Tests and shutdown call it; `run` calls it in a loop."""
         while self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
             try:
                 async with self._sessions() as session, session.begin():
                     await session.execute(insert(Log), batch)
             except Exception as err:
-                _LOGGER.warning("could not write %d log rows: %s", len(batch), err)
-                return
+                self._put_back(batch)
+                if self.failures == 0:
+                    _LOGGER.warning("log rows wait for the database (%d buffered): %s", len(self._buffer), err)
+                self.failures += 1
+                return False
+        if self.failures:
+            _LOGGER.warning("the database takes log rows again after %d failed attempts", self.failures)
+            self.failures = 0
+        return True
+
+    def _put_back(self, batch: list[dict[str, Any]]) -> None:
+        """Return a refused batch to the front; rows that no longer fit are the oldest, and dropped."""
+        room = (self._buffer.maxlen or len(batch)) - len(self._buffer)
+        excess = max(0, len(batch) - room)
+        self.dropped += excess
+        self._buffer.extendleft(reversed(batch[excess:]))
 
     async def run(self) -> None:
-        """Drain the buffer every `interval_seconds` until cancelled, then flush what is left."""
+        """Drain the buffer every `interval_seconds` (backing off to `RETRY_CAP_SECONDS` while the
+        database refuses) until cancelled, then flush what is left."""
         try:
             while True:
-                await asyncio.sleep(self._interval)
+                pause = min(self._interval * 2 ** min(self.failures, 16), RETRY_CAP_SECONDS)
+                await asyncio.sleep(max(self._interval, pause))
                 await self.flush_async()
         finally:
             await asyncio.shield(self.flush_async())

@@ -84,6 +84,8 @@ def make_event_clip(uploads: Sequence[Upload], out_path: Path) -> Path | None:
                     still = media.load_image(upload.path)
                     writer.add(still, start)
                     cursor = start + 0.001
+            except media.ClipWriteFailed:
+                raise  # the clip's own file, not this upload: no clip (the worker logs why)
             except (media.MediaError, OSError) as err:
                 _LOGGER.warning("clip: skipping %s: %s", upload.path, getattr(err, "reason", err))
                 continue

@@ -25,6 +25,7 @@ from server.api import (
     audit,
     baselines,
     cameras,
+    dead_letters,
     detections,
     docs,
     events,
@@ -53,6 +54,7 @@ __all__ = ["RUNTIME", "create_app"]
 #: Every resource module's routes (order matters only for documentation: it is the OpenAPI order).
 ROUTE_TABLES = (
     system.routes,
+    dead_letters.routes,
     cameras.routes,
     zones.routes,
     baselines.routes,

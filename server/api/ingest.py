@@ -4,11 +4,17 @@ The body (raw, or the `file` part of a multipart form) is streamed to
 `<data_dir>/ingest/<camera_id>/` with a size cap, then handed to `intake.submit_file` — the same
 validation, dedup, camera creation and queue as the watcher's. Home Assistant uses this to analyse a
 snapshot of any of its camera entities.
+
+A file stays in the ingest folder only once it is queued: whatever else happens (rejected, duplicate,
+queue full, Redis or the database away, any unexpected error) it is removed before the answer, so the
+client's retry is the one copy. A queued file that is then lost to the queue (Redis wiped) is found by
+the watcher's start-up catch-up, which scans the ingest folder as well as the cameras folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +30,12 @@ from server.api.registry import json_response
 from server.api.state import SETTINGS
 from server.models import normalize_camera_id
 from server.pipeline.cameras import ensure_camera
+from server.pipeline.faults import describe, is_transient
 from server.pipeline.intake import MediaRejected, submit_file
 from server.pipeline.streams import QueueFull
 from server.vocabulary import EXTENSION_BY_MIME, MIME_BY_EXTENSION
+
+_LOGGER = logging.getLogger("hsi.ingest")
 
 routes = Routes("ingest")
 
@@ -108,15 +117,19 @@ async def _receive(call: Call, folder: Path, limit: int) -> Path:
             f"unsupported media type {media_type or 'none'!r}",
             {"accepted": sorted(EXTENSIONS)},
         )
-    folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{stem}.part"
     target = folder / f"{stem}{EXTENSIONS[media_type]}"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         if await _write_limited(source, partial, limit) == 0:
             raise ApiError(422, "invalid_media", "the body is empty")
         partial.rename(target)
     except (HttpProcessingError, ValueError) as err:
         raise ApiError(400, "invalid_multipart", f"the body cannot be read: {err}") from None
+    except OSError as err:
+        if not is_transient(err):
+            raise
+        raise ApiError(503, "unavailable", f"the upload cannot be stored now: {describe(err)}") from None
     finally:
         partial.unlink(missing_ok=True)
     return target
@@ -133,7 +146,8 @@ async def _receive(call: Call, folder: Path, limit: int) -> Path:
     errors=(415, 503),
 )
 async def ingest(call: Call) -> web.Response:
-    """202 when queued for detection; 200 with `accepted: false` for media seen in the dedup window."""
+    """202 when queued for detection; 200 with `accepted: false` for media seen in the dedup window;
+    503 `queue_full` or `unavailable` (Redis or the database away): nothing was kept, send it again."""
     runtime = call.runtime
     try:
         camera_id = normalize_camera_id(call.query.camera_id)
@@ -155,8 +169,24 @@ async def ingest(call: Call) -> web.Response:
     except QueueFull as err:
         path.unlink(missing_ok=True)
         raise ApiError(503, "queue_full", str(err)) from None
-    # The API answers with the camera, so it exists now, not only once the detect worker has run.
-    await ensure_camera(runtime, camera_id, camera_id, str(runtime.settings.ingest_dir / camera_id))
+    except Exception as err:  # nothing was queued: leave no orphan behind
+        path.unlink(missing_ok=True)
+        if is_transient(err):
+            raise ApiError(503, "unavailable", f"the pipeline cannot take media now: {describe(err)}") from None
+        raise
+    # The API answers with the camera, so it exists now, not only once the detect worker has run
+    # (with the database away, the detect worker creates it when it commits the file's rows).
+    try:
+        await ensure_camera(runtime, camera_id, camera_id, str(runtime.settings.ingest_dir / camera_id))
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        _LOGGER.warning(
+            "camera %s not created yet (%s); its first detections create it",
+            camera_id,
+            describe(err),
+            extra={"component": "ingest", "camera_id": camera_id},
+        )
     if result.status != "queued":
         with contextlib.suppress(OSError):
             path.unlink()

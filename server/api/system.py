@@ -26,7 +26,9 @@ from server.disk_guard import free_percent
 from server.health import health_report
 from server.pipeline import broadcast
 from server.retention import last_round
-from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
+from server.pipeline import dead_letters, progress
+from server.pipeline.faults import describe
+from server.pipeline.streams import ANALYZE_STREAM, DETECT_STREAM
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.api.system")
@@ -113,7 +115,18 @@ async def api_health(runtime: Runtime) -> dict[str, Any]:
     """The health of the stores and workers (server.runtime) plus the media storage seen from here."""
     report, storage = await asyncio.gather(health_report(runtime, expect_workers=True), _storage(runtime))
     report["components"]["storage"] = storage
-    if storage["status"] != "healthy" and report["status"] == "healthy":
+    try:
+        report["components"]["pipeline"] = await progress.pipeline_health(
+            runtime.redis,
+            dead_letters.QUEUES,
+            dead_letters.dead_letter_streams(),
+            runtime.settings.pipeline_stall_seconds,
+        )
+    except Exception as err:  # Redis down: the redis component says so; the queues are unknown
+        report["components"]["pipeline"] = {"status": "unhealthy", "reason": f"queues unreadable: {describe(err)}"}
+    if report["status"] == "healthy" and any(
+        report["components"][name]["status"] != "healthy" for name in ("storage", "pipeline")
+    ):
         report["status"] = "degraded"
     return report
 
@@ -184,14 +197,15 @@ async def _store_figures(connection: AsyncConnection) -> tuple[Any, Any]:
 
 
 async def _queue_depths(runtime: Runtime) -> dict[str, int]:
+    """The two work queues' depths, and the dead letters of every queue (`/api/system/dead-letters`)."""
     redis = runtime.redis
-    detect = RedisStream(redis, DETECT_STREAM, DETECT_GROUP)
-    analyze = RedisStream(redis, ANALYZE_STREAM, ANALYZE_GROUP)
     async with redis.pipeline(transaction=False) as pipe:
-        for name in (detect.name, analyze.name, detect.dead_letter_name, analyze.dead_letter_name):
+        pipe.xlen(DETECT_STREAM)
+        pipe.xlen(ANALYZE_STREAM)
+        for name in dead_letters.dead_letter_streams().values():
             pipe.xlen(name)
         depths = [int(value) for value in await pipe.execute()]
-    return {"detect": depths[0], "analyze": depths[1], "dead_letter": depths[2] + depths[3]}
+    return {"detect": depths[0], "analyze": depths[1], "dead_letter": sum(depths[2:])}
 
 
 async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -210,8 +224,9 @@ async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) 
         "alerts_pending": int(figures["alerts_pending"]),
         "queues": queues,
         "gpu": {key: now.get(key) for key in GpuNow.model_fields},
-        # Degraded parts (HOG instead of RT-DETRv2, rules instead of the LLM) still turn uploads into
-        # events; an unhealthy one (a store down, no live detect or analyze worker) does not.
+        # Degraded parts (HOG instead of RT-DETRv2, rules instead of the LLM, dead letters waiting)
+        # still turn uploads into events; an unhealthy one (a store down, no live detect or analyze
+        # worker, work queued with nothing finishing: `server.pipeline.progress`) does not.
         "pipeline_healthy": all(part["status"] != "unhealthy" for part in health["components"].values()),
     }
 

@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     LOGOUT = "logout"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    DEAD_LETTER_REPLAYED = "dead_letter_replayed"
+    DEAD_LETTER_DROPPED = "dead_letter_dropped"
     NOTIFICATION_TEST = "notification_test"
     DATA_CLEARED = "data_cleared"
 

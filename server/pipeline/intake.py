@@ -19,6 +19,7 @@ database) serves the start-up scan of files that arrived while nothing was watch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import stat
@@ -243,9 +244,16 @@ async def submit_file(
     ]
     for key, value in job.to_fields().items():
         args += [key, value]
-    answer = await redis.register_script(_SUBMIT_LUA)(
-        keys=[dedup.LEDGER_KEY, dedup.claim_key(camera_id, found.file_hash), DETECT_STREAM], args=args
-    )
+    try:
+        answer = await redis.register_script(_SUBMIT_LUA)(
+            keys=[dedup.LEDGER_KEY, dedup.claim_key(camera_id, found.file_hash), DETECT_STREAM], args=args
+        )
+    except Exception:
+        # A script that fails part-way keeps what it wrote before (Redis does not roll scripts back):
+        # a claim left without its entry would make the retry a "duplicate" that is never processed.
+        with contextlib.suppress(Exception):
+            await dedup.release(redis, camera_id, found.file_hash)
+        raise
     outcome = _text(answer[0]) if isinstance(answer, list) else _text(answer)
     if outcome == "processed":
         return SubmitResult("processed", camera_id, found.file_hash, found.kind)

@@ -8,6 +8,7 @@ with a reason precise enough to put in the log row that says why the file was re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -513,6 +514,11 @@ def clip_size(width: int, height: int, max_pixels: int = MAX_CLIP_PIXELS) -> tup
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
+class ClipWriteFailed(OSError):
+    """The clip's own file could not be written (a full disk): the clip ends here, without a file.
+    (PyAV's muxer crashes the process when frames are muxed after a failed write.)"""
+
+
 class ClipWriter:
     """An H.264 yuv420p mp4 that browsers and Home Assistant play, written frame by frame.
 
@@ -531,6 +537,8 @@ class ClipWriter:
         self._last_pts = -1
         self._done = False
         self.frames = 0
+        #: A write failed (`ClipWriteFailed`): nothing more may be added.
+        self.broken = False
 
     @property
     def duration(self) -> float:
@@ -550,6 +558,8 @@ class ClipWriter:
 
     def add(self, frame: av.VideoFrame | Image.Image, at: float) -> None:
         """Encode `frame` to show from `at` seconds; a frame not after the previous one is dropped."""
+        if self.broken:
+            raise ClipWriteFailed("the clip's file failed to be written before")
         pts = round(at * 1000)
         if pts <= self._last_pts:
             return
@@ -557,7 +567,11 @@ class ClipWriter:
         picture = _fit(frame, (stream.width, stream.height))
         picture.pts, picture.time_base = pts, CLIP_TIME_BASE
         assert self._container is not None
-        self._container.mux(stream.encode(picture))
+        try:
+            self._container.mux(stream.encode(picture))
+        except OSError as err:  # a full disk: the muxer is left half-written, and muxing on crashes it
+            self.broken = True
+            raise ClipWriteFailed(err.errno, f"the clip cannot be written: {err.strerror or err}") from err
         self._last_pts = pts
         self.frames += 1
 
@@ -578,9 +592,10 @@ class ClipWriter:
     def discard(self) -> None:
         """Stop without a file (an error, or nothing worth a clip)."""
         self._done = True
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(OSError):  # finishing a file the disk refused fails again
+                container.close()
         self._temp.unlink(missing_ok=True)
 
     def _open(self, width: int, height: int) -> VideoStream:

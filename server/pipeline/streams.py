@@ -6,8 +6,13 @@ Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`)
   its handler returned, i.e. after the handler committed its rows;
 - **retries with backoff**: a handler that raises leaves its entry pending; the same consumer tries
   again after `backoff_base * 2**(n-1)` seconds (capped), counting failures in `<name>:failures`;
-- **dead letter**: after `max_retries` failures (or deliveries that never came back, i.e. a worker that
-  died on it repeatedly) the entry moves to `dead_letter_name` with the error, and is acknowledged;
+- **transient failures never dead-letter**: an error of what the pipeline stands on (the database or
+  Redis unreachable, the disk full: `server.pipeline.faults.is_transient`) is not the entry's fault. The
+  entry is retried with capped backoff for as long as it takes, counted nowhere, and the stream says
+  what it is waiting for (`server.pipeline.progress`, read by the health report);
+- **dead letter**: after `max_retries` failures of the entry itself (or deliveries that never came
+  back, i.e. a worker that died on it repeatedly) the entry moves to `dead_letter_name` with the error,
+  and is acknowledged, with an ERROR log row; `/api/system/dead-letters` lists, replays and drops them;
 - **reclaim**: entries idle for `claim_idle_ms` in any consumer (a crashed worker) are taken over with
   XAUTOCLAIM; a restarted consumer with the same name resumes its own pending entries at once;
 - **cap**: `add` refuses with `QueueFull` at `max_len` outstanding entries (checked atomically in Lua)
@@ -24,6 +29,9 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+
+from server.pipeline import progress
+from server.pipeline.faults import describe, is_transient
 
 _LOGGER = logging.getLogger("hsi.streams")
 
@@ -96,6 +104,7 @@ class RedisStream:
         claim_idle_ms: int = 60_000,
         backoff_base_seconds: float = 0.5,
         backoff_cap_seconds: float = 30.0,
+        transient_cap_seconds: float = 5.0,
     ) -> None:
         self.redis = redis
         self.name = name
@@ -106,6 +115,11 @@ class RedisStream:
         self.claim_idle_ms = claim_idle_ms
         self.backoff_base = backoff_base_seconds
         self.backoff_cap = backoff_cap_seconds
+        self.transient_cap = transient_cap_seconds
+        #: Consecutive transient failures per entry in flight here (for the backoff only; never counted
+        #: toward the dead letter).
+        self._waiting: dict[str, int] = {}
+        self._waiting_logged = -_WARN_EVERY_SECONDS
         self._failures_key = f"{name}:failures"
         self._capped_xadd = redis.register_script(_CAPPED_XADD)
 
@@ -289,8 +303,12 @@ class RedisStream:
         except asyncio.CancelledError:
             raise
         except Exception as err:
+            if is_transient(err):
+                await self._wait_out(entry_id, err, retry_at)
+                return
+            self._waiting.pop(entry_id, None)
             failures = int(await self.redis.hincrby(self._failures_key, entry_id, 1))
-            reason = f"{type(err).__name__}: {err}"
+            reason = describe(err)
             if failures >= self.max_retries:
                 await self._dead_letter(entry_id, fields, reason, failures)
                 return
@@ -307,16 +325,45 @@ class RedisStream:
                 extra={"component": "streams", "data": {"entry_id": entry_id, **fields}},
             )
         else:
+            self._waiting.pop(entry_id, None)
             done.append(entry_id)
+
+    async def _wait_out(self, entry_id: str, err: BaseException, retry_at: dict[str, float]) -> None:
+        """A store or the disk failed, not the entry: retry it with capped backoff, however long it takes.
+
+        One warning per stream and process every 30 s says what the work waits for (not one per entry
+        and attempt: an outage with thousands queued must not flood the log), and the stream's waiting
+        note (for the health report) is renewed, when Redis takes it."""
+        attempt = self._waiting.get(entry_id, 0) + 1
+        self._waiting[entry_id] = attempt
+        delay = min(self.backoff_base * 2 ** (attempt - 1), self.transient_cap)
+        retry_at[entry_id] = time.monotonic() + delay
+        reason = describe(err)
+        now = time.monotonic()
+        if now - self._waiting_logged >= _WARN_EVERY_SECONDS:
+            self._waiting_logged = now
+            _LOGGER.warning(
+                "%s: %d entries wait for a store or the disk (retrying every %.0f s at most, never "
+                "dead-lettered): %s",
+                self.name,
+                len(self._waiting),
+                self.transient_cap,
+                reason,
+                extra={"component": "streams", "data": {"stream": self.name, "reason": reason}},
+            )
+        with contextlib.suppress(Exception):  # Redis may be what is down
+            await progress.note_waiting(self.redis, self.name, reason, len(self._waiting))
 
     async def _ack(self, *entry_ids: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.name, self.group, *entry_ids)
             pipe.xdel(self.name, *entry_ids)
             pipe.hdel(self._failures_key, *entry_ids)
+            progress.queue_finished(pipe, self.name)
             await pipe.execute()
 
     async def _dead_letter(self, entry_id: str, fields: dict[str, str], reason: str, attempts: int) -> None:
+        self._waiting.pop(entry_id, None)
         await self.redis.xadd(
             self.dead_letter_name,
             {**fields, "error": reason, "entry_id": entry_id, "stream": self.name, "attempts": str(attempts)},

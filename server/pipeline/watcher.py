@@ -19,9 +19,11 @@ passed (or at its next event). A write that arrives while a file is being queued
 path again afterwards: new bytes become their own entry, the same bytes are a dedup no-op. A full queue
 parks files without reading them again until the queue has room.
 
-At start-up, `catch_up` walks the root for files that arrived while nothing was watching: a file
-whose `(camera, sha256)` is in the processed ledger or already has detection rows is skipped,
-everything else goes through the same path as a live upload. It looks back as far as the ledger
+At start-up, `catch_up` walks the root for files that arrived while nothing was watching, and the
+ingest folder (`<data>/ingest/<camera>/`, where `/api/ingest` keeps what it queued) for HTTP uploads
+whose queue entry was lost: a file whose `(camera, sha256)` is in the processed ledger or already has
+detection rows is skipped, everything else goes through the same path as a live upload (an ingest
+file as source `ingest`). It looks back as far as the ledger
 remembers (a week): older files are left alone, and the log says how many, so that a start does not
 re-hash years of camera folders.
 """
@@ -50,6 +52,7 @@ from server.models import normalize_camera_id
 from server.pipeline import dedup, media
 from server.pipeline.intake import (
     MediaRejected,
+    Source,
     StillWriting,
     UploadIncomplete,
     already_processed,
@@ -110,6 +113,9 @@ class FileWatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.root = runtime.settings.cameras_dir
+        #: Where uploads live, and the intake source of each: the cameras (watched) and HTTP ingest
+        #: (only scanned at start-up: the API queues its files itself).
+        self.roots: dict[Path, Source] = {self.root: "watcher", runtime.settings.ingest_dir: "ingest"}
         self.polling = runtime.settings.watcher_polling
         stable = runtime.settings.file_stable_seconds
         #: How long a file must stay untouched before it is taken without a "finished" event.
@@ -189,10 +195,11 @@ class FileWatcher:
             self._schedule(path, 0.0)
 
     async def _submit(self, path: Path) -> None:
-        camera_folder = self._camera_folder(path)
-        if camera_folder is None:
+        found = self._camera_folder(path)
+        if found is None:
             self._first_seen.pop(path, None)
             return
+        camera_folder, source = found
         seen_at = self._first_seen.get(path, time.time())
         try:
             async with self._submitting:
@@ -200,7 +207,7 @@ class FileWatcher:
                     self.runtime,
                     path,
                     camera_folder=camera_folder,
-                    source="watcher",
+                    source=source,
                     seen_at=seen_at,
                     incomplete_grace=INCOMPLETE_GRACE_SECONDS,
                 )
@@ -253,17 +260,20 @@ class FileWatcher:
                 self._parked.discard(path)
                 self._schedule(path, 0.0)
 
-    def _camera_folder(self, path: Path) -> str | None:
-        """The first folder level below the root; a file directly in the root has no camera."""
-        try:
-            parts = path.relative_to(self.root).parts
-        except ValueError:
-            return None
-        if len(parts) < 2:
-            reject(path, "not inside a camera folder (put uploads in <cameras>/<camera name>/)",
-                   camera_id=None, source="watcher")
-            return None
-        return parts[0]
+    def _camera_folder(self, path: Path) -> tuple[str, Source] | None:
+        """The first folder level below its root, and the root's source; a file directly in a root
+        has no camera."""
+        for root, source in self.roots.items():
+            try:
+                parts = path.relative_to(root).parts
+            except ValueError:
+                continue
+            if len(parts) < 2:
+                reject(path, "not inside a camera folder (put uploads in <cameras>/<camera name>/)",
+                       camera_id=None, source=source)
+                return None
+            return parts[0], source
+        return None
 
     # -- start-up catch-up -------------------------------------------------------------------------
 
@@ -285,7 +295,7 @@ class FileWatcher:
             "catch-up: %d of %d files under %s were not processed yet (%d older than a week left alone)",
             handed_on,
             len(files),
-            self.root,
+            " and ".join(str(root) for root in self.roots),
             too_old,
             extra={"component": "watcher", "data": {"files": len(files), "queued": handed_on, "too_old": too_old}},
         )
@@ -295,7 +305,7 @@ class FileWatcher:
         """Files modified since `oldest`, oldest first, and how many older ones were skipped."""
         found: list[tuple[float, Path]] = []
         too_old = 0
-        for directory, _dirs, names in os.walk(self.root):
+        for directory, _dirs, names in (walked for root in self.roots for walked in os.walk(root)):
             for name in names:
                 path = Path(directory) / name
                 if is_in_progress_name(path):
@@ -312,9 +322,10 @@ class FileWatcher:
 
     async def _needs_processing(self, path: Path) -> bool:
         """Cheap checks first: only a supported file with a known camera can be "already done"."""
-        folder = self._camera_folder(path)
-        if folder is None:
+        found = self._camera_folder(path)
+        if found is None:
             return False
+        folder = found[0]
         if media.media_type(path) is None or path.is_symlink():
             return True  # intake rejects it, with the log row
         try:

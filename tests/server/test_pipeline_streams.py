@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError
 
+from server.pipeline import progress
 from server.pipeline.streams import QueueFull, RedisStream
 from tests.support.pipeline import eventually
 
@@ -96,6 +101,45 @@ async def test_dead_letter_after_max_retries(redis: aioredis.Redis) -> None:
     [(_, dead)] = await redis.xrange(stream.dead_letter_name)
     assert dead[b"job"] == b"poison" and dead[b"file_path"] == b"/x.jpg"
     assert b"cannot ever work" in dead[b"error"] and dead[b"attempts"] == b"3"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda: OperationalError("INSERT", {}, ConnectionRefusedError(111, "Connection refused")),
+        lambda: RedisConnectionError("Error 111 connecting to localhost:6379. Connection refused."),
+        lambda: OSError(errno.ENOSPC, "No space left on device"),
+    ],
+    ids=["database", "redis", "disk-full"],
+)
+async def test_transient_failures_are_retried_past_max_retries_never_dead_lettered(
+    redis: aioredis.Redis, fault: Callable[[], Exception], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store or the disk failing is not the entry's fault: ten failures with `max_retries=3` and the
+    entry is still retried (backoff capped), then handled once the fault is gone; the stream's waiting
+    note says why meanwhile."""
+    stream = _stream(redis, max_retries=3, transient_cap_seconds=0.05)
+    await stream.add({"job": "upload"})
+    attempts: list[str] = []
+    notes: list[bytes | None] = []
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        attempts.append(entry_id)
+        if len(attempts) <= 10:
+            notes.append(await redis.get(progress.waiting_key(stream.name)))
+            raise fault()
+
+    async def done() -> bool:
+        return len(attempts) == 11 and await stream.depth() == 0
+
+    with caplog.at_level(logging.WARNING, logger="hsi.streams"):
+        await _consume_until(stream, handler, done)
+    assert await redis.xlen(stream.dead_letter_name) == 0
+    assert await redis.hlen(f"{stream.name}:failures") == 0  # never counted toward the dead letter
+    note = json.loads(next(n for n in notes if n is not None))
+    assert note["reason"].startswith(type(fault()).__name__)
+    waiting = [r for r in caplog.records if "never dead-lettered" in r.getMessage()]
+    assert len(waiting) == 1  # one line for the outage, not one per attempt
 
 
 async def test_entries_of_a_dead_consumer_are_reclaimed(redis: aioredis.Redis) -> None:

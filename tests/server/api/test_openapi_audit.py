@@ -54,6 +54,11 @@ async def test_every_audit_action_is_recorded(runtime: Runtime, client: TestClie
     await client.delete("/api/cameras/shed")
     key = await (await client.post("/api/keys", json={"name": "tmp"})).json()
     await client.delete(f"/api/keys/{key['id']}")
+    for n in range(2):  # two dead letters, as the streams write them: one replayed, one dropped
+        await runtime.redis.xadd("hsi:detect:dead", {"n": str(n), "error": "ValueError: x", "attempts": "5"})
+    letters = (await (await client.get("/api/system/dead-letters")).json())["items"]
+    await client.post(f"/api/system/dead-letters/detect/{letters[0]['id']}/replay")
+    await client.delete(f"/api/system/dead-letters/detect/{letters[1]['id']}")
 
     async def actions_once_logged_out() -> set[str] | None:
         """The WebSocket's logout row is written as the server sees the close: wait for it."""
