@@ -56,7 +56,8 @@ from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
-from server.pipeline import broadcast, media
+from server.pipeline import broadcast
+from server.pipeline.media.errors import MediaError
 from server.pipeline.analyze_job import AnalyzeJob
 from server.pipeline.batcher import BatchAggregator, image_size_of
 from server.pipeline.refine_job import RefineJob
@@ -375,7 +376,7 @@ class AnalyzeWorker:
         started = time.perf_counter()
         try:
             made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
-        except (media.MediaError, OSError, ValueError) as err:
+        except (MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
                 "event %s: no clip (%s)",
                 event.id,

@@ -48,7 +48,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.detect import DetectedObject, Detector
 from server.models import Camera, CameraStatus, Detection, Event
-from server.pipeline import broadcast, dedup, media
+from server.pipeline import broadcast, dedup
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.image import decode_image, inspect_image
+from server.pipeline.media.render import Canvas
+from server.pipeline.media.video import sample_video_frames
 from server.pipeline.cameras import record_upload
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
@@ -166,7 +170,7 @@ class DetectWorker:
         dequeued_at = time.time()
         try:
             loaded = await asyncio.to_thread(_load, job)
-        except media.MediaError as err:
+        except MediaError as err:
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return
         except ContentChanged as changed:
@@ -452,7 +456,7 @@ def _unscale(value: int, scale: float, limit: int) -> int:
 def _load(job: DetectJob) -> Loaded:
     """The pictures to run detection on, from bytes whose SHA-256 is `job.file_hash` (blocking).
 
-    Raises `ContentChanged` when the file holds other bytes, `media.MediaError` when it is gone or
+    Raises `ContentChanged` when the file holds other bytes, `MediaError` when it is gone or
     undecodable, `FileKeptChanging` when it was written to during every read.
     """
     path = job.file_path
@@ -463,25 +467,25 @@ def _load(job: DetectJob) -> Loaded:
                 if before != job.identity and (found := dedup.file_sha256(path)) != job.file_hash:
                     raise ContentChanged(found)
                 duration = job.video.duration if job.video else None
-                frames = media.sample_video_frames(path, duration=duration, max_side=DECODE_MAX_SIDE)
+                frames = sample_video_frames(path, duration=duration, max_side=DECODE_MAX_SIDE)
                 size = (job.width, job.height) if job.width and job.height else frames[0][1].size
             else:
                 data = path.read_bytes()
                 if before != job.identity and (found := hashlib.sha256(data).hexdigest()) != job.file_hash:
                     raise ContentChanged(found)
-                image = media.decode_image(data, max_side=DECODE_MAX_SIDE)
+                image = decode_image(data, max_side=DECODE_MAX_SIDE)
                 frames = [(0.0, image)]
                 if job.width and job.height:
                     size = (job.width, job.height)
                 else:  # an entry of an older release: the header says
-                    info = media.inspect_image(data, min_bytes=0)
+                    info = inspect_image(data, min_bytes=0)
                     size = (info.width, info.height)
                 if (size[0] > size[1]) != (image.width > image.height) and size[0] != size[1]:
                     size = (size[1], size[0])  # turned upright by an orientation the header check skips
             if FileIdentity.of(path.stat()) == before:
                 return Loaded(frames, size, frames[0][1].width / size[0])
     except FileNotFoundError:
-        raise media.MediaError("file not found") from None
+        raise MediaError("file not found") from None
     raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
 
 
@@ -492,7 +496,7 @@ def _missing_thumbnails(rows: list[Detection]) -> bool:
 def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetime) -> None:
     """One thumbnail per row, from the frame it was found in, drawn from one reduced copy per frame."""
     frames = {round(offset, 3): image for offset, image in loaded.frames}
-    canvases: dict[float, media.Canvas] = {}
+    canvases: dict[float, Canvas] = {}
     for row in rows:
         if not row.thumbnail_path or Path(row.thumbnail_path).exists():
             continue
@@ -502,7 +506,7 @@ def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetim
             continue
         canvas = canvases.get(offset)
         if canvas is None:
-            canvas = canvases[offset] = media.Canvas(image, loaded.size)
+            canvas = canvases[offset] = Canvas(image, loaded.size)
         box = DetectedObject(
             row.object_type or "", row.confidence or 0.0, row.bbox_x or 0, row.bbox_y or 0,
             row.bbox_width or 0, row.bbox_height or 0,

@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.pipeline import media as media_module
-from server.pipeline.media import (
-    MIN_IMAGE_BYTES,
-    ClipWriter,
-    ImageInfo,
-    MediaError,
-    clip_size,
-    decode_image,
-    inspect_image,
-    load_image,
-    make_thumbnail,
-    media_type,
-    mime_for_path,
-    probe_video,
-    require_media_type,
-    sample_video_frames,
-    validate_video,
-)
+from server.pipeline.media.encode import ClipWriter, clip_size
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.files import media_type, mime_for_path, require_media_type
+from server.pipeline.media.image import MIN_IMAGE_BYTES, ImageInfo, decode_image, inspect_image, load_image
+from server.pipeline.media.render import make_thumbnail
+from server.pipeline.media.video import probe_video, sample_video_frames, validate_video
 from tests.support.media import (
     clip_frame,
     noise_image,
@@ -61,7 +49,7 @@ def reason_of(call: object, *args: object) -> str:
     return caught.value.reason
 
 
-def inspect_bytes(path: Path) -> media_module.ImageInfo:
+def inspect_bytes(path: Path) -> ImageInfo:
     """`inspect_image` on a file's bytes, as intake calls it after its one read."""
     return inspect_image(path.read_bytes())
 
