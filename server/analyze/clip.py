@@ -36,6 +36,9 @@ _LOGGER = logging.getLogger("hsi.analyze")
 CLIP_MAX_SECONDS = 300.0
 MAX_STILL_SECONDS = 10.0
 LAST_STILL_SECONDS = 1.0
+#: Stills are decoded (JPEG: in the DCT domain) no smaller than this on their longer side: at least
+#: the clip's own size (`MAX_CLIP_PIXELS`, 1920×1080), never a 64 MP picture for a 1080p frame.
+_STILL_MAX_SIDE = 1920
 #: A video that follows another upload starts one frame after it.
 _FRAME = 1.0 / MAX_CLIP_FPS
 
@@ -85,7 +88,7 @@ def make_event_clip(uploads: Sequence[Upload], out_path: Path) -> Path | None:
                     cursor = _add_video(writer, upload.path, start)
                     still = None
                 else:
-                    still = load_image(upload.path)
+                    still = load_image(upload.path, max_side=_STILL_MAX_SIDE)
                     writer.add(still, start)
                     cursor = start + 0.001
             except (MediaError, OSError) as err:

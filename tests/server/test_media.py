@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import media_type, mime_for_path, require_media_type
 from server.pipeline.media.image import MIN_IMAGE_BYTES, ImageInfo, decode_image, inspect_image, load_image
 from server.pipeline.media.render import make_thumbnail
-from server.pipeline.media.video import probe_video, sample_video_frames, validate_video
+from server.pipeline.media.video import (
+    MAX_VIDEO_PIXELS,
+    probe_video,
+    sample_video,
+    sample_video_frames,
+    validate_video,
+)
 from tests.support.media import (
     clip_frame,
     noise_image,
@@ -24,6 +31,7 @@ from tests.support.media import (
     write_jpeg,
     write_png,
     write_png_claiming_size,
+    write_recording,
     write_undecodable_mp4,
 )
 
@@ -179,10 +187,63 @@ def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path)
 
 
 def test_sampling_respects_max_frames_start_and_step(clip: Path) -> None:
-    assert [t for t, _ in sample_video_frames(clip, max_frames=2)] == pytest.approx([0.5, 2.5])
+    # Two frames at most, over the whole 7 s clip: the stride doubles rather than stopping at 2.5 s.
+    assert [t for t, _ in sample_video_frames(clip, max_frames=2)] == pytest.approx([0.5, 4.5])
     assert [t for t, _ in sample_video_frames(clip, every=3.0, start=0.0)] == pytest.approx([0.0, 3.0, 6.0])
     with pytest.raises(ValueError):
         sample_video_frames(clip, every=0)
+
+
+def _flat_pictures(count: int, size: tuple[int, int] = (320, 240)) -> Iterator[Image.Image]:
+    for index in range(count):
+        yield Image.fromarray(clip_frame(index, size))
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["mkv-without-duration", "mp4"])
+def test_a_long_recording_is_sampled_over_its_whole_length(tmp_path: Path, live: bool) -> None:
+    """Finding: only the first ~58 s of a recording were sampled (30 frames every 2 s), so people who
+    came at 90 s of a 120 s recording were never looked at. A recording whose container says no
+    duration (Matroska written live, as a camera streaming to disk does) is covered too."""
+    name = "long.mkv" if live else "long.mp4"
+    path = write_recording(tmp_path / name, _flat_pictures(240), fps=2, size=(320, 240), live=live)
+    duration = probe_video(path).duration
+    assert duration == (0.0 if live else pytest.approx(120.0, abs=0.6))
+    sample = sample_video(path, duration=duration)
+    times = [t for t, _ in sample.frames]
+    assert 15 <= len(times) <= 30
+    assert times[0] == pytest.approx(0.5) and times[-1] >= 110.0  # the last ten seconds are looked at
+    gaps = np.diff(times)
+    assert gaps.max() <= sample.every + 0.5 and gaps.min() >= sample.every - 0.5  # an even stride
+    assert sample.widened and sample.every >= 3.5 and sample.requested_every == 2.0
+    assert sample.covered_until >= 117.5
+    # A short one keeps the asked stride and says so.
+    short = sample_video(write_recording(tmp_path / "short.mp4", _flat_pictures(20), fps=2, size=(320, 240)))
+    assert [t for t, _ in short.frames] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5]) and not short.widened
+
+
+def test_sampled_frames_are_scaled_at_decode(tmp_path: Path) -> None:
+    path = write_recording(tmp_path / "big.mp4", _flat_pictures(4, (1920, 1080)), fps=2, size=(1920, 1080))
+    frames = sample_video_frames(path, every=0.5, start=0.0, max_side=640)
+    assert [image.size for _, image in frames] == [(640, 360)] * 4
+    assert all(image.mode == "RGB" for _, image in frames)
+
+
+def test_a_recording_larger_than_8k_is_refused(tmp_path: Path) -> None:
+    """The decoder holds full-size frames however small the sampled pictures are: a recording claiming
+    more pixels than 8K UHD is refused at the probe, before anything is decoded."""
+    path = tmp_path / "huge.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=1, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 8192, 4352, "yuv420p"
+        frame = av.VideoFrame(8192, 4352, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert reason_of(probe_video, path) == f"video too large (8192x4352 pixels, limit {MAX_VIDEO_PIXELS})"
+    assert reason_of(validate_video, path).startswith("video too large")
+    assert reason_of(sample_video_frames, path).startswith("video too large")
 
 
 def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:

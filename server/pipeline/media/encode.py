@@ -136,8 +136,11 @@ class ClipWriter:
         return stream
 
 
-#: libx264 options: `veryfast` keeps the encoder's look-ahead (memory) and CPU time small.
-_ENCODER_OPTIONS = {"preset": "veryfast", "crf": "23"}
+#: libx264 options. `veryfast` keeps the CPU time small; `zerolatency` drops the look-ahead (10 frames
+#: at `veryfast`) and encodes each frame with threads working on slices of it, instead of one frame
+#: per thread (libx264 would start 1.5 per core, each with frames of its own). Measured on the clip of
+#: a 60 s 4K recording: 241 -> 169 MiB peak for the whole clip (decoder included), 34 -> 27 s.
+_ENCODER_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "23"}
 
 
 def _frame_size(frame: av.VideoFrame | Image.Image) -> tuple[int, int]:

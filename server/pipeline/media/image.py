@@ -129,10 +129,12 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 
             raise MediaError(f"corrupt image ({message})") from None
 
 
-def load_image(path: Path | str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def load_image(
+    path: Path | str, *, max_side: int | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+) -> Image.Image:
     """`decode_image` of a file (thumbnails and clips from stored images)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise MediaError("file not found") from None
-    return decode_image(data, max_pixels=max_pixels)
+    return decode_image(data, max_side=max_side, max_pixels=max_pixels)
