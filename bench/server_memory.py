@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from bench.trees import baseline_tree, revision, write_report
 from tests.support.server_memory import (
     RECORDING_FPS,
     RECORDING_SECONDS,
@@ -29,14 +29,6 @@ from tests.support.server_memory import (
     measure_server_memory,
     write_4k_recording,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _revision(tree: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,21 +47,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(work_dir)
         recording = await asyncio.to_thread(write_4k_recording, work / "recording.mp4")
         report["recording"]["bytes"] = recording.stat().st_size
-        report["current"] = {"revision": _revision(REPO), **await measure_server_memory(work / "current", recording)}
+        report["current"] = {"revision": revision(), **await measure_server_memory(work / "current", recording)}
         print(json.dumps(report["current"]), flush=True)
         if args.baseline != "none":
-            tree = work / "baseline"
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(tree), args.baseline],
-                cwd=REPO, check=True, capture_output=True,
-            )  # fmt: skip
-            try:
+            with baseline_tree(args.baseline, work) as tree:
                 report["baseline"] = {
-                    "revision": f"{args.baseline} ({_revision(tree)})",
+                    "revision": f"{args.baseline} ({revision(tree)})",
                     **await measure_server_memory(work / "baseline", recording, tree),
                 }
-            finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
             print(json.dumps(report["baseline"]), flush=True)
     for run in ("current", "baseline"):
         if run in report:
@@ -82,12 +67,7 @@ def main() -> int:
     parser.add_argument("--baseline", default="main", help="git revision to compare with ('none' to skip)")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    report = asyncio.run(_run(args))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    write_report(asyncio.run(_run(args)), args.output)
     return 0
 
 

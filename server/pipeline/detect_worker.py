@@ -17,6 +17,11 @@ decodes in a thread while others wait in the detector's micro-batch and others c
 4. thumbnails, drawn from the decoded picture after the rows are out (nothing waits for them), then the
    stream acknowledges the entry.
 
+Entries in flight are bounded by count (the window) and by the memory their decoded pictures hold until
+their thumbnails are drawn (`decoded_bytes`, at most `DECODE_BUDGET_BYTES` together): a window of 4K
+recordings waits for room instead of holding gigabytes. A recording is sampled over its whole length,
+at most 30 pictures; when its length makes the stride noticeably wider, a log row says so.
+
 A crash before 3 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
 they were handed on, or they already belong to an event) hands the same rows on again (at-least-once:
 the batcher tolerates a detection id it has seen) and draws the thumbnails that are missing. The same
@@ -46,9 +51,9 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import allocator
 from server.detect import DetectedObject, Detector
 from server.models import Camera, CameraStatus, Detection, Event
-from server import allocator
 from server.pipeline import broadcast, dedup
 from server.pipeline.byte_budget import ByteBudget
 from server.pipeline.media.errors import MediaError
@@ -189,6 +194,7 @@ class DetectWorker:
             await asyncio.to_thread(allocator.release)
 
     async def _process(self, job: DetectJob, dequeued_at: float) -> None:
+        """Steps 1-4 of the module docstring for one parsed entry."""
         try:
             loaded = await asyncio.to_thread(_load, job)
         except MediaError as err:

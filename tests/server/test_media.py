@@ -20,7 +20,6 @@ from server.pipeline.media.video import (
     MAX_VIDEO_PIXELS,
     probe_video,
     sample_video,
-    sample_video_frames,
     validate_video,
 )
 from tests.support.media import (
@@ -172,7 +171,7 @@ def test_probe_reports_h264_size_and_duration(clip: Path) -> None:
 
 
 def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path) -> None:
-    frames = sample_video_frames(clip)
+    frames = sample_video(clip).frames
     assert [t for t, _ in frames] == pytest.approx([0.5, 2.5, 4.5, 6.5])
     for timestamp, image in frames:
         assert image.mode == "RGB" and image.size == (320, 240)
@@ -188,10 +187,10 @@ def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path)
 
 def test_sampling_respects_max_frames_start_and_step(clip: Path) -> None:
     # Two frames at most, over the whole 7 s clip: the stride doubles rather than stopping at 2.5 s.
-    assert [t for t, _ in sample_video_frames(clip, max_frames=2)] == pytest.approx([0.5, 4.5])
-    assert [t for t, _ in sample_video_frames(clip, every=3.0, start=0.0)] == pytest.approx([0.0, 3.0, 6.0])
+    assert [t for t, _ in sample_video(clip, max_frames=2).frames] == pytest.approx([0.5, 4.5])
+    assert [t for t, _ in sample_video(clip, every=3.0, start=0.0).frames] == pytest.approx([0.0, 3.0, 6.0])
     with pytest.raises(ValueError):
-        sample_video_frames(clip, every=0)
+        sample_video(clip, every=0).frames
 
 
 def _flat_pictures(count: int, size: tuple[int, int] = (320, 240)) -> Iterator[Image.Image]:
@@ -223,7 +222,7 @@ def test_a_long_recording_is_sampled_over_its_whole_length(tmp_path: Path, live:
 
 def test_sampled_frames_are_scaled_at_decode(tmp_path: Path) -> None:
     path = write_recording(tmp_path / "big.mp4", _flat_pictures(4, (1920, 1080)), fps=2, size=(1920, 1080))
-    frames = sample_video_frames(path, every=0.5, start=0.0, max_side=640)
+    frames = sample_video(path, every=0.5, start=0.0, max_side=640).frames
     assert [image.size for _, image in frames] == [(640, 360)] * 4
     assert all(image.mode == "RGB" for _, image in frames)
 
@@ -243,13 +242,13 @@ def test_a_recording_larger_than_8k_is_refused(tmp_path: Path) -> None:
         container.mux(stream.encode(None))
     assert reason_of(probe_video, path) == f"video too large (8192x4352 pixels, limit {MAX_VIDEO_PIXELS})"
     assert reason_of(validate_video, path).startswith("video too large")
-    assert reason_of(sample_video_frames, path).startswith("video too large")
+    assert reason_of(sample_video, path).startswith("video too large")
 
 
 def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:
     broken = write_undecodable_mp4(tmp_path / "broken.mp4")
     assert probe_video(broken).codec == "h264"  # the index alone looks fine
-    assert reason_of(sample_video_frames, broken).startswith("no decodable video frame")
+    assert reason_of(sample_video, broken).startswith("no decodable video frame")
     assert reason_of(validate_video, broken).startswith("no decodable video frame")
 
 
@@ -274,7 +273,7 @@ def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     assert reason_of(probe_video, path) == "no video stream"
-    assert reason_of(sample_video_frames, path) == "no video stream"
+    assert reason_of(sample_video, path) == "no video stream"
 
 
 def test_tiny_video_is_rejected(tmp_path: Path) -> None:
@@ -340,7 +339,7 @@ def test_clip_writer_writes_a_probeable_h264_mp4_frame_by_frame(tmp_path: Path) 
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert sum(1 for _ in container.decode(video=0)) == 4
-    assert [t for t, _ in sample_video_frames(out, every=0.5, start=0.0)] == pytest.approx(
+    assert [t for t, _ in sample_video(out, every=0.5, start=0.0).frames] == pytest.approx(
         [0.0, 0.5, 1.0, 1.5]
     )
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind

@@ -6,8 +6,9 @@ during detection and 4.6 GiB while the event clip was built, and kept 1.3 GiB af
 kernel's high-water mark of the process (VmHWM) is the peak, so no sampling can miss it.
 
 The bounds are what the recording may add to the idle server, not absolute figures: the idle size
-depends on the detector and the machine. Measured on this 2-core machine (bench/results/server-memory-cpu.json):
-main's code +492 MiB at the peak and +492 MiB still held after; this tree +337 MiB and +104 MiB.
+depends on the detector and the machine. Measured on the 2-core machine in one run
+(bench/results/server-memory-cpu.json): main's code (cc00995) +513 MiB at the peak and +459 MiB still
+held after; this tree +337 MiB and +107 MiB.
 """
 
 from __future__ import annotations

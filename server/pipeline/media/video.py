@@ -1,7 +1,7 @@
 """Recordings from cameras: probing their metadata and decoding their frames.
 
 Frames are decoded one at a time and never kept by this module: `video_frames` yields them as they are
-decoded, and `sample_video_frames` converts only the ones it picks, scaled down as they are converted.
+decoded, and `sample_video` converts only the ones it picks, scaled down as they are converted.
 """
 
 from __future__ import annotations
@@ -155,19 +155,6 @@ def sample_video(
                     continue
             picked.append((shown_at, _frame_image(frame, max_side)))
     return VideoSample(picked, every * step, requested, shown_at)
-
-
-def sample_video_frames(
-    path: Path | str,
-    every: float = SAMPLE_EVERY_SECONDS,
-    start: float = SAMPLE_START_SECONDS,
-    max_frames: int = SAMPLE_MAX_FRAMES,
-    *,
-    duration: float | None = None,
-    max_side: int | None = None,
-) -> list[tuple[float, Image.Image]]:
-    """The pictures of `sample_video` alone, for callers that need not know the stride."""
-    return sample_video(path, every, start, max_frames, duration=duration, max_side=max_side).frames
 
 
 def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator[tuple[float, av.VideoFrame]]:
