@@ -40,7 +40,6 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
 from .api import (
-    Health,
     HSIAuthError,
     HSIClient,
     HSIConnectionError,
@@ -48,6 +47,7 @@ from .api import (
     HSIResponseError,
     HSIValidationError,
 )
+from .api_types import Health
 from .const import (
     CHANNELS,
     CONF_API_KEY,

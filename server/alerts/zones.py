@@ -1,6 +1,6 @@
 """Zones: the spec the API validates on create/update, and which zones a detection stands in.
 
-The reference system stored zones but rule `zone_ids` were a no-op. Here a detection is in a zone when
+A rule's `zone_ids` hold when one of its detections is in one of the zones. A detection is in a zone when
 the bottom-centre of its box, normalised by the real size of the image it was found in, lies inside
 (or on the edge of) the zone's polygon — see `geometry.bottom_centre` for why the bottom-centre.
 """
@@ -8,7 +8,6 @@ the bottom-centre of its box, normalised by the real size of the image it was fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import (
@@ -24,6 +23,7 @@ from pydantic import (
 from server.alerts.errors import invalid
 from server.alerts.geometry import EPS, MAX_VERTICES, Points, bottom_centre, point_in_polygon, validate_polygon
 from server.alerts.partial import partial_model
+from server.vocabulary import ZoneShape, ZoneType
 
 __all__ = [
     "DetectionBox",
@@ -38,19 +38,6 @@ __all__ = [
     "validate_polygon",
     "zones_hit",
 ]
-
-
-class ZoneType(StrEnum):
-    ENTRY_POINT = "entry_point"
-    DRIVEWAY = "driveway"
-    SIDEWALK = "sidewalk"
-    YARD = "yard"
-    OTHER = "other"
-
-
-class ZoneShape(StrEnum):
-    RECTANGLE = "rectangle"
-    POLYGON = "polygon"
 
 
 def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -2,7 +2,7 @@
 
 The pipeline recognises media by extension (cameras name their uploads honestly or not at all; the
 content is checked by `image` and `video`), and the API serves stored files with the MIME type their
-extension says.
+extension says. The extensions and MIME types themselves are `server.vocabulary`'s.
 """
 
 from __future__ import annotations
@@ -12,20 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from server import vocabulary
 from server.pipeline.media.errors import MediaError
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".avi", ".mov"})
+from server.vocabulary import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Rejection
 
 MediaType = Literal["image", "video"]
-
-IMAGE_MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
-VIDEO_MIME = {
-    ".mp4": "video/mp4",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-    ".mov": "video/quicktime",
-}
 
 
 def media_type(path: Path | str) -> MediaType | None:
@@ -50,12 +41,7 @@ def require_media_type(path: Path | str) -> MediaType:
 
 def mime_for_path(path: Path | str) -> str:
     """The MIME type an HTTP response should carry for a stored file, by extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jpg", ".jpeg"):
-        return "image/jpeg"
-    if suffix == ".png":
-        return "image/png"
-    return VIDEO_MIME.get(suffix, "application/octet-stream")
+    return vocabulary.mime_for_path(Path(path).name)
 
 
 def check_size(path: Path, minimum: int) -> int:
@@ -63,15 +49,15 @@ def check_size(path: Path, minimum: int) -> int:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     except OSError as err:
         raise MediaError(f"file not readable: {err.strerror or err}") from None
     if not path.is_file():
-        raise MediaError("not a regular file")
+        raise MediaError(Rejection.NOT_REGULAR_FILE)
     if size == 0:
-        raise MediaError("empty file (0 bytes)")
+        raise MediaError(f"{Rejection.EMPTY} (0 bytes)")
     if size < minimum:
-        raise MediaError(f"file too small ({size} bytes, minimum {minimum})")
+        raise MediaError(f"{Rejection.TOO_SMALL} ({size} bytes, minimum {minimum})")
     return size
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from server.pipeline.media.errors import MediaError
-from server.pipeline.media.files import IMAGE_MIME
+from server.vocabulary import MIME_BY_IMAGE_FORMAT, Rejection
 
-#: Smaller "images" are camera error pages or aborted uploads (the reference system's rule).
+#: Smaller "images" are camera error pages or aborted uploads.
 MIN_IMAGE_BYTES = 10 * 1024
 #: 64 megapixels: above any camera sensor here, far below what would exhaust memory when decoded.
 MAX_IMAGE_PIXELS = 64_000_000
@@ -68,14 +68,14 @@ def inspect_image(
     Corruption inside the compressed data is found by the one full decode, in the detect worker.
     """
     if not data:
-        raise MediaError("empty file (0 bytes)")
+        raise MediaError(f"{Rejection.EMPTY} (0 bytes)")
     if len(data) < min_bytes:
-        raise MediaError(f"file too small ({len(data)} bytes, minimum {min_bytes})")
+        raise MediaError(f"{Rejection.TOO_SMALL} ({len(data)} bytes, minimum {min_bytes})")
     with _bomb_guard(max_pixels):
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image_format = image.format or "unknown"
-                if image_format not in IMAGE_MIME:
+                if image_format not in MIME_BY_IMAGE_FORMAT:
                     raise MediaError(f"unsupported image format {image_format} (JPEG and PNG only)")
                 _check_dimensions(image, max_pixels)
                 width, height = image.size
@@ -91,8 +91,8 @@ def inspect_image(
             raise MediaError(f"corrupt image ({err})") from None
     marker = b"\xff\xd9" if image_format == "JPEG" else b"IEND"
     if marker not in data[-_END_MARKER_WINDOW:]:
-        raise MediaError(f"truncated image (no {image_format} end marker)")
-    return ImageInfo(width=width, height=height, mime=IMAGE_MIME[image_format])
+        raise MediaError(f"{Rejection.TRUNCATED} (no {image_format} end marker)")
+    return ImageInfo(width=width, height=height, mime=MIME_BY_IMAGE_FORMAT[image_format])
 
 
 #: How far from the end an end marker may sit: some cameras pad the file after it.
@@ -125,7 +125,7 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 
         except (OSError, ValueError, SyntaxError, struct.error) as err:
             message = str(err)
             if "truncated" in message or "broken data stream" in message or "premature end" in message.lower():
-                raise MediaError(f"truncated image ({message})") from None
+                raise MediaError(f"{Rejection.TRUNCATED} ({message})") from None
             raise MediaError(f"corrupt image ({message})") from None
 
 
@@ -136,5 +136,5 @@ def load_image(
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     return decode_image(data, max_side=max_side, max_pixels=max_pixels)

@@ -18,6 +18,7 @@ from server.pipeline.media.encode import clip_size
 from server.pipeline.media.files import temp_beside
 from server.pipeline.media.image import load_image
 from server.pipeline.media.video import video_frames
+from server.vocabulary import ObjectGroup, shown_group_of
 
 THUMBNAIL_SIZE = (320, 240)
 THUMBNAIL_QUALITY = 85
@@ -27,8 +28,11 @@ PERSON_COLOUR = (230, 30, 30)
 VEHICLE_COLOUR = (40, 110, 240)
 ANIMAL_COLOUR = (40, 200, 70)
 OTHER_COLOUR = (240, 210, 30)
-VEHICLES = frozenset({"car", "truck", "bus", "motorcycle", "bicycle", "train", "boat", "airplane"})
-ANIMALS = frozenset({"dog", "cat", "bird", "horse", "sheep", "cow", "bear", "elephant", "zebra", "giraffe"})
+_COLOURS = {
+    ObjectGroup.PERSON: PERSON_COLOUR,
+    ObjectGroup.VEHICLE: VEHICLE_COLOUR,
+    ObjectGroup.ANIMAL: ANIMAL_COLOUR,
+}
 
 
 class BoxLike(Protocol):
@@ -48,13 +52,7 @@ class BoxLike(Protocol):
 
 def box_colour(object_type: str) -> tuple[int, int, int]:
     """Red for people, blue for vehicles, green for animals, yellow for anything else."""
-    if object_type == "person":
-        return PERSON_COLOUR
-    if object_type in VEHICLES:
-        return VEHICLE_COLOUR
-    if object_type in ANIMALS:
-        return ANIMAL_COLOUR
-    return OTHER_COLOUR
+    return _COLOURS.get(shown_group_of(object_type), OTHER_COLOUR)
 
 
 class Canvas:

@@ -17,7 +17,8 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from server.pipeline.media.errors import MediaError
-from server.pipeline.media.files import VIDEO_MIME, check_size, mime_for_path
+from server.pipeline.media.files import check_size, mime_for_path
+from server.vocabulary import VIDEO_EXTENSIONS, Rejection
 
 MIN_VIDEO_BYTES = 1024
 #: 8K UHD (7680×4320): above any camera here. The decoder holds whole frames of the source's size (its
@@ -69,7 +70,7 @@ def _open_video(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     except (av.FFmpegError, OSError, ValueError) as err:
         raise MediaError(f"not a readable video ({err})") from None
 
@@ -97,7 +98,7 @@ def probe_video(path: Path | str) -> VideoInfo:
             codec=codec,
             width=width,
             height=height,
-            mime=mime_for_path(path) if path.suffix.lower() in VIDEO_MIME else "video/mp4",
+            mime=mime_for_path(path) if path.suffix.lower() in VIDEO_EXTENSIONS else "video/mp4",
         )
     finally:
         container.close()
