@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from bench.api import machine_info
+from bench.trees import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,11 +143,7 @@ def main() -> int:
                     report["current"]["seconds"] / max(report["baseline"]["seconds"], 0.1), 2
                 ),
             }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    write_report(report, args.output)
     return 0
 
 

@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
         return 0
+    from server import allocator
     from server.runner import ROLES, serve
+
+    allocator.tune()  # before the first frame is decoded: see server/allocator.py
 
     roles = {"run": list(ROLES), "addon": list(ROLES), "api": ["api"]}.get(args.command) or [args.kind]
     on_ready = None

@@ -1,6 +1,6 @@
 """An event's clip: the event's uploads in the order they came, as a video worth watching.
 
-* A video upload keeps its own frame rate up to `media.MAX_CLIP_FPS` (10 fps) and its whole length:
+* A video upload keeps its own frame rate up to `media.encode.MAX_CLIP_FPS` (10 fps) and its whole length:
   a 79.5 s, 10 fps recording stays 79.5 s at 10 fps (the clip used to be 2 fps and at most 60 s).
 * Snapshots (cameras that upload only stills) show at their real timing: each stays on screen until
   the next upload came, so a person crossing the yard in six snapshots over 12 s plays for 12 s. A
@@ -9,7 +9,7 @@
 * The clip ends at `CLIP_MAX_SECONDS`.
 
 Memory stays bounded whatever the sources: frames are decoded, scaled down to the clip's size
-(`media.MAX_CLIP_PIXELS`) and encoded one at a time (`media.ClipWriter`); no list of frames is built.
+(`media.encode.MAX_CLIP_PIXELS`) and encoded one at a time (`media.encode.ClipWriter`); no list of frames is built.
 An upload that cannot be read (deleted meanwhile, broken) is skipped with a log line.
 """
 
@@ -25,15 +25,22 @@ from pathlib import Path
 from PIL import Image
 
 from server.models import Detection
-from server.pipeline import media
+from server.pipeline.media.encode import MAX_CLIP_FPS, ClipWriteFailed, ClipWriter
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.files import MediaType
+from server.pipeline.media.image import load_image
+from server.pipeline.media.video import video_frames
 
 _LOGGER = logging.getLogger("hsi.analyze")
 
 CLIP_MAX_SECONDS = 300.0
 MAX_STILL_SECONDS = 10.0
 LAST_STILL_SECONDS = 1.0
+#: Stills are decoded (JPEG: in the DCT domain) no smaller than this on their longer side: at least
+#: the clip's own size (`MAX_CLIP_PIXELS`, 1920×1080), never a 64 MP picture for a 1080p frame.
+_STILL_MAX_SIDE = 1920
 #: A video that follows another upload starts one frame after it.
-_FRAME = 1.0 / media.MAX_CLIP_FPS
+_FRAME = 1.0 / MAX_CLIP_FPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,7 @@ class Upload:
     """One file of the event, at the time of its first detection (a still's upload time)."""
 
     path: str
-    kind: media.MediaType
+    kind: MediaType
     at: datetime
 
 
@@ -49,7 +56,7 @@ def event_uploads(rows: Sequence[Detection]) -> list[Upload]:
     """The distinct files an event's detections come from, oldest first."""
     first: dict[str, Upload] = {}
     for row in rows:
-        kind: media.MediaType = "video" if row.media_type == "video" else "image"
+        kind: MediaType = "video" if row.media_type == "video" else "image"
         known = first.get(row.file_path)
         if known is None or row.detected_at < known.at:
             first[row.file_path] = Upload(row.file_path, kind, row.detected_at)
@@ -65,7 +72,7 @@ def make_event_clip(uploads: Sequence[Upload], out_path: Path) -> Path | None:
     """Encode the clip of `uploads` (see the module docstring); None when fewer than two frames made it."""
     if not uploads:
         return None
-    with media.ClipWriter(out_path) as writer:
+    with ClipWriter(out_path) as writer:
         cursor = 0.0  # the clip time the next upload may start at
         previous: tuple[datetime, float] | None = None  # the last upload's time and clip start
         still: Image.Image | None = None
@@ -81,12 +88,12 @@ def make_event_clip(uploads: Sequence[Upload], out_path: Path) -> Path | None:
                     cursor = _add_video(writer, upload.path, start)
                     still = None
                 else:
-                    still = media.load_image(upload.path)
+                    still = load_image(upload.path, max_side=_STILL_MAX_SIDE)
                     writer.add(still, start)
                     cursor = start + 0.001
-            except media.ClipWriteFailed:
+            except ClipWriteFailed:
                 raise  # the clip's own file, not this upload: no clip (the worker logs why)
-            except (media.MediaError, OSError) as err:
+            except (MediaError, OSError) as err:
                 _LOGGER.warning("clip: skipping %s: %s", upload.path, getattr(err, "reason", err))
                 continue
             previous = (upload.at, start)
@@ -98,10 +105,10 @@ def make_event_clip(uploads: Sequence[Upload], out_path: Path) -> Path | None:
         return writer.close()
 
 
-def _add_video(writer: media.ClipWriter, path: str, start: float) -> float:
+def _add_video(writer: ClipWriter, path: str, start: float) -> float:
     """Add a video's frames (its own rate up to 10 fps) from clip time `start`; returns where it ends."""
     end = start
-    with closing(media.video_frames(path, every=_FRAME)) as frames:
+    with closing(video_frames(path, every=_FRAME)) as frames:
         for shown_at, frame in frames:
             at = start + shown_at
             if at > CLIP_MAX_SECONDS:

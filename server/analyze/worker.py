@@ -43,6 +43,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import allocator
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
@@ -54,7 +55,8 @@ from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
-from server.pipeline import broadcast, media
+from server.pipeline import broadcast
+from server.pipeline.media.errors import MediaError
 from server.pipeline.analyze_job import AnalyzeJob
 from server.pipeline.batcher import image_size_of
 from server.pipeline.refine_job import RefineJob
@@ -71,6 +73,9 @@ MAX_OTHER_CAMERA_LINES = 6
 CONCURRENCY = 4
 #: Events refined concurrently per worker (a llama.cpp model serialises itself; a server may not).
 REFINE_CONCURRENCY = 2
+#: Event clips made at once per worker. A clip holds a decoder at its source's size and an encoder at
+#: 1080p (~100-400 MB for a 4K recording); events closing together wait for each other's clip instead.
+CLIPS_AT_ONCE = 1
 #: How often pending alert deliveries are retried.
 REDELIVERY_INTERVAL_SECONDS = 60.0
 
@@ -135,6 +140,7 @@ class AnalyzeWorker:
         self.refine_stream = analyze_stream(runtime, REFINE_STREAM, REFINE_GROUP)
         self.tz = home_timezone(runtime.settings)
         self._grace = baseline_store.default_grace(runtime.settings.batch_window_seconds)
+        self._clip_slots = asyncio.Semaphore(CLIPS_AT_ONCE)
 
     @property
     def refines(self) -> bool:
@@ -372,8 +378,12 @@ class AnalyzeWorker:
         out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"
         started = time.perf_counter()
         try:
-            made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
-        except (media.MediaError, OSError, ValueError) as err:
+            async with self._clip_slots:
+                try:
+                    made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
+                finally:  # the decoder's and encoder's buffers, freed: give them back (server/allocator.py)
+                    await asyncio.to_thread(allocator.release)
+        except (MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
                 "event %s: no clip (%s)",
                 event.id,

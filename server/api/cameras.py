@@ -28,7 +28,9 @@ from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
-from server.pipeline.media import MediaError, first_frame_jpeg, media_type
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.files import media_type
+from server.pipeline.media.render import first_frame_jpeg
 from server.vocabulary import IMAGE_EXTENSIONS, IMAGE_MIME_TYPES
 
 routes = Routes("cameras")

@@ -17,6 +17,11 @@ decodes in a thread while others wait in the detector's micro-batch and others c
 4. thumbnails, drawn from the decoded picture after the rows are out (nothing waits for them), then the
    stream acknowledges the entry.
 
+Entries in flight are bounded by count (the window) and by the memory their decoded pictures hold until
+their thumbnails are drawn (`decoded_bytes`, at most `DECODE_BUDGET_BYTES` together): a window of 4K
+recordings waits for room instead of holding gigabytes. A recording is sampled over its whole length,
+at most 30 pictures; when its length makes the stride noticeably wider, a log row says so.
+
 A crash before 3 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
 they were handed on, or they already belong to an event) hands the same rows on again (at-least-once:
 the batcher tolerates a detection id it has seen) and draws the thumbnails that are missing. The same
@@ -47,9 +52,15 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import allocator
 from server.detect import DetectedObject, Detector
 from server.models import Camera, CameraStatus, Detection, Event
-from server.pipeline import broadcast, dedup, media
+from server.pipeline import broadcast, dedup
+from server.pipeline.byte_budget import ByteBudget
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.image import decode_image, inspect_image
+from server.pipeline.media.render import Canvas
+from server.pipeline.media.video import SAMPLE_MAX_FRAMES, VideoSample, sample_video
 from server.pipeline.cameras import record_upload
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
@@ -73,6 +84,15 @@ COMMIT_WAIT_SECONDS = 0.005
 COMMIT_MAX_FILES = 64
 #: Reads of a file written to during each read, before the entry is retried later.
 LOAD_ATTEMPTS = 3
+#: Decoded pictures one worker holds at once, by estimate (`decoded_bytes`), on top of the count of
+#: entries in flight: a window of 24 entries is ~60 MB of camera snapshots but would be ~4 GB of 4K
+#: recordings (30 pictures each plus the decoder's full-size frames). 512 MiB keeps several
+#: recordings and dozens of snapshots in flight.
+DECODE_BUDGET_BYTES = 512 * 1024 * 1024
+#: Full-size frames a video decoder holds (references, one per decoding thread, the frame being read).
+_DECODER_FRAMES = 8
+#: What an entry of unknown size (queued by an older release) is taken to be.
+_UNKNOWN_SIZE = (1920, 1080)
 
 
 class ContentChanged(Exception):
@@ -95,6 +115,8 @@ class Loaded:
     frames: list[tuple[float, Image.Image]]
     size: tuple[int, int]
     scale: float
+    #: How a recording was sampled (None for an image).
+    sample: VideoSample | None = None
 
 
 @dataclass
@@ -145,6 +167,7 @@ class DetectWorker:
             stats=self.stats,
         )
         self.committer = Committer(runtime)
+        self.budget = ByteBudget(DECODE_BUDGET_BYTES)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, a window of entries in flight."""
@@ -173,15 +196,25 @@ class DetectWorker:
             self._reject(Path(fields.get("file_path", "?")), fields.get("camera_id"), str(err), fields.get("file_hash"))
             return
         dequeued_at = time.time()
+        # The decoded pictures live until the thumbnails are drawn: that is what the budget bounds.
+        async with self.budget.hold(decoded_bytes(job)):
+            await self._process(job, dequeued_at)
+        if job.media_type == "video":  # tens of MB freed at once: give them back (server/allocator.py)
+            await asyncio.to_thread(allocator.release)
+
+    async def _process(self, job: DetectJob, dequeued_at: float) -> None:
+        """Steps 1-4 of the module docstring for one parsed entry."""
         try:
             loaded = await asyncio.to_thread(_load, job)
-        except media.MediaError as err:
+        except MediaError as err:
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return
         except ContentChanged as changed:
             await dedup.release(self.runtime.redis, job.camera_id, job.file_hash)
             self._skip_changed(job, changed.found)
             return
+        if loaded.sample is not None and loaded.sample.widened:
+            self._note_sampling(job, loaded.sample)
         objects, detector_seconds = await self.batcher.detect([image for _, image in loaded.frames])
         commit_started = time.time()
         committed = await self.committer.commit(job, self._rows(job, loaded, objects))
@@ -243,6 +276,34 @@ class DetectWorker:
                 "component": "detector",
                 "camera_id": camera_id,
                 "data": {"file_path": str(path), "reason": reason, "file_hash": file_hash},
+            },
+        )
+
+    def _note_sampling(self, job: DetectJob, sample: VideoSample) -> None:
+        """Say that a long recording was looked at less often than the usual stride (a log row: a
+        recording with nothing found in it then shows how closely it was looked at)."""
+        duration = job.video.duration if job.video and job.video.duration else sample.covered_until
+        _LOGGER.info(
+            "sampled %s every %.1f s instead of %.1f s: %.0f s long, at most %d frames per recording",
+            job.file_path,
+            sample.every,
+            sample.requested_every,
+            duration,
+            SAMPLE_MAX_FRAMES,
+            extra={
+                "component": "detector",
+                "camera_id": job.camera_id,
+                "data": {
+                    "file_path": str(job.file_path),
+                    "file_hash": job.file_hash,
+                    "duration": duration,
+                    "every": round(sample.every, 3),
+                    "requested_every": sample.requested_every,
+                    "frames": len(sample.frames),
+                    "max_frames": SAMPLE_MAX_FRAMES,
+                    "first_at": sample.frames[0][0] if sample.frames else None,
+                    "last_at": sample.frames[-1][0] if sample.frames else None,
+                },
             },
         )
 
@@ -459,7 +520,7 @@ def _unscale(value: int, scale: float, limit: int) -> int:
 def _load(job: DetectJob) -> Loaded:
     """The pictures to run detection on, from bytes whose SHA-256 is `job.file_hash` (blocking).
 
-    Raises `ContentChanged` when the file holds other bytes, `media.MediaError` when it is gone or
+    Raises `ContentChanged` when the file holds other bytes, `MediaError` when it is gone or
     undecodable, `FileKeptChanging` when it was written to during every read.
     """
     path = job.file_path
@@ -470,26 +531,44 @@ def _load(job: DetectJob) -> Loaded:
                 if before != job.identity and (found := dedup.file_sha256(path)) != job.file_hash:
                     raise ContentChanged(found)
                 duration = job.video.duration if job.video else None
-                frames = media.sample_video_frames(path, duration=duration, max_side=DECODE_MAX_SIDE)
+                sample = sample_video(path, duration=duration, max_side=DECODE_MAX_SIDE)
+                frames = sample.frames
                 size = (job.width, job.height) if job.width and job.height else frames[0][1].size
             else:
+                sample = None
                 data = path.read_bytes()
                 if before != job.identity and (found := hashlib.sha256(data).hexdigest()) != job.file_hash:
                     raise ContentChanged(found)
-                image = media.decode_image(data, max_side=DECODE_MAX_SIDE)
+                image = decode_image(data, max_side=DECODE_MAX_SIDE)
                 frames = [(0.0, image)]
                 if job.width and job.height:
                     size = (job.width, job.height)
                 else:  # an entry of an older release: the header says
-                    info = media.inspect_image(data, min_bytes=0)
+                    info = inspect_image(data, min_bytes=0)
                     size = (info.width, info.height)
                 if (size[0] > size[1]) != (image.width > image.height) and size[0] != size[1]:
                     size = (size[1], size[0])  # turned upright by an orientation the header check skips
             if FileIdentity.of(path.stat()) == before:
-                return Loaded(frames, size, frames[0][1].width / size[0])
+                return Loaded(frames, size, frames[0][1].width / size[0], sample)
     except FileNotFoundError:
-        raise media.MediaError(Rejection.FILE_NOT_FOUND) from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
+
+
+def decoded_bytes(job: DetectJob) -> int:
+    """An upper estimate of the memory `_load` and the steps after it hold for `job`: its pictures, as
+    decoded at most `DECODE_MAX_SIDE` on a side, and for a recording the decoder's full-size frames."""
+    width, height = (job.width, job.height) if job.width and job.height else _UNKNOWN_SIZE
+    scale = min(1.0, DECODE_MAX_SIDE / max(width, height))
+    picture = round(width * scale) * round(height * scale) * 3
+    if job.media_type == "video":
+        return SAMPLE_MAX_FRAMES * picture + _DECODER_FRAMES * width * height * 3 // 2
+    if job.file_type == "image/jpeg":
+        # Decoded in the DCT domain at 1/2, 1/4 or 1/8 (never below DECODE_MAX_SIDE): up to twice
+        # the side asked for, and a turned copy when the EXIF orientation says so.
+        reduced = min(1.0, 2 * scale)
+        return 2 * round(width * reduced) * round(height * reduced) * 3
+    return width * height * (4 + 3)  # PNG: decoded at full size (RGBA at worst), then converted to RGB
 
 
 def _missing_thumbnails(rows: list[Detection]) -> bool:
@@ -499,7 +578,7 @@ def _missing_thumbnails(rows: list[Detection]) -> bool:
 def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetime) -> None:
     """One thumbnail per row, from the frame it was found in, drawn from one reduced copy per frame."""
     frames = {round(offset, 3): image for offset, image in loaded.frames}
-    canvases: dict[float, media.Canvas] = {}
+    canvases: dict[float, Canvas] = {}
     for row in rows:
         if not row.thumbnail_path or Path(row.thumbnail_path).exists():
             continue
@@ -509,7 +588,7 @@ def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetim
             continue
         canvas = canvases.get(offset)
         if canvas is None:
-            canvas = canvases[offset] = media.Canvas(image, loaded.size)
+            canvas = canvases[offset] = Canvas(image, loaded.size)
         box = DetectedObject(
             row.object_type or "", row.confidence or 0.0, row.bbox_x or 0, row.bbox_y or 0,
             row.bbox_width or 0, row.bbox_height or 0,

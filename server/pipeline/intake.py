@@ -32,7 +32,11 @@ from typing import Literal
 from sqlalchemy import select
 
 from server.models import Detection, normalize_camera_id
-from server.pipeline import dedup, media
+from server.pipeline import dedup
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.files import MediaType, require_media_type
+from server.pipeline.media.image import ImageInfo, inspect_image
+from server.pipeline.media.video import VideoInfo, validate_video
 from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
 from server.pipeline.streams import DETECT_STREAM, QueueFull, RedisStream, detect_stream, note_depth
 from server.runtime import Runtime
@@ -99,8 +103,8 @@ class SubmitResult:
 class Inspected:
     """What one read of an upload established."""
 
-    kind: media.MediaType
-    info: media.ImageInfo | media.VideoInfo
+    kind: MediaType
+    info: ImageInfo | VideoInfo
     file_hash: str
     identity: FileIdentity
     mtime: float
@@ -154,7 +158,7 @@ def _check_inside(path: Path, root: Path) -> None:
     """A path (or a symlink on it) must not lead out of the upload root."""
     target = path.resolve(strict=False)
     if not target.is_relative_to(root.resolve(strict=False)):
-        raise media.MediaError(f"resolves outside the upload folder (to {target})")
+        raise MediaError(f"resolves outside the upload folder (to {target})")
 
 
 def inspect_upload(path: Path, root: Path) -> Inspected:
@@ -164,16 +168,16 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
     The file's identity before and after the read must agree, or the read is repeated.
     """
     _check_inside(path, root)
-    kind = media.require_media_type(path)
+    kind = require_media_type(path)
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        raise media.MediaError("file name is not valid UTF-8 (rename the file)") from None
+        raise MediaError("file name is not valid UTF-8 (rename the file)") from None
     for _ in range(READ_ATTEMPTS):
         try:
             first = path.stat()
             if not stat.S_ISREG(first.st_mode):  # a fifo would block the read
-                raise media.MediaError(Rejection.NOT_REGULAR_FILE)
+                raise MediaError(Rejection.NOT_REGULAR_FILE)
             before = FileIdentity.of(first)
             if kind == "image":
                 data = path.read_bytes()
@@ -182,10 +186,10 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
                 file_hash = dedup.file_sha256(path)
             after = path.stat()
         except FileNotFoundError:
-            raise media.MediaError(Rejection.FILE_NOT_FOUND) from None
+            raise MediaError(Rejection.FILE_NOT_FOUND) from None
         if FileIdentity.of(after) != before:
             continue
-        info = media.inspect_image(data) if kind == "image" else media.validate_video(path)
+        info = inspect_image(data) if kind == "image" else validate_video(path)
         return Inspected(kind, info, file_hash, before, after.st_mtime)
     raise StillWriting(f"{path} changed during each of {READ_ATTEMPTS} reads")
 
@@ -227,7 +231,7 @@ async def submit_file(
     root = upload_root(runtime, source)
     try:
         found = await asyncio.to_thread(inspect_upload, path, root)
-    except media.MediaError as err:
+    except MediaError as err:
         age = _age(path)
         if err.reason.startswith(INCOMPLETE) and age is not None and age < incomplete_grace:
             raise UploadIncomplete(err.reason, age) from None
@@ -282,7 +286,7 @@ def _job(
     path: Path, camera_id: str, camera_name: str, found: Inspected, source: str, seen_at: float
 ) -> DetectJob:
     info = found.info
-    video = VideoMeta(info.duration, info.codec) if isinstance(info, media.VideoInfo) else None
+    video = VideoMeta(info.duration, info.codec) if isinstance(info, VideoInfo) else None
     return DetectJob(
         camera_id=camera_id,
         camera_name=camera_name,

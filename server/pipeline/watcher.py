@@ -49,7 +49,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from server.models import normalize_camera_id
-from server.pipeline import dedup, media
+from server.pipeline import dedup
+from server.pipeline.media.files import media_type
 from server.pipeline.intake import (
     MediaRejected,
     Source,
@@ -168,7 +169,7 @@ class FileWatcher:
         """Something happened to `path` (on the loop thread): take it now, or once it has been quiet."""
         self._first_seen.setdefault(path, time.time())
         self._parked.discard(path)
-        at_once = event in FINISHED_EVENTS or (event == "created" and media.media_type(path) == "image")
+        at_once = event in FINISHED_EVENTS or (event == "created" and media_type(path) == "image")
         self._schedule(path, 0.0 if at_once else self.quiet_seconds)
 
     def _schedule(self, path: Path, delay: float) -> None:
@@ -326,7 +327,7 @@ class FileWatcher:
         if found is None:
             return False
         folder = found[0]
-        if media.media_type(path) is None or path.is_symlink():
+        if media_type(path) is None or path.is_symlink():
             return True  # intake rejects it, with the log row
         try:
             camera_id = normalize_camera_id(folder)

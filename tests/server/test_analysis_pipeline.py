@@ -32,7 +32,7 @@ from server.config import Settings
 from server.db import session_factory
 from server.health import health_report
 from server.models import Alert, AlertRule, Camera, Detection, Event, Log, Zone
-from server.pipeline import media
+from server.pipeline.media.video import probe_video
 from server.pipeline.batcher import BatchAggregator
 from server.pipeline.broadcast import CHANNEL
 from server.runner import serve
@@ -497,7 +497,7 @@ async def test_a_video_batch_gets_a_clip_at_the_cameras_frame_rate_after_its_eve
     assert updated["id"] == messages["event.created"]["id"] and updated["has_clip"] is True
     clip = Path(updated["clip_path"])
     assert clip.is_file() and clip.is_relative_to(settings.clips_dir)
-    info = media.probe_video(clip)
+    info = probe_video(clip)
     assert info.codec == "h264" and (info.width, info.height) == (768, 576)
     assert info.duration == pytest.approx(4.0, abs=0.2)
     with av.open(str(clip)) as container:
@@ -534,4 +534,4 @@ async def test_a_snapshot_only_batch_gets_a_clip(
     await BatchAggregator(runtime.redis, settings).add_detections(CAMERA, rows)
     updated = (await _wait_for(subscriber, {"event.updated"}, timeout=30))["event.updated"]
     clip = Path(updated["clip_path"])
-    assert media.probe_video(clip).duration == pytest.approx(4.5 + 1.0, abs=0.15)
+    assert probe_video(clip).duration == pytest.approx(4.5 + 1.0, abs=0.15)

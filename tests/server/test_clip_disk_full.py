@@ -24,7 +24,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from server.analyze import clip
-from server.pipeline import media
 from tests.support.media import noise_image
 folder, out = sys.argv[1], sys.argv[2]
 start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +34,7 @@ for n in range(40):  # noise does not compress: the disk fills after a few frame
     uploads.append(clip.Upload(path, "image", start + timedelta(seconds=n)))
 try:
     clip.make_event_clip(uploads, Path(out))
-except OSError as err:  # media.ClipWriteFailed
+except OSError as err:  # ClipWriteFailed (server.pipeline.media.encode)
     print("failed:", err)
 """
 

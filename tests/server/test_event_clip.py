@@ -19,7 +19,7 @@ from server.analyze.clip import (
     worth_a_clip,
 )
 from server.models import Detection
-from server.pipeline import media
+from server.pipeline.media.video import probe_video
 from tests.support.media import write_h264_clip, write_jpeg, write_vtest_snapshots
 from tests.support.real_media import media_path
 
@@ -39,13 +39,13 @@ def _rate(times: list[float]) -> float:
 
 def test_a_10_fps_recording_keeps_its_rate_and_its_length(tmp_path: Path) -> None:
     """The issue's case: vtest.avi, 79.5 s at 10 fps, used to become a 60 s clip at 2 fps."""
-    source = media.probe_video(media_path("vtest.avi"))
+    source = probe_video(media_path("vtest.avi"))
     assert source.duration == pytest.approx(79.5, abs=0.1)
     started = time.perf_counter()
     out = make_event_clip([Upload(str(media_path("vtest.avi")), "video", T0)], tmp_path / "clips" / "event.mp4")
     print(f"clip of vtest.avi (795 frames, 768x576) made in {time.perf_counter() - started:.1f} s")
     assert out is not None
-    info = media.probe_video(out)
+    info = probe_video(out)
     assert (info.codec, info.width, info.height) == ("h264", 768, 576)
     times = _frame_times(out)
     assert len(times) == 795
@@ -63,8 +63,8 @@ def test_a_faster_camera_is_capped_at_10_fps_and_a_4k_one_scaled_to_1080p(tmp_pa
     big_clip = make_event_clip([Upload(str(big), "video", T0)], tmp_path / "big_clip.mp4")
     assert fast_clip is not None and big_clip is not None
     assert _rate(_frame_times(fast_clip)) == pytest.approx(10.0, rel=0.05)
-    assert media.probe_video(fast_clip).duration == pytest.approx(3.0, abs=0.15)
-    big_info = media.probe_video(big_clip)
+    assert probe_video(fast_clip).duration == pytest.approx(3.0, abs=0.15)
+    big_info = probe_video(big_clip)
     assert (big_info.width, big_info.height) == (1920, 1080)
 
 
@@ -91,7 +91,7 @@ def test_a_snapshot_only_event_gets_a_clip_at_the_real_timing(tmp_path: Path) ->
 
     assert out is not None
     assert _frame_times(out) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 10.0 + LAST_STILL_SECONDS]
-    info = media.probe_video(out)
+    info = probe_video(out)
     assert (info.width, info.height) == (768, 576)
     assert info.duration == pytest.approx(10.0 + LAST_STILL_SECONDS, abs=0.15)
 
@@ -107,7 +107,7 @@ def test_long_pauses_are_shortened_and_unreadable_uploads_skipped(tmp_path: Path
     out = make_event_clip(uploads, tmp_path / "clip.mp4")
     assert out is not None
     assert _frame_times(out) == [0.0, MAX_STILL_SECONDS, MAX_STILL_SECONDS + LAST_STILL_SECONDS]
-    assert (media.probe_video(out).width, media.probe_video(out).height) == (640, 480)
+    assert (probe_video(out).width, probe_video(out).height) == (640, 480)
     # Nothing readable: no clip, and no file.
     assert make_event_clip(uploads[1:2] * 2, tmp_path / "none.mp4") is None
     assert not (tmp_path / "none.mp4").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,22 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.pipeline import media as media_module
-from server.pipeline.media import (
-    MIN_IMAGE_BYTES,
-    ClipWriter,
-    ImageInfo,
-    MediaError,
-    clip_size,
-    decode_image,
-    inspect_image,
-    load_image,
-    make_thumbnail,
-    media_type,
-    mime_for_path,
+from server.pipeline.media.encode import ClipWriter, clip_size
+from server.pipeline.media.errors import MediaError
+from server.pipeline.media.files import media_type, mime_for_path, require_media_type
+from server.pipeline.media.image import MIN_IMAGE_BYTES, ImageInfo, decode_image, inspect_image, load_image
+from server.pipeline.media.render import make_thumbnail
+from server.pipeline.media.video import (
+    MAX_VIDEO_PIXELS,
     probe_video,
-    require_media_type,
-    sample_video_frames,
+    sample_video,
     validate_video,
 )
 from tests.support.media import (
@@ -36,6 +30,7 @@ from tests.support.media import (
     write_jpeg,
     write_png,
     write_png_claiming_size,
+    write_recording,
     write_undecodable_mp4,
 )
 
@@ -61,7 +56,7 @@ def reason_of(call: object, *args: object) -> str:
     return caught.value.reason
 
 
-def inspect_bytes(path: Path) -> media_module.ImageInfo:
+def inspect_bytes(path: Path) -> ImageInfo:
     """`inspect_image` on a file's bytes, as intake calls it after its one read."""
     return inspect_image(path.read_bytes())
 
@@ -176,7 +171,7 @@ def test_probe_reports_h264_size_and_duration(clip: Path) -> None:
 
 
 def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path) -> None:
-    frames = sample_video_frames(clip)
+    frames = sample_video(clip).frames
     assert [t for t, _ in frames] == pytest.approx([0.5, 2.5, 4.5, 6.5])
     for timestamp, image in frames:
         assert image.mode == "RGB" and image.size == (320, 240)
@@ -191,16 +186,69 @@ def test_sampling_takes_a_frame_every_two_seconds_from_half_a_second(clip: Path)
 
 
 def test_sampling_respects_max_frames_start_and_step(clip: Path) -> None:
-    assert [t for t, _ in sample_video_frames(clip, max_frames=2)] == pytest.approx([0.5, 2.5])
-    assert [t for t, _ in sample_video_frames(clip, every=3.0, start=0.0)] == pytest.approx([0.0, 3.0, 6.0])
+    # Two frames at most, over the whole 7 s clip: the stride doubles rather than stopping at 2.5 s.
+    assert [t for t, _ in sample_video(clip, max_frames=2).frames] == pytest.approx([0.5, 4.5])
+    assert [t for t, _ in sample_video(clip, every=3.0, start=0.0).frames] == pytest.approx([0.0, 3.0, 6.0])
     with pytest.raises(ValueError):
-        sample_video_frames(clip, every=0)
+        sample_video(clip, every=0).frames
+
+
+def _flat_pictures(count: int, size: tuple[int, int] = (320, 240)) -> Iterator[Image.Image]:
+    for index in range(count):
+        yield Image.fromarray(clip_frame(index, size))
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["mkv-without-duration", "mp4"])
+def test_a_long_recording_is_sampled_over_its_whole_length(tmp_path: Path, live: bool) -> None:
+    """Finding: only the first ~58 s of a recording were sampled (30 frames every 2 s), so people who
+    came at 90 s of a 120 s recording were never looked at. A recording whose container says no
+    duration (Matroska written live, as a camera streaming to disk does) is covered too."""
+    name = "long.mkv" if live else "long.mp4"
+    path = write_recording(tmp_path / name, _flat_pictures(240), fps=2, size=(320, 240), live=live)
+    duration = probe_video(path).duration
+    assert duration == (0.0 if live else pytest.approx(120.0, abs=0.6))
+    sample = sample_video(path, duration=duration)
+    times = [t for t, _ in sample.frames]
+    assert 15 <= len(times) <= 30
+    assert times[0] == pytest.approx(0.5) and times[-1] >= 110.0  # the last ten seconds are looked at
+    gaps = np.diff(times)
+    assert gaps.max() <= sample.every + 0.5 and gaps.min() >= sample.every - 0.5  # an even stride
+    assert sample.widened and sample.every >= 3.5 and sample.requested_every == 2.0
+    assert sample.covered_until >= 117.5
+    # A short one keeps the asked stride and says so.
+    short = sample_video(write_recording(tmp_path / "short.mp4", _flat_pictures(20), fps=2, size=(320, 240)))
+    assert [t for t, _ in short.frames] == pytest.approx([0.5, 2.5, 4.5, 6.5, 8.5]) and not short.widened
+
+
+def test_sampled_frames_are_scaled_at_decode(tmp_path: Path) -> None:
+    path = write_recording(tmp_path / "big.mp4", _flat_pictures(4, (1920, 1080)), fps=2, size=(1920, 1080))
+    frames = sample_video(path, every=0.5, start=0.0, max_side=640).frames
+    assert [image.size for _, image in frames] == [(640, 360)] * 4
+    assert all(image.mode == "RGB" for _, image in frames)
+
+
+def test_a_recording_larger_than_8k_is_refused(tmp_path: Path) -> None:
+    """The decoder holds full-size frames however small the sampled pictures are: a recording claiming
+    more pixels than 8K UHD is refused at the probe, before anything is decoded."""
+    path = tmp_path / "huge.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=1, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 8192, 4352, "yuv420p"
+        frame = av.VideoFrame(8192, 4352, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert reason_of(probe_video, path) == f"video too large (8192x4352 pixels, limit {MAX_VIDEO_PIXELS})"
+    assert reason_of(validate_video, path).startswith("video too large")
+    assert reason_of(sample_video, path).startswith("video too large")
 
 
 def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:
     broken = write_undecodable_mp4(tmp_path / "broken.mp4")
     assert probe_video(broken).codec == "h264"  # the index alone looks fine
-    assert reason_of(sample_video_frames, broken).startswith("no decodable video frame")
+    assert reason_of(sample_video, broken).startswith("no decodable video frame")
     assert reason_of(validate_video, broken).startswith("no decodable video frame")
 
 
@@ -225,7 +273,7 @@ def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     assert reason_of(probe_video, path) == "no video stream"
-    assert reason_of(sample_video_frames, path) == "no video stream"
+    assert reason_of(sample_video, path) == "no video stream"
 
 
 def test_tiny_video_is_rejected(tmp_path: Path) -> None:
@@ -291,7 +339,7 @@ def test_clip_writer_writes_a_probeable_h264_mp4_frame_by_frame(tmp_path: Path) 
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert sum(1 for _ in container.decode(video=0)) == 4
-    assert [t for t, _ in sample_video_frames(out, every=0.5, start=0.0)] == pytest.approx(
+    assert [t for t, _ in sample_video(out, every=0.5, start=0.0).frames] == pytest.approx(
         [0.0, 0.5, 1.0, 1.5]
     )
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind

@@ -166,3 +166,44 @@ def write_vtest_snapshots(folder: Path, count: int, every: float) -> list[Path]:
         image.save(path, "JPEG", quality=90)
         paths.append(path)
     return paths
+
+
+def write_recording(
+    path: Path,
+    pictures: Iterator[Image.Image],
+    *,
+    fps: int,
+    size: tuple[int, int],
+    live: bool = False,
+    preset: str = "ultrafast",
+) -> Path:
+    """An H.264 recording of `pictures` (scaled to `size` by FFmpeg), frame i shown at i/fps seconds.
+
+    The container follows the extension. `live` writes Matroska as a camera streaming to disk does
+    (`-f matroska -live 1`): no duration in the header and no index, so a reader learns the length only
+    by decoding to the end.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"live": "1"} if live else {}
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": preset})
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index, image in enumerate(pictures):
+            frame = av.VideoFrame.from_image(image).reformat(width=size[0], height=size[1], format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def grey_then_people(grey_seconds: float, people_seconds: float, fps: int) -> Iterator[Image.Image]:
+    """A camera looking at nothing (flat grey) for `grey_seconds`, then vtest.avi's street with people
+    walking for `people_seconds` (its frames from 10 s in, where several people are in view)."""
+    grey = Image.new("RGB", (768, 576), (128, 128, 128))
+    for _ in range(round(grey_seconds * fps)):
+        yield grey
+    street = vtest_frames(1.0 / fps, round((10 + people_seconds) * fps))
+    for shown_at, image in street:
+        if shown_at >= 10 - 1e-3:
+            yield image
