@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 
 from server.api.system import api_health, collect_stats
 from server.pipeline.streams import DETECT_GROUP, DETECT_STREAM, RedisStream
-from server.runtime import Runtime, WorkerHealth
+from server.health import WorkerHealth
+from server.runtime import Runtime
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
 
 STALL_SECONDS = 1.0
