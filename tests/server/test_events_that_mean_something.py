@@ -93,8 +93,10 @@ def _settings(tmp_path: Path, db_url: str, redis_url: str, **overrides: Any) -> 
         "detector": "ssd_mobilenet",
         "llm": "rules",
         "timezone": "UTC",
-        "batch_window_seconds": 6.0,
-        "batch_idle_timeout_seconds": 2.0,
+        # Real seconds (the batcher's clock), while the uploads' times are simulated: long enough for a
+        # car's arrival (nine uploads, one at a time) to be one batch on a busy 2-core machine.
+        "batch_window_seconds": 30.0,
+        "batch_idle_timeout_seconds": 4.0,
         "file_stable_seconds": 0.0,
         "api_key_enabled": False,
         "retention_enabled": False,
