@@ -36,6 +36,7 @@ from .const import (
     ISSUE_VERSION,
     LOGGER,
     SUBENTRY_ALERT_RULE,
+    SUBENTRY_OBJECT_FILTERS,
     SUBENTRY_ZONE,
 )
 from .coordinator import HSIConfigEntry, HSICoordinator
@@ -246,7 +247,10 @@ async def _async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> 
                 await coordinator.client.delete_zone(
                     subentry.data["camera_id"], subentry.data["zone_id"]
                 )
-            coordinator.forget(subentry)
+            elif subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:
+                await coordinator.client.replace_camera_filters(subentry.data["camera_id"], {})
+            if subentry.subentry_type != SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
+                coordinator.forget(subentry)
         except HSIError as err:
             LOGGER.warning(
                 "Could not delete %s %s on the server (it will be imported again): %s",

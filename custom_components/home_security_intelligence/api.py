@@ -259,6 +259,16 @@ class Zone(TypedDict, total=False):
     color: str
     enabled: bool
     priority: int
+    loitering_seconds: int | None
+    loitering_classes: list[str] | None
+    object_filters: dict[str, Any] | None
+
+
+class ObjectFilters(TypedDict, total=False):
+    """A camera's object filters: per-class bounds and mask polygons (``/api/cameras/{id}/filters``)."""
+
+    classes: dict[str, dict[str, float]]
+    masks: list[list[list[float]]]
 
 
 class RuleTestResult(TypedDict):
@@ -541,6 +551,21 @@ class HSIClient:
             await self._request(
                 "POST", f"/api/cameras/{camera_id}/zones", json=dict(body)
             ),
+        )
+
+    async def camera_filters(self, camera_id: str) -> ObjectFilters:
+        """A camera's object filters and masks."""
+        return cast(
+            ObjectFilters, await self._request("GET", f"/api/cameras/{camera_id}/filters")
+        )
+
+    async def replace_camera_filters(
+        self, camera_id: str, body: Mapping[str, Any]
+    ) -> ObjectFilters:
+        """Replace a camera's object filters and masks (``{}`` removes them all)."""
+        return cast(
+            ObjectFilters,
+            await self._request("PUT", f"/api/cameras/{camera_id}/filters", json=dict(body)),
         )
 
     async def update_zone(

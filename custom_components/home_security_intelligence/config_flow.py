@@ -58,10 +58,12 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     LOGGER,
+    LOITERING_CLASSES,
     OBJECT_TYPES,
     SEVERITIES,
     SEVERITY_FROM_RISK,
     SUBENTRY_ALERT_RULE,
+    SUBENTRY_OBJECT_FILTERS,
     SUBENTRY_ZONE,
     WEEKDAYS,
     ZONE_SHAPES,
@@ -72,6 +74,7 @@ from .subentry_data import (
     ZONE_FIELDS,
     format_coordinates,
     hex_to_rgb,
+    loitering_body,
     parse_coordinates,
     rgb_to_hex,
     rule_body_from_form,
@@ -149,8 +152,14 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Alert rules and zones are subentries of a server."""
-        return {SUBENTRY_ALERT_RULE: AlertRuleSubentryFlow, SUBENTRY_ZONE: ZoneSubentryFlow}
+        """Alert rules, zones and cameras' object filters are subentries of a server."""
+        from .filters_flow import ObjectFiltersSubentryFlow  # it builds on this module's flows
+
+        return {
+            SUBENTRY_ALERT_RULE: AlertRuleSubentryFlow,
+            SUBENTRY_ZONE: ZoneSubentryFlow,
+            SUBENTRY_OBJECT_FILTERS: ObjectFiltersSubentryFlow,
+        }
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -496,6 +505,7 @@ class ZoneSubentryFlow(_HSISubentryFlow):
                     "color": rgb_to_hex(user_input.get("color") or hex_to_rgb(DEFAULT_ZONE_COLOR)),
                     "enabled": user_input["enabled"],
                     "priority": int(user_input["priority"]),
+                    **loitering_body(user_input),
                 }
                 camera_id = str(current["camera_id"] if current else user_input["camera_id"])
                 try:
@@ -522,7 +532,7 @@ class ZoneSubentryFlow(_HSISubentryFlow):
         if user_input is not None:
             suggested = user_input
         elif current is not None:
-            suggested = {key: current[key] for key in ZONE_FIELDS if key in current}
+            suggested = {key: current[key] for key in ZONE_FIELDS if current.get(key) is not None}
             suggested["coordinates"] = format_coordinates(current.get("coordinates") or [])
             suggested["color"] = hex_to_rgb(str(current.get("color") or DEFAULT_ZONE_COLOR))
         else:
@@ -558,6 +568,16 @@ class ZoneSubentryFlow(_HSISubentryFlow):
                 vol.Required("enabled", default=True): BooleanSelector(),
                 vol.Required("priority", default=0): NumberSelector(
                     NumberSelectorConfig(min=0, max=100, step=1, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Optional("loitering_seconds"): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0, max=86400, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="s"
+                    )
+                ),
+                vol.Optional("loitering_classes"): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(LOITERING_CLASSES), multiple=True, custom_value=True
+                    )
                 ),
             }
         )
