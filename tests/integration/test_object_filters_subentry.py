@@ -41,6 +41,11 @@ async def test_filters_create_reconfigure_delete(
     )
     assert result["errors"] == {"base": "invalid_filters"}
     result = await hass.config_entries.subentries.async_configure(
+        flow_id, {"camera_id": "front_door", "classes": "\nperson: min_size=3"}  # no such bound
+    )
+    assert result["errors"] == {"base": "invalid_filters"}
+    assert "min_size" in result["description_placeholders"]["message"]
+    result = await hass.config_entries.subentries.async_configure(
         flow_id, {"camera_id": "front_door", "masks": "0,0 1,1 1,0 0,1"}  # crosses itself
     )
     assert result["errors"] == {"base": "server_rejected"}  # the server names the mask and its fault
@@ -111,3 +116,10 @@ async def test_zone_loitering_from_the_zone_form(
     assert result["reason"] == "reconfigure_successful", result.get("errors")
     stored = await hsi_server.request("GET", f"/api/cameras/front_door/zones/{zone['id']}", expect=200)
     assert stored["loitering_seconds"] is None and stored["loitering_classes"] is None
+
+
+async def test_filters_flow_without_cameras(hass: HomeAssistant, load_entry: LoadEntry) -> None:
+    """A server without cameras has nothing to filter."""
+    entry = await load_entry()
+    result = await _start(hass, entry, "object_filters")
+    assert result["type"] is FlowResultType.ABORT and result["reason"] == "no_cameras"
