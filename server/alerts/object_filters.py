@@ -98,13 +98,9 @@ class ZoneObjectFilters(ObjectFilters):
         return self
 
 
-class FilterBox(Protocol):
-    """The parts of a detection the filters read (a `detections` row satisfies it)."""
+class BoxFields(Protocol):
+    """A detection's box in pixels (the `detections` row's columns); zones and filters read it."""
 
-    @property
-    def object_type(self) -> str | None: ...
-    @property
-    def confidence(self) -> float | None: ...
     @property
     def bbox_x(self) -> int | None: ...
     @property
@@ -113,6 +109,15 @@ class FilterBox(Protocol):
     def bbox_width(self) -> int | None: ...
     @property
     def bbox_height(self) -> int | None: ...
+
+
+class FilterBox(BoxFields, Protocol):
+    """The parts of a detection the filters read (a `detections` row satisfies it)."""
+
+    @property
+    def object_type(self) -> str | None: ...
+    @property
+    def confidence(self) -> float | None: ...
 
 
 def rejection(filters: ObjectFilters, box: FilterBox, image_size: tuple[int, int]) -> str | None:

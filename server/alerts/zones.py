@@ -23,7 +23,7 @@ from pydantic import (
 
 from server.alerts.errors import invalid
 from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon, validate_polygon
-from server.alerts.object_filters import ClassName, ZoneObjectFilters, rejection
+from server.alerts.object_filters import BoxFields, ClassName, ZoneObjectFilters, rejection
 from server.alerts.partial import partial_model
 from server.alerts.polygon import Polygon
 
@@ -127,19 +127,11 @@ ZoneUpdate = partial_model(ZoneSpec, "ZoneUpdate", exclude=("id", "camera_id"))
 """PATCH body for a zone: any subset of the fields; a zone never changes id or camera."""
 
 
-class DetectionBox(Protocol):
+class DetectionBox(BoxFields, Protocol):
     """The parts of a detection zone matching needs (the `detections` row satisfies it)."""
 
     @property
     def camera_id(self) -> str: ...
-    @property
-    def bbox_x(self) -> int | None: ...
-    @property
-    def bbox_y(self) -> int | None: ...
-    @property
-    def bbox_width(self) -> int | None: ...
-    @property
-    def bbox_height(self) -> int | None: ...
 
 
 class ZoneLike(Protocol):
