@@ -369,6 +369,7 @@ class AnalyzeWorker:
             .where(
                 Detection.camera_id != camera_id,
                 Detection.object_type.is_not(None),
+                Detection.stationary.is_(False),  # the car parked in front of another camera is no activity
                 Detection.detected_at >= started - OTHER_CAMERAS_WINDOW,
                 Detection.detected_at <= ended + OTHER_CAMERAS_WINDOW,
             )
