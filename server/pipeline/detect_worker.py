@@ -48,10 +48,10 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.alerts.object_filters import keep
 from server.detect import DetectedObject, Detector
 from server.models import Camera, CameraStatus, Detection, Event
 from server.pipeline import broadcast, dedup, media
-from server.alerts.object_filters import keep
 from server.pipeline.camera_filters import CameraFilters
 from server.pipeline.cameras import record_upload
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
