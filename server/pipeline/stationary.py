@@ -47,7 +47,8 @@ STILL_IOU = 0.7
 
 # KEYS: the camera's tracks, the id sequence.
 # ARGV: stationary seconds (0: never), forget seconds, match IoU, match centre share, still IoU,
-#       max tracks, then 7 values per detection: class, time (epoch s), x, y, w, h, exempt (0|1).
+#       max tracks, then one value per detection: "class|time (epoch s)|x|y|w|h|exempt (0|1)" (one
+#       argument each: redis-py's cost grows with the number of arguments, not their length).
 # Returns 3 values per detection, in order: track id, stationary (0|1), track's first time (string).
 _TRACK_LUA = """
 local key, seq = KEYS[1], KEYS[2]
@@ -69,9 +70,10 @@ if raw then tracks = cjson.decode(raw) end
 
 local dets = {}
 local newest = 0
-for i = 7, #ARGV, 7 do
-  local d = {c = ARGV[i], t = tonumber(ARGV[i + 1]), x = tonumber(ARGV[i + 2]), y = tonumber(ARGV[i + 3]),
-             w = tonumber(ARGV[i + 4]), h = tonumber(ARGV[i + 5]), exempt = ARGV[i + 6] == '1'}
+for i = 7, #ARGV do
+  local c, t, x, y, w, h, e = string.match(ARGV[i], '^(.*)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([01])$')
+  local d = {c = c, t = tonumber(t), x = tonumber(x), y = tonumber(y), w = tonumber(w), h = tonumber(h),
+             exempt = e == '1'}
   dets[#dets + 1] = d
   if d.t > newest then newest = d.t end
 end
@@ -164,15 +166,10 @@ class StationaryTracker:
         ]  # fmt: skip
         for row in rows:
             kind = (row.object_type or "").lower()
-            args += [
-                kind,
-                f"{row.detected_at.timestamp():.6f}",
-                row.bbox_x or 0,
-                row.bbox_y or 0,
-                max(1, row.bbox_width or 1),
-                max(1, row.bbox_height or 1),
-                "1" if kind in self._exempt else "0",
-            ]
+            args.append(
+                f"{kind}|{row.detected_at.timestamp():.6f}|{row.bbox_x or 0}|{row.bbox_y or 0}"
+                f"|{max(1, row.bbox_width or 1)}|{max(1, row.bbox_height or 1)}|{int(kind in self._exempt)}"
+            )
         return args
 
     async def mark(self, camera_id: str, rows: Sequence[TrackedBox]) -> list[datetime]:
