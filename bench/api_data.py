@@ -1,7 +1,7 @@
 """The API benchmark's data: a home of 10 cameras at any number of events, generated in the database.
 
 Everything is `INSERT … SELECT … FROM generate_series` (no row crosses the client), and the same SQL
-loads any schema revision that has the reference's columns, so the previous commit and this one are
+loads any schema revision that has the base schema's columns, so the previous commit and this one are
 measured on identical rows. Per event `e` (one every 25 s, the newest at the anchor):
 
 - 10 detections (`(e-1)*10+1 … e*10`, 2 s apart, on the event's camera), each with a thumbnail path

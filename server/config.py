@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from server.alerts.schedule import TimezoneName, load_timezone
 from server.hub import ModelRef, parse_model_ref
 
-#: Object classes the reference system kept out of COCO's 80: what matters around a home.
+#: The COCO classes kept by default: people, road vehicles and the animals common around a home.
 DEFAULT_SECURITY_CLASSES = ["person", "car", "truck", "dog", "cat", "bird", "bicycle", "motorcycle", "bus"]
 
 #: Where a Home Assistant add-on finds its options; `HSI_OPTIONS_FILE` points elsewhere.

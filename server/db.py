@@ -119,7 +119,7 @@ async def open_database(settings: Settings, *, pool_size: int = 10) -> AsyncIter
     """Connect to `HSI_DATABASE_URL`, or start the embedded cluster; always clean up on exit.
 
     The pipeline's pool: its workers commit in batches and need few connections at once. The API
-    gets its own, larger one (`sibling`, see `server.runner.api_runtime`)."""
+    gets its own, larger one (`sibling`, see `server.application.api_runtime`)."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     try:

@@ -87,7 +87,7 @@ def detection_to_dict(detection: Readable) -> dict[str, Any]:
 def json_list(value: str | None) -> list[Any]:
     """Decode a JSON-array-as-text column (`events.detection_ids`, `events.object_types`).
 
-    `object_types` is also accepted as a comma-separated string (the reference's cached form), so the
+    `object_types` is also accepted as a comma-separated string (the form older rows may hold), so the
     API shows a list whatever form the writer chose.
     """
     if not value:

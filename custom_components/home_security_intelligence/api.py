@@ -1,54 +1,15 @@
 """Thin typed async client for the Home Security Intelligence server API.
 
-The integration talks to the server only through this module, so the shapes it relies on are
-written down here for the server side to match exactly (every field below is read somewhere):
+The integration talks to the server only through this module. The shapes of what the server answers
+are the server's own response models, as its OpenAPI document (``GET /api/openapi.json``) declares
+them; api_types.py renders them as TypedDicts (scripts/ha/gen_api_types.py, checked by
+tests/server/test_ha_api_types.py), so they cannot drift from the server.
 
 Auth: header ``X-API-Key``. Errors: ``{"error": {"code": str, "message": str, "details": ...}}``
 with a 4xx status; 401 means a bad key; 422 carries ``details`` = ``[{"field", "message"}]``.
-
-``GET /api/system/health`` (open; with a valid key also ``reason`` and the like)::
-
-    {"status": "healthy"|"degraded"|"unhealthy", "version": "0.1.0", "instance_id": "<uuid>",
-     "components": {"database": {"status"}, "redis": {"status"},
-                    "detector": {"status", "backend", "device", "fallback": bool, "reason"},
-                    "analyzer": {"status", "backend"}, "gpu": {"status"}}}
-
-``GET /api/system/stats``::
-
-    {"cameras": int, "events_unreviewed": int, "alerts_pending": int,
-     "queues": {"detect": int, "analyze": int, "dead_letter": int},
-     "gpu": {"utilization": float|null, "memory_used": int|null (MiB),
-             "memory_total": int|null (MiB), "temperature": float|null, "inference_fps": float|null},
-     "pipeline_healthy": bool}
-
-Lists: ``{"items": [...], "next_cursor": str|null}`` with ``?limit=&cursor=``.
-
-- ``GET /api/cameras`` items: ``{id, name, folder_path, status: online|offline|error, created_at,
-  last_seen_at, last_event: {id, risk_score, risk_level, summary, started_at, object_types}|null,
-  last_detection_id: int|null}``; ``GET /api/cameras/{id}/snapshot`` → image bytes, 404 when none.
-- Events: ``{id, batch_id, camera_id, started_at, ended_at, risk_score, risk_level, summary,
-  reasoning, detection_ids, reviewed, notes, is_fast_path, object_types, clip_path,
-  analysis_backend, thumbnail_url, has_clip}``; ``GET /api/events`` (filters camera_id, risk_level,
-  min_risk, reviewed, since, until); ``PATCH /api/events/{id}`` ``{reviewed?, notes?}``;
-  ``GET /api/events/search?q=`` (same filters); ``GET /api/events/{id}``;
-  ``GET /api/events/{id}/clip`` (video/mp4).
-- Detections: ``{id, camera_id, detected_at, object_type, confidence, bbox: {x, y, width,
-  height}|null, thumbnail_url, media_type, ...}``; ``GET /api/detections/{id}/thumbnail``
-  (image/jpeg); ``GET /api/events/{id}/detections`` (a list).
-- Alerts: ``{id, event_id, rule_id, severity, status, created_at, updated_at, delivered_at,
-  channels, dedup_key, metadata: {object_types, top_confidence, zone_ids, thumbnail_url, summary,
-  risk_score, camera_id}}``; ``GET /api/alerts`` (filters status, severity, camera_id, event_id,
-  since, until); ``POST /api/alerts/{id}/acknowledge|dismiss`` → the alert.
-- Alert rules: ``GET/POST /api/alert-rules``, ``GET/PATCH/DELETE /api/alert-rules/{id}`` with the
-  AlertRule columns; ``POST /api/alert-rules/{id}/test`` →
-  ``{"rule_id", "results": [{"event_id", "matched", "reasons"}]}``.
-- Zones: ``GET/POST /api/cameras/{camera_id}/zones``, ``PATCH/DELETE .../zones/{zone_id}``.
-- ``POST /api/ingest?camera_id=`` raw image body → 202 ``{"accepted": true, "camera_id", "file"}``.
-- WebSocket ``GET /api/ws`` (header ``X-API-Key``): ``{"type": "event.created"|"event.updated"|
-  "alert.created"|"alert.updated"|"detection.created"|"camera.updated"|"camera.deleted"|
-  "system.status", "data": {...}}`` (``camera.deleted``: ``{"id"}``; ``system.status``: the stats
-  plus ``status``, ``version``, ``instance_id`` and ``components`` of the health); the client sends
-  ``{"type": "subscribe", "data": {"types": [...]}}``.
+Lists: ``{"items": [...], "next_cursor": str|null}`` with ``?limit=&cursor=``. The WebSocket
+``GET /api/ws`` (header ``X-API-Key``) pushes ``{"type", "data"}`` messages of the types in
+``PUSH_MESSAGE_TYPES`` once the client sends ``{"type": "subscribe", "data": {"types": [...]}}``.
 """
 
 from __future__ import annotations
@@ -56,9 +17,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, cast
 
 import aiohttp
+
+from .api_types import (
+    Alert,
+    AlertRule,
+    Camera,
+    Detection,
+    Event,
+    Health,
+    ObjectFilters,
+    Page,
+    RuleTest,
+    SearchHit,
+    Stats,
+    Zone,
+)
 
 API_KEY_HEADER = "X-API-Key"
 REQUEST_TIMEOUT = 10.0
@@ -67,222 +43,6 @@ PAGE_LIMIT = 100
 MAX_PAGES = 50
 #: Alert statuses that still want a person's attention (not delivered yet, or not answered).
 OPEN_ALERT_STATUSES = ("pending", "delivered")
-
-
-class ComponentHealth(TypedDict, total=False):
-    """Health of one server component (database, redis, detector, analyzer, gpu, storage)."""
-
-    status: str
-    backend: str
-    device: str
-    fallback: bool
-    reason: str
-    min_free_percent: float
-
-
-class Health(TypedDict):
-    """``GET /api/system/health``."""
-
-    status: str
-    version: str
-    instance_id: str
-    components: dict[str, ComponentHealth]
-
-
-class QueueStats(TypedDict):
-    """Stream depths of the pipeline."""
-
-    detect: int
-    analyze: int
-    dead_letter: int
-
-
-class GpuStats(TypedDict):
-    """GPU figures; every field is null when the server has no GPU."""
-
-    utilization: float | None
-    memory_used: int | None
-    memory_total: int | None
-    temperature: float | None
-    inference_fps: float | None
-
-
-class Stats(TypedDict):
-    """``GET /api/system/stats``."""
-
-    cameras: int
-    events_unreviewed: int
-    alerts_pending: int
-    queues: QueueStats
-    gpu: GpuStats
-    pipeline_healthy: bool
-
-
-class EventSummary(TypedDict):
-    """The latest event of a camera, embedded in the camera resource."""
-
-    id: int
-    risk_score: int
-    risk_level: str
-    summary: str | None
-    started_at: str
-    object_types: list[str]
-
-
-class Camera(TypedDict):
-    """A camera (one FTP folder)."""
-
-    id: str
-    name: str
-    folder_path: str
-    status: Literal["online", "offline", "error"]
-    created_at: str
-    last_seen_at: str | None
-    last_event: EventSummary | None
-    last_detection_id: int | None
-    upload_gap_seconds: NotRequired[float | None]
-    offline_after_seconds: NotRequired[int | None]
-
-
-class Event(TypedDict):
-    """A security event (a batch of detections scored for risk)."""
-
-    id: int
-    camera_id: str
-    started_at: str
-    ended_at: str | None
-    risk_score: int
-    risk_level: str
-    summary: str | None
-    reviewed: bool
-    notes: str | None
-    object_types: list[str]
-    detection_ids: list[int]
-    thumbnail_url: str | None
-    has_clip: bool
-    batch_id: NotRequired[str]
-    reasoning: NotRequired[str | None]
-    is_fast_path: NotRequired[bool]
-    clip_path: NotRequired[str | None]
-    analysis_backend: NotRequired[str | None]
-
-
-class BoundingBox(TypedDict):
-    """A detection's box in pixels of the image it was found in."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-
-class Detection(TypedDict):
-    """One detected object."""
-
-    id: int
-    camera_id: str
-    detected_at: str
-    object_type: str
-    confidence: float
-    bbox: NotRequired[BoundingBox | None]
-    thumbnail_url: NotRequired[str | None]
-    media_type: NotRequired[str | None]
-
-
-class AlertMetadata(TypedDict, total=False):
-    """Context the alert engine attaches to an alert."""
-
-    object_types: list[str]
-    top_confidence: float
-    zone_ids: list[str]
-    thumbnail_url: str | None
-    summary: str | None
-    risk_score: int
-    risk_level: str | None
-    severity_source: str
-    camera_id: str
-
-
-class Alert(TypedDict):
-    """An alert raised by a rule for an event."""
-
-    id: str
-    event_id: int
-    rule_id: str | None
-    severity: str
-    status: str
-    created_at: str
-    updated_at: str
-    delivered_at: str | None
-    channels: list[str]
-    dedup_key: str | None
-    metadata: AlertMetadata
-
-
-class Schedule(TypedDict, total=False):
-    """When a rule is active."""
-
-    days: list[str]
-    start_time: str
-    end_time: str
-    timezone: str | None
-
-
-class AlertRule(TypedDict, total=False):
-    """An alert rule (AlertRule columns); ``id`` is present on server objects."""
-
-    id: str
-    name: str
-    description: str | None
-    enabled: bool
-    severity: str | None
-    risk_threshold: int | None
-    object_types: list[str] | None
-    camera_ids: list[str] | None
-    zone_ids: list[str] | None
-    min_confidence: float | None
-    schedule: Schedule | None
-    dedup_key_template: str | None
-    cooldown_seconds: int
-    channels: list[str] | None
-
-
-class Zone(TypedDict, total=False):
-    """A region of interest of one camera, coordinates normalised to 0..1."""
-
-    id: str
-    camera_id: str
-    name: str
-    zone_type: str
-    coordinates: list[list[float]]
-    shape: str
-    color: str
-    enabled: bool
-    priority: int
-    loitering_seconds: int | None
-    loitering_classes: list[str] | None
-    object_filters: dict[str, Any] | None
-
-
-class ObjectFilters(TypedDict, total=False):
-    """A camera's object filters: per-class bounds and mask polygons (``/api/cameras/{id}/filters``)."""
-
-    classes: dict[str, dict[str, float]]
-    masks: list[list[list[float]]]
-
-
-class RuleTestResult(TypedDict):
-    """``POST /api/alert-rules/{id}/test``."""
-
-    rule_id: str
-    results: list[dict[str, Any]]
-
-
-class Page(TypedDict):
-    """One page of a list endpoint."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class HSIError(Exception):
@@ -409,7 +169,7 @@ class HSIClient:
         query: dict[str, Any] = dict(params or {})
         query["limit"] = PAGE_LIMIT
         for _ in range(MAX_PAGES):
-            page = cast(Page, await self._request("GET", path, params=query))
+            page = cast(Page[Any], await self._request("GET", path, params=query))
             items.extend(page["items"])
             if not page.get("next_cursor"):
                 break
@@ -463,14 +223,14 @@ class HSIClient:
         except (TimeoutError, aiohttp.ClientError) as err:
             raise HSIConnectionError(str(err) or type(err).__name__) from err
 
-    async def events(self, **filters: Any) -> Page:
+    async def events(self, **filters: Any) -> Page[Event]:
         """One page of events, filtered (camera_id, risk_level, min_risk, reviewed, ...)."""
-        return cast(Page, await self._request("GET", "/api/events", params=filters))
+        return cast(Page[Event], await self._request("GET", "/api/events", params=filters))
 
-    async def search_events(self, query: str, limit: int, **filters: Any) -> Page:
+    async def search_events(self, query: str, limit: int, **filters: Any) -> Page[SearchHit]:
         """Full-text search over event summaries and reasoning (the list's filters apply)."""
         return cast(
-            Page,
+            Page[SearchHit],
             await self._request(
                 "GET", "/api/events/search", params={**filters, "q": query, "limit": limit}
             ),
@@ -484,16 +244,16 @@ class HSIClient:
         """Every detection of an event."""
         return cast(list[Detection], await self._list(f"/api/events/{event_id}/detections"))
 
-    async def alerts(self, **filters: Any) -> Page:
+    async def alerts(self, **filters: Any) -> Page[Alert]:
         """One page of alerts, newest first (filters status, severity, camera_id, event_id, ...)."""
-        return cast(Page, await self._request("GET", "/api/alerts", params=filters))
+        return cast(Page[Alert], await self._request("GET", "/api/alerts", params=filters))
 
     async def open_alerts(self, limit: int = PAGE_LIMIT, **filters: Any) -> list[Alert]:
         """Alerts nobody acknowledged or dismissed yet (pending or delivered), newest first."""
         alerts: list[Alert] = []
         for status in OPEN_ALERT_STATUSES:
             page = await self.alerts(**filters, status=status, limit=limit)
-            alerts.extend(cast(list[Alert], page["items"]))
+            alerts.extend(page["items"])
         alerts.sort(key=lambda alert: alert["created_at"], reverse=True)
         return alerts[:limit]
 
@@ -533,10 +293,10 @@ class HSIClient:
         except HSINotFoundError:
             return
 
-    async def test_rule(self, rule_id: str) -> RuleTestResult:
+    async def test_rule(self, rule_id: str) -> RuleTest:
         """Evaluate a rule against recent events without raising alerts."""
         return cast(
-            RuleTestResult,
+            RuleTest,
             await self._request("POST", f"/api/alert-rules/{rule_id}/test"),
         )
 

@@ -16,10 +16,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .api import Event, EventSummary, HSIError
+from .api_types import Event, EventSummary
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, HSIHubEntity, async_setup_camera_entities
-from .errors import cannot_connect
+from .helpers import hsi_exception_handler
 
 PARALLEL_UPDATES = 0
 MIN_ENTRY_DURATION = timedelta(minutes=1)
@@ -102,16 +102,7 @@ class _EventsCalendar(CalendarEntity):
             "until": dt_util.as_utc(end_date).isoformat(),
             "limit": PAGE_SIZE,
         }
-        events: list[Event] = []
-        try:
-            while len(events) < MAX_ENTRIES:
-                page = await self.coordinator.client.events(**query)
-                events.extend(cast(list[Event], page["items"]))
-                if not (cursor := page.get("next_cursor")):
-                    break
-                query["cursor"] = cursor
-        except HSIError as err:
-            raise cannot_connect(err) from err
+        events = await self._read_events(query)
         return [
             calendar_entry(
                 event,
@@ -123,6 +114,18 @@ class _EventsCalendar(CalendarEntity):
             )
             for event in reversed(events[:MAX_ENTRIES])
         ]
+
+    @hsi_exception_handler
+    async def _read_events(self, query: dict[str, Any]) -> list[Event]:
+        """The events the query selects, page after page, up to ``MAX_ENTRIES``."""
+        events: list[Event] = []
+        while len(events) < MAX_ENTRIES:
+            page = await self.coordinator.client.events(**query)
+            events.extend(page["items"])
+            if not (cursor := page.get("next_cursor")):
+                break
+            query["cursor"] = cursor
+        return events
 
     def _label(self, camera_name: str) -> str | None:
         """The camera's name where the calendar does not imply it."""

@@ -15,10 +15,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .api import HSIError
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, async_setup_camera_entities
-from .errors import cannot_connect
+from .helpers import hsi_exception_handler
 
 # Snapshots are served by the server; nothing here writes, so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -55,11 +54,9 @@ class HSICamera(HSICameraEntity, Camera):
         last: datetime | None = dt_util.parse_datetime(seen) if seen else None
         return {"last_upload": last}
 
+    @hsi_exception_handler
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
         """Fetch the latest upload from the server (None when the camera has none)."""
-        try:
-            return await self.coordinator.client.camera_snapshot(self.camera_id)
-        except HSIError as err:
-            raise cannot_connect(err) from err
+        return await self.coordinator.client.camera_snapshot(self.camera_id)

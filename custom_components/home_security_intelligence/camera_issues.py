@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from .api import Camera
+from .api_types import Camera
 from .const import DOMAIN, ISSUE_CAMERA_OFFLINE
 
 

@@ -8,13 +8,12 @@ added twice and reconfigure cannot switch servers), the stats endpoint proves th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import voluptuous as vol
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -40,14 +39,13 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
 from .api import (
-    Health,
     HSIAuthError,
     HSIClient,
     HSIConnectionError,
     HSIError,
     HSIResponseError,
-    HSIValidationError,
 )
+from .api_types import Health
 from .const import (
     CHANNELS,
     CONF_API_KEY,
@@ -70,6 +68,8 @@ from .const import (
     ZONE_TYPES,
 )
 from .coordinator import HSICoordinator
+from .filters_flow import ObjectFiltersSubentryFlow
+from .subentry_flow import HSISubentryFlow
 from .subentry_data import (
     ZONE_FIELDS,
     format_coordinates,
@@ -153,8 +153,6 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Alert rules, zones and cameras' object filters are subentries of a server."""
-        from .filters_flow import ObjectFiltersSubentryFlow  # it builds on this module's flows
-
         return {
             SUBENTRY_ALERT_RULE: AlertRuleSubentryFlow,
             SUBENTRY_ZONE: ZoneSubentryFlow,
@@ -280,55 +278,7 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class _HSISubentryFlow(ConfigSubentryFlow):
-    """Shared plumbing: the loaded entry's coordinator and error mapping."""
-
-    def _coordinator(self) -> HSICoordinator | None:
-        entry = self._get_entry()
-        if entry.state is not ConfigEntryState.LOADED:
-            return None
-        return cast(HSICoordinator, entry.runtime_data)
-
-    def _reconfigure_current(self) -> Mapping[str, Any]:
-        """What the edit form starts from: the server's current object as last read, or the
-        subentry's data while the coordinator has none (not loaded, or the object is gone)."""
-        subentry = self._get_reconfigure_subentry()
-        coordinator = self._coordinator()
-        mirrored = coordinator.data.mirrored(subentry.subentry_type) if coordinator else {}
-        if (found := mirrored.get(str(subentry.unique_id))) is not None:
-            return found[1]
-        return subentry.data
-
-    def _camera_options(self, coordinator: HSICoordinator) -> list[SelectOptionDict]:
-        return [
-            SelectOptionDict(value=camera_id, label=camera["name"])
-            for camera_id, camera in sorted(
-                coordinator.data.cameras.items(), key=lambda item: item[1]["name"]
-            )
-        ]
-
-    @staticmethod
-    def _errors_from(
-        err: HSIError, fields: set[str], placeholders: dict[str, str]
-    ) -> dict[str, str]:
-        """Map a server refusal to field errors where the field is on the form."""
-        if isinstance(err, HSIValidationError):
-            errors = {
-                field: "invalid_value" for field in err.field_errors if field in fields
-            }
-            placeholders["message"] = "; ".join(
-                f"{field}: {message}" for field, message in err.field_errors.items()
-            ) or err.message
-            if not errors:
-                errors["base"] = "server_rejected"
-            return errors
-        placeholders["message"] = str(err)
-        if isinstance(err, HSIConnectionError):
-            return {"base": "cannot_connect"}
-        return {"base": "server_rejected"}
-
-
-class AlertRuleSubentryFlow(_HSISubentryFlow):
+class AlertRuleSubentryFlow(HSISubentryFlow):
     """Create or change an alert rule on the server."""
 
     async def async_step_user(
@@ -462,7 +412,7 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
         )
 
 
-class ZoneSubentryFlow(_HSISubentryFlow):
+class ZoneSubentryFlow(HSISubentryFlow):
     """Create or change a zone of a camera on the server."""
 
     async def async_step_user(

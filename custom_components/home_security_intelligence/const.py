@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
-from typing import Final
+from typing import Final, get_args
+
+from .api_types import Severity, ZoneShape, ZoneType
 
 DOMAIN: Final = "home_security_intelligence"
 LOGGER: Final = logging.getLogger(__package__)
@@ -35,8 +37,8 @@ EVENT_ALERT: Final = f"{DOMAIN}_alert"
 # Dispatcher signal carrying an alert to the camera's `event` entity: format with entry id.
 SIGNAL_ALERT: Final = f"{DOMAIN}_alert_{{}}"
 
-# Risk bands are defined once on the server; the integration only needs their order.
-SEVERITIES: Final = ("low", "medium", "high", "critical")
+# Risk bands are defined once on the server (its OpenAPI document lists them in order).
+SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
 SEVERITY_RANK: Final = {name: rank for rank, name in enumerate(SEVERITIES)}
 #: The rule form's severity choice meaning "no severity of its own: each alert takes its event's
 #: risk level" (the server stores it as null).
@@ -54,17 +56,25 @@ OBJECT_TYPES: Final = (
     "cat",
     "bird",
 )
+# The groups the server shows object classes in (a bicycle with the vehicles); checked against the
+# server by tests/server/test_ha_api_types.py.
 ACTIVITY_CLASSES: Final[dict[str, frozenset[str]]] = {
     "person": frozenset({"person"}),
     "vehicle": frozenset({"car", "truck", "bus", "motorcycle", "bicycle"}),
-    "animal": frozenset({"dog", "cat", "bird", "horse", "sheep", "cow", "bear"}),
+    "animal": frozenset(
+        {"dog", "cat", "bird", "horse", "sheep", "cow", "bear", "elephant", "zebra", "giraffe"}
+    ),
 }
 # An activity sensor stays on this long after the last matching detection: long enough to
 # bridge the gaps between snapshot uploads, short enough to mean "now".
 ACTIVITY_HOLD: Final = timedelta(seconds=90)
 
-ZONE_TYPES: Final = ("entry_point", "driveway", "sidewalk", "yard", "other")
-ZONE_SHAPES: Final = ("rectangle", "polygon")
+# The server's zone vocabulary, from its OpenAPI document.
+ZONE_TYPES: Final[tuple[str, ...]] = get_args(ZoneType)
+ZONE_SHAPES: Final[tuple[str, ...]] = get_args(ZoneShape)
+#: The content type of an event's media, by the last part of its server path
+#: (``/api/events/{id}/clip``): what the media browser announces.
+EVENT_MEDIA_TYPES: Final = {"clip": "video/mp4", "thumbnail": "image/jpeg"}
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Alert delivery channels of a rule: "ha" is this integration; "webhook" a signed POST elsewhere.
 CHANNELS: Final = ("ha", "webhook")

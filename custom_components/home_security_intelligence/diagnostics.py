@@ -32,7 +32,7 @@ async def async_get_config_entry_diagnostics(
     data = coordinator.data
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
-        "push_connected": coordinator.ws_connected,
+        "push_connected": coordinator.push.connected,
         "last_update_success": coordinator.last_update_success,
         "health": async_redact_data(data.health, HEALTH_REDACT),
         "stats": data.stats,

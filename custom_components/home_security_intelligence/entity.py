@@ -10,26 +10,22 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import Camera
-from .const import DOMAIN, MANUFACTURER
+from .api_types import Camera
+from .const import MANUFACTURER
 from .coordinator import HSIConfigEntry, HSICoordinator
+from .helpers import camera_identifier, hub_identifier
 
 
 def hub_device_info(coordinator: HSICoordinator) -> DeviceInfo:
     """The server's device, parent of the camera devices."""
     return DeviceInfo(
-        identifiers={(DOMAIN, coordinator.instance_id)},
+        identifiers={hub_identifier(coordinator.instance_id)},
         name=coordinator.config_entry.title,
         manufacturer=MANUFACTURER,
         model="Home Security Intelligence server",
         sw_version=coordinator.data.health.get("version"),
         configuration_url=coordinator.client.base_url,
     )
-
-
-def camera_identifier(coordinator: HSICoordinator, camera_id: str) -> tuple[str, str]:
-    """Device registry identifier of a camera (instance-scoped: ids repeat across servers)."""
-    return (DOMAIN, f"{coordinator.instance_id}_{camera_id}")
 
 
 class HSIEntity(CoordinatorEntity[HSICoordinator]):
@@ -58,11 +54,11 @@ class HSICameraEntity(HSIEntity):
         self._attr_unique_id = f"{coordinator.instance_id}_{camera_id}_{key}"
         camera = coordinator.data.cameras[camera_id]
         self._attr_device_info = DeviceInfo(
-            identifiers={camera_identifier(coordinator, camera_id)},
+            identifiers={camera_identifier(coordinator.instance_id, camera_id)},
             name=camera["name"],
             manufacturer=MANUFACTURER,
             model="Camera",
-            via_device=(DOMAIN, coordinator.instance_id),
+            via_device=hub_identifier(coordinator.instance_id),
         )
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .api import ObjectFilters
+from .api_types import ClassFilter, ObjectFilters
 from .subentry_data import format_coordinates, parse_coordinates
 
 BOUNDS = ("min_area", "min_score", "min_ratio", "max_ratio")
@@ -38,9 +38,10 @@ def parse_classes(text: str) -> dict[str, dict[str, float]]:
     return classes
 
 
-def format_classes(classes: Mapping[str, Mapping[str, float]]) -> str:
+def format_classes(classes: Mapping[str, ClassFilter]) -> str:
     return "\n".join(
-        f"{name}: " + " ".join(f"{key}={value:g}" for key, value in bounds.items())
+        f"{name}: "
+        + " ".join(f"{key}={value:g}" for key, value in bounds.items() if isinstance(value, float | int))
         for name, bounds in classes.items()
     )
 

@@ -20,11 +20,11 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import HSIError
-from .config_flow import _HSISubentryFlow
+from .subentry_flow import HSISubentryFlow
 from .filters_data import filters_body, filters_form_values
 
 
-class ObjectFiltersSubentryFlow(_HSISubentryFlow):
+class ObjectFiltersSubentryFlow(HSISubentryFlow):
     """Set or change the object filters and masks of one camera."""
 
     async def async_step_user(

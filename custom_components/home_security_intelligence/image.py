@@ -7,10 +7,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .api import HSIError
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, async_setup_camera_entities
-from .errors import cannot_connect
+from .helpers import hsi_exception_handler
 
 PARALLEL_UPDATES = 0
 
@@ -67,16 +66,14 @@ class HSIDetectionImage(HSICameraEntity, ImageEntity):
                 self._cached_image = None
         super()._handle_coordinator_update()
 
+    @hsi_exception_handler
     async def async_image(self) -> bytes | None:
         """Fetch the thumbnail from the server (None before the first detection)."""
         if self._detection_id is None:
             return None
-        try:
-            result = await self.coordinator.client.media(
-                f"/api/detections/{self._detection_id}/thumbnail"
-            )
-        except HSIError as err:
-            raise cannot_connect(err) from err
+        result = await self.coordinator.client.media(
+            f"/api/detections/{self._detection_id}/thumbnail"
+        )
         if result is None:
             return None
         self._attr_content_type = result[1] or "image/jpeg"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import voluptuous as vol
 
@@ -22,10 +22,10 @@ from homeassistant.helpers import config_validation as cv, llm
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.json import JsonObjectType, JsonValueType
 
-from .api import Alert, Camera, Event, HSIError
+from .api_types import Alert, Camera, Event
 from .const import DEFAULT_NAME, DOMAIN, SEVERITIES
 from .coordinator import HSICoordinator
-from .errors import cannot_connect
+from .helpers import hsi_exception_handler
 
 SUMMARY_DEFAULT_PERIOD = timedelta(hours=24)
 #: Events a summary reads at most (newest first); the answer says when it was cut.
@@ -157,6 +157,7 @@ def _event_answer(coordinator: HSICoordinator, event: Event) -> dict[str, Any]:
 class _HSITool(llm.Tool):
     """Validates its arguments (the agent's JSON) against its own schema first."""
 
+    @hsi_exception_handler
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> JsonObjectType:
@@ -169,10 +170,7 @@ class _HSITool(llm.Tool):
                 translation_key="invalid_tool_arguments",
                 translation_placeholders={"error": str(err)},
             ) from err
-        try:
-            return await self.answer(hass, args)
-        except HSIError as err:
-            raise cannot_connect(err) from err
+        return await self.answer(hass, args)
 
     async def answer(self, hass: HomeAssistant, args: dict[str, Any]) -> JsonObjectType:
         """The tool's answer."""
@@ -215,13 +213,13 @@ class SearchEventsTool(_HSITool):
                 "min_risk": args.get("min_risk"),
             }
             if query := args.get("query"):
-                page = await coordinator.client.search_events(query, limit, **filters)
+                hits = await coordinator.client.search_events(query, limit, **filters)
+                found.extend((coordinator, hit, hit["rank"]) for hit in hits["items"])
+                more = more or bool(hits["next_cursor"])
             else:
                 page = await coordinator.client.events(**filters, limit=limit)
-            found.extend(
-                (coordinator, cast(Event, item), float(item.get("rank", 0.0))) for item in page["items"]
-            )
-            more = more or bool(page.get("next_cursor"))
+                found.extend((coordinator, event, 0.0) for event in page["items"])
+                more = more or bool(page["next_cursor"])
         if args.get("query"):
             found.sort(key=lambda hit: hit[2], reverse=True)
         else:
@@ -259,7 +257,7 @@ class SummarizeActivityTool(_HSITool):
             }
             while True:
                 page = await coordinator.client.events(**query)
-                events.extend((coordinator, cast(Event, item)) for item in page["items"])
+                events.extend((coordinator, event) for event in page["items"])
                 if not (cursor := page.get("next_cursor")):
                     break
                 if len(events) >= SUMMARY_MAX_EVENTS:

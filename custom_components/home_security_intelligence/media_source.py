@@ -27,8 +27,9 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .api import Event, HSIError
-from .const import DEFAULT_NAME, DOMAIN
+from .api import HSIError
+from .api_types import Event
+from .const import DEFAULT_NAME, DOMAIN, EVENT_MEDIA_TYPES
 from .coordinator import HSICoordinator
 from .views import signed_media_url
 
@@ -72,12 +73,8 @@ class HSIMediaSource(MediaSource):
             )
         entry_id, kind, item_id = parts
         self._coordinator(entry_id)
-        if kind == "clip":
-            server_path, mime = f"/api/events/{item_id}/clip", "video/mp4"
-        else:
-            server_path, mime = f"/api/events/{item_id}/thumbnail", "image/jpeg"
-        url = signed_media_url(self.hass, entry_id, server_path)
-        return PlayMedia(cast(str, url), mime)
+        url = signed_media_url(self.hass, entry_id, f"/api/events/{item_id}/{kind}")
+        return PlayMedia(cast(str, url), EVENT_MEDIA_TYPES[kind])
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """Servers (when there are several), then cameras, then events, page by page."""
@@ -143,7 +140,7 @@ class HSIMediaSource(MediaSource):
         now = dt_util.now()
         children = [
             child
-            for event in cast(list[Event], page["items"])
+            for event in page["items"]
             if (child := _event_item(coordinator, entry_id, event, now)) is not None
         ]
         if page.get("next_cursor"):
@@ -166,11 +163,11 @@ def _event_item(
     thumbnail = coordinator.signed_url(event.get("thumbnail_url"))
     if event.get("has_clip"):
         identifier, media_class, content_type = (
-            f"{entry_id}/clip/{event['id']}", MediaClass.VIDEO, "video/mp4",
+            f"{entry_id}/clip/{event['id']}", MediaClass.VIDEO, EVENT_MEDIA_TYPES["clip"],
         )
     elif event.get("thumbnail_url"):
         identifier, media_class, content_type = (
-            f"{entry_id}/thumbnail/{event['id']}", MediaClass.IMAGE, "image/jpeg",
+            f"{entry_id}/thumbnail/{event['id']}", MediaClass.IMAGE, EVENT_MEDIA_TYPES["thumbnail"],
         )
     else:
         return None

@@ -22,7 +22,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .api import Camera, Stats
+from .api_types import Camera, Stats
 from .const import SEVERITIES
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, HSIHubEntity, async_setup_camera_entities

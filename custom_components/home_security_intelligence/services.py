@@ -34,16 +34,11 @@ from homeassistant.helpers import (
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.json import JsonObjectType, JsonValueType
 
-from .api import (
-    HSIAuthError,
-    HSIConnectionError,
-    HSIError,
-    HSINotFoundError,
-    HSIResponseError,
-    Page,
-)
+from .api import HSIAuthError, HSIConnectionError, HSIError, HSINotFoundError, HSIResponseError
+from .api_types import Event, Page, SearchHit
 from .const import DOMAIN, SEVERITIES, SIGNED_URL_TTL
 from .coordinator import HSICoordinator
+from .helpers import camera_of_identifier
 from .views import media_of_proxy_path
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -218,7 +213,7 @@ async def _get_events(call: ServiceCall) -> ServiceResponse:
     return _events_response(coordinator, page)
 
 
-def _events_response(coordinator: HSICoordinator, page: Page) -> ServiceResponse:
+def _events_response(coordinator: HSICoordinator, page: Page[Event] | Page[SearchHit]) -> ServiceResponse:
     """A page of server events, each with a signed HA URL of its thumbnail (as on the bus)."""
     events = [
         {**event, "thumbnail_url": coordinator.signed_url(event.get("thumbnail_url"))}
@@ -230,11 +225,10 @@ def _events_response(coordinator: HSICoordinator, page: Page) -> ServiceResponse
 def _camera_of_device(hass: HomeAssistant, coordinator: HSICoordinator, device_id: str) -> str:
     """The server camera id of one of this server's camera devices."""
     device = dr.async_get(hass).async_get(device_id)
-    prefix = f"{coordinator.instance_id}_"
     if device is not None:
-        for domain, identifier in device.identifiers:
-            if domain == DOMAIN and identifier.startswith(prefix):
-                return identifier.removeprefix(prefix)
+        for identifier in device.identifiers:
+            if (camera_id := camera_of_identifier(coordinator.instance_id, identifier)) is not None:
+                return camera_id
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="invalid_device",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .api import AlertRule, Zone
+from .api_types import AlertRule, Zone
 from .const import SEVERITY_FROM_RISK, WEEKDAYS
 
 RULE_FIELDS = (

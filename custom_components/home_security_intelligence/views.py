@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 import re
-from typing import TYPE_CHECKING
-
 from aiohttp import hdrs, web
 
 from homeassistant.components.http.auth import async_sign_path
@@ -22,11 +20,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
-from .api import HSIError
+from .api import HSIClient, HSIError
 from .const import DOMAIN, SIGNED_URL_TTL
-
-if TYPE_CHECKING:
-    from .coordinator import HSICoordinator
 
 PROXY_PREFIX = f"/api/{DOMAIN}"
 # Only these server paths can be reached through the proxy: media, nothing else. Camera ids are
@@ -101,13 +96,15 @@ class HSIMediaProxyView(HomeAssistantView):
             or not ALLOWED_MEDIA.match(path)
         ):
             raise web.HTTPNotFound
-        coordinator: HSICoordinator = entry.runtime_data
+        # The entry's runtime data is the coordinator; the proxy needs only its client (and importing
+        # the coordinator here would tie the two modules in a cycle: it signs URLs with this one).
+        client: HSIClient = entry.runtime_data.client
         forwarded = {
             str(name): request.headers[name] for name in FORWARDED_REQUEST if name in request.headers
         }
         response = web.StreamResponse()
         try:
-            async with coordinator.client.media_stream(f"/api/{path}", forwarded) as upstream:
+            async with client.media_stream(f"/api/{path}", forwarded) as upstream:
                 if upstream.status == 404:
                     raise web.HTTPNotFound
                 response.set_status(upstream.status)

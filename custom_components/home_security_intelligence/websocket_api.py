@@ -22,7 +22,8 @@ from homeassistant.components.websocket_api.messages import event_message
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event as HassEvent, HomeAssistant, callback
 
-from .api import Alert, Detection, Event, HSIError, HSINotFoundError, Zone
+from .api import HSIError, HSINotFoundError
+from .api_types import Alert, Detection, Event, Zone
 from .const import CARD_URL_TTL, DOMAIN, EVENT_ALERT, EVENT_SECURITY_EVENT, SUBENTRY_ZONE
 from .coordinator import HSICoordinator
 from .views import signed_media_url
@@ -199,7 +200,7 @@ async def ws_events(
         msg["id"],
         {
             "entry_id": coordinator.config_entry.entry_id,
-            "events": [card_event(cast(Event, event), sign) for event in page["items"]],
+            "events": [card_event(event, sign) for event in page["items"]],
             "next_cursor": page.get("next_cursor"),
         },
     )
@@ -231,7 +232,7 @@ async def ws_event(
     except HSIError as err:
         connection.send_error(msg["id"], ERR_CANNOT_CONNECT, str(err))
         return
-    card_alerts = [card_alert(cast(Alert, alert), sign) for alert in alerts]
+    card_alerts = [card_alert(alert, sign) for alert in alerts]
     zone_ids = sorted({zone_id for alert in card_alerts for zone_id in alert["zone_ids"]})
     zones = coordinator.data.zones
     connection.send_result(

@@ -1,4 +1,4 @@
-"""Initial schema: the 12 tables of shared/reference/data-model.md, plus the HSI extensions.
+"""Initial schema: the 12 tables of the base schema (README, "Data model"), plus the HSI extensions.
 
 Revision ID: 0001
 Revises:

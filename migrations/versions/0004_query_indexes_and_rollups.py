@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03
 
-Added, none removed (the reference's indexes all stay; the ones the new composites make redundant are
+Added, none removed (the base schema's indexes all stay; the ones the new composites make redundant are
 named in the models and the README):
 
 - events: `(started_at, id)`, `(camera_id, started_at, id)`, partial `(started_at, id) WHERE NOT reviewed`,

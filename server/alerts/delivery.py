@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -27,9 +27,6 @@ from server.alerts.rule_spec import AlertRuleSpec
 from server.models import Alert, AlertRule, AlertStatus, Event
 from server.pipeline.streams import RedisStream
 
-if TYPE_CHECKING:
-    from server.alerts.engine import AlertEngine
-
 _LOGGER = logging.getLogger("hsi.alerts")
 
 DELIVERY_STREAM = "hsi:alerts:deliver"
@@ -40,6 +37,14 @@ BACKOFF_SECONDS = (2.0, 8.0)
 #: Held while one process POSTs an alert (the same lock `AlertEngine.redeliver_pending` takes).
 LOCK_PREFIX = "hsi:alert:delivering:"
 LOCK_SECONDS = 60
+
+
+class Channels(Protocol):
+    """What delivery needs of the alert engine: send one alert to its channels (`AlertEngine.deliver`,
+    True when every channel took it). Named here so that the engine, which hands alerts over to this
+    module, is not imported back by it."""
+
+    async def deliver(self, alert: Alert, event: Event, spec: AlertRuleSpec) -> bool: ...
 
 
 def pending_alerts() -> Select[tuple[Alert, Event, AlertRule]]:
@@ -57,7 +62,7 @@ def delivery_stream(redis: aioredis.Redis) -> RedisStream:
 
 
 async def hand_over(
-    redis: aioredis.Redis, engine: AlertEngine, alert: Alert, event: Event, spec: AlertRuleSpec
+    redis: aioredis.Redis, engine: Channels, alert: Alert, event: Event, spec: AlertRuleSpec
 ) -> None:
     """Deliver `alert` now if that needs no network (Home Assistant only), else queue it."""
     if "webhook" in spec.channels and spec.webhook is not None:
@@ -71,7 +76,7 @@ class AlertDeliverer:
 
     def __init__(
         self,
-        engine: AlertEngine,
+        engine: Channels,
         sessions: async_sessionmaker[AsyncSession],
         redis: aioredis.Redis,
         *,

@@ -1,4 +1,4 @@
-"""AlertEngine: every new event against every enabled rule, on the live path (the reference never did).
+"""AlertEngine: every new event against every enabled rule, on the live path (as each event is written).
 
 For each rule that matches (`matching.evaluate`, facts from the event and its detections' zones):
 

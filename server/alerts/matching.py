@@ -11,8 +11,7 @@ re-evaluating an old event (the API's "test rule") must give the same answer it 
 Detection-level conditions: `object_types`, `min_confidence` and `zone_ids` must hold for one and the
 same detection. "A person, somewhere, at 0.9; a cat in the driveway at 0.4" does not match a rule for
 "a person at ≥0.7 in the driveway", although each condition is met by *some* detection. Evaluating
-them independently (as the reference system's data model suggested) would raise exactly that false
-alarm.
+them independently (each against any detection of the event) would raise exactly that false alarm.
 
 `enabled` is not looked at here: the engine only evaluates enabled rules, and "test rule" wants the
 answer for a rule still being drafted.

@@ -1,9 +1,8 @@
 """Between an `AlertRuleSpec` and an `alert_rules` row, both ways; the API and the engine share it.
 
 The spec has one field the table has no column for: `webhook` ({url, secret}). It is stored in the
-legacy `conditions` JSON column as `{"webhook": {...}}` — the reference kept `conditions` for
-free-form extras, the HSI engine uses no other key of it, and a schema migration for one optional
-object is not worth it. Everything else maps column for column.
+free-form `conditions` JSON column as `{"webhook": {...}}` — the engine uses no other key of it, and a
+schema migration for one optional object is not worth it. Everything else maps column for column.
 """
 
 from __future__ import annotations

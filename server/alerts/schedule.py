@@ -1,6 +1,6 @@
 """When an alert rule is active: weekdays plus a daily wall-clock window in an IANA timezone.
 
-Semantics (the reference system left these implicit; they are fixed and tested here):
+Semantics (fixed and tested here):
 
 * `start_time < end_time`: a same-day window `[start, end)` on each listed day.
 * `start_time > end_time`: an overnight window. It *starts* on a listed day and runs past midnight;

@@ -1,6 +1,6 @@
 """Zones: the spec the API validates on create/update, and which zones a detection stands in.
 
-The reference system stored zones but rule `zone_ids` were a no-op. Here a detection is in a zone when
+A rule's `zone_ids` hold when one of its detections is in one of the zones. A detection is in a zone when
 the bottom-centre of its box, normalised by the real size of the image it was found in, lies inside
 (or on the edge of) the zone's polygon — see `geometry.bottom_centre` for why the bottom-centre.
 """
@@ -8,7 +8,6 @@ the bottom-centre of its box, normalised by the real size of the image it was fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import (
@@ -26,6 +25,7 @@ from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon,
 from server.alerts.object_filters import BoxFields, ClassName, ZoneObjectFilters, rejection
 from server.alerts.partial import partial_model
 from server.alerts.polygon import Polygon
+from server.vocabulary import ZoneShape, ZoneType
 
 __all__ = [
     "DetectionBox",
@@ -40,19 +40,6 @@ __all__ = [
     "validate_polygon",
     "zones_hit",
 ]
-
-
-class ZoneType(StrEnum):
-    ENTRY_POINT = "entry_point"
-    DRIVEWAY = "driveway"
-    SIDEWALK = "sidewalk"
-    YARD = "yard"
-    OTHER = "other"
-
-
-class ZoneShape(StrEnum):
-    RECTANGLE = "rectangle"
-    POLYGON = "polygon"
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]

@@ -20,9 +20,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from server.analyze.anchoring import anchor
 from server.analyze.backends.base import Analyzer
@@ -33,9 +32,6 @@ from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.hub import HubFetcher, HubModel
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
 
 log = logging.getLogger("hsi.analyze")
 
@@ -290,18 +286,34 @@ def build_analyzer(
     )
 
 
-def shared_analyzer(runtime: Runtime, stack: AsyncExitStack) -> ResilientAnalyzer:
-    """This process's one analyzer, built by whichever part asks first and closed with that part's `stack`.
+class SharedAnalyzer:
+    """This process's one analyzer, built on first use by whichever part asks first.
 
     The analyze role and the analysis preview both score with it, so `python -m server run` loads the
-    model once; an API running alone builds it on its first preview. Shutdown closes the roles in reverse
-    order of start, so an analyzer the API built outlives the analyze role that borrowed it. Load it with
-    `await analyzer.start()` (a no-op once loaded).
+    model once; an API running alone builds it on its first preview. Its owner (the application, or an
+    app created without one) closes it after every part that borrowed it has stopped. Load the model
+    with `await analyzer.start()` (a no-op once loaded).
     """
-    if runtime.analyzer is None:
-        runtime.analyzer = build_analyzer(runtime.settings)
-        stack.push_async_callback(runtime.analyzer.close)
-    return runtime.analyzer
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._analyzer: ResilientAnalyzer | None = None
+
+    def get(self) -> ResilientAnalyzer:
+        if self._analyzer is None:
+            self._analyzer = build_analyzer(self._settings)
+        return self._analyzer
+
+    def install(self, analyzer: ResilientAnalyzer) -> ResilientAnalyzer:
+        """Use an analyzer built elsewhere (a test's own clock and sleeps); only before the first `get`."""
+        if self._analyzer is not None:
+            raise RuntimeError("this process's analyzer is already built")
+        self._analyzer = analyzer
+        return analyzer
+
+    async def close(self) -> None:
+        if self._analyzer is not None:
+            await self._analyzer.close()
 
 
 def _loader(choice: BackendChoice, settings: Settings, fetcher: HubFetcher | None) -> Loader | None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from server.analyze.backends.rules import ANIMAL, PERSON, VEHICLE, group_of
 from server.analyze.risk import RISK_BANDS, RiskLevel, risk_level
 from server.analyze.schema import REASONING_MAX_CHARS, RISK_FACTORS_MAX_ITEMS, RiskAssessment, fit
+from server.vocabulary import ObjectGroup, group_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,8 @@ class Bounds:
 
 
 #: Words that name an object of a group in a summary, besides the class names themselves.
-GROUP_WORDS: dict[str, tuple[str, ...]] = {
-    PERSON: (
+GROUP_WORDS: dict[ObjectGroup, tuple[str, ...]] = {
+    ObjectGroup.PERSON: (
         "people",
         "someone",
         "somebody",
@@ -58,8 +58,8 @@ GROUP_WORDS: dict[str, tuple[str, ...]] = {
         "child",
         "kid",
     ),
-    VEHICLE: ("vehicle", "van", "pickup"),
-    ANIMAL: ("animal", "pet"),
+    ObjectGroup.VEHICLE: ("vehicle", "van", "pickup"),
+    ObjectGroup.ANIMAL: ("animal", "pet"),
 }
 
 

@@ -1,7 +1,7 @@
 """Activity baselines: learned detection rates per time slot, and how unusual a batch is against them.
 
-The reference system added 1.0 per observation, so every "average" converged to 1 whatever the traffic.
-Here a baseline is a rate, defined precisely:
+A baseline is a rate (not a counter bumped per observation, whose "average" converges to 1 whatever
+the traffic), defined precisely:
 
 * **Activity** — for each slot (camera, hour of day, day of week) every *completed* local hour of that
   slot contributes one sample: the number of detections in that hour, **zero included** (an hour with

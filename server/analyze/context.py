@@ -9,21 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.vocabulary import ZoneType
+
 BaselineStatus = Literal["unknown", "normal", "elevated", "unusual"]
-
-
-class ZoneType(StrEnum):
-    """Zone categories of the data model; they weigh how much a presence there matters."""
-
-    ENTRY_POINT = "entry_point"
-    DRIVEWAY = "driveway"
-    SIDEWALK = "sidewalk"
-    YARD = "yard"
-    OTHER = "other"
 
 
 def _require_aware(name: str, moment: datetime) -> None:
@@ -50,8 +41,8 @@ class ZoneHit:
         return self.loitering_seconds is not None and self.dwell_seconds >= self.loitering_seconds
 
     def __post_init__(self) -> None:
-        # Accept the database model's enum member as well as its string value.
-        object.__setattr__(self, "zone_type", ZoneType(getattr(self.zone_type, "value", self.zone_type)))
+        # Accept the string value as well as the member (a preview's request, a row read as text).
+        object.__setattr__(self, "zone_type", ZoneType(self.zone_type))
 
 
 @dataclass(frozen=True)

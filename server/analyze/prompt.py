@@ -1,9 +1,9 @@
 """The LLM prompt: a calibrated system message and a compact description of one batch.
 
 Tokens cost latency (prompt evaluation dominates short answers on small GPUs), so the user message is
-terse and long batches are summarised rather than listed. The guidance exists because the reference
-system's prompt let a model call two thirds of all events high or critical: most of what a home camera
-sees is routine, and the prompt says so with explicit anchors.
+terse and long batches are summarised rather than listed. Left to itself a model calls
+most events high or critical; but most of what a home camera sees is routine, and the prompt says so
+with explicit anchors.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Risk bands: the one definition used by the analyzer, the API, alert rules and Home Assistant.
 
-The reference system defined the bands twice and let `risk_level` disagree with `risk_score` at the
-edges. Here the level is never stored on its own authority: it is always `risk_level(score)`.
+The bands are defined once, here, so a level can never disagree with its score at the edges: the level
+is never stored on its own authority, it is always `risk_level(score)`.
 """
 
 from __future__ import annotations

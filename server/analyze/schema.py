@@ -1,7 +1,7 @@
 """The analysis output: one pydantic model, the JSON schema made from it, the grammar made from that.
 
-The reference system asked its LLM for JSON and dug the answer out with regular expressions; malformed
-output was common. Here one schema drives everything: llama.cpp decodes under a GBNF grammar generated
+A model asked for JSON in prose, and read with regular expressions, often answers malformed JSON. Here
+one schema drives everything: llama.cpp decodes under a GBNF grammar generated
 from it, an OpenAI-compatible server gets it as `response_format`, and every answer, whichever backend
 wrote it, goes through the same strict `json.loads` + validation. No regex extraction anywhere.
 """

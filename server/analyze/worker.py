@@ -35,17 +35,15 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.alerts.delivery import DELIVERY_GROUP, DELIVERY_STREAM, AlertDeliverer
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
@@ -59,7 +57,7 @@ from server.config import Settings
 from server.models import Camera, Detection, Event, Zone
 from server.pipeline import broadcast, media
 from server.pipeline.analyze_job import AnalyzeJob
-from server.pipeline.batcher import BatchAggregator, image_size_of
+from server.pipeline.batcher import image_size_of
 from server.pipeline.refine_job import RefineJob
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, REFINE_GROUP, REFINE_STREAM, RedisStream
 from server.runtime import Runtime
@@ -469,7 +467,8 @@ class AnalyzeWorker:
             return (await session.scalars(statement)).one_or_none()
 
 
-async def _redeliver_loop(alerts: AlertEngine, stop: asyncio.Event) -> None:
+async def redeliver_pending_loop(alerts: AlertEngine, stop: asyncio.Event) -> None:
+    """Retry pending alert deliveries every `REDELIVERY_INTERVAL_SECONDS` until `stop`."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=REDELIVERY_INTERVAL_SECONDS)
@@ -478,48 +477,3 @@ async def _redeliver_loop(alerts: AlertEngine, stop: asyncio.Event) -> None:
                 await alerts.redeliver_pending()
             except Exception as err:  # retried next round; the alert rows are safe
                 _LOGGER.warning("pending alert redelivery failed: %s", err)
-
-
-async def start_analyze_role(runtime: Runtime, stack: AsyncExitStack) -> None:
-    """Role starter "analyze": the analyzer, the batch closer, the worker and alert redelivery.
-
-    Each loop runs under the pipeline's supervisor (restarted after a crash, stopped on shutdown).
-    """
-    from server.analyze.analyzer import shared_analyzer
-    from server.logs import ensure_database_logging
-    from server.pipeline.consumers import lease_consumer_name
-    from server.pipeline.supervision import spawn
-
-    await ensure_database_logging(runtime, stack)
-    analyzer = shared_analyzer(runtime, stack)  # the preview's too, when the API runs in this process
-    await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
-    alerts = AlertEngine(
-        runtime.database.sessions,
-        runtime.redis,
-        home_timezone=runtime.settings.timezone,
-        webhook_allowed_networks=runtime.settings.webhook_allowed_networks,
-    )
-    stack.push_async_callback(alerts.close)
-
-    async def probe() -> dict[str, Any]:
-        return analyzer.status()  # "degraded" while the rules fallback scores instead of the LLM
-
-    batcher = BatchAggregator(runtime.redis, runtime.settings)
-    stop = asyncio.Event()
-    consumer = await lease_consumer_name(
-        runtime.redis, runtime.instance_id, ANALYZE_STREAM, ANALYZE_GROUP, stack, stop
-    )
-    await runtime.publish_worker_health("analyze", consumer, {"analyzer": probe}, stack, stop)
-    worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
-    await worker.stream.ensure_group()
-    await worker.refine_stream.ensure_group()
-    spawn(stack, stop, "hsi-batch-closer", lambda: batcher.run_closer(stop))
-    spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
-    spawn(stack, stop, "hsi-refine-worker", lambda: worker.run_refinements(stop))
-    spawn(stack, stop, "hsi-alert-redelivery", lambda: _redeliver_loop(alerts, stop))
-    delivery_consumer = await lease_consumer_name(
-        runtime.redis, runtime.instance_id, DELIVERY_STREAM, DELIVERY_GROUP, stack, stop
-    )
-    deliverer = AlertDeliverer(alerts, runtime.database.sessions, runtime.redis, consumer=delivery_consumer)
-    spawn(stack, stop, "hsi-alert-delivery", lambda: deliverer.run(stop))
-    _LOGGER.info("analyze role started (consumer %s, timezone %s)", worker.consumer, worker.tz.key)

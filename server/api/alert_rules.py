@@ -24,9 +24,9 @@ from server.alerts.schedule import Schedule
 from server.alerts.zones import zones_hit
 from server.api.audit import record
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import selected
 from server.models import AlertRule, AlertSeverity, AuditAction, Camera, Detection, Event, Zone
 from server.pipeline.batcher import image_size_of

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server import serialize
 from server.api.audit import record
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
 from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast

@@ -12,20 +12,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import select
 
 from server.alerts.schedule import TimezoneName
 from server.alerts.zones import zones_hit
-from server.analyze.analyzer import ResilientAnalyzer, shared_analyzer
+from server.analyze.analyzer import ResilientAnalyzer, SharedAnalyzer
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.errors import AnalysisError
 from server.analyze.risk import RiskLevel
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError, not_found
-from server.api.registry import Call, Routes
-from server.api.state import SERVICES
 from server.models import Camera, Zone
+
+#: The process's one analyzer, shared with the analyze role (see `server.application`).
+ANALYZER = web.AppKey("analyzer", SharedAnalyzer)
 
 routes = Routes("analysis")
 
@@ -93,9 +96,9 @@ class _Box:
 
 
 def _analyzer(call: Call) -> ResilientAnalyzer:
-    """This process's analyzer; one the API builds itself is closed with the app (its services' stack).
-    Its model loads on the first `assess` (the heavy backends are imported only then)."""
-    return shared_analyzer(call.runtime, call.request.app[SERVICES]["stack"])
+    """This process's analyzer (the application's, or the app's own when it runs without one). Its
+    model loads on the first `assess` (the heavy backends are imported only then)."""
+    return call.request.app[ANALYZER].get()
 
 
 @routes.post(

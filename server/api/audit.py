@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import serialize
 from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
+from server.api.declare import Call, Routes
 from server.api.rows import selected
 from server.api.state import AUTH
 from server.models import AuditAction, AuditLog, AuditStatus

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from server import serialize
 from server.api.audit import record
 from server.api.cameras import CameraPath, get_camera
-from server.api.registry import Call, Routes
+from server.api.declare import Call, Routes
 from server.models import ActivityBaseline, AuditAction, ClassBaseline
 
 routes = Routes("baselines")

@@ -20,15 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
 from server.api.audit import record
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError, conflict, not_found
-from server.api.media import CONTENT_TYPES, IMAGE_TYPES, file_response, safe_path
+from server.api.media import file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
 from server.pipeline import broadcast
 from server.pipeline.media import MediaError, first_frame_jpeg, media_type
+from server.vocabulary import IMAGE_EXTENSIONS, IMAGE_MIME_TYPES
 
 routes = Routes("cameras")
 
@@ -312,7 +313,7 @@ def _newest_image_in(folder: Path) -> Path | None:
         candidates = [
             (p.stat().st_mtime, p)
             for p in folder.iterdir()
-            if CONTENT_TYPES.get(p.suffix.lower()) in IMAGE_TYPES
+            if p.suffix.lower() in IMAGE_EXTENSIONS
         ]
     except OSError:
         return None
@@ -323,7 +324,7 @@ def _newest_image_in(folder: Path) -> Path | None:
     "/api/cameras/{camera_id}/snapshot",
     summary="Latest image of a camera",
     path_params=CameraPath,
-    media=IMAGE_TYPES,
+    media=IMAGE_MIME_TYPES,
 )
 async def camera_snapshot(call: Call) -> web.StreamResponse:
     """The camera's latest upload (whether or not anything was detected in it; of a video, its first

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.errors import not_found
-from server.api.media import IMAGE_TYPES, VIDEO_TYPES, file_response
+from server.api.media import file_response
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
 from server.api.rows import first, selected
 from server.models import Detection
+from server.vocabulary import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
 
 routes = Routes("detections")
 
@@ -136,7 +137,7 @@ async def detection_thumbnail(call: Call) -> web.StreamResponse:
     "/api/detections/{detection_id}/image",
     summary="Source image (or clip) of a detection",
     path_params=DetectionPath,
-    media=IMAGE_TYPES + VIDEO_TYPES,
+    media=IMAGE_MIME_TYPES + VIDEO_MIME_TYPES,
 )
 async def detection_image(call: Call) -> web.StreamResponse:
     detection = await _detection(call)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel
 
 from server import __version__
-from server.api.registry import Call, Routes, openapi_document
-from server.api.state import ENDPOINTS, SERVICES
+from server.api.declare import ENDPOINTS, Call, Endpoint, Routes
+from server.api.openapi import openapi_document
 
 routes = Routes("meta")
+
+
+@dataclass
+class DocumentCache:
+    """The app's OpenAPI document, rendered on its first request."""
+
+    document: dict[str, Any] | None = None
+
+
+OPENAPI = web.AppKey("openapi", DocumentCache)
 
 
 class ErrorDetail(BaseModel):
@@ -32,11 +45,16 @@ class OpenApiDocument(BaseModel):
     components: dict[str, Any]
 
 
+def build_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    """The document of these endpoints: the app's, or every route table's (scripts/ha/gen_api_types.py
+    renders the integration's wire types from it)."""
+    return openapi_document(list(endpoints), version=__version__, error_model=ErrorBody)
+
+
 @routes.get("/api/openapi.json", summary="This API's OpenAPI 3.1 document", response=OpenApiDocument)
 async def openapi(call: Call) -> dict[str, Any]:
     """Built once per app (it only depends on the code) and cached."""
-    services = call.request.app[SERVICES]
-    if "openapi" not in services:
-        endpoints = list(call.request.app[ENDPOINTS].values())
-        services["openapi"] = openapi_document(endpoints, version=__version__, error_model=ErrorBody)
-    return services["openapi"]
+    cache = call.request.app[OPENAPI]
+    if cache.document is None:
+        cache.document = build_document(call.request.app[ENDPOINTS].values())
+    return cache.document

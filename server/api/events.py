@@ -23,12 +23,12 @@ from server.alerts.schedule import TimezoneName
 from server.analyze.risk import RiskLevel, band_bounds
 from server.api.audit import record
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.detections import DetectionOut, DetectionQuery, page_of_detections
 from server.api.errors import ApiError, not_found
 from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
 from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
 from server.api.rows import fetch_all, first, selected
 from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast

@@ -18,26 +18,20 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError
-from server.api.registry import Call, Routes, json_response
+from server.api.registry import json_response
 from server.api.state import SETTINGS
 from server.models import normalize_camera_id
 from server.pipeline.cameras import ensure_camera
 from server.pipeline.intake import MediaRejected, submit_file
 from server.pipeline.streams import QueueFull
+from server.vocabulary import EXTENSION_BY_MIME, MIME_BY_EXTENSION
 
 routes = Routes("ingest")
 
 #: Accepted body types and the extension the file gets (the pipeline recognises media by extension).
-EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "video/mp4": ".mp4",
-    "video/x-matroska": ".mkv",
-    "video/x-msvideo": ".avi",
-    "video/quicktime": ".mov",
-}
-_BY_SUFFIX = {suffix: media for media, suffix in EXTENSIONS.items()} | {".jpeg": "image/jpeg"}
+EXTENSIONS = EXTENSION_BY_MIME
 CHUNK = 256 * 1024
 
 
@@ -103,7 +97,7 @@ async def _receive(call: Call, folder: Path, limit: int) -> Path:
         suffix = Path(part.filename or "").suffix.lower()
         media_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type not in EXTENSIONS:
-            media_type = _BY_SUFFIX.get(suffix, media_type)
+            media_type = MIME_BY_EXTENSION.get(suffix, media_type)
         source: Any = part
     else:
         source = request.content

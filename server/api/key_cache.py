@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+from aiohttp import web
 
 from server import apikeys
 from server.apikeys import KeyCheck
@@ -139,3 +140,7 @@ class KeyCache:
                         await connection.close(timeout=2)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+#: The app's in-memory keys; present while API keys are enabled (`api_key_enabled`).
+API_KEYS = web.AppKey("api_keys", KeyCache)

@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from server import apikeys, serialize
 from server.api.audit import record
+from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
+from server.api.key_cache import API_KEYS
 from server.api.pagination import DbId, Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import selected
-from server.api.state import SERVICES
 from server.models import APIKey, AuditAction
 
 routes = Routes("keys")
@@ -83,6 +83,6 @@ async def revoke_api_key(call: Call) -> dict[str, Any]:
         await session.commit()
     apikeys.forget_key_file(call.runtime.settings.data_dir, row)
     # Other processes forget the key when the commit's notification reaches them; this one at once.
-    if "keys" in call.request.app[SERVICES]:
-        call.request.app[SERVICES]["keys"].forget()
+    if API_KEYS in call.request.app:
+        call.request.app[API_KEYS].forget()
     return serialize.api_key_to_dict(row)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from server import serialize
 from server.api.cameras import CameraId
+from server.api.declare import Call, Routes
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
-from server.api.registry import Call, Routes
 from server.api.rows import selected
 from server.api.state import REQUEST_ID
 from server.logs import USER_AGENT_MAX

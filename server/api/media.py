@@ -27,18 +27,7 @@ from aiohttp import hdrs, web
 
 from server.api.errors import ApiError
 from server.config import Settings
-
-CONTENT_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".mp4": "video/mp4",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-    ".mov": "video/quicktime",
-}
-IMAGE_TYPES = ("image/jpeg", "image/png")
-VIDEO_TYPES = ("video/mp4", "video/x-matroska", "video/x-msvideo", "video/quicktime")
+from server.vocabulary import mime_for_path
 
 #: Bytes read per step when sending a file.
 CHUNK_BYTES = 256 * 1024
@@ -108,7 +97,7 @@ def safe_path(settings: Settings, raw: str | None, what: str) -> Path:
 
 
 def content_type(path: str | Path) -> str:
-    return CONTENT_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+    return mime_for_path(Path(path).name)
 
 
 class MediaResponse(web.StreamResponse):

@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 
 from server.api.audit import client_ip, record
+from server.api.declare import ENDPOINTS, Endpoint
 from server.api.errors import ApiError, error_response, from_http_exception, from_validation_error
-from server.api.key_cache import KeyCache
-from server.api.registry import Endpoint
-from server.api.state import AUTH, ENDPOINTS, REQUEST_ID, RUNTIME, SERVICES, SETTINGS, Principal
+from server.api.key_cache import API_KEYS
+from server.api.state import AUTH, REQUEST_ID, RUNTIME, SETTINGS, Principal
 from server.logs import USER_AGENT_MAX
 from server.models import AuditAction
 from server.storable import storable
@@ -128,6 +128,9 @@ class AuthFailures:
         self._failures.pop(client, None)
 
 
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+
+
 def presented_key(request: web.Request) -> str | None:
     """The key from `X-API-Key` only: a key in a query string (once allowed on the WebSocket) ends up
     in proxy logs, browser history and `Referer` headers."""
@@ -143,9 +146,9 @@ async def auth_middleware(request: web.Request, handler: HandlerType) -> web.Str
         if endpoint is not None and not runtime.settings.api_key_enabled:
             request[AUTH] = Principal(None, "anonymous")
         return await handler(request)
-    failures: AuthFailures = request.app[SERVICES]["auth_failures"]
+    failures = request.app[AUTH_FAILURES]
     client = client_ip(request) or "unknown"
-    keys: KeyCache = request.app[SERVICES]["keys"]
+    keys = request.app[API_KEYS]
     check = await keys.check(presented_key(request))
     if check.ok and check.key is not None:
         failures.succeeded(client)

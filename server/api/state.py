@@ -1,16 +1,14 @@
-"""Typed keys of what the app and each request carry, in one place so modules need not import app.py."""
+"""Typed keys of what every app and request carry (runtime, settings, principal, request id), so that
+modules need not import app.py. A service's key sits beside its type: `declare.ENDPOINTS`,
+`key_cache.API_KEYS`, `middleware.AUTH_FAILURES`, `ws.HUB`, `analysis.ANALYZER`, `docs.OPENAPI`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from server.runtime import Runtime
-
-if TYPE_CHECKING:
-    from server.api.registry import Endpoint
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,6 @@ class Principal:
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("api_settings", ApiSettings)
-#: Declared endpoints by operation id (= aiohttp route name).
-ENDPOINTS = web.AppKey("endpoints", dict[str, "Endpoint"])
-#: Per-app services started with the app (WebSocket hub, access-log writer, the exit stack that closes them).
-SERVICES = web.AppKey("services", dict[str, Any])
 
 AUTH = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -15,14 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import serialize
-from server.api.key_cache import KeyCache
+from server.api.key_cache import API_KEYS
 from server.api.middleware import API_KEY_HEADER
-from server.api.registry import Call, Routes, json_response
-from server.api.state import SERVICES
+from server.api.declare import Call, Routes
+from server.api.registry import json_response
 from server.api.rows import first, selected
 from server.models import Camera, GPUStats, StoreCounter
 from server.models.rollups import ALERTS_OPEN, EVENTS_UNREVIEWED
 from server.disk_guard import free_percent
+from server.health import health_report
 from server.pipeline import broadcast
 from server.retention import last_round
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, DETECT_GROUP, DETECT_STREAM, RedisStream
@@ -34,11 +35,17 @@ routes = Routes("system")
 
 
 class ComponentHealth(BaseModel):
-    """One component's status; components add their own fields (backend, device, latency...)."""
+    """One component's status; components add their own fields (latency, workers...). The fields
+    declared below are those a client reads (the integration's repair issues)."""
 
     model_config = ConfigDict(extra="allow")
 
     status: str
+    backend: str | None = Field(None, description="detector, analyzer: the backend running.")
+    device: str | None = Field(None, description="detector: where it runs (cpu, cuda...).")
+    fallback: bool | None = Field(None, description="detector: true while it stands in for the configured one.")
+    reason: str | None = Field(None, description="Why the component is not healthy (with a key only).")
+    min_free_percent: float | None = Field(None, description="storage: the free space it keeps, in %.")
 
 
 class Health(BaseModel):
@@ -72,7 +79,7 @@ async def _holds_a_key(call: Call) -> bool:
     presented = call.request.headers.get(API_KEY_HEADER)
     if not presented:
         return False
-    keys: KeyCache = call.request.app[SERVICES]["keys"]
+    keys = call.request.app[API_KEYS]
     return (await keys.check(presented)).ok
 
 
@@ -104,7 +111,7 @@ async def get_health(call: Call) -> web.Response:
 
 async def api_health(runtime: Runtime) -> dict[str, Any]:
     """The health of the stores and workers (server.runtime) plus the media storage seen from here."""
-    report, storage = await asyncio.gather(runtime.health(expect_workers=True), _storage(runtime))
+    report, storage = await asyncio.gather(health_report(runtime, expect_workers=True), _storage(runtime))
     report["components"]["storage"] = storage
     if storage["status"] != "healthy" and report["status"] == "healthy":
         report["status"] = "degraded"

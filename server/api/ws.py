@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.api.audit import record
+from server.api.declare import Call, Routes
 from server.api.errors import ApiError
-from server.api.registry import Call, Routes
-from server.api.state import AUTH, SERVICES, SETTINGS, ApiSettings
+from server.api.state import AUTH, SETTINGS, ApiSettings
 from server.models import APIKey, AuditAction
 from server.pipeline.broadcast import BATCH, CHANNEL
 
@@ -48,6 +48,18 @@ MESSAGE_TYPES = (
     "camera.deleted",
     "system.status",
 )
+
+
+class PushMessage(BaseModel):
+    """What the server pushes to a subscribed client. Declared as the route's response so that the
+    OpenAPI document lists the message types (the Home Assistant integration generates its list
+    from it); `data` is the resource the type names (`camera.deleted`: `{"id"}`; `system.status`:
+    the stats with the health's `status`, `version`, `instance_id` and `components`)."""
+
+    type: Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
+    data: dict[str, Any]
+
+
 #: Close codes (4000-4999: application codes): the key was revoked; the client did not read fast enough.
 KEY_REVOKED = 4001
 SLOW_CONSUMER = 4008
@@ -234,8 +246,11 @@ class Hub:
                     await pubsub.aclose()
 
 
+HUB = web.AppKey("hub", Hub)
+
+
 def hub_of(app: web.Application) -> Hub:
-    return app[SERVICES]["hub"]
+    return app[HUB]
 
 
 async def _handle_client_message(client: Client, raw: str) -> None:
@@ -273,7 +288,7 @@ async def _handle_client_message(client: Client, raw: str) -> None:
         )
 
 
-@routes.get("/api/ws", summary="Live updates (WebSocket)", websocket=True)
+@routes.get("/api/ws", summary="Live updates (WebSocket)", websocket=True, response=PushMessage)
 async def websocket(call: Call) -> web.WebSocketResponse:
     """Key in `X-API-Key` (never in the query string). Messages: `{"type", "data"}` with the types
     event.created, event.updated, alert.created, alert.updated, detection.created, camera.updated,

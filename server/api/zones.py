@@ -20,12 +20,13 @@ from server.alerts.partial import apply_update
 from server.alerts.zones import ZoneSpec, ZoneUpdate
 from server.api.audit import record
 from server.api.cameras import CameraId, get_camera
+from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.registry import Call, Routes
 from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
-from server.models import AuditAction, Camera, Zone, ZoneShape, ZoneType
+from server.models import AuditAction, Camera, Zone
+from server.vocabulary import ZoneShape, ZoneType
 
 routes = Routes("zones")
 
@@ -88,9 +89,9 @@ def _spec_of(zone: Zone) -> ZoneSpec:
 def _columns(spec: ZoneSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
-        "zone_type": ZoneType(spec.zone_type.value),
+        "zone_type": spec.zone_type,
         "coordinates": [[x, y] for x, y in spec.coordinates],
-        "shape": ZoneShape(spec.shape.value),
+        "shape": spec.shape,
         "color": spec.color,
         "enabled": spec.enabled,
         "priority": spec.priority,

@@ -20,7 +20,7 @@ from server.config import DEFAULT_SECURITY_CLASSES as _CONFIGURED_DEFAULTS
 
 logger = logging.getLogger(__name__)
 
-#: The classes kept by default (the reference system's nine). The one list lives in server.config, so
+#: The nine classes kept by default. The one list lives in server.config, so
 #: the settings default and the detectors can never disagree; it is re-exported here as a tuple.
 DEFAULT_SECURITY_CLASSES: tuple[str, ...] = tuple(_CONFIGURED_DEFAULTS)
 

@@ -1,4 +1,4 @@
-"""The HSI data model: 12 tables (shared/reference/data-model.md), one module per section, plus the
+"""The HSI data model: 12 tables (README, "Data model"), one module per section, plus the
 rollups the stats read (`rollups`, an HSI extension kept by database triggers).
 
 Import models from here (`from server.models import Camera, Event`); importing this package also

@@ -36,8 +36,8 @@ DEFAULT_COOLDOWN_SECONDS = 300
 class AlertRule(Base):
     """Conditions under which an event raises an alert (all set conditions must hold: AND).
 
-    Empty or NULL filters (`object_types`, `camera_ids`, `zone_ids`) match everything. `conditions` is
-    the reference's legacy field, kept for compatibility and not used by the HSI engine.
+    Empty or NULL filters (`object_types`, `camera_ids`, `zone_ids`) match everything. `conditions` holds
+    only the rule's webhook (`server.alerts.rule_row`).
     """
 
     __tablename__ = "alert_rules"
@@ -54,7 +54,7 @@ class AlertRule(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
     #: NULL: alerts of the rule take the event's risk level (`server.alerts.severity`; HSI extension,
-    #: migration 0005). The reference had a NOT NULL severity defaulting to medium.
+    #: migration 0005; before it, a rule's severity was required and defaulted to medium).
     severity: Mapped[AlertSeverity | None] = mapped_column(alert_severity_type, nullable=True)
     risk_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     object_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)

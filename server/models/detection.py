@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Detection(Base):
     """An object detection (class, confidence, bounding box in pixels) with its source media.
 
-    The object fields are nullable as in the reference: a processed file in which nothing was found
+    The object fields are nullable: a processed file in which nothing was found
     can still be recorded. Video metadata columns are filled only for `media_type == "video"`.
     """
 
@@ -28,7 +28,7 @@ class Detection(Base):
         Index("idx_detections_camera_time", "camera_id", "detected_at"),
         Index("idx_detections_file_hash", "file_hash"),
         # Migration 0004: a camera's detections newest first, ties by id (the list's keyset), in one index
-        # range; makes the reference's idx_detections_camera_time and idx_detections_camera_id redundant.
+        # range; makes idx_detections_camera_time and idx_detections_camera_id redundant (both kept).
         Index("idx_detections_camera_id_detected_at_id", "camera_id", "detected_at", "id"),
         # Migration 0006: a track's earlier detections on its camera (the analyzer's dwell time).
         Index(

@@ -2,7 +2,7 @@
 
 Four enums are native PostgreSQL types (`alert_severity`, `alert_status`, `zone_type`, `zone_shape`):
 their value sets are closed and the database should reject anything else. The audit enums and the
-camera status stay plain strings in their columns (as the reference has them), because new audit
+camera status stay plain strings in their columns, because new audit
 actions appear with new features and must not need a type migration each time.
 
 All types store the enum *values* (`"low"`, `"entry_point"`), never the Python member names, so rows
@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from sqlalchemy import Enum as SAEnum
 
+from server.vocabulary import ZoneShape, ZoneType
+
 
 class Severity(StrEnum):
     """Severity of an alert; the same four bands as the risk score (low 0-29 … critical 85-100)."""
@@ -25,8 +27,8 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-#: The reference names the alert's severity `AlertSeverity`; it is the same set of values, so it is
-#: the same class (no conversions between two identical enums anywhere in the code).
+#: An alert's severity is the same set of values as a risk band's, so it is the same class (no
+#: conversions between two identical enums anywhere in the code); the name reads better on alerts.
 AlertSeverity = Severity
 
 
@@ -37,23 +39,6 @@ class AlertStatus(StrEnum):
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"
     DISMISSED = "dismissed"
-
-
-class ZoneType(StrEnum):
-    """What a zone on a camera's view is, which the analyzer uses as context for risk."""
-
-    ENTRY_POINT = "entry_point"
-    DRIVEWAY = "driveway"
-    SIDEWALK = "sidewalk"
-    YARD = "yard"
-    OTHER = "other"
-
-
-class ZoneShape(StrEnum):
-    """How a zone's coordinates are drawn: a 4-point axis-aligned box or an arbitrary polygon."""
-
-    RECTANGLE = "rectangle"
-    POLYGON = "polygon"
 
 
 class CameraStatus(StrEnum):

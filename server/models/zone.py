@@ -15,7 +15,7 @@ from server.models.enums import ZoneShape, ZoneType, zone_shape_type, zone_type_
 if TYPE_CHECKING:
     from server.models.camera import Camera
 
-#: Default zone colour (the reference's blue).
+#: Default zone colour (a blue that reads on day and night images).
 DEFAULT_ZONE_COLOR = "#3B82F6"
 
 

@@ -53,7 +53,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.config import Settings
 from server.pipeline.streams import ANALYZE_STREAM
-from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.batcher")
 
@@ -384,13 +383,6 @@ class BatchAggregator:
                 await asyncio.wait_for(stop.wait(), timeout=sleep)
             except TimeoutError:
                 pass
-
-
-def install_detection_sink(runtime: Runtime) -> BatchAggregator:
-    """Make this process's detect worker hand its committed detections to the shared batches."""
-    batcher = BatchAggregator(runtime.redis, runtime.settings)
-    runtime.detection_sink = batcher.add_detections  # type: ignore[assignment]
-    return batcher
 
 
 def _text(value: Any) -> str:

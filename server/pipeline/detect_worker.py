@@ -38,6 +38,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,7 @@ from server.pipeline.stationary import StationaryTracker
 from server.pipeline.streams import RedisStream
 from server.runtime import Runtime
 from server.serialize import camera_to_dict, detection_to_dict
+from server.vocabulary import Rejection, logged_reason
 
 _LOGGER = logging.getLogger("hsi.detector")
 
@@ -116,6 +118,11 @@ class Committed:
     created: bool
 
 
+#: Where a file's committed detections go once (the batcher's `add_detections` in a server; a test's
+#: recorder): (camera id, the file's rows); what it returns is not looked at.
+DetectionSink = Callable[[str, list[Detection]], Awaitable[object]]
+
+
 class DetectWorker:
     """One consumer of `hsi:detect` feeding one detector; run several (any host) to scale out."""
 
@@ -127,9 +134,11 @@ class DetectWorker:
         consumer: str,
         stats: DetectStats | None = None,
         stream: RedisStream | None = None,
+        sink: DetectionSink | None = None,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
+        self.sink = sink
         self.detector = detector
         self.consumer = consumer
         self.stats = stats or DetectStats()
@@ -187,9 +196,8 @@ class DetectWorker:
         committed = await self.committer.commit(job, rows)
         committed_at = time.time()
         if committed.hand_on:
-            sink = self.runtime.detection_sink
-            if sink is not None and committed.rows:
-                await sink(job.camera_id, committed.rows)
+            if self.sink is not None and committed.rows:
+                await self.sink(job.camera_id, committed.rows)
         if committed.rows and (committed.created or _missing_thumbnails(committed.rows)):
             await asyncio.to_thread(_draw_thumbnails, loaded, committed.rows, job.uploaded_at)
         self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
@@ -255,8 +263,7 @@ class DetectWorker:
         return kept
 
     def _reject(self, path: Path, camera_id: str | None, reason: str, file_hash: str | None) -> None:
-        if reason == "file not found":
-            reason = "file not found (deleted before it could be processed)"
+        reason = logged_reason(reason)
         self.stats.rejected += 1
         _LOGGER.warning(
             "rejected %s: %s",
@@ -511,7 +518,7 @@ def _load(job: DetectJob) -> Loaded:
             if FileIdentity.of(path.stat()) == before:
                 return Loaded(frames, size, frames[0][1].width / size[0])
     except FileNotFoundError:
-        raise media.MediaError("file not found") from None
+        raise media.MediaError(Rejection.FILE_NOT_FOUND) from None
     raise FileKeptChanging(f"{path} was written to during each of {LOAD_ATTEMPTS} reads")
 
 

@@ -36,6 +36,7 @@ from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
 from server.pipeline.streams import DETECT_STREAM, QueueFull, RedisStream, detect_stream, note_depth
 from server.runtime import Runtime
 from server.storable import storable
+from server.vocabulary import INCOMPLETE, Rejection, logged_reason
 
 _LOGGER = logging.getLogger("hsi.intake")
 
@@ -44,8 +45,6 @@ SubmitStatus = Literal["queued", "duplicate", "processed"]
 
 #: Reads of a file that is written to while it is read, before intake calls it still being written.
 READ_ATTEMPTS = 3
-#: Rejection reasons that mean "not all of it has arrived" rather than "not an image".
-_INCOMPLETE_REASONS = ("empty file", "file too small", "truncated image")
 
 #: Ledger check, claim and capped XADD in one round trip (keys: ledger, claim, stream; args: ledger
 #: member, claim value, claim TTL, stream cap, then the entry's field/value pairs).
@@ -173,7 +172,7 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
         try:
             first = path.stat()
             if not stat.S_ISREG(first.st_mode):  # a fifo would block the read
-                raise media.MediaError("not a regular file")
+                raise media.MediaError(Rejection.NOT_REGULAR_FILE)
             before = FileIdentity.of(first)
             if kind == "image":
                 data = path.read_bytes()
@@ -182,7 +181,7 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
                 file_hash = dedup.file_sha256(path)
             after = path.stat()
         except FileNotFoundError:
-            raise media.MediaError("file not found") from None
+            raise media.MediaError(Rejection.FILE_NOT_FOUND) from None
         if FileIdentity.of(after) != before:
             continue
         info = media.inspect_image(data) if kind == "image" else media.validate_video(path)
@@ -199,12 +198,6 @@ def _undecodable_name(path: Path, camera_folder: str) -> str | None:
         except UnicodeEncodeError:
             return f"the {what} {storable(name)!r} is not valid UTF-8: rename it (the file stays where it is)"
     return None
-
-
-def _reason(err: media.MediaError) -> str:
-    if err.reason == "file not found":
-        return "file not found (deleted before it could be processed)"
-    return err.reason
 
 
 async def submit_file(
@@ -235,9 +228,9 @@ async def submit_file(
         found = await asyncio.to_thread(inspect_upload, path, root)
     except media.MediaError as err:
         age = _age(path)
-        if err.reason.startswith(_INCOMPLETE_REASONS) and age is not None and age < incomplete_grace:
+        if err.reason.startswith(INCOMPLETE) and age is not None and age < incomplete_grace:
             raise UploadIncomplete(err.reason, age) from None
-        raise reject(path, _reason(err), camera_id=camera_id, source=source) from None
+        raise reject(path, logged_reason(err.reason), camera_id=camera_id, source=source) from None
 
     redis = runtime.redis
     job = _job(path, camera_id, camera_folder, found, source, seen_at)

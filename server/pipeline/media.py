@@ -24,9 +24,17 @@ import av
 from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".avi", ".mov"})
-#: Smaller "images" are camera error pages or aborted uploads (the reference system's rule).
+from server import vocabulary
+from server.vocabulary import (
+    IMAGE_EXTENSIONS,
+    MIME_BY_IMAGE_FORMAT,
+    VIDEO_EXTENSIONS,
+    ObjectGroup,
+    Rejection,
+    shown_group_of,
+)
+
+#: Smaller "images" are camera error pages or aborted uploads.
 MIN_IMAGE_BYTES = 10 * 1024
 MIN_VIDEO_BYTES = 1024
 #: 64 megapixels: above any camera sensor here, far below what would exhaust memory when decoded.
@@ -37,21 +45,17 @@ THUMBNAIL_QUALITY = 85
 
 MediaType = Literal["image", "video"]
 
-_IMAGE_MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
-_VIDEO_MIME = {
-    ".mp4": "video/mp4",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-    ".mov": "video/quicktime",
-}
 
 #: Box colours of thumbnails, by kind of object (RGB).
 PERSON_COLOUR = (230, 30, 30)
 VEHICLE_COLOUR = (40, 110, 240)
 ANIMAL_COLOUR = (40, 200, 70)
 OTHER_COLOUR = (240, 210, 30)
-VEHICLES = frozenset({"car", "truck", "bus", "motorcycle", "bicycle", "train", "boat", "airplane"})
-ANIMALS = frozenset({"dog", "cat", "bird", "horse", "sheep", "cow", "bear", "elephant", "zebra", "giraffe"})
+_COLOURS = {
+    ObjectGroup.PERSON: PERSON_COLOUR,
+    ObjectGroup.VEHICLE: VEHICLE_COLOUR,
+    ObjectGroup.ANIMAL: ANIMAL_COLOUR,
+}
 
 
 class MediaError(Exception):
@@ -118,27 +122,22 @@ def require_media_type(path: Path | str) -> MediaType:
 
 def mime_for_path(path: Path | str) -> str:
     """The MIME type an HTTP response should carry for a stored file, by extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jpg", ".jpeg"):
-        return "image/jpeg"
-    if suffix == ".png":
-        return "image/png"
-    return _VIDEO_MIME.get(suffix, "application/octet-stream")
+    return vocabulary.mime_for_path(Path(path).name)
 
 
 def _check_size(path: Path, minimum: int) -> int:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     except OSError as err:
         raise MediaError(f"file not readable: {err.strerror or err}") from None
     if not path.is_file():
-        raise MediaError("not a regular file")
+        raise MediaError(Rejection.NOT_REGULAR_FILE)
     if size == 0:
-        raise MediaError("empty file (0 bytes)")
+        raise MediaError(f"{Rejection.EMPTY} (0 bytes)")
     if size < minimum:
-        raise MediaError(f"file too small ({size} bytes, minimum {minimum})")
+        raise MediaError(f"{Rejection.TOO_SMALL} ({size} bytes, minimum {minimum})")
     return size
 
 
@@ -181,14 +180,14 @@ def inspect_image(
     Corruption inside the compressed data is found by the one full decode, in the detect worker.
     """
     if not data:
-        raise MediaError("empty file (0 bytes)")
+        raise MediaError(f"{Rejection.EMPTY} (0 bytes)")
     if len(data) < min_bytes:
-        raise MediaError(f"file too small ({len(data)} bytes, minimum {min_bytes})")
+        raise MediaError(f"{Rejection.TOO_SMALL} ({len(data)} bytes, minimum {min_bytes})")
     with _bomb_guard(max_pixels):
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image_format = image.format or "unknown"
-                if image_format not in _IMAGE_MIME:
+                if image_format not in MIME_BY_IMAGE_FORMAT:
                     raise MediaError(f"unsupported image format {image_format} (JPEG and PNG only)")
                 _check_dimensions(image, max_pixels)
                 width, height = image.size
@@ -204,8 +203,8 @@ def inspect_image(
             raise MediaError(f"corrupt image ({err})") from None
     marker = b"\xff\xd9" if image_format == "JPEG" else b"IEND"
     if marker not in data[-_END_MARKER_WINDOW:]:
-        raise MediaError(f"truncated image (no {image_format} end marker)")
-    return ImageInfo(width=width, height=height, mime=_IMAGE_MIME[image_format])
+        raise MediaError(f"{Rejection.TRUNCATED} (no {image_format} end marker)")
+    return ImageInfo(width=width, height=height, mime=MIME_BY_IMAGE_FORMAT[image_format])
 
 
 #: How far from the end an end marker may sit: some cameras pad the file after it.
@@ -238,7 +237,7 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 
         except (OSError, ValueError, SyntaxError, struct.error) as err:
             message = str(err)
             if "truncated" in message or "broken data stream" in message or "premature end" in message.lower():
-                raise MediaError(f"truncated image ({message})") from None
+                raise MediaError(f"{Rejection.TRUNCATED} ({message})") from None
             raise MediaError(f"corrupt image ({message})") from None
 
 
@@ -247,7 +246,7 @@ def load_image(path: Path | str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     return decode_image(data, max_pixels=max_pixels)
 
 
@@ -258,7 +257,7 @@ def _open_video(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except FileNotFoundError:
-        raise MediaError("file not found") from None
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     except (av.FFmpegError, OSError, ValueError) as err:
         raise MediaError(f"not a readable video ({err})") from None
 
@@ -285,7 +284,7 @@ def probe_video(path: Path | str) -> VideoInfo:
             codec=codec,
             width=width,
             height=height,
-            mime=mime_for_path(path) if path.suffix.lower() in _VIDEO_MIME else "video/mp4",
+            mime=mime_for_path(path) if path.suffix.lower() in VIDEO_EXTENSIONS else "video/mp4",
         )
     finally:
         container.close()
@@ -423,13 +422,7 @@ def _decoded_frames(
 
 def box_colour(object_type: str) -> tuple[int, int, int]:
     """Red for people, blue for vehicles, green for animals, yellow for anything else."""
-    if object_type == "person":
-        return PERSON_COLOUR
-    if object_type in VEHICLES:
-        return VEHICLE_COLOUR
-    if object_type in ANIMALS:
-        return ANIMAL_COLOUR
-    return OTHER_COLOUR
+    return _COLOURS.get(shown_group_of(object_type), OTHER_COLOUR)
 
 
 def _atomic_write(out_path: Path, suffix: str) -> tuple[Path, Path]:

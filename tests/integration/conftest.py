@@ -85,7 +85,7 @@ async def loaded_entry(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await wait_for(lambda: config_entry.runtime_data.ws_connected, 10)
+    await wait_for(lambda: config_entry.runtime_data.push.connected, 10)
     yield config_entry
     if hass.config_entries.async_get_entry(config_entry.entry_id) and config_entry.state.recoverable:
         await hass.config_entries.async_unload(config_entry.entry_id)
@@ -118,7 +118,7 @@ async def load_entry(
         config_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
-        await wait_for(lambda: config_entry.runtime_data.ws_connected)
+        await wait_for(lambda: config_entry.runtime_data.push.connected)
         return config_entry
 
     yield load

@@ -155,7 +155,7 @@ async def second_server(
     entry.add_to_hass(hass)
     try:
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await wait_for(lambda: entry.runtime_data.ws_connected)
+        await wait_for(lambda: entry.runtime_data.push.connected)
         yield entry
     finally:
         if entry.state.recoverable:
@@ -245,7 +245,7 @@ async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
         "analysis_backend": "llama_cpp",
     }
     # The message the server publishes when the LLM's assessment arrives (server/alerts/engine.py refine).
-    entry.runtime_data.async_handle_message("alert.updated", {**alert, "status": "delivered", "metadata": refined_metadata})
+    entry.runtime_data.push.async_handle_message("alert.updated", {**alert, "status": "delivered", "metadata": refined_metadata})
     await wait_for(lambda: len(scene.notifications) == 2)
     replaced = scene.notifications[1].data
     assert replaced["data"]["tag"] == first["data"]["tag"] == f"hsi-{alert['id']}"
@@ -254,7 +254,7 @@ async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
     assert replaced["data"]["push"] == {"interruption-level": "passive"}
 
     # Later updates of the same alert (a status change) are not a refinement: no third notification.
-    entry.runtime_data.async_handle_message("alert.updated", {**alert, "status": "acknowledged", "metadata": refined_metadata})
+    entry.runtime_data.push.async_handle_message("alert.updated", {**alert, "status": "acknowledged", "metadata": refined_metadata})
     await scene.press("HSI_ACK", alert, "acknowledged")  # ends the first run, which waited for buttons
     await settle(hass)
     assert len(scene.notifications) == 2

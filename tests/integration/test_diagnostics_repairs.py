@@ -22,10 +22,8 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.home_security_intelligence.const import DOMAIN
-from custom_components.home_security_intelligence.coordinator import (
-    HSICoordinator,
-    version_compatible,
-)
+from custom_components.home_security_intelligence.coordinator import HSICoordinator
+from custom_components.home_security_intelligence.server_issues import version_compatible
 
 from .conftest import wait_for
 from .hsi_server import HSIServer
@@ -64,7 +62,7 @@ async def test_diagnostics_redact_key(
     rule = await hsi_server.create_rule(channels=["ha", "webhook"], webhook={"url": hook, "secret": "s" * 16})
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await wait_for(lambda: config_entry.runtime_data.ws_connected)
+    await wait_for(lambda: config_entry.runtime_data.push.connected)
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
     assert diagnostics["entry"]["data"]["api_key"] == "**REDACTED**"
@@ -174,7 +172,7 @@ async def test_version_issue(
     assert issue_id not in our_issues(hass)
 
     coordinator: HSICoordinator = config_entry.runtime_data
-    coordinator.async_handle_message("system.status", {**health, "version": "1.0.0"})
+    coordinator.push.async_handle_message("system.status", {**health, "version": "1.0.0"})
     issue = our_issues(hass).get(issue_id)
     assert issue is not None and issue.severity is ir.IssueSeverity.ERROR
     assert issue.translation_placeholders is not None

@@ -73,7 +73,7 @@ async def test_a_dropped_photo_reaches_home_assistant(
     hass.bus.async_listen(EVENT_ALERT, on_alert)
     entry = hass.config_entries.async_get_entry(loaded_entry.entry_id)
     assert entry is not None
-    await wait_for(lambda: entry.runtime_data.ws_connected)
+    await wait_for(lambda: entry.runtime_data.push.connected)
 
     # A camera uploads a photo into its folder.
     hsi_server.upload("Back Yard")

@@ -170,7 +170,7 @@ async def test_camera_sensors_follow_events(
     assert state(hass, "sensor.front_door_risk_score") == str(second["risk_score"])
 
     # A long summary (an LLM's, not the rules scorer's) is cut to HA's state limit.
-    entry.runtime_data.async_handle_message("event.updated", {**second, "summary": "x" * 400})
+    entry.runtime_data.push.async_handle_message("event.updated", {**second, "summary": "x" * 400})
     await hass.async_block_till_done()
     assert state(hass, "sensor.front_door_last_event") == "x" * 255
 
@@ -196,7 +196,7 @@ async def test_activity_turns_off_after_hold(
     )
     # The photo shows people only; a vehicle class maps to the vehicle sensor.
     coordinator = loaded_entry.runtime_data
-    coordinator.async_handle_message(
+    coordinator.push.async_handle_message(
         "detection.created",
         {"id": 10_000, "camera_id": "front_door", "object_type": "truck",
          "detected_at": latest.isoformat(), "confidence": 0.9},
@@ -360,7 +360,7 @@ async def test_detection_image(
     )
 
     # A detection whose thumbnail the server does not have: no image.
-    coordinator.async_handle_message(
+    coordinator.push.async_handle_message(
         "detection.created",
         {"id": camera["last_detection_id"] + 1000, "camera_id": "front_door", "object_type": "person",
          "detected_at": dt_util.utcnow().isoformat(), "confidence": 0.9},
@@ -418,7 +418,7 @@ async def test_alert_event_entity(
     await wait_for(
         lambda: any(m.data["status"] == "acknowledged" for m in alert_messages if m.data["action"] == "updated")
     )
-    loaded_entry.runtime_data.async_handle_message("alert.created", {**alert, "id": "x", "severity": "weird"})
+    loaded_entry.runtime_data.push.async_handle_message("alert.created", {**alert, "id": "x", "severity": "weird"})
     await hass.async_block_till_done()
     assert state(hass, "event.front_door_alert") == fired.state
 
@@ -528,12 +528,12 @@ async def test_entities_unavailable_when_server_down(
     await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == STATE_UNAVAILABLE)
     assert state(hass, f"sensor.{HUB}_pending_alerts") == STATE_UNAVAILABLE
     assert state(hass, "camera.front_door") == STATE_UNAVAILABLE
-    assert not entry.runtime_data.ws_connected
+    assert not entry.runtime_data.push.connected
 
     await hsi_server.start()  # same port, same data
     await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == str(event["risk_score"]), 120)
     assert state(hass, f"sensor.{HUB}_pending_alerts") == "0"
-    await wait_for(lambda: entry.runtime_data.ws_connected)
+    await wait_for(lambda: entry.runtime_data.push.connected)
 
 
 async def test_pagination_is_followed(

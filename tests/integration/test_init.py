@@ -19,7 +19,7 @@ async def test_setup_and_unload(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await wait_for(lambda: config_entry.runtime_data.ws_connected)
+    await wait_for(lambda: config_entry.runtime_data.push.connected)
 
     assert config_entry.state is ConfigEntryState.LOADED
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), config_entry.entry_id)

@@ -422,7 +422,7 @@ async def test_server_errors(hass: HomeAssistant, hsi_server: HSIServer) -> None
     try:
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
-        await wait_for(lambda: entry.runtime_data.ws_connected, TIMEOUT)
+        await wait_for(lambda: entry.runtime_data.push.connected, TIMEOUT)
 
         await hsi_server.stop()
         with pytest.raises(HomeAssistantError) as err:

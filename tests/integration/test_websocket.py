@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 from unittest.mock import patch
 
 import aiohttp
@@ -24,12 +24,14 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.home_security_intelligence.const import DOMAIN, EVENT_SECURITY_EVENT
+from custom_components.home_security_intelligence.api_types import PUSH_MESSAGE_TYPES
 from custom_components.home_security_intelligence.coordinator import HSICoordinator
+from custom_components.home_security_intelligence.push import PushChannel
 
 from .conftest import state, wait_for
 from .hsi_server import SERVER_PYTHON, HSIServer, eventually
 
-COORDINATOR = "custom_components.home_security_intelligence.coordinator"
+PUSH = "custom_components.home_security_intelligence.push"
 #: The message types a camera's first upload, a user's review/acknowledge and a camera's deletion
 #: make the server publish (system.status: the stats, pushed when they change).
 SERVER_PUSHED_TYPES = {
@@ -48,8 +50,8 @@ SERVER_PUSHED_TYPES = {
 def backoff(initial: float, maximum: float) -> Iterator[None]:
     """A shorter reconnect backoff for the integration (doubling from `initial` up to `maximum`)."""
     with (
-        patch(f"{COORDINATOR}.WS_BACKOFF_INITIAL", initial),
-        patch(f"{COORDINATOR}.WS_BACKOFF_MAX", maximum),
+        patch(f"{PUSH}.WS_BACKOFF_INITIAL", initial),
+        patch(f"{PUSH}.WS_BACKOFF_MAX", maximum),
     ):
         yield
 
@@ -60,7 +62,7 @@ async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> HSICoordinator:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     coordinator: HSICoordinator = entry.runtime_data
-    await wait_for(lambda: coordinator.ws_connected, 30)
+    await wait_for(lambda: coordinator.push.connected, 30)
     return coordinator
 
 
@@ -137,13 +139,13 @@ async def test_every_pushed_type_arrives(
     camera."""
     coordinator: HSICoordinator = loaded_entry.runtime_data
     seen: list[str] = []
-    handle = coordinator.async_handle_message
+    handle = coordinator.push.async_handle_message
 
     def spy(msg_type: str, data: dict[str, Any]) -> None:
         seen.append(msg_type)
         handle(msg_type, data)
 
-    with patch.object(coordinator, "async_handle_message", spy):
+    with patch.object(coordinator.push, "async_handle_message", spy):
         await hsi_server.create_rule()
         event = await hsi_server.upload_and_wait("Front Door", "front_door")
         alert = await alert_for(hsi_server, event["id"])
@@ -182,11 +184,11 @@ async def test_reconnects_and_catches_up(
         )
 
         await hsi_server.stop()
-        await wait_for(lambda: not coordinator.ws_connected, 30)
+        await wait_for(lambda: not coordinator.push.connected, 30)
         # The lost socket made the integration try REST at once: the server is gone too.
         await wait_for(lambda: state(hass, switch) == "unavailable", 30)
         await hsi_server.start()
-        await wait_for(lambda: coordinator.ws_connected, 30)
+        await wait_for(lambda: coordinator.push.connected, 30)
         # Read on reconnecting, well before the one-minute safety-net poll.
         await wait_for(lambda: state(hass, switch) == "off", 30)
         assert caplog.text.count("Lost the push connection") == 1
@@ -214,10 +216,10 @@ async def test_backoff_while_server_is_down(
         # Capped: without the cap the last gaps would be 2, 4 and 8 s.
         assert max(gaps[3:]) < 1.9, gaps
         assert caplog.text.count("Lost the push connection") == 1
-        assert coordinator.ws_connected is False
+        assert coordinator.push.connected is False
 
         await hsi_server.start()
-        await wait_for(lambda: coordinator.ws_connected, 30)
+        await wait_for(lambda: coordinator.push.connected, 30)
         assert attempts[-1][1] == "connected"
         assert caplog.text.count("Lost the push connection") == 1
 
@@ -249,7 +251,7 @@ async def test_rejected_key_starts_reauth(
         count = len(attempts)
         await asyncio.sleep(2)
         assert len(attempts) == count
-        assert coordinator.ws_connected is False
+        assert coordinator.push.connected is False
 
 
 async def test_bad_messages_are_ignored(
@@ -268,7 +270,7 @@ async def test_bad_messages_are_ignored(
     fired = async_capture_events(hass, EVENT_SECURITY_EVENT)
 
     for text in ("not json", "[1, 2]", '{"type": "camera.updated"}', '{"type": "mystery", "data": {}}'):
-        coordinator.async_handle_text(text)
+        coordinator.push.async_handle_text(text)
     for message in (
         {"type": "camera.updated", "data": "oops"},
         {"type": "camera.updated", "data": {"name": "No id"}},
@@ -289,7 +291,7 @@ async def test_bad_messages_are_ignored(
     await wait_for(lambda: state(hass, "sensor.garage_risk_score") == str(second["risk_score"]), 60)
     await wait_for(lambda: state(hass, "binary_sensor.garage_connectivity") == "on")
 
-    assert coordinator.ws_connected is True
+    assert coordinator.push.connected is True
     assert "ghost" not in coordinator.data.cameras
     after = coordinator.data.cameras["front_door"]
     assert after["name"] == before["name"] == "Front Door"
@@ -298,3 +300,11 @@ async def test_bad_messages_are_ignored(
     assert coordinator.data.health["version"] == health_before["version"]
     assert {e.data["camera_id"] for e in fired} == {"garage"}
     assert not [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
+
+
+def test_every_server_message_type_is_applied() -> None:
+    """The push channel has an applier for each message type the server's OpenAPI document lists
+    (api_types.py, generated from it), so a type the server adds cannot be subscribed to and then
+    dropped unseen."""
+    channel = PushChannel(cast(HSICoordinator, None))
+    assert set(channel._appliers) == set(PUSH_MESSAGE_TYPES)

@@ -81,7 +81,7 @@ async def test_rates_converge_to_the_true_rate(engine: AsyncEngine) -> None:
         # Per slot, ten weekly samples: the EWMA is their exact mean, near the true rate.
         assert abs(np.mean(by_hour[14]) - 6.0) < 0.6
         assert all(abs(value - 6.0) < 2.5 for value in by_hour[14])
-        assert np.mean(by_hour[3]) < 0.4  # the reference's +1 counter would say 1.0 here
+        assert np.mean(by_hour[3]) < 0.4  # a +1-per-observation counter would say 1.0 here
         assert abs(np.mean([np.mean(by_hour[h]) for h in range(24) if h not in RATES]) - 1.0) < 0.2
 
         classes = {

@@ -30,6 +30,7 @@ from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
 from server.db import session_factory
+from server.health import health_report
 from server.models import Alert, AlertRule, Camera, Detection, Event, Log, Zone
 from server.pipeline import media
 from server.pipeline.batcher import BatchAggregator
@@ -211,7 +212,7 @@ async def test_upload_becomes_an_llm_scored_event_and_an_alert(
     rule = await _camera_with_zone_and_rule(sessions)
     settings = _settings(tmp_path, db_url, redis_url, **_tiny_llm(tiny_gguf))
     runtime = await start_server(settings, ["watcher", "detect", "analyze"])
-    assert (await runtime.health())["components"]["analyzer"]["status"] == "healthy"
+    assert (await health_report(runtime))["components"]["analyzer"]["status"] == "healthy"
     await _upload_photo(settings)
 
     # Notify first: the event and its alert go out with the rules scorer's assessment, before any model
@@ -288,7 +289,7 @@ async def test_a_broken_llm_still_gives_an_event_scored_by_the_fallback_and_a_lo
         llm = {**_tiny_llm(tiny_gguf), "llm_timeout_seconds": 0.001}
     settings = _settings(tmp_path, db_url, redis_url, **llm)
     runtime = await start_server(settings, ["watcher", "detect", "analyze"])
-    health = await runtime.health()
+    health = await health_report(runtime)
     analyzer = health["components"]["analyzer"]
     assert analyzer["loaded"] is (failure == "times_out")
     if failure == "never_loads":

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from server.runtime import HEALTH_INDEX, HEALTH_TTL_SECONDS, WorkerHealth, worker_components
+from server.health import HEALTH_INDEX, HEALTH_TTL_SECONDS, WorkerHealth, worker_components
 from tests.support.gguf import write_corrupt_gguf
 from tests.support.pipeline import eventually
 from tests.support.processes import free_port, health, start_server

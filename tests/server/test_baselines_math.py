@@ -1,4 +1,4 @@
-"""Baselines measure rates (not the reference system's converge-to-1 counter), and anomalies mean something."""
+"""Baselines measure rates (not a counter whose "average" converges to 1), and anomalies mean something."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_ewma_converges_to_the_true_rate(rate: float, seed: int) -> None:
 
 @pytest.mark.parametrize("rate", [0.0, 3.0, 7.0, 25.0])
 def test_rates_do_not_converge_to_one(rate: float) -> None:
-    """The reference defect: +1 per observation made every slot read ~1 whatever the traffic."""
+    """A +1-per-observation counter reads ~1 in every slot whatever the traffic; a rate does not."""
     stats = feed(np.random.default_rng(7).poisson(rate, size=500))
     assert stats.avg == pytest.approx(rate, abs=5 * ewma_sd(rate) + 0.02)
 

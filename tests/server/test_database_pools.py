@@ -22,10 +22,10 @@ from sqlalchemy import insert
 
 from server.api.app import create_app
 from server.apikeys import KEY_FILE_NAME
+from server.application import api_runtime
 from server.models import Camera, Event
 from server.pipeline.cameras import ensure_camera
 from server.pipeline.intake import already_processed
-from server.runner import api_runtime
 from server.runtime import Runtime
 from tests.server.api.conftest import TEST_API_SETTINGS
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings

@@ -170,7 +170,7 @@ async def _insert(conn: AsyncConnection, table: str, values: str, columns: str =
 
 
 async def test_server_defaults_fill_in_for_raw_sql_inserts(engine: AsyncEngine) -> None:
-    """The database itself supplies every default the reference lists (not only the ORM)."""
+    """The database itself supplies every default the base schema lists (not only the ORM)."""
     async with engine.begin() as conn:
         camera = await _insert(conn, "cameras", "VALUES ('c', 'C', '/c')", "(id, name, folder_path)")
         event = await _insert(conn, "events", "VALUES ('b', 'c', now())", "(batch_id, camera_id, started_at)")

@@ -1,8 +1,8 @@
-"""The migrated schema, read back from PostgreSQL's catalogue, matches shared/reference/data-model.md.
+"""The migrated schema, read back from PostgreSQL's catalogue, matches the base schema (README, "Data model").
 
-Every expectation below is written from the reference (plus the documented HSI extensions:
+Every expectation below is written from the base schema (plus the documented HSI extensions:
 `events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index,
-names for the constraints the reference leaves unnamed, revision 0004's list indexes and the rollup
+names for the constraints the base schema leaves unnamed, revision 0004's list indexes and the rollup
 tables `event_counts_hourly` / `store_counters` with their triggers, and the revision 0005 columns
 (nullable `alert_rules.severity`, three `cameras` columns), and revision 0006's stationary objects,
 loitering zones and object filters (`detections.track_id`/`stationary` with their index,

@@ -25,7 +25,7 @@ from server.detect import COCO_CLASSES, Detector, load_detector
 from server.models import Camera, Detection, Event, Log
 from server.pipeline import dedup
 from server.pipeline.broadcast import CHANNEL
-from server.pipeline.detect_worker import DetectWorker
+from server.pipeline.detect_worker import DetectionSink, DetectWorker
 from server.pipeline.intake import pipeline_stream
 from server.pipeline.watcher import FileWatcher
 from server.runtime import Runtime
@@ -61,11 +61,13 @@ def _settings(tmp_path: Path, tiny_model: Path) -> Settings:
 
 
 @asynccontextmanager
-async def running(runtime: Runtime, detector: Detector, *, catch_up: bool = False) -> AsyncIterator[FileWatcher]:
+async def running(
+    runtime: Runtime, detector: Detector, *, catch_up: bool = False, sink: DetectionSink | None = None
+) -> AsyncIterator[FileWatcher]:
     """Watcher + one detect worker on the test's stores, stopped cleanly afterwards."""
     watcher = FileWatcher(runtime)
     await watcher.start()
-    worker = DetectWorker(runtime, detector, consumer="test-worker")
+    worker = DetectWorker(runtime, detector, consumer="test-worker", sink=sink)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -97,11 +99,10 @@ async def test_images_and_a_clip_in_three_camera_folders(
         async def sink(camera_id: str, detections: list[Detection]) -> None:
             sink_calls.append((camera_id, [d.id for d in detections]))
 
-        runtime.detection_sink = sink
         pubsub = runtime.redis.pubsub()
         await pubsub.subscribe(CHANNEL)
         folders = ["Front Door", "garage", "Back-Yard"]
-        async with running(runtime, detector) as watcher:
+        async with running(runtime, detector, sink=sink) as watcher:
             files = [
                 write_jpeg(settings.cameras_dir / folders[n % 3] / f"snap_{n}.jpg", seed=n) for n in range(6)
             ]
@@ -213,8 +214,7 @@ async def test_old_bytes_uploaded_again_after_the_ledger_forgot_them_make_no_sec
         async def sink(camera_id: str, detections: list[Detection]) -> None:
             handed_on.append([d.id for d in detections])
 
-        runtime.detection_sink = sink
-        async with running(runtime, detector):
+        async with running(runtime, detector, sink=sink):
             first = write_jpeg(settings.cameras_dir / "porch" / "a.jpg", seed=12)
             await eventually(lambda: _processed(runtime))
             rows = await _rows(runtime)

@@ -18,12 +18,13 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from server.health import WorkerHealth, health_report
 from server.models import Camera, GPUStats, Log
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.camera_health import mark_silent_cameras_offline
 from server.pipeline.cameras import ensure_camera, record_upload
 from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, run_gpu_sampler, write_sample
-from server.runtime import Runtime, WorkerHealth
+from server.runtime import Runtime
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
 
 
@@ -176,7 +177,7 @@ async def test_without_a_gpu_the_sampler_says_unavailable_and_nothing_breaks(run
     publisher = WorkerHealth(runtime.redis, "detect", "test", {"gpu": gpu_probe(sampler)})
     await publisher.publish()
     try:
-        health = await runtime.health()
+        health = await health_report(runtime)
     finally:
         await publisher.withdraw()
     assert health["status"] == "healthy"  # "unavailable" is information, not degradation

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from server.detect import COCO_CLASSES
+from server.health import health_report
 from server.models import Detection
 from server.pipeline import dedup
 from server.pipeline.intake import pipeline_stream, submit_file
@@ -131,7 +132,7 @@ async def test_serve_runs_watcher_and_detect_with_the_default_detector(
     server = asyncio.create_task(serve(settings, ["watcher", "detect"], stop=stop, on_ready=on_ready))
     try:
         runtime = await asyncio.wait_for(ready, 120)
-        health = await runtime.health()
+        health = await health_report(runtime)
         detector = health["components"]["detector"]
         assert detector["status"] == "healthy" and detector["backend"] == "ssd_mobilenet"
         assert detector["fallback"] is False and "HSI_DETECTOR_MODEL is not set" in detector["reason"]
@@ -152,6 +153,6 @@ async def test_serve_runs_watcher_and_detect_with_the_default_detector(
 
 @pytest.mark.parametrize("role", ["watcher", "detect"])
 def test_pipeline_roles_are_registered(role: str) -> None:
-    from server.runner import role_starters
+    from server.runner import ROLES
 
-    assert role in role_starters()
+    assert role in ROLES

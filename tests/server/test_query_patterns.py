@@ -1,9 +1,9 @@
-"""Every "Common Query Pattern" of the data-model reference, on real PostgreSQL.
+"""Every "Common Query Pattern" of the base schema (README, "Data model"), on real PostgreSQL.
 
 Each test inserts known rows (enough of them, with realistic selectivity, that an index is the
-sensible plan), runs the reference's statement, asserts the exact ids in the exact order, and then
+sensible plan), runs the base schema's statement, asserts the exact ids in the exact order, and then
 EXPLAINs the same statement with `SET LOCAL enable_seqscan = off` to check that PostgreSQL can serve
-it from the index the reference names (so a dropped or renamed index fails here).
+it from the index the base schema names (so a dropped or renamed index fails here).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ async def test_unreviewed_high_risk_events(
     await analyze(session)
     statement = (
         select(Event)
-        .where(Event.reviewed == False)  # noqa: E712 - the reference's form, compiled to SQL
+        .where(Event.reviewed == False)  # noqa: E712 - the base schema's form, compiled to SQL
         .where(Event.risk_score >= 60)
         .order_by(Event.started_at.desc())
         .limit(50)
@@ -278,7 +278,7 @@ async def test_full_text_event_search_ranked(
     assert found == ["s", "r"]
     assert_uses_index(await plan(engine, statement), "idx_events_search_vector")
 
-    # The reference's spelling (`match` + plainto_tsquery) finds the same rows in the same order.
+    # The base schema's spelling (`match` + plainto_tsquery) finds the same rows in the same order.
     reference = (
         select(Event)
         .where(Event.search_vector.match(query, postgresql_regconfig="english"))

@@ -1,8 +1,9 @@
 """A deterministic risk scorer: no model, always available, and the fallback of every LLM backend.
 
-Calibrated on the labelled scenario set in tests/server/scenarios.py, against the reference system's
-failure (two thirds of events high or critical). The score is built from explicit contributions, each
-of which also becomes a risk factor and a clause of the reasoning, so a user can see why:
+Calibrated on the labelled scenario set in tests/server/scenarios.py, so that only real threats score
+high or critical (routine activity, most of what a camera sees, stays low). The score is built from
+explicit contributions, each of which also becomes a risk factor and a clause of the reasoning, so a
+user can see why:
 
 1. **Base** by what was seen and where (class group × zone type), the most concerning detection wins.
 2. **Night** (22:00–06:00 local) adds to people and vehicles, much more at entry points and in the yard;
@@ -25,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from server.analyze.context import BatchContext, DetectionInfo, ZoneHit, ZoneType
+from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.prompt import part_of_day
 from server.analyze.risk import clamp_score, risk_level
 from server.analyze.schema import (
@@ -36,17 +37,15 @@ from server.analyze.schema import (
     RiskAssessment,
     fit,
 )
+from server.vocabulary import ObjectGroup, ZoneType, group_of
 
-PERSON, VEHICLE, CYCLE, ANIMAL, OTHER = "person", "vehicle", "cycle", "animal", "other"
-_GROUPS = {
-    "person": PERSON,
-    "car": VEHICLE,
-    "truck": VEHICLE,
-    "bus": VEHICLE,
-    "motorcycle": VEHICLE,
-    "bicycle": CYCLE,
-    **{name: ANIMAL for name in ("dog", "cat", "bird", "horse", "sheep", "cow")},
-}
+PERSON, VEHICLE, CYCLE, ANIMAL, OTHER = (
+    ObjectGroup.PERSON,
+    ObjectGroup.VEHICLE,
+    ObjectGroup.CYCLE,
+    ObjectGroup.ANIMAL,
+    ObjectGroup.OTHER,
+)
 NO_ZONE = "none"
 _ZONE_KEYS = (*(zone.value for zone in ZoneType), NO_ZONE)
 
@@ -91,10 +90,6 @@ _PROPERTY_ZONES = {ZoneType.ENTRY_POINT.value, ZoneType.DRIVEWAY.value, ZoneType
 def is_night(moment: datetime) -> bool:
     """22:00–06:00 on the home's clock (`moment` already local)."""
     return moment.hour >= NIGHT_START_HOUR or moment.hour < NIGHT_END_HOUR
-
-
-def group_of(object_type: str) -> str:
-    return _GROUPS.get(object_type.lower(), OTHER)
 
 
 @dataclass(frozen=True)

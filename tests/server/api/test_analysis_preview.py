@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.analyze.analyzer import FALLBACK_NAME, build_analyzer
+from server.api.analysis import ANALYZER
 from server.config import Settings
 from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
@@ -88,16 +89,17 @@ async def test_failing_previews_do_not_send_real_events_to_the_fallback(
     """Finding: the preview shared the pipeline's circuit breaker, so a user previewing against a
     struggling LLM opened it and the next real batches were scored by the rules fallback."""
     settings = Settings(llm="openai", llm_url=llm_server.url, llm_timeout_seconds=5.0)
-    runtime.analyzer = build_analyzer(settings, sleep=Sleeps())  # the process's one analyzer
+    # The process's one analyzer, as the application hands it to the app.
+    analyzer = client.server.app[ANALYZER].install(build_analyzer(settings, sleep=Sleeps()))
     try:
         llm_server.default = "error"
         for _ in range(3):
             response = await client.post("/api/analysis/preview", json=_batch("front_door"))
             assert (await response.json())["backend"] == FALLBACK_NAME
         llm_server.default = "valid"
-        assessment, backend = await runtime.analyzer.assess(SCENARIOS[0].ctx)  # a real batch, meanwhile
+        assessment, backend = await analyzer.assess(SCENARIOS[0].ctx)  # a real batch, meanwhile
         assert backend == "openai" and assessment.risk_score == GOOD_ANSWER["risk_score"]
-        status = runtime.analyzer.status()
+        status = analyzer.status()
         assert status["status"] == "healthy" and status["breaker"] == "closed"
         assert status["fallbacks"] == 0 and status["last_error"] is None
         # The preview's own breaker is open: previews spare the LLM until it recovers.
@@ -106,4 +108,4 @@ async def test_failing_previews_do_not_send_real_events_to_the_fallback(
         response = await client.post("/api/analysis/preview", json=_batch("front_door"))
         assert (await response.json())["backend"] == FALLBACK_NAME and llm_server.requests == []
     finally:
-        await runtime.analyzer.close()
+        await analyzer.close()

@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from server.db import Database, create_engine, session_factory
-from server.runtime import Runtime, WorkerHealth
+from server.health import WorkerHealth
+from server.runtime import Runtime
 
 LLM_URL = "http://hsi:s3cret-pass@llm.lan:8080/v1"
 MODEL = "/models/private/rtdetr-v2-custom.safetensors"

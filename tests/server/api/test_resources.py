@@ -31,7 +31,8 @@ from server.models import (
     Zone,
 )
 from server.logs import DatabaseLogHandler
-from server.runtime import Runtime, WorkerHealth
+from server.health import WorkerHealth
+from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
 from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.pipeline import eventually

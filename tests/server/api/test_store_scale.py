@@ -20,7 +20,7 @@ from server.api import events as events_api
 from server.api.app import create_app
 from server.api.event_counts import count_events, rollup_levels
 from server.api.events import StatsQuery, filtered
-from server.api.state import SERVICES
+from server.api.key_cache import API_KEYS
 from server.apikeys import KEY_FILE_NAME
 from server.models import APIKey, Camera, Event
 from server.runtime import Runtime
@@ -73,7 +73,7 @@ async def test_keys_are_checked_in_memory_and_revocation_reaches_every_process(r
         headers = {"X-API-Key": admin.read_text().strip()}
         phone = await _json(await first.post("/api/keys", json={"name": "phone"}, headers=headers), 201)
         tablet = await _json(await first.post("/api/keys", json={"name": "tablet"}, headers=headers), 201)
-        cache = second_app[SERVICES]["keys"]
+        cache = second_app[API_KEYS]
         assert cache.listening
         await asyncio.sleep(0.2)  # the creations' own notifications (they empty the caches) arrive first
         for key in (phone["key"], tablet["key"]):

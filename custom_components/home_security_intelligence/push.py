@@ -1,0 +1,273 @@
+"""The push channel: the server's WebSocket, turned into typed updates of the coordinator's data.
+
+The server pushes its changes over ``/api/ws`` (cameras, events, alerts, detections, and
+``system.status`` whenever the stats or the health summary change). One task per config entry keeps
+the socket open, reconnecting with backoff; after each reconnect the coordinator reads everything
+over REST to catch up. Each message is checked for the fields it is applied with, then becomes a
+new ``HSIData`` (and, for events and alerts, a bus event). A malformed message is logged and
+skipped: one bad message must not end the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+import aiohttp
+
+from homeassistant.core import callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+
+from .api import HSIAuthError, HSIConnectionError
+from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Stats
+from .const import (
+    EVENT_ALERT,
+    EVENT_SECURITY_EVENT,
+    LOGGER,
+    SIGNAL_ALERT,
+    WS_BACKOFF_INITIAL,
+    WS_BACKOFF_MAX,
+)
+from .data import record_activity
+from .helpers import camera_device_id
+
+if TYPE_CHECKING:
+    from .coordinator import HSICoordinator
+
+#: Alerts whose refinement was already announced (a bounded memory: refinements come within minutes).
+REFINED_ALERTS_REMEMBERED = 1000
+
+# Fields a pushed message must carry to be applied (the ones read without a default).
+_REQUIRED_FIELDS: dict[str, frozenset[str]] = {
+    "camera.updated": frozenset({"id"}),
+    "camera.deleted": frozenset({"id"}),
+    "event.created": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
+    "event.updated": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
+    "alert.created": frozenset({"id"}),
+    "alert.updated": frozenset({"id"}),
+    "detection.created": frozenset({"camera_id"}),
+}
+
+
+#: The fields of a camera's `last_event`: the server's summary is a part of the event.
+_SUMMARY_FIELDS = EventSummary.__required_keys__ | EventSummary.__optional_keys__
+
+
+def _summary_of(event: Event) -> EventSummary:
+    """A pushed event as the camera's latest event, in the server's `EventSummary` shape."""
+    return cast(EventSummary, {key: value for key, value in event.items() if key in _SUMMARY_FIELDS})
+
+
+class PushChannel:
+    """The WebSocket of one config entry's server, applied to its coordinator."""
+
+    def __init__(self, coordinator: HSICoordinator) -> None:
+        """Push into ``coordinator`` (which owns the data and the REST catch-up)."""
+        self.coordinator = coordinator
+        self.connected = False
+        self._lost_logged = False
+        self._refined_alerts: OrderedDict[str, None] = OrderedDict()
+        # One per type the server pushes (tests/integration/test_websocket.py checks them against
+        # api_types.PUSH_MESSAGE_TYPES); called with the action ("created", "updated"...) and data.
+        self._appliers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "camera.updated": self._apply_camera,
+            "camera.deleted": self._apply_camera_deleted,
+            "event.created": self._apply_event,
+            "event.updated": self._apply_event,
+            "alert.created": self._apply_alert,
+            "alert.updated": self._apply_alert,
+            "detection.created": self._apply_detection,
+            "system.status": self._apply_status,
+        }
+
+    async def async_run(self) -> None:
+        """Keep the WebSocket open for the entry's lifetime, reconnecting with backoff."""
+        coordinator = self.coordinator
+        backoff = WS_BACKOFF_INITIAL
+        while True:
+            try:
+                ws = await coordinator.client.ws_connect()
+            except HSIAuthError:
+                self._lost("API key rejected")
+                coordinator.config_entry.async_start_reauth(coordinator.hass)
+                return
+            except HSIConnectionError as err:
+                self._lost(str(err))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, WS_BACKOFF_MAX)
+                continue
+            backoff = WS_BACKOFF_INITIAL
+            try:
+                await self._session(ws)
+            finally:
+                await ws.close()
+            self._lost("connection closed")
+            # Entities go unavailable now if REST is down too, instead of a minute later.
+            await coordinator.async_refresh()
+            await asyncio.sleep(backoff)
+
+    def _lost(self, reason: str) -> None:
+        self.connected = False
+        if not self._lost_logged:
+            LOGGER.warning(
+                "Lost the push connection to %s: %s", self.coordinator.client.base_url, reason
+            )
+            self._lost_logged = True
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Subscribe, catch up over REST, then apply pushed messages until the socket ends."""
+        self.connected = True
+        if self._lost_logged:
+            LOGGER.info("Push connection to %s is back", self.coordinator.client.base_url)
+            self._lost_logged = False
+            await self.coordinator.async_refresh()
+        await ws.send_json({"type": "subscribe", "data": {"types": list(PUSH_MESSAGE_TYPES)}})
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            self.async_handle_text(message.data)
+
+    @callback
+    def async_handle_text(self, text: str) -> None:
+        """Apply one message as received; a malformed one is logged and skipped, never fatal."""
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            LOGGER.debug("Ignoring a push message that is not JSON: %.200s", text)
+            return
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+            LOGGER.debug("Ignoring a push message without a data object: %.200s", text)
+            return
+        try:
+            self.async_handle_message(str(payload.get("type")), payload["data"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            # One bad message (a server of another version, a bug) must not end the push channel.
+            LOGGER.warning("Ignoring a malformed push message (%r): %.200s", err, text)
+
+    @callback
+    def async_handle_message(self, msg_type: str, data: dict[str, Any]) -> None:
+        """Apply one pushed message to the state and fan it out to HA."""
+        applier = self._appliers.get(msg_type)
+        if (
+            applier is None
+            or self.coordinator.data is None
+            or not _REQUIRED_FIELDS.get(msg_type, frozenset()) <= data.keys()
+        ):
+            return
+        applier(msg_type.split(".")[1], data)
+
+    def _apply_camera(self, action: str, data: dict[str, Any]) -> None:
+        current = self.coordinator.data
+        if data["id"] not in current.cameras and not {"name", "status"} <= data.keys():
+            return  # a camera seen for the first time must be complete
+        cameras = dict(current.cameras)
+        cameras[data["id"]] = cast(Camera, {**cameras.get(data["id"], {}), **data})
+        self.coordinator.async_set_updated_data(replace(current, cameras=cameras))
+
+    def _apply_camera_deleted(self, action: str, data: dict[str, Any]) -> None:
+        # Listeners remove the camera's device (and so its entities) at once.
+        current = self.coordinator.data
+        cameras = {key: value for key, value in current.cameras.items() if key != data["id"]}
+        self.coordinator.async_set_updated_data(replace(current, cameras=cameras))
+
+    def _apply_status(self, action: str, data: dict[str, Any]) -> None:
+        current = self.coordinator.data
+        health, stats = current.health, current.stats
+        if isinstance(data.get("components"), dict) and isinstance(data.get("version"), str):
+            health = cast(Health, data)
+            self.coordinator.issues.check_health(health)
+        if isinstance(data.get("queues"), dict):
+            stats = cast(Stats, {**stats, **data})
+        self.coordinator.async_set_updated_data(replace(current, health=health, stats=stats))
+
+    def _apply_event(self, action: str, data: dict[str, Any]) -> None:
+        coordinator = self.coordinator
+        event = cast(Event, data)
+        camera_id = event["camera_id"]
+        cameras = dict(coordinator.data.cameras)
+        activity = dict(coordinator.data.activity)
+        camera = cameras.get(camera_id)
+        if camera is not None:
+            last = camera.get("last_event")
+            if last is None or event["id"] >= last["id"]:
+                cameras[camera_id] = cast(Camera, {**camera, "last_event": _summary_of(event)})
+        if action == "created":
+            record_activity(activity, camera_id, event.get("object_types") or [], event["started_at"])
+        fields = {key: value for key, value in event.items() if key != "thumbnail_url"}
+        coordinator.hass.bus.async_fire(
+            EVENT_SECURITY_EVENT,
+            {
+                **fields,
+                "action": action,
+                "config_entry_id": coordinator.config_entry.entry_id,
+                "device_id": camera_device_id(coordinator.hass, coordinator.instance_id, camera_id),
+                "thumbnail_path": coordinator.media_path(event.get("thumbnail_url")),
+            },
+        )
+        coordinator.async_set_updated_data(
+            replace(coordinator.data, cameras=cameras, activity=activity)
+        )
+
+    def _apply_alert(self, action: str, data: dict[str, Any]) -> None:
+        coordinator = self.coordinator
+        alert = cast(Alert, data)
+        metadata = alert.get("metadata") or {}
+        camera_id = metadata.get("camera_id")
+        # The server alerts first with the rules scorer's assessment and updates the alert once the LLM
+        # has answered, keeping the first figures under `metadata.initial`: the first update that
+        # carries them is the refinement (later ones are status changes).
+        alert_id = str(alert.get("id"))
+        if action == "updated" and "initial" in metadata and alert_id not in self._refined_alerts:
+            action = "refined"
+            self._refined_alerts[alert_id] = None
+            while len(self._refined_alerts) > REFINED_ALERTS_REMEMBERED:
+                self._refined_alerts.popitem(last=False)
+        payload: dict[str, Any] = {
+            **alert,
+            "action": action,
+            "refined": action == "refined",
+            "camera_id": camera_id,
+            "config_entry_id": coordinator.config_entry.entry_id,
+            "device_id": camera_device_id(coordinator.hass, coordinator.instance_id, camera_id),
+            "summary": metadata.get("summary"),
+            "risk_score": metadata.get("risk_score"),
+            # The severity is the rule's own, or the event's risk level (`severity_source` says which).
+            "risk_level": metadata.get("risk_level"),
+            "severity_source": metadata.get("severity_source"),
+            "object_types": list(metadata.get("object_types") or []),
+            "thumbnail_path": coordinator.media_path(metadata.get("thumbnail_url")),
+        }
+        coordinator.hass.bus.async_fire(EVENT_ALERT, payload)
+        # The alert entity fires for a new alert, and again when the AI text arrives for one nobody
+        # has handled yet (a notification is then replaced, not repeated).
+        if action == "created" or (
+            action == "refined" and alert.get("status") in ("pending", "delivered")
+        ):
+            async_dispatcher_send(
+                coordinator.hass, SIGNAL_ALERT.format(coordinator.config_entry.entry_id), payload
+            )
+        # Pending-alert counters moved: refresh soon (debounced), not on every message.
+        coordinator.config_entry.async_create_task(
+            coordinator.hass, coordinator.async_request_refresh()
+        )
+
+    def _apply_detection(self, action: str, detection: dict[str, Any]) -> None:
+        coordinator = self.coordinator
+        camera_id = str(detection["camera_id"])
+        cameras = dict(coordinator.data.cameras)
+        activity = dict(coordinator.data.activity)
+        if (camera := cameras.get(camera_id)) is not None and "id" in detection:
+            cameras[camera_id] = cast(Camera, {**camera, "last_detection_id": detection["id"]})
+        record_activity(
+            activity,
+            camera_id,
+            [str(detection.get("object_type", ""))],
+            str(detection.get("detected_at", "")),
+        )
+        coordinator.async_set_updated_data(
+            replace(coordinator.data, cameras=cameras, activity=activity)
+        )
