@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     batch_max_detections: int = Field(500, ge=1, le=100_000)
     fast_path_confidence: float = Field(0.90, ge=0.0, le=1.0)
     fast_path_object_types: CommaList = Field(default_factory=lambda: ["person"])
+    # Stationary objects (server/pipeline/stationary.py): an object that stays put this long is marked
+    # stationary and stays out of events until it moves; 0 turns the tracking off.
+    stationary_seconds: float = Field(60.0, ge=0, le=86_400)
+    #: Classes never marked stationary: a person standing still is what zones' loitering time judges.
+    stationary_exempt_types: CommaList = Field(default_factory=lambda: ["person"])
+    #: A tracked object unseen this long is forgotten (a car back after that is a new arrival).
+    stationary_forget_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
 
     dedup_ttl_seconds: int = Field(300, ge=60, le=3600)
     queue_max_len: int = Field(10_000, ge=10)
@@ -128,7 +135,9 @@ class Settings(BaseSettings):
     #: Disk guard: below this share of free space on the media folder's disk, the oldest media go first.
     media_min_free_percent: float = Field(10.0, ge=0, le=90)
 
-    @field_validator("detection_classes", "fast_path_object_types", "webhook_allowed_networks", mode="before")
+    @field_validator(
+        "detection_classes", "fast_path_object_types", "stationary_exempt_types", "webhook_allowed_networks", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         """Accept `person,car` from the environment as well as a JSON list from options.json."""

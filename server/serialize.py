@@ -76,6 +76,8 @@ def detection_to_dict(detection: Readable) -> dict[str, Any]:
         "video_codec": get("video_codec"),
         "video_width": get("video_width"),
         "video_height": get("video_height"),
+        "track_id": get("track_id"),
+        "stationary": bool(get("stationary")),
     }
 
 
@@ -211,6 +213,9 @@ def zone_to_dict(zone: Readable) -> dict[str, Any]:
         "color": get("color"),
         "enabled": get("enabled"),
         "priority": get("priority"),
+        "loitering_seconds": get("loitering_seconds"),
+        "loitering_classes": get("loitering_classes"),
+        "object_filters": get("object_filters"),
         "created_at": _iso(get("created_at")),
         "updated_at": _iso(get("updated_at")),
     }

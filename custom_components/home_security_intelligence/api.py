@@ -28,6 +28,7 @@ from .api_types import (
     Detection,
     Event,
     Health,
+    ObjectFilters,
     Page,
     RuleTest,
     SearchHit,
@@ -310,6 +311,21 @@ class HSIClient:
             await self._request(
                 "POST", f"/api/cameras/{camera_id}/zones", json=dict(body)
             ),
+        )
+
+    async def camera_filters(self, camera_id: str) -> ObjectFilters:
+        """A camera's object filters and masks."""
+        return cast(
+            ObjectFilters, await self._request("GET", f"/api/cameras/{camera_id}/filters")
+        )
+
+    async def replace_camera_filters(
+        self, camera_id: str, body: Mapping[str, Any]
+    ) -> ObjectFilters:
+        """Replace a camera's object filters and masks (``{}`` removes them all)."""
+        return cast(
+            ObjectFilters,
+            await self._request("PUT", f"/api/cameras/{camera_id}/filters", json=dict(body)),
         )
 
     async def update_zone(

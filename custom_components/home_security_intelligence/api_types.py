@@ -163,6 +163,10 @@ class Detection(TypedDict):
     video_codec: str | None
     video_width: int | None
     video_height: int | None
+    #: The object across the camera's uploads (null: not tracked).
+    track_id: int | None
+    #: The object had stayed put: stored, but in no event and no alert.
+    stationary: bool
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -255,6 +259,9 @@ class Zone(TypedDict):
     color: str
     enabled: bool
     priority: int
+    loitering_seconds: int | None
+    loitering_classes: list[str] | None
+    object_filters: dict[str, Any] | None
     created_at: str
     updated_at: str
 
@@ -279,6 +286,28 @@ class RuleTest(TypedDict):
 
     rule_id: str
     results: list[RuleTestResult]
+
+
+class ClassFilter(TypedDict):
+    """What a real object of one class looks like on this camera; an unset bound does not filter."""
+
+    #: Smallest box area, as a share of the frame (0.01 = 1 %).
+    min_area: NotRequired[float | None]
+    #: Lowest detector confidence.
+    min_score: NotRequired[float | None]
+    #: Smallest width / height.
+    min_ratio: NotRequired[float | None]
+    #: Largest width / height.
+    max_ratio: NotRequired[float | None]
+
+
+class ObjectFilters(TypedDict):
+    """A camera's (or zone's) filters: per class (`"*"` for every other class) and mask polygons."""
+
+    #: Filters by class name ("person", "car"); "*" applies to classes without their own.
+    classes: NotRequired[dict[str, ClassFilter]]
+    #: Polygons ([[x, y], ...] fractions of the image) where detections are ignored.
+    masks: NotRequired[list[list[list[float]]]]
 
 
 class Page(TypedDict, Generic[_T]):

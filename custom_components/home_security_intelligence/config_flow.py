@@ -8,13 +8,12 @@ added twice and reconfigure cannot switch servers), the stats endpoint proves th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import voluptuous as vol
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -45,7 +44,6 @@ from .api import (
     HSIConnectionError,
     HSIError,
     HSIResponseError,
-    HSIValidationError,
 )
 from .api_types import Health
 from .const import (
@@ -58,20 +56,25 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     LOGGER,
+    LOITERING_CLASSES,
     OBJECT_TYPES,
     SEVERITIES,
     SEVERITY_FROM_RISK,
     SUBENTRY_ALERT_RULE,
+    SUBENTRY_OBJECT_FILTERS,
     SUBENTRY_ZONE,
     WEEKDAYS,
     ZONE_SHAPES,
     ZONE_TYPES,
 )
 from .coordinator import HSICoordinator
+from .filters_flow import ObjectFiltersSubentryFlow
+from .subentry_flow import HSISubentryFlow
 from .subentry_data import (
     ZONE_FIELDS,
     format_coordinates,
     hex_to_rgb,
+    loitering_body,
     parse_coordinates,
     rgb_to_hex,
     rule_body_from_form,
@@ -149,8 +152,12 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Alert rules and zones are subentries of a server."""
-        return {SUBENTRY_ALERT_RULE: AlertRuleSubentryFlow, SUBENTRY_ZONE: ZoneSubentryFlow}
+        """Alert rules, zones and cameras' object filters are subentries of a server."""
+        return {
+            SUBENTRY_ALERT_RULE: AlertRuleSubentryFlow,
+            SUBENTRY_ZONE: ZoneSubentryFlow,
+            SUBENTRY_OBJECT_FILTERS: ObjectFiltersSubentryFlow,
+        }
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -271,55 +278,7 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class _HSISubentryFlow(ConfigSubentryFlow):
-    """Shared plumbing: the loaded entry's coordinator and error mapping."""
-
-    def _coordinator(self) -> HSICoordinator | None:
-        entry = self._get_entry()
-        if entry.state is not ConfigEntryState.LOADED:
-            return None
-        return cast(HSICoordinator, entry.runtime_data)
-
-    def _reconfigure_current(self) -> Mapping[str, Any]:
-        """What the edit form starts from: the server's current object as last read, or the
-        subentry's data while the coordinator has none (not loaded, or the object is gone)."""
-        subentry = self._get_reconfigure_subentry()
-        coordinator = self._coordinator()
-        mirrored = coordinator.data.mirrored(subentry.subentry_type) if coordinator else {}
-        if (found := mirrored.get(str(subentry.unique_id))) is not None:
-            return found[1]
-        return subentry.data
-
-    def _camera_options(self, coordinator: HSICoordinator) -> list[SelectOptionDict]:
-        return [
-            SelectOptionDict(value=camera_id, label=camera["name"])
-            for camera_id, camera in sorted(
-                coordinator.data.cameras.items(), key=lambda item: item[1]["name"]
-            )
-        ]
-
-    @staticmethod
-    def _errors_from(
-        err: HSIError, fields: set[str], placeholders: dict[str, str]
-    ) -> dict[str, str]:
-        """Map a server refusal to field errors where the field is on the form."""
-        if isinstance(err, HSIValidationError):
-            errors = {
-                field: "invalid_value" for field in err.field_errors if field in fields
-            }
-            placeholders["message"] = "; ".join(
-                f"{field}: {message}" for field, message in err.field_errors.items()
-            ) or err.message
-            if not errors:
-                errors["base"] = "server_rejected"
-            return errors
-        placeholders["message"] = str(err)
-        if isinstance(err, HSIConnectionError):
-            return {"base": "cannot_connect"}
-        return {"base": "server_rejected"}
-
-
-class AlertRuleSubentryFlow(_HSISubentryFlow):
+class AlertRuleSubentryFlow(HSISubentryFlow):
     """Create or change an alert rule on the server."""
 
     async def async_step_user(
@@ -453,7 +412,7 @@ class AlertRuleSubentryFlow(_HSISubentryFlow):
         )
 
 
-class ZoneSubentryFlow(_HSISubentryFlow):
+class ZoneSubentryFlow(HSISubentryFlow):
     """Create or change a zone of a camera on the server."""
 
     async def async_step_user(
@@ -496,6 +455,7 @@ class ZoneSubentryFlow(_HSISubentryFlow):
                     "color": rgb_to_hex(user_input.get("color") or hex_to_rgb(DEFAULT_ZONE_COLOR)),
                     "enabled": user_input["enabled"],
                     "priority": int(user_input["priority"]),
+                    **loitering_body(user_input),
                 }
                 camera_id = str(current["camera_id"] if current else user_input["camera_id"])
                 try:
@@ -522,7 +482,7 @@ class ZoneSubentryFlow(_HSISubentryFlow):
         if user_input is not None:
             suggested = user_input
         elif current is not None:
-            suggested = {key: current[key] for key in ZONE_FIELDS if key in current}
+            suggested = {key: current[key] for key in ZONE_FIELDS if current.get(key) is not None}
             suggested["coordinates"] = format_coordinates(current.get("coordinates") or [])
             suggested["color"] = hex_to_rgb(str(current.get("color") or DEFAULT_ZONE_COLOR))
         else:
@@ -558,6 +518,16 @@ class ZoneSubentryFlow(_HSISubentryFlow):
                 vol.Required("enabled", default=True): BooleanSelector(),
                 vol.Required("priority", default=0): NumberSelector(
                     NumberSelectorConfig(min=0, max=100, step=1, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Optional("loitering_seconds"): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0, max=86400, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="s"
+                    )
+                ),
+                vol.Optional("loitering_classes"): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(LOITERING_CLASSES), multiple=True, custom_value=True
+                    )
                 ),
             }
         )

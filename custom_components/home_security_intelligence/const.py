@@ -26,6 +26,9 @@ CONF_SSL: Final = "ssl"
 
 SUBENTRY_ALERT_RULE: Final = "alert_rule"
 SUBENTRY_ZONE: Final = "zone"
+SUBENTRY_OBJECT_FILTERS: Final = "object_filters"
+#: Classes offered for a zone's loitering (any other COCO class can be typed in).
+LOITERING_CLASSES: Final = ("person", "car", "truck", "bicycle", "motorcycle", "dog")
 
 # Bus events (full payloads) for automations that prefer the bus to entities.
 EVENT_SECURITY_EVENT: Final = f"{DOMAIN}_event"

@@ -15,7 +15,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 
 from .api import HSIError
-from .const import LOGGER, SUBENTRY_ALERT_RULE, SUBENTRY_ZONE
+from .const import LOGGER, SUBENTRY_ALERT_RULE, SUBENTRY_OBJECT_FILTERS, SUBENTRY_ZONE
 from .coordinator import HSIConfigEntry, HSICoordinator
 
 
@@ -108,7 +108,10 @@ async def async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> N
                 await coordinator.client.delete_zone(
                     subentry.data["camera_id"], subentry.data["zone_id"]
                 )
-            _forget(coordinator, subentry)
+            elif subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:
+                await coordinator.client.replace_camera_filters(subentry.data["camera_id"], {})
+            if subentry.subentry_type != SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
+                _forget(coordinator, subentry)
         except HSIError as err:
             LOGGER.warning(
                 "Could not delete %s %s on the server (it will be imported again): %s",

@@ -36,6 +36,8 @@ ZONE_FIELDS = (
     "color",
     "enabled",
     "priority",
+    "loitering_seconds",
+    "loitering_classes",
 )
 
 
@@ -126,6 +128,16 @@ def rule_body_from_form(
     else:
         body["schedule"] = None
     return body
+
+
+def loitering_body(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """A zone's loitering fields from its form: no time (or 0) means the zone judges no dwell."""
+    seconds = user_input.get("loitering_seconds")
+    classes = [str(name).strip().lower() for name in user_input.get("loitering_classes") or ()]
+    return {
+        "loitering_seconds": int(seconds) if seconds else None,
+        "loitering_classes": [name for name in classes if name] or None,
+    }
 
 
 def parse_coordinates(text: str) -> list[list[float]]:

@@ -34,6 +34,7 @@ SCHEMAS = (
     "AlertRuleOut",
     "ZoneOut",
     "RuleTest",
+    "ObjectFilters",
 )
 #: Every list answers this envelope; pydantic names each instance `Page_<Item>_`.
 PAGE_PREFIX = "Page_"

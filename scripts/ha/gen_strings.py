@@ -73,6 +73,8 @@ ZONE_DATA = {
     "color": "Colour",
     "enabled": "Enabled",
     "priority": "Priority",
+    "loitering_seconds": "Loitering time",
+    "loitering_classes": "Loitering classes",
 }
 ZONE_DESC = {
     "camera_id": "The camera the zone belongs to.",
@@ -83,6 +85,14 @@ ZONE_DESC = {
     "color": "Colour used when drawing the zone.",
     "enabled": "Disabled zones are ignored by rules and analysis.",
     "priority": "Higher priority zones win when zones overlap.",
+    "loitering_seconds": "Presence in the zone longer than this (seconds) is loitering: it raises the event's risk with the factor \"loitering\". Empty or 0: the zone does not judge dwell.",
+    "loitering_classes": "Which objects can loiter here; empty: people.",
+}
+FILTERS_DATA = {"camera_id": "Camera", "classes": "Class filters", "masks": "Masks"}
+FILTERS_DESC = {
+    "camera_id": "The camera the filters belong to.",
+    "classes": "One line per class: `person: min_area=0.01 min_score=0.6 max_ratio=1.5` (area as a share of the image, score 0 to 1, ratio = width / height; `*` for every other class).",
+    "masks": "One polygon per line, its corners as x,y pairs from 0 to 1 like a zone's points, for example `0.6,0 1,0 1,0.3 0.6,0.3`. A detection standing in a mask (the bottom-centre of its box) is ignored.",
 }
 
 
@@ -186,6 +196,30 @@ STRINGS: dict[str, object] = {
                 "entry_not_loaded": "The server is not connected; try again when it is.",
                 "no_cameras": "The server has no cameras yet.",
                 "reconfigure_successful": "The zone was updated.",
+            },
+        },
+        "object_filters": {
+            "initiate_flow": {"user": "Set object filters", "reconfigure": "Edit object filters"},
+            "entry_type": "Object filters",
+            "step": {
+                step: {
+                    "title": "Object filters and masks",
+                    "description": "Filters say what a real object of a class looks like on this camera, masks where nothing counts. Detections they reject are not stored.{message}",
+                    "data": FILTERS_DATA if step == "user" else {k: v for k, v in FILTERS_DATA.items() if k != "camera_id"},
+                    "data_description": FILTERS_DESC if step == "user" else {k: v for k, v in FILTERS_DESC.items() if k != "camera_id"},
+                }
+                for step in ("user", "reconfigure")
+            },
+            "error": {
+                "cannot_connect": "Could not reach the server.",
+                "invalid_filters": "A line could not be read.",
+                "invalid_value": "The server refused this value.",
+                "server_rejected": "The server refused the filters.",
+            },
+            "abort": {
+                "entry_not_loaded": "The server is not connected; try again when it is.",
+                "no_cameras": "The server has no cameras yet.",
+                "reconfigure_successful": "The filters were updated.",
             },
         },
     },

@@ -21,8 +21,10 @@ from pydantic import (
 )
 
 from server.alerts.errors import invalid
-from server.alerts.geometry import EPS, MAX_VERTICES, Points, bottom_centre, point_in_polygon, validate_polygon
+from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon, validate_polygon
+from server.alerts.object_filters import BoxFields, ClassName, ZoneObjectFilters, rejection
 from server.alerts.partial import partial_model
+from server.alerts.polygon import Polygon
 from server.vocabulary import ZoneShape, ZoneType
 
 __all__ = [
@@ -39,29 +41,6 @@ __all__ = [
     "zones_hit",
 ]
 
-
-def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    return list(validate_polygon(points))
-
-
-Polygon = Annotated[
-    list[tuple[float, float]],
-    AfterValidator(_check_polygon),
-    WithJsonSchema(
-        {
-            "type": "array",
-            "minItems": 3,
-            "maxItems": MAX_VERTICES + 1,  # +1: an explicitly closed ring repeats the first point
-            "items": {
-                "type": "array",
-                "items": {"type": "number", "minimum": 0, "maximum": 1},
-                "minItems": 2,
-                "maxItems": 2,
-            },
-        }
-    ),
-]
-"""Zone outline as [[x, y], ...] fractions of the image; validated by `geometry.validate_polygon`."""
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -106,6 +85,18 @@ class ZoneSpec(BaseModel):
     color: Colour = "#3B82F6"
     enabled: bool = True
     priority: int = Field(default=0, ge=-(2**31), le=2**31 - 1, description="Higher first.")
+    loitering_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,
+        description="Presence in the zone beyond this many seconds is loitering (a risk factor); null: none.",
+    )
+    loitering_classes: list[ClassName] | None = Field(
+        default=None, max_length=80, description='Classes whose dwell counts; null: ["person"].'
+    )
+    object_filters: ZoneObjectFilters | None = Field(
+        default=None, description="Which detections count as in the zone (per class: min area, score, ratio)."
+    )
 
     @model_validator(mode="after")
     def _rectangle_is_rectangular(self) -> ZoneSpec:
@@ -123,19 +114,11 @@ ZoneUpdate = partial_model(ZoneSpec, "ZoneUpdate", exclude=("id", "camera_id"))
 """PATCH body for a zone: any subset of the fields; a zone never changes id or camera."""
 
 
-class DetectionBox(Protocol):
+class DetectionBox(BoxFields, Protocol):
     """The parts of a detection zone matching needs (the `detections` row satisfies it)."""
 
     @property
     def camera_id(self) -> str: ...
-    @property
-    def bbox_x(self) -> int | None: ...
-    @property
-    def bbox_y(self) -> int | None: ...
-    @property
-    def bbox_width(self) -> int | None: ...
-    @property
-    def bbox_height(self) -> int | None: ...
 
 
 class ZoneLike(Protocol):
@@ -153,11 +136,20 @@ class ZoneLike(Protocol):
     def priority(self) -> int: ...
 
 
+def _admits(zone: ZoneLike, detection: DetectionBox, image_size: tuple[int, int]) -> bool:
+    """The zone's own object filters (if any) let the detection count as in it."""
+    raw = getattr(zone, "object_filters", None)
+    if not raw:
+        return True
+    filters = raw if isinstance(raw, ZoneObjectFilters) else ZoneObjectFilters.model_validate(raw)
+    return rejection(filters, detection, image_size) is None  # type: ignore[arg-type]  # rows carry the class
+
+
 def zones_hit(detection: DetectionBox, image_size: tuple[int, int], zones: Iterable[ZoneLike]) -> list[str]:
     """Ids of the enabled zones of the detection's camera that contain its bottom-centre.
 
     `image_size` is (width, height) of the image (or video frame) the box was measured on. A detection
-    without a box is in no zone. Ordered by zone priority (highest first), then id, so the first entry
+    without a box is in no zone, nor one the zone's object filters reject (too small, too unsure). Ordered by zone priority (highest first), then id, so the first entry
     is the most important zone, stable across runs.
     """
     left, top = detection.bbox_x, detection.bbox_y
@@ -172,6 +164,7 @@ def zones_hit(detection: DetectionBox, image_size: tuple[int, int], zones: Itera
         and zone.id is not None
         and zone.camera_id == detection.camera_id
         and point_in_polygon(x, y, zone.coordinates)
+        and _admits(zone, detection, image_size)
     ]
     hits.sort(key=lambda zone: (-zone.priority, zone.id or ""))
     return [zone.id for zone in hits if zone.id is not None]

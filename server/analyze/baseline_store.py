@@ -103,6 +103,7 @@ async def _detections(
             Detection.detected_at >= since,
             Detection.detected_at < until,
             Detection.object_type.is_not(None),
+            Detection.stationary.is_(False),  # a car parked all day is no activity
         )
     )
     return [(moment, object_type) for moment, object_type in rows.all()]

@@ -24,10 +24,21 @@ def _require_aware(name: str, moment: datetime) -> None:
 
 @dataclass(frozen=True)
 class ZoneHit:
-    """A zone whose polygon holds the detection's bbox bottom-centre."""
+    """A zone whose polygon holds the detection's bbox bottom-centre.
+
+    `dwell_seconds`: how long this object (its track, `server.pipeline.stationary`) had been in the zone
+    without leaving it, up to this detection (0 for an object just arrived or not tracked).
+    `loitering_seconds`: the zone's loitering time when it applies to this object's class, else None.
+    """
 
     name: str
     zone_type: ZoneType
+    dwell_seconds: float = 0.0
+    loitering_seconds: int | None = None
+
+    @property
+    def loitering(self) -> bool:
+        return self.loitering_seconds is not None and self.dwell_seconds >= self.loitering_seconds
 
     def __post_init__(self) -> None:
         # Accept the string value as well as the member (a preview's request, a row read as text).

@@ -14,7 +14,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from server.analyze.context import BaselineComparison, BatchContext, DetectionInfo
+from server.analyze.context import BaselineComparison, BatchContext, DetectionInfo, ZoneHit
 
 #: At most this many detection lines; the rest is summarised as counts per type.
 MAX_DETECTION_LINES = 30
@@ -87,9 +87,19 @@ def detection_line(ctx: BatchContext, detection: DetectionInfo) -> str:
         f"({detection.confidence:.2f})"
     )
     if detection.zones:
-        zones = ", ".join(f"{quoted(zone.name)} ({zone.zone_type.value})" for zone in detection.zones)
+        zones = ", ".join(f"{quoted(zone.name)} ({_zone_note(zone)})" for zone in detection.zones)
         line += f" in zone {zones}"
     return line
+
+
+def _zone_note(zone: ZoneHit) -> str:
+    """`entry_point`, with the object's dwell there: `entry_point, there 95 s, loitering (limit 60 s)`."""
+    note = zone.zone_type.value
+    if zone.dwell_seconds >= 1:
+        note += f", there {zone.dwell_seconds:.0f} s"
+    if zone.loitering:
+        note += f", loitering (limit {zone.loitering_seconds} s)"
+    return note
 
 
 def baseline_line(baseline: BaselineComparison | None) -> str:

@@ -3,7 +3,8 @@
 Notify first, enrich after. For one `hsi:analyze` entry (format: `server.pipeline.analyze_job`):
 
 1. load the batch's detections and camera, and the camera's enabled zones; each detection's zones are
-   computed at the size of the image it was measured on (stored with the row);
+   computed at the size of the image it was measured on (stored with the row), with the time its object
+   had been in each of them (`dwell`, from its track's earlier detections);
 2. fold the camera's completed hours into its baselines, then compare the batch with its slot
    (`baseline_store`; folding first means the comparison uses the freshest rates);
 3. note other cameras' activity within `OTHER_CAMERAS_WINDOW` of the batch;
@@ -48,7 +49,7 @@ from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
 from server.alerts.schedule import load_timezone
 from server.alerts.zones import zones_hit
-from server.analyze import baseline_store, clip
+from server.analyze import baseline_store, clip, dwell
 from server.analyze.backends.rules import score_batch
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.risk import risk_level
@@ -117,6 +118,8 @@ class LoadedBatch:
     zones: list[Zone]
     zone_ids: list[list[str]]
     facts: list[EventDetection]
+    #: Per detection: zone id → seconds its object had been in that zone (`server.analyze.dwell`).
+    dwell: list[dict[str, float]]
 
 
 
@@ -255,6 +258,7 @@ class AnalyzeWorker:
             zones = list(
                 await session.scalars(select(Zone).where(Zone.camera_id == camera_id, Zone.enabled.is_(True)))
             )
+            earlier = await dwell.history(session, camera_id, rows, zones)
         if not rows or camera is None:
             _LOGGER.warning(
                 "batch of %s: its detections or camera are gone; nothing to analyse",
@@ -263,13 +267,20 @@ class AnalyzeWorker:
             )
             return None
         zone_ids = await self._zones_per_detection(rows, zones)
+        batch_zones = {row.id: ids for row, ids in zip(rows, zone_ids, strict=True)}
+        history_rows = [row for row in earlier if row.id not in batch_zones]
+        history_ids = await self._zones_per_detection(history_rows, zones)
+        history_zones = {row.id: ids for row, ids in zip(history_rows, history_ids, strict=True)}
+        dwell_times = dwell.dwell_per_zone(
+            rows, zone_ids, earlier, lambda row: batch_zones.get(row.id) or history_zones.get(row.id, [])
+        )
         facts = [
             EventDetection(
                 row.id, DetectionFacts(row.object_type or "unknown", row.confidence or 0.0, frozenset(ids))
             )
             for row, ids in zip(rows, zone_ids, strict=True)
         ]
-        return LoadedBatch(camera, rows, zones, zone_ids, facts)
+        return LoadedBatch(camera, rows, zones, zone_ids, facts, dwell_times)
 
     async def _zones_per_detection(self, rows: Sequence[Detection], zones: Sequence[Zone]) -> list[list[str]]:
         """Zone ids of each detection, measured against that detection's own image size."""
@@ -307,7 +318,7 @@ class AnalyzeWorker:
         by_id = {zone.id: zone for zone in zones}
         file_sizes: dict[str, tuple[int, int] | None] = {}
         infos = []
-        for row, ids in zip(rows, zone_ids, strict=True):
+        for row, ids, dwelt in zip(rows, zone_ids, loaded.dwell, strict=True):
             width, height = await self._image_size(row, file_sizes) or (1, 1)
             infos.append(
                 DetectionInfo(
@@ -320,7 +331,15 @@ class AnalyzeWorker:
                     height=row.bbox_height or 0,
                     image_width=width,
                     image_height=height,
-                    zones=tuple(ZoneHit(by_id[z].name, str(by_id[z].zone_type)) for z in ids),
+                    zones=tuple(
+                        ZoneHit(
+                            by_id[z].name,
+                            str(by_id[z].zone_type),
+                            dwell_seconds=dwelt.get(z, 0.0),
+                            loitering_seconds=dwell.loitering_limit(by_id[z], row.object_type),
+                        )
+                        for z in ids
+                    ),
                 )
             )
         started_at, ended_at = rows[0].detected_at, rows[-1].detected_at
@@ -354,6 +373,7 @@ class AnalyzeWorker:
             .where(
                 Detection.camera_id != camera_id,
                 Detection.object_type.is_not(None),
+                Detection.stationary.is_(False),  # the car parked in front of another camera is no activity
                 Detection.detected_at >= started - OTHER_CAMERAS_WINDOW,
                 Detection.detected_at <= ended + OTHER_CAMERAS_WINDOW,
             )

@@ -51,6 +51,8 @@ class DetectionOut(BaseModel):
     video_codec: str | None
     video_width: int | None
     video_height: int | None
+    track_id: int | None = Field(description="The object across the camera's uploads (null: not tracked).")
+    stationary: bool = Field(description="The object had stayed put: stored, but in no event and no alert.")
 
 
 class DetectionQuery(TimeRangeQuery):
@@ -58,6 +60,7 @@ class DetectionQuery(TimeRangeQuery):
     object_type: str | None = Field(None, max_length=64)
     min_confidence: float | None = Field(None, ge=0.0, le=1.0)
     media_type: Literal["image", "video"] | None = None
+    stationary: bool | None = Field(None, description="Only stationary (true) or only moving (false) objects.")
 
 
 KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, int))
@@ -75,6 +78,8 @@ def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[
         statement = statement.where(Detection.confidence >= q.min_confidence)
     if q.media_type is not None:
         statement = statement.where(Detection.media_type == q.media_type)
+    if q.stationary is not None:
+        statement = statement.where(Detection.stationary.is_(q.stationary))
     return statement
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server import serialize
+from server.alerts.object_filters import stored
 from server.alerts.partial import apply_update
 from server.alerts.zones import ZoneSpec, ZoneUpdate
 from server.api.audit import record
@@ -56,6 +57,9 @@ class ZoneOut(BaseModel):
     color: str
     enabled: bool
     priority: int
+    loitering_seconds: int | None
+    loitering_classes: list[str] | None
+    object_filters: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
 
@@ -75,6 +79,9 @@ def _spec_of(zone: Zone) -> ZoneSpec:
             "color": zone.color,
             "enabled": zone.enabled,
             "priority": zone.priority,
+            "loitering_seconds": zone.loitering_seconds,
+            "loitering_classes": zone.loitering_classes,
+            "object_filters": zone.object_filters,
         }
     )
 
@@ -88,6 +95,9 @@ def _columns(spec: ZoneSpec) -> dict[str, Any]:
         "color": spec.color,
         "enabled": spec.enabled,
         "priority": spec.priority,
+        "loitering_seconds": spec.loitering_seconds,
+        "loitering_classes": spec.loitering_classes,
+        "object_filters": stored(spec.object_filters),
     }
 
 

@@ -10,9 +10,10 @@ import hashlib
 import re
 import unicodedata
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Float, Integer, String, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -102,6 +103,10 @@ class Camera(Base):
     upload_gap_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: The user's setting: silence after which the camera is offline (NULL: learned, else the default).
     offline_after_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: HSI extension (migration 0006): per-class minimum area and score, ratio bounds and mask polygons
+    #: (`server.alerts.object_filters.ObjectFilters`); detections they reject are not stored. Deferred:
+    #: read only where used (`/filters`, the detect worker), so camera lists stay on the direct path.
+    object_filters: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True, deferred=True)
 
     detections: Mapped[list[Detection]] = relationship(
         back_populates="camera", cascade="all, delete-orphan", passive_deletes=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -30,6 +30,14 @@ class Detection(Base):
         # Migration 0004: a camera's detections newest first, ties by id (the list's keyset), in one index
         # range; makes idx_detections_camera_time and idx_detections_camera_id redundant (both kept).
         Index("idx_detections_camera_id_detected_at_id", "camera_id", "detected_at", "id"),
+        # Migration 0006: a track's earlier detections on its camera (the analyzer's dwell time).
+        Index(
+            "idx_detections_camera_track",
+            "camera_id",
+            "track_id",
+            "detected_at",
+            postgresql_where=text("track_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -62,6 +70,11 @@ class Detection(Base):
     #: frame the box was measured on, which zones are tested against. NULL on rows from before 0003.
     image_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: HSI extension (migration 0006): the object across the camera's uploads (`pipeline.stationary`).
+    track_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: HSI extension (migration 0006): the object had stayed put beyond `HSI_STATIONARY_SECONDS`; the row
+    #: is kept but joins no event (and so raises no alert) until the object moves again.
+    stationary: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("false"))
 
     camera: Mapped[Camera] = relationship(back_populates="detections")
 

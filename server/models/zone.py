@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -53,6 +53,13 @@ class Zone(Base):
     )
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=text("0"))
+    # HSI extensions (migration 0006).
+    #: Presence beyond this many seconds is loitering (NULL: the zone judges no dwell).
+    loitering_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Classes whose dwell counts (NULL: people only).
+    loitering_classes: Mapped[list[str] | None] = mapped_column(JSONB, nullable=True)
+    #: Which detections count as in the zone (`server.alerts.object_filters.ObjectFilters`, no masks).
+    object_filters: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, server_default=func.now()
     )

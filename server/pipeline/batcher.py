@@ -203,6 +203,8 @@ class BatchDetection(Protocol):
     def image_width(self) -> int | None: ...
     @property
     def image_height(self) -> int | None: ...
+    @property
+    def stationary(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -265,11 +267,14 @@ class BatchAggregator:
     async def add_detections(self, camera_id: str, detections: Sequence[BatchDetection]) -> AddResult:
         """The detection sink: append one file's committed detections to the camera's open batch.
 
-        Rows without an object (a file in which nothing was found) have nothing to analyse and are
-        skipped. At-least-once safe: the detect worker hands a file's rows on again after a crash, and rows
+        Rows without an object (a file in which nothing was found) have nothing to analyse, and rows of a
+        stationary object (`server.pipeline.stationary`: a parked car) must not open or extend an event;
+        both are skipped. At-least-once safe: the detect worker hands a file's rows on again after a crash, and rows
         already batched (remembered for a day) are ignored, so they never make a second event.
         """
-        objects = [det for det in detections if det.object_type is not None and det.id is not None]
+        objects = [
+            det for det in detections if det.object_type is not None and det.id is not None and not det.stationary
+        ]
         if not objects:
             return AddResult(batch_id=None)
         fast = any(self.is_fast_path(det) for det in objects)

@@ -8,7 +8,9 @@ decodes in a thread while others wait in the detector's micro-batch and others c
    full size), or a video's frames sampled across its whole length and scaled down as they are
    converted. The bytes must be the ones intake hashed: an unchanged file identity proves it, otherwise
    the bytes read are hashed (other bytes are skipped with a log row, see below);
-2. detect (micro-batched with other files);
+2. detect (micro-batched with other files), then drop what the camera's object filters and masks reject
+   (`camera_filters`), and match what is left to the camera's tracks (`stationary`): each row gets its
+   track, and is marked stationary when the object has stayed put (the batcher leaves it out);
 3. commit (`Committer`): the rows of every file that reached this stage within a few milliseconds go
    into one transaction, under `pg_advisory_xact_lock(camera|hash)` per file, each file's rows inserted
    only if none with that (camera_id, file_hash) exist; the cameras are created if new and their
@@ -53,10 +55,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import allocator
+from server.alerts.object_filters import keep
 from server.detect import DetectedObject, Detector
 from server.models import Camera, CameraStatus, Detection, Event
 from server.pipeline import broadcast, dedup
 from server.pipeline.byte_budget import ByteBudget
+from server.pipeline.camera_filters import CameraFilters
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.image import decode_image, inspect_image
 from server.pipeline.media.render import Canvas
@@ -66,6 +70,7 @@ from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
 from server.pipeline.intake import pipeline_stream
 from server.pipeline.microbatch import MicroBatcher, take_batch
+from server.pipeline.stationary import StationaryTracker
 from server.pipeline.streams import RedisStream
 from server.runtime import Runtime
 from server.serialize import camera_to_dict, detection_to_dict
@@ -168,6 +173,8 @@ class DetectWorker:
         )
         self.committer = Committer(runtime)
         self.budget = ByteBudget(DECODE_BUDGET_BYTES)
+        self.filters = CameraFilters(runtime.database)
+        self.tracker = StationaryTracker(runtime.redis, settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, a window of entries in flight."""
@@ -216,8 +223,10 @@ class DetectWorker:
         if loaded.sample is not None and loaded.sample.widened:
             self._note_sampling(job, loaded.sample)
         objects, detector_seconds = await self.batcher.detect([image for _, image in loaded.frames])
+        rows = await self._filtered(job, loaded, self._rows(job, loaded, objects))
+        await self.tracker.mark(job.camera_id, rows)
         commit_started = time.time()
-        committed = await self.committer.commit(job, self._rows(job, loaded, objects))
+        committed = await self.committer.commit(job, rows)
         committed_at = time.time()
         if committed.hand_on:
             if self.sink is not None and committed.rows:
@@ -264,6 +273,27 @@ class DetectWorker:
                     )
                 )
         return rows
+
+    async def _filtered(self, job: DetectJob, loaded: Loaded, rows: list[Detection]) -> list[Detection]:
+        """The rows the camera's object filters and masks keep (a log row says what they dropped)."""
+        filters = await self.filters.of(job.camera_id) if rows else None
+        if filters is None:
+            return rows
+        kept, dropped = keep(filters, rows, loaded.size)
+        if dropped:
+            _LOGGER.info(
+                "%d of %d objects in %s dropped by the camera's filters (%s)",
+                len(rows) - len(kept),
+                len(rows),
+                job.file_path,
+                ", ".join(f"{reason} {count}" for reason, count in sorted(dropped.items())),
+                extra={
+                    "component": "detector",
+                    "camera_id": job.camera_id,
+                    "data": {"file_path": str(job.file_path), "dropped": dropped},
+                },
+            )
+        return kept
 
     def _reject(self, path: Path, camera_id: str | None, reason: str, file_hash: str | None) -> None:
         reason = logged_reason(reason)

@@ -41,6 +41,7 @@ def _traffic(seed: int = 7) -> list[dict[str, object]]:
                     "detected_at": start + timedelta(seconds=float(rng.uniform(0, 3599))),
                     "object_type": kind,
                     "confidence": 0.8,
+                    "stationary": False,
                 }
             )
     return rows
@@ -148,3 +149,34 @@ async def test_a_new_camera_says_unknown_and_concurrent_folds_count_once(engine:
 
     results = await asyncio.gather(*(fold() for _ in range(4)))
     assert sorted(results) == [0, 0, 0, 72]
+
+
+async def test_a_parked_car_is_no_activity(engine: AsyncEngine) -> None:
+    """Stationary rows (a car parked all night, uploads every minute) are stored but not counted."""
+    sessions = session_factory(engine)
+    parked = [
+        {
+            "camera_id": "yard", "file_path": "/p.jpg", "object_type": "car", "confidence": 0.8, "stationary": True,
+            "detected_at": START + timedelta(days=day, hours=3, minutes=minute),
+        }
+        for day in range(WEEKS * 7)
+        for minute in range(60)
+    ]  # fmt: skip
+    async with sessions() as session:
+        await _camera(session)
+        await session.execute(insert(Detection), _traffic() + parked)
+        await session.commit()
+    async with sessions() as session:
+        await fold_completed_hours(session, "yard", UTC_ZONE, START + timedelta(weeks=WEEKS) + GRACE, GRACE)
+    async with sessions() as session:
+        night = [
+            row.avg_count
+            for row in await session.scalars(
+                select(ActivityBaseline).where(ActivityBaseline.camera_id == "yard", ActivityBaseline.hour == 3)
+            )
+        ]
+        car_at_3 = await session.scalar(
+            select(ClassBaseline).where(ClassBaseline.detection_class == "car", ClassBaseline.hour == 3)
+        )
+    assert len(night) == 7 and np.mean(night) < 0.4  # 60 an hour if the parked car counted
+    assert car_at_3 is None

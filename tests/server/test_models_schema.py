@@ -4,7 +4,9 @@ Every expectation below is written from the base schema (plus the documented HSI
 `events.analysis_backend`, UNIQUE `idx_events_batch_id`, `detections.file_hash` with its index,
 names for the constraints the base schema leaves unnamed, revision 0004's list indexes and the rollup
 tables `event_counts_hourly` / `store_counters` with their triggers, and the revision 0005 columns
-(nullable `alert_rules.severity`, three `cameras` columns)), and
+(nullable `alert_rules.severity`, three `cameras` columns), and revision 0006's stationary objects,
+loitering zones and object filters (`detections.track_id`/`stationary` with their index,
+`zones.loitering_seconds`/`loitering_classes`/`object_filters`, `cameras.object_filters`)), and
 compared with what the database reports — not with the Python models, so a model and a migration
 that agree with each other but not with the spec still fail here.
 """
@@ -67,6 +69,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "last_upload_path": varchar(True),
         "upload_gap_seconds": Col(DOUBLE, True),
         "offline_after_seconds": Col(INTEGER, True),
+        "object_filters": Col(JSONB, True),  # HSI extension (revision 0006): filters and masks
     },
     "detections": {
         "id": serial("detections"),
@@ -89,6 +92,9 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "file_hash": varchar(True, 64),  # HSI extension (revision 0002): idempotent detection
         "image_width": Col(INTEGER, True),  # HSI extension (revision 0003): the size zones are measured on
         "image_height": Col(INTEGER, True),
+        # HSI extension (revision 0006): the object across uploads, and whether it had stayed put.
+        "track_id": Col(BIGINT, True),
+        "stationary": Col(BOOLEAN, False, "false"),
     },
     "events": {
         "id": serial("events"),
@@ -153,6 +159,10 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "priority": Col(INTEGER, False, "0"),
         "created_at": Col(TSTZ, False, NOW),
         "updated_at": Col(TSTZ, False, NOW),
+        # HSI extensions (revision 0006): loitering time and classes, the zone's object filters.
+        "loitering_seconds": Col(INTEGER, True),
+        "loitering_classes": Col(JSONB, True),
+        "object_filters": Col(JSONB, True),
     },
     "activity_baselines": {
         "id": serial("activity_baselines"),
@@ -248,6 +258,8 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_detections_file_hash": Idx(("file_hash",)),  # HSI extension (revision 0002)
         # HSI extension (revision 0004): the list order (supersedes idx_detections_camera_time).
         "idx_detections_camera_id_detected_at_id": Idx(("camera_id", "detected_at", "id")),
+        # HSI extension (revision 0006): a track's earlier detections (partial: tracked rows only).
+        "idx_detections_camera_track": Idx(("camera_id", "track_id", "detected_at")),
     },
     "events": {
         "pk_events": PK_ID,

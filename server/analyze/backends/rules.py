@@ -10,6 +10,8 @@ user can see why:
    halved where the slot's baseline says this hour routinely sees this activity.
 3. **Lingering**: a person present over a long span (≥ 60 s at night; ≥ 75 s at an entry point by day,
    longer than a delivery), a vehicle idling at night.
+   **Loitering**: an object in a zone beyond the zone's loitering time (its dwell from its track, not
+   only this batch) adds a stated factor, "loitering at <zone>", much more after dark.
 4. **Night context**: several people at once, one person crossing several zones, other cameras active.
 5. **Baseline**: "unusual" and "elevated" raise, "normal" lowers a little, "unknown" is neutral.
 6. **Confidence**: an uncertain top detection (< 0.6) scales the score down.
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from server.analyze.context import BatchContext, DetectionInfo
+from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.prompt import part_of_day
 from server.analyze.risk import clamp_score, risk_level
 from server.analyze.schema import (
@@ -74,6 +76,11 @@ NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6
 LINGER_NIGHT_SECONDS = 60.0
 LINGER_DAY_ENTRY_SECONDS = 75.0
 LINGER_MIN_DETECTIONS = 3
+#: Loitering beyond a zone's own loitering time: a setting the user made to say "staying this long here
+#: is suspicious", so after dark (evening and night) it alone lifts a person at any zone into "high".
+LOITER_DARK_POINTS = 45
+LOITER_DAY_POINTS = 20
+DARK_FROM_HOUR = 18
 LOW_CONFIDENCE = 0.6
 LOW_CONFIDENCE_FACTOR = 0.85
 ANIMALS_ONLY_CAP = 10
@@ -164,6 +171,7 @@ def score_batch(ctx: BatchContext) -> RiskAssessment:
         score.factors.append("person at an entry point")
 
     lingering = _lingering(score, people, seen, night)
+    loitering = _loitering(score, ctx, seen)
     if night:
         _night_context(score, ctx, people)
     _baseline(score, ctx)
@@ -171,11 +179,11 @@ def score_batch(ctx: BatchContext) -> RiskAssessment:
         score.points *= LOW_CONFIDENCE_FACTOR
         score.clauses.append(f"low detection confidence {top.detection.confidence:.2f} (x{LOW_CONFIDENCE_FACTOR})")
         score.factors.append("low detection confidence")
-    pattern = None if night or lingering else _routine_pattern(score, seen, people)
+    pattern = None if night or lingering or loitering else _routine_pattern(score, seen, people)
 
     final = clamp_score(score.points)
     level = risk_level(final)
-    summary = _summary(ctx, top, local_top, pattern, lingering)
+    summary = _summary(ctx, top, local_top, pattern, lingering or loitering)
     reasoning = f"Rules score {final} ({level.value}): " + "; ".join(score.clauses) + "."
     if pattern:
         reasoning += f" Pattern: {pattern}."
@@ -206,6 +214,27 @@ def _lingering(score: _Score, people: list[_Seen], seen: list[_Seen], night: boo
     if vehicle_count >= LINGER_MIN_DETECTIONS and vehicle_span >= LINGER_NIGHT_SECONDS:
         score.add(10, "vehicle idling at night", f"vehicle on the property for {vehicle_span:.0f} s at night")
     return lingered
+
+
+def _loitering(score: _Score, ctx: BatchContext, seen: list[_Seen]) -> float | None:
+    """The longest dwell beyond a zone's loitering time (`ZoneHit.loitering`); returns it, if any."""
+    found: tuple[_Seen, ZoneHit] | None = None
+    for item in seen:
+        for zone in item.detection.zones:
+            if zone.loitering and (found is None or zone.dwell_seconds > found[1].dwell_seconds):
+                found = (item, zone)
+    if found is None:
+        return None
+    item, zone = found
+    local = ctx.local(item.detection.detected_at)
+    dark = is_night(local) or local.hour >= DARK_FROM_HOUR
+    score.add(
+        LOITER_DARK_POINTS if dark else LOITER_DAY_POINTS,
+        f"loitering at {zone.name} ({zone.dwell_seconds:.0f} s)",
+        f"{item.detection.object_type} at {zone.name} for {zone.dwell_seconds:.0f} s, beyond its loitering time"
+        f" of {zone.loitering_seconds} s{' after dark' if dark else ''}",
+    )
+    return zone.dwell_seconds
 
 
 def _night_context(score: _Score, ctx: BatchContext, people: list[_Seen]) -> None:

@@ -1,0 +1,125 @@
+"""A camera's object filters and a zone's loitering time from Home Assistant, against a real server.
+
+The server is the source of truth: every check reads the server's own API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+
+from .hsi_server import HSIServer
+from .test_subentries import (
+    ZONE_INPUT,
+    LoadEntry,
+    _reconfigure,
+    _start,
+    _subentries,
+    _suggested,
+    _with_camera,
+)
+
+MASK_TEXT = "0.6,0 1,0 1,0.3 0.6,0.3"
+CLASSES_TEXT = "person: min_area=0.01 min_score=0.6\n*: max_ratio=4"
+
+
+async def test_filters_create_reconfigure_delete(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """Filters set in HA land on the camera, the edit form starts from the server's, unreadable
+    text is refused locally and invalid values by the server, and removing the subentry clears them."""
+    await _with_camera(hsi_server)
+    entry = await load_entry()
+    result = await _start(hass, entry, "object_filters")
+    assert result["type"] is FlowResultType.FORM
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {"camera_id": "front_door", "classes": "person min_area 0.01"}
+    )
+    assert result["errors"] == {"base": "invalid_filters"}
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {"camera_id": "front_door", "classes": "\nperson: min_size=3"}  # no such bound
+    )
+    assert result["errors"] == {"base": "invalid_filters"}
+    assert "min_size" in result["description_placeholders"]["message"]
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {"camera_id": "front_door", "masks": "0,0 1,1 1,0 0,1"}  # crosses itself
+    )
+    assert result["errors"] == {"base": "server_rejected"}  # the server names the mask and its fault
+    assert "crosses itself" in result["description_placeholders"]["message"]
+    assert await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200) == {
+        "classes": {}, "masks": []
+    }
+
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {"camera_id": "front_door", "classes": CLASSES_TEXT, "masks": MASK_TEXT}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    stored = await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200)
+    assert stored == {
+        "classes": {"person": {"min_area": 0.01, "min_score": 0.6}, "*": {"max_ratio": 4.0}},
+        "masks": [[[0.6, 0.0], [1.0, 0.0], [1.0, 0.3], [0.6, 0.3]]],
+    }
+    (subentry,) = _subentries(entry, "object_filters")
+    assert subentry.unique_id == "front_door" and subentry.title == "Front Door filters"
+
+    # Changed through the API meanwhile: the edit form shows the server's version.
+    await hsi_server.request(
+        "PUT", "/api/cameras/front_door/filters", json_body={"classes": {"car": {"min_score": 0.7}}}, expect=200
+    )
+    result = await _reconfigure(hass, entry, subentry)
+    assert "camera_id" not in [str(k) for k in result["data_schema"].schema]
+    assert _suggested(result) == {"classes": "car: min_score=0.7", "masks": ""}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"classes": "dog: min_area=0.05", "masks": MASK_TEXT}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    stored = await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200)
+    assert stored["classes"] == {"dog": {"min_area": 0.05}} and len(stored["masks"]) == 1
+
+    hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    await hass.async_block_till_done()
+    assert await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200) == {
+        "classes": {}, "masks": []
+    }
+
+
+async def test_zone_loitering_from_the_zone_form(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The zone form sets and clears the loitering time and classes on the server."""
+    await _with_camera(hsi_server)
+    entry = await load_entry()
+    result = await _start(hass, entry, "zone")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**ZONE_INPUT, "loitering_seconds": 60, "loitering_classes": ["person", "Car"]}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    (zone,) = await hsi_server.items("/api/cameras/front_door/zones")
+    assert (zone["loitering_seconds"], zone["loitering_classes"]) == (60, ["person", "car"])
+
+    (subentry,) = _subentries(entry, "zone")
+    result = await _reconfigure(hass, entry, subentry)
+    suggested: dict[str, Any] = _suggested(result)
+    assert (suggested["loitering_seconds"], suggested["loitering_classes"]) == (60, ["person", "car"])
+    edit = {k: v for k, v in ZONE_INPUT.items() if k != "camera_id"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**edit, "loitering_seconds": 0}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    stored = await hsi_server.request("GET", f"/api/cameras/front_door/zones/{zone['id']}", expect=200)
+    assert stored["loitering_seconds"] is None and stored["loitering_classes"] is None
+
+
+async def test_filters_flow_without_cameras(hass: HomeAssistant, load_entry: LoadEntry) -> None:
+    """A server without cameras has nothing to filter."""
+    entry = await load_entry()
+    result = await _start(hass, entry, "object_filters")
+    assert result["type"] is FlowResultType.ABORT and result["reason"] == "no_cameras"
