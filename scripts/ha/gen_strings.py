@@ -327,6 +327,10 @@ STRINGS: dict[str, object] = {
             "title": "{title} is running out of disk space",
             "description": "The disk that holds the server's thumbnails, clips and uploads has less than {minimum}% free. The server removes the oldest media first (the events themselves stay) until there is room again. Free some space, give the media folder a larger disk (the add-on's `media_dir` option or `HSI_MEDIA_DIR`), or keep events for fewer days (`retention_days`).",
         },
+        "dead_letters": {
+            "title": "{title} gave up on {count} queued items",
+            "description": "{count} uploads or batches failed repeatedly for a reason of their own (an unreadable file, for example; a database or disk that was briefly away never causes this) and were set aside as dead letters. Nothing retries them by itself. List them with the server's API (`GET /api/system/dead-letters`, each with its error), then replay (`POST /api/system/dead-letters/<queue>/<id>/replay`) or drop (`DELETE`) each. This issue goes away once none are left.",
+        },
     },
     "services": {
         "acknowledge_alert": _service("Acknowledge alert", "Marks an alert as acknowledged.", {
