@@ -1,4 +1,4 @@
-"""The detect worker: `hsi:detect` entries → decode → detector (micro-batched) → rows → hand-on → thumbnails.
+"""The detect worker: `hsi:detect` entries → decode → detector (micro-batched) → rows + thumbnails → hand-on.
 
 Stages overlap: the stream keeps a window of entries in flight (`RedisStream.consume`), so one file
 decodes in a thread while others wait in the detector's micro-batch and others commit. Per file:
@@ -11,12 +11,14 @@ decodes in a thread while others wait in the detector's micro-batch and others c
 2. detect (micro-batched with other files), then drop what the camera's object filters and masks reject
    (`camera_filters`), and match what is left to the camera's tracks (`stationary`): each row gets its
    track, and is marked stationary when the object has stayed put (the batcher leaves it out);
-3. commit (`Committer`): the rows of every file that reached this stage within a few milliseconds go
+3. thumbnails, drawn from the decoded picture (in a thread) before the rows are committed: a row that
+   anyone can read or is told about (REST, the WebSocket, an alert's picture) has its thumbnail. They
+   are named by content hash and index, so a redelivery finds them drawn;
+4. commit (`Committer`): the rows of every file that reached this stage within a few milliseconds go
    into one transaction, under `pg_advisory_xact_lock(camera|hash)` per file, each file's rows inserted
    only if none with that (camera_id, file_hash) exist; the cameras are created if new and their
    `last_seen_at` advanced. Then, in one Redis round trip, one broadcast per file (its rows, and its
-   camera when that changed) and the files' ledger entries; the batcher gets each file's rows;
-4. thumbnails, drawn from the decoded picture after the rows are out (nothing waits for them), then the
+   camera when that changed) and the files' ledger entries; the batcher gets each file's rows, then the
    stream acknowledges the entry.
 
 Entries in flight are bounded by count (the window) and by the memory their decoded pictures hold until
@@ -24,9 +26,9 @@ their thumbnails are drawn (`decoded_bytes`, at most `DECODE_BUDGET_BYTES` toget
 recordings waits for room instead of holding gigabytes. A recording is sampled over its whole length,
 at most 30 pictures; when its length makes the stride noticeably wider, a log row says so.
 
-A crash before 3 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
+A crash before 4 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
 they were handed on, or they already belong to an event) hands the same rows on again (at-least-once:
-the batcher tolerates a detection id it has seen) and draws the thumbnails that are missing. The same
+the batcher tolerates a detection id it has seen). The same
 look-up stops a file re-uploaded after the ledger forgot it from making a second event. A file that is gone, undecodable or malformed is
 logged and acknowledged (retrying cannot help); any other error (database or Redis down) propagates, so
 the stream retries the entry with backoff.
@@ -225,14 +227,14 @@ class DetectWorker:
         objects, detector_seconds = await self.batcher.detect([image for _, image in loaded.frames])
         rows = await self._filtered(job, loaded, self._rows(job, loaded, objects))
         await self.tracker.mark(job.camera_id, rows)
+        if _missing_thumbnails(rows):
+            await asyncio.to_thread(_draw_thumbnails, loaded, rows, job.uploaded_at)
         commit_started = time.time()
         committed = await self.committer.commit(job, rows)
         committed_at = time.time()
         if committed.hand_on:
             if self.sink is not None and committed.rows:
                 await self.sink(job.camera_id, committed.rows)
-        if committed.rows and (committed.created or _missing_thumbnails(committed.rows)):
-            await asyncio.to_thread(_draw_thumbnails, loaded, committed.rows, job.uploaded_at)
         self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
 
     # -- steps -------------------------------------------------------------------------------------
