@@ -40,11 +40,10 @@ import orjson
 from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, delete, exists, func, literal_column, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import serialize
 from server.api.rows import fetch_all
 from server.config import Settings
 from server.disk_guard import DiskUsage, guard_media
-from server.models import Alert, AuditLog, Detection, Event, GPUStats, Log
+from server.models import Alert, AuditLog, Detection, Event, GPUStats, Log, json_list
 from server.models.rollups import EVENT_ROLLUPS, LEVEL_COLUMNS, UNREVIEWED_COLUMNS
 from server.runtime import Runtime
 
@@ -200,7 +199,7 @@ class Cleanup:
 
     async def _remove_events(self, events: Sequence[Any], removed: Removed) -> None:
         event_ids = [row["id"] for row in events]
-        detection_ids = [int(value) for row in events for value in serialize.json_list(row["detection_ids"])]
+        detection_ids = [int(value) for row in events for value in json_list(row["detection_ids"])]
         async with self.runtime.database.engine.begin() as connection:
             removed.alerts += await connection.scalar(
                 select(func.count()).select_from(Alert).where(Alert.event_id == any_(_ids(event_ids)))
@@ -225,7 +224,7 @@ class Cleanup:
                 select(Event.detection_ids).where(Event.started_at < cutoffs.events + SWEEP_MARGIN),
             )
         )
-        kept = {int(value) for row in kept_events for value in serialize.json_list(row["detection_ids"])}
+        kept = {int(value) for row in kept_events for value in json_list(row["detection_ids"])}
         candidates = select(Detection.id, Detection.detected_at).where(Detection.detected_at < cutoffs.events)
         after: tuple[datetime, int] | None = None
         while True:

@@ -74,7 +74,7 @@ CameraStatus = Literal["online", "offline", "error"]
 
 
 class EventSummary(TypedDict):
-    """The server's `EventSummary`."""
+    """The short form of an event embedded in a camera (its latest event)."""
 
     id: int
     risk_score: int | None
@@ -85,7 +85,7 @@ class EventSummary(TypedDict):
 
 
 class Camera(TypedDict):
-    """The server's `CameraOut`."""
+    """A camera with its activity: the REST API's camera and the payload of `camera.updated`."""
 
     id: str
     name: str
@@ -218,7 +218,7 @@ class Webhook(TypedDict):
 
 
 class AlertRule(TypedDict):
-    """The server's `AlertRuleOut`."""
+    """A rule; a webhook's secret is never shown again after it was set (`has_secret` says it is)."""
 
     id: str
     name: str

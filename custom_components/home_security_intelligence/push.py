@@ -65,7 +65,8 @@ REFINED_ALERTS_REMEMBERED = 1000
 
 # Fields a pushed message must carry to be applied (the ones read without a default).
 _REQUIRED_FIELDS: dict[str, frozenset[str]] = {
-    "camera.updated": frozenset({"id"}),
+    # The server pushes the whole camera with its activity, the shape the REST list has.
+    "camera.updated": Camera.__required_keys__,
     "camera.deleted": frozenset({"id"}),
     "event.created": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
     "event.updated": frozenset({"id", "camera_id", "risk_score", "risk_level", "started_at"}),
@@ -184,10 +185,7 @@ class PushChannel:
 
     def _apply_camera(self, action: str, data: dict[str, Any]) -> None:
         current = self.coordinator.data
-        if data["id"] not in current.cameras and not {"name", "status"} <= data.keys():
-            return  # a camera seen for the first time must be complete
-        cameras = dict(current.cameras)
-        cameras[data["id"]] = cast(Camera, {**cameras.get(data["id"], {}), **data})
+        cameras = {**current.cameras, data["id"]: cast(Camera, data)}
         self.coordinator.async_set_updated_data(replace(current, cameras=cameras))
 
     def _apply_camera_deleted(self, action: str, data: dict[str, Any]) -> None:

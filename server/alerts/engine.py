@@ -42,9 +42,9 @@ from server.alerts.matching import DetectionFacts, EventFacts, RuleMatch, evalua
 from server.alerts.rule_row import spec_from_row
 from server.alerts.rule_spec import AlertRuleSpec
 from server.alerts.severity import alert_severity
-from server.models import Alert, AlertRule, AlertStatus, Event
+from server.models import Alert, AlertRule, AlertStatus, Event, json_list
 from server.pipeline import broadcast
-from server.serialize import alert_to_dict, event_to_dict, json_list
+from server.wire import AlertOut, EventOut
 
 _LOGGER = logging.getLogger("hsi.alerts")
 
@@ -177,7 +177,7 @@ class AlertEngine:
                 alert.alert_metadata = metadata
                 alert.updated_at = now
         for alert in alerts:
-            await broadcast.publish(self._redis, "alert.updated", alert_to_dict(alert))
+            await broadcast.publish(self._redis, "alert.updated", AlertOut.dump(alert))
         return await self.process_event(event, detections)
 
     async def _raise(
@@ -257,13 +257,13 @@ class AlertEngine:
             f"{severity.severity.value} from the {severity.source}",
             extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
         )
-        await broadcast.publish(self._redis, "alert.created", alert_to_dict(alert))
+        await broadcast.publish(self._redis, "alert.created", AlertOut.dump(alert))
         return alert
 
     async def deliver(self, alert: Alert, event: Event, spec: AlertRuleSpec) -> bool:
         """Send the alert to its channels; `delivered` only if every channel took it."""
         if "webhook" in spec.channels and spec.webhook is not None:
-            payload = {"type": "alert", "alert": alert_to_dict(alert), "event": event_to_dict(event)}
+            payload = {"type": "alert", "alert": AlertOut.dump(alert), "event": EventOut.dump(event)}
             try:
                 await webhook.deliver(
                     self._http_session(),
@@ -295,7 +295,7 @@ class AlertEngine:
             stored.delivered_at = now
             stored.updated_at = now
         alert.status, alert.delivered_at, alert.updated_at = AlertStatus.DELIVERED, now, now
-        await broadcast.publish(self._redis, "alert.updated", alert_to_dict(stored))
+        await broadcast.publish(self._redis, "alert.updated", AlertOut.dump(stored))
         return True
 
     async def redeliver_pending(self, now: datetime | None = None) -> int:

@@ -55,7 +55,7 @@ from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
-from server.models import Camera, Detection, Event, Zone
+from server.models import Camera, Detection, Event, Zone, json_list
 from server.pipeline import broadcast
 from server.pipeline.media.errors import MediaError
 from server.pipeline.analyze_job import AnalyzeJob
@@ -63,7 +63,7 @@ from server.pipeline.batcher import image_size_of
 from server.pipeline.refine_job import RefineJob
 from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, REFINE_GROUP, REFINE_STREAM, RedisStream
 from server.runtime import Runtime
-from server.serialize import event_to_dict, json_list
+from server.wire import EventOut
 
 _LOGGER = logging.getLogger("hsi.analyze")
 
@@ -199,7 +199,7 @@ class AnalyzeWorker:
                 "data": {"batch_id": event.batch_id, "backend": "rules"},
             },
         )
-        await broadcast.publish(self.runtime.redis, "event.created", event_to_dict(event))
+        await broadcast.publish(self.runtime.redis, "event.created", EventOut.dump(event))
         await self.alerts.process_event(event, loaded.facts)
         if self.refines:
             await self._queue_refinement(event)
@@ -237,7 +237,7 @@ class AnalyzeWorker:
                 "data": {"backend": backend, "first_score": event.risk_score, "queued_at": job.queued_at},
             },
         )
-        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(refined))
+        await broadcast.publish(self.runtime.redis, "event.updated", EventOut.dump(refined))
         await self.alerts.refine(refined, loaded.facts)
 
     async def _queue_refinement(self, event: Event) -> None:
@@ -427,7 +427,7 @@ class AnalyzeWorker:
             time.perf_counter() - started,
             extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
         )
-        await broadcast.publish(self.runtime.redis, "event.updated", event_to_dict(stored))
+        await broadcast.publish(self.runtime.redis, "event.updated", EventOut.dump(stored))
 
     async def _update_event(self, event_id: int, assessment: RiskAssessment, backend: str) -> Event | None:
         """The refined assessment, if the event still carries the rules scorer's first one."""

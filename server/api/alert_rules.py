@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import serialize
 from server.alerts.matching import DetectionFacts, EventFacts, evaluate
 from server.alerts.partial import apply_update
 from server.alerts.rule_row import row_values, spec_from_row
 from server.alerts.rule_spec import AlertRuleSpec, AlertRuleUpdate, check_references
-from server.alerts.schedule import Schedule
 from server.alerts.zones import zones_hit
 from server.api.audit import record
 from server.api.cameras import CameraId
@@ -28,39 +26,15 @@ from server.api.declare import Call, Routes
 from server.api.errors import ApiError, not_found
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.rows import selected
-from server.models import AlertRule, AlertSeverity, AuditAction, Camera, Detection, Event, Zone
+from server.models import AlertRule, AuditAction, Camera, Detection, Event, Zone
 from server.pipeline.batcher import image_size_of
+from server.wire import AlertRuleOut
 
 routes = Routes("alert-rules")
 
 
 class RulePath(BaseModel):
     rule_id: uuid.UUID
-
-
-class WebhookOut(BaseModel):
-    url: str
-    has_secret: bool
-
-
-class AlertRuleOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    description: str | None
-    enabled: bool
-    severity: AlertSeverity | None = Field(description="null: each alert takes its event's risk level.")
-    risk_threshold: int | None
-    object_types: list[str] | None
-    camera_ids: list[str] | None
-    zone_ids: list[str] | None
-    min_confidence: float | None
-    schedule: Schedule | None
-    dedup_key_template: str
-    cooldown_seconds: int
-    channels: list[Literal["ha", "webhook"]]
-    webhook: WebhookOut | None = Field(description="The secret is never returned.")
-    created_at: datetime
-    updated_at: datetime
 
 
 class RuleQuery(PageQuery):
@@ -103,7 +77,7 @@ async def list_rules(call: Call) -> dict[str, Any]:
             connection, statement, _KEYSET, call.query, lambda r: (r["created_at"], r["id"])
         )
     )
-    return page_of([serialize.alert_rule_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 @routes.post(
@@ -125,7 +99,7 @@ async def create_rule(call: Call) -> dict[str, Any]:
             details={"name": spec.name},
         )
         await session.commit()
-        return serialize.alert_rule_to_dict(rule)
+        return AlertRuleOut.dump(rule)
 
 
 @routes.get(
@@ -133,7 +107,7 @@ async def create_rule(call: Call) -> dict[str, Any]:
 )
 async def read_rule(call: Call) -> dict[str, Any]:
     async with call.runtime.database.sessions() as session:
-        return serialize.alert_rule_to_dict(await _rule(session, call.path.rule_id))
+        return AlertRuleOut.dump(await _rule(session, call.path.rule_id))
 
 
 @routes.patch(
@@ -160,7 +134,7 @@ async def update_rule(call: Call) -> dict[str, Any]:
             details={"fields": sorted(call.body.model_dump(exclude_unset=True))},
         )
         await session.commit()
-        return serialize.alert_rule_to_dict(rule)
+        return AlertRuleOut.dump(rule)
 
 
 @routes.delete("/api/alert-rules/{rule_id}", summary="Delete an alert rule", path_params=RulePath)

@@ -6,11 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-from sqlalchemy import exists, select
+from pydantic import BaseModel
+from sqlalchemy import exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import serialize
 from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
@@ -19,28 +18,13 @@ from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page
 from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
+from server.wire import AlertOut
 
 routes = Routes("alerts")
 
 
 class AlertPath(BaseModel):
     alert_id: uuid.UUID
-
-
-class AlertOut(BaseModel):
-    id: uuid.UUID
-    event_id: int
-    rule_id: uuid.UUID | None
-    severity: AlertSeverity
-    status: AlertStatus
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
-    channels: list[str]
-    dedup_key: str | None
-    metadata: dict[str, Any] = Field(
-        description="object_types, top_confidence, zone_ids, thumbnail_url, summary, risk_score, camera_id"
-    )
 
 
 class AlertQuery(TimeRangeQuery):
@@ -79,18 +63,18 @@ async def list_alerts(call: Call) -> dict[str, Any]:
         )
 
     rows, cursor = await call.runtime.database.read(page)
-    return page_of([serialize.alert_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 @routes.get("/api/alerts/{alert_id}", summary="Get an alert", path_params=AlertPath, response=AlertOut)
-async def read_alert(call: Call) -> dict[str, Any]:
+async def read_alert(call: Call) -> Any:
     alert_id = call.path.alert_id
     alert = await call.runtime.database.read(
         lambda connection: first(connection, selected(Alert).where(Alert.id == alert_id))
     )
     if alert is None:
         raise not_found("alert", call.path.alert_id)
-    return serialize.alert_to_dict(alert)
+    return alert
 
 
 async def _transition(call: Call, target: AlertStatus, action: AuditAction) -> dict[str, Any]:
@@ -117,7 +101,7 @@ async def _transition(call: Call, target: AlertStatus, action: AuditAction) -> d
                 details={"event_id": alert.event_id, "from": str(previous), "to": target.value},
             )
         await session.commit()
-        data = serialize.alert_to_dict(alert)
+        data = AlertOut.dump(alert)
     if changed:
         await broadcast.publish(call.runtime.redis, "alert.updated", data)
     return data

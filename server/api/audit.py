@@ -10,11 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import serialize
 from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
 from server.api.declare import Call, Routes
 from server.api.rows import selected
@@ -22,6 +20,7 @@ from server.api.state import AUTH
 from server.models import AuditAction, AuditLog, AuditStatus
 from server.logs import USER_AGENT_MAX
 from server.storable import storable_json, storable_or_none
+from server.wire import AuditEntry
 
 routes = Routes("audit")
 
@@ -67,19 +66,6 @@ class AuditQuery(TimeRangeQuery):
     status: AuditStatus | None = None
 
 
-class AuditEntry(BaseModel):
-    id: int
-    timestamp: str
-    action: str
-    resource_type: str
-    resource_id: str | None
-    actor: str
-    ip_address: str | None
-    user_agent: str | None
-    details: dict[str, Any] | None
-    status: str
-
-
 _KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
 
 
@@ -102,4 +88,4 @@ async def list_audit(call: Call) -> dict[str, Any]:
             connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
         )
     )
-    return page_of([serialize.audit_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)

@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
-from server import serialize
 from server.api.audit import record
 from server.api.cameras import CameraPath, get_camera
 from server.api.declare import Call, Routes
 from server.models import ActivityBaseline, AuditAction, ClassBaseline
+from server.wire import ActivitySlot, ClassSlot
 
 routes = Routes("baselines")
-
-
-class ActivitySlot(BaseModel):
-    hour: int
-    day_of_week: int
-    avg_count: float
-    sample_count: int
-    last_updated: datetime
-
-
-class ClassSlot(BaseModel):
-    detection_class: str
-    hour: int
-    frequency: float
-    sample_count: int
-    last_updated: datetime
 
 
 class Baselines(BaseModel):
@@ -67,8 +50,8 @@ async def read_baselines(call: Call) -> dict[str, Any]:
         ).scalars()
         return {
             "camera_id": camera_id,
-            "activity": [serialize.activity_baseline_to_dict(row) for row in activity],
-            "classes": [serialize.class_baseline_to_dict(row) for row in classes],
+            "activity": [ActivitySlot.dump(row) for row in activity],
+            "classes": [ClassSlot.dump(row) for row in classes],
         }
 
 

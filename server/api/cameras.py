@@ -8,30 +8,28 @@ recorded for them.
 from __future__ import annotations
 
 import asyncio
-import functools
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Select, select, true
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from server import serialize
 from server.api.audit import record
 from server.api.declare import Call, Routes
 from server.api.errors import ApiError, conflict, not_found
 from server.api.media import file_response, safe_path
 from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
-from server.api.rows import columns, first
 from server.api.rule_references import forget_deleted
-from server.models import AuditAction, Camera, CameraStatus, Detection, Event, Zone, normalize_camera_id
+from server.models import AuditAction, Camera, CameraStatus, Detection, Zone, normalize_camera_id
 from server.pipeline import broadcast
+from server.pipeline.cameras import cameras_out, with_activity
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import media_type
 from server.pipeline.media.render import first_frame_jpeg
 from server.vocabulary import IMAGE_EXTENSIONS, IMAGE_MIME_TYPES
+from server.wire import CameraOut
 
 routes = Routes("cameras")
 
@@ -41,28 +39,6 @@ CameraName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 class CameraPath(BaseModel):
     camera_id: CameraId
-
-
-class EventSummary(BaseModel):
-    id: int
-    risk_score: int | None
-    risk_level: str | None
-    summary: str | None
-    started_at: datetime
-    object_types: list[str]
-
-
-class CameraOut(BaseModel):
-    id: str
-    name: str
-    folder_path: str
-    status: CameraStatus
-    created_at: datetime
-    last_seen_at: datetime | None = Field(description="The latest upload (with or without detections).")
-    upload_gap_seconds: float | None = Field(description="Learned longest recent silence between uploads.")
-    offline_after_seconds: int | None = Field(description="The camera's own offline delay; null: learned.")
-    last_event: EventSummary | None
-    last_detection_id: int | None
 
 
 class CameraQuery(PageQuery):
@@ -105,53 +81,12 @@ _NULLABLE = frozenset({"offline_after_seconds"})
 _KEYSET = Keyset("cameras", (Camera.id,), (str,), descending=False)
 
 
-#: The fields of a camera's latest event that the camera shows (serialize.event_summary's).
-_EVENT_SUMMARY = ("id", "risk_score", "risk_level", "summary", "started_at", "object_types")
-
-
-@functools.cache
-def with_activity() -> Select[Any]:
-    """Cameras, each with its latest event and detection, in one statement: per camera the first entry
-    of its range of `(camera_id, started_at, id)` and of `(camera_id, detected_at, id)` — one index probe
-    each, no sort, whatever the number of events. Built once (statements are immutable)."""
-    last_event = (
-        select(*(getattr(Event, name) for name in _EVENT_SUMMARY))
-        .where(Event.camera_id == Camera.id)
-        .order_by(Event.started_at.desc(), Event.id.desc())
-        .limit(1)
-        .lateral("last_event")
-    )
-    last_detection = (
-        select(Detection.id)
-        .where(Detection.camera_id == Camera.id)
-        .order_by(Detection.detected_at.desc(), Detection.id.desc())
-        .limit(1)
-        .lateral("last_detection")
-    )
-    return (
-        select(
-            *columns(Camera),
-            *(last_event.c[name].label(f"event_{name}") for name in _EVENT_SUMMARY),
-            last_detection.c.id.label("last_detection_id"),
-        )
-        .select_from(Camera)
-        .outerjoin(last_event, true())
-        .outerjoin(last_detection, true())
-    )
-
-
-def camera_out(row: Any) -> dict[str, Any]:
-    """A row of `with_activity()` as the API shows a camera."""
-    event = {name: row[f"event_{name}"] for name in _EVENT_SUMMARY} if row["event_id"] is not None else None
-    return serialize.camera_with_activity(row, event, row["last_detection_id"])
-
-
 async def read_camera_out(connection: AsyncConnection, camera_id: str) -> dict[str, Any]:
     """One camera with its activity (404 when there is no such camera)."""
-    row = await first(connection, with_activity().where(Camera.id == camera_id))
-    if row is None:
+    shown = await cameras_out(connection, [camera_id])
+    if camera_id not in shown:
         raise not_found("camera", camera_id)
-    return camera_out(row)
+    return shown[camera_id]
 
 
 async def get_camera(session: AsyncSession, camera_id: str) -> Camera:
@@ -189,7 +124,7 @@ async def list_cameras(call: Call) -> dict[str, Any]:
 
     async def page(connection: AsyncConnection) -> dict[str, Any]:
         rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c["id"],))
-        return page_of([camera_out(row) for row in rows], cursor)
+        return page_of(list(rows), cursor)
 
     return await call.runtime.database.read(page)
 

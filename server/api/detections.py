@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import serialize
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import not_found
@@ -19,40 +18,13 @@ from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page
 from server.api.rows import first, selected
 from server.models import Detection
 from server.vocabulary import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
+from server.wire import DetectionOut
 
 routes = Routes("detections")
 
 
 class DetectionPath(BaseModel):
     detection_id: DbId
-
-
-class Box(BaseModel):
-    x: int
-    y: int
-    width: int
-    height: int
-
-
-class DetectionOut(BaseModel):
-    id: int
-    camera_id: str
-    file_path: str
-    file_type: str | None
-    detected_at: datetime
-    object_type: str | None
-    confidence: float | None
-    bbox: Box | None
-    thumbnail_path: str | None
-    thumbnail_url: str | None
-    image_url: str
-    media_type: str | None
-    duration: float | None
-    video_codec: str | None
-    video_width: int | None
-    video_height: int | None
-    track_id: int | None = Field(description="The object across the camera's uploads (null: not tracked).")
-    stationary: bool = Field(description="The object had stayed put: stored, but in no event and no alert.")
 
 
 class DetectionQuery(TimeRangeQuery):
@@ -90,7 +62,7 @@ async def page_of_detections(
     rows, cursor = await fetch_page(
         connection, filtered(q, statement), KEYSET, q, lambda d: (d["detected_at"], d["id"])
     )
-    return page_of([serialize.detection_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 @routes.get("/api/detections", summary="List detections", query=DetectionQuery, response=Page[DetectionOut])
@@ -118,8 +90,8 @@ async def _detection(call: Call) -> Any:
     path_params=DetectionPath,
     response=DetectionOut,
 )
-async def read_detection(call: Call) -> dict[str, Any]:
-    return serialize.detection_to_dict(await _detection(call))
+async def read_detection(call: Call) -> Any:
+    return await _detection(call)
 
 
 @routes.get(

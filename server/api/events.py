@@ -18,13 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ARRAY, Integer, Select, any_, bindparam, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import serialize
 from server.alerts.schedule import TimezoneName
 from server.analyze.risk import RiskLevel, band_bounds
 from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
-from server.api.detections import DetectionOut, DetectionQuery, page_of_detections
+from server.api.detections import DetectionQuery, page_of_detections
 from server.api.errors import ApiError, not_found
 from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
@@ -32,6 +31,7 @@ from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetc
 from server.api.rows import fetch_all, first, selected
 from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast
+from server.wire import DetectionOut, EventOut, json_list
 
 routes = Routes("events")
 
@@ -41,27 +41,6 @@ EVENT = "/api/events/{event_id:\\d+}"
 
 class EventPath(BaseModel):
     event_id: DbId
-
-
-class EventOut(BaseModel):
-    id: int
-    batch_id: str
-    camera_id: str
-    started_at: datetime
-    ended_at: datetime | None
-    risk_score: int | None
-    risk_level: RiskLevel | None
-    summary: str | None
-    reasoning: str | None
-    detection_ids: list[int]
-    reviewed: bool
-    notes: str | None
-    is_fast_path: bool
-    object_types: list[str]
-    clip_path: str | None
-    analysis_backend: str | None
-    thumbnail_url: str | None
-    has_clip: bool
 
 
 class EventFilters(TimeRange):
@@ -113,7 +92,7 @@ async def list_events(call: Call) -> dict[str, Any]:
         )
 
     rows, cursor = await call.runtime.database.read(page)
-    return page_of([serialize.event_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 class SearchQuery(EventQuery):
@@ -189,7 +168,7 @@ async def search_events(call: Call) -> dict[str, Any]:
             found = await fetch_all(connection, selected(Event).where(Event.id == any_(ids)))
             events = {row["id"]: row for row in found}
         items = [
-            {**serialize.event_to_dict(events[hit.id]), "rank": float(hit.rank)}
+            {**EventOut.dump(events[hit.id]), "rank": float(hit.rank)}
             for hit in hits
             if hit.id in events  # removed meanwhile
         ]
@@ -316,7 +295,7 @@ async def export_events(call: Call) -> web.StreamResponse:
     async with call.runtime.database.sessions() as session:
         result = await session.stream(statement.execution_options(yield_per=1000))
         async for event in result.scalars():
-            data = serialize.event_to_dict(event)
+            data = EventOut.dump(event)
             if csv_format:
                 writer.writerow([_csv_cell(data[column]) for column in EXPORT_COLUMNS])
             else:
@@ -334,14 +313,14 @@ async def export_events(call: Call) -> web.StreamResponse:
 
 
 @routes.get(EVENT, summary="Get an event", path_params=EventPath, response=EventOut)
-async def read_event(call: Call) -> dict[str, Any]:
+async def read_event(call: Call) -> Any:
     event_id = call.path.event_id
     row = await call.runtime.database.read(
         lambda connection: first(connection, selected(Event).where(Event.id == event_id))
     )
     if row is None:
         raise not_found("event", event_id)
-    return serialize.event_to_dict(row)
+    return row
 
 
 async def _event(session: Any, event_id: int) -> Event:
@@ -387,7 +366,7 @@ async def update_event(call: Call) -> dict[str, Any]:
             details={"reviewed": event.reviewed, "notes_changed": "notes" in changes},
         )
         await session.commit()
-        data = serialize.event_to_dict(event)
+        data = EventOut.dump(event)
     await broadcast.publish(call.runtime.redis, "event.updated", data)
     return data
 
@@ -406,7 +385,7 @@ async def event_detections(call: Call) -> dict[str, Any]:
         event = await first(connection, select(Event.detection_ids).where(Event.id == event_id))
         if event is None:
             raise not_found("event", event_id)
-        ids = [int(value) for value in serialize.json_list(event["detection_ids"])]
+        ids = [int(value) for value in json_list(event["detection_ids"])]
         statement = selected(Detection).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
         return await page_of_detections(connection, statement, call.query)
 

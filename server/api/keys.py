@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from server import apikeys, serialize
+from server import apikeys
 from server.api.audit import record
 from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
@@ -16,19 +14,13 @@ from server.api.key_cache import API_KEYS
 from server.api.pagination import DbId, Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.rows import selected
 from server.models import APIKey, AuditAction
+from server.wire import KeyOut
 
 routes = Routes("keys")
 
 
 class KeyPath(BaseModel):
     key_id: DbId
-
-
-class KeyOut(BaseModel):
-    id: int
-    name: str
-    created_at: datetime
-    is_active: bool
 
 
 class NewKey(KeyOut):
@@ -50,7 +42,7 @@ async def list_api_keys(call: Call) -> dict[str, Any]:
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k["id"],))
     )
-    return page_of([serialize.api_key_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 @routes.post("/api/keys", summary="Create an API key", body=KeyCreate, response=NewKey, status=201)
@@ -61,7 +53,7 @@ async def create_api_key(call: Call) -> dict[str, Any]:
             session, call.request, AuditAction.API_KEY_CREATED, "api_key", row.id, details={"name": row.name}
         )
         await session.commit()
-        return {**serialize.api_key_to_dict(row), "key": plaintext}
+        return {**KeyOut.dump(row), "key": plaintext}
 
 
 @routes.delete(
@@ -85,4 +77,4 @@ async def revoke_api_key(call: Call) -> dict[str, Any]:
     # Other processes forget the key when the commit's notification reaches them; this one at once.
     if API_KEYS in call.request.app:
         call.request.app[API_KEYS].forget()
-    return serialize.api_key_to_dict(row)
+    return KeyOut.dump(row)

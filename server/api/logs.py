@@ -6,9 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
 
-from server import serialize
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
@@ -17,6 +15,7 @@ from server.api.state import REQUEST_ID
 from server.logs import USER_AGENT_MAX
 from server.models import Log
 from server.storable import storable_or_none
+from server.wire import LogOut
 
 routes = Routes("logs")
 
@@ -33,22 +32,6 @@ def _not_backend(value: str) -> str:
 ClientSource = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,9}$"), AfterValidator(_not_backend)
 ]
-
-
-class LogOut(BaseModel):
-    id: int
-    timestamp: datetime
-    level: str
-    component: str
-    message: str
-    camera_id: str | None
-    event_id: int | None
-    detection_id: int | None
-    request_id: str | None
-    duration_ms: int | None
-    extra: dict[str, Any] | None
-    source: str
-    user_agent: str | None
 
 
 class LogQuery(TimeRangeQuery):
@@ -91,7 +74,7 @@ async def list_logs(call: Call) -> dict[str, Any]:
             connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
         )
     )
-    return page_of([serialize.log_to_dict(row) for row in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 class ClientLog(BaseModel):
@@ -121,4 +104,4 @@ async def create_log(call: Call) -> dict[str, Any]:
     async with call.runtime.database.sessions() as session:
         session.add(row)
         await session.commit()
-        return serialize.log_to_dict(row)
+        return LogOut.dump(row)

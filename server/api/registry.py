@@ -1,6 +1,7 @@
 """Installs declared endpoints on the router: each request is parsed and validated (`server.api.parse`)
-before its handler runs, so a handler only ever sees valid input, and its JSON result is encoded here
-(and checked against the declared response model when the app's settings ask for it: tests).
+before its handler runs, so a handler only ever sees valid input; its result is validated against the
+endpoint's declared response model and encoded from that (`server.wire`: rows become the resource's
+shape there), so no response leaves in a shape the OpenAPI document does not declare.
 """
 
 from __future__ import annotations
@@ -15,27 +16,23 @@ from pydantic import TypeAdapter, ValidationError
 from server.api.declare import Call, Endpoint, Routes
 from server.api.errors import ApiError
 from server.api.parse import parse_body, parse_path, parse_query
-from server.api.state import SETTINGS
 
 
 class ResponseMismatch(RuntimeError):
-    """A handler returned something its declared response model does not allow (tests only)."""
+    """A handler returned something its declared response model does not allow: our bug, a 500."""
 
 
 def _adapter(response: Any) -> TypeAdapter[Any] | None:
     return None if response is None else TypeAdapter(response)
 
 
-def dumps(value: Any) -> bytes:
-    """UTF-8 JSON of a handler result (orjson: datetimes as ISO 8601, UUIDs as text; str() for any
-    other stray value). A page of 500 events is encoded in well under a millisecond."""
-    return orjson.dumps(value, default=str)
-
-
 def json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=dumps(value), status=status, content_type="application/json", charset="utf-8"
-    )
+    """A response of an undeclared shape (orjson: datetimes as ISO 8601, UUIDs as text)."""
+    return _json(orjson.dumps(value, default=str), status)
+
+
+def _json(body: bytes, status: int) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -62,12 +59,15 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             return result
         if result is None and endpoint.response is None:
             return web.Response(status=204 if endpoint.status == 200 else endpoint.status)
-        if adapter is not None and request.app[SETTINGS].validate_responses:
-            try:
-                adapter.validate_python(result)
-            except ValidationError as err:  # our bug, not the client's: must surface as a 500
-                raise ResponseMismatch(f"{endpoint.operation_id}: response breaks its model: {err}") from None
-        return json_response(result, endpoint.status)
+        if adapter is None:
+            return json_response(result, endpoint.status)
+        try:
+            shaped = adapter.validate_python(result)
+        except ValidationError as err:  # our bug, not the client's: must surface as a 500
+            raise ResponseMismatch(f"{endpoint.operation_id}: response breaks its model: {err}") from None
+        # Only what the handler gave: a stored document (a rule's schedule, a camera's filters) comes
+        # back as it was written, not padded with its model's unset defaults.
+        return _json(adapter.dump_json(shaped, exclude_unset=True), endpoint.status)
 
     handle.__name__ = endpoint.operation_id
     handle.__doc__ = endpoint.summary

@@ -3,7 +3,7 @@
 A read handler starts from `selected(Model)` — the mapped columns labelled with their attribute names, so
 `alerts.metadata` arrives as `alert_metadata` like `Alert.alert_metadata`, without the deferred ones
 (`events.search_vector` is only ever used inside SQL) — and runs it with `fetch_all`. The rows it
-returns are read by name (`row["started_at"]`) and go straight to `server.serialize`.
+returns are read by name (`row["started_at"]`) and are shaped by the models of `server.wire`.
 
 `fetch_all` compiles a statement once per shape (SQLAlchemy's cache key: the same filters, different
 values) and then runs the SQL on the asyncpg connection itself, binding the values in order. asyncpg

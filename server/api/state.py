@@ -13,10 +13,8 @@ from server.runtime import Runtime
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Options of one app instance (tests turn on response validation and shorten the auth delay)."""
+    """Options of one app instance (tests shorten the auth delay)."""
 
-    #: Check every JSON response against its declared model (tests; costs time in production).
-    validate_responses: bool = False
     #: Base delay after a failed authentication; doubles per recent failure of the same client...
     auth_failure_delay: float = 0.5
     #: ...up to this many seconds.

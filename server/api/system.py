@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import serialize
 from server.api.key_cache import API_KEYS
 from server.api.middleware import API_KEY_HEADER
 from server.api.declare import Call, Routes
@@ -30,6 +29,7 @@ from server.pipeline import dead_letters, progress
 from server.pipeline.faults import describe
 from server.pipeline.streams import ANALYZE_STREAM, DETECT_STREAM
 from server.runtime import Runtime
+from server.wire import GpuSample
 
 _LOGGER = logging.getLogger("hsi.api.system")
 
@@ -217,7 +217,7 @@ async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) 
         _queue_depths(runtime),
         api_health(runtime) if health is None else _given(health),
     )
-    now = serialize.gpu_stats_to_dict(gpu) if gpu is not None else {}
+    now = GpuSample.dump(gpu) if gpu is not None else {}
     return {
         "cameras": figures["cameras"],
         "events_unreviewed": int(figures["events_unreviewed"]),
@@ -308,17 +308,6 @@ async def _publish_if_changed(runtime: Runtime, interval: float) -> bool:
     return True
 
 
-class GpuSample(BaseModel):
-    recorded_at: datetime
-    gpu_name: str | None
-    utilization: float | None
-    memory_used: int | None
-    memory_total: int | None
-    temperature: float | None
-    power_usage: float | None
-    inference_fps: float | None
-
-
 class GpuReport(BaseModel):
     current: GpuSample | None
     history: list[GpuSample] = Field(description="Oldest first, at most `points` samples.")
@@ -355,6 +344,6 @@ async def get_gpu(call: Call) -> dict[str, Any]:
         history = list((await session.execute(statement)).scalars())
     latest = await call.runtime.database.read(lambda connection: first(connection, _LATEST_GPU))
     return {
-        "current": serialize.gpu_stats_to_dict(latest) if latest is not None else None,
-        "history": [serialize.gpu_stats_to_dict(row) for row in history],
+        "current": latest,
+        "history": history,
     }

@@ -7,14 +7,12 @@ The API never re-implements a zone rule: the body model below is `ZoneSpec` with
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from server import serialize
 from server.alerts.object_filters import stored
 from server.alerts.partial import apply_update
 from server.alerts.zones import ZoneSpec, ZoneUpdate
@@ -26,7 +24,7 @@ from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
 from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, Zone
-from server.vocabulary import ZoneShape, ZoneType
+from server.wire import ZoneOut
 
 routes = Routes("zones")
 
@@ -45,23 +43,6 @@ class CameraZonesPath(BaseModel):
 
 class ZonePath(CameraZonesPath):
     zone_id: str
-
-
-class ZoneOut(BaseModel):
-    id: str
-    camera_id: str
-    name: str
-    zone_type: ZoneType
-    coordinates: list[list[float]]
-    shape: ZoneShape
-    color: str
-    enabled: bool
-    priority: int
-    loitering_seconds: int | None
-    loitering_classes: list[str] | None
-    object_filters: dict[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
 
 
 _KEYSET = Keyset("zones", (Zone.id,), (str,), descending=False)
@@ -135,7 +116,7 @@ async def list_zones(call: Call) -> dict[str, Any]:
         return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z["id"],))
 
     rows, cursor = await call.runtime.database.read(page)
-    return page_of([serialize.zone_to_dict(zone) for zone in rows], cursor)
+    return page_of(list(rows), cursor)
 
 
 @routes.post(
@@ -166,7 +147,7 @@ async def create_zone(call: Call) -> dict[str, Any]:
             details={"change": "created", "camera_id": spec.camera_id, "name": spec.name},
         )
         await session.commit()
-        return serialize.zone_to_dict(zone)
+        return ZoneOut.dump(zone)
 
 
 @routes.get(
@@ -174,7 +155,7 @@ async def create_zone(call: Call) -> dict[str, Any]:
 )
 async def read_zone(call: Call) -> dict[str, Any]:
     async with call.runtime.database.sessions() as session:
-        return serialize.zone_to_dict(await _get_zone(session, call.path.camera_id, call.path.zone_id))
+        return ZoneOut.dump(await _get_zone(session, call.path.camera_id, call.path.zone_id))
 
 
 @routes.patch(
@@ -199,7 +180,7 @@ async def update_zone(call: Call) -> dict[str, Any]:
             details={"change": "updated", "fields": sorted(call.body.model_dump(exclude_unset=True))},
         )
         await session.commit()
-        return serialize.zone_to_dict(zone)
+        return ZoneOut.dump(zone)
 
 
 @routes.delete("/api/cameras/{camera_id}/zones/{zone_id}", summary="Delete a zone", path_params=ZonePath)

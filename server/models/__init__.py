@@ -23,7 +23,7 @@ from server.models.enums import (
     ZoneShape,
     ZoneType,
 )
-from server.models.event import SEARCH_CONFIG, Event, object_types_of, search_query, search_rank
+from server.models.event import SEARCH_CONFIG, Event, json_list, object_types_of, search_query, search_rank
 from server.models.gpu_stats import GPUStats
 from server.models.log import Log
 from server.models.rollups import EventDailyCounts, EventHourlyCounts, EventHourlyTotals, StoreCounter
@@ -58,6 +58,7 @@ __all__ = [
     "ZoneShape",
     "ZoneType",
     "hash_api_key",
+    "json_list",
     "normalize_camera_id",
     "object_types_of",
     "search_query",

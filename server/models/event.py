@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from sqlalchemy import (
     Boolean,
@@ -149,3 +151,23 @@ def search_query(text: str) -> ColumnElement[str]:
 def search_rank(text: str) -> ColumnElement[float]:
     """Relevance of an event for `text` (weights: summary > object types > reasoning > notes)."""
     return func.ts_rank(Event.search_vector, search_query(text))
+
+
+def json_list(value: Any) -> list[Any]:
+    """A JSON-array-as-text column (`events.detection_ids`, `events.object_types`) as a list.
+
+    `object_types` is also accepted as a comma-separated string (the form older rows may hold), and a
+    list is taken as it is, so the API shows a list whatever form the writer chose.
+    """
+    if isinstance(value, list):
+        return value
+    if not value:
+        return []
+    stripped = str(value).strip()
+    if stripped.startswith("["):
+        try:
+            decoded = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            return []
+        return decoded if isinstance(decoded, list) else []
+    return [part.strip() for part in stripped.split(",") if part.strip()]

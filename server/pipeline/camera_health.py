@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from server.models import Camera, CameraStatus
 from server.pipeline import upload_pattern
 from server.pipeline.broadcast import publish
+from server.pipeline.cameras import cameras_out
 from server.runtime import Runtime
-from server.serialize import camera_to_dict
 
 _LOGGER = logging.getLogger("hsi.cameras")
 
@@ -50,6 +50,7 @@ async def mark_silent_cameras_offline(runtime: Runtime) -> list[Camera]:
         )
         async with runtime.database.sessions() as session, session.begin():
             offline = (await session.scalars(statement)).one_or_none()
+            shown = await cameras_out(await session.connection(), [camera.id]) if offline is not None else {}
         if offline is None:
             continue
         changed.append(offline)
@@ -64,7 +65,7 @@ async def mark_silent_cameras_offline(runtime: Runtime) -> list[Camera]:
                 "data": {"offline_after_seconds": limit.total_seconds(), "upload_gap_seconds": offline.upload_gap_seconds},
             },
         )
-        await publish(runtime.redis, "camera.updated", camera_to_dict(offline))
+        await publish(runtime.redis, "camera.updated", shown[offline.id])
     return changed
 
 

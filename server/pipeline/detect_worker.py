@@ -67,7 +67,7 @@ from server.pipeline.media.errors import MediaError
 from server.pipeline.media.image import decode_image, inspect_image
 from server.pipeline.media.render import Canvas
 from server.pipeline.media.video import SAMPLE_MAX_FRAMES, VideoSample, sample_video
-from server.pipeline.cameras import record_upload
+from server.pipeline.cameras import cameras_out, record_upload
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
 from server.pipeline.intake import pipeline_stream
@@ -75,7 +75,7 @@ from server.pipeline.microbatch import MicroBatcher, take_batch
 from server.pipeline.stationary import StationaryTracker
 from server.pipeline.streams import RedisStream
 from server.runtime import Runtime
-from server.serialize import camera_to_dict, detection_to_dict
+from server.wire import DetectionOut
 from server.vocabulary import Rejection, logged_reason
 
 _LOGGER = logging.getLogger("hsi.detector")
@@ -469,7 +469,7 @@ class Committer:
                 if camera is not None:
                     changed_cameras[camera.id] = camera
             await session.flush()
-            camera_dicts = {camera_id: camera_to_dict(camera) for camera_id, camera in changed_cameras.items()}
+            camera_dicts = await cameras_out(await session.connection(), changed_cameras)
         results: list[Committed] = []
         announced: set[str] = set()
         async with redis.pipeline(transaction=False) as pipe:
@@ -483,7 +483,7 @@ class Committer:
                     if camera_id in camera_dicts and camera_id not in announced:
                         announced.add(camera_id)
                         messages.append(("camera.updated", camera_dicts[camera_id]))
-                    messages += [("detection.created", detection_to_dict(row)) for row in rows]
+                    messages += [("detection.created", DetectionOut.dump(row)) for row in rows]
                     if messages:
                         broadcast.queue_many(pipe, messages)
                 results.append(Committed(rows, hand_on, identity in created))

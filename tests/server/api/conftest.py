@@ -1,7 +1,7 @@
 """API test fixtures: the real app on a Runtime over the test PostgreSQL and Redis, a key, seed rows.
 
-Responses are validated against their declared models (`validate_responses=True`), so every test
-that reads a response also checks it matches the OpenAPI document.
+Every response is built from its declared model (`server.api.registry`), so every test that reads a
+response also reads what the OpenAPI document promises.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from server.runtime import Runtime
 from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.pipeline import pipeline_runtime, pipeline_settings
 
-TEST_API_SETTINGS = ApiSettings(
-    validate_responses=True, auth_failure_delay=0.001, auth_failure_max_delay=0.002
-)
+TEST_API_SETTINGS = ApiSettings(auth_failure_delay=0.001, auth_failure_max_delay=0.002)
 
 
 class ApiTestServer(TestServer):

@@ -96,7 +96,7 @@ async def test_missing_wrong_and_revoked_keys_are_401_and_audited(
 
 
 async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> None:
-    app = create_app(runtime, ApiSettings(auth_failure_delay=0.05, validate_responses=True))
+    app = create_app(runtime, ApiSettings(auth_failure_delay=0.05))
     async with TestClient(TestServer(app)) as client:
         timings = []
         for _ in range(4):

@@ -3,8 +3,8 @@
 The app runs in its own thread and event loop (schemathesis calls are synchronous), on the test's
 database and Redis, seeded with a small home. For each operation hypothesis generates a bounded number
 of requests; every answer must be non-5xx, carry a documented status and content type, and match its
-documented schema. Responses are also validated against their pydantic models inside the app
-(`validate_responses`), where a mismatch is a 500.
+documented schema. Every response is also built from its pydantic model inside the app
+(`server.api.registry`), where a mismatch is a 500.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class ThreadedApp:
             app = create_app(
                 runtime,
                 ApiSettings(
-                    validate_responses=True,
                     auth_failure_delay=0.001,
                     auth_failure_max_delay=0.002,
                     access_log=False,
