@@ -15,7 +15,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .api import HSIClient
 from .camera_issues import async_remove_camera_issues, async_sync_camera_issues
-from .dead_letter_issue import async_sync_dead_letter_issue, issue_id as dead_letter_issue_id
+from .dead_letter_issue import async_remove_dead_letter_issue, async_sync_dead_letter_issue
 from .const import (
     CONF_API_KEY,
     CONF_HOST,
@@ -119,7 +119,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None
     """Drop the entry's repair issues when the user removes the server."""
     async_remove_server_issues(hass, entry.entry_id)
     async_remove_camera_issues(hass, entry.entry_id)
-    ir.async_delete_issue(hass, DOMAIN, dead_letter_issue_id(entry.entry_id))
+    async_remove_dead_letter_issue(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

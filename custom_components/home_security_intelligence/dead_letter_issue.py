@@ -12,7 +12,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .api import Stats
+from .api_types import Stats
 from .const import DOMAIN, ISSUE_DEAD_LETTERS
 
 
@@ -37,3 +37,9 @@ def async_sync_dead_letter_issue(hass: HomeAssistant, entry_id: str, title: str,
         translation_key=ISSUE_DEAD_LETTERS,
         translation_placeholders={"title": title, "count": str(count)},
     )
+
+
+@callback
+def async_remove_dead_letter_issue(hass: HomeAssistant, entry_id: str) -> None:
+    """Drop the server's issue (the server was removed)."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(entry_id))
