@@ -36,16 +36,18 @@ class NullDetector:
 
 def install_null_detector() -> None:
     """Make this version's detect role load the null detector, wherever it looks the detector up."""
-    from server.pipeline import roles
+    import importlib.util
 
     def null(*_args: Any, **_kwargs: Any) -> Any:
         return NullDetector()
 
-    if hasattr(roles, "provision_detector"):  # since issue 11: a slot that may switch models
+    if importlib.util.find_spec("server.detect.provision") is not None:  # since issue 11: a switchable slot
         from server.detect import provision
 
         provision.load_detector = null  # type: ignore[assignment]
-    else:
+    else:  # before it, the detect role (server/pipeline/roles.py) loaded the detector itself
+        from server.pipeline import roles  # type: ignore[attr-defined]
+
         roles.load_detector = null  # type: ignore[attr-defined]
 
 
