@@ -7,6 +7,7 @@ entry for a reason of its own (here: an entry whose field cannot be read) until 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
@@ -78,8 +79,12 @@ async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Ru
     assert "2 dead letters" in health["components"]["pipeline"]["reason"]
     stats = await (await client.get("/api/system/stats")).json()
     assert stats["queues"]["dead_letter"] == 2
-    # Each was logged when it was dead-lettered.
-    errors = [row for row in await log_rows(runtime) if row.component == "streams" and row.level == "ERROR"]
+    # Each was logged when it was dead-lettered (the log writer stores rows in batches: wait for both).
+    async def both_logged() -> list[Any] | None:
+        rows = [row for row in await log_rows(runtime) if row.component == "streams" and row.level == "ERROR"]
+        return rows if len(rows) >= 2 else None
+
+    errors = await eventually(both_logged, timeout=10)
     assert len(errors) == 2
 
     # Replay: back on its queue as a new entry with its own fields only; the letter is gone.
