@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -89,8 +90,10 @@ class Keyset:
     types: tuple[type, ...]
     descending: bool = True
 
-    def order_by(self) -> list[Any]:
-        return [e.desc() if self.descending else e.asc() for e in self.expressions]
+    @functools.cached_property
+    def order_by(self) -> tuple[Any, ...]:
+        """The ORDER BY clauses, built once: every page of the list adds the same ones."""
+        return tuple(e.desc() if self.descending else e.asc() for e in self.expressions)
 
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
         """Rows strictly after `values` in this order: `(k0, k1) < (v0, v1)` (`>` ascending).
@@ -153,7 +156,7 @@ async def fetch_page(
     """Run `statement` for one page; returns the rows (read by name) and the next page's cursor or None."""
     if page.cursor:
         statement = statement.where(keyset.after(keyset.decode(page.cursor)))
-    statement = statement.order_by(*keyset.order_by()).limit(page.limit + 1)
+    statement = statement.order_by(*keyset.order_by).limit(page.limit + 1)
     rows = await fetch_all(connection, statement)
     more = len(rows) > page.limit
     rows = rows[: page.limit]

@@ -159,6 +159,12 @@ def json_list(value: Any) -> list[Any]:
     `object_types` is also accepted as a comma-separated string (the form older rows may hold), and a
     list is taken as it is, so the API shows a list whatever form the writer chose.
     """
+    if type(value) is str and value[:1] == "[":  # the stored form: decoded without a copy
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return []
+        return decoded if type(decoded) is list else []
     if isinstance(value, list):
         return value
     if not value:

@@ -263,7 +263,7 @@ async def test_every_list_reads_one_index_range(runtime: Runtime, client: TestCl
         statement = filtered(select(Event.id), query)
         if query.cursor:
             statement = statement.where(events_api._KEYSET.after(events_api._KEYSET.decode(query.cursor)))
-        statement = statement.order_by(*events_api._KEYSET.order_by()).limit(51)
+        statement = statement.order_by(*events_api._KEYSET.order_by).limit(51)
         async with runtime.database.reader.connect() as connection:
             compiled = statement.compile(connection.sync_engine, compile_kwargs={"literal_binds": True})
             plan = _plan((await connection.execute(text(f"EXPLAIN {compiled}"))).all())
