@@ -63,7 +63,4 @@ async def main(roles: list[str]) -> None:
 
 if __name__ == "__main__":
     install_null_detector()
-    from server import runner
-
-    # On the loop that version's `python -m server` runs on (uvloop since server.runner.run).
-    getattr(runner, "run", asyncio.run)(main(sys.argv[1].split(",")))
+    asyncio.run(main(sys.argv[1].split(",")))

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
         return 0
     from server import allocator
-    from server.runner import ROLES, run, serve
+    from server.runner import ROLES, serve
 
     allocator.tune()  # before the first frame is decoded: see server/allocator.py
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from server.addon import announce_runtime
 
         on_ready = announce_runtime
-    run(serve(settings, roles, on_ready=on_ready))
+    asyncio.run(serve(settings, roles, on_ready=on_ready))
     return 0
 
 

@@ -3,7 +3,7 @@
 `python -m server run` runs every role in one process; `api`, `worker detect` and `worker analyze`
 run one role each against a shared PostgreSQL and Redis (the roles are built by `server.application`).
 Shutdown happens in reverse order of start, on SIGINT or SIGTERM, so nothing keeps running after the
-command returns. A server process runs on uvloop (`run`).
+command returns.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
 
 from server.application import ROLES, Application
 from server.broker import open_redis
@@ -23,23 +22,9 @@ from server.logs import ensure_database_logging
 from server.migrate import upgrade
 from server.runtime import Runtime, instance_id
 
-__all__ = ["ROLES", "run", "serve"]
+__all__ = ["ROLES", "serve"]
 
 _LOGGER = logging.getLogger("hsi.runner")
-
-_T = TypeVar("_T")
-
-
-def run(main: Coroutine[Any, Any, _T]) -> _T:
-    """Run a server process's main coroutine to its end on uvloop: every request, queued file and
-    database or Redis round trip is I/O on this loop, and libuv's costs each less CPU than asyncio's
-    selector loop (measured: bench/results/uvloop-*.json). Where uvloop is not installed (it has no
-    Windows build) asyncio's own loop runs it."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 async def serve(
