@@ -10,9 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -38,7 +39,20 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     Overflow connections are closed when returned, so a load above `pool_size` in flight opens and
     closes one per query (a PostgreSQL backend forked each time): the pool is sized for the load.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        # JSON columns (an alert's metadata, a rule's schedule, a log row's data) through orjson: the
+        # driver decodes every such value of a page with this (the standard library's took a fifth of
+        # GET /api/alerts' CPU).
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

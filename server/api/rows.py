@@ -10,9 +10,9 @@ values) and then runs the SQL on the asyncpg connection itself, binding the valu
 hands back its records as they come off the wire. That skips what a page of fifty events otherwise
 spends in SQLAlchemy's execution context and result rows (about as long as the database takes to find
 them); the statement is still written, composed and compiled by SQLAlchemy. Statements whose values
-need SQLAlchemy's conversions on the way back (JSON, enums, UUIDs) or on the way in (expanding `IN`
-lists, literal-rendered values) run through SQLAlchemy as usual, their rows as mappings: the handler
-cannot tell the two apart.
+need SQLAlchemy's conversions on the way back (any type but those of `_as_is`) or on the way in
+(expanding `IN` lists, literal-rendered values) run through SQLAlchemy as usual, their rows as mappings:
+the handler cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Boolean, DateTime, Float, Integer, Select, String, inspect, select
+from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, Integer, Select, String, Uuid, inspect, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Label
@@ -32,8 +33,21 @@ from server.models import Base
 
 _COLUMNS: dict[type[Base], list[Label[Any]]] = {}
 
-#: Column types whose values asyncpg returns exactly as SQLAlchemy would (no result conversion).
-_AS_IS = (Integer, String, DateTime, Boolean, Float)
+#: Column types whose values asyncpg returns exactly as SQLAlchemy would (no result conversion; JSON
+#: is decoded by the codec SQLAlchemy installs on each connection, UUIDs arrive as UUID objects).
+_AS_IS = (Integer, String, DateTime, Boolean, Float, JSON, Uuid)
+
+
+def _as_is(column_type: Any) -> bool:
+    """Whether the driver's value of a column is the one a handler may read: one of `_AS_IS`, or a
+    PostgreSQL enum of `StrEnum` members stored by value, whose label equals the member SQLAlchemy
+    would return (`AlertStatus.PENDING == "pending"`; the wire models read either)."""
+    if isinstance(column_type, _AS_IS):
+        return True
+    if isinstance(column_type, Enum) and column_type.enum_class is not None:
+        members = list(column_type.enum_class)
+        return issubclass(column_type.enum_class, StrEnum) and column_type.enums == [m.value for m in members]
+    return False
 #: Compiled statements by cache key; the key space is the code's finite set of filter combinations.
 _PLANS: dict[Any, _Plan | None] = {}
 _MAX_PLANS = 2000
@@ -72,7 +86,7 @@ def _plan(statement: Select[Any], cache_key: Any, dialect: Any) -> _Plan | None:
         not compiled.literal_execute_params
         and not compiled.post_compile_params
         and compiled.positiontup is not None
-        and all(isinstance(column[3], _AS_IS) for column in compiled._result_columns)
+        and all(_as_is(column[3]) for column in compiled._result_columns)
     )
     if not direct:
         return None
