@@ -38,7 +38,7 @@ from server.pipeline.broadcast import CHANNEL
 from server.runner import serve
 from server.runtime import Runtime
 from tests.support.gguf import TINY_MODEL_CONTEXT, write_corrupt_gguf, write_tiny_gguf
-from tests.support.media import write_h264_clip, write_vtest_clip, write_vtest_snapshots
+from tests.support.media import write_vtest_clip, write_vtest_snapshots
 from tests.support.photos import people_walking
 from tests.support.pipeline import eventually
 from tests.support.processes import free_port

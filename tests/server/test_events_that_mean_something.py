@@ -160,7 +160,7 @@ async def _settled(runtime: Runtime, camera_id: str, count: int) -> list[Event]:
         open_batch = await runtime.redis.exists(f"hsi:batch:{camera_id}")
         return events if len(events) >= count and not open_batch else None
 
-    events = await eventually(done, timeout=60, interval=0.2)
+    await eventually(done, timeout=60, interval=0.2)
     await asyncio.sleep(runtime.settings.batch_idle_timeout_seconds + 1.0)
     return await _events(runtime, camera_id)
 

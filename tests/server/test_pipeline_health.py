@@ -127,7 +127,7 @@ async def test_connectivity_is_learned_from_each_cameras_own_uploads(
         # Added 20 hours ago and silent since: nothing learned yet, the generous default applies.
         newcomer = await _history(runtime, "newcomer", [now - timedelta(hours=20), now - timedelta(hours=20)])
         # The user's own setting wins over what was learned: one hour.
-        strict = await _history(runtime, "strict", _every(now - timedelta(days=3), now - timedelta(hours=2), half_hour))
+        await _history(runtime, "strict", _every(now - timedelta(days=3), now - timedelta(hours=2), half_hour))
         async with runtime.database.sessions() as session, session.begin():
             (await session.get_one(Camera, "strict")).offline_after_seconds = 3600
 

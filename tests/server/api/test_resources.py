@@ -35,7 +35,6 @@ from server.health import WorkerHealth
 from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
 from tests.support.media import write_h264_clip, write_jpeg
-from tests.support.pipeline import eventually
 
 
 async def _json(response: Any, status: int = 200) -> Any:
