@@ -29,11 +29,14 @@ _STORE_ERRORS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,  # the pool had no connection to give
     sqlalchemy.exc.DisconnectionError,
-    asyncpg.exceptions.PostgresConnectionError,  # includes CannotConnectNowError (starting up)
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
+    # Operator intervention (SQLSTATE 57P0x), not a connection error to asyncpg: the server shutting
+    # down, crashed, or still starting up (a connection made while it replays its WAL).
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
     ConnectionError,
     TimeoutError,
