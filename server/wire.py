@@ -58,7 +58,7 @@ class Wire(BaseModel):
         if type(data) is dict:  # already shaped (checked first: the common case of nested values)
             return data
         if isinstance(data, _BY_NAME):
-            values = dict(data)  # every column at C speed: cheaper than picking the fields one by one
+            values = dict(data.items())  # every column at C speed: cheaper than picking fields one by one
             get: Get = values.get
         elif isinstance(data, Base):
             # Only what the shape names (an unloaded column would need I/O the caller did not plan).
@@ -185,8 +185,10 @@ class EventOut(Wire):
 
     @classmethod
     def derived(cls, get: Get) -> dict[str, Any]:
+        detection_ids = json_list(get("detection_ids"))  # decoded once: the field takes the list as is
         return {
-            "thumbnail_url": f"/api/events/{get('id')}/thumbnail" if json_list(get("detection_ids")) else None,
+            "detection_ids": detection_ids,
+            "thumbnail_url": f"/api/events/{get('id')}/thumbnail" if detection_ids else None,
             "has_clip": get("clip_path") is not None,
         }
 

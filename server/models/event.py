@@ -72,6 +72,8 @@ class Event(Base):
       `idx_events_camera_id_started_at_id`, partial `idx_events_unreviewed`) and a GIN index on the listed
       object types (`OBJECT_TYPES_SQL`). They make the base schema's `idx_events_started_at` and
       `idx_events_camera_id` redundant (their columns lead the new ones); both stay, as specified.
+      Migration 0007 adds `risk_score` to the camera one (`idx_events_camera_id_started_at_risk`), so a
+      camera's list filtered by risk checks the risk on index entries instead of on table rows.
 
     `risk_level` is always derived from `risk_score` (server.analyze.risk.risk_level), never set alone.
     """
@@ -85,7 +87,7 @@ class Event(Base):
         Index("idx_events_batch_id", "batch_id", unique=True),
         Index("idx_events_search_vector", "search_vector", postgresql_using="gin"),
         Index("idx_events_started_at_id", "started_at", "id"),
-        Index("idx_events_camera_id_started_at_id", "camera_id", "started_at", "id"),
+        Index("idx_events_camera_id_started_at_risk", "camera_id", "started_at", "id", "risk_score"),
         Index("idx_events_unreviewed", "started_at", "id", postgresql_where=text("NOT reviewed")),
         Index("idx_events_object_types", text(OBJECT_TYPES_SQL), postgresql_using="gin"),
     )

@@ -273,7 +273,8 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         # idx_events_object_types is on an expression (not listed by this catalogue query): both are
         # checked with their definitions in test_list_indexes_of_revision_0004.
         "idx_events_started_at_id": Idx(("started_at", "id")),
-        "idx_events_camera_id_started_at_id": Idx(("camera_id", "started_at", "id")),
+        # revision 0007: the camera one also holds risk_score (a risk filter read from the index)
+        "idx_events_camera_id_started_at_risk": Idx(("camera_id", "started_at", "id", "risk_score")),
         "idx_events_unreviewed": Idx(("started_at", "id")),
     },
     "alerts": {
