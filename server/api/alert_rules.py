@@ -24,7 +24,7 @@ from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import ApiError, not_found
-from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.pagination import Keyset, Page, PageQuery, Where, fetch_page, page_of
 from server.api.rows import selected
 from server.models import AlertRule, AuditAction, Camera, Detection, Event, Zone
 from server.pipeline.batcher import image_size_of
@@ -69,12 +69,10 @@ async def _rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule:
 @routes.get("/api/alert-rules", summary="List alert rules", query=RuleQuery, response=Page[AlertRuleOut])
 async def list_rules(call: Call) -> dict[str, Any]:
     """Oldest first (the order they were created in)."""
-    statement = selected(AlertRule)
-    if call.query.enabled is not None:
-        statement = statement.where(AlertRule.enabled.is_(call.query.enabled))
+    filters = Where().choice("enabled", call.query.enabled, AlertRule.enabled.is_)
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, call.query, lambda r: (r["created_at"], r["id"])
+            connection, selected(AlertRule), _KEYSET, call.query, lambda r: (r["created_at"], r["id"]), filters
         )
     )
     return page_of(list(rows), cursor)

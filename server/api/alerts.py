@@ -14,7 +14,7 @@ from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
-from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
@@ -42,24 +42,25 @@ _KEYSET = Keyset("alerts", (Alert.created_at, Alert.id), (datetime, uuid.UUID))
 async def list_alerts(call: Call) -> dict[str, Any]:
     """Newest first; `camera_id` filters on the alert's event."""
     q: AlertQuery = call.query
-    statement = selected(Alert).where(*time_range(Alert.created_at, q))
-    for column, value in (
-        (Alert.status, q.status),
-        (Alert.severity, q.severity),
-        (Alert.event_id, q.event_id),
-        (Alert.rule_id, q.rule_id),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
-    if q.camera_id is not None:
+    filters = (
+        Where()
+        .time_range(Alert.created_at, q)
+        .compare(Alert.status, q.status)
+        .compare(Alert.severity, q.severity)
+        .compare(Alert.event_id, q.event_id)
+        .compare(Alert.rule_id, q.rule_id)
         # Per alert, in list order: its event's camera by primary key (not every event of the camera).
-        statement = statement.where(
-            exists().where(Event.id == Alert.event_id, Event.camera_id == q.camera_id)
+        .value(
+            "camera_id",
+            q.camera_id,
+            lambda camera_id: exists().where(Event.id == Alert.event_id, Event.camera_id == camera_id),
+            Event.camera_id.type,
         )
+    )
 
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         return await fetch_page(
-            connection, statement, _KEYSET, q, lambda a: (a["created_at"], a["id"])
+            connection, selected(Alert), _KEYSET, q, lambda a: (a["created_at"], a["id"]), filters
         )
 
     rows, cursor = await call.runtime.database.read(page)

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.pagination import Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.pagination import Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.declare import Call, Routes
 from server.api.rows import selected
 from server.api.state import AUTH
@@ -73,7 +73,7 @@ _KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
 async def list_audit(call: Call) -> dict[str, Any]:
     """Newest first; filter by action, resource, actor, status and time range."""
     q: AuditQuery = call.query
-    statement = selected(AuditLog).where(*time_range(AuditLog.timestamp, q))
+    filters = Where().time_range(AuditLog.timestamp, q)
     for column, value in (
         (AuditLog.action, q.action),
         (AuditLog.resource_type, q.resource_type),
@@ -81,11 +81,10 @@ async def list_audit(call: Call) -> dict[str, Any]:
         (AuditLog.actor, q.actor),
         (AuditLog.status, q.status),
     ):
-        if value is not None:
-            statement = statement.where(column == str(value))
+        filters.compare(column, None if value is None else str(value))
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
+            connection, selected(AuditLog), _KEYSET, q, lambda r: (r["timestamp"], r["id"]), filters
         )
     )
     return page_of(list(rows), cursor)

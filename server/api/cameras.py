@@ -20,7 +20,7 @@ from server.api.audit import record
 from server.api.declare import Call, Routes
 from server.api.errors import ApiError, conflict, not_found
 from server.api.media import file_response, safe_path
-from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.pagination import Keyset, Page, PageQuery, Where, fetch_page, page_of
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, CameraStatus, Detection, Zone, normalize_camera_id
 from server.pipeline import broadcast
@@ -118,12 +118,10 @@ def _folder(call: Call, raw: str | None, name: str) -> str:
 async def list_cameras(call: Call) -> dict[str, Any]:
     """Ordered by id; each with its latest event and detection."""
     q: CameraQuery = call.query
-    statement = with_activity()
-    if q.status is not None:
-        statement = statement.where(Camera.status == q.status.value)
+    filters = Where().compare(Camera.status, q.status.value if q.status is not None else None)
 
     async def page(connection: AsyncConnection) -> dict[str, Any]:
-        rows, cursor = await fetch_page(connection, statement, _KEYSET, q, lambda c: (c["id"],))
+        rows, cursor = await fetch_page(connection, with_activity(), _KEYSET, q, lambda c: (c["id"],), filters)
         return page_of(list(rows), cursor)
 
     return await call.runtime.database.read(page)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import not_found
 from server.api.media import file_response
-from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.rows import first, selected
 from server.models import Detection
 from server.vocabulary import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
@@ -38,29 +38,23 @@ class DetectionQuery(TimeRangeQuery):
 KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, int))
 
 
-def filtered(q: DetectionQuery, statement: Select[Any] | None = None) -> Select[Any]:
-    statement = (statement if statement is not None else selected(Detection)).where(
-        *time_range(Detection.detected_at, q)
+def filtered(q: DetectionQuery, where: Where | None = None) -> Where:
+    """The list's filters, added to `where` (the caller's own, if any)."""
+    return (
+        (where if where is not None else Where())
+        .time_range(Detection.detected_at, q)
+        .compare(Detection.camera_id, q.camera_id)
+        .compare(Detection.object_type, q.object_type)
+        .compare(Detection.confidence, q.min_confidence, operator.ge, "min_confidence")
+        .compare(Detection.media_type, q.media_type)
+        .choice("stationary", q.stationary, Detection.stationary.is_)
     )
-    if q.camera_id is not None:
-        statement = statement.where(Detection.camera_id == q.camera_id)
-    if q.object_type is not None:
-        statement = statement.where(Detection.object_type == q.object_type)
-    if q.min_confidence is not None:
-        statement = statement.where(Detection.confidence >= q.min_confidence)
-    if q.media_type is not None:
-        statement = statement.where(Detection.media_type == q.media_type)
-    if q.stationary is not None:
-        statement = statement.where(Detection.stationary.is_(q.stationary))
-    return statement
 
 
-async def page_of_detections(
-    connection: AsyncConnection, statement: Select[Any], q: DetectionQuery
-) -> dict[str, Any]:
-    """One page of `statement` (from `selected(Detection)`) with the list's filters applied."""
+async def page_of_detections(connection: AsyncConnection, q: DetectionQuery, where: Where | None = None) -> dict[str, Any]:
+    """One page of detections matching `where` and the list's filters."""
     rows, cursor = await fetch_page(
-        connection, filtered(q, statement), KEYSET, q, lambda d: (d["detected_at"], d["id"])
+        connection, selected(Detection), KEYSET, q, lambda d: (d["detected_at"], d["id"]), filtered(q, where)
     )
     return page_of(list(rows), cursor)
 
@@ -68,10 +62,7 @@ async def page_of_detections(
 @routes.get("/api/detections", summary="List detections", query=DetectionQuery, response=Page[DetectionOut])
 async def list_detections(call: Call) -> dict[str, Any]:
     """Newest first."""
-    statement = selected(Detection)
-    return await call.runtime.database.read(
-        lambda connection: page_of_detections(connection, statement, call.query)
-    )
+    return await call.runtime.database.read(lambda connection: page_of_detections(connection, call.query))
 
 
 async def _detection(call: Call) -> Any:

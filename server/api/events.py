@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import operator
 from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ARRAY, Integer, Select, any_, bindparam, func, not_, select, tuple_
+from sqlalchemy import ARRAY, Integer, Select, Text, any_, bindparam, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.alerts.schedule import TimezoneName
@@ -27,7 +28,7 @@ from server.api.detections import DetectionQuery, page_of_detections
 from server.api.errors import ApiError, not_found
 from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
-from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, fetch_page, page_of, time_range
+from server.api.pagination import DbId, Keyset, Page, PageQuery, TimeRange, Where, fetch_page, page_of
 from server.api.rows import fetch_all, first, selected
 from server.models import SEARCH_CONFIG, AuditAction, Detection, Event, object_types_of
 from server.pipeline import broadcast
@@ -58,24 +59,33 @@ class EventQuery(PageQuery, EventFilters):
     pass
 
 
-def filtered(statement: Select[Any], q: EventFilters) -> Select[Any]:
-    statement = statement.where(*time_range(Event.started_at, q))
-    if q.camera_id is not None:
-        statement = statement.where(Event.camera_id == q.camera_id)
-    if q.risk_level is not None:
-        # From the score, the one source of truth (risk_level is derived from it).
-        low, high = band_bounds(q.risk_level)
-        statement = statement.where(Event.risk_score.between(low, high))
-    if q.min_risk is not None:
-        statement = statement.where(Event.risk_score >= q.min_risk)
-    if q.max_risk is not None:
-        statement = statement.where(Event.risk_score <= q.max_risk)
-    if q.reviewed is not None:
+def event_filters(q: EventFilters) -> Where:
+    """The filters shared by list, search, stats and export."""
+    # The risk band from the score, the one source of truth (risk_level is derived from it).
+    low, high = band_bounds(q.risk_level) if q.risk_level is not None else (None, None)
+    object_types = [q.object_type.lower()] if q.object_type is not None else None
+    return (
+        Where()
+        .time_range(Event.started_at, q)
+        .compare(Event.camera_id, q.camera_id)
+        .compare(Event.risk_score, low, operator.ge, "band_low")
+        .compare(Event.risk_score, high, operator.le, "band_high")
+        .compare(Event.risk_score, q.min_risk, operator.ge, "min_risk")
+        .compare(Event.risk_score, q.max_risk, operator.le, "max_risk")
         # `NOT reviewed` is the partial index's own predicate (`reviewed IS false` would not match it).
-        statement = statement.where(Event.reviewed if q.reviewed else not_(Event.reviewed))
-    if q.object_type is not None:
-        statement = statement.where(object_types_of(Event.object_types).contains([q.object_type.lower()]))
-    return statement
+        .choice("reviewed", q.reviewed, lambda reviewed: Event.reviewed if reviewed else not_(Event.reviewed))
+        .value(
+            "object_types",
+            object_types,
+            lambda parameter: object_types_of(Event.object_types).contains(parameter),
+            ARRAY(Text()),
+        )
+    )
+
+
+def filtered(statement: Select[Any], q: EventFilters) -> Select[Any]:
+    """`statement` with the filters of `q` (for statements built per request)."""
+    return statement.where(*event_filters(q).clauses())
 
 
 _KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
@@ -84,11 +94,11 @@ _KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
 @routes.get("/api/events", summary="List events", query=EventQuery, response=Page[EventOut])
 async def list_events(call: Call) -> dict[str, Any]:
     """Newest first; filters combine with AND."""
-    statement = filtered(selected(Event), call.query)
+    filters = event_filters(call.query)
 
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         return await fetch_page(
-            connection, statement, _KEYSET, call.query, lambda e: (e["started_at"], e["id"])
+            connection, selected(Event), _KEYSET, call.query, lambda e: (e["started_at"], e["id"]), filters
         )
 
     rows, cursor = await call.runtime.database.read(page)
@@ -386,8 +396,8 @@ async def event_detections(call: Call) -> dict[str, Any]:
         if event is None:
             raise not_found("event", event_id)
         ids = [int(value) for value in json_list(event["detection_ids"])]
-        statement = selected(Detection).where(Detection.id == any_(bindparam("ids", ids, ARRAY(Integer))))
-        return await page_of_detections(connection, statement, call.query)
+        of_event = Where().value("ids", ids, lambda parameter: Detection.id == any_(parameter), ARRAY(Integer()))
+        return await page_of_detections(connection, call.query, of_event)
 
     return await call.runtime.database.read(page)
 

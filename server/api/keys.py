@@ -38,9 +38,8 @@ _KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
 
 @routes.get("/api/keys", summary="List API keys (never their values)", query=PageQuery, response=Page[KeyOut])
 async def list_api_keys(call: Call) -> dict[str, Any]:
-    statement = selected(APIKey)
     rows, cursor = await call.runtime.database.read(
-        lambda connection: fetch_page(connection, statement, _KEYSET, call.query, lambda k: (k["id"],))
+        lambda connection: fetch_page(connection, selected(APIKey), _KEYSET, call.query, lambda k: (k["id"],))
     )
     return page_of(list(rows), cursor)
 

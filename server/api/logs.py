@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
-from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, fetch_page, page_of, time_range
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.rows import selected
 from server.api.state import REQUEST_ID
 from server.logs import USER_AGENT_MAX
@@ -53,25 +53,25 @@ _KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, int))
 async def list_logs(call: Call) -> dict[str, Any]:
     """Newest first."""
     q: LogQuery = call.query
-    statement = selected(Log).where(*time_range(Log.timestamp, q))
-    for column, value in (
-        (Log.level, q.level),
-        (Log.component, q.component),
-        (Log.source, q.source),
-        (Log.camera_id, q.camera_id),
-        (Log.event_id, q.event_id),
-        (Log.request_id, q.request_id),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
-    if q.min_level is not None:
-        statement = statement.where(Log.level.in_(_ORDER[_ORDER.index(q.min_level) :]))
+    pattern = None
     if q.q is not None:
         escaped = q.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(Log.message.ilike(f"%{escaped}%", escape="\\"))
+        pattern = f"%{escaped}%"
+    filters = (
+        Where()
+        .time_range(Log.timestamp, q)
+        .compare(Log.level, q.level)
+        .compare(Log.component, q.component)
+        .compare(Log.source, q.source)
+        .compare(Log.camera_id, q.camera_id)
+        .compare(Log.event_id, q.event_id)
+        .compare(Log.request_id, q.request_id)
+        .choice("min_level", q.min_level, lambda level: Log.level.in_(_ORDER[_ORDER.index(level) :]))
+        .value("message", pattern, lambda like: Log.message.ilike(like, escape="\\"), Log.message.type)
+    )
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
-            connection, statement, _KEYSET, q, lambda r: (r["timestamp"], r["id"])
+            connection, selected(Log), _KEYSET, q, lambda r: (r["timestamp"], r["id"]), filters
         )
     )
     return page_of(list(rows), cursor)

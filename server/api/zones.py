@@ -20,7 +20,7 @@ from server.api.audit import record
 from server.api.cameras import CameraId, get_camera
 from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
-from server.api.pagination import Keyset, Page, PageQuery, fetch_page, page_of
+from server.api.pagination import Keyset, Page, PageQuery, Where, fetch_page, page_of
 from server.api.rows import first, selected
 from server.api.rule_references import forget_deleted
 from server.models import AuditAction, Camera, Zone
@@ -112,8 +112,8 @@ async def list_zones(call: Call) -> dict[str, Any]:
     async def page(connection: AsyncConnection) -> tuple[list[Any], str | None]:
         if await first(connection, select(Camera.id).where(Camera.id == camera_id)) is None:
             raise not_found("camera", camera_id)
-        statement = selected(Zone).where(Zone.camera_id == camera_id)
-        return await fetch_page(connection, statement, _KEYSET, call.query, lambda z: (z["id"],))
+        of_camera = Where().compare(Zone.camera_id, camera_id)
+        return await fetch_page(connection, selected(Zone), _KEYSET, call.query, lambda z: (z["id"],), of_camera)
 
     rows, cursor = await call.runtime.database.read(page)
     return page_of(list(rows), cursor)
