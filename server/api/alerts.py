@@ -54,7 +54,7 @@ async def list_alerts(call: Call) -> dict[str, Any]:
             "camera_id",
             q.camera_id,
             lambda camera_id: exists().where(Event.id == Alert.event_id, Event.camera_id == camera_id),
-            Event.camera_id.type,
+            Event.camera_id.expression.type,
         )
     )
 

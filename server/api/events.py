@@ -59,6 +59,9 @@ class EventQuery(PageQuery, EventFilters):
     pass
 
 
+_TEXT_ARRAY = ARRAY(Text())
+
+
 def event_filters(q: EventFilters) -> Where:
     """The filters shared by list, search, stats and export."""
     # The risk band from the score, the one source of truth (risk_level is derived from it).
@@ -78,7 +81,7 @@ def event_filters(q: EventFilters) -> Where:
             "object_types",
             object_types,
             lambda parameter: object_types_of(Event.object_types).contains(parameter),
-            ARRAY(Text()),
+            _TEXT_ARRAY,
         )
     )
 

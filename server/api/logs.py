@@ -67,7 +67,7 @@ async def list_logs(call: Call) -> dict[str, Any]:
         .compare(Log.event_id, q.event_id)
         .compare(Log.request_id, q.request_id)
         .choice("min_level", q.min_level, lambda level: Log.level.in_(_ORDER[_ORDER.index(level) :]))
-        .value("message", pattern, lambda like: Log.message.ilike(like, escape="\\"), Log.message.type)
+        .value("message", pattern, lambda like: Log.message.ilike(like, escape="\\"), Log.message.expression.type)
     )
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
