@@ -18,7 +18,13 @@ from server.models.enums import AuditAction, AuditStatus
 
 
 class AuditLog(Base):
-    """One audited operation."""
+    """One audited operation.
+
+    Extension of the base schema: `idx_audit_logs_resource_timestamp_id` (migration 0007), a resource's
+    entries in list order, so `GET /api/audit?resource_type=…&resource_id=…` reads one index range at
+    any size of the trail; it makes the base schema's `idx_audit_logs_resource` redundant (its columns
+    lead the new one), which stays, as specified.
+    """
 
     __tablename__ = "audit_logs"
     __table_args__ = (
@@ -28,6 +34,7 @@ class AuditLog(Base):
         Index("idx_audit_logs_actor", "actor"),
         Index("idx_audit_logs_status", "status"),
         Index("idx_audit_logs_resource", "resource_type", "resource_id"),
+        Index("idx_audit_logs_resource_timestamp_id", "resource_type", "resource_id", "timestamp", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

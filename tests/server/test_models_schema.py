@@ -333,6 +333,8 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_audit_logs_actor": Idx(("actor",)),
         "idx_audit_logs_status": Idx(("status",)),
         "idx_audit_logs_resource": Idx(("resource_type", "resource_id")),
+        # HSI extension (revision 0007): a resource's entries in list order
+        "idx_audit_logs_resource_timestamp_id": Idx(("resource_type", "resource_id", "timestamp", "id")),
     },
     "api_keys": {
         "pk_api_keys": PK_ID,

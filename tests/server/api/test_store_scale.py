@@ -23,7 +23,7 @@ from server.api.events import StatsQuery, filtered
 from server.api.key_cache import API_KEYS
 from server.api.rows import selected
 from server.apikeys import KEY_FILE_NAME
-from server.models import APIKey, Camera, Event
+from server.models import APIKey, AuditLog, Camera, Event
 from server.runtime import Runtime
 from tests.server.api.conftest import TEST_API_SETTINGS, Seeded, error_of
 
@@ -282,6 +282,33 @@ async def test_every_list_reads_one_index_range(runtime: Runtime, client: TestCl
     assert len(bicycles["items"]) == 10
     person_car = await _json(await client.get("/api/events?object_type=traffic%20light"))
     assert person_car["items"] == []
+
+
+async def test_a_resources_audit_trail_reads_one_index_range(runtime: Runtime, client: TestClient) -> None:
+    """`GET /api/audit?resource_type=&resource_id=` on 5 000 entries of 50 resources: one range of the
+    resource's index in list order, not the time index with the other resources' entries dropped."""
+    async with runtime.database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO audit_logs (timestamp, action, resource_type, resource_id, actor, status) "
+                "SELECT now() - g * interval '1 minute', 'camera_updated', 'camera', 'cam' || (g % 50), 'bench', "
+                "'success' FROM generate_series(1, 5000) g"
+            )
+        )
+        await connection.execute(text("ANALYZE audit_logs"))
+    statement = (
+        selected(AuditLog)
+        .where(AuditLog.resource_type == "camera", AuditLog.resource_id == "cam7")
+        .order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
+        .limit(51)
+    )
+    async with runtime.database.reader.connect() as connection:
+        compiled = statement.compile(connection.sync_engine, compile_kwargs={"literal_binds": True})
+        plan = _plan((await connection.execute(text(f"EXPLAIN {compiled}"))).all())
+    assert "idx_audit_logs_resource_timestamp_id" in plan and "Sort" not in plan, plan
+    page = await _json(await client.get("/api/audit?resource_type=camera&resource_id=cam7&limit=50"))
+    assert len(page["items"]) == 50 and {item["resource_id"] for item in page["items"]} == {"cam7"}
+    assert page["next_cursor"] is not None
 
 
 # -- no pre-ping: a dropped connection costs a retry, not an error ------------------------------------------
