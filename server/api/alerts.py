@@ -45,10 +45,8 @@ async def list_alerts(call: Call) -> dict[str, Any]:
     filters = (
         Where()
         .time_range(Alert.created_at, q)
-        .compare(Alert.status, q.status)
-        .compare(Alert.severity, q.severity)
-        .compare(Alert.event_id, q.event_id)
-        .compare(Alert.rule_id, q.rule_id)
+        .equal((Alert.status, q.status), (Alert.severity, q.severity))
+        .equal((Alert.event_id, q.event_id), (Alert.rule_id, q.rule_id))
         # Per alert, in list order: its event's camera by primary key (not every event of the camera).
         .value(
             "camera_id",

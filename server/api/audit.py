@@ -73,15 +73,12 @@ _KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
 async def list_audit(call: Call) -> dict[str, Any]:
     """Newest first; filter by action, resource, actor, status and time range."""
     q: AuditQuery = call.query
-    filters = Where().time_range(AuditLog.timestamp, q)
-    for column, value in (
-        (AuditLog.action, q.action),
-        (AuditLog.resource_type, q.resource_type),
-        (AuditLog.resource_id, q.resource_id),
-        (AuditLog.actor, q.actor),
-        (AuditLog.status, q.status),
-    ):
-        filters.compare(column, None if value is None else str(value))
+    filters = (
+        Where()
+        .time_range(AuditLog.timestamp, q)
+        .equal((AuditLog.action, q.action), (AuditLog.status, q.status), (AuditLog.actor, q.actor))
+        .equal((AuditLog.resource_type, q.resource_type), (AuditLog.resource_id, q.resource_id))
+    )
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
             connection, selected(AuditLog), _KEYSET, q, lambda r: (r["timestamp"], r["id"]), filters

@@ -103,6 +103,12 @@ class Where:
         type_ = column.expression.type
         return self.value(name or column.key, value, lambda parameter: op(column, parameter), type_)
 
+    def equal(self, *pairs: tuple[Any, Any]) -> Where:
+        """`column = :key` for each `(column, value)` whose value is given."""
+        for column, value in pairs:
+            self.compare(column, value)
+        return self
+
     def choice(self, name: str, value: Hashable | None, clause: Callable[[Any], ColumnElement[bool]]) -> Where:
         """`clause(value)`, the value written into the SQL: one statement per value (a flag that must
         read as a partial index's own predicate, a short list of levels)."""
