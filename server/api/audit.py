@@ -77,7 +77,7 @@ async def list_audit(call: Call) -> dict[str, Any]:
         Where()
         .time_range(AuditLog.timestamp, q)
         .equal((AuditLog.action, q.action), (AuditLog.status, q.status), (AuditLog.actor, q.actor))
-        .equal((AuditLog.resource_type, q.resource_type), (AuditLog.resource_id, q.resource_id))
+        .equal_planned((AuditLog.resource_type, q.resource_type), (AuditLog.resource_id, q.resource_id))
     )
     rows, cursor = await call.runtime.database.read(
         lambda connection: fetch_page(
