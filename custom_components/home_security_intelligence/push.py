@@ -126,6 +126,10 @@ class PushChannel:
             backoff = WS_BACKOFF_INITIAL
             try:
                 await self._session(ws)
+            except (aiohttp.ClientError, ConnectionError) as err:
+                # The server closed the socket while we wrote to it (a restart, a key revoked just as
+                # we subscribed): a lost connection like any other, never the end of the channel.
+                LOGGER.debug("Push connection ended while writing: %r", err)
             finally:
                 await ws.close()
             self._lost("connection closed")

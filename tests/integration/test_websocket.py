@@ -195,6 +195,33 @@ async def test_reconnects_and_catches_up(
         assert caplog.text.count("Push connection to") == 1
 
 
+async def test_a_socket_reset_while_subscribing_is_a_lost_connection(
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
+) -> None:
+    """The server closing the socket just as the integration subscribes (a restart, a key revoked at
+    that moment) makes the write fail; the channel counts that as a lost connection and reconnects,
+    and what the server pushes then arrives. (The write's failure is injected: the real race is a
+    matter of microseconds.)"""
+    real_send_json = aiohttp.ClientWebSocketResponse.send_json
+    subscribes = 0
+
+    async def send_json(
+        ws: aiohttp.ClientWebSocketResponse, data: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        nonlocal subscribes
+        subscribes += 1
+        if subscribes == 1:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        await real_send_json(ws, data, *args, **kwargs)
+
+    with backoff(0.1, 1.0), patch.object(aiohttp.ClientWebSocketResponse, "send_json", send_json):
+        coordinator = await set_up(hass, config_entry)
+        await wait_for(lambda: subscribes >= 2 and coordinator.push.connected, 30)
+        event = await hsi_server.upload_and_wait("Front Door", "front_door")
+        score = str(event["risk_score"])
+        await wait_for(lambda: state(hass, "sensor.front_door_risk_score") == score, 30)
+
+
 async def test_backoff_while_server_is_down(
     hass: HomeAssistant,
     hsi_server: HSIServer,
