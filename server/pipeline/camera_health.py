@@ -1,6 +1,6 @@
 """Cameras silent far beyond their own upload pattern go `offline` (`upload_pattern.offline_after`).
 
-The detect worker sets them back `online` with the next upload (`cameras.record_upload`). Both
+The detect worker sets them back `online` with the next upload (`cameras.record_uploads`). Both
 directions are broadcast as `camera.updated`, which Home Assistant turns into a connectivity sensor
 and, while a camera stays offline, a repair issue naming it and its last upload.
 """

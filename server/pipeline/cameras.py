@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, String, bindparam, func, literal, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -89,29 +91,74 @@ async def cameras_out(connection: AsyncConnection, camera_ids: Iterable[str]) ->
     return {row["id"]: CameraOut.dump(row) for row in rows}
 
 
-async def record_upload(
-    session: AsyncSession, camera_id: str, uploaded_at: datetime, file_path: str, default_offline_after: timedelta
-) -> Camera | None:
-    """Note an upload: advance `last_seen_at` and `last_upload_path` (never backwards: catch-up files
-    are old), learn the gap since the previous upload (`upload_pattern`), and mark the camera online if
-    the upload is recent. Returns the camera when it changed (a newer upload, or back online: the
-    caller broadcasts it after commit, so Home Assistant's camera shows the new upload and its time),
-    else None. Runs inside the caller's transaction, locking the camera row."""
-    camera = (
-        await session.scalars(select(Camera).where(Camera.id == camera_id).with_for_update(key_share=True))
-    ).one_or_none()
-    if camera is None:
-        return None
-    newer = camera.last_seen_at is None or uploaded_at > camera.last_seen_at
-    if newer:
-        gap = None if camera.last_seen_at is None else uploaded_at - camera.last_seen_at
-        # A silence long enough to disconnect the camera is an outage, not the camera's pattern.
-        if gap is not None and gap < upload_pattern.offline_after(camera, default_offline_after):
-            camera.upload_gap_seconds = upload_pattern.learn_gap(camera.upload_gap_seconds, gap.total_seconds())
-        camera.last_seen_at = uploaded_at
-        camera.last_upload_path = file_path
-    recent = datetime.now(UTC) - uploaded_at < upload_pattern.offline_after(camera, default_offline_after)
-    back_online = recent and camera.status != CameraStatus.ONLINE.value
-    if back_online:
-        camera.status = CameraStatus.ONLINE.value
-    return camera if newer or back_online else None
+@functools.cache
+def _create_cameras() -> ReturningInsert[tuple[str, str]]:
+    """INSERT of the cameras in three arrays (ids, names, folders), skipping those that exist: one
+    statement whatever the number of cameras, so it is compiled once (a VALUES list is compiled anew
+    for each length). Core, on the table: the ORM's bulk INSERT does not take a SELECT."""
+    table = Camera.__table__
+    new = func.unnest(
+        bindparam("ids", type_=ARRAY(String)),
+        bindparam("names", type_=ARRAY(String)),
+        bindparam("folders", type_=ARRAY(String)),
+    ).table_valued("id", "name", "folder_path").render_derived("new")
+    return (
+        insert(table)
+        .from_select(
+            ["id", "name", "folder_path", "status"],
+            select(new.c.id, new.c.name, new.c.folder_path, literal(CameraStatus.ONLINE.value)),
+            include_defaults=False,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id, table.c.folder_path)
+    )
+
+
+async def create_cameras(session: AsyncSession, folders: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """Create the cameras of `folders` (camera id -> (name, folder path)) that do not exist yet, in the
+    caller's transaction (concurrency-safe); returns those this call created (id -> folder path)."""
+    ids = sorted(folders)
+    parameters = {
+        "ids": ids,
+        "names": [folders[camera_id][0] for camera_id in ids],
+        "folders": [folders[camera_id][1] for camera_id in ids],
+    }
+    return {camera_id: folder for camera_id, folder in await session.execute(_create_cameras(), parameters)}
+
+
+async def record_uploads(
+    session: AsyncSession, uploads: Mapping[str, tuple[datetime, str]], default_offline_after: timedelta
+) -> list[Camera]:
+    """Note each camera's newest upload of a commit (`uploads`: camera id -> (time, file path)).
+
+    For each camera: advance `last_seen_at` and `last_upload_path` (never backwards: catch-up files
+    are old), learn the gap since the previous upload (`upload_pattern`), and mark it online if the
+    upload is recent. Returns the cameras that changed (a newer upload, or back online: the caller
+    broadcasts them after commit, so Home Assistant's camera shows the new upload and its time). Runs
+    inside the caller's transaction: one statement locks every camera row of the commit (in id order,
+    as every writer does, so two commits cannot deadlock), and the flush writes them.
+    """
+    if not uploads:
+        return []
+    cameras = await session.scalars(
+        select(Camera).where(Camera.id.in_(sorted(uploads))).order_by(Camera.id).with_for_update(key_share=True)
+    )
+    now = datetime.now(UTC)
+    changed = []
+    for camera in cameras:
+        uploaded_at, file_path = uploads[camera.id]
+        newer = camera.last_seen_at is None or uploaded_at > camera.last_seen_at
+        if newer:
+            gap = None if camera.last_seen_at is None else uploaded_at - camera.last_seen_at
+            # A silence long enough to disconnect the camera is an outage, not the camera's pattern.
+            if gap is not None and gap < upload_pattern.offline_after(camera, default_offline_after):
+                camera.upload_gap_seconds = upload_pattern.learn_gap(camera.upload_gap_seconds, gap.total_seconds())
+            camera.last_seen_at = uploaded_at
+            camera.last_upload_path = file_path
+        recent = now - uploaded_at < upload_pattern.offline_after(camera, default_offline_after)
+        back_online = recent and camera.status != CameraStatus.ONLINE.value
+        if back_online:
+            camera.status = CameraStatus.ONLINE.value
+        if newer or back_online:
+            changed.append(camera)
+    return changed

@@ -53,13 +53,12 @@ from typing import Any
 
 from PIL import Image
 from sqlalchemy import select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import allocator
 from server.alerts.object_filters import keep
 from server.detect import DetectedObject, Detector
-from server.models import Camera, CameraStatus, Detection, Event
+from server.models import Detection, Event
 from server.pipeline import broadcast, dedup
 from server.pipeline.byte_budget import ByteBudget
 from server.pipeline.camera_filters import CameraFilters
@@ -67,7 +66,7 @@ from server.pipeline.media.errors import MediaError
 from server.pipeline.media.image import decode_image, inspect_image
 from server.pipeline.media.render import Canvas
 from server.pipeline.media.video import SAMPLE_MAX_FRAMES, VideoSample, sample_video
-from server.pipeline.cameras import cameras_out, record_upload
+from server.pipeline.cameras import cameras_out, create_cameras, record_uploads
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
 from server.pipeline.intake import pipeline_stream
@@ -242,10 +241,12 @@ class DetectWorker:
     def _rows(self, job: DetectJob, loaded: Loaded, objects: list[list[DetectedObject]]) -> list[Detection]:
         """Detection rows (not yet added), boxes in the upright full-size image, thumbnail paths named
         by content hash and index so a redelivery names the same files."""
+        rows: list[Detection] = []
+        if not any(objects):
+            return rows
         thumbnails = self.runtime.settings.thumbnails_dir / job.camera_id
         video = job.video
         width, height = loaded.size
-        rows: list[Detection] = []
         for (offset, _image), found in zip(loaded.frames, objects, strict=True):
             for obj in found:
                 x0, y0 = _unscale(obj.x, loaded.scale, width), _unscale(obj.y, loaded.scale, height)
@@ -369,10 +370,13 @@ class DetectWorker:
             "commit": committed_at - commit_started,
         }
         self.stats.record_file(stages, len(rows))
-        counts = Counter(row.object_type for row in rows)
         # One row per file that had objects; a file with nothing in it is a debug line, not a log row.
+        level = logging.INFO if rows else logging.DEBUG
+        if not _LOGGER.isEnabledFor(level):
+            return
+        counts = Counter(row.object_type for row in rows)
         _LOGGER.log(
-            logging.INFO if rows else logging.DEBUG,
+            level,
             "%d objects in %s (%s, %d frame%s, %.0f ms inference)",
             len(rows),
             job.file_path,
@@ -429,7 +433,7 @@ class Committer:
         runtime = self.runtime
         keys = sorted({_lock_key(p.job) for p in batch})
         offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
-        changed_cameras: dict[str, Camera] = {}
+        changed_cameras: set[str] = set()  # created, or with a newer upload: broadcast after commit
         redis = runtime.redis
         identities = {(p.job.camera_id, p.job.file_hash) for p in batch}
         ordered = sorted(identities)
@@ -441,8 +445,7 @@ class Committer:
                 text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
                 {"keys": keys},
             )
-            for camera in await self._new_cameras(session, batch):
-                changed_cameras[camera.id] = camera
+            changed_cameras.update(await self._new_cameras(session, batch))
             stored = await session.scalars(
                 select(Detection)
                 .where(tuple_(Detection.camera_id, Detection.file_hash).in_(identities))
@@ -464,10 +467,8 @@ class Committer:
                 newest = latest.get(pending.job.camera_id)
                 if newest is None or pending.job.uploaded_at > newest.uploaded_at:
                     latest[pending.job.camera_id] = pending.job
-            for camera_id, job in sorted(latest.items()):
-                camera = await record_upload(session, camera_id, job.uploaded_at, str(job.file_path), offline_after)
-                if camera is not None:
-                    changed_cameras[camera.id] = camera
+            uploads = {camera_id: (job.uploaded_at, str(job.file_path)) for camera_id, job in latest.items()}
+            changed_cameras.update(camera.id for camera in await record_uploads(session, uploads, offline_after))
             await session.flush()
             camera_dicts = await cameras_out(await session.connection(), changed_cameras)
         results: list[Committed] = []
@@ -491,33 +492,25 @@ class Committer:
             await pipe.execute()
         return results
 
-    async def _new_cameras(self, session: AsyncSession, batch: list[_Pending]) -> list[Camera]:
+    async def _new_cameras(self, session: AsyncSession, batch: list[_Pending]) -> list[str]:
         """Create the cameras of the batch that do not exist yet (a first upload into a new folder)."""
         settings = self.runtime.settings
-        values = {
-            p.job.camera_id: {
-                "id": p.job.camera_id,
-                "name": p.job.camera_name,
-                "folder_path": str(
-                    (settings.cameras_dir if p.job.source == "watcher" else settings.ingest_dir) / p.job.camera_name
-                ),
-                "status": CameraStatus.ONLINE.value,
-            }
+        folders = {
+            p.job.camera_id: (
+                p.job.camera_name,
+                str((settings.cameras_dir if p.job.source == "watcher" else settings.ingest_dir) / p.job.camera_name),
+            )
             for p in batch
         }
-        created = list(
-            await session.scalars(
-                insert(Camera).values(list(values.values())).on_conflict_do_nothing(index_elements=[Camera.id]).returning(Camera)
-            )
-        )
-        for camera in created:
+        created = await create_cameras(session, folders)
+        for camera_id, folder in created.items():
             _LOGGER.info(
                 "new camera %s from folder %s",
-                camera.id,
-                camera.folder_path,
-                extra={"component": "cameras", "camera_id": camera.id, "data": {"folder_path": camera.folder_path}},
+                camera_id,
+                folder,
+                extra={"component": "cameras", "camera_id": camera_id, "data": {"folder_path": folder}},
             )
-        return created
+        return list(created)
 
 
 async def _in_events(stored: dict[tuple[str, str], list[Detection]], session: AsyncSession) -> set[tuple[str, str]]:

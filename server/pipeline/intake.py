@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import stat
@@ -154,10 +155,16 @@ def reject(path: Path, reason: str, *, camera_id: str | None, source: str) -> Me
     return MediaRejected(reason, path)
 
 
+@functools.lru_cache(maxsize=8)
+def _resolved_root(root: Path) -> Path:
+    """An upload root with its links resolved: a setting, resolved once rather than per file."""
+    return root.resolve(strict=False)
+
+
 def _check_inside(path: Path, root: Path) -> None:
     """A path (or a symlink on it) must not lead out of the upload root."""
     target = path.resolve(strict=False)
-    if not target.is_relative_to(root.resolve(strict=False)):
+    if not target.is_relative_to(_resolved_root(root)):
         raise MediaError(f"resolves outside the upload folder (to {target})")
 
 

@@ -22,7 +22,7 @@ from server.health import WorkerHealth, health_report
 from server.models import Camera, GPUStats, Log
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.camera_health import mark_silent_cameras_offline
-from server.pipeline.cameras import ensure_camera, record_upload
+from server.pipeline.cameras import ensure_camera, record_uploads
 from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, run_gpu_sampler, write_sample
 from server.runtime import Runtime
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
@@ -67,12 +67,12 @@ async def test_silent_cameras_go_offline_and_come_back_with_an_upload(runtime: R
     # Either is a change to broadcast (the camera's latest upload); a file older than that is not.
     offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
     async with runtime.database.sessions() as session, session.begin():
-        stale = await record_upload(session, "porch", now - timedelta(hours=1), "/x/Porch/a.jpg", offline_after)
-    assert stale is not None and stale.status == "offline"
+        [stale] = await record_uploads(session, {"porch": (now - timedelta(hours=1), "/x/Porch/a.jpg")}, offline_after)
+    assert stale.status == "offline"
     async with runtime.database.sessions() as session, session.begin():
-        fresh = await record_upload(session, "porch", now, "/x/Porch/b.jpg", offline_after)
-        older = await record_upload(session, "porch", now - timedelta(minutes=5), "/x/Porch/c.jpg", offline_after)
-    assert fresh is not None and fresh.status == "online" and older is None
+        [fresh] = await record_uploads(session, {"porch": (now, "/x/Porch/b.jpg")}, offline_after)
+        older = await record_uploads(session, {"porch": (now - timedelta(minutes=5), "/x/Porch/c.jpg")}, offline_after)
+    assert fresh.status == "online" and older == []
     porch = await _camera(runtime, "porch")
     assert porch.last_seen_at == now and porch.last_upload_path == "/x/Porch/b.jpg"  # the newest, not the last
     # The two-hour silence that took it offline was an outage (over the 10 minutes), not its pattern.
@@ -87,7 +87,7 @@ async def _history(runtime: Runtime, camera_id: str, uploads: list[datetime]) ->
         (await session.get_one(Camera, camera_id)).created_at = uploads[0]
     for index, moment in enumerate(uploads):
         async with runtime.database.sessions() as session, session.begin():
-            await record_upload(session, camera_id, moment, f"/x/{camera_id}/{index}.jpg", default)
+            await record_uploads(session, {camera_id: (moment, f"/x/{camera_id}/{index}.jpg")}, default)
     return await _camera(runtime, camera_id)
 
 
@@ -144,8 +144,8 @@ async def test_connectivity_is_learned_from_each_cameras_own_uploads(
 
         # Back after its outage: online again, and the day-long silence is not learned as its pattern.
         async with runtime.database.sessions() as session, session.begin():
-            back = await record_upload(session, "stalled", now, "/x/stalled/back.jpg", timedelta(days=1))
-        assert back is not None and back.status == "online"
+            [back] = await record_uploads(session, {"stalled": (now, "/x/stalled/back.jpg")}, timedelta(days=1))
+        assert back.status == "online"
         assert (await _camera(runtime, "stalled")).upload_gap_seconds == pytest.approx(1800, rel=0.01)
 
 

@@ -1,0 +1,119 @@
+"""The detect worker's commit of a batch of files: one transaction of a fixed set of statements.
+
+Real PostgreSQL and Redis. The files of a batch may come from several cameras, some seen for the first
+time: the cameras are created, each one's newest upload is recorded and each changed camera is
+broadcast once, in the statements a batch of one file takes (their count does not grow with the files
+or the cameras).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy import event, select
+
+from server.models import Camera
+from server.pipeline.broadcast import CHANNEL
+from server.pipeline.cameras import ensure_camera
+from server.pipeline.detect_job import DetectJob
+from server.pipeline.detect_worker import Committer
+from server.runtime import Runtime
+from tests.support.pipeline import pipeline_runtime, pipeline_settings
+
+
+def _job(runtime: Runtime, folder: str, n: int, uploaded_at: datetime) -> DetectJob:
+    path = runtime.settings.cameras_dir / folder / f"{n}.jpg"
+    return DetectJob(
+        camera_id=folder.lower(),
+        camera_name=folder,
+        file_path=path,
+        file_hash=hashlib.sha256(str(path).encode()).hexdigest(),
+        media_type="image",
+        file_type="image/jpeg",
+        uploaded_at=uploaded_at,
+        source="watcher",
+        seen_at=time.time(),
+        queued_at=time.time(),
+        width=640,
+        height=480,
+    )
+
+
+async def _commit_all(runtime: Runtime, jobs: list[DetectJob]) -> list[str]:
+    """Commit `jobs` (no objects found) through a running Committer; the SQL statements it sent."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sync_engine = runtime.database.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    committer = Committer(runtime)
+    task = asyncio.create_task(committer.run())
+    try:
+        results = await asyncio.gather(*(committer.commit(job, []) for job in jobs))
+    finally:
+        task.cancel()
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert all(result.hand_on and result.created for result in results)
+    return statements
+
+
+def _kinds(statements: Iterable[str]) -> list[str]:
+    """Statements up to their conditions (an IN list has a parameter per value)."""
+    return [statement.split(" WHERE ")[0] for statement in statements]
+
+
+async def test_a_batch_over_several_cameras_takes_the_statements_of_one_file(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    settings = pipeline_settings(tmp_path)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        await ensure_camera(runtime, "porch", "Porch", str(settings.cameras_dir / "Porch"))
+        now = datetime.now(UTC)
+        one = await _commit_all(runtime, [_job(runtime, "Porch", 0, now - timedelta(seconds=30))])
+
+        pubsub = runtime.redis.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        # Twelve files over four cameras, two of them new; each camera's newest upload is not its last.
+        folders = ["Porch", "Drive", "Garden", "Gate"]
+        times = {folder: [now - timedelta(seconds=s) for s in (5, 1, 9)] for folder in folders}
+        jobs = [_job(runtime, folder, 1 + n, times[folder][n]) for n in range(3) for folder in folders]
+        batch = await _commit_all(runtime, jobs)
+
+        assert len([s for s in batch if "pg_advisory_xact_lock" in s]) == 1, batch  # one transaction
+        # The same statements as for one file; the cameras' rows are written by one UPDATE per set of
+        # changed columns (a first upload learns no gap), whatever the number of cameras.
+        updates = [s for s in batch if s.startswith("UPDATE cameras")]
+        assert _kinds(s for s in batch if s not in updates) == _kinds(s for s in one if not s.startswith("UPDATE"))
+        assert len(updates) == 2, updates
+
+        async with runtime.database.sessions() as session:
+            cameras = {c.id: c for c in await session.scalars(select(Camera))}
+        assert sorted(cameras) == ["drive", "garden", "gate", "porch"]
+        for folder in folders:
+            camera = cameras[folder.lower()]
+            assert camera.name == folder and camera.folder_path == str(settings.cameras_dir / folder)
+            assert camera.last_seen_at == now - timedelta(seconds=1)
+            assert camera.last_upload_path == str(settings.cameras_dir / folder / "2.jpg")
+            assert camera.status == "online"
+        # Porch had uploaded 30 s before: the gap up to its newest upload is learned.
+        assert cameras["porch"].upload_gap_seconds == 29
+        assert cameras["drive"].upload_gap_seconds is None
+
+        announced = []
+        deadline = time.monotonic() + 3  # a None is also the subscription's own confirmation: read on
+        while time.monotonic() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message is not None and (payload := json.loads(message["data"]))["type"] == "camera.updated":
+                announced.append(payload["data"]["id"])
+        await pubsub.aclose()
+        assert sorted(announced) == ["drive", "garden", "gate", "porch"]  # each changed camera, once
