@@ -16,6 +16,10 @@ embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and ultr
   sustained images/s until every file is in the processed ledger, and the server process's CPU time per
   image (user + system, all threads; there is no inference, so it is all the pipeline's: watching,
   reading, hashing, decoding, queueing, committing, publishing).
+  A version whose detect role runs in a process of its own under `server run` (`HSI_DETECT_PROCESS`) is
+  measured both ways: one process, and the watcher's and the detect role's processes (CPU summed).
+  `decode_floor`: the CPU of the one JPEG decode the detector needs, alone in one thread (this tree's
+  `decode_image` on the same frames): the share of the overhead that is libjpeg-turbo's.
 * **latency**: `python -m server run` with the real default detector and the rules scorer, an alert rule
   on people; `--uploads` photos of people (bus.jpg), each into a camera folder of its own, paced at each
   of `--rates` per second. Figures: p50 / p95 from the rename to `detection.created` and to
@@ -168,46 +172,74 @@ async def _stop(process: subprocess.Popen[bytes]) -> None:
             process.kill()
 
 
-async def overhead(tree: Path, stores: Stores, sources: list[Path], work: Path) -> dict[str, Any]:
-    """The null-detector run of one version (see the module docstring)."""
+#: The server processes of the overhead run, by their roles: one process, or (since the detect role got a
+#: process of its own, `HSI_DETECT_PROCESS`) the watcher's and the detect role's, as `server run` starts them.
+ONE_PROCESS = ("watcher,detect",)
+DETECT_PROCESS = ("watcher", "detect")
+
+
+async def overhead(
+    tree: Path, stores: Stores, sources: list[Path], work: Path, processes: tuple[str, ...] = ONE_PROCESS
+) -> dict[str, Any]:
+    """The null-detector run of one version (see the module docstring); CPU summed over `processes`."""
     db_url, redis = await stores.fresh()
     work.mkdir(parents=True, exist_ok=True)
     log = work / "overhead.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "pipeline_server.py"), "watcher,detect"],
-            cwd=tree,
-            env=_env(tree, work, db_url, stores.redis_url, HSI_FILE_STABLE_SECONDS="2"),
-            stdout=subprocess.PIPE,
-            stderr=out,
-        )
+    servers: list[subprocess.Popen[bytes]] = []
+    # Each process runs the roles it is given itself (a new version's detect role would otherwise start a
+    # process of its own, with the real detector).
+    env = _env(tree, work, db_url, stores.redis_url, HSI_FILE_STABLE_SECONDS="2", HSI_DETECT_PROCESS="inline")
     try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 180)
-        assert line.strip() == b"READY", log.read_text()[-3000:]
-        server = psutil.Process(process.pid)
-        cpu_before = sum(server.cpu_times()[:2])
+        with log.open("wb") as out:
+            for roles in processes:
+                servers.append(
+                    subprocess.Popen(
+                        [sys.executable, str(REPO / "bench" / "pipeline_server.py"), roles],
+                        cwd=tree, env=env, stdout=subprocess.PIPE, stderr=out,
+                    )
+                )
+        for process in servers:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 180)
+            assert line.strip() == b"READY", log.read_text()[-3000:]
+        measured = [psutil.Process(process.pid) for process in servers]
+        cpu_before = sum(sum(server.cpu_times()[:2]) for server in measured)
         started = time.perf_counter()
         for n, source in enumerate(sources):
             _publish(source, work / "cameras" / f"camera_{n % 4}")
         published = time.perf_counter() - started
         while int(await redis.zcard(LEDGER_KEY)) < len(sources):
-            assert process.poll() is None, log.read_text()[-3000:]
+            assert all(process.poll() is None for process in servers), log.read_text()[-3000:]
             if time.perf_counter() - started > 1800:
                 raise TimeoutError(f"only {await redis.zcard(LEDGER_KEY)} of {len(sources)} processed")
             await asyncio.sleep(0.02)
         wall = time.perf_counter() - started
-        cpu = sum(server.cpu_times()[:2]) - cpu_before
+        cpu = sum(sum(server.cpu_times()[:2]) for server in measured) - cpu_before
     finally:
-        await _stop(process)
+        for process in servers:
+            await _stop(process)
         await redis.aclose()
     return {
+        "processes": list(processes),
         "images": len(sources),
         "publish_seconds": round(published, 2),
         "wall_seconds": round(wall, 2),
         "images_per_second": round(len(sources) / wall, 1),
         "cpu_ms_per_image": round(1000 * cpu / len(sources), 2),
     }
+
+
+def decode_floor(sources: list[Path]) -> dict[str, Any]:
+    """CPU per image of the one decode the detector needs (`decode_image`, this tree's), in one thread:
+    the part of the overhead that is libjpeg-turbo's, not the pipeline's."""
+    from server.pipeline.detect_worker import DECODE_MAX_SIDE
+    from server.pipeline.media.image import decode_image
+
+    blobs = [source.read_bytes() for source in sources]
+    started = time.process_time()
+    for blob in blobs:
+        decode_image(blob, max_side=DECODE_MAX_SIDE)
+    return {"images": len(blobs), "cpu_ms_per_image": round(1000 * (time.process_time() - started) / len(blobs), 2)}
 
 
 def _percentiles(samples: list[float]) -> dict[str, float | int]:
@@ -313,6 +345,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stores = Stores(work)
         await stores.start()
         street = await asyncio.to_thread(_street_frames, work / "street", args.images)
+        floor = await asyncio.to_thread(decode_floor, street)
         people = await asyncio.to_thread(_people_photos, work / "people", max(args.uploads, args.llm_uploads))
         results: dict[str, Any] = {}
         try:
@@ -322,6 +355,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     run_dir = work / name
                     version["overhead"] = await overhead(tree, stores, street, run_dir / "overhead")
                     print(f"{name} overhead: {version['overhead']}", file=sys.stderr, flush=True)
+                    if (tree / "server" / "detect_process.py").exists():  # as `server run` runs it now
+                        version["overhead_detect_process"] = await overhead(
+                            tree, stores, street, run_dir / "overhead-detect-process", DETECT_PROCESS
+                        )
+                        print(f"{name} overhead, detect process: {version['overhead_detect_process']}",
+                              file=sys.stderr, flush=True)
                     for rate in args.rates:
                         key = f"latency_{rate:g}_per_s"
                         version[key] = await latency(
@@ -337,15 +376,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await stores.stop()
     previous, new = results["previous"]["overhead"], results["new"]["overhead"]
+    split = results["new"].get("overhead_detect_process", new)
     return {
         "bench": "pipeline",
         "machine": machine_info("opencv-python-headless", "torch", "llama_cpp_python"),
         "baseline": {"rev": args.baseline, "commit": _git("rev-parse", args.baseline)},
         "new": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
         "results": results,
+        "decode_floor": floor,
         "ratios_new_vs_previous": {
             "overhead_images_per_second": round(new["images_per_second"] / previous["images_per_second"], 2),
             "overhead_cpu_ms_per_image": round(new["cpu_ms_per_image"] / previous["cpu_ms_per_image"], 3),
+            "detect_process_images_per_second": round(split["images_per_second"] / previous["images_per_second"], 2),
+            "detect_process_cpu_ms_per_image": round(split["cpu_ms_per_image"] / previous["cpu_ms_per_image"], 3),
         },
     }
 

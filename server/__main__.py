@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from server.config import Settings, SettingsError, load_addon_settings, load_settings
+from server.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="Home Security Intelligence")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="everything in one process: API, watcher, detection, analysis")
+    commands.add_parser("run", help="everything: API, watcher, detection (in a process of its own), analysis")
     commands.add_parser("api", help="only the HTTP/WebSocket API")
     commands.add_parser("addon", help="Home Assistant add-on: options.json, run everything, discovery")
     worker = commands.add_parser("worker", help="one pipeline worker (scale out on any host)")
@@ -25,17 +25,6 @@ def _parser() -> argparse.ArgumentParser:
 
     keys_cli.add_parser(commands)
     return parser
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # huggingface_hub's HTTP client logs every request at INFO; a model download is logged by HSI itself.
-    for chatty in ("httpx", "httpx2"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> None:
@@ -57,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as err:
         print(f"hsi: {err}", file=sys.stderr)
         return 2
-    _configure_logging(settings)
+    configure_logging(settings)
     if args.command == "keys":
         from server import keys_cli
 

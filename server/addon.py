@@ -33,6 +33,7 @@ ADDON_FIXED_SETTINGS = frozenset(
         "port",
         "detector_device",
         "detector_batch_wait_ms",
+        "detect_process",  # auto: a process of its own where the add-on has more than one CPU
         "llm_gpu_layers",
         "queue_max_len",
         "stream_max_retries",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -27,6 +27,7 @@ from server.analyze.worker import AnalyzeWorker, redeliver_pending_loop
 from server.api.app import create_app
 from server.api.protocol import ApiRunner
 from server.detect.provision import DetectorSlot, provision_detector
+from server.detect_process import ChildMain, DetectProcess, runs_in_child
 from server.health import HealthProbe, publish_worker_health
 from server.logs import ensure_database_logging
 from server.pipeline.batcher import BatchAggregator
@@ -49,9 +50,15 @@ ROLES = ("api", "watcher", "detect", "analyze")
 class Application:
     """The roles of one process over one runtime; `start(role)` builds and starts one of them."""
 
-    def __init__(self, runtime: Runtime, stack: AsyncExitStack) -> None:
+    def __init__(
+        self, runtime: Runtime, stack: AsyncExitStack, roles: Sequence[str], *, detect_process_main: ChildMain
+    ) -> None:
         self.runtime = runtime
         self.stack = stack
+        #: Every role this process runs (the detect role moves to a process of its own only beside others).
+        self.roles = tuple(roles)
+        #: What a detect process runs (the runner's entry point: it starts server processes).
+        self.detect_process_main = detect_process_main
         #: Closed last (pushed first): the API may have built it, the analyze role borrow it.
         self.analyzer = SharedAnalyzer(runtime.settings)
         stack.push_async_callback(self.analyzer.close)
@@ -90,8 +97,13 @@ class Application:
         spawn(stack, stop, "hsi-camera-health", lambda: run_camera_health(runtime, stop))
 
     async def start_detect(self) -> None:
-        """A detector and its worker, handing committed detections to the batches shared through Redis."""
+        """A detector and its worker, handing committed detections to the batches shared through Redis;
+        in a process of its own when `HSI_DETECT_PROCESS` says so (server/detect_process.py)."""
         runtime, stack, settings = self.runtime, self.stack, self.runtime.settings
+        if runs_in_child(settings, self.roles):
+            child, stop_child = DetectProcess(settings, self.detect_process_main), asyncio.Event()
+            spawn(stack, stop_child, "hsi-detect-process", lambda: child.run(stop_child))
+            return
         await ensure_database_logging(runtime, stack)
         slot = await asyncio.to_thread(provision_detector, settings)
         await asyncio.to_thread(slot.warmup)

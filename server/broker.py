@@ -13,8 +13,8 @@ from server.embedded import EmbeddedRedis
 
 
 @asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """Yield a client (bytes responses); stop the embedded server, if we started one, on exit."""
+async def open_redis(settings: Settings) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """Yield a client (bytes responses) and its URL; stop the embedded server, if we started one, on exit."""
     embedded: EmbeddedRedis | None = None
     url = settings.redis_url
     if url is None:
@@ -22,7 +22,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         url = await asyncio.to_thread(embedded.start)
     client = aioredis.from_url(url, decode_responses=False, health_check_interval=30)
     try:
-        yield client
+        yield client, url
     finally:
         await client.aclose()
         if embedded is not None:

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     detection_classes: CommaList = Field(default_factory=lambda: list(DEFAULT_SECURITY_CLASSES))
     detector_batch_size: int = Field(8, ge=1, le=256)
     detector_batch_wait_ms: int = Field(25, ge=0, le=10_000)
+    #: Where `server run` runs the detect role: "child" (a process of its own, see
+    #: server/detect_process.py), "inline" (in the server's process) or "auto" (child with more than
+    #: one CPU).
+    detect_process: Literal["auto", "child", "inline"] = "auto"
 
     llm: Literal["auto", "llama_cpp", "openai", "rules"] = "auto"
     llm_model: ModelSetting = None

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import json
 import logging
+import sys
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -24,9 +25,23 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.config import Settings
 from server.models import Log
 from server.runtime import Runtime
 from server.storable import storable, storable_json, storable_or_none
+
+
+def configure_logging(settings: Settings) -> None:
+    """A server process's log lines on stderr, at `HSI_LOG_LEVEL` (the `logs` table is fed separately)."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # huggingface_hub's HTTP client logs every request at INFO; a model download is logged by HSI itself.
+    for chatty in ("httpx", "httpx2"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
 
 #: The logger tree whose records reach the database.
 ROOT_LOGGER = "hsi"

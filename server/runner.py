@@ -1,7 +1,8 @@
 """Start and stop a server process: stores, migrations, the roles it was asked for, the HTTP API.
 
-`python -m server run` runs every role in one process; `api`, `worker detect` and `worker analyze`
-run one role each against a shared PostgreSQL and Redis (the roles are built by `server.application`).
+`python -m server run` runs every role, the detect role in a child process of its own unless
+`HSI_DETECT_PROCESS=inline` (server/detect_process.py); `api`, `worker detect` and `worker analyze` run
+one role each against a shared PostgreSQL and Redis (the roles are built by `server.application`).
 Shutdown happens in reverse order of start, on SIGINT or SIGTERM, so nothing keeps running after the
 command returns.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -18,13 +20,16 @@ from server.application import ROLES, Application
 from server.broker import open_redis
 from server.config import Settings
 from server.db import open_database
-from server.logs import ensure_database_logging
+from server.logs import configure_logging, ensure_database_logging
 from server.migrate import upgrade
 from server.runtime import Runtime, instance_id
 
-__all__ = ["ROLES", "serve"]
+__all__ = ["ROLES", "serve", "serve_detect_process"]
 
 _LOGGER = logging.getLogger("hsi.runner")
+
+#: How often a detect process checks that the server that started it still runs.
+PARENT_CHECK_SECONDS = 1.0
 
 
 async def serve(
@@ -43,10 +48,12 @@ async def serve(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         database = await stack.enter_async_context(open_database(settings))
         await asyncio.to_thread(upgrade, database.url)
-        redis = await stack.enter_async_context(open_redis(settings))
+        redis, redis_url = await stack.enter_async_context(open_redis(settings))
+        # The stores' own URLs (embedded ones are known only now): what a detect process is pointed at.
+        settings = settings.model_copy(update={"database_url": database.url, "redis_url": redis_url})
         runtime = Runtime(settings, database, redis, instance_id(settings.data_dir))
         await ensure_database_logging(runtime, stack)  # on the pipeline's pool, before the API has its own
-        application = Application(runtime, stack)
+        application = Application(runtime, stack, roles, detect_process_main=serve_detect_process)
         for role in roles:
             if role not in ROLES:
                 _LOGGER.warning("role %r is not available in this build", role)
@@ -59,3 +66,30 @@ async def serve(
         _LOGGER.info("shutting down")
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(signum)
+
+
+def serve_detect_process(settings: Settings, parent: int) -> None:
+    """The detect process's entry point (server/detect_process.py): what `python -m server worker detect`
+    runs, with the server's settings, until it is told to stop or its server is gone (a server killed
+    outright cannot stop it)."""
+    from server import allocator
+
+    configure_logging(settings)
+    allocator.tune()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def orphaned() -> None:
+            while os.getppid() == parent:
+                await asyncio.sleep(PARENT_CHECK_SECONDS)
+            _LOGGER.warning("the server process %s is gone; the detect process stops", parent)
+            stop.set()
+
+        watch = asyncio.create_task(orphaned())
+        try:
+            await serve(settings, ["detect"], stop=stop)
+        finally:
+            watch.cancel()
+
+    asyncio.run(main())

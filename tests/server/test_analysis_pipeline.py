@@ -76,6 +76,7 @@ def _settings(tmp_path: Path, db_url: str, redis_url: str, **overrides: Any) -> 
         "file_stable_seconds": 0.3,
         "llm_timeout_seconds": 20.0,
         "api_key_enabled": False,
+        "detect_process": "inline",  # every role in the test's process (tests/support/pipeline.py)
     }
     values.update(overrides)
     (tmp_path / "cameras").mkdir(parents=True, exist_ok=True)

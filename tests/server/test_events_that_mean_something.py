@@ -101,6 +101,7 @@ def _settings(tmp_path: Path, db_url: str, redis_url: str, **overrides: Any) -> 
         "api_key_enabled": False,
         "retention_enabled": False,
         "stationary_seconds": 60.0,
+        "detect_process": "inline",  # every role in the test's process (tests/support/pipeline.py)
         **overrides,
     }
     return Settings(**values)

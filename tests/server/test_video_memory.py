@@ -41,5 +41,9 @@ async def test_a_4k_recording_keeps_the_server_within_its_memory_bound(tmp_path:
     times = [datetime.fromisoformat(moment) for moment in figures["detection_times"]]
     assert (max(times) - min(times)).total_seconds() >= RECORDING_SECONDS - 5  # sampled to its end
     idle = figures["idle_rss_mib"]
-    assert figures["peak_rss_mib"] - idle <= PEAK_OVER_IDLE_MIB, figures
+    # The detect process decodes and detects, the server's makes the clip: each one's own peak (the
+    # kernel's high-water mark) and what both held at once (sampled every 0.1 s) stay within the bound.
+    # The sum of the two high-water marks is not a moment's figure: they peak at different times.
+    assert max(figures["peak_over_idle_per_process_mib"].values()) <= PEAK_OVER_IDLE_MIB, figures
+    assert figures["busy_rss_max_sampled_mib"] - idle <= PEAK_OVER_IDLE_MIB, figures
     assert figures["after_rss_mib"] - idle <= AFTER_OVER_IDLE_MIB, figures

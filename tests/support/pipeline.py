@@ -35,6 +35,9 @@ def pipeline_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # The periodic cleanup would remove what fixtures seed in the past; tests that want it drive
         # it themselves (tests/server/test_retention.py).
         "retention_enabled": False,
+        # `serve()` in the test's process, every role in it (ready means every role started); the detect
+        # role's own process is tests/server/test_detect_process.py's subject.
+        "detect_process": "inline",
     }
     values.update(overrides)
     return Settings(**values)

@@ -51,6 +51,7 @@ async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
         batch_idle_timeout_seconds=1.0,
         fast_path_confidence=1.0,
         file_stable_seconds=0.3,
+        detect_process="inline",  # every role in the test's process (tests/support/pipeline.py)
     )
     stop, ready = asyncio.Event(), asyncio.Event()
 
