@@ -5,7 +5,7 @@ server's process they take turns on one interpreter lock with the watcher, intak
 analyzer; in a process of its own the detect worker has a lock of its own. On the 2-core benchmark
 machine the pipeline then keeps up with more images a second at less CPU per image (`python -m
 bench.pipeline`; the figures are in the README's Performance section), for the memory of a second
-interpreter with the detector's libraries (about 145 MiB at idle with SSD-MobileNet). Frigate runs its
+interpreter with the detector's libraries (about 150 MiB at idle with SSD-MobileNet). Frigate runs its
 detectors in processes of their own for the same reason.
 
 The roles share nothing in memory: detections reach the event batches, and the detector's health the
