@@ -96,8 +96,7 @@ class DetectProcess:
                 stopping.cancel()
             if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
                 delay = FIRST_RESTART_SECONDS
-            # Exit code 0: it was told to stop on its own (a Ctrl-C reaches the whole process group, and
-            # this server is then stopping too: the delay lets `stop` arrive before a restart).
+            # Exit code 0: something other than this server told it to stop (a SIGTERM of its own).
             _LOGGER.log(
                 logging.INFO if process.exitcode == 0 else logging.ERROR,
                 "the detect process %s exited with code %s; starting it again in %.0f s",

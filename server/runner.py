@@ -38,11 +38,12 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Runtime], Awaitable[None]] | None = None,
+    signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
 ) -> None:
-    """Run `roles` until `stop` is set (or SIGINT/SIGTERM arrives); `on_ready` runs once all started."""
+    """Run `roles` until `stop` is set (or one of `signals` arrives); `on_ready` runs once all started."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as stack:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,16 +65,22 @@ async def serve(
             await on_ready(runtime)
         await stop.wait()
         _LOGGER.info("shutting down")
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         loop.remove_signal_handler(signum)
 
 
 def serve_detect_process(settings: Settings, parent: int) -> None:
     """The detect process's entry point (server/detect_process.py): what `python -m server worker detect`
     runs, with the server's settings, until it is told to stop or its server is gone (a server killed
-    outright cannot stop it)."""
+    outright cannot stop it).
+
+    A Ctrl-C reaches the whole process group; the server answers it by stopping this process (SIGTERM),
+    so SIGINT is ignored here: stopping on its own first, the process would look to the server like one
+    that ended unasked, to be started again.
+    """
     from server import allocator
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings)
     allocator.tune()
 
@@ -88,7 +95,7 @@ def serve_detect_process(settings: Settings, parent: int) -> None:
 
         watch = asyncio.create_task(orphaned())
         try:
-            await serve(settings, ["detect"], stop=stop)
+            await serve(settings, ["detect"], stop=stop, signals=(signal.SIGTERM,))
         finally:
             watch.cancel()
 

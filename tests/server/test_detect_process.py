@@ -1,7 +1,7 @@
 """`python -m server run` gives the detect role a process of its own (server/detect_process.py).
 
 A real server (embedded PostgreSQL and Redis, HOG, the rules scorer): its detect process handles the
-uploads; killed, it is started again and the next upload is handled; the server's SIGTERM stops it.
+uploads; killed, it is started again and the next upload is handled; a Ctrl-C stops both, once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+import pytest
 
 from tests.support.pipeline import eventually
 from tests.support.processes import free_port, health, stop_server
@@ -96,12 +97,20 @@ async def test_the_detect_role_runs_in_a_process_of_its_own_and_comes_back_after
             await eventually(lambda: last_seen(first_seen), timeout=120, interval=0.2)
         assert "the detect process" in log.read_text() and "exited with code -9" in log.read_text()
 
+        # A Ctrl-C reaches the whole process group: it is the server's to answer. The detect process
+        # ignores it (stopping first, it would be taken for a crash and started again)...
         [second] = _detect_processes(server)
+        second.send_signal(signal.SIGINT)
+        with pytest.raises(psutil.TimeoutExpired):
+            await asyncio.to_thread(second.wait, 3)
+        # ...and the server stops it as it stops itself.
         stopping = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0, log.read_text()[-3000:]
         assert time.monotonic() - stopping < 20
         assert not second.is_running() or second.status() == psutil.STATUS_ZOMBIE
+        # One restart logged: the SIGKILL's.
+        assert log.read_text().count("starting it again") == 1, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             stop_server(proc, log)  # stops its embedded stores too
