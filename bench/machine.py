@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from importlib import metadata
@@ -46,3 +47,12 @@ def machine_info(*packages: str) -> dict[str, Any]:
         "load_average": [round(value, 2) for value in os.getloadavg()],
         **{name: package_version(name) for name in packages},
     }
+
+
+def print_result(result: dict[str, Any], output: Path | None) -> None:
+    """The benchmark's result as JSON on stdout, and in `output` (`--output`) when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n", encoding="utf-8")

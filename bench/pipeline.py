@@ -54,7 +54,7 @@ import psutil
 import redis.asyncio as aioredis
 from PIL import Image
 
-from bench.machine import machine_info
+from bench.machine import machine_info, print_result
 from server.db import create_database
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.photos import video_frame
@@ -408,11 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.rates = [float(rate) for rate in args.rates.split(",") if rate]
     result = asyncio.run(run(args))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    print_result(result, args.output)
     return 0
 
 
