@@ -74,7 +74,11 @@ class Settings(BaseSettings):
     detection_confidence: float = Field(0.5, ge=0.0, le=1.0)
     detection_classes: CommaList = Field(default_factory=lambda: list(DEFAULT_SECURITY_CLASSES))
     detector_batch_size: int = Field(8, ge=1, le=256)
-    detector_batch_wait_ms: int = Field(25, ge=0, le=10_000)
+    #: How long a detector call waits for more images once one is there. 0: it starts at once, and the
+    #: images that arrive during it make up the next call, so batches grow with the load by themselves;
+    #: a wait adds its length to every upload's latency (measured: 25 ms took p95 at 10 uploads/s on a
+    #: 2-core machine from ~510 to 720-830 ms) and buys nothing while the detector keeps up.
+    detector_batch_wait_ms: int = Field(0, ge=0, le=10_000)
     #: Where `server run` runs the detect role: "child" (a process of its own, see
     #: server/detect_process.py), "inline" (in the server's process) or "auto" (child with more than
     #: one CPU).

@@ -2,6 +2,8 @@
 
 Handlers of concurrent stream entries each ask for their own images; one loop gathers them into one
 `detector.detect` call (one GPU launch for many uploads), run in a thread so the event loop stays free.
+With T = 0 (the default, `HSI_DETECTOR_BATCH_WAIT_MS`) a call takes what is waiting and starts at once;
+what arrives while it runs is the next call's batch, so batches are as large as the load makes them.
 """
 
 from __future__ import annotations

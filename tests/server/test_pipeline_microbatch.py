@@ -7,6 +7,7 @@ the timing noisier); each image's answer names the image, so the tests see answe
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -40,6 +41,20 @@ class RecordingDetector:
 
     def warmup(self) -> None:
         pass
+
+
+class GatedDetector(RecordingDetector):
+    """Holds each call until `gate` is set, as a model busy with a batch; `entered` says one started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def detect(self, images: Sequence[Image.Image]) -> list[list[DetectedObject]]:
+        self.entered.set()
+        self.gate.wait(5)
+        return super().detect(images)
 
 
 def tagged(width: int) -> Image.Image:
@@ -114,3 +129,17 @@ async def test_one_caller_with_more_images_than_b_is_split_in_order(max_batch: i
     async with serving(batcher):
         assert await asyncio.wait_for(widths(batcher, *range(1, 8)), 5) == list(range(1, 8))
     assert sum(detector.batches) == 7 and max(detector.batches) == max_batch
+
+
+async def test_with_no_wait_a_call_starts_at_once_and_what_arrives_during_it_is_the_next_batch() -> None:
+    detector = GatedDetector()
+    batcher = MicroBatcher(detector, max_batch=8, max_wait_ms=0, stats=DetectStats())
+    async with serving(batcher):
+        first = asyncio.create_task(widths(batcher, 1))
+        assert await asyncio.to_thread(detector.entered.wait, 5)  # alone, and not kept waiting for company
+        later = [asyncio.create_task(widths(batcher, n)) for n in (2, 3, 4)]
+        await asyncio.sleep(0.05)  # they arrive while the model is busy with the first
+        detector.gate.set()
+        answers = await asyncio.wait_for(asyncio.gather(first, *later), 5)
+    assert answers == [[1], [2], [3], [4]]
+    assert detector.batches == [1, 3]
