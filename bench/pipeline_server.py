@@ -4,9 +4,9 @@
 
 Run by `bench.pipeline` for its overhead measurement, once per code version: the driver puts the
 version's source tree first on PYTHONPATH, so `server` here is that version's. Everything is the
-product's (`server.runner.serve`: watcher, intake, streams, detect worker, commits, broadcasts) except the
-detector, replaced where that version's detect role loads it by `NullDetector`, which finds nothing and
-costs nothing. Prints READY once the roles run, and runs until SIGTERM.
+product's (`server.runner.serve`: watcher, intake, streams, detect worker, commits, broadcasts; the
+allocator tuned as `server run` tunes it) except the detector, replaced where that version's detect
+role loads it by `NullDetector`, which finds nothing and costs nothing. Prints READY once the roles run, and runs until SIGTERM.
 """
 
 from __future__ import annotations
@@ -61,6 +61,18 @@ async def main(roles: list[str]) -> None:
     await serve(load_settings(), roles, on_ready=ready)
 
 
+def tune_allocator() -> None:
+    """What `python -m server run` does before its first decode, in versions that do it (since the
+    allocator module): the memory settings are part of what each picture costs."""
+    import importlib.util
+
+    if importlib.util.find_spec("server.allocator") is not None:
+        from server import allocator
+
+        allocator.tune()
+
+
 if __name__ == "__main__":
     install_null_detector()
+    tune_allocator()
     asyncio.run(main(sys.argv[1].split(",")))

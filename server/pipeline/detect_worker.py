@@ -85,6 +85,9 @@ DECODE_MAX_SIDE = 1280
 #: Entries in flight per worker, as a multiple of the detector's batch size: enough that decoding the
 #: next batch overlaps inference of this one and the commit of the last.
 WINDOW_BATCHES = 3
+#: How long a worker has nothing decoded in flight before the picture buffers kept for reuse are freed
+#: (`allocator.release_pictures`): longer than the gaps of a busy stream, so reuse survives them.
+IDLE_RELEASE_SECONDS = 2.0
 #: How long the committer waits for more files to share a transaction, and how many it takes at most.
 COMMIT_WAIT_SECONDS = 0.005
 COMMIT_MAX_FILES = 64
@@ -123,6 +126,16 @@ class Loaded:
     scale: float
     #: How a recording was sampled (None for an image).
     sample: VideoSample | None = None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What steps 1-3 leave for the commit, the pictures already freed: the rows, how many pictures
+    were looked at, and the detector's time."""
+
+    rows: list[Detection]
+    frames: int
+    detector_seconds: float
 
 
 @dataclass
@@ -176,6 +189,7 @@ class DetectWorker:
         self.budget = ByteBudget(DECODE_BUDGET_BYTES)
         self.filters = CameraFilters(runtime.database)
         self.tracker = StationaryTracker(runtime.redis, settings)
+        self._idle_release: asyncio.TimerHandle | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, a window of entries in flight."""
@@ -195,6 +209,8 @@ class DetectWorker:
             for task in serving:
                 task.cancel()
             await asyncio.gather(*serving, return_exceptions=True)
+            if self._idle_release is not None:
+                self._idle_release.cancel()
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         """Process one stream entry (see the module docstring for the order of steps)."""
@@ -204,23 +220,41 @@ class DetectWorker:
             self._reject(Path(fields.get("file_path", "?")), fields.get("camera_id"), str(err), fields.get("file_hash"))
             return
         dequeued_at = time.time()
-        # The decoded pictures live until the thumbnails are drawn: that is what the budget bounds.
+        # The decoded pictures live until the thumbnails are drawn: that is what the budget bounds, and
+        # they are freed before the commit (a batch of files commits at once; their pictures need not
+        # wait for it, nor be freed all together).
         async with self.budget.hold(decoded_bytes(job)):
-            await self._process(job, dequeued_at)
+            found = await self._detect(job)
         if job.media_type == "video":  # tens of MB freed at once: give them back (server/allocator.py)
             await asyncio.to_thread(allocator.release)
+        elif self.budget.held == 0:
+            self._release_when_idle()
+        if found is not None:
+            await self._store(job, found, dequeued_at)
 
-    async def _process(self, job: DetectJob, dequeued_at: float) -> None:
-        """Steps 1-4 of the module docstring for one parsed entry."""
+    def _release_when_idle(self) -> None:
+        """Free the kept picture buffers once nothing has been decoded for `IDLE_RELEASE_SECONDS`."""
+        if self._idle_release is not None:
+            self._idle_release.cancel()
+
+        def release() -> None:
+            self._idle_release = None
+            if self.budget.held == 0:
+                allocator.release_pictures()
+
+        self._idle_release = asyncio.get_running_loop().call_later(IDLE_RELEASE_SECONDS, release)
+
+    async def _detect(self, job: DetectJob) -> _Found | None:
+        """Steps 1-3 of the module docstring; None when the file is skipped (with a log row)."""
         try:
             loaded = await asyncio.to_thread(_load, job)
         except MediaError as err:
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
-            return
+            return None
         except ContentChanged as changed:
             await dedup.release(self.runtime.redis, job.camera_id, job.file_hash)
             self._skip_changed(job, changed.found)
-            return
+            return None
         if loaded.sample is not None and loaded.sample.widened:
             self._note_sampling(job, loaded.sample)
         objects, detector_seconds = await self.batcher.detect([image for _, image in loaded.frames])
@@ -228,13 +262,17 @@ class DetectWorker:
         await self.tracker.mark(job.camera_id, rows)
         if _missing_thumbnails(rows):
             await asyncio.to_thread(_draw_thumbnails, loaded, rows, job.uploaded_at)
+        return _Found(rows, len(loaded.frames), detector_seconds)
+
+    async def _store(self, job: DetectJob, found: _Found, dequeued_at: float) -> None:
+        """Step 4, then the rows handed on (when this delivery is the one that must)."""
         commit_started = time.time()
-        committed = await self.committer.commit(job, rows)
+        committed = await self.committer.commit(job, found.rows)
         committed_at = time.time()
         if committed.hand_on:
             if self.sink is not None and committed.rows:
                 await self.sink(job.camera_id, committed.rows)
-        self._record(job, committed.rows, len(loaded.frames), dequeued_at, detector_seconds, commit_started, committed_at)
+        self._record(job, committed.rows, found.frames, dequeued_at, found.detector_seconds, commit_started, committed_at)
 
     # -- steps -------------------------------------------------------------------------------------
 
