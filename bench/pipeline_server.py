@@ -6,7 +6,8 @@ Run by `bench.pipeline` for its overhead measurement, once per code version: the
 version's source tree first on PYTHONPATH, so `server` here is that version's. Everything is the
 product's (`server.runner.serve`: watcher, intake, streams, detect worker, commits, broadcasts; the
 allocator tuned as `server run` tunes it) except the detector, replaced where that version's detect
-role loads it by `NullDetector`, which finds nothing and costs nothing. Prints READY once the roles run, and runs until SIGTERM.
+role loads it by `NullDetector`, which finds nothing and costs nothing. Prints READY once the roles
+run, and runs until SIGTERM.
 """
 
 from __future__ import annotations

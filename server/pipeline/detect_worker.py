@@ -209,8 +209,9 @@ class DetectWorker:
             for task in serving:
                 task.cancel()
             await asyncio.gather(*serving, return_exceptions=True)
-            if self._idle_release is not None:
+            if self._idle_release is not None:  # stopped: nothing to keep buffers for
                 self._idle_release.cancel()
+                allocator.release_pictures()
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         """Process one stream entry (see the module docstring for the order of steps)."""
@@ -272,7 +273,9 @@ class DetectWorker:
         if committed.hand_on:
             if self.sink is not None and committed.rows:
                 await self.sink(job.camera_id, committed.rows)
-        self._record(job, committed.rows, found.frames, dequeued_at, found.detector_seconds, commit_started, committed_at)
+        self._record(
+            job, committed.rows, found.frames, dequeued_at, found.detector_seconds, commit_started, committed_at
+        )
 
     # -- steps -------------------------------------------------------------------------------------
 

@@ -20,23 +20,14 @@ from server.models import Detection
 from server.pipeline.byte_budget import ByteBudget
 from server.pipeline.detect_worker import DetectWorker, decoded_bytes
 from server.pipeline.detect_job import DetectJob
-from server.pipeline.intake import pipeline_stream, submit_file
+from server.pipeline.intake import submit_file
 from server.runtime import Runtime
 from tests.support.media import grey_then_people, write_recording
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
+from tests.support.watching import drained
 
 GREY_SECONDS = 90
 PEOPLE_SECONDS = 30
-
-
-async def _drained(runtime: Runtime) -> bool:
-    return await pipeline_stream(runtime).depth() == 0 and not await _pending(runtime)
-
-
-async def _pending(runtime: Runtime) -> int:
-    stream = pipeline_stream(runtime)
-    info = await runtime.redis.xpending(stream.name, stream.group)
-    return int(info["pending"])
 
 
 async def _detect(runtime: Runtime, worker: DetectWorker, files: list[Path]) -> list[Detection]:
@@ -45,7 +36,7 @@ async def _detect(runtime: Runtime, worker: DetectWorker, files: list[Path]) -> 
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
-        await eventually(lambda: _drained(runtime), timeout=240, interval=0.2)
+        await eventually(lambda: drained(runtime), timeout=240, interval=0.2)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

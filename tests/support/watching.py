@@ -45,6 +45,14 @@ async def detect_all(runtime: Runtime, detector: Detector) -> None:
         await asyncio.wait_for(task, 10)
 
 
+async def drained(runtime: Runtime) -> bool:
+    """Nothing waits in `hsi:detect` and nothing taken from it is unacknowledged."""
+    stream = pipeline_stream(runtime)
+    if await stream.depth():  # first: before a worker starts, the group does not exist yet
+        return False
+    return int((await runtime.redis.xpending(stream.name, stream.group))["pending"]) == 0
+
+
 async def queued(runtime: Runtime) -> list[dict[str, str]]:
     """The entries waiting in `hsi:detect`, oldest first (no worker runs while they are read)."""
     entries = await runtime.redis.xrange(pipeline_stream(runtime).name)
