@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 
+from server import cpus
 from server.config import Settings
 
 _LOGGER = logging.getLogger("hsi.runner")
@@ -48,15 +49,8 @@ def runs_in_child(settings: Settings, roles: Sequence[str]) -> bool:
     if set(roles) <= {"detect"}:
         return False
     if settings.detect_process == "auto":
-        return _usable_cpus() > 1
+        return cpus.usable() > 1
     return settings.detect_process == "child"
-
-
-def _usable_cpus() -> int:
-    """The CPUs this process may run on (a container's cpuset, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 #: The child's entry point: `(settings, the parent's pid)`, a module-level function (spawn pickles it by

@@ -46,16 +46,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import allocator
+from server import allocator, cpus
 from server.alerts.object_filters import keep
 from server.detect import DetectedObject, Detector
 from server.models import Detection, Event
@@ -78,6 +79,7 @@ from server.wire import DetectionOut
 from server.vocabulary import Rejection, logged_reason
 
 _LOGGER = logging.getLogger("hsi.detector")
+_T = TypeVar("_T")
 
 #: Images are decoded (JPEG: in the DCT domain) down to this side when larger: above what any detector
 #: here looks at (RT-DETR 640, SSD 300, HOG's 1280 window scale), far below a 4K camera's frame.
@@ -179,11 +181,15 @@ class DetectWorker:
         self.consumer = consumer
         self.stats = stats or DetectStats()
         self.stream = stream or pipeline_stream(runtime)
+        #: The threads a picture's work runs in: decoding, the detector's calls, thumbnails (a
+        #: recording's sampling runs in the loop's shared pool instead: see `_in_thread`).
+        self.threads = ThreadPoolExecutor(cpus.usable(), thread_name_prefix=f"hsi-detect-{consumer}")
         self.batcher = MicroBatcher(
             detector,
             max_batch=settings.detector_batch_size,
             max_wait_ms=settings.detector_batch_wait_ms,
             stats=self.stats,
+            executor=self.threads,
         )
         self.committer = Committer(runtime)
         self.budget = ByteBudget(DECODE_BUDGET_BYTES)
@@ -209,6 +215,7 @@ class DetectWorker:
             for task in serving:
                 task.cancel()
             await asyncio.gather(*serving, return_exceptions=True)
+            self.threads.shutdown(wait=False, cancel_futures=True)
             if self._idle_release is not None:  # stopped: nothing to keep buffers for
                 self._idle_release.cancel()
                 allocator.release_pictures()
@@ -248,7 +255,7 @@ class DetectWorker:
     async def _detect(self, job: DetectJob) -> _Found | None:
         """Steps 1-3 of the module docstring; None when the file is skipped (with a log row)."""
         try:
-            loaded = await asyncio.to_thread(_load, job)
+            loaded = await self._in_thread(job, _load, job)
         except MediaError as err:
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return None
@@ -262,8 +269,17 @@ class DetectWorker:
         rows = await self._filtered(job, loaded, self._rows(job, loaded, objects))
         await self.tracker.mark(job.camera_id, rows)
         if _missing_thumbnails(rows):
-            await asyncio.to_thread(_draw_thumbnails, loaded, rows, job.uploaded_at)
+            await self._in_thread(job, _draw_thumbnails, loaded, rows, job.uploaded_at)
         return _Found(rows, len(loaded.frames), detector_seconds)
+
+    async def _in_thread(self, job: DetectJob, work: Callable[..., _T], *args: Any) -> _T:
+        """Run a step's blocking work for `job`: a picture's in `threads`, one per CPU (more only take
+        turns on the interpreter lock, at a cost, and a burst of snapshots then waits for the detector
+        in larger batches); a recording's (seconds of sampling) in the loop's shared pool, so the
+        snapshots that arrive meanwhile are not held up behind it."""
+        if job.media_type == "video":
+            return await asyncio.to_thread(work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.threads, work, *args)
 
     async def _store(self, job: DetectJob, found: _Found, dequeued_at: float) -> None:
         """Step 4, then the rows handed on (when this delivery is the one that must)."""

@@ -1,7 +1,8 @@
 """Micro-batching of images for the detector: up to B images, or whatever arrived within T ms.
 
 Handlers of concurrent stream entries each ask for their own images; one loop gathers them into one
-`detector.detect` call (one GPU launch for many uploads), run in a thread so the event loop stays free.
+`detector.detect` call (one GPU launch for many uploads), run in a thread (the `executor` given, or
+the loop's shared pool) so the event loop stays free.
 With T = 0 (the default, `HSI_DETECTOR_BATCH_WAIT_MS`) a call takes what is waiting and starts at once;
 what arrives while it runs is the next call's batch, so batches are as large as the load makes them.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -48,8 +50,17 @@ class _Request:
 class MicroBatcher:
     """`detect(images)` from any number of tasks; `run()` serves them in batches until cancelled."""
 
-    def __init__(self, detector: Detector, *, max_batch: int, max_wait_ms: int, stats: DetectStats) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        max_batch: int,
+        max_wait_ms: int,
+        stats: DetectStats,
+        executor: Executor | None = None,
+    ) -> None:
         self._detector = detector
+        self._executor = executor
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._stats = stats
@@ -71,7 +82,8 @@ class MicroBatcher:
     async def _serve(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
         try:
-            results = await asyncio.to_thread(self._detector.detect, [r.image for r in batch])
+            images = [r.image for r in batch]
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self._detector.detect, images)
         except Exception as err:  # the entries fail and are retried by the stream
             for request in batch:
                 if not request.future.done():
