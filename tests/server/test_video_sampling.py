@@ -1,4 +1,5 @@
-"""Long recordings are looked at to their end, and recordings share the detect worker's memory budget.
+"""Long recordings are looked at to their end, share the detect worker's memory budget, and do not hold
+up the snapshots queued behind them.
 
 Finding: a 120 s recording, grey for 90 s and then people, gave 0 detections and no log line: only the
 first ~58 s were sampled (30 frames, one every 2 s). The recordings here are real H.264 files built from
@@ -8,6 +9,7 @@ flat grey frames and then vtest.avi's street; the detector is the default one (S
 from __future__ import annotations
 
 import asyncio
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,15 +17,19 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from server import cpus
 from server.detect import load_detector
 from server.models import Detection
+from server.pipeline import dedup
 from server.pipeline.byte_budget import ByteBudget
 from server.pipeline.detect_worker import DetectWorker, decoded_bytes
 from server.pipeline.detect_job import DetectJob
 from server.pipeline.intake import submit_file
 from server.runtime import Runtime
 from tests.support.media import grey_then_people, write_recording
+from tests.support.photos import video_frame
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
+from tests.support.real_media import media_path
 from tests.support.watching import drained
 
 GREY_SECONDS = 90
@@ -92,6 +98,35 @@ async def test_recordings_in_flight_share_the_workers_memory_budget(
         rows = await _detect(runtime, worker, files)
     assert {row.file_path for row in rows if row.object_type == "person"} == {str(path) for path in files}
     assert worker.budget.peak == one and worker.budget.held == 0
+
+
+async def test_a_snapshot_queued_behind_recordings_is_not_held_up_by_their_sampling(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    """Recordings are sampled outside the worker's picture threads (one per CPU): with one recording
+    more than there are such threads queued first, a snapshot queued after them is done before any of
+    them (in those threads it would wait for two recordings' sampling, seconds, before its decode)."""
+    settings = pipeline_settings(tmp_path, detector="ssd_mobilenet", detection_confidence=0.5, detector_batch_size=8)
+    recordings = []
+    for index in range(cpus.usable() + 1):  # vtest.avi: 795 real frames, all decoded when sampled
+        recordings.append(settings.cameras_dir / f"lane_{index}" / "motion.avi")
+        recordings[-1].parent.mkdir(parents=True)
+        shutil.copyfile(media_path("vtest.avi"), recordings[-1])
+    snapshot = settings.cameras_dir / "door" / "snapshot.jpg"
+    snapshot.parent.mkdir(parents=True)
+    video_frame(media_path("vtest.avi"), 300).save(snapshot, "JPEG", quality=85)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        worker = DetectWorker(runtime, load_detector(settings), consumer="behind")
+        rows = await _detect(runtime, worker, [*recordings, snapshot])
+        hashes = {row.file_path: row.file_hash for row in rows}
+        done = {
+            path: await redis.zscore(dedup.LEDGER_KEY, dedup.ledger_member(path.parent.name, hashes[str(path)]))
+            for path in [*recordings, snapshot]
+        }
+    assert all(at is not None for at in done.values()), done
+    recordings_done = sorted(done[path] for path in recordings)
+    print(f"snapshot done {recordings_done[0] - done[snapshot]:.2f} s before the first recording")
+    assert done[snapshot] < recordings_done[0], done
 
 
 def _job_like(path: Path) -> DetectJob:
