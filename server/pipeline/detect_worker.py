@@ -209,6 +209,7 @@ class DetectWorker:
                 self.handle,
                 stop=stop,
                 count=WINDOW_BATCHES * self.runtime.settings.detector_batch_size,
+                refill=self.runtime.settings.detector_batch_size,
                 block_ms=500,
             )
         finally:

@@ -157,13 +157,16 @@ class RedisStream:
         *,
         stop: asyncio.Event,
         count: int = 10,
+        refill: int = 1,
         block_ms: int = 1000,
     ) -> None:
         """Hand entries to `handler` until `stop` is set, keeping up to `count` of them in flight.
 
-        A new entry is read as soon as one finishes, not when a whole batch has, so the stages of
-        consecutive entries overlap (one decodes while another is in the detector and a third commits);
-        the entries that finished meanwhile are acknowledged together, in one round trip.
+        New entries are read as soon as `refill` have finished, not when all in flight have, so the
+        stages of consecutive entries overlap (some decode while others are in the detector and others
+        commit); the entries that finished meanwhile are acknowledged together, in one round trip, before
+        the read. `refill` > 1 saves those round trips under load (a detect worker refills a detector
+        batch at a time); with fewer than `refill` in flight, new entries are read at once.
         """
         await self.ensure_group()
         retry_at: dict[str, float] = {}
@@ -184,7 +187,7 @@ class RedisStream:
             while not stop.is_set():
                 room = count - len(running)
                 batch: list[tuple[str, dict[str, str]]] = []
-                if room > 0:
+                if room >= refill or len(running) < refill:
                     now = time.monotonic()
                     if history is not None:
                         page = await self._read(consumer, history, room, block_ms=None)
@@ -209,7 +212,7 @@ class RedisStream:
                         async with asyncio.timeout(_BUSY_POLL_SECONDS):
                             await freed.wait()
                     freed.clear()
-                if done:
+                if done and (count - len(running) >= refill or len(running) < refill):  # reading next
                     finished, done[:] = list(done), []
                     await self._ack(*finished)
         finally:

@@ -211,3 +211,51 @@ async def test_queue_full_at_the_cap_with_a_backpressure_warning(
             await stream.add({"n": "overflow"})
     assert await stream.depth() == 10
     assert any("backpressure" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_busy_window_is_refilled_a_batch_at_a_time_and_acked_with_it(redis: aioredis.Redis) -> None:
+    """count=6, refill=3: entries finishing one by one are not replaced one read at a time; once three
+    have finished, three new ones start and the three finished are acknowledged. Nothing is lost."""
+    stream = _stream(redis)
+    await stream.ensure_group()
+    for n in range(12):
+        await stream.add({"n": str(n)})
+    started: list[str] = []
+    release: dict[str, asyncio.Event] = {}
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        started.append(fields["n"])
+        release[fields["n"]] = event = asyncio.Event()
+        await event.wait()
+
+    async def pending() -> int:
+        return int((await redis.xpending(stream.name, stream.group))["pending"])
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(stream.consume("c1", handler, stop=stop, count=6, refill=3, block_ms=50))
+    try:
+        await eventually(lambda: _true(len(started) == 6), timeout=5)
+        for n in ("0", "1"):
+            release[n].set()
+        await asyncio.sleep(0.3)  # several of the consumer's polls
+        assert started == [str(n) for n in range(6)] and await pending() == 6  # two finished: no read, no ack
+        release["2"].set()
+        await eventually(lambda: _true(len(started) == 9), timeout=5)
+        assert await pending() == 6  # 0-2 acknowledged, 6-8 taken
+        for n in [str(n) for n in range(3, 12)]:
+            await eventually(lambda n=n: _true(n in release), timeout=5)
+            release[n].set()
+        await eventually(lambda: _true(len(started) == 12), timeout=5)
+        await eventually(lambda: _drained(stream, pending), timeout=5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert sorted(started, key=int) == [str(n) for n in range(12)]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _drained(stream: RedisStream, pending: Callable[[], Awaitable[int]]) -> bool:
+    return await stream.depth() == 0 and await pending() == 0
