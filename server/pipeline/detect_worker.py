@@ -1,9 +1,11 @@
 """The detect worker: `hsi:detect` entries → decode → detector (micro-batched) → rows + thumbnails → hand-on.
 
-Stages overlap: the stream keeps a window of entries in flight (`RedisStream.consume`), so one file
-decodes in a thread while others wait in the detector's micro-batch and others commit. Per file:
+Stages overlap: the stream keeps a window of entries in flight (`RedisStream.consume`, refilled a
+detector batch at a time), so one file decodes in a thread while others wait in the detector's
+micro-batch and others commit. Per file:
 
-1. decode the queued bytes once (`_load`, in a thread): the image read from disk once, decoded at a
+1. decode the queued bytes once (`_load`, in one of the worker's picture threads, one per CPU; a
+   recording in the loop's shared pool, see `_in_thread`): the image read from disk once, decoded at a
    reduced scale when it is far larger than a detector needs (boxes are scaled back to the upright
    full size), or a video's frames sampled across its whole length and scaled down as they are
    converted. The bytes must be the ones intake hashed: an unchanged file identity proves it, otherwise
