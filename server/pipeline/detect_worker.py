@@ -200,7 +200,7 @@ class DetectWorker:
         self._idle_release: asyncio.TimerHandle | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set, a window of entries in flight."""
+        """Consume until `stop` is set, a window of entries in flight; run again after a crash."""
         serving = [
             asyncio.create_task(self.batcher.run(), name=f"hsi-microbatch-{self.consumer}"),
             asyncio.create_task(self.committer.run(), name=f"hsi-commit-{self.consumer}"),
@@ -218,7 +218,8 @@ class DetectWorker:
             for task in serving:
                 task.cancel()
             await asyncio.gather(*serving, return_exceptions=True)
-            self.threads.shutdown(wait=False, cancel_futures=True)
+            if stop.is_set():  # for good: after a crash (Redis gone) `supervise` runs this worker again
+                self.threads.shutdown(wait=False, cancel_futures=True)
             if self._idle_release is not None:  # stopped: nothing to keep buffers for
                 self._idle_release.cancel()
                 allocator.release_pictures()

@@ -1,7 +1,7 @@
-"""A PostgreSQL outage in the middle of work: nothing lost, nothing dead-lettered, the log rows kept.
+"""A store outage in the middle of work: nothing lost, nothing dead-lettered, the log rows kept.
 
-Each test runs its own embedded PostgreSQL cluster (the session's is shared with every other test),
-really stopped and started again: connections are refused (its socket is gone) while it is down.
+Each test runs its own embedded PostgreSQL cluster or Redis (the session's are shared with every other
+test), really stopped and started again: connections are refused (its socket is gone) while it is down.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from server.api.system import api_health, collect_stats
 from server.db import create_database
 from server.detect import Detector
-from server.embedded import EmbeddedPostgres
+from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.logs import DatabaseLogHandler
 from server.migrate import upgrade
 from server.models import Log
@@ -26,6 +26,7 @@ from server.pipeline import dedup
 from server.pipeline.detect_worker import DetectWorker
 from server.pipeline.intake import submit_file
 from server.pipeline.streams import DETECT_STREAM
+from server.pipeline.supervision import supervise
 from server.runtime import Runtime
 from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
@@ -118,6 +119,51 @@ async def test_postgres_refusing_connections_with_60_uploads_queued_loses_and_de
         await eventually(outage_logged, timeout=30)
         stats = await collect_stats(runtime)
         assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
+
+
+async def test_a_detect_worker_run_again_after_redis_went_away_processes_what_comes_next(
+    tmp_path: Path, db_url: str, hog: Detector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The finding (the fault suite, in CI): Redis restarted, the detect worker's run ended with the
+    connection error and `supervise` ran it again, but the first run had shut the worker's picture
+    threads down: every later upload failed ("cannot schedule new futures after shutdown") until it was
+    dead-lettered."""
+    own = EmbeddedRedis(tmp_path / "redis")
+    redis = aioredis.from_url(await asyncio.to_thread(own.start), decode_responses=False)
+    settings = pipeline_settings(tmp_path)
+    try:
+        async with pipeline_runtime(settings, db_url, redis) as runtime:
+
+            async def queue(n: int) -> None:
+                path = write_jpeg(settings.cameras_dir / "porch" / f"{n:03}.jpg", size=(320, 240), seed=n)
+                assert (await submit_file(runtime, path, camera_folder="porch", source="watcher")).status == "queued"
+
+            async def processed(count: int) -> bool:
+                return await dedup.processed_count(redis) == count and await redis.xlen(DETECT_STREAM) == 0
+
+            async def crashed() -> bool:
+                return any("stopped unexpectedly" in record.getMessage() for record in caplog.records)
+
+            worker = DetectWorker(runtime, hog, consumer="run-again")
+            stop = asyncio.Event()
+            supervised = asyncio.create_task(supervise("hsi-detect-worker", stop, lambda: worker.run(stop)))
+            try:
+                await queue(0)
+                await eventually(lambda: processed(1), timeout=60)  # the picture threads have worked
+                with caplog.at_level(logging.ERROR, logger="hsi.pipeline"):
+                    await asyncio.to_thread(own.stop)
+                    await eventually(crashed, timeout=60, interval=0.5)
+                await asyncio.to_thread(own.start)
+                for n in range(1, 5):
+                    await queue(n)
+                await eventually(lambda: processed(5), timeout=60, interval=0.5)
+            finally:
+                stop.set()
+                await asyncio.wait_for(supervised, 30)
+            assert await redis.xlen(f"{DETECT_STREAM}:dead") == 0
+    finally:
+        await redis.aclose()
+        await asyncio.to_thread(own.stop)
 
 
 async def test_log_rows_written_while_the_database_refuses_reach_it_afterwards(
