@@ -1,9 +1,13 @@
 """Middlewares, outermost first: request id + JSON errors + access log, then authentication.
 
 The outer one wraps everything, so even a 401 or a router 404 gets a request id, the JSON error shape
-and an access-log line. The access log goes to the process log (logger `server.api.access`, outside the
-`hsi` tree whose records the database handler stores): a row per request would make the `logs` table
-a copy of the traffic, cost every request a write, and bury the application's own events.
+and an access-log line. A store or the disk away (PostgreSQL stopped, Redis restarting: the errors
+`server.pipeline.faults` calls transient) is a 503 `unavailable` from any route, which clients retry,
+not a 500 with a traceback.
+
+The access log goes to the process log (logger `server.api.access`, outside the `hsi` tree whose
+records the database handler stores): a row per request would make the `logs` table a copy of the
+traffic, cost every request a write, and bury the application's own events.
 Authentication reads keys from the process's `KeyCache`, not from the database.
 """
 
@@ -27,6 +31,7 @@ from server.api.key_cache import API_KEYS
 from server.api.state import AUTH, REQUEST_ID, RUNTIME, SETTINGS, Principal
 from server.logs import USER_AGENT_MAX
 from server.models import AuditAction
+from server.pipeline.faults import describe, is_transient
 from server.storable import storable
 
 _LOGGER = logging.getLogger("hsi.api")
@@ -71,9 +76,12 @@ async def context_middleware(request: web.Request, handler: HandlerType) -> web.
         response = error_response(409, "conflict", "the change conflicts with existing data")
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
-        _LOGGER.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
-        response = error_response(500, "internal_error", f"internal error (request id {request_id})")
+    except Exception as err:
+        if is_transient(err):  # a store or the disk away: not a defect, and the client's retry will do
+            response = error_response(503, "unavailable", f"the server cannot answer now: {describe(err)}")
+        else:
+            _LOGGER.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+            response = error_response(500, "internal_error", f"internal error (request id {request_id})")
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = request_id
     if request.app[SETTINGS].access_log:

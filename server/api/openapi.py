@@ -64,7 +64,7 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type",
     416: "Range not satisfiable",
     422: "Validation error (details lists each field)",
-    503: "A component the request needs is unavailable",
+    503: "A component the request needs is unavailable (a store restarting): retry later",
 }
 
 
@@ -150,7 +150,7 @@ def openapi_document(
                     "description": "Success" if code < 400 else ERROR_DESCRIPTIONS.get(code, "Error"),
                     "content": {"application/json": {"schema": response_schema(endpoint.response)}},
                 }
-        codes = set(endpoint.errors) | {400, 413}
+        codes = set(endpoint.errors) | {400, 413, 503}  # 503: a store away (the error middleware)
         if endpoint.auth:
             codes.add(401)
         if endpoint.path_params is not None:

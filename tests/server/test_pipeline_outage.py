@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, text
 
+from server.api.app import create_app
+from server.api.key_cache import API_KEYS
 from server.api.system import api_health, collect_stats
+from server.apikeys import KEY_FILE_NAME
 from server.db import create_database
 from server.detect import Detector
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -28,6 +32,7 @@ from server.pipeline.intake import submit_file
 from server.pipeline.streams import DETECT_STREAM
 from server.pipeline.supervision import supervise
 from server.runtime import Runtime
+from tests.server.api.conftest import TEST_API_SETTINGS, ApiTestServer, error_of
 from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
 
@@ -119,6 +124,42 @@ async def test_postgres_refusing_connections_with_60_uploads_queued_loses_and_de
         await eventually(outage_logged, timeout=30)
         stats = await collect_stats(runtime)
         assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
+
+
+async def test_the_api_answers_503_not_500_while_postgres_is_stopped(
+    tmp_path: Path, cluster: EmbeddedPostgres, own_db_url: str, redis: aioredis.Redis
+) -> None:
+    """The finding (the fault suite's full profile): while PostgreSQL was stopped, 1 440 HTTP uploads
+    were answered 500, each with a traceback in the log: the auth middleware looked the key up (the key
+    cache is not trusted while its listener is down) on a refused connection. A store away is no
+    defect of ours: 503 `unavailable`, which clients retry; and the same requests work once it is back."""
+    settings = pipeline_settings(tmp_path, llm="rules")
+    photo = write_jpeg(tmp_path / "photo.jpg").read_bytes()
+    async with pipeline_runtime(settings, own_db_url, redis) as runtime:
+        app = create_app(runtime, TEST_API_SETTINGS)
+        async with TestClient(ApiTestServer(app)) as client:
+            headers = {"X-API-Key": (settings.data_dir / KEY_FILE_NAME).read_text().strip()}
+            assert (await client.get("/api/cameras", headers=headers)).status == 200  # the key is cached
+            await asyncio.to_thread(cluster.stop)
+
+            async def keys_untrusted() -> bool:
+                return not app[API_KEYS].listening
+
+            await eventually(keys_untrusted, timeout=30)
+            ingest = await client.post(
+                "/api/ingest?camera_id=porch", data=photo, headers={**headers, "Content-Type": "image/jpeg"}
+            )
+            cameras = await client.get("/api/cameras", headers=headers)
+            for response in (ingest, cameras):
+                error = await error_of(response, 503)
+                assert error["code"] == "unavailable", error
+            assert not list(settings.ingest_dir.rglob("*.jpg"))  # nothing kept of the refused upload
+            await asyncio.to_thread(cluster.start)
+
+            async def answered() -> bool:
+                return (await client.get("/api/cameras", headers=headers)).status == 200
+
+            await eventually(answered, timeout=30, interval=0.5)
 
 
 async def test_a_detect_worker_run_again_after_redis_went_away_processes_what_comes_next(
