@@ -99,8 +99,8 @@ def plan(count: int, rng: random.Random, *, clip_share: float = 0.08, http_share
 
 
 async def deliver(upload: Upload, cameras_dir: Path, staging: Path, api: str, key: str) -> int:
-    """Put one upload in place; over HTTP, retried (as a client would) until the server takes it.
-    Returns how many attempts it took."""
+    """Put one upload in place; over HTTP, retried (as a client would) while the server answers 503 or
+    cannot be reached, until it takes it. Returns how many attempts it took."""
     if upload.route == "folder":
         staged = staging / upload.name
         staged.write_bytes(upload.data)
@@ -123,7 +123,7 @@ async def deliver(upload: Upload, cameras_dir: Path, staging: Path, api: str, ke
                 ) as response:
                     if response.status in (200, 202):
                         return attempts
-                    if response.status < 500:
+                    if response.status != 503:  # only "unavailable" or "queue full" is the world's
                         raise AssertionError(f"upload {upload.index}: {response.status} {await response.text()}")
             except (aiohttp.ClientError, TimeoutError):
                 pass  # the API was killed or restarts: send it again
