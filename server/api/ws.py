@@ -302,10 +302,12 @@ async def websocket(call: Call) -> web.WebSocketResponse:
     client = Client(ws, settings, request[AUTH].key_id)
     hub.clients.add(client)  # before the handshake completes: nothing published after it is missed
     try:
-        await ws.prepare(request)
+        # Audited before the handshake: a database away is then answered 503 (the error middleware);
+        # after it, the answer would be written into the upgraded socket.
         async with call.runtime.database.sessions() as session:
             record(session, request, AuditAction.LOGIN, "websocket", None, details={"channel": "ws"})
             await session.commit()
+        await ws.prepare(request)
         sender = asyncio.create_task(client.run_sender())
         try:
             async for message in ws:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
@@ -126,34 +127,43 @@ async def test_postgres_refusing_connections_with_60_uploads_queued_loses_and_de
         assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
 
 
+@pytest.mark.parametrize("keys", [True, False], ids=["in-the-key-lookup", "in-the-handler"])
 async def test_the_api_answers_503_not_500_while_postgres_is_stopped(
-    tmp_path: Path, cluster: EmbeddedPostgres, own_db_url: str, redis: aioredis.Redis
+    tmp_path: Path, cluster: EmbeddedPostgres, own_db_url: str, redis: aioredis.Redis, keys: bool
 ) -> None:
     """The finding (the fault suite's full profile): while PostgreSQL was stopped, 1 440 HTTP uploads
     were answered 500, each with a traceback in the log: the auth middleware looked the key up (the key
     cache is not trusted while its listener is down) on a refused connection. A store away is no
-    defect of ours: 503 `unavailable`, which clients retry; and the same requests work once it is back."""
-    settings = pipeline_settings(tmp_path, llm="rules")
-    photo = write_jpeg(tmp_path / "photo.jpg").read_bytes()
+    defect of ours: 503 `unavailable`, which clients retry, whether the key lookup or the route's own
+    query meets it; and the same requests work once it is back."""
+    settings = pipeline_settings(tmp_path, llm="rules", api_key_enabled=keys)
     async with pipeline_runtime(settings, own_db_url, redis) as runtime:
         app = create_app(runtime, TEST_API_SETTINGS)
         async with TestClient(ApiTestServer(app)) as client:
-            headers = {"X-API-Key": (settings.data_dir / KEY_FILE_NAME).read_text().strip()}
-            assert (await client.get("/api/cameras", headers=headers)).status == 200  # the key is cached
+            headers = {"X-API-Key": (settings.data_dir / KEY_FILE_NAME).read_text().strip()} if keys else {}
+            assert (await client.get("/api/cameras", headers=headers)).status == 200  # a key is cached
             await asyncio.to_thread(cluster.stop)
+            if keys:
 
-            async def keys_untrusted() -> bool:
-                return not app[API_KEYS].listening
+                async def keys_untrusted() -> bool:
+                    return not app[API_KEYS].listening
 
-            await eventually(keys_untrusted, timeout=30)
-            ingest = await client.post(
-                "/api/ingest?camera_id=porch", data=photo, headers={**headers, "Content-Type": "image/jpeg"}
-            )
-            cameras = await client.get("/api/cameras", headers=headers)
-            for response in (ingest, cameras):
-                error = await error_of(response, 503)
+                await eventually(keys_untrusted, timeout=30)
+            requests = [client.get("/api/cameras", headers=headers), client.get("/api/events", headers=headers)]
+            if keys:  # the upload route goes on without the database: only its key lookup meets the outage
+                photo = write_jpeg(tmp_path / "photo.jpg").read_bytes()
+                requests.append(
+                    client.post(
+                        "/api/ingest?camera_id=porch", data=photo, headers={**headers, "Content-Type": "image/jpeg"}
+                    )
+                )
+            for request in requests:
+                error = await error_of(await request, 503)
                 assert error["code"] == "unavailable", error
-            assert not list(settings.ingest_dir.rglob("*.jpg"))  # nothing kept of the refused upload
+            if not keys:  # the WebSocket's login audit: refused before the handshake, not after it
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await client.ws_connect("/api/ws", headers=headers)
+                assert refused.value.status == 503
             await asyncio.to_thread(cluster.start)
 
             async def answered() -> bool:
