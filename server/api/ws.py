@@ -300,13 +300,15 @@ async def websocket(call: Call) -> web.WebSocketResponse:
         raise ApiError(400, "bad_request", "this route only speaks WebSocket")
     hub = hub_of(request.app)
     client = Client(ws, settings, request[AUTH].key_id)
-    hub.clients.add(client)  # before the handshake completes: nothing published after it is missed
     try:
         # Audited before the handshake: a database away is then answered 503 (the error middleware);
         # after it, the answer would be written into the upgraded socket.
         async with call.runtime.database.sessions() as session:
             record(session, request, AuditAction.LOGIN, "websocket", None, details={"channel": "ws"})
             await session.commit()
+        # Joins the hub just before the handshake completes: nothing published after it is missed,
+        # and little published before the client asked is relayed to it.
+        hub.clients.add(client)
         await ws.prepare(request)
         sender = asyncio.create_task(client.run_sender())
         try:

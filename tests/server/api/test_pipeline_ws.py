@@ -17,6 +17,7 @@ from server.runner import serve
 from server.runtime import Runtime
 from tests.support.photos import people_walking
 from tests.support.processes import free_port
+from tests.support.websocket import subscribe
 
 TIMEOUT = 90.0
 
@@ -78,13 +79,7 @@ async def test_ingested_photo_reaches_the_websocket_as_event_and_alert(
             assert created.status == 201, await created.text()
             rule_id = (await created.json())["id"]
             async with http.ws_connect(f"{base}/api/ws", heartbeat=30) as ws:
-                await ws.send_json(
-                    {
-                        "type": "subscribe",
-                        "data": {"types": ["event.created", "alert.created"], "camera_ids": ["front_door"]},
-                    }
-                )
-                assert (await ws.receive_json(timeout=10))["type"] == "subscribed"
+                await subscribe(ws, types=["event.created", "alert.created"], camera_ids=["front_door"])
                 ingested = await http.post(
                     f"{base}/api/ingest?camera_id=front_door",
                     data=people_walking().read_bytes(),

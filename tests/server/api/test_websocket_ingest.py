@@ -16,21 +16,16 @@ from server.pipeline.streams import DETECT_STREAM
 from server.runtime import Runtime
 from tests.server.api.conftest import error_of
 from tests.support.media import write_h264_clip, write_jpeg
-
-
-async def _subscribe(ws: aiohttp.ClientWebSocketResponse, **data: object) -> None:
-    await ws.send_json({"type": "subscribe", "data": data})
-    ack = await ws.receive_json(timeout=5)
-    assert ack["type"] == "subscribed"
+from tests.support.websocket import subscribe
 
 
 async def test_relays_broadcasts_with_filters(runtime: Runtime, client: TestClient, api_key: str) -> None:
     everything = await client.ws_connect("/api/ws")
     alerts_only = await client.ws_connect("/api/ws", headers={"X-API-Key": api_key})
     backyard = await client.ws_connect("/api/ws")
-    await _subscribe(everything)
-    await _subscribe(alerts_only, types=["alert.created"])
-    await _subscribe(backyard, camera_ids=["backyard"])
+    await subscribe(everything)
+    await subscribe(alerts_only, types=["alert.created"])
+    await subscribe(backyard, camera_ids=["backyard"])
     await broadcast.publish(runtime.redis, "event.created", {"id": 1, "camera_id": "front_door"})
     await broadcast.publish(
         runtime.redis, "alert.created", {"id": "a", "metadata": {"camera_id": "backyard"}}
@@ -72,7 +67,7 @@ async def test_slow_client_is_dropped_without_slowing_others(runtime: Runtime) -
         headers = {"X-API-Key": key}
         slow = await client.ws_connect("/api/ws", headers=headers)  # never reads until the end
         fast = await client.ws_connect("/api/ws", headers=headers)
-        await _subscribe(fast)
+        await subscribe(fast)
         payload = {"camera_id": "front_door", "blob": "x" * 32_000}
         count = 600  # ~19 MB: more than the socket buffers of a client that does not read
         received = 0
@@ -106,8 +101,8 @@ async def test_a_batch_publication_reaches_clients_as_its_messages(runtime: Runt
     """A file's camera and detections go out as one PUBLISH; clients see each message, filters apply."""
     everything = await client.ws_connect("/api/ws")
     detections = await client.ws_connect("/api/ws")
-    await _subscribe(everything)
-    await _subscribe(detections, types=["detection.created"], camera_ids=["porch"])
+    await subscribe(everything)
+    await subscribe(detections, types=["detection.created"], camera_ids=["porch"])
     async with runtime.redis.pipeline(transaction=False) as pipe:
         broadcast.queue_many(
             pipe,
@@ -205,7 +200,7 @@ async def test_changed_stats_are_pushed_as_system_status(runtime: Runtime) -> No
     async with TestClient(TestServer(app)) as client:
         headers = {"X-API-Key": (runtime.settings.data_dir / "api_key.txt").read_text().strip()}
         ws = await client.ws_connect("/api/ws", headers=headers)
-        await _subscribe(ws, types=["system.status"])
+        await subscribe(ws, types=["system.status"])
         stats = await (await client.get("/api/system/stats", headers=headers)).json()
         assert stats["cameras"] == 0
         created = await client.post("/api/cameras", json={"name": "Porch"}, headers=headers)
@@ -231,7 +226,7 @@ async def test_a_revoked_key_loses_its_open_websocket(runtime: Runtime) -> None:
         phone = await (await client.post("/api/keys", json={"name": "phone"}, headers=admin)).json()
         kept = await client.ws_connect("/api/ws", headers=admin)
         revoked = await client.ws_connect("/api/ws", headers={"X-API-Key": phone["key"]})
-        await _subscribe(revoked)
+        await subscribe(revoked)
         assert (await client.delete(f"/api/keys/{phone['id']}", headers=admin)).status == 200
         closing = await revoked.receive(timeout=10)
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4001
@@ -244,7 +239,7 @@ async def test_a_revoked_key_loses_its_open_websocket(runtime: Runtime) -> None:
 async def test_a_deleted_camera_is_announced(client: TestClient) -> None:
     assert (await client.post("/api/cameras", json={"name": "Shed"})).status == 201
     ws = await client.ws_connect("/api/ws")
-    await _subscribe(ws, types=["camera.deleted"], camera_ids=["shed"])
+    await subscribe(ws, types=["camera.deleted"], camera_ids=["shed"])
     assert (await client.delete("/api/cameras/shed")).status == 204
     assert await ws.receive_json(timeout=10) == {"type": "camera.deleted", "data": {"id": "shed"}}
     await ws.close()
