@@ -74,9 +74,11 @@ async def context_middleware(request: web.Request, handler: HandlerType) -> web.
     except sa_exc.IntegrityError as err:
         _LOGGER.info("conflict on %s %s: %s", request.method, request.path, err.orig)
         response = error_response(409, "conflict", "the change conflicts with existing data")
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
     except Exception as err:
+        if isinstance(err, ConnectionResetError) and _client_gone(request):
+            raise  # nobody to answer; a store's reset (a PostgreSQL over TCP restarting) is answered 503
         if is_transient(err):  # a store or the disk away: not a defect, and the client's retry will do
             response = error_response(503, "unavailable", f"the server cannot answer now: {describe(err)}")
         else:
@@ -87,6 +89,11 @@ async def context_middleware(request: web.Request, handler: HandlerType) -> web.
     if request.app[SETTINGS].access_log:
         _access_log(request, response.status, time.perf_counter() - started)
     return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The client's connection is closed or closing: writing to it is what raised."""
+    return request.transport is None or request.transport.is_closing()
 
 
 def _access_log(request: web.Request, status: int, seconds: float) -> None:

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from server.api.app import create_app
 from server.api.key_cache import API_KEYS
@@ -36,6 +37,7 @@ from server.runtime import Runtime
 from tests.server.api.conftest import TEST_API_SETTINGS, ApiTestServer, error_of
 from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
+from tests.support.tcp_relay import TcpRelay
 
 UPLOADS = 60
 #: With `stream_max_retries=1` an entry was dead-lettered at its first failure; the outage outlasts many.
@@ -170,6 +172,32 @@ async def test_the_api_answers_503_not_500_while_postgres_is_stopped(
                 return (await client.get("/api/cameras", headers=headers)).status == 200
 
             await eventually(answered, timeout=30, interval=0.5)
+
+
+async def test_the_api_answers_503_not_500_while_postgres_over_tcp_resets_connections(
+    tmp_path: Path, own_db_url: str, redis: aioredis.Redis
+) -> None:
+    """The finding (a review, then tried): a PostgreSQL reached over TCP that resets connections (a
+    restart behind a proxy or a container network) makes asyncpg, and SQLAlchemy after it, raise a bare
+    `ConnectionResetError` when connecting. The error middleware took it for the client hanging up and
+    let it through; aiohttp answered 500 with a traceback. The client is still there: 503."""
+    unix_socket = next(Path(make_url(own_db_url).query["host"]).glob(".s.PGSQL.*[0-9]"))
+    async with TcpRelay(unix_socket) as relay:
+        over_tcp = make_url(own_db_url).set(host="127.0.0.1", port=relay.port, query={}).render_as_string(False)
+        settings = pipeline_settings(tmp_path, llm="rules", api_key_enabled=False)
+        async with pipeline_runtime(settings, over_tcp, redis) as runtime:
+            async with TestClient(ApiTestServer(create_app(runtime, TEST_API_SETTINGS))) as client:
+                assert (await client.get("/api/cameras")).status == 200
+                relay.resetting = True
+                for path in ("/api/cameras", "/api/events", "/api/cameras", "/api/events"):
+                    error = await error_of(await client.get(path), 503)
+                    assert error["code"] == "unavailable", error
+                relay.resetting = False
+
+                async def answered() -> bool:
+                    return (await client.get("/api/cameras")).status == 200
+
+                await eventually(answered, timeout=30, interval=0.5)
 
 
 async def test_a_detect_worker_run_again_after_redis_went_away_processes_what_comes_next(
