@@ -14,7 +14,7 @@ async def subscribe(ws: aiohttp.ClientWebSocketResponse, **data: object) -> None
     them: an error answer fails)."""
     await ws.send_json({"type": "subscribe", "data": data})
     while True:
-        answer = await ws.receive_json(timeout=5)
+        answer = await ws.receive_json(timeout=10)
         if answer["type"] == "subscribed":
             return
         assert answer["type"] in MESSAGE_TYPES, answer
