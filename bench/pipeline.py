@@ -17,7 +17,8 @@ embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and ultr
   image (user + system, all threads; there is no inference, so it is all the pipeline's: watching,
   reading, hashing, decoding, queueing, committing, publishing).
   A version whose detect role runs in a process of its own under `server run` (`HSI_DETECT_PROCESS`) is
-  measured both ways: one process, and the watcher's and the detect role's processes (CPU summed).
+  measured both ways: one process, and the watcher's and the detect role's processes (CPU summed, and
+  each process's in `cpu_ms_per_image_by_process`).
   `decode_floor`: the CPU of the one JPEG decode the detector needs, alone in one thread (this tree's
   `decode_image` on the same frames): the share of the overhead that is libjpeg-turbo's.
 * **latency**: `python -m server run` with the real default detector and the rules scorer, an alert rule
@@ -203,7 +204,7 @@ async def overhead(
             line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 180)
             assert line.strip() == b"READY", log.read_text()[-3000:]
         measured = [psutil.Process(process.pid) for process in servers]
-        cpu_before = sum(sum(server.cpu_times()[:2]) for server in measured)
+        cpu_before = [sum(server.cpu_times()[:2]) for server in measured]
         started = time.perf_counter()
         for n, source in enumerate(sources):
             _publish(source, work / "cameras" / f"camera_{n % 4}")
@@ -214,7 +215,8 @@ async def overhead(
                 raise TimeoutError(f"only {await redis.zcard(LEDGER_KEY)} of {len(sources)} processed")
             await asyncio.sleep(0.02)
         wall = time.perf_counter() - started
-        cpu = sum(sum(server.cpu_times()[:2]) for server in measured) - cpu_before
+        cpu_each = [sum(server.cpu_times()[:2]) - before for server, before in zip(measured, cpu_before, strict=True)]
+        cpu = sum(cpu_each)
     finally:
         for process in servers:
             await _stop(process)
@@ -226,6 +228,10 @@ async def overhead(
         "wall_seconds": round(wall, 2),
         "images_per_second": round(len(sources) / wall, 1),
         "cpu_ms_per_image": round(1000 * cpu / len(sources), 2),
+        # Where it goes: the watcher's process (watchdog, intake, queueing) and the detect role's.
+        "cpu_ms_per_image_by_process": {
+            roles: round(1000 * seconds / len(sources), 2) for roles, seconds in zip(processes, cpu_each, strict=True)
+        },
     }
 
 
