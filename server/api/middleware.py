@@ -3,7 +3,8 @@
 The outer one wraps everything, so even a 401 or a router 404 gets a request id, the JSON error shape
 and an access-log line. A store or the disk away (PostgreSQL stopped, Redis restarting: the errors
 `server.pipeline.faults` calls transient) is a 503 `unavailable` from any route, which clients retry,
-not a 500 with a traceback.
+not a 500 with a traceback. A failure after a streamed response has started cannot be answered at
+all: the connection is closed, so the client sees the transfer cut short.
 
 The access log goes to the process log (logger `server.api.access`, outside the `hsi` tree whose
 records the database handler stores): a row per request would make the `logs` table a copy of the
@@ -79,6 +80,14 @@ async def context_middleware(request: web.Request, handler: HandlerType) -> web.
     except Exception as err:
         if isinstance(err, ConnectionResetError) and _client_gone(request):
             raise  # nobody to answer; a store's reset (a PostgreSQL over TCP restarting) is answered 503
+        if _response_started(request):
+            # A streamed response (an export) is under way: a second response would be written into its
+            # body. Re-raised, aiohttp closes the connection: the client sees the transfer cut short.
+            _LOGGER.warning(
+                "%s %s cut short after its response started (request %s): %s",
+                request.method, request.path, request_id, describe(err),
+            )
+            raise
         if is_transient(err):  # a store or the disk away: not a defect, and the client's retry will do
             response = error_response(503, "unavailable", f"the server cannot answer now: {describe(err)}")
         else:
@@ -89,6 +98,11 @@ async def context_middleware(request: web.Request, handler: HandlerType) -> web.
     if request.app[SETTINGS].access_log:
         _access_log(request, response.status, time.perf_counter() - started)
     return response
+
+
+def _response_started(request: web.Request) -> bool:
+    """Bytes of the handler's own response have gone out (aiohttp's criterion for not answering again)."""
+    return request.writer.output_size > 0
 
 
 def _client_gone(request: web.Request) -> bool:

@@ -300,3 +300,43 @@ async def test_a_full_log_buffer_drops_its_oldest_rows_and_counts_them(
             messages = list(await session.scalars(select(Log.message).where(Log.message.like("row %")).order_by(Log.id)))
         assert messages == [f"row {n}" for n in range(20, 70)]
         assert handler.buffered == 0
+
+
+async def test_an_export_cut_short_by_postgres_ends_the_connection_without_a_second_response(
+    tmp_path: Path, own_db_url: str, redis: aioredis.Redis
+) -> None:
+    """The finding (a review, then tried): once an export's headers and first rows are out, an error can
+    only cut the stream. The error middleware answered a PostgreSQL lost mid-export with a 503 written into
+    the body of the 200 already under way, on a connection kept open. Now the connection is closed and
+    the chunked body never ends: an HTTP client sees a broken transfer, not a document with a response
+    inside it."""
+    unix_socket = next(Path(make_url(own_db_url).query["host"]).glob(".s.PGSQL.*[0-9]"))
+    async with TcpRelay(unix_socket) as relay:
+        over_tcp = make_url(own_db_url).set(host="127.0.0.1", port=relay.port, query={}).render_as_string(False)
+        settings = pipeline_settings(tmp_path, llm="rules", api_key_enabled=False)
+        async with pipeline_runtime(settings, over_tcp, redis) as runtime:
+            async with runtime.database.sessions() as session:
+                await session.execute(
+                    text("INSERT INTO cameras (id, name, folder_path) VALUES ('porch', 'Porch', '/cameras/porch')")
+                )
+                await session.execute(
+                    text(
+                        "INSERT INTO events (batch_id, camera_id, started_at, summary)"
+                        " SELECT 'b' || n, 'porch', now() - n * interval '1 minute', repeat('a person at the door ', 20)"
+                        " FROM generate_series(1, 5000) AS n"
+                    )
+                )
+                await session.commit()
+            async with TestClient(ApiTestServer(create_app(runtime, TEST_API_SETTINGS))) as client:
+                reader, writer = await asyncio.open_connection(client.host, client.port)
+                writer.write(b"GET /api/events/export?format=csv HTTP/1.1\r\nHost: hsi\r\n\r\n")
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower(), head
+                first = await reader.read(1024)  # rows are flowing: the query has run
+                relay.resetting = True
+                rest = await asyncio.wait_for(reader.read(), 30)  # until the server closes the connection
+                writer.close()
+                body = first + rest
+                assert b"HTTP/1.1" not in body and b"unavailable" not in body, body[-500:]
+                assert not body.endswith(b"0\r\n\r\n"), "the cut export must not look complete"
+                assert body.count(b"a person at the door") < 5000 * 20
