@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -21,6 +20,7 @@ from server.alerts.dedup import DEFAULT_TEMPLATE, MAX_COOLDOWN_SECONDS, template
 from server.alerts.errors import invalid
 from server.alerts.partial import partial_model
 from server.alerts.schedule import Schedule
+from server.alerts.webhook import webhook_target
 
 
 class AlertSeverity(StrEnum):
@@ -54,9 +54,10 @@ def _check_template(value: str) -> str:
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid("webhook_url", f"webhook url '{value}' must be an absolute http:// or https:// URL")
+    try:
+        webhook_target(value)
+    except ValueError as err:
+        raise invalid("webhook_url", f"webhook url '{value}' cannot be delivered to: {err}") from None
     return value
 
 

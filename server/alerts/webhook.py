@@ -31,7 +31,6 @@ from collections.abc import Collection
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import aiohttp
@@ -70,23 +69,31 @@ def target_allowed(address: IPAddress, allowed_networks: Collection[IPNetwork] =
     return address.is_global and not address.is_multicast
 
 
-async def resolve_target(url: str, allowed_networks: Collection[IPNetwork] = ()) -> IPAddress:
+def webhook_target(url: str) -> URL:
+    """`url` as delivery reads it; ValueError unless it can be delivered to: an absolute http:// or
+    https:// URL with a host and a port in 1..65535 (the rule API refuses the rest with this check)."""
+    target = URL(url)  # a port that is not a number, or out of range, raises here
+    if target.scheme not in ("http", "https") or not target.host:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if not target.port:
+        raise ValueError("port 0 cannot be reached")
+    return target
+
+
+async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = ()) -> IPAddress:
     """The address to send to: the URL's host resolved, refused unless every address it has is allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookTargetRefused(f"webhook {_where(url)}: only http:// and https:// URLs with a host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = target.host or ""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
     except OSError as err:
-        raise WebhookDeliveryError(f"webhook {_where(url)}: cannot resolve {parts.hostname}: {err}") from None
+        raise WebhookDeliveryError(f"webhook {_where(target)}: cannot resolve {host}: {err}") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
     refused = [address for address in addresses if not target_allowed(address, allowed_networks)]
     if refused or not addresses:
         raise WebhookTargetRefused(
-            f"webhook {_where(url)} refused: {parts.hostname} is {', '.join(map(str, refused or addresses))}, "
+            f"webhook {_where(target)} refused: {host} is {', '.join(map(str, refused or addresses))}, "
             "not a public address (allow it with HSI_WEBHOOK_ALLOWED_NETWORKS)"
         )
     return addresses[0]
@@ -142,11 +149,9 @@ def encode_payload(payload: Any) -> bytes:
     return json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _where(url: str) -> str:
-    """URL without query or credentials, for error messages (tokens often hide in query strings)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+def _where(target: URL) -> str:
+    """The URL without query or credentials, for error messages (tokens often hide in query strings)."""
+    return str(target.with_user(None).with_query(None).with_fragment(None))
 
 
 async def deliver(
@@ -161,8 +166,11 @@ async def deliver(
     """POST `payload` signed with `secret` to the checked address of `url`; raise
     `WebhookDeliveryError` (`WebhookTargetRefused` for a forbidden target) unless the answer is 2xx."""
     body = encode_payload(payload)
-    target = URL(url)
-    address = await resolve_target(url, allowed_networks)
+    try:  # checked when the rule was stored too (`AlertRuleSpec`); this function trusts no caller
+        target = webhook_target(url)
+    except ValueError as err:
+        raise WebhookTargetRefused(f"webhook refused: only http:// and https:// URLs with a host and a port ({err})") from None
+    address = await resolve_target(target, allowed_networks)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "HSI-webhook/1",
@@ -183,11 +191,11 @@ async def deliver(
                 return
             redirect = " (redirects are not followed)" if 300 <= response.status < 400 else ""
             raise WebhookDeliveryError(
-                f"webhook {_where(url)} answered {response.status} {response.reason or ''}".rstrip() + redirect
+                f"webhook {_where(target)} answered {response.status} {response.reason or ''}".rstrip() + redirect
             )
     except TimeoutError:
         raise WebhookDeliveryError(
-            f"webhook {_where(url)} did not answer within {timeout_seconds:g} s"
+            f"webhook {_where(target)} did not answer within {timeout_seconds:g} s"
         ) from None
     except aiohttp.ClientError as exc:
-        raise WebhookDeliveryError(f"webhook {_where(url)} unreachable: {exc}") from exc
+        raise WebhookDeliveryError(f"webhook {_where(target)} unreachable: {exc}") from exc

@@ -103,12 +103,27 @@ def test_object_types_are_normalised_to_lower_case() -> None:
         (
             {"webhook": {"url": "ftp://example.org/x", "secret": WEBHOOK["secret"]}},
             "webhook.url",
-            "webhook url 'ftp://example.org/x' must be an absolute http:// or https:// URL",
+            "webhook url 'ftp://example.org/x' cannot be delivered to: must be an absolute http:// or https:// URL",
         ),
         (
             {"webhook": {"url": "/relative", "secret": WEBHOOK["secret"]}},
             "webhook.url",
             "must be an absolute http:// or https:// URL",
+        ),
+        (
+            {"webhook": {"url": "http://example.org:99999/x", "secret": WEBHOOK["secret"]}},
+            "webhook.url",
+            "cannot be delivered to: Port out of range 0-65535",
+        ),
+        (
+            {"webhook": {"url": "http://example.org:abc/x", "secret": WEBHOOK["secret"]}},
+            "webhook.url",
+            "port can't be converted to integer",
+        ),
+        (
+            {"webhook": {"url": "http://example.org:0/x", "secret": WEBHOOK["secret"]}},
+            "webhook.url",
+            "port 0 cannot be reached",
         ),
         (
             {"webhook": {"url": WEBHOOK["url"], "secret": "short"}},
