@@ -72,7 +72,8 @@ def render_dedup_key(
     return f"{key[: MAX_KEY_LENGTH - 17]}#{digest}"
 
 
-_RELEASE_IF_HOLDER = """
+#: Delete KEYS[1] only while it still holds ARGV[1]: a claim or lock is only ever given back by its holder.
+RELEASE_IF_HOLDER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
@@ -107,7 +108,7 @@ class Cooldown:
 
         Without this, a failed insert after a won `acquire` would silence the rule for a whole cooldown.
         """
-        deleted = await self._redis.eval(_RELEASE_IF_HOLDER, 1, self._key(dedup_key), holder)
+        deleted = await self._redis.eval(RELEASE_IF_HOLDER, 1, self._key(dedup_key), holder)
         return bool(deleted)
 
     async def remaining(self, dedup_key: str) -> float:

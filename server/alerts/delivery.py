@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.alerts.dedup import RELEASE_IF_HOLDER
 from server.alerts.rule_row import spec_from_row
 from server.alerts.rule_spec import AlertRuleSpec
 from server.models import Alert, AlertRule, AlertStatus, Event
@@ -34,7 +35,7 @@ DELIVERY_GROUP = "deliverers"
 #: Tries per queued alert here, and the pauses between them; then the minute-by-minute redelivery.
 ATTEMPTS = 3
 BACKOFF_SECONDS = (2.0, 8.0)
-#: Held while one process POSTs an alert (the same lock `AlertEngine.redeliver_pending` takes).
+#: Held while one process POSTs an alert (`AlertDeliverer` and `AlertEngine.redeliver_pending` alike).
 LOCK_PREFIX = "hsi:alert:delivering:"
 LOCK_SECONDS = 60
 
@@ -55,6 +56,39 @@ def pending_alerts() -> Select[tuple[Alert, Event, AlertRule]]:
         .join(AlertRule, Alert.rule_id == AlertRule.id)
         .where(Alert.status == AlertStatus.PENDING)
     )
+
+
+async def take_lock(redis: aioredis.Redis, alert_id: uuid.UUID, holder: str) -> bool:
+    """Become the one process delivering `alert_id` (or find that `holder` already is: it crashed
+    holding the lock and runs again under the same name)."""
+    key = f"{LOCK_PREFIX}{alert_id}"
+    if await redis.set(key, holder, nx=True, ex=LOCK_SECONDS):
+        return True
+    return await redis.get(key) in (holder, holder.encode())
+
+
+async def release_lock(redis: aioredis.Redis, alert_id: uuid.UUID, holder: str) -> None:
+    """Give the lock back, unless it expired meanwhile and another process holds it now."""
+    await redis.eval(RELEASE_IF_HOLDER, 1, f"{LOCK_PREFIX}{alert_id}", holder)
+
+
+async def load_pending(
+    sessions: async_sessionmaker[AsyncSession], alert_id: uuid.UUID
+) -> tuple[Alert, Event, AlertRuleSpec] | None:
+    """The alert, its event and its rule's spec while the alert is still pending, else None.
+
+    Read after the lock is taken: a delivery that another process finished before releasing the lock
+    is then seen as done, and not POSTed again."""
+    async with sessions() as session:
+        found = (await session.execute(pending_alerts().where(Alert.id == alert_id))).one_or_none()
+    if found is None:
+        return None
+    alert, event, rule = found
+    try:
+        return alert, event, spec_from_row(rule)
+    except ValidationError as err:
+        _LOGGER.warning("alert %s not delivered: its rule %s is invalid: %s", alert_id, rule.id, err)
+        return None
 
 
 def delivery_stream(redis: aioredis.Redis) -> RedisStream:
@@ -93,38 +127,24 @@ class AlertDeliverer:
     async def run(self, stop: asyncio.Event) -> None:
         await self.stream.consume(self.consumer, self.handle, stop=stop)
 
-    async def _load(self, alert_id: uuid.UUID) -> tuple[Alert, Event, AlertRuleSpec] | None:
-        """The alert, its event and its rule's spec while the alert is still pending, else None."""
-        async with self.sessions() as session:
-            found = (await session.execute(pending_alerts().where(Alert.id == alert_id))).one_or_none()
-        if found is None:
-            return None
-        alert, event, rule = found
-        try:
-            return alert, event, spec_from_row(rule)
-        except ValidationError as err:
-            _LOGGER.warning("alert %s not delivered: its rule %s is invalid: %s", alert_id, rule.id, err)
-            return None
-
     async def handle(self, _entry_id: str, fields: dict[str, str]) -> None:
         """Deliver one queued alert; failures of the receiver are not errors of the entry (the alert
         stays pending for the periodic redelivery), failures of the stores are (the stream retries)."""
-        loaded = await self._load(uuid.UUID(fields["alert_id"]))
-        if loaded is None:
-            return  # delivered meanwhile, acknowledged or dismissed, or deleted with its rule
-        alert, event, spec = loaded
-        lock = f"{LOCK_PREFIX}{alert.id}"
-        taken = await self.redis.set(lock, self.consumer, nx=True, ex=LOCK_SECONDS)
-        if not taken and await self.redis.get(lock) not in (self.consumer, self.consumer.encode()):
-            return  # another process is delivering it right now (ours if we crashed holding it)
+        alert_id = uuid.UUID(fields["alert_id"])
+        if not await take_lock(self.redis, alert_id, self.consumer):
+            return  # another process is delivering it right now
         try:
+            loaded = await load_pending(self.sessions, alert_id)
+            if loaded is None:
+                return  # delivered meanwhile, acknowledged or dismissed, or deleted with its rule
+            alert, event, spec = loaded
             for attempt in range(ATTEMPTS):
                 if await self.engine.deliver(alert, event, spec):
                     return
                 if attempt < len(self.backoff) and attempt + 1 < ATTEMPTS:
                     await asyncio.sleep(self.backoff[attempt])
         finally:
-            await self.redis.delete(lock)
+            await release_lock(self.redis, alert_id, self.consumer)
         _LOGGER.info(
             "alert %s still pending after %d webhook attempts; redelivered every minute from now on",
             alert.id,

@@ -25,6 +25,7 @@ writing the alert) counts as this event's own claim.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,7 +53,6 @@ _LOGGER = logging.getLogger("hsi.alerts")
 REDELIVERY_MAX_AGE = timedelta(hours=6)
 #: ...and only once they are at least this old (the live path may still be delivering them).
 REDELIVERY_MIN_AGE = timedelta(seconds=30)
-_DELIVERY_LOCK_SECONDS = 60
 COOLDOWN_PREFIX = "hsi:cooldown:"
 
 
@@ -103,6 +103,8 @@ class AlertEngine:
         self._webhook_timeout = webhook_timeout_seconds
         self._webhook_allowed = tuple(webhook_allowed_networks)
         self._http: aiohttp.ClientSession | None = None
+        #: Who holds an alert's delivery lock when `redeliver_pending` takes it.
+        self._holder = f"redelivery-{uuid.uuid4().hex}"
 
     async def close(self) -> None:
         if self._http is not None:
@@ -302,9 +304,10 @@ class AlertEngine:
         """Try again for recent alerts still `pending` (a webhook was down); returns how many went out."""
         now = now or datetime.now(UTC)
         async with self._sessions() as session:
-            rows = (
-                await session.execute(
+            alert_ids = (
+                await session.scalars(
                     delivery.pending_alerts()
+                    .with_only_columns(Alert.id)
                     .where(
                         Alert.created_at <= now - REDELIVERY_MIN_AGE,
                         Alert.created_at >= now - REDELIVERY_MAX_AGE,
@@ -314,15 +317,15 @@ class AlertEngine:
                 )
             ).all()
         delivered = 0
-        for alert, event, rule in rows:
-            # One process per alert at a time: two analyze workers must not POST it twice at once.
-            lock = f"hsi:alert:delivering:{alert.id}"
-            if not await self._redis.set(lock, "1", nx=True, ex=_DELIVERY_LOCK_SECONDS):
+        for alert_id in alert_ids:
+            # One process per alert at a time, and what it finds once it holds the lock: two analyze
+            # workers, or this pass and the stream's deliverer, must not POST an alert twice.
+            if not await delivery.take_lock(self._redis, alert_id, self._holder):
                 continue
             try:
-                spec = spec_from_row(rule)
-            except ValidationError:
-                continue
-            if await self.deliver(alert, event, spec):
-                delivered += 1
+                loaded = await delivery.load_pending(self._sessions, alert_id)
+                if loaded is not None and await self.deliver(*loaded):
+                    delivered += 1
+            finally:
+                await delivery.release_lock(self._redis, alert_id, self._holder)
         return delivered

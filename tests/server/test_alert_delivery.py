@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,10 +18,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.alerts.delivery import DELIVERY_GROUP, DELIVERY_STREAM, LOCK_PREFIX, delivery_stream
+from server.alerts.delivery import DELIVERY_GROUP, DELIVERY_STREAM, LOCK_PREFIX, AlertDeliverer, delivery_stream
 from server.alerts.engine import AlertEngine
 from server.db import session_factory
-from server.models import Alert, AlertStatus
+from server.models import Alert, AlertSeverity, AlertStatus
 from tests.server.test_alert_engine import LOOPBACK, SECRET, _event, _rule, delivering
 from tests.support.pipeline import eventually
 
@@ -44,18 +46,27 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return session_factory(engine)
 
 
-@pytest.fixture
-async def held() -> AsyncIterator[tuple[HeldReceiver, str]]:
-    receiver = HeldReceiver()
+@asynccontextmanager
+async def _serving(receiver: HeldReceiver) -> AsyncIterator[str]:
+    """`receiver` behind a real HTTP server on 127.0.0.1; yields its URL."""
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield receiver, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    receiver.release.set()
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    finally:
+        receiver.release.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def held() -> AsyncIterator[tuple[HeldReceiver, str]]:
+    receiver = HeldReceiver()
+    async with _serving(receiver) as url:
+        yield receiver, url
 
 
 async def _status(sessions: async_sessionmaker[AsyncSession], alert_id: object) -> AlertStatus | None:
@@ -114,6 +125,54 @@ async def test_a_delivery_cut_short_by_a_crash_is_finished_after_the_restart(
         assert await redis.xlen(DELIVERY_STREAM) == 0
     finally:
         await engine.close()
+
+
+async def test_an_alert_the_deliverer_delivered_is_not_posted_again_by_the_redelivery(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, held: tuple[HeldReceiver, str]
+) -> None:
+    """The finding (a review, then tried): the minute-by-minute redelivery read its pending alerts, then
+    took each one's lock and POSTed it without looking again. While it waited on a slow receiver, the
+    stream's deliverer delivered the next alert and released its lock; the redelivery then POSTed that
+    one a second time. The status is now read after the lock is taken, in both paths."""
+    slow, slow_url = held
+    prompt = HeldReceiver()
+    prompt.release.set()
+    created = datetime(2025, 3, 1, 3, 0, tzinfo=UTC)
+    async with _serving(prompt) as prompt_url:
+        first_rule = await _rule(sessions, name="slow", channels=["webhook"], webhook={"url": slow_url, "secret": SECRET})
+        second_rule = await _rule(
+            sessions, name="prompt", channels=["webhook"], webhook={"url": prompt_url, "secret": SECRET}
+        )
+        event, _facts = await _event(sessions)
+        alerts = [
+            Alert(
+                event_id=event.id,
+                rule_id=rule.id,
+                severity=AlertSeverity.HIGH,
+                status=AlertStatus.PENDING,
+                channels=["webhook"],
+                dedup_key=f"key-{rule.name}",
+                alert_metadata={},
+                created_at=created + timedelta(seconds=n),
+                updated_at=created + timedelta(seconds=n),
+            )
+            for n, rule in enumerate((first_rule, second_rule))
+        ]
+        async with sessions() as session, session.begin():
+            session.add_all(alerts)
+        engine = AlertEngine(sessions, redis, webhook_allowed_networks=LOOPBACK)
+        try:
+            redelivery = asyncio.create_task(engine.redeliver_pending(now=created + timedelta(minutes=1)))
+            await eventually(lambda: _arrived(slow, 1))  # the pass waits on the first alert's receiver
+            deliverer = AlertDeliverer(engine, sessions, redis, consumer="c1", backoff_seconds=(0.05, 0.05))
+            await deliverer.handle("1-0", {"alert_id": str(alerts[1].id)})  # the second's stream entry
+            assert len(prompt.answered) == 1 and await _is_delivered(sessions, alerts[1].id)
+            slow.release.set()
+            assert await asyncio.wait_for(redelivery, 15) == 1  # the first only
+            assert len(prompt.arrived) == 1, f"the delivered alert was POSTed {len(prompt.arrived)} times"
+            assert await _is_delivered(sessions, alerts[0].id)
+        finally:
+            await engine.close()
 
 
 async def _arrived(receiver: HeldReceiver, count: int) -> bool:
