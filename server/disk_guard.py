@@ -6,6 +6,10 @@ below `media_min_free_percent`, the oldest media files (by modification time) ar
 `HEADROOM_PERCENT` more than that is free again. Their rows stay (an event keeps its summary, risk and
 alerts; asking for a removed thumbnail answers 404): the guard overrides the retention settings for
 media only, which is why it logs a warning and the health report names it (`storage` component).
+
+An HTTP upload the detector has not seen yet is not media but work: it stays while its queue entry (or
+its dead letter) does, like a file still being written (a dotfile). Removing it would lose the upload
+that the API answered 202 for.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,8 @@ _LOGGER = logging.getLogger("hsi.disk_guard")
 
 #: (total, free) bytes of the file system holding a path.
 DiskUsage = Callable[[Path], tuple[int, int]]
+#: The files still waiting for detection (asked only when the guard has to remove something).
+Waiting = Callable[[], Awaitable[Collection[Path]]]
 #: What the guard frees beyond the threshold, so it does not run again at the next new thumbnail.
 HEADROOM_PERCENT = 2.0
 
@@ -45,15 +51,17 @@ def media_folders(settings: Settings) -> list[Path]:
     return [settings.thumbnails_dir, settings.clips_dir, settings.ingest_dir]
 
 
-async def guard_media(settings: Settings, usage: DiskUsage | None = None) -> dict[str, Any]:
-    """Remove the oldest media while free space is below the threshold; what it found and did."""
+async def guard_media(settings: Settings, waiting: Waiting, usage: DiskUsage | None = None) -> dict[str, Any]:
+    """Remove the oldest media while free space is below the threshold, never a file in `waiting()`;
+    what it found and did."""
     usage = usage or disk_usage
     threshold = settings.media_min_free_percent
     before = free_percent(settings, usage)
     report: dict[str, Any] = {"free_percent": None if before is None else round(before, 2)}
     if before is None or threshold <= 0 or before >= threshold:
         return report
-    files, size = await asyncio.to_thread(_remove_oldest, settings, usage, threshold + HEADROOM_PERCENT)
+    kept = frozenset(await waiting())
+    files, size = await asyncio.to_thread(_remove_oldest, settings, usage, threshold + HEADROOM_PERCENT, kept)
     after = free_percent(settings, usage)
     report.update(files=files, bytes=size, free_percent_after=None if after is None else round(after, 2))
     _LOGGER.warning(
@@ -68,12 +76,16 @@ async def guard_media(settings: Settings, usage: DiskUsage | None = None) -> dic
     return report
 
 
-def _remove_oldest(settings: Settings, usage: DiskUsage, target_percent: float) -> tuple[int, int]:
+def _remove_oldest(
+    settings: Settings, usage: DiskUsage, target_percent: float, kept: frozenset[Path]
+) -> tuple[int, int]:
     """Blocking: walk the media folders, remove files oldest first until `target_percent` is free."""
     candidates = []
     for folder in media_folders(settings):
         if folder.is_dir():
             for path in folder.rglob("*"):
+                if path.name.startswith(".") or path in kept:
+                    continue
                 try:
                     if path.is_file():
                         candidates.append((path.stat().st_mtime, path))

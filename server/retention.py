@@ -44,6 +44,7 @@ from server.api.rows import fetch_all
 from server.config import Settings
 from server.disk_guard import DiskUsage, guard_media
 from server.models import Alert, AuditLog, Detection, Event, GPUStats, Log, json_list
+from server.pipeline.intake import waiting_files
 from server.models.rollups import EVENT_ROLLUPS, LEVEL_COLUMNS, UNREVIEWED_COLUMNS
 from server.runtime import Runtime
 
@@ -158,7 +159,9 @@ class Cleanup:
         if self.last_sweep is None or cutoffs.now - self.last_sweep >= SWEEP_EVERY:
             await self._sweep(cutoffs, removed)
             self.last_sweep = cutoffs.now
-        removed.disk_guard = await guard_media(self.settings, self.disk_usage)
+        removed.disk_guard = await guard_media(
+            self.settings, lambda: waiting_files(self.runtime.redis), self.disk_usage
+        )
         return removed
 
     # -- 1. events ---------------------------------------------------------------------------------
@@ -335,13 +338,16 @@ class Cleanup:
         if oldest is None:
             return 0
         width = timedelta(minutes=self.settings.retention_gpu_bucket_minutes)
+        # Whole buckets only, in every transaction: a bucket split by the window's edge would be merged
+        # in two parts, and the mean of a merged row and raw samples weighs the row as one sample.
+        cutoff = _bucket_start(cutoffs.gpu_full, width)
         merged = 0
-        start = oldest
-        while start < cutoffs.gpu_full:
-            end = min(start + timedelta(days=1), cutoffs.gpu_full)
+        start = _bucket_start(oldest, width)
+        while start < cutoff:
+            end = min(max(_bucket_start(start + timedelta(days=1), width), start + width), cutoff)
             async with self.runtime.database.engine.begin() as connection:
                 result = await connection.execute(
-                    text(_DOWNSAMPLE_SQL), {"start": start, "end": end, "width": width}
+                    text(_DOWNSAMPLE_SQL), {"start": start, "end": end, "width": width, "origin": _BUCKET_ORIGIN}
                 )
                 merged += sum(count - 1 for (count,) in result)
             start = end
@@ -349,17 +355,26 @@ class Cleanup:
         return merged
 
 
+#: Where the grid of GPU sample buckets starts (`date_bin`'s origin).
+_BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _bucket_start(at: datetime, width: timedelta) -> datetime:
+    """The start of the bucket `at` falls in, as `date_bin` computes it."""
+    return _BUCKET_ORIGIN + (at - _BUCKET_ORIGIN) // width * width
+
+
 #: One bucket's samples replaced by one sample at the bucket's start holding their means (per GPU name);
 #: buckets with one sample are left as they are. Returns each merged bucket's former number of samples.
 _DOWNSAMPLE_SQL = """
 WITH buckets AS (
-    SELECT date_bin(:width, recorded_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, gpu_name
+    SELECT date_bin(:width, recorded_at, CAST(:origin AS timestamptz)) AS bucket, gpu_name
     FROM gpu_stats WHERE recorded_at >= :start AND recorded_at < :end
     GROUP BY 1, 2 HAVING count(*) > 1
 ), merged AS (
     DELETE FROM gpu_stats g USING buckets b
     WHERE g.recorded_at >= :start AND g.recorded_at < :end
-      AND date_bin(:width, g.recorded_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') = b.bucket
+      AND date_bin(:width, g.recorded_at, CAST(:origin AS timestamptz)) = b.bucket
       AND g.gpu_name IS NOT DISTINCT FROM b.gpu_name
     RETURNING b.bucket, g.*
 ), inserted AS (

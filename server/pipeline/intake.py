@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from server.models import Detection, normalize_camera_id
@@ -39,6 +40,7 @@ from server.pipeline.media.files import MediaType, require_media_type
 from server.pipeline.media.image import ImageInfo, inspect_image
 from server.pipeline.media.video import VideoInfo, validate_video
 from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
+from server.pipeline.dead_letters import dead_letter_stream
 from server.pipeline.streams import DETECT_STREAM, QueueFull, RedisStream, detect_stream, note_depth
 from server.runtime import Runtime
 from server.storable import storable
@@ -279,6 +281,22 @@ async def submit_file(
         raise QueueFull(f"{DETECT_STREAM} holds {settings.queue_max_len} entries (HSI_QUEUE_MAX_LEN)")
     note_depth(DETECT_STREAM, int(answer[1]), settings.queue_max_len)
     return SubmitResult("queued", camera_id, found.file_hash, found.kind, outcome)
+
+
+async def waiting_files(redis: aioredis.Redis) -> set[Path]:
+    """Files queued for detection and not done with: the detect queue's entries (an entry is deleted
+    once its rows are committed) and its dead letters (kept for a replay)."""
+    found: set[Path] = set()
+    for stream in (DETECT_STREAM, dead_letter_stream("detect")):
+        start = "-"
+        while entries := await redis.xrange(stream, min=start, count=_WAITING_PAGE):
+            found.update(Path(_text(fields[b"file_path"])) for _, fields in entries if b"file_path" in fields)
+            start = "(" + _text(entries[-1][0])
+    return found
+
+
+#: Queue entries read per round trip by `waiting_files`.
+_WAITING_PAGE = 1000
 
 
 def _age(path: Path) -> float | None:

@@ -32,6 +32,8 @@ from server.api.event_counts import count_events
 from server.api.events import StatsQuery, filtered
 from server.config import Settings
 from server.models import Alert, AlertRule, AuditLog, Camera, Detection, Event, GPUStats, Log
+from server.pipeline.dead_letters import dead_letter_stream
+from server.pipeline.intake import submit_file
 from server.retention import CLEANUP_LOCK, SWEEP_MARGIN, Cleanup
 from server.runtime import Runtime
 from tests.support.media import write_h264_clip, write_jpeg
@@ -326,6 +328,25 @@ async def test_stats_from_the_rollup_match_the_rows_after_cleanup(runtime: Runti
     assert sum(counts.by_level.values()) == sum(count for _, count in raw)
 
 
+async def test_a_gpu_bucket_cut_by_the_full_resolution_window_keeps_the_mean_of_its_samples(runtime: Runtime) -> None:
+    """The finding (a review, then tried): rounds run every few minutes, so the window's edge (now - 24 h)
+    usually cuts a bucket; the part before it was merged into one row, and the next round averaged that
+    row with the rest as if it were one sample. Only whole buckets are merged now."""
+    bucket = START + timedelta(hours=10)  # [10:00, 10:30): 20 samples at 0 %, then 10 at 100 %
+    samples = {bucket + timedelta(minutes=k): 0.0 if k < 20 else 100.0 for k in range(30)}
+    async with runtime.database.sessions() as session, session.begin():
+        await session.execute(
+            insert(GPUStats),
+            [{"recorded_at": at, "gpu_name": "GPU", "gpu_utilization": value} for at, value in samples.items()],
+        )
+    cleanup = Cleanup(runtime)
+    await cleanup.round(now=bucket + timedelta(hours=24, minutes=20))  # the edge inside the bucket
+    await cleanup.round(now=bucket + timedelta(hours=24, minutes=40))  # past it
+    async with runtime.database.sessions() as session:
+        rows = (await session.scalars(select(GPUStats))).all()
+    assert [(row.recorded_at, row.gpu_utilization) for row in rows] == [(bucket, pytest.approx(100 / 3))]
+
+
 async def test_the_disk_guard_removes_the_oldest_media_first(runtime: Runtime) -> None:
     """Below `media_min_free_percent` free, media go oldest first until there is headroom; rows stay."""
     settings = runtime.settings.model_copy(update={"media_min_free_percent": 10.0})
@@ -356,6 +377,33 @@ async def test_the_disk_guard_removes_the_oldest_media_first(runtime: Runtime) -
     assert gone == files[: guard["files"]]  # exactly the oldest ones
     async with runtime.database.sessions() as session:  # the row stays; its thumbnail answers 404
         assert await session.scalar(select(func.count()).select_from(Detection)) == 1
+
+
+async def test_the_disk_guard_keeps_uploads_still_waiting_for_detection(runtime: Runtime) -> None:
+    """The finding (a review, then tried): with the disk filled by what the guard never touches (the
+    cameras' folders, the database), it removed every media file, HTTP uploads the API had answered 202
+    for and no detector had seen yet included, and `.part` files still being written: those uploads were
+    lost. A file with a detect-queue entry or a dead letter, and a dotfile, now stay."""
+    settings = runtime.settings.model_copy(update={"media_min_free_percent": 10.0})
+    runtime.settings = settings
+    folder = settings.ingest_dir / "front_door"
+    done = write_jpeg(folder / "done.jpg", size=(320, 240), seed=1)  # detected: its rows refer to it
+    queued = write_jpeg(folder / "queued.jpg", size=(320, 240), seed=2)
+    dead = write_jpeg(folder / "dead.jpg", size=(320, 240), seed=3)
+    writing = folder / ".upload.part"
+    writing.write_bytes(b"\xff\xd8" + b"x" * 1000)
+    for n, path in enumerate((done, queued, dead, writing)):
+        os.utime(path, (START.timestamp() + n, START.timestamp() + n))
+    assert (await submit_file(runtime, queued, camera_folder="front_door", source="ingest")).status == "queued"
+    await runtime.redis.xadd(dead_letter_stream("detect"), {"file_path": str(dead), "error": "ValueError: x"})
+
+    def usage(_root: Path) -> tuple[int, int]:  # 5 % free whatever the guard removes
+        return 1_000_000, 50_000
+
+    removed = await Cleanup(runtime, usage).round(now=START + DAY)
+    assert removed is not None and removed.disk_guard["files"] == 1
+    assert not done.exists()
+    assert queued.exists() and dead.exists() and writing.exists()
 
 
 async def test_one_process_cleans_at_a_time(runtime: Runtime) -> None:
