@@ -14,7 +14,9 @@ Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`)
   back, i.e. a worker that died on it repeatedly) the entry moves to `dead_letter_name` with the error,
   and is acknowledged, with an ERROR log row; `/api/system/dead-letters` lists, replays and drops them;
 - **reclaim**: entries idle for `claim_idle_ms` in any consumer (a crashed worker) are taken over with
-  XAUTOCLAIM; a restarted consumer with the same name resumes its own pending entries at once;
+  XAUTOCLAIM; a restarted consumer with the same name resumes its own pending entries at once. A live
+  consumer keeps the entries it works on (or will retry) from looking idle, however long a handler
+  runs (a refinement behind a slow model, a long clip): XAUTOCLAIM takes the caller's own entries too;
 - **cap**: `add` refuses with `QueueFull` at `max_len` outstanding entries (checked atomically in Lua)
   and logs a backpressure warning from 80 %.
 """
@@ -174,12 +176,17 @@ class RedisStream:
         done: list[str] = []
         freed = asyncio.Event()  # an entry finished: there is room, and maybe acks to send
 
+        held: dict[asyncio.Task[None], str] = {}  # the entry each running handler works on
+
         def on_finished(task: asyncio.Task[None]) -> None:
             running.discard(task)
+            held.pop(task, None)
             freed.set()
 
         next_claim = 0.0
         claim_every = min(max(self.claim_idle_ms / 2000, 1.0), 30.0)
+        keep_every = self.claim_idle_ms / 3000
+        next_keep = time.monotonic() + keep_every
         # A restarted consumer of the same name first finishes what it had been given ("0" = own
         # pending history, paged by id so entries that fail again are not re-read in a loop).
         history: str | None = "0"
@@ -206,7 +213,11 @@ class RedisStream:
                 for entry_id, fields in batch:
                     task = asyncio.create_task(self._run(handler, entry_id, fields, retry_at, done))
                     running.add(task)
+                    held[task] = entry_id
                     task.add_done_callback(on_finished)
+                if time.monotonic() >= next_keep:
+                    next_keep = time.monotonic() + keep_every
+                    await self._keep(consumer, [*held.values(), *retry_at])
                 if running and (not batch or len(running) >= count):
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_BUSY_POLL_SECONDS):
@@ -254,6 +265,14 @@ class RedisStream:
             if found:
                 entries.append((entry_id, _decode_fields(found[0][1]) or {}))
         return entries
+
+    async def _keep(self, consumer: str, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries this consumer is still working on or will retry (JUSTID: the
+        delivery count stays), so that no consumer takes them over as a dead one's."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.name, self.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True
+            )
 
     async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[str, str]]]:
         """Take over entries idle in other (dead) consumers; dead-letter those that keep killing workers."""

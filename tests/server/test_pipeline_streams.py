@@ -160,6 +160,37 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(redis: aioredis.Redis) -
     await _consume_until(stream, handler, done, consumer="survivor")
 
 
+async def test_an_entry_a_live_consumer_works_on_longer_than_the_idle_limit_is_not_taken_over(
+    redis: aioredis.Redis,
+) -> None:
+    """The finding (a review, then tried): nothing refreshed a running entry's idle time, and XAUTOCLAIM
+    takes the caller's own entries too, so a handler running longer than `claim_idle_ms` (a refinement
+    behind a slow model, a long clip) was started again, by its own consumer or another, while the first
+    run went on; each time counted as a delivery, towards the dead letters."""
+    stream = _stream(redis, claim_idle_ms=500)
+    await stream.add({"n": "1"})
+    started: list[str] = []
+
+    async def slow(entry_id: str, fields: dict[str, str]) -> None:
+        started.append(entry_id)
+        await asyncio.sleep(2.0)  # four times the idle limit
+
+    stops = [asyncio.Event(), asyncio.Event()]
+    consumers = [
+        asyncio.create_task(stream.consume(name, slow, stop=stop, count=2, block_ms=50))
+        for name, stop in zip(("c1", "c2"), stops, strict=True)
+    ]
+    await eventually(lambda: _acked(redis), timeout=10)
+    for stop in stops:
+        stop.set()
+    await asyncio.wait_for(asyncio.gather(*consumers), 10)
+    assert len(started) == 1, started
+
+
+async def _acked(redis: aioredis.Redis) -> bool:
+    return await redis.xlen("test:jobs") == 0
+
+
 async def test_a_restarted_consumer_resumes_its_own_pending_entries_at_once(redis: aioredis.Redis) -> None:
     stream = _stream(redis)  # claim_idle_ms 60 s: only the own-history read can explain a quick pickup
     await stream.ensure_group()
