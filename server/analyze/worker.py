@@ -210,10 +210,15 @@ class AnalyzeWorker:
         job = RefineJob.from_fields(fields)
         async with self.runtime.database.sessions() as session:
             event = await session.get(Event, job.event_id)
-        if event is None or event.analysis_backend != "rules":
-            return  # deleted, or refined already (a redelivered job)
+        if event is None:
+            return  # deleted meanwhile
         loaded = await self._batch(event.camera_id, tuple(json_list(event.detection_ids)))
         if loaded is None:
+            return
+        if event.analysis_backend != "rules":
+            # Refined already: a job delivered again because its alert step failed (the event's update
+            # was committed first). That step is idempotent, and nothing else would ever run it.
+            await self.alerts.refine(event, loaded.facts)
             return
         started = time.perf_counter()
         assessment, backend = await self.analyzer.assess(await self._context(loaded))
