@@ -204,24 +204,60 @@ class AlertEngine:
             top.facts.object_type if top else None,
             top_zone or (zone_ids[0] if zone_ids else None),
         )
-        async with self._sessions() as session:
-            existing = await session.scalar(
-                select(Alert.id).where(Alert.event_id == event.id, Alert.rule_id == row.id)
-            )
-        if existing is not None:
-            return None  # a redelivered job: this event already alerted for this rule
         holder = f"event:{event.id}"
-        if not await self._cooldown.acquire(dedup_key, spec.cooldown_seconds, holder=holder):
-            current = await self._redis.get(COOLDOWN_PREFIX + dedup_key)
-            if (current.decode() if isinstance(current, bytes) else current) != holder:
-                _LOGGER.info(
-                    "rule %s matched event %s but %s is cooling down",
-                    spec.name,
-                    event.id,
-                    dedup_key,
-                    extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
+        claimed = False
+        try:
+            async with self._sessions() as session, session.begin():
+                # One pass over an event at a time from its check to its insert: two passes (a job
+                # delivered again and its refinement) must not both find no alert yet and both insert.
+                await session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+                existing = await session.scalar(
+                    select(Alert.id).where(Alert.event_id == event.id, Alert.rule_id == row.id)
                 )
-                return None
+                if existing is not None:
+                    return None  # a redelivered job: this event already alerted for this rule
+                if not await self._cooldown.acquire(dedup_key, spec.cooldown_seconds, holder=holder):
+                    current = await self._redis.get(COOLDOWN_PREFIX + dedup_key)
+                    if (current.decode() if isinstance(current, bytes) else current) != holder:
+                        _LOGGER.info(
+                            "rule %s matched event %s but %s is cooling down",
+                            spec.name,
+                            event.id,
+                            dedup_key,
+                            extra={
+                                "component": "alerts", "event_id": event.id, "camera_id": event.camera_id
+                            },
+                        )
+                        return None
+                claimed = True  # ours (a redelivered job's: ours already), given back if the insert fails
+                alert = self._new_alert(event, row, spec, match, top, zone_ids, dedup_key)
+                session.add(alert)
+        except Exception:
+            if claimed:
+                await self._cooldown.release(dedup_key, holder=holder)
+            raise
+        _LOGGER.info(
+            "alert %s raised by rule %s for event %s (%s)",
+            alert.id,
+            spec.name,
+            event.id,
+            f"{alert.severity.value} from the {alert.alert_metadata['severity_source']}",
+            extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
+        )
+        await broadcast.publish(self._redis, "alert.created", AlertOut.dump(alert))
+        return alert
+
+    @staticmethod
+    def _new_alert(
+        event: Event,
+        row: AlertRule,
+        spec: AlertRuleSpec,
+        match: RuleMatch,
+        top: EventDetection | None,
+        zone_ids: list[str],
+        dedup_key: str,
+    ) -> Alert:
+        """The alert row `_raise` stores: severity, channels and what the notification shows."""
         severity = alert_severity(spec.severity, event.risk_score)
         metadata: dict[str, Any] = {
             "rule_name": spec.name,
@@ -245,21 +281,6 @@ class AlertEngine:
             dedup_key=dedup_key,
             alert_metadata=metadata,
         )
-        try:
-            async with self._sessions() as session, session.begin():
-                session.add(alert)
-        except Exception:
-            await self._cooldown.release(dedup_key, holder=holder)
-            raise
-        _LOGGER.info(
-            "alert %s raised by rule %s for event %s (%s)",
-            alert.id,
-            spec.name,
-            event.id,
-            f"{severity.severity.value} from the {severity.source}",
-            extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
-        )
-        await broadcast.publish(self._redis, "alert.created", AlertOut.dump(alert))
         return alert
 
     async def deliver(self, alert: Alert, event: Event, spec: AlertRuleSpec) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts import webhook
+from server.alerts.dedup import Cooldown
 from server.alerts.delivery import AlertDeliverer
 from server.alerts.engine import AlertEngine, EventDetection
 from server.alerts.matching import DetectionFacts
@@ -370,3 +371,32 @@ async def test_a_refined_event_updates_its_alerts_and_raises_what_only_the_refin
     kinds = [m["type"] for m in messages]
     assert kinds[0] == "alert.updated" and messages[0]["data"]["metadata"]["initial"]["risk_score"] == 35
     assert "alert.created" in kinds and messages[kinds.index("alert.created")]["data"]["rule_id"] == str(risky.id)
+
+
+async def test_concurrent_passes_over_one_event_raise_one_alert_per_rule(
+    engine: AsyncEngine, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding (a review, then tried): `_raise` looked for the event's alert for the rule, then
+    inserted in another transaction; two passes over one event (a job delivered again while its
+    refinement runs) both found none and both inserted, the cooldown letting the second through as the
+    event's own claim. The check and the insert now hold the event's row lock."""
+    # A little network latency before the cooldown claim (Redis on another host): the window both
+    # passes are in between their "no alert yet for this rule" check and their insert.
+    real_acquire = Cooldown.acquire
+
+    async def slow_acquire(self: Cooldown, *args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.05)
+        return await real_acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(Cooldown, "acquire", slow_acquire)
+    sessions = session_factory(engine)
+    await _rule(sessions, name="people", object_types=["person"], cooldown_seconds=300)
+    event, facts = await _event(sessions, risk=70)
+    alerts = AlertEngine(sessions, redis)
+    try:
+        await asyncio.gather(alerts.process_event(event, facts), alerts.process_event(event, facts))
+    finally:
+        await alerts.close()
+    async with sessions() as session:
+        rows = list(await session.scalars(select(Alert).where(Alert.event_id == event.id)))
+    assert len(rows) == 1
