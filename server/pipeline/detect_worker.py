@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import stat
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -72,7 +73,7 @@ from server.pipeline.media.video import SAMPLE_MAX_FRAMES, VideoSample, sample_v
 from server.pipeline.cameras import cameras_out, create_cameras, record_uploads
 from server.pipeline.detect_job import DetectJob, FileIdentity, MalformedJob
 from server.pipeline.detect_stats import DetectStats
-from server.pipeline.intake import pipeline_stream
+from server.pipeline.intake import check_inside, pipeline_stream, upload_root
 from server.pipeline.microbatch import MicroBatcher, take_batch
 from server.pipeline.stationary import StationaryTracker
 from server.pipeline.streams import RedisStream
@@ -259,7 +260,7 @@ class DetectWorker:
     async def _detect(self, job: DetectJob) -> _Found | None:
         """Steps 1-3 of the module docstring; None when the file is skipped (with a log row)."""
         try:
-            loaded = await self._in_thread(job, _load, job)
+            loaded = await self._in_thread(job, _load, job, upload_root(self.runtime, job.source))
         except MediaError as err:
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return None
@@ -603,16 +604,22 @@ def _unscale(value: int, scale: float, limit: int) -> int:
     return min(limit, max(0, round(value / scale)))
 
 
-def _load(job: DetectJob) -> Loaded:
+def _load(job: DetectJob, root: Path) -> Loaded:
     """The pictures to run detection on, from bytes whose SHA-256 is `job.file_hash` (blocking).
 
-    Raises `ContentChanged` when the file holds other bytes, `MediaError` when it is gone or
-    undecodable, `FileKeptChanging` when it was written to during every read.
+    Raises `ContentChanged` when the file holds other bytes, `MediaError` when it is gone, undecodable,
+    or no longer what intake let in (not a regular file, or leading out of `root`: replaced since),
+    `FileKeptChanging` when it was written to during every read.
     """
     path = job.file_path
     try:
         for _ in range(LOAD_ATTEMPTS):
-            before = FileIdentity.of(path.stat())
+            found = path.stat()
+            if not stat.S_ISREG(found.st_mode):  # a fifo would block the read for good
+                raise MediaError(Rejection.NOT_REGULAR_FILE)
+            before = FileIdentity.of(found)
+            if before != job.identity:  # replaced or written to since intake: its checks again
+                check_inside(path, root)
             if job.media_type == "video":
                 if before != job.identity and (found := dedup.file_sha256(path)) != job.file_hash:
                     raise ContentChanged(found)

@@ -37,7 +37,7 @@ from server.models import Detection, normalize_camera_id
 from server.pipeline import dedup
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import MediaType, require_media_type
-from server.pipeline.media.image import ImageInfo, inspect_image
+from server.pipeline.media.image import MAX_IMAGE_BYTES, ImageInfo, inspect_image
 from server.pipeline.media.video import VideoInfo, validate_video
 from server.pipeline.detect_job import DetectJob, FileIdentity, VideoMeta
 from server.pipeline.dead_letters import dead_letter_stream
@@ -163,9 +163,12 @@ def _resolved_root(root: Path) -> Path:
     return root.resolve(strict=False)
 
 
-def _check_inside(path: Path, root: Path) -> None:
+def check_inside(path: Path, root: Path) -> None:
     """A path (or a symlink on it) must not lead out of the upload root."""
-    target = path.resolve(strict=False)
+    try:
+        target = path.resolve(strict=False)
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+        raise MediaError(f"cannot be resolved ({err})") from None
     if not target.is_relative_to(_resolved_root(root)):
         raise MediaError(f"resolves outside the upload folder (to {target})")
 
@@ -176,7 +179,7 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
     Images are read whole and checked from memory; videos are hashed as a stream and probed by PyAV.
     The file's identity before and after the read must agree, or the read is repeated.
     """
-    _check_inside(path, root)
+    check_inside(path, root)
     kind = require_media_type(path)
     try:
         str(path).encode("utf-8")
@@ -187,6 +190,8 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
             first = path.stat()
             if not stat.S_ISREG(first.st_mode):  # a fifo would block the read
                 raise MediaError(Rejection.NOT_REGULAR_FILE)
+            if kind == "image" and first.st_size > MAX_IMAGE_BYTES:
+                raise MediaError(f"image file too large ({first.st_size} bytes, limit {MAX_IMAGE_BYTES})")
             before = FileIdentity.of(first)
             if kind == "image":
                 data = path.read_bytes()

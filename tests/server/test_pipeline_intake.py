@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from server.models import Camera
+from server.detect import Detector
+from server.models import Camera, Log
 from server.pipeline.detect_job import DetectJob, FileIdentity
 from server.pipeline.intake import MediaRejected, pipeline_stream, submit_file
 from server.pipeline.streams import QueueFull
@@ -23,6 +25,7 @@ from tests.support.media import (
     write_undecodable_mp4,
 )
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings, rejection_for
+from tests.support.watching import detect_all, logged_about, rows
 
 
 @pytest.fixture
@@ -45,6 +48,12 @@ def _bad_inputs(cameras: Path, outside: Path) -> dict[str, tuple[Path, str]]:
     link.symlink_to(secret)
     readme = folder / "readme.txt"
     readme.write_text("hello")
+    loop = folder / "loop.jpg"
+    loop.symlink_to("loop.jpg")
+    huge = folder / "huge.jpg"  # sparse: a gigabyte that takes no disk space, and must not be read
+    with huge.open("wb") as handle:
+        handle.write(b"\xff\xd8\xff\xe0")
+        handle.truncate(1 << 30)
     return {
         "0-byte file": (empty, "empty"),
         "truncated JPEG": (truncate(write_jpeg(folder / "cut.jpg", seed=1)), "truncated"),
@@ -52,6 +61,9 @@ def _bad_inputs(cameras: Path, outside: Path) -> dict[str, tuple[Path, str]]:
         "decompression bomb": (write_png_claiming_size(folder / "bomb.png", 50_000, 50_000), "too large"),
         "unsupported extension": (readme, "unsupported file type .txt"),
         "symlink outside root": (link, "outside the upload folder"),
+        # Python raised RuntimeError, which the watcher took for a store being away: retried every 5 s
+        "symlink loop": (loop, "cannot be resolved"),
+        "image over the size cap": (huge, "image file too large"),  # read whole into memory before
         "video without frames": (write_undecodable_mp4(folder / "nothing.mp4"), "frame"),
     }
 
@@ -152,3 +164,29 @@ async def test_the_ledger_is_bounded(runtime: Runtime) -> None:
     assert not await dedup.is_processed(redis, "porch", "a" * 64)  # trimmed by the write
     assert await dedup.is_processed(redis, "porch", "b" * 64)
     assert await dedup.processed_count(redis) == 1
+
+
+async def test_a_queued_file_replaced_by_a_fifo_or_a_link_out_of_the_root_is_rejected_unread(
+    runtime: Runtime, tmp_path: Path, hog: Detector
+) -> None:
+    """The finding (a review, then tried): intake checks that a file is a regular file inside the upload
+    root, but the detect worker read whatever the queued path held by then: a link out of the root was
+    read and hashed, and a FIFO blocked a worker thread for good. The worker now checks again whenever
+    the file is not the one intake looked at."""
+    folder = runtime.settings.cameras_dir / "porch"
+    fifo, link = write_jpeg(folder / "a.jpg", seed=1), write_jpeg(folder / "b.jpg", seed=2)
+    for path in (fifo, link):
+        assert (await submit_file(runtime, path, camera_folder="porch", source="watcher")).status == "queued"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    link.unlink()
+    link.symlink_to(write_jpeg(tmp_path / "elsewhere" / "secret.jpg", seed=3))
+    await asyncio.wait_for(detect_all(runtime, hog), 60)
+    assert await rows(runtime) == []
+    for path, reason in ((fifo, "not a regular file"), (link, "outside the upload folder")):
+        [row] = await eventually(lambda p=path: _logged(runtime, p), timeout=10)
+        assert reason in row.message, row.message
+
+
+async def _logged(runtime: Runtime, path: Path) -> list[Log] | None:
+    return await logged_about(runtime, path) or None

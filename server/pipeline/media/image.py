@@ -23,6 +23,9 @@ from server.vocabulary import MIME_BY_IMAGE_FORMAT, Rejection
 MIN_IMAGE_BYTES = 10 * 1024
 #: 64 megapixels: above any camera sensor here, far below what would exhaust memory when decoded.
 MAX_IMAGE_PIXELS = 64_000_000
+#: An image file is read whole to be hashed and checked: above any camera's snapshot (a 64 MP PNG of
+#: noise is ~190 MB, a camera's JPEG a few MB), a cap so that one file cannot exhaust memory.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
