@@ -506,7 +506,7 @@ def _old_files(folders: Iterable[Path], older_than: float) -> list[Path]:
             continue
         for path in folder.rglob("*"):
             try:
-                if path.is_file() and not path.name.startswith(".") and path.stat().st_mtime < older_than:
+                if path.is_file() and path.stat().st_mtime < older_than:
                     found.append(path)
             except OSError:
                 continue

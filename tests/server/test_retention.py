@@ -406,6 +406,25 @@ async def test_the_disk_guard_keeps_uploads_still_waiting_for_detection(runtime:
     assert queued.exists() and dead.exists() and writing.exists()
 
 
+async def test_an_upload_left_half_written_by_a_crash_goes_with_the_daily_sweep(runtime: Runtime) -> None:
+    """The finding (a review, then tried): the API writes an upload under a temporary dotfile name and
+    renames it when complete; a crash in between left the dotfile, and every cleanup skipped dotfiles
+    (in case one was still being written), so it stayed for good. One older than the retention is not."""
+    settings = runtime.settings
+    left = settings.ingest_dir / "front_door" / ".20260101T000000000000_deadbeef.part"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"\xff\xd8" + b"x" * 4096)
+    recent = left.with_name(".20260301T000000000000_cafef00d.part")
+    recent.write_bytes(b"\xff\xd8" + b"y" * 4096)
+    now = START + 90 * DAY
+    stale = (now - (settings.retention_days + 2) * DAY).timestamp()
+    os.utime(left, (stale, stale))
+    os.utime(recent, (now.timestamp(), now.timestamp()))
+    removed = await Cleanup(runtime).round(now=now)
+    assert removed is not None and removed.files == 1
+    assert not left.exists() and recent.exists()
+
+
 async def test_one_process_cleans_at_a_time(runtime: Runtime) -> None:
     async with runtime.database.reader.connect() as other:
         await other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": CLEANUP_LOCK})
