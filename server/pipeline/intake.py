@@ -23,6 +23,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import stat
 import time
 from dataclasses import dataclass
@@ -55,16 +56,21 @@ SubmitStatus = Literal["queued", "duplicate", "processed"]
 READ_ATTEMPTS = 3
 
 #: Ledger check, claim and capped XADD in one round trip (keys: ledger, claim, stream; args: ledger
-#: member, claim value, claim TTL, stream cap, then the entry's field/value pairs).
+#: member, claim value (the file's path), claim TTL, stream cap, the claim to take over ("" for none),
+#: then the entry's field/value pairs). A claim held by another path is answered with that path.
 _SUBMIT_LUA = """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 'processed' end
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then return 'duplicate' end
+if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
+elseif not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then
+  return {'duplicate', redis.call('GET', KEYS[2]) or ''}
+end
 local depth = redis.call('XLEN', KEYS[3])
 if depth >= tonumber(ARGV[4]) then
   redis.call('DEL', KEYS[2])
   return 'full'
 end
-return {redis.call('XADD', KEYS[3], '*', unpack(ARGV, 5)), depth + 1}
+return {redis.call('XADD', KEYS[3], '*', unpack(ARGV, 6)), depth + 1}
 """
 
 
@@ -254,18 +260,25 @@ async def submit_file(
     redis = runtime.redis
     job = _job(path, camera_id, camera_folder, found, source, seen_at)
     settings = runtime.settings
-    args: list[str | int | float] = [
-        dedup.ledger_member(camera_id, found.file_hash),
-        str(path),
-        settings.dedup_ttl_seconds,
-        settings.queue_max_len,
-    ]
-    for key, value in job.to_fields().items():
-        args += [key, value]
-    try:
-        answer = await redis.register_script(_SUBMIT_LUA)(
-            keys=[dedup.LEDGER_KEY, dedup.claim_key(camera_id, found.file_hash), DETECT_STREAM], args=args
+    fields = [item for pair in job.to_fields().items() for item in pair]
+    submit = redis.register_script(_SUBMIT_LUA)
+
+    async def queue(takeover: str = "") -> object:
+        args = [dedup.ledger_member(camera_id, found.file_hash), str(path), settings.dedup_ttl_seconds]
+        return await submit(
+            keys=[dedup.LEDGER_KEY, dedup.claim_key(camera_id, found.file_hash), DETECT_STREAM],
+            args=[*args, settings.queue_max_len, takeover, *fields],
         )
+
+    try:
+        answer = await queue()
+        if isinstance(answer, list) and _text(answer[0]) == "duplicate":
+            holder = _text(answer[1])
+            # The same bytes claimed under a name that is gone: renamed after it was queued (a writer
+            # that finishes a file, then gives it its final name). Its entry will find nothing to read,
+            # and this name would never be processed: it takes the claim over and is queued itself.
+            if holder and holder != str(path) and not await asyncio.to_thread(os.path.lexists, holder):
+                answer = await queue(takeover=holder)
     except Exception:
         # A script that fails part-way keeps what it wrote before (Redis does not roll scripts back):
         # a claim left without its entry would make the retry a "duplicate" that is never processed.

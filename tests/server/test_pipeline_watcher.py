@@ -159,3 +159,29 @@ async def test_a_write_while_the_file_is_being_queued_gets_an_entry_of_its_own(
             entries = await eventually(lambda: at_least(runtime, 2), timeout=20)
             await watcher.idle()
         assert [entry["file_hash"] for entry in entries] == [first_hash, PHOTO_HASH]
+
+
+async def test_a_file_renamed_after_it_was_queued_is_processed_under_its_final_name(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, hog: Detector
+) -> None:
+    """The finding (a review, then tried): a writer that finishes a file under one name (not a temporary
+    one), then renames it. The first name was queued at its close and claimed its bytes; the rename
+    offered the final name, refused as a duplicate of that claim; the entry then found its name gone.
+    Nothing was ever detected in the upload (until a restart's catch-up). The final name now takes the
+    claim of a name that is gone, and is queued itself."""
+    settings = pipeline_settings(tmp_path)
+    folder = settings.cameras_dir / "porch"
+    folder.mkdir(parents=True)
+    first, final = folder / "snapshot_upload.jpg", folder / "20250101-120000.jpg"
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            first.write_bytes(PHOTO)
+            await eventually(lambda: at_least(runtime, 1), timeout=30)
+            os.rename(first, final)
+            await eventually(lambda: at_least(runtime, 2), timeout=30)
+            await watcher.idle()
+        assert [entry["file_path"] for entry in await queued(runtime)] == [str(first), str(final)]
+        await detect_all(runtime, hog)
+        found = await rows(runtime)
+        assert found and {row.file_path for row in found} == {str(final)}
+        assert await ledger(runtime) == {dedup.ledger_member("porch", PHOTO_HASH)}
