@@ -14,7 +14,7 @@ import socket
 import pytest
 
 from server.analyze.analyzer import FALLBACK_NAME, ResilientAnalyzer, build_analyzer, select_backend
-from server.analyze.backends.openai import OpenAIAnalyzer
+from server.analyze.backends.openai import MAX_RESPONSE_BYTES, OpenAIAnalyzer
 from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError
 from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import ASSESSMENT_JSON_SCHEMA
@@ -188,6 +188,18 @@ async def test_openai_backend_errors_are_precise(llm_server: LLMServer) -> None:
             await unreachable.start()
     finally:
         await unreachable.close()
+
+
+async def test_a_reply_that_never_ends_is_not_read_into_memory(llm_server: LLMServer) -> None:
+    """The finding (a review): the backend read the whole reply, however large, until the timeout."""
+    backend = OpenAIAnalyzer(llm_server.url, timeout_seconds=30)
+    llm_server.script = ["runaway"]
+    try:
+        with pytest.raises(AnalysisOutputError, match=f"over {MAX_RESPONSE_BYTES} bytes"):
+            await asyncio.wait_for(backend.assess(BATCH), 10)
+    finally:
+        await backend.close()
+    assert llm_server.streamed < 64 * MAX_RESPONSE_BYTES  # the client stopped reading long before
 
 
 async def test_rules_backend_needs_no_model() -> None:

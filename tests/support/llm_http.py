@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible LLM server on 127.0.0.1 and a recorder of backoff sleeps.
 
 The server stands in for an external LLM server (llama.cpp server, vLLM, Ollama) and can be told to
-answer well, answer garbage, fail with 500, or hang; the openai backend talks real HTTP to it.
+answer well, answer garbage, fail with 500, hang, or stream without end; the openai backend talks real
+HTTP to it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LLMServer:
         self.default = "valid"
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.streamed = 0  # bytes of "runaway" replies written
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -58,6 +60,16 @@ class LLMServer:
         behaviour = self.script.pop(0) if self.script else self.default
         if behaviour == "hang":
             await asyncio.sleep(3600)
+        if behaviour == "runaway":  # a reply that never ends: counts what the client takes
+            response = web.StreamResponse()
+            await response.prepare(request)
+            chunk = b"x" * (1 << 20)
+            try:
+                while True:
+                    await response.write(chunk)
+                    self.streamed += len(chunk)
+            except ConnectionError:  # the client hung up
+                return response
         if behaviour == "error":
             return web.json_response({"error": {"message": "model crashed"}}, status=500)
         if behaviour == "not_chat":

@@ -35,6 +35,9 @@ JSON_SCHEMA_FORMAT: dict[str, Any] = {
 JSON_OBJECT_FORMAT: dict[str, Any] = {"type": "json_object", "schema": ASSESSMENT_JSON_SCHEMA}
 #: Answers are a few hundred tokens; the cap only stops a runaway server.
 MAX_TOKENS = 1024
+#: A chat completion of `MAX_TOKENS` tokens is a few kilobytes: a reply larger than this is not one (a
+#: runaway server, a proxy streaming something else) and is not read further into memory.
+MAX_RESPONSE_BYTES = 1024 * 1024
 TEMPERATURE = 0.2
 
 
@@ -114,7 +117,14 @@ class OpenAIAnalyzer:
         url = f"{self.base_url}/v1/chat/completions"
         try:
             async with self._client().post(url, json=self.request_body(ctx)) as response:
-                return response.status, await response.text()
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise AnalysisOutputError(
+                            f"LLM server response is over {MAX_RESPONSE_BYTES} bytes: not a chat completion"
+                        )
+                return response.status, body.decode("utf-8", errors="replace")
         except aiohttp.ClientError as err:
             raise AnalysisError(f"LLM server request failed: {type(err).__name__}: {err}") from None
 
