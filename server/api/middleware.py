@@ -111,8 +111,13 @@ def _client_gone(request: web.Request) -> bool:
 
 
 def _access_log(request: web.Request, status: int, seconds: float) -> None:
-    """One line in the process log: INFO, WARNING for 4xx, ERROR for 5xx (the process's log level applies)."""
-    level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    """One line in the process log: INFO, WARNING for 4xx and 503 (a store away: the client retries, and
+    an outage would otherwise write an ERROR per request), ERROR for other 5xx (the process's log level
+    applies)."""
+    if status >= 500 and status != 503:
+        level = logging.ERROR
+    else:
+        level = logging.WARNING if status >= 400 else logging.INFO
     if not _ACCESS.isEnabledFor(level):
         return
     principal = request.get(AUTH)
