@@ -171,9 +171,11 @@ class Application:
         worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
         await worker.stream.ensure_group()
         await worker.refine_stream.ensure_group()
+        await worker.clip_stream.ensure_group()
         spawn(stack, stop, "hsi-batch-closer", lambda: batches.run_closer(stop))
         spawn(stack, stop, "hsi-analyze-worker", lambda: worker.run(stop))
         spawn(stack, stop, "hsi-refine-worker", lambda: worker.run_refinements(stop))
+        spawn(stack, stop, "hsi-clip-worker", lambda: worker.run_clips(stop))
         spawn(stack, stop, "hsi-alert-redelivery", lambda: redeliver_pending_loop(alerts, stop))
         delivery_consumer = await lease_consumer_name(
             runtime.redis, runtime.instance_id, DELIVERY_STREAM, DELIVERY_GROUP, stack, stop

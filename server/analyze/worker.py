@@ -12,18 +12,23 @@ Notify first, enrich after. For one `hsi:analyze` entry (format: `server.pipelin
    NOTHING` the event, publish `event.created` and run the alert engine: the phone hears of a person
    at the door without waiting for any model;
 5. when an LLM is configured, queue the event on `hsi:refine`;
-6. encode the event's clip (`server.analyze.clip`), set `clip_path` and publish `event.updated`.
+6. when its uploads are worth a clip, queue the event on `hsi:clips`.
 
-For one `hsi:refine` entry (`refine_job`), separately, so a slow model never holds up step 4 of the
+For one `hsi:refine` entry (`event_job`), separately, so a slow model never holds up step 4 of the
 next batch: the same context is scored by the resilient analyzer (the LLM bounded by the evidence, or
 the rules fallback when it fails or times out), the event is updated in place if it still carries the
 rules' first assessment (`analysis_backend = 'rules'`), `event.updated` is published, and the alert
 engine refines its alerts (`AlertEngine.refine`). An event stays with the rules' assessment, marked
 `rules_fallback`, when the model cannot answer.
 
+For one `hsi:clips` entry, separately too, so that events closing together do not wait for each other's
+clip (seconds of decoding and encoding each, one at a time): the event's clip is encoded
+(`server.analyze.clip`), its `clip_path` set and `event.updated` published.
+
 Redelivery (a crash anywhere above) is safe: an existing event for the batch is not scored again, only
 the (idempotent) alert step is repeated, its refinement is queued again while it is still pending (a
-refinement of an event already refined does nothing), and its clip is made if it has none yet.
+refinement of an event already refined does nothing), and its clip is queued again while it has none (a
+clip job for an event with a clip does nothing).
 """
 
 from __future__ import annotations
@@ -60,8 +65,16 @@ from server.pipeline import broadcast
 from server.pipeline.media.errors import MediaError
 from server.pipeline.analyze_job import AnalyzeJob
 from server.pipeline.batcher import image_size_of
-from server.pipeline.refine_job import RefineJob
-from server.pipeline.streams import ANALYZE_GROUP, ANALYZE_STREAM, REFINE_GROUP, REFINE_STREAM, RedisStream
+from server.pipeline.event_job import EventJob
+from server.pipeline.streams import (
+    ANALYZE_GROUP,
+    ANALYZE_STREAM,
+    CLIP_GROUP,
+    CLIP_STREAM,
+    REFINE_GROUP,
+    REFINE_STREAM,
+    RedisStream,
+)
 from server.runtime import Runtime
 from server.wire import EventOut
 
@@ -74,8 +87,8 @@ MAX_OTHER_CAMERA_LINES = 6
 CONCURRENCY = 4
 #: Events refined concurrently per worker (a llama.cpp model serialises itself; a server may not).
 REFINE_CONCURRENCY = 2
-#: Event clips made at once per worker. A clip holds a decoder at its source's size and an encoder at
-#: 1080p (~100-400 MB for a 4K recording); events closing together wait for each other's clip instead.
+#: Event clips made at once per worker (`hsi:clips`). A clip holds a decoder at its source's size and an
+#: encoder at 1080p (~100-400 MB for a 4K recording): clips wait for each other, events never do.
 CLIPS_AT_ONCE = 1
 #: How often pending alert deliveries are retried.
 REDELIVERY_INTERVAL_SECONDS = 60.0
@@ -97,7 +110,7 @@ def home_timezone(settings: Settings) -> ZoneInfo:
 
 
 def analyze_stream(runtime: Runtime, name: str = ANALYZE_STREAM, group: str = ANALYZE_GROUP) -> RedisStream:
-    """`hsi:analyze` as the batcher fills it and analyze workers consume it (or `hsi:refine`)."""
+    """`hsi:analyze` as the batcher fills it and analyze workers consume it (or `hsi:refine`, `hsi:clips`)."""
     settings = runtime.settings
     return RedisStream(
         runtime.redis,
@@ -141,9 +154,9 @@ class AnalyzeWorker:
         self.consumer = consumer or f"analyze-{runtime.instance_id[:8]}-{os.getpid()}"
         self.stream = analyze_stream(runtime)
         self.refine_stream = analyze_stream(runtime, REFINE_STREAM, REFINE_GROUP)
+        self.clip_stream = analyze_stream(runtime, CLIP_STREAM, CLIP_GROUP)
         self.tz = home_timezone(runtime.settings)
         self._grace = baseline_store.default_grace(runtime.settings.batch_window_seconds)
-        self._clip_slots = asyncio.Semaphore(CLIPS_AT_ONCE)
 
     @property
     def refines(self) -> bool:
@@ -156,8 +169,11 @@ class AnalyzeWorker:
     async def run_refinements(self, stop: asyncio.Event) -> None:
         await self.refine_stream.consume(self.consumer, self.refine, stop=stop, count=REFINE_CONCURRENCY)
 
+    async def run_clips(self, stop: asyncio.Event) -> None:
+        await self.clip_stream.consume(self.consumer, self.clip, stop=stop, count=CLIPS_AT_ONCE)
+
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
-        """One closed batch → one event (idempotent on batch_id) → alerts → refinement queued."""
+        """One closed batch → one event (idempotent on batch_id) → alerts → refinement and clip queued."""
         started = time.perf_counter()
         batch = AnalyzeJob.from_fields(fields)
         async with self.runtime.database.sessions() as session:
@@ -173,7 +189,7 @@ class AnalyzeWorker:
             if self.refines and existing.analysis_backend == "rules":
                 await self._queue_refinement(existing)
             if existing.clip_path is None:
-                await self._attach_clip(existing, loaded.rows)
+                await self._queue_clip(existing, loaded.rows)
             return
 
         ctx = await self._context(loaded)
@@ -203,11 +219,11 @@ class AnalyzeWorker:
         await self.alerts.process_event(event, loaded.facts)
         if self.refines:
             await self._queue_refinement(event)
-        await self._attach_clip(event, loaded.rows)
+        await self._queue_clip(event, loaded.rows)
 
     async def refine(self, entry_id: str, fields: dict[str, str]) -> None:
         """One event's refinement: the analyzer's assessment replaces the rules scorer's first one."""
-        job = RefineJob.from_fields(fields)
+        job = EventJob.from_fields(fields)
         async with self.runtime.database.sessions() as session:
             event = await session.get(Event, job.event_id)
         if event is None:
@@ -245,8 +261,24 @@ class AnalyzeWorker:
         await broadcast.publish(self.runtime.redis, "event.updated", EventOut.dump(refined))
         await self.alerts.refine(refined, loaded.facts)
 
+    async def clip(self, entry_id: str, fields: dict[str, str]) -> None:
+        """One event's clip, unless it has one already (a job delivered again) or is gone."""
+        job = EventJob.from_fields(fields)
+        async with self.runtime.database.sessions() as session:
+            event = await session.get(Event, job.event_id)
+            if event is None or event.clip_path is not None:
+                return
+            rows = list(
+                await session.scalars(select(Detection).where(Detection.id.in_(json_list(event.detection_ids))))
+            )
+        await self._attach_clip(event, rows)
+
     async def _queue_refinement(self, event: Event) -> None:
-        await self.refine_stream.add(RefineJob(event.id, time.time()).to_fields())
+        await self.refine_stream.add(EventJob(event.id, time.time()).to_fields())
+
+    async def _queue_clip(self, event: Event, rows: Sequence[Detection]) -> None:
+        if clip.worth_a_clip(clip.event_uploads(rows)):
+            await self.clip_stream.add(EventJob(event.id, time.time()).to_fields())
 
     async def _batch(self, camera_id: str, detection_ids: Sequence[int]) -> LoadedBatch | None:
         """The batch's detections (oldest first), camera and enabled zones, each detection's zones and
@@ -403,11 +435,7 @@ class AnalyzeWorker:
         out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"
         started = time.perf_counter()
         try:
-            async with self._clip_slots:
-                try:
-                    made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
-                finally:  # the decoder's and encoder's buffers, freed: give them back (server/allocator.py)
-                    await asyncio.to_thread(allocator.release)
+            made = await asyncio.to_thread(clip.make_event_clip, uploads, out)
         except (MediaError, OSError, ValueError) as err:
             _LOGGER.warning(
                 "event %s: no clip (%s)",
@@ -416,6 +444,8 @@ class AnalyzeWorker:
                 extra={"component": "analyze", "camera_id": event.camera_id, "event_id": event.id},
             )
             return
+        finally:  # the decoder's and encoder's buffers, freed: give them back (server/allocator.py)
+            await asyncio.to_thread(allocator.release)
         if made is None:
             return
         async with self.runtime.database.sessions() as session, session.begin():

@@ -23,7 +23,7 @@ from server.pipeline.streams import QueueFull
 
 routes = Routes("system")
 
-Queue = Literal["detect", "analyze", "refine", "alerts"]
+Queue = Literal["detect", "analyze", "refine", "clips", "alerts"]
 #: A Redis stream entry id (`<ms>-<seq>`, each below 2**64: nineteen digits at most).
 EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
 
@@ -71,7 +71,7 @@ def _out(letter: DeadLetter) -> dict[str, Any]:
     response=Page[DeadLetterOut],
 )
 async def list_dead_letters(call: Call) -> dict[str, Any]:
-    """Oldest first, queue by queue (detect, analyze, refine, alerts). Transient failures (a store
+    """Oldest first, queue by queue (detect, analyze, refine, clips, alerts). Transient failures (a store
     or the disk away) never end here: only entries that failed for a reason of their own."""
     q: DeadLetterQuery = call.query
     queues = [q.queue] if q.queue is not None else list(dead_letters.QUEUES)

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from server.alerts.delivery import DELIVERY_STREAM
-from server.pipeline.streams import ANALYZE_STREAM, DETECT_STREAM, REFINE_STREAM, QueueFull, RedisStream
+from server.pipeline.streams import ANALYZE_STREAM, CLIP_STREAM, DETECT_STREAM, REFINE_STREAM, QueueFull, RedisStream
 
 #: Short name -> work queue; each queue's dead letters are the stream `<queue>:dead`.
 QUEUES: dict[str, str] = {
     "detect": DETECT_STREAM,
     "analyze": ANALYZE_STREAM,
     "refine": REFINE_STREAM,
+    "clips": CLIP_STREAM,
     "alerts": DELIVERY_STREAM,
 }
 #: Fields the dead-lettering adds to the entry's own.

@@ -1,6 +1,6 @@
 """Redis Streams work queues with consumer groups: the one distribution engine between processes.
 
-Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`):
+Semantics every stream in HSI shares (`hsi:detect`, `hsi:analyze`, `hsi:refine`, `hsi:clips`):
 
 - **ack after commit**: an entry is XACKed (and XDELed, so `XLEN` is the outstanding work) only after
   its handler returned, i.e. after the handler committed its rows;
@@ -43,6 +43,8 @@ ANALYZE_STREAM = "hsi:analyze"
 ANALYZE_GROUP = "analyzers"
 REFINE_STREAM = "hsi:refine"
 REFINE_GROUP = "refiners"
+CLIP_STREAM = "hsi:clips"
+CLIP_GROUP = "clippers"
 
 Handler = Callable[[str, dict[str, str]], Awaitable[None]]
 

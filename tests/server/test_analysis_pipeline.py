@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts.rule_row import row_values
 from server.alerts.rule_spec import AlertRuleSpec
+from server.analyze import clip as event_clip
 from server.analyze.analyzer import FALLBACK_NAME
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
@@ -45,6 +47,8 @@ from tests.support.processes import free_port
 
 CAMERA = "front_door"
 TIMEOUT = 90.0
+#: How long each event clip takes in the test of events closing together (a long recording's clip).
+CLIP_SECONDS = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -536,3 +540,60 @@ async def test_a_snapshot_only_batch_gets_a_clip(
     updated = (await _wait_for(subscriber, {"event.updated"}, timeout=30))["event.updated"]
     clip = Path(updated["clip_path"])
     assert probe_video(clip).duration == pytest.approx(4.5 + 1.0, abs=0.15)
+
+
+async def test_events_closing_together_do_not_wait_for_each_others_clips(
+    tmp_path: Path,
+    db_url: str,
+    redis_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    subscriber: aioredis.client.PubSub,
+    start_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six cameras' batches close at once, each worth a clip that takes 1.5 s to encode (slowed down
+    here, as a long recording's is). Their events, and so their alerts, come at once; the clips follow
+    one by one. Clips used to be encoded inside the event's handler (4 at a time, 1 clip at a time), so
+    the fifth event waited for the first clip, the sixth for the second."""
+    real_clip = event_clip.make_event_clip
+
+    def slow_clip(*args: Any) -> Any:
+        time.sleep(CLIP_SECONDS)
+        return real_clip(*args)
+
+    monkeypatch.setattr(event_clip, "make_event_clip", slow_clip)
+    settings = _settings(tmp_path, db_url, redis_url, batch_idle_timeout_seconds=0.5)
+    runtime = await start_server(settings, ["analyze"])
+    batches = BatchAggregator(runtime.redis, settings)
+    cameras = ["front", "yard", "drive", "garage", "porch", "garden"]
+    for camera in cameras:
+        snapshots = write_vtest_snapshots(tmp_path / "cameras" / camera, count=2, every=1.0)
+        rows = await _detections(
+            sessions,
+            [{"object_type": "person", "confidence": 0.8, "file_path": str(path), "media_type": "image"}
+             for path in snapshots],
+            camera=camera,
+        )
+        await batches.add_detections(camera, rows)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    created: list[float] = []
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    deadline = started + TIMEOUT
+    while sum(k == "event.updated" and d["has_clip"] for k, d in seen) < len(cameras) and loop.time() < deadline:
+        message = await subscriber.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            decoded = json.loads(message["data"])
+            for inner in decoded["data"] if decoded["type"] == "batch" else [decoded]:
+                seen.append((inner["type"], inner["data"]))
+                if inner["type"] == "event.created":
+                    created.append(loop.time() - started)
+    assert len(created) == len(cameras), seen
+    clipped = [data for kind, data in seen if kind == "event.updated" and data["has_clip"]]
+    assert len(clipped) == len(cameras), [kind for kind, _ in seen]
+    assert max(created) - min(created) < 1.0, created
+    async with sessions() as session:
+        stored = list(await session.scalars(select(Event)))
+    assert sorted(event.camera_id for event in stored) == sorted(cameras)
+    assert all(event.clip_path and Path(event.clip_path).is_file() for event in stored)

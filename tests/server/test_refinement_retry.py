@@ -25,7 +25,7 @@ from server.analyze.context import BatchContext
 from server.analyze.schema import RiskAssessment
 from server.analyze.worker import AnalyzeWorker
 from server.models import Alert, AlertRule, Camera, Detection, Event
-from server.pipeline.refine_job import RefineJob
+from server.pipeline.event_job import EventJob
 from tests.support.pipeline import pipeline_runtime, pipeline_settings
 
 LLM_SCORE = 75
@@ -84,7 +84,7 @@ async def test_a_refinement_delivered_again_after_its_alert_step_failed_raises_t
             async with runtime.database.sessions() as session:
                 event = await session.scalar(select(Event))
             assert event is not None and event.risk_score < 60  # rules: no high-risk alert yet
-            fields = RefineJob(event.id, 0.0).to_fields()
+            fields = EventJob(event.id, 0.0).to_fields()
 
             # The alert step of the refinement fails once (PostgreSQL restarting, a crash, ...).
             real_refine = alerts.refine

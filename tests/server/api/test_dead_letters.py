@@ -102,7 +102,7 @@ async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Ru
     assert dropped.status == 204
     assert (await (await client.get("/api/system/dead-letters")).json())["items"] == []
     assert (await api_health(runtime))["components"]["pipeline"]["dead_letters"] == {
-        "detect": 0, "analyze": 0, "refine": 0, "alerts": 0
+        "detect": 0, "analyze": 0, "refine": 0, "clips": 0, "alerts": 0
     }
     async with runtime.database.sessions() as session:
         actions = list(await session.scalars(select(AuditLog.action).order_by(AuditLog.id)))
