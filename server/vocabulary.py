@@ -125,11 +125,17 @@ class Rejection(StrEnum):
     EMPTY = "empty file"
     TOO_SMALL = "file too small"
     TRUNCATED = "truncated image"
+    TRUNCATED_VIDEO = "truncated video"
 
 
 #: Reasons that mean "not all of it has arrived yet" rather than "not an image": a file written to a
 #: moment ago with one of these is looked at again later.
-INCOMPLETE: Final = (Rejection.EMPTY.value, Rejection.TOO_SMALL.value, Rejection.TRUNCATED.value)
+INCOMPLETE: Final = (
+    Rejection.EMPTY.value,
+    Rejection.TOO_SMALL.value,
+    Rejection.TRUNCATED.value,
+    Rejection.TRUNCATED_VIDEO.value,
+)
 
 
 def logged_reason(reason: str) -> str:

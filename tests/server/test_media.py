@@ -260,6 +260,35 @@ def test_truncated_and_fake_videos_are_not_readable(tmp_path: Path) -> None:
     assert reason_of(validate_video, fake).startswith("not a readable video")
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("index-last.mp4", {}),
+        ("index-first.mp4", {"movflags": "+faststart"}),
+        ("fragmented.mp4", {"movflags": "empty_moov", "frag_duration": "1000000"}),  # 1 s fragments
+        ("camera.mov", {}),
+        ("camera.mkv", {}),
+        ("camera.avi", {}),
+    ],
+)
+def test_a_recording_cut_short_is_a_truncated_video_whatever_its_container(
+    tmp_path: Path, name: str, options: dict[str, str]
+) -> None:
+    """The first half of an MP4 whose index comes first, of a fragmented MP4 or of a Matroska file
+    plays: PyAV alone let it in, and its detections were stored twice once the rest arrived. Every cut
+    is now "truncated video", a reason intake waits on (`server.vocabulary.INCOMPLETE`)."""
+    whole = write_h264_clip(tmp_path / name, seconds=6.0, options=options)
+    assert validate_video(whole).duration == pytest.approx(6.0, abs=0.2)
+    data = whole.read_bytes()
+    for keep in (0.3, 0.55, 0.97):
+        cut = tmp_path / f"cut-{keep}-{name}"
+        cut.write_bytes(data[: int(len(data) * keep)])
+        assert reason_of(validate_video, cut).startswith("truncated video ("), keep
+    padded = tmp_path / f"padded-{name}"
+    padded.write_bytes(data + bytes(4))  # a few bytes of padding after the end: still the whole recording
+    assert validate_video(padded).duration == pytest.approx(6.0, abs=0.2)
+
+
 def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
     path = tmp_path / "audio.mp4"
     with av.open(str(path), "w") as container:

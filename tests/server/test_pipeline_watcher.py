@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from server.detect import Detector
 from server.models import Log
 from server.pipeline import dedup
-from tests.support.media import write_jpeg
+from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.photos import people_walking
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
 from tests.support.watching import at_least, detect_all, ledger, logged_about, queued, rows, watching
@@ -74,6 +74,30 @@ async def test_an_upload_written_in_pieces_is_processed_once_when_complete(
         found = await rows(runtime)
         assert found and {(row.file_path, row.file_hash) for row in found} == {(str(path), PHOTO_HASH)}
         assert await ledger(runtime) == {f"porch|{PHOTO_HASH}"}
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("index-first.mp4", {"movflags": "+faststart"}), ("camera.mkv", {})],
+)
+async def test_a_recording_written_in_pieces_is_queued_once_when_complete(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, name: str, options: dict[str, str]
+) -> None:
+    """Its first pieces play (an MP4 with its index first, a Matroska file): each close used to queue
+    what had arrived, so the first half was detected, then the whole file again."""
+    recording = write_h264_clip(tmp_path / name, seconds=6.0, options=options).read_bytes()
+    settings = pipeline_settings(tmp_path, file_stable_seconds=1.2)
+    path = settings.cameras_dir / "porch" / name
+    path.parent.mkdir(parents=True)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            await asyncio.to_thread(write_in_pieces, path, recording, 4, PAUSE)
+            await eventually(lambda: at_least(runtime, 1), timeout=30)
+            await asyncio.sleep(1.2)  # time for a second entry to show up
+            await watcher.idle()
+            entries = await queued(runtime)
+        assert [entry["file_hash"] for entry in entries] == [hashlib.sha256(recording).hexdigest()]
+        assert [row.message for row in await logged_about(runtime, path)] == []  # no "truncated video"
 
 
 @pytest.mark.parametrize("suffix", [".part", ".tmp"])

@@ -61,11 +61,17 @@ def clip_frame(index: int, size: tuple[int, int]) -> np.ndarray:
 
 
 def write_h264_clip(
-    path: Path, seconds: float = 3.0, fps: int = 10, size: tuple[int, int] = (320, 240)
+    path: Path,
+    seconds: float = 3.0,
+    fps: int = 10,
+    size: tuple[int, int] = (320, 240),
+    *,
+    options: dict[str, str] | None = None,
 ) -> Path:
-    """An H.264 mp4 of `seconds` at `fps` (frame i shown at i/fps seconds)."""
+    """H.264 of `seconds` at `fps` (frame i shown at i/fps seconds), in the container the suffix names,
+    with the muxer's `options` (an MP4's index first, fragments)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", options=options or {}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"

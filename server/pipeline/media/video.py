@@ -16,6 +16,7 @@ import av
 from av.video.stream import VideoStream
 from PIL import Image
 
+from server.pipeline.media.containers import check_complete
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import check_size, mime_for_path
 from server.vocabulary import VIDEO_EXTENSIONS, Rejection
@@ -105,9 +106,14 @@ def probe_video(path: Path | str) -> VideoInfo:
 
 
 def validate_video(path: Path | str, *, min_bytes: int = MIN_VIDEO_BYTES) -> VideoInfo:
-    """Check size, metadata, and that at least one frame decodes."""
+    """Check size, that the container holds all it announces (`containers`), metadata, and that at
+    least one frame decodes."""
     path = Path(path)
     check_size(path, min_bytes)
+    try:
+        check_complete(path)
+    except FileNotFoundError:
+        raise MediaError(Rejection.FILE_NOT_FOUND) from None
     info = probe_video(path)
     with closing(video_frames(path, every=1e9)) as frames:
         next(frames)  # MediaError when not one frame decodes; the frame itself is never converted
