@@ -16,12 +16,15 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 
+from sqlalchemy import text
+
 from server.application import ROLES, Application
 from server.broker import open_redis
 from server.config import Settings
-from server.db import open_database
+from server.db import Database, open_database
 from server.logs import configure_logging, ensure_database_logging
 from server.migrate import upgrade
+from server.pipeline.faults import describe, is_transient
 from server.runtime import Runtime, instance_id
 
 __all__ = ["ROLES", "serve", "serve_detect_process"]
@@ -30,6 +33,9 @@ _LOGGER = logging.getLogger("hsi.runner")
 
 #: How often a detect process checks that the server that started it still runs.
 PARENT_CHECK_SECONDS = 1.0
+#: Start-up waits for a store it cannot reach yet: first again after this, then twice as long each time.
+STORE_RETRY_FIRST_SECONDS = 1.0
+STORE_RETRY_MAX_SECONDS = 30.0
 
 
 async def serve(
@@ -48,8 +54,12 @@ async def serve(
     async with AsyncExitStack() as stack:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         database = await stack.enter_async_context(open_database(settings))
+        if not await _reachable("PostgreSQL", lambda: _select_one(database), stop):
+            return
         await asyncio.to_thread(upgrade, database.url)
         redis, redis_url = await stack.enter_async_context(open_redis(settings))
+        if not await _reachable("Redis", redis.ping, stop):
+            return
         # The stores' own URLs (embedded ones are known only now): what a detect process is pointed at.
         settings = settings.model_copy(update={"database_url": database.url, "redis_url": redis_url})
         runtime = Runtime(settings, database, redis, instance_id(settings.data_dir))
@@ -67,6 +77,34 @@ async def serve(
         _LOGGER.info("shutting down")
     for signum in signals:
         loop.remove_signal_handler(signum)
+
+
+async def _reachable(store: str, probe: Callable[[], Awaitable[object]], stop: asyncio.Event) -> bool:
+    """Wait until `probe` reaches `store`; False when told to stop first.
+
+    A PostgreSQL or Redis of the user's own may start after HSI (a compose stack coming up together, a
+    host rebooting): the process waits for it, saying so, instead of exiting with a traceback for a
+    supervisor to restart. An error that is not the store being unreachable (a wrong password) is raised.
+    """
+    delay = STORE_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            await probe()
+            return True
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            _LOGGER.warning("waiting for %s (%s); trying again in %.0f s", store, describe(err), delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        except TimeoutError:
+            delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
+
+
+async def _select_one(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def serve_detect_process(settings: Settings, parent: int) -> None:

@@ -33,6 +33,7 @@ from server.pipeline.detect_worker import DetectWorker
 from server.pipeline.intake import submit_file
 from server.pipeline.streams import DETECT_STREAM
 from server.pipeline.supervision import supervise
+from server.runner import serve
 from server.runtime import Runtime
 from tests.server.api.conftest import TEST_API_SETTINGS, ApiTestServer, error_of
 from tests.support.media import write_jpeg
@@ -344,3 +345,38 @@ async def test_an_export_cut_short_by_postgres_ends_the_connection_without_a_sec
                 assert b"HTTP/1.1" not in body and b"unavailable" not in body, body[-500:]
                 assert not body.endswith(b"0\r\n\r\n"), "the cut export must not look complete"
                 assert body.count(b"a person at the door") < 5000 * 20
+
+
+async def test_a_server_started_before_its_stores_waits_for_them_then_runs(
+    tmp_path: Path, cluster: EmbeddedPostgres, own_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's own PostgreSQL and Redis may come up after HSI (a compose stack, a host rebooting). The
+    process exited with a traceback when either could not be reached at start-up, for a supervisor to
+    start it again (the fault suite's API process: 7 to 8 times per short run). It now says what it waits
+    for, and runs once they are there."""
+    own_redis = EmbeddedRedis(tmp_path / "redis")
+    redis_url = await asyncio.to_thread(own_redis.start)
+    await asyncio.to_thread(own_redis.stop)
+    await asyncio.to_thread(cluster.stop)
+    settings = pipeline_settings(tmp_path, database_url=own_db_url, redis_url=redis_url)
+    stop, ready = asyncio.Event(), asyncio.Event()
+
+    async def on_ready(runtime: Runtime) -> None:
+        ready.set()
+
+    def waiting_for(store: str) -> bool:
+        return any(record.getMessage().startswith(f"waiting for {store} (") for record in caplog.records)
+
+    caplog.set_level(logging.WARNING, logger="hsi.runner")
+    server = asyncio.create_task(serve(settings, [], stop=stop, on_ready=on_ready, signals=()))
+    try:
+        await eventually(lambda: asyncio.sleep(0, waiting_for("PostgreSQL")), timeout=30)
+        await asyncio.to_thread(cluster.start)
+        await eventually(lambda: asyncio.sleep(0, waiting_for("Redis")), timeout=60)
+        assert not server.done() and not ready.is_set()
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.wait_for(ready.wait(), 60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 30)
+        await asyncio.to_thread(own_redis.stop)
