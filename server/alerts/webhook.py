@@ -13,9 +13,13 @@ Targets: anyone who may edit alert rules could otherwise make the server POST to
 router's admin page, to the cloud metadata address or to anything else on the LAN. The host is
 resolved first and every address must be public (not loopback, link-local, private, shared,
 multicast, reserved or unspecified) unless it lies in `HSI_WEBHOOK_ALLOWED_NETWORKS`; the request
-then goes to the address that was checked (the URL's host stays in `Host` and in TLS verification),
-so a DNS answer that changes between check and connect cannot steer it elsewhere. The receiver's
-answer body is never read into logs or errors: it is the receiver's, and may echo secrets.
+then goes to an address that was checked (the URL's host stays in `Host` and in TLS verification),
+so a DNS answer that changes between check and connect cannot steer it elsewhere. The addresses are
+tried in the resolver's order, each with its share of the time left, until one accepts the connection
+(a dual-stack host whose IPv6 does not route is reached over IPv4); nothing is sent twice, since only
+a connection that was never made moves on to the next address. The timeout bounds the whole delivery,
+resolving included. The receiver's answer body is never read into logs or errors: it is the
+receiver's, and may echo secrets.
 """
 
 from __future__ import annotations
@@ -80,8 +84,9 @@ def webhook_target(url: str) -> URL:
     return target
 
 
-async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = ()) -> IPAddress:
-    """The address to send to: the URL's host resolved, refused unless every address it has is allowed."""
+async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = ()) -> list[IPAddress]:
+    """The addresses to send to, in the resolver's order: the URL's host resolved, refused unless every
+    address it has is allowed."""
     host = target.host or ""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
@@ -96,7 +101,7 @@ async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = 
             f"webhook {_where(target)} refused: {host} is {', '.join(map(str, refused or addresses))}, "
             "not a public address (allow it with HSI_WEBHOOK_ALLOWED_NETWORKS)"
         )
-    return addresses[0]
+    return addresses
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -163,39 +168,61 @@ async def deliver(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     allowed_networks: Collection[IPNetwork] = (),
 ) -> None:
-    """POST `payload` signed with `secret` to the checked address of `url`; raise
-    `WebhookDeliveryError` (`WebhookTargetRefused` for a forbidden target) unless the answer is 2xx."""
+    """POST `payload` signed with `secret` to a checked address of `url`, all within `timeout_seconds`;
+    raise `WebhookDeliveryError` (`WebhookTargetRefused` for a forbidden target) unless the answer is 2xx."""
     body = encode_payload(payload)
     try:  # checked when the rule was stored too (`AlertRuleSpec`); this function trusts no caller
         target = webhook_target(url)
     except ValueError as err:
         raise WebhookTargetRefused(f"webhook refused: only http:// and https:// URLs with a host and a port ({err})") from None
-    address = await resolve_target(target, allowed_networks)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "HSI-webhook/1",
         "Host": target.host_port_subcomponent or "",
     }
     headers.update(signature_headers(body, secret))
-    pinned = target.with_host(str(address))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
     try:
-        async with session.post(
-            pinned,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-            allow_redirects=False,
-            server_hostname=target.raw_host if target.scheme == "https" else None,
-        ) as response:
-            if 200 <= response.status < 300:
-                return
-            redirect = " (redirects are not followed)" if 300 <= response.status < 400 else ""
-            raise WebhookDeliveryError(
-                f"webhook {_where(target)} answered {response.status} {response.reason or ''}".rstrip() + redirect
-            )
+        async with asyncio.timeout_at(deadline):
+            addresses = await resolve_target(target, allowed_networks)
+            for index, address in enumerate(addresses):
+                # Each address left gets an equal share of the time left to connect.
+                connect = (deadline - loop.time()) / (len(addresses) - index)
+                try:
+                    await _post(session, target, address, body, headers, connect)
+                    return
+                except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                    if index == len(addresses) - 1:
+                        raise  # nothing was sent to any address: the last one's reason is the answer
     except TimeoutError:
         raise WebhookDeliveryError(
             f"webhook {_where(target)} did not answer within {timeout_seconds:g} s"
         ) from None
     except aiohttp.ClientError as exc:
         raise WebhookDeliveryError(f"webhook {_where(target)} unreachable: {exc}") from exc
+
+
+async def _post(
+    session: aiohttp.ClientSession,
+    target: URL,
+    address: IPAddress,
+    body: bytes,
+    headers: dict[str, str],
+    connect_seconds: float,
+) -> None:
+    """One POST to `address` (the deadline around it bounds the rest); raises unless the answer is 2xx."""
+    async with session.post(
+        target.with_host(str(address)),
+        data=body,
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_seconds),
+        allow_redirects=False,
+        server_hostname=target.raw_host if target.scheme == "https" else None,
+    ) as response:
+        if 200 <= response.status < 300:
+            return
+        redirect = " (redirects are not followed)" if 300 <= response.status < 400 else ""
+        raise WebhookDeliveryError(
+            f"webhook {_where(target)} answered {response.status} {response.reason or ''}".rstrip() + redirect
+        )

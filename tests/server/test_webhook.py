@@ -7,10 +7,12 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import aiohttp
@@ -194,3 +196,51 @@ async def test_an_allowed_network_is_reached_under_its_name(receiver: Receiver, 
     for url in ("ftp://example.com/hook", "http:///hook", "file:///etc/passwd"):
         with pytest.raises(WebhookDeliveryError, match="only http"):
             await deliver(http, url, SECRET, {"a": 1}, allowed_networks=LOOPBACK)
+
+
+def _resolving(names: dict[str, list[str]], delay: float = 0.0) -> Callable[..., list[tuple[Any, ...]]]:
+    """`socket.getaddrinfo` answering `names` with their addresses after `delay` (no DNS here); other
+    names as the real one does. asyncio runs it in a thread, as it runs the real one."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        if host not in names:
+            return real(host, port, *args, **kwargs)
+        time.sleep(delay)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, int(port))) for a in names[host]]
+
+    return getaddrinfo
+
+
+async def test_a_resolver_that_hangs_is_bounded_by_the_delivery_timeout(
+    receiver: Receiver, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review's finding: the timeout covered the POST only, so a stuck resolver held the delivery
+    (and the lock against a second delivery, which lasts 60 s) as long as it liked."""
+    monkeypatch.setattr(socket, "getaddrinfo", _resolving({"slow-dns.test": ["127.0.0.1"]}, delay=3.0))
+    port = receiver.base_url.rsplit(":", 1)[1]
+    started = time.monotonic()
+    with pytest.raises(WebhookDeliveryError, match=r"did not answer within 0\.5 s"):
+        await deliver(
+            http, f"http://slow-dns.test:{port}/hook", SECRET, {"a": 1}, timeout_seconds=0.5, allowed_networks=LOOPBACK
+        )
+    assert time.monotonic() - started < 1.5  # 3 s without the change
+    assert receiver.requests == []
+
+
+async def test_a_host_whose_first_address_refuses_is_reached_at_its_next(
+    receiver: Receiver, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review's finding: only the first address was tried (a dual-stack host whose IPv6 does not
+    route was never reached). 127.0.0.2 is loopback too, but nothing listens there on this port."""
+    port = int(receiver.base_url.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.2", port)) != 0
+    monkeypatch.setattr(
+        socket, "getaddrinfo", _resolving({"dual.test": ["127.0.0.2", "127.0.0.1"], "down.test": ["127.0.0.2"]})
+    )
+    await deliver(http, f"http://dual.test:{port}/hook", SECRET, {"a": 1}, timeout_seconds=3, allowed_networks=LOOPBACK)
+    assert receiver.hosts == [f"dual.test:{port}"]  # once, at the address that answered, under its name
+    with pytest.raises(WebhookDeliveryError, match=r"webhook http://down\.test:\d+/hook unreachable"):
+        await deliver(http, f"http://down.test:{port}/hook", SECRET, {"a": 1}, allowed_networks=LOOPBACK)
+    assert len(receiver.requests) == 1
