@@ -1,9 +1,15 @@
 """The analyzer the workers use: the configured backend, made safe to depend on.
 
-Every batch gets a score, always within `HSI_LLM_TIMEOUT_SECONDS`: the primary backend is tried with
-retries and exponential backoff inside that one time budget, behind a circuit breaker, and whatever
-goes wrong (garbage output, timeout, server down, model missing) ends in the rules scorer, with the
-reason logged on `hsi.analyze` and the backend that scored it returned next to the assessment. A model's
+Every batch gets a score: the primary backend is tried with retries and exponential backoff inside one
+time budget (`HSI_LLM_TIMEOUT_SECONDS`), behind a circuit breaker, and whatever goes wrong (garbage
+output, timeout, server down, model missing) ends in the rules scorer, with the reason logged on
+`hsi.analyze` and the backend that scored it returned next to the assessment.
+
+The budget is the model's: it starts when the model is free for the call. Callers beyond what the
+backend serves at once (a llama.cpp model: one) wait their turn here first, so a burst of events on a
+healthy model is refined late rather than by the rules, and never opens the breaker. The event and
+its first alerts are out already (server/analyze/worker.py); an analysis preview, for which a person
+waits, waits at most one budget for its turn, then is scored by the rules (no failure of the model). A model's
 answer is bounded by the rules scorer's evidence (server.analyze.anchoring), so calibration holds
 whatever the model.
 
@@ -17,9 +23,10 @@ download is verified.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +86,8 @@ class ResilientAnalyzer:
         self._first_load: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
         self._load_lock = asyncio.Lock()
+        #: Calls to the primary at once, up to its `concurrency` (made at its first call).
+        self._turns: asyncio.Semaphore | None = None
         self.last_error: str | None = None
         self.fallbacks = 0
 
@@ -144,14 +153,20 @@ class ResilientAnalyzer:
             return await self._fall_back(ctx, self.last_error or f"{self.primary_name} not loaded", pipeline)
         if primary is self._fallback:
             return await primary.assess(ctx), primary.name
+        trial = breaker.state is BreakerState.HALF_OPEN
         if not breaker.allow():
             return await self._fall_back(
                 ctx, f"circuit breaker open after repeated {primary.name} failures", pipeline
             )
         attempt = _Attempts()
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                answer = await self._with_retries(primary, ctx, attempt, breaker)
+            async with self._turn(primary, wait=None if pipeline else self.timeout_seconds):
+                async with asyncio.timeout(self.timeout_seconds):
+                    answer = await self._with_retries(primary, ctx, attempt, breaker)
+        except _Busy:
+            return await self._fall_back(
+                ctx, f"{primary.name} busy with other analyses for {self.timeout_seconds:g} s", pipeline
+            )
         except TimeoutError:
             if attempt.calling:  # the time ran out inside a call (not during a backoff pause)
                 breaker.record_failure()
@@ -161,6 +176,9 @@ class ResilientAnalyzer:
             return await self._fall_back(ctx, reason, pipeline)
         except _PrimaryFailed as failed:
             return await self._fall_back(ctx, str(failed), pipeline)
+        finally:
+            if trial:  # a trial that never reached the model, or was cancelled: the next call tries
+                breaker.end_trial()
         if pipeline:
             self.last_error = None
         seen = {detection.object_type for detection in ctx.detections}
@@ -189,6 +207,25 @@ class ResilientAnalyzer:
             attempt.calling = False
             breaker.record_success()
             return result
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, primary: Analyzer, *, wait: float | None) -> AsyncIterator[None]:
+        """The model free for this call, waited for at most `wait` seconds (`_Busy` then); no wait for
+        a backend without a limit of its own."""
+        if primary.concurrency is None:
+            yield
+            return
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(primary.concurrency)
+        try:
+            async with asyncio.timeout(wait):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise _Busy from None
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     async def _fall_back(self, ctx: BatchContext, reason: str, pipeline: bool) -> tuple[RiskAssessment, str]:
         if pipeline:
@@ -239,6 +276,10 @@ class _Attempts:
         self.number = 0
         self.calling = False
         self.errors: list[str] = []
+
+
+class _Busy(Exception):
+    """No turn at the model within the wait allowed (other analyses hold it)."""
 
 
 class _PrimaryFailed(Exception):

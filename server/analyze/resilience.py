@@ -78,6 +78,11 @@ class CircuitBreaker:
         self._opened_at = None
         self._trial_running = False
 
+    def end_trial(self) -> None:
+        """The half-open trial ended without a verdict (cancelled, or it never reached the backend):
+        the next call may try instead."""
+        self._trial_running = False
+
     def record_failure(self) -> None:
         self._failures += 1
         if self._trial_running or self._failures >= self.failure_threshold:

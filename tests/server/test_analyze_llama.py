@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from server.analyze.analyzer import build_analyzer, select_backend
+from server.analyze.analyzer import FALLBACK_NAME, ResilientAnalyzer, build_analyzer, select_backend
 from server.analyze.backends.llama_cpp import LlamaCppAnalyzer
 from server.analyze.errors import BackendUnavailableError
+from server.analyze.resilience import BreakerState
 from server.analyze.schema import ASSESSMENT_MAX_BYTES, RiskAssessment
 from server.config import Settings
 from tests.server.scenarios import SCENARIOS
@@ -134,3 +136,35 @@ async def test_unloadable_model_degrades_to_rules(
         assert any("unavailable" in record.getMessage() for record in caplog.records)
     finally:
         await analyzer.close()
+
+
+async def test_a_burst_on_a_healthy_model_is_refined_by_it_and_never_opens_the_breaker(
+    llama: LlamaCppAnalyzer,
+) -> None:
+    """A review's finding: the model serves one call at a time, and the time budget ran while a call
+    waited for its turn, so a timeout there counted as a failure of the model. Eight events at once, a
+    budget of two calls' time: six fell back and the breaker opened (the next event, the model idle,
+    went to the rules). The budget now starts at the model's turn: every event is scored by the model."""
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        await llama.assess(SCENARIOS[0].ctx)
+        times.append(time.monotonic() - started)
+
+    async def loaded() -> LlamaCppAnalyzer:
+        return llama
+
+    analyzer = ResilientAnalyzer(primary_name="llama_cpp", loader=loaded, timeout_seconds=2 * max(times))
+    await analyzer.start()
+    burst = await asyncio.gather(*(analyzer.assess(SCENARIOS[0].ctx) for _ in range(8)))
+    assert [backend for _, backend in burst] == ["llama_cpp"] * 8
+    assert (analyzer.breaker.state, analyzer.breaker.consecutive_failures) == (BreakerState.CLOSED, 0)
+
+    # A preview, for which a person waits, waits one budget for its turn at most, then the rules score
+    # it; the model's health is untouched.
+    calls = [asyncio.create_task(analyzer.assess(SCENARIOS[0].ctx)) for _ in range(4)]
+    await asyncio.sleep(0)
+    _, backend = await analyzer.preview(SCENARIOS[0].ctx)
+    assert backend == FALLBACK_NAME
+    assert [backend for _, backend in await asyncio.gather(*calls)] == ["llama_cpp"] * 4
+    assert (analyzer.preview_breaker.state, analyzer.breaker.consecutive_failures) == (BreakerState.CLOSED, 0)

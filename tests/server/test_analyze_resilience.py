@@ -139,6 +139,33 @@ async def test_breaker_opens_after_five_failures_and_skips_the_primary(llm_serve
         await analyzer.close()
 
 
+async def test_a_cancelled_trial_lets_the_next_call_try(llm_server: LLMServer) -> None:
+    """A review's finding: the half-open breaker's one trial, cancelled (a preview whose request went
+    away, a shutdown), recorded nothing, so the breaker stayed half-open with its trial taken: every
+    later call fell back, the model was never tried again, until a restart."""
+    llm_server.default = "error"
+    clock = Clock()
+    analyzer = make(llm_server.url, Sleeps(), clock)
+    try:
+        for _ in range(2):  # 3 + 2 failed attempts: the breaker opens
+            await analyzer.assess(BATCH)
+        assert analyzer.status()["breaker"] == "open"
+        clock.now += 60.0  # half-open: one trial
+        llm_server.default = "hang"
+        trial = asyncio.create_task(analyzer.assess(BATCH))
+        await asyncio.sleep(0.3)
+        assert len(llm_server.requests) == 6  # the trial is at the model
+        trial.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await trial
+        llm_server.default = "valid"
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == "openai"  # rules_fallback ("circuit breaker open") for good without the change
+        assert analyzer.status()["breaker"] == "closed"
+    finally:
+        await analyzer.close()
+
+
 async def test_server_down_at_start_degrades_then_recovers() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))

@@ -13,6 +13,10 @@ class Analyzer(Protocol):
     """Scores one batch. Raises AnalysisError (or a subclass) when it cannot; never returns junk."""
 
     name: str
+    #: How many calls the backend serves at once (None: no limit it knows of). The resilient analyzer
+    #: queues callers beyond it itself, so that time spent waiting for a busy model is not taken for
+    #: the model failing (server/analyze/analyzer.py).
+    concurrency: int | None
 
     async def assess(self, ctx: BatchContext) -> RiskAssessment:
         """The risk assessment of `ctx`, schema-valid."""

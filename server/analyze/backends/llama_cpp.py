@@ -61,6 +61,7 @@ class LlamaCppAnalyzer:
     """Scores batches with a local GGUF model through llama-cpp-python."""
 
     name = "llama_cpp"
+    concurrency = 1  # one model, one generation at a time
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class LlamaCppAnalyzer:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.seed = seed
-        self._queue = asyncio.Lock()  # coroutines wait their turn here, in order
+        self._queue = asyncio.Lock()  # callers of the backend itself wait their turn here, in order
         self._model_lock = threading.Lock()  # guards the model, even from a cancelled call's thread
 
     @classmethod

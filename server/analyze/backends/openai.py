@@ -45,6 +45,7 @@ class OpenAIAnalyzer:
     """Scores batches by POSTing to `{base_url}/v1/chat/completions`."""
 
     name = "openai"
+    concurrency = None  # the server queues or batches; its queue is the model's time
 
     def __init__(
         self,

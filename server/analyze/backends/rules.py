@@ -324,6 +324,7 @@ class RulesAnalyzer:
     """The scorer behind the Analyzer protocol: instant, so it runs inline on the event loop."""
 
     name = "rules"
+    concurrency = None
 
     async def assess(self, ctx: BatchContext) -> RiskAssessment:
         return score_batch(ctx)
