@@ -122,6 +122,7 @@ class Rejection(StrEnum):
 
     FILE_NOT_FOUND = "file not found"
     NOT_REGULAR_FILE = "not a regular file"
+    NOT_READABLE = "not readable by the server (permission denied: let the server's user read it)"
     EMPTY = "empty file"
     TOO_SMALL = "file too small"
     TRUNCATED = "truncated image"

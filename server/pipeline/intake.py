@@ -207,6 +207,8 @@ def inspect_upload(path: Path, root: Path) -> Inspected:
             after = path.stat()
         except FileNotFoundError:
             raise MediaError(Rejection.FILE_NOT_FOUND) from None
+        except PermissionError:  # retrying cannot help: rejected, logged once (a chmod brings it back)
+            raise MediaError(Rejection.NOT_READABLE) from None
         if FileIdentity.of(after) != before:
             continue
         info = inspect_image(data) if kind == "image" else validate_video(path)

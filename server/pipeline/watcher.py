@@ -24,8 +24,9 @@ ingest folder (`<data>/ingest/<camera>/`, where `/api/ingest` keeps what it queu
 whose queue entry was lost: a file whose `(camera, sha256)` is in the processed ledger or already has
 detection rows is skipped, everything else goes through the same path as a live upload (an ingest
 file as source `ingest`). It looks back as far as the ledger
-remembers (a week): older files are left alone, and the log says how many, so that a start does not
-re-hash years of camera folders.
+remembers (a week) by when each file arrived (its inode's change time, which a copy keeping old
+modification times still sets): older files are left alone, and the log says how many, so that a
+start does not re-hash years of camera folders.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ NATIVE_SAFETY_SECONDS = 5.0
 INCOMPLETE_GRACE_SECONDS = 10.0
 RETRY_SECONDS = 5.0
 CATCH_UP_CONCURRENCY = 4
+#: How far back the start-up catch-up looks: as far as the processed ledger remembers.
+CATCH_UP_WINDOW_SECONDS = dedup.LEDGER_RETENTION_SECONDS
 #: Files read, hashed and queued at once: each holds a thread, a database and a Redis connection for a
 #: moment; a burst of uploads waits here, not in the pools.
 SUBMIT_CONCURRENCY = 4
@@ -280,7 +283,7 @@ class FileWatcher:
 
     async def catch_up(self) -> int:
         """Queue every file under the root that was never processed; returns how many were handed on."""
-        files, too_old = await asyncio.to_thread(self._scan, time.time() - dedup.LEDGER_RETENTION_SECONDS)
+        files, too_old = await asyncio.to_thread(self._scan, time.time() - CATCH_UP_WINDOW_SECONDS)
         limit = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         handed_on = 0
 
@@ -303,7 +306,12 @@ class FileWatcher:
         return handed_on
 
     def _scan(self, oldest: float) -> tuple[list[Path], int]:
-        """Files modified since `oldest`, oldest first, and how many older ones were skipped."""
+        """Files that arrived since `oldest`, oldest first, and how many older ones were skipped.
+
+        A file arrived when it was last modified or, if later, when its inode last changed: a copy
+        that keeps the source's modification time (`rsync -a`, `cp -p`) changes the inode now, and a
+        copy made while nothing watched must not be taken for last year's.
+        """
         found: list[tuple[float, Path]] = []
         too_old = 0
         for directory, _dirs, names in (walked for root in self.roots for walked in os.walk(root)):
@@ -312,13 +320,14 @@ class FileWatcher:
                 if is_in_progress_name(path):
                     continue
                 try:
-                    mtime = path.lstat().st_mtime
+                    found_stat = path.lstat()
                 except FileNotFoundError:
                     continue
-                if mtime < oldest:
+                arrived = max(found_stat.st_mtime, found_stat.st_ctime)
+                if arrived < oldest:
                     too_old += 1
                 else:
-                    found.append((mtime, path))
+                    found.append((arrived, path))
         return [path for _, path in sorted(found)], too_old
 
     async def _needs_processing(self, path: Path) -> bool:

@@ -27,6 +27,7 @@ from server.pipeline import dedup
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.detect_worker import DetectionSink, DetectWorker
 from server.pipeline.intake import pipeline_stream
+from server.pipeline import watcher as watcher_module
 from server.pipeline.watcher import FileWatcher
 from server.runtime import Runtime
 from tests.support.media import (
@@ -283,30 +284,38 @@ async def test_bad_uploads_are_logged_and_the_pipeline_continues(
 
 
 async def test_files_dropped_while_down_are_processed_on_start(
-    tmp_path: Path, db_url: str, redis: aioredis.Redis, tiny_model: Path, detector: Detector
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, tiny_model: Path, detector: Detector,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The catch-up looks back a week; here 8 s, so that a file can be older than that by every clock.
+    monkeypatch.setattr(watcher_module, "CATCH_UP_WINDOW_SECONDS", 8.0)
     settings = _settings(tmp_path, tiny_model)
     async with pipeline_runtime(settings, db_url, redis) as runtime:
+        # Beyond the catch-up window: left alone, not re-hashed at every start.
+        stale = write_jpeg(settings.cameras_dir / "garage" / "long_ago.jpg", seed=40)
+        await asyncio.sleep(8.5)
         async with running(runtime, detector):
             done = write_jpeg(settings.cameras_dir / "porch" / "before.jpg", seed=20)
             await eventually(lambda: _processed(runtime))
         # Down: new files arrive, and Redis loses its ledger (the database still knows `done`).
         later = [write_jpeg(settings.cameras_dir / "porch" / f"later_{n}.jpg", seed=30 + n) for n in range(3)]
-        # Beyond the catch-up window (a week): left alone, not re-hashed at every start.
-        stale = write_jpeg(settings.cameras_dir / "porch" / "last_month.jpg", seed=40)
+        # Copied in keeping a month-old modification time (`rsync -a`): it arrived now all the same. A
+        # review's finding: it was taken for last month's and never processed.
+        copied = write_jpeg(settings.cameras_dir / "porch" / "copied.jpg", seed=50)
         month_ago = time.time() - 30 * 24 * 3600
-        os.utime(stale, (month_ago, month_ago))
+        os.utime(copied, (month_ago, month_ago))
+        later.append(copied)
         await runtime.redis.delete(dedup.LEDGER_KEY)
         before = len(await _rows(runtime))
         async with running(runtime, detector, catch_up=True) as watcher:
 
             async def caught_up() -> bool:
-                return len(await _processed(runtime)) == 4
+                return len(await _processed(runtime)) == 5
 
             await eventually(caught_up, timeout=30)
             await watcher.idle()
         rows = await _rows(runtime)
-        assert {row.file_path for row in rows} == {str(done), *map(str, later)}
+        assert {row.file_path for row in rows} == {str(done), *map(str, later)}  # not `stale`
         assert len([r for r in rows if r.file_path == str(done)]) == before
         async with runtime.database.sessions() as session:
             per_file = await session.execute(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,9 +23,10 @@ from sqlalchemy import func, select
 from server.detect import Detector
 from server.models import Log
 from server.pipeline import dedup
+from server.pipeline import watcher as watcher_module
 from tests.support.media import write_h264_clip, write_jpeg
 from tests.support.photos import people_walking
-from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings
+from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings, rejection_for
 from tests.support.watching import at_least, detect_all, ledger, logged_about, queued, rows, watching
 
 PHOTO = people_walking().read_bytes()
@@ -209,3 +212,53 @@ async def test_a_file_renamed_after_it_was_queued_is_processed_under_its_final_n
         found = await rows(runtime)
         assert found and {row.file_path for row in found} == {str(final)}
         assert await ledger(runtime) == {dedup.ledger_member("porch", PHOTO_HASH)}
+
+
+def _deny_reads_of_mode_000(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may run as root, for whom a mode-000 file reads as any other: make reading one fail as the
+    kernel makes it fail for the unprivileged user a server runs as. Nothing else is replaced."""
+    if os.geteuid() != 0:
+        return
+    real_read_bytes, real_open = Path.read_bytes, Path.open
+
+    def unreadable(path: Path) -> bool:
+        try:
+            return not path.stat().st_mode & (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        except OSError:
+            return False
+
+    def read_bytes(path: Path) -> bytes:
+        if unreadable(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_bytes(path)
+
+    def open_(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "r" in mode and unreadable(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
+
+
+async def test_an_upload_the_server_may_not_read_is_one_rejection_not_a_retry_loop(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review's finding: a file the server's user may not read (an FTP server writing 0600 as another
+    user) was retried every 5 s for good, an ERROR log row each time, and never rejected."""
+    monkeypatch.setattr(watcher_module, "RETRY_SECONDS", 0.2)
+    _deny_reads_of_mode_000(monkeypatch)
+    settings = pipeline_settings(tmp_path)
+    path = settings.cameras_dir / "porch" / "locked.jpg"
+    write_jpeg(path)
+    path.chmod(0)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            assert await watcher.catch_up() == 1
+            await asyncio.sleep(2.0)  # ten retry periods
+            await asyncio.wait_for(watcher.idle(), 5)  # no retry timer left
+        rejected = await eventually(lambda: rejection_for(runtime, path), timeout=10)
+        assert "not readable by the server (permission denied" in rejected.message
+        assert [row.message for row in await logged_about(runtime, path)] == [rejected.message]
+        assert await queued(runtime) == []
+
