@@ -292,7 +292,7 @@ async def test_files_dropped_while_down_are_processed_on_start(
     settings = _settings(tmp_path, tiny_model)
     async with pipeline_runtime(settings, db_url, redis) as runtime:
         # Beyond the catch-up window: left alone, not re-hashed at every start.
-        stale = write_jpeg(settings.cameras_dir / "garage" / "long_ago.jpg", seed=40)
+        write_jpeg(settings.cameras_dir / "garage" / "long_ago.jpg", seed=40)
         await asyncio.sleep(8.5)
         async with running(runtime, detector):
             done = write_jpeg(settings.cameras_dir / "porch" / "before.jpg", seed=20)
@@ -315,7 +315,7 @@ async def test_files_dropped_while_down_are_processed_on_start(
             await eventually(caught_up, timeout=30)
             await watcher.idle()
         rows = await _rows(runtime)
-        assert {row.file_path for row in rows} == {str(done), *map(str, later)}  # not `stale`
+        assert {row.file_path for row in rows} == {str(done), *map(str, later)}  # not the stale one
         assert len([r for r in rows if r.file_path == str(done)]) == before
         async with runtime.database.sessions() as session:
             per_file = await session.execute(
