@@ -3,7 +3,8 @@
 The server pushes its changes over ``/api/ws`` (cameras, events, alerts, detections, and
 ``system.status`` whenever the stats or the health summary change). One task per config entry keeps
 the socket open, reconnecting with backoff; after each reconnect the coordinator reads everything
-over REST to catch up. Each message is checked for the fields it is applied with, then becomes a
+over REST to catch up, and the alerts raised meanwhile are fired as if they had been pushed (an
+alert must reach the phone even when it came while Home Assistant was not listening). Each message is checked for the fields it is applied with, then becomes a
 new ``HSIData`` (and, for events and alerts, a bus event). A malformed message is logged and
 skipped: one bad message must not end the channel.
 """
@@ -23,7 +24,9 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
-from .api import HSIAuthError, HSIClient, HSIConnectionError
+from homeassistant.util import dt as dt_util
+
+from .api import HSIAuthError, HSIClient, HSIConnectionError, HSIError
 from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Stats
 from .const import (
     EVENT_ALERT,
@@ -62,6 +65,10 @@ class PushTarget(Protocol):
 
 #: Alerts whose refinement was already announced (a bounded memory: refinements come within minutes).
 REFINED_ALERTS_REMEMBERED = 1000
+#: Alerts fired, remembered so that one both pushed and found by a reconnect's catch-up fires once.
+FIRED_ALERTS_REMEMBERED = 1000
+#: The most alerts raised while the socket was down that a reconnect fires (the newest).
+MISSED_ALERTS_MAX = 100
 
 # Fields a pushed message must carry to be applied (the ones read without a default).
 _REQUIRED_FIELDS: dict[str, frozenset[str]] = {
@@ -75,6 +82,12 @@ _REQUIRED_FIELDS: dict[str, frozenset[str]] = {
     "detection.created": frozenset({"camera_id"}),
 }
 
+
+#: The catch-up's starting point when the server had no alert at the first connection.
+_EPOCH = "1970-01-01T00:00:00+00:00"
+
+#: The fields of the server's `Stats`, of a `system.status` message (the rest is the health summary).
+_STATS_FIELDS = Stats.__required_keys__ | Stats.__optional_keys__
 
 #: The fields of a camera's `last_event`: the server's summary is a part of the event.
 _SUMMARY_FIELDS = EventSummary.__required_keys__ | EventSummary.__optional_keys__
@@ -94,6 +107,9 @@ class PushChannel:
         self.connected = False
         self._lost_logged = False
         self._refined_alerts: OrderedDict[str, None] = OrderedDict()
+        self._fired_alerts: OrderedDict[str, None] = OrderedDict()
+        #: When the newest alert this channel knows of was raised (None before the first connection).
+        self._alerts_since: str | None = None
         # One per type the server pushes (tests/integration/test_websocket.py checks them against
         # api_types.PUSH_MESSAGE_TYPES); called with the action ("created", "updated"...) and data.
         self._appliers: dict[str, Callable[[str, dict[str, Any]], None]] = {
@@ -153,10 +169,30 @@ class PushChannel:
             self._lost_logged = False
             await self.coordinator.async_refresh()
         await ws.send_json({"type": "subscribe", "data": {"types": list(PUSH_MESSAGE_TYPES)}})
+        await self._catch_up_alerts()
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             self.async_handle_text(message.data)
+
+    async def _catch_up_alerts(self) -> None:
+        """Fire the alerts raised while the socket was down; at the first connection, only note the
+        newest (the ones before are history). The socket is subscribed first, so no alert falls
+        between the two; one found both ways fires once."""
+        client = self.coordinator.client
+        try:
+            if self._alerts_since is None:
+                newest = (await client.alerts(limit=1))["items"]
+                self._alerts_since = newest[0]["created_at"] if newest else _EPOCH
+                if newest:
+                    _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
+                return
+            missed = (await client.alerts(since=self._alerts_since, limit=MISSED_ALERTS_MAX))["items"]
+        except HSIError as err:  # the socket is likely going too; the next connection tries again
+            LOGGER.debug("Could not read the alerts raised while disconnected: %s", err)
+            return
+        for alert in reversed(missed):  # oldest first, as they were raised
+            self.async_handle_message("alert.created", dict(alert))
 
     @callback
     def async_handle_text(self, text: str) -> None:
@@ -205,7 +241,9 @@ class PushChannel:
             health = cast(Health, data)
             self.coordinator.issues.check_health(health)
         if isinstance(data.get("queues"), dict):
-            stats = cast(Stats, {**stats, **data})
+            # The message is the stats and the health summary in one: only the stats' own fields are
+            # stats (the health's texts would otherwise reach diagnostics unredacted).
+            stats = cast(Stats, {**stats, **{key: data[key] for key in _STATS_FIELDS if key in data}})
         self.coordinator.async_set_updated_data(replace(current, health=health, stats=stats))
 
     def _apply_event(self, action: str, data: dict[str, Any]) -> None:
@@ -245,11 +283,14 @@ class PushChannel:
         # has answered, keeping the first figures under `metadata.initial`: the first update that
         # carries them is the refinement (later ones are status changes).
         alert_id = str(alert.get("id"))
+        if action == "created":
+            if alert_id in self._fired_alerts:
+                return  # pushed, and found again by a reconnect's catch-up (or the other way round)
+            _remember(self._fired_alerts, alert_id, FIRED_ALERTS_REMEMBERED)
+            self._note_raised(alert.get("created_at"))
         if action == "updated" and "initial" in metadata and alert_id not in self._refined_alerts:
             action = "refined"
-            self._refined_alerts[alert_id] = None
-            while len(self._refined_alerts) > REFINED_ALERTS_REMEMBERED:
-                self._refined_alerts.popitem(last=False)
+            _remember(self._refined_alerts, alert_id, REFINED_ALERTS_REMEMBERED)
         payload: dict[str, Any] = {
             **alert,
             "action": action,
@@ -279,6 +320,13 @@ class PushChannel:
             coordinator.hass, coordinator.async_request_refresh()
         )
 
+    def _note_raised(self, created_at: Any) -> None:
+        """Move the catch-up's starting point to a newer alert's time."""
+        moment = dt_util.parse_datetime(created_at) if isinstance(created_at, str) else None
+        since = dt_util.parse_datetime(self._alerts_since) if self._alerts_since else None
+        if moment is not None and (since is None or moment > since):
+            self._alerts_since = created_at
+
     def _apply_detection(self, action: str, detection: dict[str, Any]) -> None:
         coordinator = self.coordinator
         camera_id = str(detection["camera_id"])
@@ -295,3 +343,11 @@ class PushChannel:
         coordinator.async_set_updated_data(
             replace(coordinator.data, cameras=cameras, activity=activity)
         )
+
+
+def _remember(memory: OrderedDict[str, None], key: str, size: int) -> None:
+    """Add `key` to a bounded memory, forgetting the oldest beyond `size`."""
+    memory[key] = None
+    while len(memory) > size:
+        memory.popitem(last=False)
+

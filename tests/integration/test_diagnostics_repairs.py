@@ -124,6 +124,28 @@ async def test_detector_fallback_issue(
     assert our_issues(hass) == {}
 
 
+@pytest.mark.parametrize("server_settings", [DETECTOR_FALLBACK])
+async def test_diagnostics_redact_what_a_pushed_status_says(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A review's finding: a `system.status` push (the stats and the health summary in one message)
+    was merged whole into the stats, which diagnostics show as they are: the health's texts (the
+    detector's reason, naming the model path) went out unredacted. The message here is the server's
+    own figures, read over REST and pushed as the server pushes them."""
+    stats = await hsi_server.request("GET", "/api/system/stats")
+    health = await hsi_server.request("GET", "/api/system/health")
+    assert DETECTOR_FALLBACK["HSI_DETECTOR_MODEL"] in str(health["components"])
+    pushed = {**stats, **{key: health[key] for key in ("status", "version", "instance_id", "components")}}
+    loaded_entry.runtime_data.push.async_handle_message("system.status", pushed)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert diagnostics["stats"] == stats  # the stats, and only them
+    assert DETECTOR_FALLBACK["HSI_DETECTOR_MODEL"] not in str(diagnostics)
+
+
 @pytest.mark.parametrize("server_settings", [{"HSI_MEDIA_MIN_FREE_PERCENT": "90"}])
 async def test_media_disk_low_issue(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
