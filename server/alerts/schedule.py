@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -53,6 +53,12 @@ def _check_hhmm(value: str) -> str:
     return value
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    """The IANA zone names of the time zone database (read once: it walks the database's folder)."""
+    return frozenset(available_timezones())
+
+
 @lru_cache(maxsize=256)
 def load_timezone(name: str) -> ZoneInfo:
     """Resolve an IANA name; cached because every rule evaluation needs it."""
@@ -60,6 +66,11 @@ def load_timezone(name: str) -> ZoneInfo:
         if name.rsplit("/", 1)[-1] == "localtime":
             # /etc/localtime-style keys mean "whatever this host is set to": a rule must not change
             # meaning when the server moves.
+            raise ZoneInfoNotFoundError(name)
+        if name not in _zone_names():
+            # The host's other trees (`right/…` counts leap seconds, `posix/…`, `posixrules`) are
+            # files ZoneInfo reads, but no IANA names: PostgreSQL, which counts in the zone too,
+            # knows none of them.
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import select
 
 from server.alerts.schedule import TimezoneName
@@ -25,6 +25,7 @@ from server.analyze.risk import RiskLevel
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import ApiError, not_found
+from server.api.pagination import Instant
 from server.models import Camera, Zone
 
 #: The process's one analyzer, shared with the analyze role (see `server.application`).
@@ -53,7 +54,7 @@ class PreviewDetection(BaseModel):
     bbox: PreviewBox
     image_width: Size
     image_height: Size
-    detected_at: AwareDatetime
+    detected_at: Instant
 
     @model_validator(mode="after")
     def _box_inside_image(self) -> PreviewDetection:

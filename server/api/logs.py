@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from server.api.cameras import CameraId
@@ -73,6 +74,18 @@ async def list_logs(call: Call) -> dict[str, Any]:
     return page_of(list(rows), cursor)
 
 
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    """`value` if the database stores it as it is: JSONB refuses integers beyond 64 bits (a 500
+    before), and would store NaN or an infinity as null."""
+    try:
+        same = orjson.loads(orjson.dumps(value)) == value
+    except (orjson.JSONEncodeError, TypeError):
+        same = False
+    if not same:
+        raise ValueError("must be plain JSON the database can store: finite numbers, integers within 64 bits")
+    return value
+
+
 class ClientLog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,7 +96,7 @@ class ClientLog(BaseModel):
     camera_id: CameraId | None = None
     event_id: DbId | None = None
     detection_id: DbId | None = None
-    extra: dict[str, Any] | None = None
+    extra: Annotated[dict[str, Any], AfterValidator(_storable)] | None = None
 
 
 @routes.post(

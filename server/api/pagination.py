@@ -21,10 +21,10 @@ import operator
 import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
@@ -38,6 +38,26 @@ MAX_LIMIT = 500
 
 #: Integer primary keys are PostgreSQL `integer`: anything larger is an unknown id, not a 500.
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+#: The instants a request may name: a day inside what Python's UTC datetimes hold on either side, so
+#: that turning one into UTC, into another zone, or rounding it to the hour or day never overflows.
+EARLIEST_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _check_instant(value: datetime) -> datetime:
+    """`value` if it lies within [EARLIEST_INSTANT, LATEST_INSTANT] (compared as instants)."""
+    try:
+        inside = EARLIEST_INSTANT <= value <= LATEST_INSTANT
+    except OverflowError:  # its offset takes it past year 1 or 9999
+        inside = False
+    if not inside:
+        raise ValueError(f"must lie between {EARLIEST_INSTANT:%Y-%m-%d} and {LATEST_INSTANT:%Y-%m-%d} (UTC)")
+    return value
+
+
+#: An ISO 8601 instant with its offset, within the range above (a 422 outside it, never a 500).
+Instant = Annotated[AwareDatetime, AfterValidator(_check_instant)]
 
 T = TypeVar("T")
 
@@ -58,8 +78,8 @@ class TimeRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime | None = Field(None, description="Only rows at or after this instant (ISO 8601).")
-    until: AwareDatetime | None = Field(None, description="Only rows before this instant (ISO 8601).")
+    since: Instant | None = Field(None, description="Only rows at or after this instant (ISO 8601).")
+    until: Instant | None = Field(None, description="Only rows before this instant (ISO 8601).")
 
 
 class TimeRangeQuery(PageQuery, TimeRange):
@@ -203,7 +223,11 @@ class Keyset:
             values = data["v"]
             if not isinstance(values, list) or len(values) != len(self.types):
                 raise ValueError("wrong number of values")
-            return list(_adapter(self.types).validate_python(tuple(values)))
+            decoded = list(_adapter(self.types).validate_python(tuple(values)))
+            for value in decoded:
+                if isinstance(value, datetime):
+                    _check_instant(value)
+            return decoded
         except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, ValidationError):
             raise ApiError(
                 400,

@@ -200,3 +200,17 @@ def test_keys_cli(db_url: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("body", [{"name": ""}, {"name": "x" * 101}, {}, {"name": "ok", "extra": 1}])
 async def test_key_create_validation(client: TestClient, body: dict) -> None:
     await error_of(await client.post("/api/keys", json=body), 422)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b'{"count": 123456789012345678901234567890}', b'{"ratio": NaN}', b'{"ratio": Infinity}'],
+    ids=["beyond-64-bits", "nan", "infinity"],
+)
+async def test_a_client_log_the_database_cannot_store_as_sent_is_a_422(client: TestClient, extra: bytes) -> None:
+    """A review's finding: `extra` took any JSON, and the JSONB writer refused integers beyond 64 bits
+    (a 500); NaN and infinities were stored as null."""
+    body = b'{"message": "x", "source": "ha", "extra": ' + extra + b"}"
+    response = await client.post("/api/logs", data=body, headers={"Content-Type": "application/json"})
+    error = await error_of(response, 422)
+    assert error["details"][0]["field"].startswith("extra"), error
