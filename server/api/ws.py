@@ -8,6 +8,11 @@ dead peer is noticed even when nothing is published. A client whose API key is r
 or the CLI, in any process) is closed as soon as the revocation's notification arrives (the key cache's
 `on_change`), and at the latest within `ws_key_check_interval` (close code 4001).
 
+Nothing published is lost to a connected client without it knowing: when the hub's subscription
+drops (Redis restarting, a network blip), every client is closed with code 1012 ("service restart"),
+the cue to reconnect and read what it missed over REST, and no client joins until the hub has
+subscribed again (a handshake waits up to `RELAY_WAIT_SECONDS`, then is answered 503).
+
 Client → server messages: `{"type": "subscribe", "data": {"types": [...], "camera_ids": [...]}}`
 (absent or null = everything; answered with `{"type": "subscribed", "data": {...}}`) and
 `{"type": "ping"}` (answered with `{"type": "pong"}`).
@@ -63,12 +68,18 @@ class PushMessage(BaseModel):
 #: Close codes (4000-4999: application codes): the key was revoked; the client did not read fast enough.
 KEY_REVOKED = 4001
 SLOW_CONSUMER = 4008
+#: RFC 6455's "service restart": the relay lost messages; reconnect (and read what was missed).
+RELAY_LOST = 1012
+#: How long a handshake waits for the hub's subscription (at start-up, after Redis came back).
+RELAY_WAIT_SECONDS = 5.0
+#: The relay's longest pause between attempts to subscribe again.
+RELAY_RETRY_MAX_SECONDS = 5.0
 
 
 class Subscription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    types: list[str] | None = Field(None, max_length=len(MESSAGE_TYPES))
+    types: list[Literal[MESSAGE_TYPES]] | None = Field(None, max_length=len(MESSAGE_TYPES))  # type: ignore[valid-type]
     camera_ids: list[str] | None = Field(None, max_length=1000)
 
 
@@ -238,9 +249,13 @@ class Hub:
                 raise
             except Exception as err:
                 self.ready.clear()
+                with contextlib.suppress(Exception):  # before the pause: nothing may be delivered to it
+                    await pubsub.aclose()
                 _LOGGER.warning("broadcast subscription lost (%s); retrying in %.1fs", err, delay)
+                for client in list(self.clients):  # they may have missed messages: let them catch up
+                    client.drop("live updates interrupted: reconnect and read what was missed", RELAY_LOST)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, RELAY_RETRY_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -299,6 +314,11 @@ async def websocket(call: Call) -> web.WebSocketResponse:
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "bad_request", "this route only speaks WebSocket")
     hub = hub_of(request.app)
+    if not hub.ready.is_set():  # a client joining now would miss what is published until it is
+        try:
+            await asyncio.wait_for(hub.ready.wait(), RELAY_WAIT_SECONDS)
+        except TimeoutError:
+            raise ApiError(503, "unavailable", "live updates cannot be relayed now (Redis is away); try again") from None
     client = Client(ws, settings, request[AUTH].key_id)
     try:
         # Audited before the handshake: a database away is then answered 503 (the error middleware);

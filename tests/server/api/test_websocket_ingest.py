@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.api.app import create_app
 from server.api.state import ApiSettings
+from server.api.ws import HUB, RELAY_LOST
 from server.pipeline import broadcast
 from server.pipeline.streams import DETECT_STREAM
 from server.runtime import Runtime
@@ -120,6 +121,44 @@ async def test_a_batch_publication_reaches_clients_as_its_messages(runtime: Runt
         {"type": "detection.created", "data": {"id": 8, "camera_id": "porch"}},
     ]
     assert [(await detections.receive_json(timeout=5))["data"]["id"] for _ in range(2)] == [7, 8]
+
+
+async def test_a_misspelt_message_type_is_refused_not_silently_never_sent(client: TestClient) -> None:
+    """A review's finding: `types` took any string, so `alerts.created` was answered `subscribed` and
+    the client then never received an alert."""
+    ws = await client.ws_connect("/api/ws")
+    await ws.send_json({"type": "subscribe", "data": {"types": ["alerts.created"]}})
+    answer = await ws.receive_json(timeout=10)
+    await ws.close()
+    assert answer["type"] == "error" and answer["data"]["code"] == "validation_error", answer
+    assert "alert.created" in answer["data"]["message"]  # what it may be instead
+
+
+async def test_clients_are_told_to_catch_up_when_the_relay_loses_messages(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """A review's finding: when the hub's one Redis subscription dropped (Redis restarting, a network
+    blip), what was published until it subscribed again was lost, and the client's socket stayed open:
+    nothing told it to read the missed alerts over REST (its cue is a reconnect). Now every client is
+    closed with 1012 ("service restart"), and none joins until the hub has subscribed again."""
+    hub = client.server.app[HUB]
+    ws = await client.ws_connect("/api/ws")
+    await subscribe(ws, types=["event.created"])
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        pipe.publish(broadcast.CHANNEL, broadcast.encode("event.created", {"id": 1, "camera_id": "porch"}))
+        killed, receivers = await pipe.execute()
+    assert killed >= 1 and receivers == 0  # event 1 was published while nobody listened
+    closing = await ws.receive(timeout=10)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, RELAY_LOST), closing
+    assert not hub.ready.is_set()
+    # A client connecting meanwhile waits for the subscription, then gets what is published after.
+    again = await client.ws_connect("/api/ws")
+    assert hub.ready.is_set()
+    await subscribe(again, types=["event.created"])
+    await broadcast.publish(runtime.redis, "event.created", {"id": 2, "camera_id": "porch"})
+    assert (await again.receive_json(timeout=10))["data"]["id"] == 2
+    await again.close()
 
 
 async def test_ingest_raw_and_multipart_join_the_pipeline(
