@@ -123,11 +123,20 @@ class MediaResponse(web.StreamResponse):
         since = request.if_modified_since
         return since is not None and int(self._mtime) <= since.timestamp()
 
+    def _if_range_holds(self, request: web.BaseRequest) -> bool:
+        """Whether the client's copy, named by `If-Range`, is this file (RFC 9110 13.1.5): an entity tag
+        must be this strong one, a date must not be older than the file; no `If-Range`: it holds."""
+        validator = request.headers.get(hdrs.IF_RANGE, "").strip()
+        if validator.startswith(('"', 'W/"')):
+            return validator == f'"{self._etag}"'  # a weak tag never matches for a range
+        if_range = request.if_range
+        return if_range is None or self._mtime <= if_range.timestamp()
+
     def _range(self, request: web.BaseRequest) -> tuple[int, int] | None:
         """(start, length) of the requested range; None for the whole file; ValueError if unsatisfiable."""
         if hdrs.RANGE not in request.headers:
             return None
-        if (if_range := request.if_range) is not None and self._mtime > if_range.timestamp():
+        if not self._if_range_holds(request):
             return None  # the client's copy is stale: the whole file
         wanted = request.http_range  # ValueError for a malformed or multi-part range
         start, stop = wanted.start or 0, wanted.stop

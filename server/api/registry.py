@@ -117,6 +117,10 @@ def register(app: web.Application, tables: Iterable[Routes]) -> list[Endpoint]:
     endpoints: list[Endpoint] = []
     for table in tables:
         for endpoint in table.endpoints:
-            app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint), name=endpoint.operation_id)
+            handler, name = _wrap(endpoint), endpoint.operation_id
+            if endpoint.method == "GET":  # HEAD too (players probe a clip's size), on the same resource:
+                app.router.add_get(endpoint.path, handler, name=name, allow_head=True)  # the same auth
+            else:
+                app.router.add_route(endpoint.method, endpoint.path, handler, name=name)
             endpoints.append(endpoint)
     return endpoints
