@@ -125,9 +125,11 @@ class SearchHit(EventOut):
 #: for first (the recent events that match), most relevant first.
 SEARCH_WINDOW = 200
 
-#: Search cursors: the window (the older-than bound of its newest match; none for the first) and the
-#: last hit returned within it (its rank and id; none when the next page starts a window).
-_SEARCH_CURSOR = Keyset("search", (), (datetime | None, int | None, float | None, int | None))
+#: Search cursors: the window (the older-than bound of its newest match; none for the first), the
+#: last hit returned within it (its rank and id; none when the next page starts a window), and the
+#: newest event id when the first page was read: events stored while a client pages are left out,
+#: or a newer match would push one already returned into the next window, to be returned again.
+_SEARCH_CURSOR = Keyset("search", (), (datetime | None, int | None, float | None, int | None, int))
 
 
 @routes.get(
@@ -146,17 +148,21 @@ async def search_events(call: Call) -> dict[str, Any]:
     matches = filtered(select(Event.id, Event.started_at, rank), q).where(Event.search_vector.op("@@")(tsquery))
     start: tuple[Any, Any] = (None, None)
     start_after: tuple[float, int] | None = None
+    newest_id: int | None = None
     if q.cursor:
-        started_at, event_id, last_rank, last_id = _SEARCH_CURSOR.decode(q.cursor)
+        started_at, event_id, last_rank, last_id, newest_id = _SEARCH_CURSOR.decode(q.cursor)
         start = (started_at, event_id)
         start_after = (last_rank, last_id) if last_rank is not None and last_id is not None else None
 
     async def search(connection: AsyncConnection) -> dict[str, Any]:
         window, after = start, start_after  # from the cursor again if `read` retries on a fresh connection
+        ceiling = newest_id
+        if ceiling is None:
+            ceiling = await connection.scalar(select(func.coalesce(func.max(Event.id), 0)))
         hits: list[Any] = []
         next_cursor = None
         while True:
-            statement = matches
+            statement = matches.where(Event.id <= ceiling)
             if window[0] is not None:
                 statement = statement.where(tuple_(Event.started_at, Event.id) < tuple_(*window))
             statement = statement.order_by(Event.started_at.desc(), Event.id.desc()).limit(SEARCH_WINDOW)
@@ -167,13 +173,13 @@ async def search_events(call: Call) -> dict[str, Any]:
             wanted = q.limit - len(hits)
             hits += ranked[:wanted]
             if len(ranked) > wanted:
-                next_cursor = _SEARCH_CURSOR.encode([*window, hits[-1].rank, hits[-1].id])
+                next_cursor = _SEARCH_CURSOR.encode([*window, hits[-1].rank, hits[-1].id, ceiling])
                 break
             if len(candidates) < SEARCH_WINDOW:
                 break
             window, after = (candidates[-1].started_at, candidates[-1].id), None
             if len(hits) == q.limit:
-                next_cursor = _SEARCH_CURSOR.encode([*window, None, None])
+                next_cursor = _SEARCH_CURSOR.encode([*window, None, None, ceiling])
                 break
         events = {}
         if hits:
