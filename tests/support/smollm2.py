@@ -42,6 +42,7 @@ class Recorded:
     def __init__(self, backend: LlamaCppAnalyzer) -> None:
         self.backend = backend
         self.name = backend.name
+        self.concurrency = backend.concurrency
         self.last: RiskAssessment | None = None
 
     async def assess(self, ctx: BatchContext) -> RiskAssessment:
