@@ -311,7 +311,14 @@ class AlertRuleSubentryFlow(HSISubentryFlow):
             elif webhook_secret_missing(user_input, current):
                 errors["webhook_secret"] = "secret_required"
             else:
-                body = rule_body_from_form(user_input, self.hass.config.time_zone)
+                # An empty zone: Home Assistant's for a new rule; the rule's own when editing one
+                # (a default rule's is none, "the home's": the form shows no zone to keep).
+                zone = (
+                    self.hass.config.time_zone
+                    if current is None
+                    else (current.get("schedule") or {}).get("timezone")
+                )
+                body = rule_body_from_form(user_input, zone)
                 try:
                     if current is None:
                         rule = await coordinator.client.create_rule(body)

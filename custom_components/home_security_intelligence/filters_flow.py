@@ -20,6 +20,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import HSIError
+from .const import SUBENTRY_OBJECT_FILTERS
 from .subentry_flow import HSISubentryFlow
 from .filters_data import filters_body, filters_form_values
 
@@ -48,9 +49,17 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
             return self.async_abort(reason="entry_not_loaded")
         if camera_id is None and not coordinator.data.cameras:
             return self.async_abort(reason="no_cameras")
+        # One subentry per camera: a camera that has one is not offered (writing its filters first and
+        # being refused the subentry after would leave the existing one saying something else).
+        taken = self._taken()
+        options = [o for o in self._camera_options(coordinator) if o["value"] not in taken]
+        if camera_id is None and not options:
+            return self.async_abort(reason="every_camera_filtered")
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"message": ""}
-        if user_input is not None:
+        if user_input is not None and camera_id is None and user_input["camera_id"] in taken:
+            errors["camera_id"] = "camera_filtered"
+        elif user_input is not None:
             target = camera_id or str(user_input["camera_id"])
             try:
                 body = filters_body(user_input)
@@ -80,7 +89,7 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
         fields: dict[Any, Any] = {}
         if camera_id is None:
             fields[vol.Required("camera_id")] = SelectSelector(
-                SelectSelectorConfig(options=self._camera_options(coordinator))
+                SelectSelectorConfig(options=options)
             )
         fields[vol.Optional("classes")] = TextSelector(TextSelectorConfig(multiline=True))
         fields[vol.Optional("masks")] = TextSelector(TextSelectorConfig(multiline=True))
@@ -90,3 +99,11 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _taken(self) -> set[str]:
+        """The cameras that have a filters subentry already (its unique id is the camera id)."""
+        return {
+            str(subentry.unique_id)
+            for subentry in self._get_entry().subentries.values()
+            if subentry.subentry_type == SUBENTRY_OBJECT_FILTERS
+        }

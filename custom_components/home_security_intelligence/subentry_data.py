@@ -88,10 +88,11 @@ def webhook_secret_missing(
 
 
 def rule_body_from_form(
-    user_input: Mapping[str, Any], default_timezone: str | None = None
+    user_input: Mapping[str, Any], default_timezone: str | None
 ) -> dict[str, Any]:
     """Server rule body of the rule form's input (schedule nested, empties as null); a severity
-    "from the event's risk" is no severity of the rule's own."""
+    "from the event's risk" is no severity of the rule's own, and a schedule without a time zone gets
+    `default_timezone` (None: the home's, the server's `HSI_TIMEZONE`)."""
     severity = user_input.get("severity", SEVERITY_FROM_RISK)
     body: dict[str, Any] = {
         "name": user_input["name"],

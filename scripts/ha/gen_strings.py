@@ -58,7 +58,7 @@ RULE_DESC = {
     "days": "Active on these days only. Empty: every day.",
     "start_time": "Active from this time (needs an end time; may wrap past midnight).",
     "end_time": "Active until this time.",
-    "timezone": "Time zone of the schedule, for example Europe/Berlin.",
+    "timezone": "Time zone of the schedule, for example Europe/Berlin (empty: Home Assistant's for a new rule, the rule's own when editing one).",
     "cooldown_seconds": "Do not raise the same alert again within this many seconds.",
     "channels": "Where the server delivers alerts. Home Assistant (this integration) always receives them; a webhook also gets each alert as a signed POST.",
     "webhook_url": "Where the webhook channel POSTs each alert (http:// or https://).",
@@ -211,6 +211,7 @@ STRINGS: dict[str, object] = {
                 for step in ("user", "reconfigure")
             },
             "error": {
+                "camera_filtered": "This camera has its filters already: change them in its own entry.",
                 "cannot_connect": "Could not reach the server.",
                 "invalid_filters": "A line could not be read.",
                 "invalid_value": "The server refused this value.",
@@ -218,6 +219,7 @@ STRINGS: dict[str, object] = {
             },
             "abort": {
                 "entry_not_loaded": "The server is not connected; try again when it is.",
+                "every_camera_filtered": "Every camera has its filters already: change them in the camera's own entry.",
                 "no_cameras": "The server has no cameras yet.",
                 "reconfigure_successful": "The filters were updated.",
             },

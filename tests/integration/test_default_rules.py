@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from .conftest import state, wait_for
 from .hsi_server import HSIServer, eventually
+from .test_subentries import _reconfigure, _suggested
 
 DEFAULT_RULES = ["High risk", "Person at night"]
 
@@ -112,3 +113,29 @@ async def test_default_rules_are_switched_edited_and_deleted_in_home_assistant_f
     await loaded_entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
     assert sorted(s.title for s in loaded_entry.subentries.values()) == ["High risk"]
+
+
+async def test_editing_a_default_rule_keeps_its_schedule_in_the_homes_time_zone(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
+) -> None:
+    """A review's finding: a default rule's schedule has no time zone of its own (night where the
+    home is: `HSI_TIMEZONE`); editing anything else of it (the cooldown) pinned it to Home Assistant's
+    zone, which the form never showed. An empty zone now means the home's, for any rule."""
+    assert hass.config.time_zone != HOME_ZONE
+    (night,) = [s for s in loaded_entry.subentries.values()
+                if s.subentry_type == SUBENTRY_ALERT_RULE and s.title == "Person at night"]
+    before = await hsi_server.request("GET", f"/api/alert-rules/{night.unique_id}", expect=200)
+    assert not before["schedule"].get("timezone")
+
+    result = await _reconfigure(hass, loaded_entry, night)
+    form = _suggested(result)
+    assert "timezone" not in form
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**form, "cooldown_seconds": 60}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful", result.get("errors")
+    after = await hsi_server.request("GET", f"/api/alert-rules/{night.unique_id}", expect=200)
+    assert after["cooldown_seconds"] == 60
+    assert after["schedule"] == before["schedule"]  # HA's zone before the change
+

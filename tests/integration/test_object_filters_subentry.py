@@ -123,3 +123,42 @@ async def test_filters_flow_without_cameras(hass: HomeAssistant, load_entry: Loa
     entry = await load_entry()
     result = await _start(hass, entry, "object_filters")
     assert result["type"] is FlowResultType.ABORT and result["reason"] == "no_cameras"
+
+
+async def test_a_camera_with_filters_is_not_offered_again(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A review's finding: the form offered a camera that had its filters subentry already, wrote the
+    new filters to the server, and only then Home Assistant refused the subentry (same unique id,
+    raised as an error in HA 2025.4): the camera's filters were replaced behind the existing subentry.
+    Now the camera is not offered (a form answered for it anyway gets a field error, nothing written),
+    and with every camera filtered the flow ends at once, saying so."""
+    await _with_camera(hsi_server)
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Garage"}, expect=201)
+    entry = await load_entry()
+    result = await _start(hass, entry, "object_filters")
+    stale = await _start(hass, entry, "object_filters")  # a second form, opened before the first ends
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"camera_id": "front_door", "classes": "person: min_score=0.6"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    stored = await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200)
+
+    result = await hass.config_entries.subentries.async_configure(
+        stale["flow_id"], {"camera_id": "front_door", "classes": "dog: min_area=0.2"}
+    )
+    assert result["errors"] == {"camera_id": "camera_filtered"}
+    assert await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200) == stored
+    (subentry,) = _subentries(entry, "object_filters")
+    assert subentry.data["classes"] == stored["classes"]
+    offered = [o["value"] for o in result["data_schema"].schema["camera_id"].config["options"]]
+    assert offered == ["garage"]
+
+    result = await hass.config_entries.subentries.async_configure(
+        stale["flow_id"], {"camera_id": "garage", "classes": "dog: min_area=0.2"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await _start(hass, entry, "object_filters")
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "every_camera_filtered")
