@@ -9,6 +9,7 @@ so they are checked and audited the same way wherever they come from.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -123,16 +124,25 @@ def _card_zone(zone: Zone, subentry_ids: dict[str, str]) -> dict[str, Any]:
 async def ws_overview(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Every loaded server: its cameras (with their latest images), zones and open alerts."""
+    """Every loaded server: its cameras (with their latest images), zones and open alerts.
+
+    A server that does not answer is listed with what Home Assistant knows of it and no alerts,
+    `error` saying why: one server down must not blank the card for the others."""
     servers = []
-    for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+    entries = hass.config_entries.async_loaded_entries(DOMAIN)
+    answers = await asyncio.gather(
+        *(cast(HSICoordinator, entry.runtime_data).client.open_alerts() for entry in entries),
+        return_exceptions=True,
+    )
+    for entry, answer in zip(entries, answers, strict=True):
         coordinator = cast(HSICoordinator, entry.runtime_data)
         sign = _signer(hass, entry.entry_id, connection)
-        try:
-            alerts = [card_alert(alert, sign) for alert in await coordinator.client.open_alerts()]
-        except HSIError as err:
-            connection.send_error(msg["id"], ERR_CANNOT_CONNECT, str(err))
-            return
+        if isinstance(answer, HSIError):
+            alerts, error = [], str(answer)
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            alerts, error = [card_alert(alert, sign) for alert in answer], None
         subentry_ids = {
             str(sub.unique_id): sub.subentry_id
             for sub in entry.subentries.values()
@@ -164,6 +174,7 @@ async def ws_overview(
                     _card_zone(zone, subentry_ids) for zone in coordinator.data.zones.values()
                 ],
                 "alerts": alerts,
+                "error": error,
             }
         )
     connection.send_result(

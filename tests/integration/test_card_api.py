@@ -5,6 +5,7 @@ over HTTP, and the bundle the integration serves."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from homeassistant.auth.const import GROUP_ID_ADMIN, GROUP_ID_USER
@@ -115,7 +116,8 @@ async def test_card_commands_for_a_non_admin_user(
 async def test_card_command_errors(
     hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry, hass_ws_client: Any
 ) -> None:
-    """Unknown servers and events are `not_found`; a stopped server is `cannot_connect`."""
+    """Unknown servers and events are `not_found`; a stopped server is `cannot_connect` (the overview
+    lists it with the reason instead)."""
     client = await hass_ws_client(hass)
     unknown_entry = await command(client, {"type": f"{DOMAIN}/events", "entry_id": "nope"})
     assert unknown_entry["error"]["code"] == "not_found"
@@ -129,8 +131,11 @@ async def test_card_command_errors(
     assert missing["error"]["code"] == "not_found"
 
     await hsi_server.stop()
+    # The overview lists a server that does not answer with what HA knows of it, saying why.
+    overview = await command(client, {"type": f"{DOMAIN}/overview"})
+    (server,) = overview["result"]["servers"]
+    assert server["alerts"] == [] and server["error"]
     for message in (
-        {"type": f"{DOMAIN}/overview"},
         {"type": f"{DOMAIN}/events", "entry_id": loaded_entry.entry_id},
         {"type": f"{DOMAIN}/event", "entry_id": loaded_entry.entry_id, "event_id": 1},
     ):
@@ -251,3 +256,41 @@ async def test_card_loads_on_every_dashboard(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, DOMAIN, {})
     digest = hashlib.sha256(CARD_FILE.read_bytes()).hexdigest()[:12]
     assert f"{CARD_URL}?v={digest}" in hass.data[DATA_EXTRA_MODULE_URL].urls
+
+
+async def test_one_server_down_leaves_the_others_on_the_card(
+    hass: HomeAssistant,
+    hsi_server: HSIServer,
+    loaded_entry: MockConfigEntry,
+    server_template: tuple[Path, str],
+    tmp_path: Path,
+    hass_ws_client: Any,
+) -> None:
+    """A review's finding: `overview` read every server's open alerts and failed as a whole when one
+    did not answer, so a card showed nothing but an error while another server was down. Now the
+    server that does not answer is listed with what Home Assistant knows of it and why it has no
+    alerts; the others are listed as ever."""
+    template, api_key = server_template
+    other = HSIServer(tmp_path / "second", template, api_key)
+    await other.start()
+    second = MockConfigEntry(
+        domain=DOMAIN, title="Garden shed", unique_id=other.instance_id, data=other.entry_data
+    )
+    second.add_to_hass(hass)
+    try:
+        assert await hass.config_entries.async_setup(second.entry_id)
+        await wait_for(lambda: second.runtime_data.push.connected)
+        client = await hass_ws_client(hass, await access_token(hass, admin=False))
+        await other.stop()  # the shed's server is down; the house's answers as ever
+        await wait_for(lambda: not second.runtime_data.push.connected, 30)
+        overview = await command(client, {"type": f"{DOMAIN}/overview"})
+        assert overview["success"], overview.get("error")
+        servers = {server["entry_id"]: server for server in overview["result"]["servers"]}
+        assert servers[loaded_entry.entry_id]["error"] is None
+        assert servers[second.entry_id]["alerts"] == []
+        assert servers[second.entry_id]["error"]  # why (the connection refused)
+    finally:
+        if second.state.recoverable:
+            await hass.config_entries.async_unload(second.entry_id)
+        await other.stop()
+
