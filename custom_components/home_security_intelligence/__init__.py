@@ -28,6 +28,7 @@ from .coordinator import HSIConfigEntry, HSICoordinator
 from .devices import async_remove_stale_devices, may_remove_device
 from .entity import hub_device_info
 from .llm_api import async_register_llm_api
+from .notification_actions import async_setup_notification_actions
 from .server_issues import async_remove_server_issues
 from .services import async_setup_services
 from .subentries import async_sync_subentries, async_update_listener
@@ -48,9 +49,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register, once whatever the number of servers: the actions, the media proxy, the card and
-    its WebSocket commands, and the Assist API."""
+    """Register, once whatever the number of servers: the actions, the notification buttons, the
+    media proxy, the card and its WebSocket commands, and the Assist API."""
     async_setup_services(hass)
+    async_setup_notification_actions(hass)
     hass.http.register_view(HSIMediaProxyView())
     async_setup_websocket_api(hass)
     await async_register_card(hass)

@@ -29,6 +29,7 @@ ALERT_ATTRIBUTES = (
     "object_types",
     "thumbnail_path",
     "refined",
+    "initial_severity",
 )
 
 

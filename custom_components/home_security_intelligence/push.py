@@ -4,9 +4,10 @@ The server pushes its changes over ``/api/ws`` (cameras, events, alerts, detecti
 ``system.status`` whenever the stats or the health summary change). One task per config entry keeps
 the socket open, reconnecting with backoff; after each reconnect the coordinator reads everything
 over REST to catch up, and the alerts raised meanwhile are fired as if they had been pushed (an
-alert must reach the phone even when it came while Home Assistant was not listening). Each message is checked for the fields it is applied with, then becomes a
-new ``HSIData`` (and, for events and alerts, a bus event). A malformed message is logged and
-skipped: one bad message must not end the channel.
+alert must reach the phone even when it came while Home Assistant was not listening). Each
+message is checked for the fields it is applied with, then becomes a new ``HSIData`` (and, for
+events and alerts, a bus event). A malformed message is logged and skipped: one bad message must
+not end the channel.
 """
 
 from __future__ import annotations
@@ -63,8 +64,6 @@ class PushTarget(Protocol):
     def async_set_updated_data(self, data: HSIData) -> None: ...
     def media_path(self, server_path: str | None) -> str | None: ...
 
-#: Alerts whose refinement was already announced (a bounded memory: refinements come within minutes).
-REFINED_ALERTS_REMEMBERED = 1000
 #: Alerts fired, remembered so that one both pushed and found by a reconnect's catch-up fires once.
 FIRED_ALERTS_REMEMBERED = 1000
 #: The most alerts raised while the socket was down that a reconnect fires (the newest).
@@ -106,7 +105,6 @@ class PushChannel:
         self.coordinator = coordinator
         self.connected = False
         self._lost_logged = False
-        self._refined_alerts: OrderedDict[str, None] = OrderedDict()
         self._fired_alerts: OrderedDict[str, None] = OrderedDict()
         #: When the newest alert this channel knows of was raised (None before the first connection).
         self._alerts_since: str | None = None
@@ -279,18 +277,14 @@ class PushChannel:
         alert = cast(Alert, data)
         metadata = alert.get("metadata") or {}
         camera_id = metadata.get("camera_id")
-        # The server alerts first with the rules scorer's assessment and updates the alert once the LLM
-        # has answered, keeping the first figures under `metadata.initial`: the first update that
-        # carries them is the refinement (later ones are status changes).
         alert_id = str(alert.get("id"))
         if action == "created":
             if alert_id in self._fired_alerts:
                 return  # pushed, and found again by a reconnect's catch-up (or the other way round)
             _remember(self._fired_alerts, alert_id, FIRED_ALERTS_REMEMBERED)
             self._note_raised(alert.get("created_at"))
-        if action == "updated" and "initial" in metadata and alert_id not in self._refined_alerts:
+        if action == "updated" and _is_refinement(alert, metadata):
             action = "refined"
-            _remember(self._refined_alerts, alert_id, REFINED_ALERTS_REMEMBERED)
         payload: dict[str, Any] = {
             **alert,
             "action": action,
@@ -303,6 +297,9 @@ class PushChannel:
             # The severity is the rule's own, or the event's risk level (`severity_source` says which).
             "risk_level": metadata.get("risk_level"),
             "severity_source": metadata.get("severity_source"),
+            # The severity the alert was first raised with (a refinement may change one taken from
+            # the risk): whether its first notification passed the blueprint's minimum.
+            "initial_severity": _initial_severity(alert, metadata),
             "object_types": list(metadata.get("object_types") or []),
             "thumbnail_path": coordinator.media_path(metadata.get("thumbnail_url")),
         }
@@ -350,4 +347,24 @@ def _remember(memory: OrderedDict[str, None], key: str, size: int) -> None:
     memory[key] = None
     while len(memory) > size:
         memory.popitem(last=False)
+
+
+def _is_refinement(alert: Alert, metadata: dict[str, Any]) -> bool:
+    """Whether an `alert.updated` is the refinement: the server alerts first with the rules scorer's
+    assessment and updates the alert once the LLM has answered, marking that update
+    (`metadata.refined_at` is its `updated_at`); later updates are changes of status. Read from the
+    message alone, so a reload or a restart of Home Assistant cannot take one for the other."""
+    refined_at = metadata.get("refined_at")
+    return isinstance(refined_at, str) and dt_util.parse_datetime(refined_at) == dt_util.parse_datetime(
+        str(alert.get("updated_at"))
+    )
+
+
+def _initial_severity(alert: Alert, metadata: dict[str, Any]) -> Any:
+    """The severity the alert had before its refinement: the first risk level when the severity
+    follows the risk (`severity_source` "risk"), else the rule's own, which a refinement keeps."""
+    initial = metadata.get("initial")
+    if metadata.get("severity_source") == "risk" and isinstance(initial, dict):
+        return initial.get("risk_level") or alert.get("severity")
+    return alert.get("severity")
 

@@ -156,8 +156,10 @@ class AlertEngine:
     async def refine(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
         """The event's assessment was refined (the LLM's, after the rules scorer's first one): update the
         alerts it already raised — new score, level and summary, the first figures kept under
-        `metadata.initial`, a severity taken from the risk follows it — and raise the alerts the refined
-        score now calls for (a rule on risk the first score did not reach). Returns the new alerts."""
+        `metadata.initial`, a severity taken from the risk follows it, `metadata.refined_at` equal to
+        the update's `updated_at` (so a client tells this update from a later change of status) — and
+        raise the alerts the refined score now calls for (a rule on risk the first score did not reach).
+        Returns the new alerts."""
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             alerts = list(
@@ -173,6 +175,7 @@ class AlertEngine:
                     "risk_score": event.risk_score,
                     "risk_level": event.risk_level,
                     "analysis_backend": event.analysis_backend,
+                    "refined_at": now.isoformat(),
                 }
                 if metadata.get("severity_source") == "risk":
                     alert.severity = alert_severity(None, event.risk_score).severity

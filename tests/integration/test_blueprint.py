@@ -1,12 +1,8 @@
 """The notification blueprint: a valid HA blueprint that notifies, filters, cools down, and acts.
 
 Alerts come from a real server (one rule whose severity the test sets, a photo of people per
-alert); only the phone is a stand-in (`async_mock_service` for its notify action).
-
-While a notified alert waits for its buttons (the blueprint's `wait_for_trigger`, 30 min by
-default), the automation run is a pending task: `hass.async_block_till_done()` would wait for it
-(which is why this test used to hang). The tests wait for states and calls instead, and call
-`async_block_till_done` only while no run is waiting.
+alert); only the phone is a stand-in (`async_mock_service` for its notify action). The buttons are
+answered by the integration (`notification_actions`), not by a run waiting for the tap.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 import shutil
 from typing import Any
+import uuid
 
 import pytest
 
@@ -47,12 +44,12 @@ def test_blueprint_is_valid() -> None:
     )
     assert blueprint.domain == "automation"
     assert set(blueprint.inputs) == {
-        "alert_entities", "notify_device", "min_severity", "cooldown", "critical_alerts", "action_timeout",
+        "alert_entities", "notify_device", "min_severity", "cooldown", "critical_alerts",
     }
 
 
 async def settle(hass: HomeAssistant) -> None:
-    """Let HA finish its work; fails (instead of hanging) if a run waits for buttons, i.e. notified."""
+    """Let HA finish its work (fails instead of hanging if something never ends)."""
     async with asyncio.timeout(30):
         await hass.async_block_till_done()
 
@@ -139,7 +136,6 @@ async def scene(
     built = Scene(hass, hsi_server, notifications)
     built.rule = rule
     yield built
-    # Turning the automation off stops runs still waiting for a button (else unloading would wait).
     await hass.services.async_call(automation.DOMAIN, "turn_off", {"entity_id": "all"}, blocking=True)
 
 
@@ -194,7 +190,7 @@ async def test_blueprint_notifies_and_buttons_act(
     await wait_for(lambda: len(scene.notifications) == 2)
     assert scene.notifications[1].data["title"] == "Garage: Critical alert"
     await scene.press("HSI_DISMISS", second, "dismissed")
-    await settle(hass)  # both runs are finished: nothing waits any more
+    await settle(hass)
     assert len(scene.notifications) == 2
 
 
@@ -211,7 +207,7 @@ async def test_blueprint_filters_severity_and_cools_down(hass: HomeAssistant, sc
     assert sent["title"] == "Front Door: High alert"
     assert sent["data"]["push"] == {"interruption-level": "time-sensitive"}
     assert sent["data"]["channel"] == DOMAIN
-    await scene.press("HSI_ACK", high, "acknowledged")  # ends that run
+    await scene.press("HSI_ACK", high, "acknowledged")
 
     await scene.alert("high", "Garage")
     await settle(hass)
@@ -226,7 +222,8 @@ async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
     hass: HomeAssistant, scene: Scene
 ) -> None:
     """Notify first, enrich after: the alert's notification goes out at once; when the server refines
-    the alert with the LLM's text (`alert.updated` keeping the first figures under `initial`), the same
+    the alert with the LLM's text (`alert.updated` keeping the first figures under `initial`, marked
+    by `refined_at`), the same
     notification (same tag) is replaced quietly — even inside the cooldown — with no second set of
     buttons. A status change later does not notify again."""
     alert = await scene.alert("high")
@@ -243,9 +240,13 @@ async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
         "risk_score": 72,
         "risk_level": "high",
         "analysis_backend": "llama_cpp",
+        "refined_at": "2026-01-06T03:00:05+00:00",
     }
     # The message the server publishes when the LLM's assessment arrives (server/alerts/engine.py refine).
-    entry.runtime_data.push.async_handle_message("alert.updated", {**alert, "status": "delivered", "metadata": refined_metadata})
+    entry.runtime_data.push.async_handle_message(
+        "alert.updated",
+        {**alert, "status": "delivered", "updated_at": "2026-01-06T03:00:05Z", "metadata": refined_metadata},
+    )
     await wait_for(lambda: len(scene.notifications) == 2)
     replaced = scene.notifications[1].data
     assert replaced["data"]["tag"] == first["data"]["tag"] == f"hsi-{alert['id']}"
@@ -254,7 +255,80 @@ async def test_blueprint_replaces_the_notification_when_the_ai_text_arrives(
     assert replaced["data"]["push"] == {"interruption-level": "passive"}
 
     # Later updates of the same alert (a status change) are not a refinement: no third notification.
-    entry.runtime_data.push.async_handle_message("alert.updated", {**alert, "status": "acknowledged", "metadata": refined_metadata})
-    await scene.press("HSI_ACK", alert, "acknowledged")  # ends the first run, which waited for buttons
+    entry.runtime_data.push.async_handle_message(
+        "alert.updated",
+        {**alert, "status": "acknowledged", "updated_at": "2026-01-06T03:01:00Z", "metadata": refined_metadata},
+    )
+    await scene.press("HSI_ACK", alert, "acknowledged")  # the replaced notification's buttons work too
     await settle(hass)
     assert len(scene.notifications) == 2
+
+
+def _alert_message(alert_id: str, severity: str, **metadata: Any) -> dict[str, Any]:
+    """An `alert.created` as the server publishes it (server/alerts/engine.py `_raise`)."""
+    return {
+        "id": alert_id, "event_id": 1000, "rule_id": None, "severity": severity, "status": "pending",
+        "created_at": "2026-12-05T02:00:00Z", "updated_at": "2026-12-05T02:00:00Z", "delivered_at": None,
+        "channels": ["ha"], "dedup_key": None,
+        "metadata": {"camera_id": "front_door", "summary": "Person at the door", "risk_score": 90,
+                     "risk_level": severity, "severity_source": "risk", "object_types": ["person"],
+                     "thumbnail_url": None, **metadata},
+    }
+
+
+async def test_every_alert_of_a_burst_is_notified(hass: HomeAssistant, scene: Scene) -> None:
+    """A review's finding: each notified alert kept its run waiting up to 30 minutes for a button, and
+    the blueprint allows 20 runs at once, so the 21st alert in that time was not notified at all,
+    critical ones included. The runs now end once the notification is sent."""
+    push = hass.config_entries.async_loaded_entries(DOMAIN)[0].runtime_data.push
+    for n in range(25):
+        push.async_handle_message("alert.created", _alert_message(str(uuid.uuid4()), "critical"))
+        await wait_for(lambda n=n: len(scene.notifications) == n + 1, 10)
+    await settle(hass)
+    assert len({call.data["data"]["tag"] for call in scene.notifications}) == 25
+
+
+async def test_an_alert_the_ai_raises_past_the_minimum_is_notified_as_new(
+    hass: HomeAssistant, scene: Scene
+) -> None:
+    """A review's finding: a refinement was always sent as the quiet replacement of a notification,
+    also when the first one never went out (its severity, from the rules scorer's risk, was below the
+    minimum): the user heard of a critical alert by a silent push whose buttons did nothing. It is
+    now a new notification that sounds, and its buttons act."""
+    await scene.server.request(
+        "PATCH", f"/api/alert-rules/{scene.rule['id']}", json_body={"severity": None}, expect=200
+    )
+    before = {a["id"] for a in await scene.server.items("/api/alerts?limit=100")}
+    await scene.server.upload_and_wait("Front Door", "front_door")
+
+    async def new_alert() -> dict[str, Any] | None:
+        fresh = [a for a in await scene.server.items("/api/alerts?limit=100") if a["id"] not in before]
+        return fresh[0] if fresh else None
+
+    alert = await eventually(new_alert, 30, "an alert with the severity of the risk")
+    assert alert["severity"] in ("low", "medium") and alert["metadata"]["severity_source"] == "risk"
+    await wait_for(lambda: hass.states.get("event.front_door_alert").attributes.get("alert_id") == alert["id"])
+    await settle(hass)
+    assert scene.notifications == []  # below the minimum (high)
+
+    metadata = alert["metadata"]
+    refined = {
+        **alert,
+        "severity": "critical",
+        "updated_at": "2026-12-05T02:00:09Z",
+        "metadata": {
+            **metadata,
+            "initial": {key: metadata[key] for key in ("risk_score", "risk_level", "summary")},
+            "summary": "A man in a dark coat tries the handle of the front door.",
+            "risk_score": 93,
+            "risk_level": "critical",
+            "refined_at": "2026-12-05T02:00:09+00:00",
+        },
+    }
+    hass.config_entries.async_loaded_entries(DOMAIN)[0].runtime_data.push.async_handle_message(
+        "alert.updated", refined
+    )
+    await wait_for(lambda: len(scene.notifications) == 1)
+    sent = scene.notifications[0].data["data"]
+    assert sent["alert_once"] is False and sent["push"]["interruption-level"] == "critical"
+    await scene.press("HSI_ACK", alert, "acknowledged")

@@ -367,6 +367,8 @@ async def test_a_refined_event_updates_its_alerts_and_raises_what_only_the_refin
     assert meta["initial"] == {"risk_score": 35, "risk_level": "medium", "summary": "Person at the front door at night"}
     assert (meta["risk_score"], meta["risk_level"], meta["summary"]) == (72, "high", "A stranger tried the door handle.")
     assert meta["analysis_backend"] == "llama_cpp" and str(updated.severity) == "high"  # follows the risk
+    # The refinement's own update is marked, so a client tells it from a later change of status.
+    assert datetime.fromisoformat(meta["refined_at"]) == updated.updated_at
     messages = await _messages(subscriber, 6)
     kinds = [m["type"] for m in messages]
     assert kinds[0] == "alert.updated" and messages[0]["data"]["metadata"]["initial"]["risk_score"] == 35
