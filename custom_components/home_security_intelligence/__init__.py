@@ -25,13 +25,19 @@ from .const import (
 )
 from .card import async_register_card
 from .coordinator import HSIConfigEntry, HSICoordinator
-from .devices import async_remove_stale_devices, may_remove_device
+from .devices import async_sync_devices, may_remove_device
 from .entity import hub_device_info
 from .llm_api import async_register_llm_api
 from .notification_actions import async_setup_notification_actions
 from .server_issues import async_remove_server_issues
 from .services import async_setup_services
-from .subentries import async_sync_subentries, async_update_listener
+from .subentries import (
+    async_delete_removed_while_unloaded,
+    async_remember_subentries,
+    async_remove_stored_subentries,
+    async_sync_subentries,
+    async_update_listener,
+)
 from .views import HSIMediaProxyView
 from .websocket_api import async_setup_websocket_api
 
@@ -76,15 +82,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(coordinator)
     )
+    await async_delete_removed_while_unloaded(hass, entry, coordinator)
     async_sync_subentries(hass, entry, coordinator)
-    coordinator.known_subentries = dict(entry.subentries)
-    async_remove_stale_devices(hass, entry, coordinator)
+    await async_remember_subentries(hass, entry, coordinator)
+    async_sync_devices(hass, entry, coordinator)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(async_update_listener))
     entry.async_on_unload(
         coordinator.async_add_listener(
-            lambda: async_remove_stale_devices(hass, entry, coordinator)
+            lambda: async_sync_devices(hass, entry, coordinator)
         )
     )
     entry.async_on_unload(
@@ -118,10 +125,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
-    """Drop the entry's repair issues when the user removes the server."""
+    """Drop the entry's repair issues and stored subentries when the user removes the server."""
     async_remove_server_issues(hass, entry.entry_id)
     async_remove_camera_issues(hass, entry.entry_id)
     async_remove_dead_letter_issue(hass, entry.entry_id)
+    await async_remove_stored_subentries(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

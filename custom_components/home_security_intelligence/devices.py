@@ -1,4 +1,5 @@
-"""The device registry side of a server: its camera devices follow the server's camera list.
+"""The device registry side of a server: the hub follows the server's version, its camera devices
+the server's camera list.
 
 A camera the server no longer lists loses its device (and so its entities); the user may delete
 a camera device only once the server no longer has the camera, and never the hub.
@@ -15,12 +16,17 @@ from .helpers import camera_identifier, camera_of_identifier, hub_identifier
 
 
 @callback
-def async_remove_stale_devices(
+def async_sync_devices(
     hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
 ) -> None:
-    """Remove camera devices (and so their entities) the server no longer lists."""
+    """Show the server's version on the hub (an upgrade is pushed); remove camera devices (and so
+    their entities) the server no longer lists."""
     registry = dr.async_get(hass)
     instance_id = coordinator.instance_id
+    version = coordinator.data.health.get("version")
+    hub = registry.async_get_device(identifiers={hub_identifier(instance_id)})
+    if hub is not None and version and hub.sw_version != version:
+        registry.async_update_device(hub.id, sw_version=version)
     wanted = {camera_identifier(instance_id, camera_id) for camera_id in coordinator.data.cameras}
     wanted.add(hub_identifier(instance_id))
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):

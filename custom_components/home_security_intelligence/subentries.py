@@ -3,7 +3,11 @@
 Every successful refresh imports new rules and zones, writes changed ones into their subentry and
 removes the subentries of deleted ones; a subentry the user removes deletes its server object.
 ``coordinator.known_subentries`` holds the subentries as the update listener last saw them: the
-difference with the entry's current ones is what the user removed.
+difference with the entry's current ones is what the user removed. They are also kept on disk
+(a `Store` per entry), because a subentry can be removed while its entry is not loaded (Home
+Assistant started while the server was down): no listener sees that, so the next setup compares the
+entry's subentries with the stored ones and deletes those objects on the server first, instead of
+importing them again.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
 
-from .api import HSIError
-from .const import LOGGER, SUBENTRY_ALERT_RULE, SUBENTRY_OBJECT_FILTERS, SUBENTRY_ZONE
+from .api import HSIError, HSINotFoundError
+from .const import DOMAIN, LOGGER, SUBENTRY_ALERT_RULE, SUBENTRY_OBJECT_FILTERS, SUBENTRY_ZONE
 from .coordinator import HSIConfigEntry, HSICoordinator
+
+_STORE_VERSION = 1
 
 
 @callback
@@ -100,27 +107,85 @@ async def async_update_listener(hass: HomeAssistant, entry: HSIConfigEntry) -> N
     coordinator = entry.runtime_data
     removed = set(coordinator.known_subentries) - set(entry.subentries)
     for subentry_id in removed:
-        subentry = coordinator.known_subentries[subentry_id]
-        try:
-            if subentry.subentry_type == SUBENTRY_ALERT_RULE:
-                await coordinator.client.delete_rule(subentry.data["rule_id"])
-            elif subentry.subentry_type == SUBENTRY_ZONE:
-                await coordinator.client.delete_zone(
-                    subentry.data["camera_id"], subentry.data["zone_id"]
-                )
-            elif subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:
-                await coordinator.client.replace_camera_filters(subentry.data["camera_id"], {})
-            if subentry.subentry_type != SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
-                _forget(coordinator, subentry)
-        except HSIError as err:
-            LOGGER.warning(
-                "Could not delete %s %s on the server (it will be imported again): %s",
-                subentry.subentry_type,
-                subentry.title,
-                err,
-            )
-    coordinator.known_subentries = dict(entry.subentries)
+        await _delete_on_server(coordinator, coordinator.known_subentries[subentry_id])
+    await async_remember_subentries(hass, entry, coordinator)
     await coordinator.async_request_refresh()
+
+
+async def async_delete_removed_while_unloaded(
+    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
+) -> None:
+    """Delete on the server the objects of the subentries removed while the entry was not loaded
+    (stored at the last update, gone from the entry now); before the first sync, which would
+    import them again."""
+    stored = await _store(hass, entry).async_load() or {}
+    for subentry_id, kept in stored.items():
+        if subentry_id not in entry.subentries:
+            subentry = ConfigSubentry(
+                data=MappingProxyType(kept["data"]),
+                subentry_id=subentry_id,
+                subentry_type=kept["subentry_type"],
+                title=kept["title"],
+                unique_id=kept["unique_id"],
+            )
+            LOGGER.info(
+                "%s %s was removed while the server was away", subentry.subentry_type, subentry.title
+            )
+            await _delete_on_server(coordinator, subentry)
+
+
+async def async_remember_subentries(
+    hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
+) -> None:
+    """The entry's subentries are the known ones now, in memory and on disk."""
+    coordinator.known_subentries = dict(entry.subentries)
+    await _store(hass, entry).async_save(
+        {
+            subentry_id: {
+                "subentry_type": subentry.subentry_type,
+                "title": subentry.title,
+                "unique_id": subentry.unique_id,
+                "data": dict(subentry.data),
+            }
+            for subentry_id, subentry in entry.subentries.items()
+        }
+    )
+
+
+async def async_remove_stored_subentries(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget the stored subentries of a removed entry."""
+    await Store[dict[str, Any]](hass, _STORE_VERSION, _store_key(entry_id)).async_remove()
+
+
+def _store(hass: HomeAssistant, entry: HSIConfigEntry) -> Store[dict[str, Any]]:
+    return Store[dict[str, Any]](hass, _STORE_VERSION, _store_key(entry.entry_id))
+
+
+def _store_key(entry_id: str) -> str:
+    return f"{DOMAIN}.{entry_id}.subentries"
+
+
+async def _delete_on_server(coordinator: HSICoordinator, subentry: ConfigSubentry) -> None:
+    """Delete the server object of a subentry the user removed (a warning if the server refuses)."""
+    try:
+        if subentry.subentry_type == SUBENTRY_ALERT_RULE:
+            await coordinator.client.delete_rule(subentry.data["rule_id"])
+        elif subentry.subentry_type == SUBENTRY_ZONE:
+            await coordinator.client.delete_zone(subentry.data["camera_id"], subentry.data["zone_id"])
+        elif subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:
+            await coordinator.client.replace_camera_filters(subentry.data["camera_id"], {})
+    except HSINotFoundError:
+        pass  # gone already (deleted on the server meanwhile)
+    except HSIError as err:
+        LOGGER.warning(
+            "Could not delete %s %s on the server (it will be imported again): %s",
+            subentry.subentry_type,
+            subentry.title,
+            err,
+        )
+        return
+    if subentry.subentry_type != SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
+        _forget(coordinator, subentry)
 
 
 def _forget(coordinator: HSICoordinator, subentry: ConfigSubentry) -> None:

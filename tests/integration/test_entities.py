@@ -35,6 +35,7 @@ from custom_components.home_security_intelligence.const import (
     EVENT_ALERT,
     EVENT_SECURITY_EVENT,
 )
+from custom_components.home_security_intelligence.helpers import hub_identifier
 
 from .conftest import state, wait_for
 from .hsi_server import HSIServer, eventually
@@ -134,6 +135,25 @@ async def test_hub_counters_follow_the_server(
     await wait_for(lambda: state(hass, f"sensor.{HUB}_unreviewed_events") == "0")
     stats = await hsi_server.request("GET", "/api/system/stats", expect=200)
     assert (stats["events_unreviewed"], stats["alerts_pending"]) == (0, 0)
+
+
+async def test_the_hub_device_shows_the_version_the_server_pushes(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
+) -> None:
+    """A review's finding: the hub device's firmware was the server version read at setup; after an
+    upgrade the integration knew the new version (pushed with `system.status`), the device did not."""
+    coordinator = loaded_entry.runtime_data
+    registry = dr.async_get(hass)
+    hub = registry.async_get_device(identifiers={hub_identifier(hsi_server.instance_id)})
+    assert hub is not None and hub.sw_version == coordinator.data.health["version"]
+    upgraded = "0.99.0"  # same major: a compatible upgrade (no repair issue)
+    # What the upgraded server pushes once it is back: the stats with its health summary.
+    coordinator.push.async_handle_message(
+        "system.status", {**coordinator.data.stats, **coordinator.data.health, "version": upgraded}
+    )
+    await hass.async_block_till_done()
+    hub = registry.async_get_device(identifiers={hub_identifier(hsi_server.instance_id)})
+    assert hub is not None and hub.sw_version == upgraded
 
 
 async def test_camera_sensors_follow_events(

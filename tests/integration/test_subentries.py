@@ -7,6 +7,7 @@ The server is the source of truth: every check of what a flow did reads the serv
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 import logging
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +25,8 @@ from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.home_security_intelligence.api import HSIClient
 from custom_components.home_security_intelligence.const import DOMAIN
@@ -698,3 +700,35 @@ async def test_failed_server_delete_is_logged(
     (again,) = _subentries(entry, "alert_rule")
     assert again.unique_id == rule["id"] and again.title == "Keep"
     await wait_for(lambda: state(hass, "switch.home_security_intelligence_keep") == "on")
+
+
+async def test_a_rule_removed_while_its_server_was_away_is_deleted_when_it_is_back(
+    hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
+) -> None:
+    """A review's finding: a rule subentry removed while its entry was not loaded (Home Assistant
+    started while the server was down: "Failed to set up, will retry") was never deleted on the
+    server, and the entry's next setup imported it again: the deletion was undone, silently, and the
+    rule kept alerting. The subentries last seen are now kept on disk, and the setup deletes on the
+    server those that are gone from the entry before it imports anything."""
+    rule = await hsi_server.create_rule(name="Driveway at night")
+    kept = await hsi_server.create_rule(name="Garden")
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    (removed,) = [s for s in config_entry.subentries.values() if s.unique_id == rule["id"]]
+
+    # Home Assistant restarts while the server is down: the entry waits to be set up again.
+    await hsi_server.stop()
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    # The user deletes the rule meanwhile (Settings → Devices & services → the rule → Delete).
+    assert hass.config_entries.async_remove_subentry(config_entry, removed.subentry_id)
+    await hass.async_block_till_done()
+
+    await hsi_server.start()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
+    await wait_for(lambda: config_entry.state is ConfigEntryState.LOADED, 60)
+    await hass.async_block_till_done()
+    assert [r["id"] for r in await hsi_server.items("/api/alert-rules")] == [kept["id"]]
+    assert [s.title for s in config_entry.subentries.values()] == ["Garden"]
+
