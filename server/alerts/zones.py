@@ -22,7 +22,7 @@ from pydantic import (
 
 from server.alerts.errors import invalid
 from server.alerts.geometry import EPS, Points, bottom_centre, point_in_polygon, validate_polygon
-from server.alerts.object_filters import BoxFields, ClassName, ZoneObjectFilters, rejection
+from server.alerts.object_filters import ClassName, FilterBox, ZoneObjectFilters, rejection
 from server.alerts.partial import partial_model
 from server.alerts.polygon import Polygon
 from server.vocabulary import ZoneShape, ZoneType
@@ -114,8 +114,9 @@ ZoneUpdate = partial_model(ZoneSpec, "ZoneUpdate", exclude=("id", "camera_id"))
 """PATCH body for a zone: any subset of the fields; a zone never changes id or camera."""
 
 
-class DetectionBox(BoxFields, Protocol):
-    """The parts of a detection zone matching needs (the `detections` row satisfies it)."""
+class DetectionBox(FilterBox, Protocol):
+    """The parts of a detection zone matching needs (the `detections` row satisfies it): its box, and
+    its class and confidence for the zone's own object filters."""
 
     @property
     def camera_id(self) -> str: ...
@@ -142,7 +143,7 @@ def _admits(zone: ZoneLike, detection: DetectionBox, image_size: tuple[int, int]
     if not raw:
         return True
     filters = raw if isinstance(raw, ZoneObjectFilters) else ZoneObjectFilters.model_validate(raw)
-    return rejection(filters, detection, image_size) is None  # type: ignore[arg-type]  # rows carry the class
+    return rejection(filters, detection, image_size) is None
 
 
 def zones_hit(detection: DetectionBox, image_size: tuple[int, int], zones: Iterable[ZoneLike]) -> list[str]:

@@ -88,10 +88,13 @@ class Preview(BaseModel):
 
 
 class _Box:
-    """A preview detection in the shape `zones_hit` reads (the `detections` row's column names)."""
+    """A preview detection in the shape `zones_hit` reads (the `detections` row's column names; the
+    class and confidence for zones with object filters)."""
 
     def __init__(self, camera_id: str, detection: PreviewDetection) -> None:
         self.camera_id = camera_id
+        self.object_type = detection.object_type.lower()
+        self.confidence = detection.confidence
         self.bbox_x, self.bbox_y = detection.bbox.x, detection.bbox.y
         self.bbox_width, self.bbox_height = detection.bbox.width, detection.bbox.height
 

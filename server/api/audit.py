@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.pagination import Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
+from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.declare import Call, Routes
 from server.api.rows import selected
 from server.api.state import AUTH
@@ -66,7 +66,7 @@ class AuditQuery(TimeRangeQuery):
     status: AuditStatus | None = None
 
 
-_KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, int))
+_KEYSET = Keyset("audit", (AuditLog.timestamp, AuditLog.id), (datetime, DbId))
 
 
 @routes.get("/api/audit", summary="List audit entries", query=AuditQuery, response=Page[AuditEntry])

@@ -35,7 +35,7 @@ class DetectionQuery(TimeRangeQuery):
     stationary: bool | None = Field(None, description="Only stationary (true) or only moving (false) objects.")
 
 
-KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, int))
+KEYSET = Keyset("detections", (Detection.detected_at, Detection.id), (datetime, DbId))
 
 
 def filtered(q: DetectionQuery, where: Where | None = None) -> Where:

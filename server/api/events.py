@@ -12,10 +12,10 @@ import io
 import json
 import operator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy import ARRAY, Integer, Select, Text, any_, bindparam, func, not_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,7 +91,7 @@ def filtered(statement: Select[Any], q: EventFilters) -> Select[Any]:
     return statement.where(*event_filters(q).clauses())
 
 
-_KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, int))
+_KEYSET = Keyset("events", (Event.started_at, Event.id), (datetime, DbId))
 
 
 @routes.get("/api/events", summary="List events", query=EventQuery, response=Page[EventOut])
@@ -129,7 +129,11 @@ SEARCH_WINDOW = 200
 #: last hit returned within it (its rank and id; none when the next page starts a window), and the
 #: newest event id when the first page was read: events stored while a client pages are left out,
 #: or a newer match would push one already returned into the next window, to be returned again.
-_SEARCH_CURSOR = Keyset("search", (), (datetime | None, int | None, float | None, int | None, int))
+#: (The newest id is 0 while there are no events.)
+_NEWEST_ID = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_SEARCH_CURSOR = Keyset(
+    "search", (), (datetime | None, DbId | None, FiniteFloat | None, DbId | None, _NEWEST_ID)
+)
 
 
 @routes.get(

@@ -33,7 +33,7 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
 
 
-_KEYSET = Keyset("keys", (APIKey.id,), (int,), descending=False)
+_KEYSET = Keyset("keys", (APIKey.id,), (DbId,), descending=False)
 
 
 @routes.get("/api/keys", summary="List API keys (never their values)", query=PageQuery, response=Page[KeyOut])

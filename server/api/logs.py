@@ -47,7 +47,7 @@ class LogQuery(TimeRangeQuery):
 
 
 _ORDER = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-_KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, int))
+_KEYSET = Keyset("logs", (Log.timestamp, Log.id), (datetime, DbId))
 
 
 @routes.get("/api/logs", summary="List log lines", query=LogQuery, response=Page[LogOut])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
@@ -100,6 +101,11 @@ def content_type(path: str | Path) -> str:
     return mime_for_path(Path(path).name)
 
 
+#: One byte range, as RFC 9110 writes it (the unit is case-insensitive; whitespace around the dash is not
+#: allowed, none is taken).
+_BYTE_RANGE = re.compile(r"(?i:bytes)=(?P<first>\d*)-(?P<last>\d*)")
+
+
 class MediaResponse(web.StreamResponse):
     """A checked, already opened file: validators, conditional GETs, one HTTP range, chunked reads."""
 
@@ -133,17 +139,32 @@ class MediaResponse(web.StreamResponse):
         return if_range is None or self._mtime <= if_range.timestamp()
 
     def _range(self, request: web.BaseRequest) -> tuple[int, int] | None:
-        """(start, length) of the requested range; None for the whole file; ValueError if unsatisfiable."""
-        if hdrs.RANGE not in request.headers:
+        """(start, length) of the requested range; None for the whole file; ValueError if unsatisfiable.
+
+        One byte range is served (RFC 9110 14.1.2). Anything else the header may say is answered with
+        the whole file, as the RFC allows a server to: several ranges (no multipart/byteranges here),
+        another unit, or syntax that is not a range. Only a well-formed range this file cannot satisfy
+        is a 416: one starting at or past its end, or a suffix of no bytes (`bytes=-0`).
+        """
+        header = request.headers.get(hdrs.RANGE)
+        if header is None or not self._if_range_holds(request):
+            return None  # no range, or the client's copy is stale: the whole file
+        match = _BYTE_RANGE.fullmatch(header.strip())
+        if match is None:
             return None
-        if not self._if_range_holds(request):
-            return None  # the client's copy is stale: the whole file
-        wanted = request.http_range  # ValueError for a malformed or multi-part range
-        start, stop = wanted.start or 0, wanted.stop
-        if start < 0:  # "bytes=-N": the last N bytes
-            start = max(self._size + start, 0)
-        stop = self._size if stop is None else min(stop, self._size)
-        if start >= self._size or stop <= start:
+        first, last = match.group("first"), match.group("last")
+        if first:  # "bytes=F-" or "bytes=F-L"
+            start = int(first)
+            stop = self._size if not last else min(int(last) + 1, self._size)
+            if last and int(last) < start:
+                return None  # not a valid range: ignored
+        elif last:  # "bytes=-N": the last N bytes
+            start, stop = max(self._size - int(last), 0), self._size
+            if int(last) == 0:
+                raise ValueError("a suffix of no bytes")
+        else:
+            return None  # "bytes=-"
+        if start >= self._size:
             raise ValueError("range not satisfiable")
         return start, stop - start
 

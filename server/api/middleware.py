@@ -15,11 +15,12 @@ Authentication reads keys from the process's `KeyCache`, not from the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -139,7 +140,11 @@ class AuthFailures:
     """Recent failed authentications per client address, to slow down key guessing.
 
     The delay doubles with each failure within `window` seconds (capped), so a client that mistyped
-    its key once barely notices, while a guesser gets a few attempts per minute per address.
+    its key once barely notices, while a guesser gets a few attempts per minute per address. An
+    address's keys are checked one at a time (`turn`), and a failed check keeps the turn for its
+    delay: guesses sent at once wait for each other as guesses sent one after another do, and the
+    answer to any request of that address, a right key too, comes only after the delays before it
+    (an answer that came sooner for a right key would tell a guesser which one it was).
     """
 
     def __init__(self, base_delay: float, *, cap: float = 8.0, window: float = 900.0) -> None:
@@ -147,6 +152,23 @@ class AuthFailures:
         self.cap = cap
         self.window = window
         self._failures: dict[str, tuple[int, float]] = {}
+        #: Per address with a check under way: its turn, and how many requests hold or wait for it.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, client: str) -> AsyncIterator[None]:
+        """Hold the address's one turn to check a key (and, after a failure, to wait its delay)."""
+        lock, users = self._turns.get(client, (asyncio.Lock(), 0))
+        self._turns[client] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[client]
+            if users == 1:
+                del self._turns[client]
+            else:
+                self._turns[client] = (lock, users - 1)
 
     def delay_for(self, client: str) -> float:
         now = time.monotonic()
@@ -183,25 +205,26 @@ async def auth_middleware(request: web.Request, handler: HandlerType) -> web.Str
     failures = request.app[AUTH_FAILURES]
     client = client_ip(request) or "unknown"
     keys = request.app[API_KEYS]
-    check = await keys.check(presented_key(request))
-    if check.ok and check.key is not None:
-        failures.succeeded(client)
-        request[AUTH] = Principal(check.key.id, check.key.name)
-    else:
-        async with runtime.database.sessions() as session:
-            record(
-                session,
-                request,
-                AuditAction.LOGIN,
-                "api_key",
-                check.key.id if check.key is not None else None,
-                details={"reason": check.reason, "method": request.method, "path": request.path},
-                success=False,
-                actor=check.key.name if check.key is not None else "anonymous",
-            )
-            await session.commit()
+    async with failures.turn(client):
+        check = await keys.check(presented_key(request))
+        if check.ok and check.key is not None:
+            failures.succeeded(client)
+            request[AUTH] = Principal(check.key.id, check.key.name)
+        else:
+            async with runtime.database.sessions() as session:
+                record(
+                    session,
+                    request,
+                    AuditAction.LOGIN,
+                    "api_key",
+                    check.key.id if check.key is not None else None,
+                    details={"reason": check.reason, "method": request.method, "path": request.path},
+                    success=False,
+                    actor=check.key.name if check.key is not None else "anonymous",
+                )
+                await session.commit()
+            await asyncio.sleep(failures.delay_for(client))
     if not check.ok:
-        await asyncio.sleep(failures.delay_for(client))
         messages = {
             "missing": f"an API key is required (header {API_KEY_HEADER})",
             "invalid": "the API key is not valid",

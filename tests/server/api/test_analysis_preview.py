@@ -109,3 +109,22 @@ async def test_failing_previews_do_not_send_real_events_to_the_fallback(
         assert (await response.json())["backend"] == FALLBACK_NAME and llm_server.requests == []
     finally:
         await analyzer.close()
+
+
+async def test_preview_in_a_zone_with_object_filters(client: TestClient, seeded: Seeded) -> None:
+    """A zone's own object filters read the detection's class and confidence: the preview's boxes
+    lacked both (a 500, AttributeError, for any detection inside such a zone). A person too small for
+    the zone is outside it; one large enough is in it."""
+    patched = await client.patch(
+        "/api/cameras/front_door/zones/porch",
+        json={"object_filters": {"classes": {"person": {"min_area": 0.05}}}},
+    )
+    assert patched.status == 200, await patched.text()
+    small = _detection(x=300) | {"bbox": {"x": 300, "y": 200, "width": 20, "height": 40}}
+    response = await client.post("/api/analysis/preview", json=_batch("front_door", small))
+    assert response.status == 200, await response.text()
+    assert "Porch" not in (await response.json())["summary"]
+    large = _detection(x=300)
+    response = await client.post("/api/analysis/preview", json=_batch("front_door", large))
+    assert response.status == 200, await response.text()
+    assert "person at Porch" in (await response.json())["reasoning"]

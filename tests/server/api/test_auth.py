@@ -107,6 +107,35 @@ async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> No
     assert [t >= 0.05 * 2**n for n, t in enumerate(timings)] == [True] * 4
 
 
+async def test_guesses_sent_at_once_wait_for_each_other(runtime: Runtime) -> None:
+    """Wrong keys sent together from one address are checked one after another, each failure keeping
+    the address's turn for its delay, so the k-th answer comes no sooner than a sequential guesser's
+    (before, all were checked at once and answered after their own delay: 10 guesses in 0.45 s where
+    one at a time takes 3.15 s). A right key sent behind them waits its turn too: a quicker answer
+    would tell a guesser which key was right."""
+    base, cap, guesses = 0.05, 0.4, 8
+    app = create_app(runtime, ApiSettings(auth_failure_delay=base, auth_failure_max_delay=cap))
+    delays = [min(cap, base * 2**n) for n in range(guesses)]
+    async with TestClient(TestServer(app)) as client:
+        key = (runtime.settings.data_dir / KEY_FILE_NAME).read_text().strip()  # the first-start key
+        started = time.perf_counter()
+
+        async def ask(api_key: str) -> tuple[int, float]:
+            response = await client.get("/api/events", headers={"X-API-Key": api_key})
+            await response.read()
+            return response.status, time.perf_counter() - started
+
+        wrong = [asyncio.create_task(ask(f"hsi_wrong_{n}")) for n in range(guesses)]
+        await asyncio.sleep(0.01)  # the right key is sent last
+        answers = await asyncio.gather(*wrong, ask(key))
+    failed = sorted(at for status, at in answers[:-1] if status == 401)
+    assert len(failed) == guesses
+    # Lower bounds only (request overhead on a busy machine varies).
+    assert [at >= sum(delays[: n + 1]) for n, at in enumerate(failed)] == [True] * guesses, failed
+    status, at = answers[-1]
+    assert status == 200 and at >= sum(delays), (status, at)
+
+
 async def test_last_active_key_cannot_be_revoked_over_the_api(client: TestClient) -> None:
     keys = (await (await client.get("/api/keys")).json())["items"]
     error = await error_of(await client.delete(f"/api/keys/{keys[0]['id']}"), 409)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -214,3 +217,38 @@ async def test_a_client_log_the_database_cannot_store_as_sent_is_a_422(client: T
     response = await client.post("/api/logs", data=body, headers={"Content-Type": "application/json"})
     error = await error_of(response, 422)
     assert error["details"][0]["field"].startswith("extra"), error
+
+
+def _cursor(name: str, values: list[Any]) -> str:
+    """A cursor as the server writes one (`Keyset.encode`), with values of our choosing."""
+    return base64.urlsafe_b64encode(json.dumps({"k": name, "v": values}).encode()).decode().rstrip("=")
+
+
+_T = "2025-12-31T12:00:00+00:00"
+_SEARCH = "/api/events/search?q=person"
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        pytest.param("/api/events", _cursor("events", [_T, 2**40]), id="past-integer"),  # 422 before
+        pytest.param("/api/events", _cursor("events", [_T, -(2**70)]), id="below-64-bits"),
+        pytest.param("/api/events", _cursor("events", [_T, 0]), id="id-0"),  # no id is 0: never written
+        pytest.param("/api/detections", _cursor("detections", [_T, 2**70]), id="detections"),
+        pytest.param("/api/logs", _cursor("logs", [_T, 2**70]), id="logs"),
+        pytest.param("/api/audit", _cursor("audit", [_T, 2**70]), id="audit"),
+        pytest.param("/api/keys", _cursor("keys", [2**40]), id="keys"),
+        pytest.param(_SEARCH, _cursor("search", [None, None, None, None, 2**40]), id="search-newest"),  # a 500
+        pytest.param(_SEARCH, _cursor("search", [_T, 2**70, None, None, 5]), id="search-window"),  # a 500
+        pytest.param(_SEARCH, _cursor("search", [_T, 1, 0.5, 2**70, 5]), id="search-last"),
+        pytest.param(_SEARCH, _cursor("search", [_T, 1, "NaN", 2, 5]), id="search-rank-nan"),
+    ],
+)
+async def test_cursor_with_values_no_list_writes_is_an_invalid_cursor(
+    client: TestClient, seeded: Seeded, path: str, cursor: str
+) -> None:
+    """A well-formed cursor whose numbers its list's columns cannot hold is a bad cursor like any other
+    (400 `invalid_cursor`), not the database's range error (422) or a 500 (search)."""
+    separator = "&" if "?" in path else "?"
+    bad = await error_of(await client.get(f"{path}{separator}cursor={cursor}"), 400)
+    assert bad["code"] == "invalid_cursor"

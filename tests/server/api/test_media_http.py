@@ -8,10 +8,16 @@ with HEAD before seeking.
 `If-Range` carrying an entity tag (the ETag these responses send) was ignored: aiohttp's
 `request.if_range` only parses an HTTP date, so a stale ETag still got a 206 of the new file's bytes
 (RFC 9110 13.1.5: a non-matching validator must get the whole representation, 200).
+
+`Range` was read by aiohttp's `request.http_range`, which takes `bytes=-0` for "from byte 0" (a 206 of
+the whole file; a suffix of no bytes is unsatisfiable, 416) and raises on several ranges, which the
+server answered 416; it serves no multipart/byteranges, so it ignores such a header (RFC 9110 14.2)
+and sends the whole file.
 """
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.server.api.conftest import Seeded
@@ -46,3 +52,30 @@ async def test_if_range_with_a_stale_etag_gets_the_whole_file(client: TestClient
     assert await stale.read() == body
     weak = await client.get(path, headers={"Range": "bytes=0-9", "If-Range": "W/" + etag})
     assert weak.status == 200  # a weak tag never validates a range
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "part"),
+    [
+        ("bytes=-0", 416, None),  # a suffix of no bytes: 206 of the whole file before
+        ("bytes=0-10,20-30", 200, slice(None)),  # several ranges: 416 before
+        ("bytes=5-3", 200, slice(None)),  # not a range: ignored
+        ("items=0-3", 200, slice(None)),  # another unit: ignored
+        ("bytes=2-5", 206, slice(2, 6)),
+        ("BYTES=2-", 206, slice(2, None)),
+        ("bytes=-4", 206, slice(-4, None)),
+        ("bytes=999999999-", 416, None),
+    ],
+)
+async def test_ranges_are_served_ignored_or_refused_as_rfc_9110_says(
+    client: TestClient, seeded: Seeded, header: str, status: int, part: slice | None
+) -> None:
+    path = f"/api/events/{seeded.events[3]}/clip"
+    whole = await (await client.get(path)).read()
+    response = await client.get(path, headers={"Range": header})
+    body = await response.read()
+    assert response.status == status, (header, response.status, response.headers.get("Content-Range"))
+    if part is None:
+        assert response.headers["Content-Range"] == f"bytes */{len(whole)}"
+    else:
+        assert body == whole[part]
