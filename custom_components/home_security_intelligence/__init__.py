@@ -120,16 +120,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
-    """Unload the platforms; the WebSocket task ends with the entry."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Unload the platforms; the WebSocket task ends with the entry. A disabled entry reads its
+    server no more, so its repair issues could neither stay current nor clear: they go (enabling
+    it raises again those that still apply). A reload keeps them, and whether the user ignored one."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded and entry.disabled_by is not None:
+        _remove_issues(hass, entry.entry_id)
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> None:
     """Drop the entry's repair issues and stored subentries when the user removes the server."""
-    async_remove_server_issues(hass, entry.entry_id)
-    async_remove_camera_issues(hass, entry.entry_id)
-    async_remove_dead_letter_issue(hass, entry.entry_id)
+    _remove_issues(hass, entry.entry_id)
     await async_remove_stored_subentries(hass, entry.entry_id)
+
+
+def _remove_issues(hass: HomeAssistant, entry_id: str) -> None:
+    async_remove_server_issues(hass, entry_id)
+    async_remove_camera_issues(hass, entry_id)
+    async_remove_dead_letter_issue(hass, entry_id)
 
 
 async def async_remove_config_entry_device(

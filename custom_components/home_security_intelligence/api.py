@@ -18,8 +18,10 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal, cast
+from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from .api_types import (
     Alert,
@@ -75,6 +77,16 @@ class HSINotFoundError(HSIResponseError):
     """The resource does not exist (404)."""
 
 
+def _segment(value: object) -> str:
+    """An id as one segment of a request's path: a '/', '?' or '#' in it (an action's input is any
+    text) cannot reach another endpoint. '.' and '..' would be resolved away by the URL, and name
+    nothing on the server: not found, without asking."""
+    text = str(value)
+    if text in (".", ".."):
+        raise HSINotFoundError(404, "not_found", f"no resource is named {text!r}")
+    return quote(text, safe="")
+
+
 class HSIValidationError(HSIResponseError):
     """The server refused the input (400/422); ``field_errors`` maps fields to messages."""
 
@@ -104,9 +116,9 @@ class HSIClient:
         """Store connection settings; the session is owned by Home Assistant."""
         self._session = session
         self._api_key = api_key
-        scheme = "https" if ssl else "http"
-        self.base_url = f"{scheme}://{host}:{port}"
-        self.ws_url = f"{'wss' if ssl else 'ws'}://{host}:{port}/api/ws"
+        # yarl brackets an IPv6 address ("::1" → "[::1]"), which a URL needs around it.
+        self.base_url = str(URL.build(scheme="https" if ssl else "http", host=host, port=port))
+        self.ws_url = str(URL.build(scheme="wss" if ssl else "ws", host=host, port=port, path="/api/ws"))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -194,7 +206,7 @@ class HSIClient:
 
     async def camera_snapshot(self, camera_id: str) -> bytes | None:
         """Latest image of a camera, None when it has none."""
-        result = await self._get_bytes(f"/api/cameras/{camera_id}/snapshot")
+        result = await self._get_bytes(f"/api/cameras/{_segment(camera_id)}/snapshot")
         return None if result is None else result[0]
 
     async def media(self, path: str) -> tuple[bytes, str] | None:
@@ -238,11 +250,11 @@ class HSIClient:
 
     async def event(self, event_id: int) -> Event:
         """One event."""
-        return cast(Event, await self._request("GET", f"/api/events/{event_id}"))
+        return cast(Event, await self._request("GET", f"/api/events/{_segment(event_id)}"))
 
     async def event_detections(self, event_id: int) -> list[Detection]:
         """Every detection of an event."""
-        return cast(list[Detection], await self._list(f"/api/events/{event_id}/detections"))
+        return cast(list[Detection], await self._list(f"/api/events/{_segment(event_id)}/detections"))
 
     async def alerts(self, **filters: Any) -> Page[Alert]:
         """One page of alerts, newest first (filters status, severity, camera_id, event_id, ...)."""
@@ -260,13 +272,13 @@ class HSIClient:
     async def update_event(self, event_id: int, body: Mapping[str, Any]) -> Event:
         """Mark an event reviewed and/or set its notes."""
         return cast(
-            Event, await self._request("PATCH", f"/api/events/{event_id}", json=dict(body))
+            Event, await self._request("PATCH", f"/api/events/{_segment(event_id)}", json=dict(body))
         )
 
     async def alert_action(self, alert_id: str, action: Literal["acknowledge", "dismiss"]) -> Alert:
         """Acknowledge or dismiss an alert."""
         return cast(
-            Alert, await self._request("POST", f"/api/alerts/{alert_id}/{action}")
+            Alert, await self._request("POST", f"/api/alerts/{_segment(alert_id)}/{action}")
         )
 
     async def alert_rules(self) -> list[AlertRule]:
@@ -283,13 +295,13 @@ class HSIClient:
         """Change fields of an alert rule."""
         return cast(
             AlertRule,
-            await self._request("PATCH", f"/api/alert-rules/{rule_id}", json=dict(body)),
+            await self._request("PATCH", f"/api/alert-rules/{_segment(rule_id)}", json=dict(body)),
         )
 
     async def delete_rule(self, rule_id: str) -> None:
         """Delete an alert rule (a missing one counts as deleted)."""
         try:
-            await self._request("DELETE", f"/api/alert-rules/{rule_id}")
+            await self._request("DELETE", f"/api/alert-rules/{_segment(rule_id)}")
         except HSINotFoundError:
             return
 
@@ -297,26 +309,26 @@ class HSIClient:
         """Evaluate a rule against recent events without raising alerts."""
         return cast(
             RuleTest,
-            await self._request("POST", f"/api/alert-rules/{rule_id}/test"),
+            await self._request("POST", f"/api/alert-rules/{_segment(rule_id)}/test"),
         )
 
     async def zones(self, camera_id: str) -> list[Zone]:
         """Zones of one camera."""
-        return cast(list[Zone], await self._list(f"/api/cameras/{camera_id}/zones"))
+        return cast(list[Zone], await self._list(f"/api/cameras/{_segment(camera_id)}/zones"))
 
     async def create_zone(self, camera_id: str, body: Mapping[str, Any]) -> Zone:
         """Create a zone on a camera."""
         return cast(
             Zone,
             await self._request(
-                "POST", f"/api/cameras/{camera_id}/zones", json=dict(body)
+                "POST", f"/api/cameras/{_segment(camera_id)}/zones", json=dict(body)
             ),
         )
 
     async def camera_filters(self, camera_id: str) -> ObjectFilters:
         """A camera's object filters and masks."""
         return cast(
-            ObjectFilters, await self._request("GET", f"/api/cameras/{camera_id}/filters")
+            ObjectFilters, await self._request("GET", f"/api/cameras/{_segment(camera_id)}/filters")
         )
 
     async def replace_camera_filters(
@@ -325,7 +337,7 @@ class HSIClient:
         """Replace a camera's object filters and masks (``{}`` removes them all)."""
         return cast(
             ObjectFilters,
-            await self._request("PUT", f"/api/cameras/{camera_id}/filters", json=dict(body)),
+            await self._request("PUT", f"/api/cameras/{_segment(camera_id)}/filters", json=dict(body)),
         )
 
     async def update_zone(
@@ -335,14 +347,14 @@ class HSIClient:
         return cast(
             Zone,
             await self._request(
-                "PATCH", f"/api/cameras/{camera_id}/zones/{zone_id}", json=dict(body)
+                "PATCH", f"/api/cameras/{_segment(camera_id)}/zones/{_segment(zone_id)}", json=dict(body)
             ),
         )
 
     async def delete_zone(self, camera_id: str, zone_id: str) -> None:
         """Delete a zone (a missing one counts as deleted)."""
         try:
-            await self._request("DELETE", f"/api/cameras/{camera_id}/zones/{zone_id}")
+            await self._request("DELETE", f"/api/cameras/{_segment(camera_id)}/zones/{_segment(zone_id)}")
         except HSINotFoundError:
             return
 

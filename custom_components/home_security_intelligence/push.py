@@ -58,6 +58,8 @@ class PushTarget(Protocol):
     def issues(self) -> ServerIssues: ...
     @property
     def instance_id(self) -> str: ...
+    @property
+    def last_update_success(self) -> bool: ...
 
     async def async_refresh(self) -> None: ...
     async def async_request_refresh(self) -> None: ...
@@ -108,6 +110,9 @@ class PushChannel:
         self._fired_alerts: OrderedDict[str, None] = OrderedDict()
         #: When the newest alert this channel knows of was raised (None before the first connection).
         self._alerts_since: str | None = None
+        #: The catch-up after a reconnect has not read the alerts yet: until it has, a pushed alert
+        #: does not move `_alerts_since` past the ones it has still to find.
+        self._catching_up = False
         # One per type the server pushes (tests/integration/test_websocket.py checks them against
         # api_types.PUSH_MESSAGE_TYPES); called with the action ("created", "updated"...) and data.
         self._appliers: dict[str, Callable[[str, dict[str, Any]], None]] = {
@@ -167,28 +172,46 @@ class PushChannel:
             self._lost_logged = False
             await self.coordinator.async_refresh()
         await ws.send_json({"type": "subscribe", "data": {"types": list(PUSH_MESSAGE_TYPES)}})
-        await self._catch_up_alerts()
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            self.async_handle_text(message.data)
+        catch_up = self.coordinator.config_entry.async_create_background_task(
+            self.coordinator.hass, self._catch_up_alerts(), "hsi alert catch-up"
+        )
+        try:
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                self.async_handle_text(message.data)
+        finally:
+            catch_up.cancel()
 
     async def _catch_up_alerts(self) -> None:
         """Fire the alerts raised while the socket was down; at the first connection, only note the
         newest (the ones before are history). The socket is subscribed first, so no alert falls
-        between the two; one found both ways fires once."""
+        between the two; one found both ways fires once. A read that fails is tried again (with
+        backoff, while the socket lasts; the next connection starts over), never given up on."""
         client = self.coordinator.client
-        try:
-            if self._alerts_since is None:
-                newest = (await client.alerts(limit=1))["items"]
-                self._alerts_since = newest[0]["created_at"] if newest else _EPOCH
-                if newest:
-                    _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
-                return
-            missed = (await client.alerts(since=self._alerts_since, limit=MISSED_ALERTS_MAX))["items"]
-        except HSIError as err:  # the socket is likely going too; the next connection tries again
-            LOGGER.debug("Could not read the alerts raised while disconnected: %s", err)
-            return
+        self._catching_up = True
+        retry = WS_BACKOFF_INITIAL
+        while True:
+            try:
+                if self._alerts_since is None:
+                    newest = (await client.alerts(limit=1))["items"]
+                    self._alerts_since = newest[0]["created_at"] if newest else _EPOCH
+                    if newest:
+                        _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
+                    self._catching_up = False
+                    return
+                since = self._alerts_since
+                missed = (await client.alerts(since=since, limit=MISSED_ALERTS_MAX))["items"]
+                break
+            except HSIError as err:
+                LOGGER.debug(
+                    "Could not read the alerts raised while disconnected (again in %s s): %s",
+                    retry,
+                    err,
+                )
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, WS_BACKOFF_MAX)
+        self._catching_up = False
         for alert in reversed(missed):  # oldest first, as they were raised
             self.async_handle_message("alert.created", dict(alert))
 
@@ -303,6 +326,11 @@ class PushChannel:
             "object_types": list(metadata.get("object_types") or []),
             "thumbnail_path": coordinator.media_path(metadata.get("thumbnail_url")),
         }
+        if not coordinator.last_update_success:
+            # The alert came from the server (pushed, or read by the catch-up), so it is reachable,
+            # though the last full refresh failed; the alert entity must be available when it
+            # fires: automations (the blueprint too) ignore a change from `unavailable`.
+            coordinator.async_set_updated_data(coordinator.data)
         coordinator.hass.bus.async_fire(EVENT_ALERT, payload)
         # The alert entity fires for a new alert, and again when the AI text arrives for one nobody
         # has handled yet (a notification is then replaced, not repeated).
@@ -318,7 +346,10 @@ class PushChannel:
         )
 
     def _note_raised(self, created_at: Any) -> None:
-        """Move the catch-up's starting point to a newer alert's time."""
+        """Move the catch-up's starting point to a newer alert's time (not while a catch-up has still
+        to read the alerts before it)."""
+        if self._catching_up:
+            return
         moment = dt_util.parse_datetime(created_at) if isinstance(created_at, str) else None
         since = dt_util.parse_datetime(self._alerts_since) if self._alerts_since else None
         if moment is not None and (since is None or moment > since):

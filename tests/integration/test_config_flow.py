@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 import json
+from pathlib import Path
 import subprocess
 from unittest.mock import patch
 
 from aiohttp import web
 import pytest
+import pytest_socket
 
 from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER
 from homeassistant.core import HomeAssistant
@@ -73,6 +75,30 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, hsi_server: HSIServe
     assert result["data"] == hsi_server.entry_data
     assert result["result"].unique_id == hsi_server.instance_id
     assert len(setup.mock_calls) == 1
+
+
+async def test_user_flow_ipv6_host(
+    hass: HomeAssistant, socket_enabled: None, tmp_path: Path, server_template: tuple[Path, str]
+) -> None:
+    """A server on IPv6, its address typed as people type it (no brackets): the client brackets it in
+    its URLs (it built `http://::1:PORT`, which no URL parser takes, and the form said only
+    "cannot connect")."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"])  # the harness allows IPv4 loopback only
+    template, api_key = server_template
+    server = HSIServer(tmp_path / "hsi", template, api_key, HSI_HOST="::1")
+    server.host = "[::1]"  # the helper's own requests
+    await server.start()
+    try:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        with patch(SETUP, return_value=True):
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {"host": "::1", "port": server.port, "ssl": False, "api_key": api_key}
+            )
+            await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+        assert result["result"].unique_id == server.instance_id
+    finally:
+        await server.stop()
 
 
 def _server_says(*args: str) -> str:

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 import pytest
 
 from homeassistant.components.diagnostics import REDACTED
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.translation import async_get_translations
@@ -252,11 +252,26 @@ async def test_unreachable_issue_after_15_minutes(
 async def test_issues_removed_with_entry(
     hass: HomeAssistant, hsi_server: HSIServer, config_entry: MockConfigEntry
 ) -> None:
-    """Removing the server from HA removes its repair issues."""
+    """Disabling the server in HA removes its repair issues (a disabled entry reads its server no
+    more: they could neither stay current nor clear; they stayed before); enabling it raises again
+    those that still apply; removing the server removes them."""
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    assert f"detector_fallback_{config_entry.entry_id}" in our_issues(hass)
+    issue_id = f"detector_fallback_{config_entry.entry_id}"
+    assert issue_id in our_issues(hass)
+    # A reload keeps them (and so whether the user chose to ignore one).
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_id in our_issues(hass)
+
+    assert await hass.config_entries.async_set_disabled_by(config_entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    assert our_issues(hass) == {}
+    assert await hass.config_entries.async_set_disabled_by(config_entry.entry_id, None)
+    await hass.async_block_till_done()
+    await wait_for(lambda: issue_id in our_issues(hass), 30)
+
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert our_issues(hass) == {}

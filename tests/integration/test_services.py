@@ -115,6 +115,21 @@ async def test_acknowledge_and_dismiss(
     assert "alert_id" in err.value.translation_placeholders["message"]
 
 
+async def test_an_alert_id_is_one_segment_of_the_path(
+    hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
+) -> None:
+    """An action's alert id (any text) cannot make the client call another endpoint: before,
+    `acknowledge_alert` with `<id>/dismiss#` dismissed the alert (the `#` cut the path short)."""
+    _, alert = await event_with_alert(hsi_server)
+    assert alert["status"] in ("pending", "delivered")
+    for crafted in (f"{alert['id']}/dismiss#", f"{alert['id']}/dismiss?", ".."):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "acknowledge_alert", {"alert_id": crafted})
+        assert err.value.translation_key in ("rejected", "not_found"), crafted
+    stored = await hsi_server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
+    assert stored["status"] == alert["status"]
+
+
 async def test_review_event(
     hass: HomeAssistant, hsi_server: HSIServer, loaded_entry: MockConfigEntry
 ) -> None:
