@@ -1,14 +1,15 @@
 """Pipeline benchmark: the pipeline's own cost per image, and upload → alert latency, new design vs old.
 
-    python -m bench.pipeline [--images 1000] [--uploads 200] [--rates 2,10] [--llm-uploads 10]
-                             [--baseline REV] [--output FILE]
+    python -m bench.pipeline [--images 1000] [--repeat 3] [--uploads 200] [--rates 2,10] [--llm-uploads 10]
+                             [--baseline REV] [--previous-without MODULE] [--output FILE]
 
 Every figure is measured for two code versions in the same run, on the same machine, stores and files:
 this working tree and `--baseline` (default: the last commit before the pipeline redesign), checked out
 with `git worktree` into a temporary folder. Each version runs as real server processes from its own
-tree (`PYTHONPATH` first), against one embedded PostgreSQL (a fresh database per measurement) and one
-embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and ultralytics' bus.jpg
-(`make media`), each made unique so no upload is a duplicate.
+tree (`PYTHONPATH` first; with `--previous-without`, the previous one cannot import a module, such as a
+dependency added since, as if it were not installed), against one embedded PostgreSQL (a fresh database
+per measurement) and one embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and
+ultralytics' bus.jpg (`make media`), each made unique so no upload is a duplicate.
 
 * **overhead**: `bench/pipeline_server.py` runs the watcher and detect roles with a detector that
   returns at once (`NullDetector`); `--images` JPEGs (768x576 street frames) are published into four
@@ -18,7 +19,9 @@ embedded Redis (flushed). Images are real: frames of OpenCV's vtest.avi and ultr
   reading, hashing, decoding, queueing, committing, publishing).
   A version whose detect role runs in a process of its own under `server run` (`HSI_DETECT_PROCESS`) is
   measured both ways: one process, and the watcher's and the detect role's processes (CPU summed, and
-  each process's in `cpu_ms_per_image_by_process`).
+  each process's in `cpu_ms_per_image_by_process`). The overhead runs `--repeat` rounds, the two
+  versions alternating (this machine's speed drifts by a tenth between minutes); each version's median
+  run is reported, with every run's CPU per image in `cpu_ms_per_image_runs`.
   `decode_floor`: the CPU of the one JPEG decode the detector needs, alone in one thread (this tree's
   `decode_image` on the same frames): the share of the overhead that is libjpeg-turbo's.
 * **latency**: `python -m server run` with the real default detector and the rules scorer, an alert rule
@@ -150,10 +153,26 @@ class Stores:
         return self.postgres.url(name), redis
 
 
+#: Per code version, a folder put before it on PYTHONPATH whose packages cannot be imported
+#: (`--previous-without`): the previous design as installed before it gained a dependency.
+_HIDDEN: dict[Path, Path] = {}
+
+
+def _hide_modules(tree: Path, names: list[str], folder: Path) -> None:
+    """Make `names` unimportable for `tree`'s processes (each a package whose import raises ImportError,
+    as when it is not installed)."""
+    for name in names:
+        package = folder / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(f"raise ImportError('{name} hidden by bench.pipeline')\n")
+    _HIDDEN[tree] = folder
+
+
 def _env(tree: Path, work: Path, db_url: str, redis_url: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HSI_")}
+    path = [str(_HIDDEN[tree])] if tree in _HIDDEN else []
     return env | {
-        "PYTHONPATH": str(tree),
+        "PYTHONPATH": os.pathsep.join([*path, str(tree)]),
         "HSI_DATABASE_URL": db_url,
         "HSI_REDIS_URL": redis_url,
         "HSI_DATA_DIR": str(work / "data"),
@@ -345,6 +364,33 @@ async def latency(
     return result
 
 
+async def _overheads(
+    versions: dict[str, Path], stores: Stores, street: list[Path], work: Path, repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Each version's overhead runs (one process; and with a detect process, where it has one),
+    `repeat` rounds with the versions alternating, so that a slow spell of the machine falls on both:
+    the median run of each (by CPU per image) is reported, with every run's CPU per image."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in versions}
+    for round_ in range(repeat):
+        for name, tree in versions.items():
+            layouts = {"overhead": ONE_PROCESS}
+            if (tree / "server" / "detect_process.py").exists():  # as `server run` runs it now
+                layouts["overhead_detect_process"] = DETECT_PROCESS
+            for key, processes in layouts.items():
+                result = await overhead(tree, stores, street, work / name / f"{key}-{round_}", processes)
+                runs[name].setdefault(key, []).append(result)
+                print(f"{name} {key} ({round_ + 1}/{repeat}): {result}", file=sys.stderr, flush=True)
+    medians: dict[str, dict[str, Any]] = {}
+    for name, by_key in runs.items():
+        medians[name] = {}
+        for key, results in by_key.items():
+            ordered = sorted(results, key=lambda result: result["cpu_ms_per_image"])
+            medians[name][key] = ordered[(len(ordered) - 1) // 2] | {
+                "cpu_ms_per_image_runs": [result["cpu_ms_per_image"] for result in results]
+            }
+    return medians
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hsi-bench-pipeline-") as temp:
         work = Path(temp)
@@ -356,17 +402,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results: dict[str, Any] = {}
         try:
             async with _baseline_tree(args.baseline, work) as baseline:
-                for name, tree in (("previous", baseline), ("new", REPO)):
-                    version: dict[str, Any] = {}
+                if args.previous_without:
+                    _hide_modules(baseline, args.previous_without, work / "hidden")
+                versions = {"previous": baseline, "new": REPO}
+                results = await _overheads(versions, stores, street, work, args.repeat)
+                for name, tree in versions.items():
+                    version = results[name]
                     run_dir = work / name
-                    version["overhead"] = await overhead(tree, stores, street, run_dir / "overhead")
-                    print(f"{name} overhead: {version['overhead']}", file=sys.stderr, flush=True)
-                    if (tree / "server" / "detect_process.py").exists():  # as `server run` runs it now
-                        version["overhead_detect_process"] = await overhead(
-                            tree, stores, street, run_dir / "overhead-detect-process", DETECT_PROCESS
-                        )
-                        print(f"{name} overhead, detect process: {version['overhead_detect_process']}",
-                              file=sys.stderr, flush=True)
                     for rate in args.rates:
                         key = f"latency_{rate:g}_per_s"
                         version[key] = await latency(
@@ -378,7 +420,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             tree, stores, people[: args.llm_uploads], 0.1, run_dir / "llm", llm=True
                         )
                         print(f"{name} llm: {version['llm']}", file=sys.stderr, flush=True)
-                    results[name] = version
         finally:
             await stores.stop()
     previous, new = results["previous"]["overhead"], results["new"]["overhead"]
@@ -388,7 +429,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bench": "pipeline",
         "machine": machine_info("opencv-python-headless", "torch", "llama_cpp_python"),
-        "baseline": {"rev": args.baseline, "commit": _git("rev-parse", args.baseline)},
+        "baseline": {
+            "rev": args.baseline,
+            "commit": _git("rev-parse", args.baseline),
+            "without": args.previous_without,
+        },
         "new": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain"))},
         "results": results,
         "decode_floor": floor,
@@ -408,12 +453,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--images", type=int, default=1000, help="null-detector overhead: images in the burst"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="null-detector overhead: rounds, versions alternating (median)"
+    )
     parser.add_argument("--uploads", type=int, default=200, help="latency: uploads per rate")
     parser.add_argument("--rates", default="2,10", help="latency: uploads per second, comma-separated")
     parser.add_argument(
         "--llm-uploads", type=int, default=10, help="with SmolLM2: uploads, one every 10 s (0: skip)"
     )
     parser.add_argument("--baseline", default=BASELINE, help="the previous design's commit")
+    parser.add_argument(
+        "--previous-without",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="run the previous design with MODULE not importable (a dependency it did not have; repeatable)",
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON result here")
     args = parser.parse_args(argv)
     args.rates = [float(rate) for rate in args.rates.split(",") if rate]
