@@ -20,8 +20,9 @@ ultralytics' bus.jpg (`make media`), each made unique so no upload is a duplicat
   A version whose detect role runs in a process of its own under `server run` (`HSI_DETECT_PROCESS`) is
   measured both ways: one process, and the watcher's and the detect role's processes (CPU summed, and
   each process's in `cpu_ms_per_image_by_process`). The overhead runs `--repeat` rounds, the two
-  versions alternating (this machine's speed drifts by a tenth between minutes); each version's median
-  run is reported, with every run's CPU per image in `cpu_ms_per_image_runs`.
+  versions alternating, which goes first swapping every round (this machine's speed drifts by a tenth
+  between minutes); each version's median run is reported, with every run's CPU per image in
+  `cpu_ms_per_image_runs`.
   `decode_floor`: the CPU of the one JPEG decode the detector needs, alone in one thread (this tree's
   `decode_image` on the same frames): the share of the overhead that is libjpeg-turbo's.
 * **latency**: `python -m server run` with the real default detector and the rules scorer, an alert rule
@@ -368,11 +369,13 @@ async def _overheads(
     versions: dict[str, Path], stores: Stores, street: list[Path], work: Path, repeat: int
 ) -> dict[str, dict[str, Any]]:
     """Each version's overhead runs (one process; and with a detect process, where it has one),
-    `repeat` rounds with the versions alternating, so that a slow spell of the machine falls on both:
-    the median run of each (by CPU per image) is reported, with every run's CPU per image."""
+    `repeat` rounds with the versions alternating (which goes first swaps every round), so that a
+    slow spell of the machine falls on both: the median run of each (by CPU per image) is reported,
+    with every run's CPU per image."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in versions}
     for round_ in range(repeat):
-        for name, tree in versions.items():
+        order = list(versions.items())
+        for name, tree in order if round_ % 2 == 0 else reversed(order):
             layouts = {"overhead": ONE_PROCESS}
             if (tree / "server" / "detect_process.py").exists():  # as `server run` runs it now
                 layouts["overhead_detect_process"] = DETECT_PROCESS
