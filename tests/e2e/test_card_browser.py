@@ -4,8 +4,9 @@ An admin adds the card from the dashboard's card picker (nothing else installed 
 cameras and the timeline; the first page of 50 events is timed; an event's detail shows its
 detections and a playable clip; acknowledging an alert changes it on the server; a zone drawn in
 the card's editor is saved on the server and used by the alert engine; a non-admin household member
-on a phone-sized screen sees and acts the same (without the zone editor). Screenshots at desktop and
-phone widths go to HSI_SCREENSHOTS (docs/ when refreshing them for the README).
+on a phone-sized screen sees and acts the same (without the zone editor); with the server stopped,
+the card says so and still shows the cameras Home Assistant knows. Screenshots at desktop and phone
+widths go to HSI_SCREENSHOTS (docs/ when refreshing them for the README).
 """
 
 from __future__ import annotations
@@ -255,3 +256,23 @@ PLAYABLE = """video => new Promise(resolve => {
   else { video.addEventListener('loadedmetadata', done); video.addEventListener('error', done);
          setTimeout(done, 30000); }
 })"""
+
+
+async def test_a_server_that_does_not_answer_is_said_so(stack: Stack, browser: Any) -> None:
+    """The server stops: the card says that it does not answer, and why, above the cameras Home
+    Assistant knows (the overview lists it with `error`; the card showed it as if it had no open
+    alerts). Runs last: it stops the server, and starts it again for the teardown."""
+    context = await signed_in(browser, stack.admin, *DESKTOP)
+    page = await context.new_page()
+    await stack.server.stop()
+    try:
+        await page.goto(stack.dashboard)
+        card = page.locator(CARD)
+        notice = card.locator(".status.error", has_text="does not answer")
+        await notice.wait_for(timeout=TIMEOUT_MS)
+        assert "open alerts are not shown" in await notice.inner_text()
+        assert await card.locator(".camera").count() == 5
+        assert await card.locator(".alert").count() == 0
+    finally:
+        await context.close()
+        await stack.server.start()

@@ -412,6 +412,7 @@ var Ze=Object.defineProperty;var We=Object.getOwnPropertyDescriptor;var p=(r,t,e
         ${s.length?a`<span class="badge">${s.length} open alert${s.length>1?"s":""}</span>`:d}
       </div>
       ${this.error?a`<div class="status error">${this.error}</div>`:d}
+      ${e?.error?a`<div class="status error">${e.title} does not answer (${e.error}): its open alerts are not shown.</div>`:d}
       ${e?this.renderCameras(e):d}
       ${s.length?this.renderAlerts(s):d}
       ${e?this.renderFilters(e):d}

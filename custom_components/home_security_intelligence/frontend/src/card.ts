@@ -329,6 +329,9 @@ export class HomeSecurityIntelligenceCard extends LitElement {
         ${alerts.length ? html`<span class="badge">${alerts.length} open alert${alerts.length > 1 ? "s" : ""}</span>` : nothing}
       </div>
       ${this.error ? html`<div class="status error">${this.error}</div>` : nothing}
+      ${server?.error
+        ? html`<div class="status error">${server.title} does not answer (${server.error}): its open alerts are not shown.</div>`
+        : nothing}
       ${server ? this.renderCameras(server) : nothing}
       ${alerts.length ? this.renderAlerts(alerts) : nothing}
       ${server ? this.renderFilters(server) : nothing}

@@ -80,6 +80,8 @@ export interface CardServer {
   cameras: CardCamera[];
   zones: CardZone[];
   alerts: CardAlert[];
+  /** Why the server's open alerts could not be read (it is listed with what Home Assistant knows). */
+  error: string | null;
 }
 
 export interface Overview {
