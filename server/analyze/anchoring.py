@@ -19,6 +19,7 @@ disabled on Tuesday" for a parcel delivery): a notification must say what the ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -64,12 +65,13 @@ GROUP_WORDS: dict[ObjectGroup, tuple[str, ...]] = {
 
 
 def names_what_was_seen(summary: str, seen: Collection[str]) -> bool:
-    """Whether the summary mentions one of the classes seen (or a plain word for its group)."""
+    """Whether the summary mentions one of the classes seen (or a plain word for its group), as a word
+    of its own or its plural: "cat" is not in "indicates", nor "man" in "many"."""
     text = summary.lower()
     words = {name.lower() for name in seen} | {
         word for name in seen for word in GROUP_WORDS.get(group_of(name), ())
     }
-    return any(word in text for word in words)
+    return any(re.search(rf"\b{re.escape(word)}(?:s|es)?\b", text) for word in words)
 
 
 def anchor(

@@ -134,7 +134,8 @@ def build_prompt(ctx: BatchContext) -> Prompt:
     lines = [
         f"Camera: {quoted(ctx.camera_name)}",
         f"Time: {start:%A %Y-%m-%d} {start:%H:%M:%S}-{end:%H:%M:%S} ({ctx.timezone}), "
-        f"{part_of_day(start.hour)}, {(end - start).total_seconds():.0f} s",
+        # The length from the UTC instants: local times across a clock change are an hour off.
+        f"{part_of_day(start.hour)}, {(ctx.ended_at - ctx.started_at).total_seconds():.0f} s",
         f"Detections ({len(ctx.detections)}):",
         *_detection_lines(ctx),
         baseline_line(ctx.baseline),

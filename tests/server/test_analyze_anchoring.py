@@ -104,3 +104,13 @@ def test_a_summary_that_names_nothing_seen_gives_way_to_the_facts() -> None:
     assert anchor(assessment(20, "A vehicle stopped."), evidence, "x", frozenset({"truck"})).summary == (
         "A vehicle stopped."
     )
+    # A class named inside another word is not named ("cat" in "indicates", "car" in "scarcely", "man"
+    # in "many": such summaries were kept before); a plural is.
+    for summary, seen in (
+        ("Nothing indicates a problem at this location.", "cat"),
+        ("Scarcely anything moved.", "car"),
+        ("Not many things changed.", "man"),
+    ):
+        assert anchor(assessment(10, summary), evidence, "x", frozenset({seen})).summary == evidence.summary
+    plural = anchor(assessment(10, "Two cars parked."), evidence, "x", frozenset({"car"}))
+    assert plural.summary == "Two cars parked."

@@ -47,6 +47,18 @@ def context(detections: list[DetectionInfo], **extra: object) -> BatchContext:
     )
 
 
+def test_a_batch_across_a_clock_change_is_said_to_last_what_it_lasted() -> None:
+    """Europe/Berlin, 2025-03-30: 01:59:40 CET to 03:00:20 CEST is 40 s (3640 s before: local times
+    were subtracted)."""
+    start = datetime(2025, 3, 30, 0, 59, 40, tzinfo=UTC)
+    batch = replace(
+        context([detection(), detection()]), started_at=start, ended_at=start + timedelta(seconds=40),
+        timezone="Europe/Berlin",
+    )
+    time_line = next(line for line in build_prompt(batch).user.splitlines() if line.startswith("Time:"))
+    assert time_line.endswith("01:59:40-03:00:20 (Europe/Berlin), night, 40 s"), time_line
+
+
 def test_detection_line_format_in_local_time() -> None:
     ctx = context([detection(zones=(ZoneHit("Front Door", "entry_point"),))])
     assert detection_line(ctx, ctx.detections[0]) == '02:14:07 - person (0.93) in zone "Front Door" (entry_point)'
