@@ -68,22 +68,6 @@ def thumbnail_url(detection_id: int) -> str:
     return f"/api/detections/{detection_id}/thumbnail"
 
 
-def _top_detection(
-    spec: AlertRuleSpec, match: RuleMatch, detections: Sequence[EventDetection]
-) -> EventDetection | None:
-    """The most confident detection that satisfies the rule's detection conditions (None if it has none)."""
-    types = set(match.matched_object_types)
-    zones = set(match.matched_zone_ids)
-    candidates = [
-        item
-        for item in detections
-        if item.facts.object_type in types
-        and (spec.min_confidence is None or item.facts.confidence >= spec.min_confidence)
-        and (not spec.zone_ids or item.facts.zone_ids & zones)
-    ]
-    return max(candidates, key=lambda item: item.facts.confidence, default=None)
-
-
 class AlertEngine:
     """Evaluates events against the enabled rules and delivers the alerts; one per analyze process."""
 
@@ -159,29 +143,34 @@ class AlertEngine:
         `metadata.initial`, a severity taken from the risk follows it, `metadata.refined_at` equal to
         the update's `updated_at` (so a client tells this update from a later change of status) — and
         raise the alerts the refined score now calls for (a rule on risk the first score did not reach).
+        An alert that already carries this assessment is left as it is (a refine job delivered again).
         Returns the new alerts."""
         now = datetime.now(UTC)
+        refined = {
+            "summary": event.summary,
+            "risk_score": event.risk_score,
+            "risk_level": event.risk_level,
+            "analysis_backend": event.analysis_backend,
+        }
+        changed: list[Alert] = []
         async with self._sessions() as session, session.begin():
             alerts = list(
                 await session.scalars(select(Alert).where(Alert.event_id == event.id).order_by(Alert.created_at))
             )
             for alert in alerts:
                 metadata = dict(alert.alert_metadata or {})
+                if "refined_at" in metadata and all(metadata.get(k) == value for k, value in refined.items()):
+                    continue  # refined with this assessment already: the refine job delivered again
                 metadata.setdefault(
                     "initial", {key: metadata.get(key) for key in ("risk_score", "risk_level", "summary")}
                 )
-                metadata |= {
-                    "summary": event.summary,
-                    "risk_score": event.risk_score,
-                    "risk_level": event.risk_level,
-                    "analysis_backend": event.analysis_backend,
-                    "refined_at": now.isoformat(),
-                }
+                metadata |= refined | {"refined_at": now.isoformat()}
                 if metadata.get("severity_source") == "risk":
                     alert.severity = alert_severity(None, event.risk_score).severity
                 alert.alert_metadata = metadata
                 alert.updated_at = now
-        for alert in alerts:
+                changed.append(alert)
+        for alert in changed:  # announced once: a client takes each announcement for a new refinement
             await broadcast.publish(self._redis, "alert.updated", AlertOut.dump(alert))
         return await self.process_event(event, detections)
 
@@ -193,19 +182,12 @@ class AlertEngine:
         match: RuleMatch,
         detections: Sequence[EventDetection],
     ) -> Alert | None:
-        top = _top_detection(spec, match, detections)
+        # The most confident detection that satisfies the rule (`evaluate` found it): its picture is
+        # the alert's, its type and zone (none: "-") the dedup key's, never another detection's.
+        top = detections[match.top_index] if match.top_index is not None else None
         zone_ids = list(match.matched_zone_ids)
-        top_zone = (
-            next((z for z in sorted(top.facts.zone_ids) if not zone_ids or z in zone_ids), None)
-            if top
-            else None
-        )
         dedup_key = render_dedup_key(
-            spec.dedup_key_template,
-            event.camera_id,
-            str(row.id),
-            top.facts.object_type if top else None,
-            top_zone or (zone_ids[0] if zone_ids else None),
+            spec.dedup_key_template, event.camera_id, str(row.id), match.top_object_type, match.top_zone_id
         )
         holder = f"event:{event.id}"
         claimed = False

@@ -402,3 +402,56 @@ async def test_concurrent_passes_over_one_event_raise_one_alert_per_rule(
     async with sessions() as session:
         rows = list(await session.scalars(select(Alert).where(Alert.event_id == event.id)))
     assert len(rows) == 1
+
+
+async def test_a_redelivered_refinement_does_not_announce_a_second_refinement(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """The refine job is delivered again when its alert step failed after the alerts were updated (the
+    worker calls `AlertEngine.refine` again for an event already refined). The second pass must leave
+    the alerts as they are: it re-stamps `metadata.refined_at` and `updated_at` and publishes a new
+    `alert.updated` that Home Assistant reads as a fresh refinement (push._is_refinement), so the
+    blueprint notifies again (a second sounding notification when the first severity was below the
+    minimum): it did, before."""
+    await _rule(sessions, name="people", object_types=["person"], cooldown_seconds=0)
+    event, detections = await _event(sessions, risk=35)
+    engine = AlertEngine(sessions, redis)
+    try:
+        [first] = await engine.process_event(event, detections)
+        async with sessions() as session, session.begin():
+            stored = await session.get(Event, event.id)
+            assert stored is not None
+            stored.risk_score, stored.risk_level = 72, risk_level(72).value
+            stored.summary, stored.analysis_backend = "A stranger tried the door handle.", "llama_cpp"
+        await engine.refine(stored, detections)
+        async with sessions() as session:
+            once = await session.get(Alert, first.id)
+            assert once is not None
+        await engine.refine(stored, detections)  # the same refinement, delivered again
+        async with sessions() as session:
+            twice = await session.get(Alert, first.id)
+            assert twice is not None
+    finally:
+        await engine.close()
+    assert (twice.alert_metadata or {})["refined_at"] == (once.alert_metadata or {})["refined_at"]
+    assert twice.updated_at == once.updated_at
+
+
+async def test_zone_dedup_key_is_the_top_detections_zone_not_another_detections(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """Template `{camera_id}:{zone_id}` (one cooldown per zone): the most confident person stands in no
+    zone, a less sure one in the driveway. The key is the top detection's zone ('-': none), as
+    `RuleMatch.top_zone_id` documents; the engine fell back to the other detection's zone, so this
+    alert took the driveway's cooldown and silenced the next real driveway alert."""
+    await _rule(sessions, name="people", object_types=["person"], dedup_key_template="{camera_id}:{zone_id}")
+    event, facts = await _event(
+        sessions,
+        detections=[("person", 0.95, frozenset()), ("person", 0.60, frozenset({"driveway"}))],
+    )
+    engine = AlertEngine(sessions, redis)
+    try:
+        [alert] = await engine.process_event(event, facts)
+    finally:
+        await engine.close()
+    assert alert.dedup_key == "front:-"
