@@ -61,7 +61,8 @@ class DetectJob:
     file_hash: str
     media_type: MediaType
     file_type: str
-    #: When the camera wrote the file (its modification time): the detections' time.
+    #: When the camera wrote the file (its modification time): a snapshot's detections' time, the end
+    #: of a recording (see detect_worker._pictures_from).
     uploaded_at: datetime
     source: str
     #: Wall-clock seconds: the watcher saw the file, intake queued it (for latency figures).

@@ -274,7 +274,7 @@ class DetectWorker:
         rows = await self._filtered(job, loaded, self._rows(job, loaded, objects))
         await self.tracker.mark(job.camera_id, rows)
         if _missing_thumbnails(rows):
-            await self._in_thread(job, _draw_thumbnails, loaded, rows, job.uploaded_at)
+            await self._in_thread(job, _draw_thumbnails, loaded, rows, _pictures_from(job, loaded))
         return _Found(rows, len(loaded.frames), detector_seconds)
 
     async def _in_thread(self, job: DetectJob, work: Callable[..., _T], *args: Any) -> _T:
@@ -309,6 +309,7 @@ class DetectWorker:
         thumbnails = self.runtime.settings.thumbnails_dir / job.camera_id
         video = job.video
         width, height = loaded.size
+        start = _pictures_from(job, loaded)
         for (offset, _image), found in zip(loaded.frames, objects, strict=True):
             for obj in found:
                 x0, y0 = _unscale(obj.x, loaded.scale, width), _unscale(obj.y, loaded.scale, height)
@@ -320,7 +321,7 @@ class DetectWorker:
                         file_path=str(job.file_path),
                         file_type=job.file_type or None,
                         file_hash=job.file_hash,
-                        detected_at=job.uploaded_at + timedelta(seconds=offset),
+                        detected_at=start + timedelta(seconds=offset),
                         object_type=obj.object_type,
                         confidence=obj.confidence,
                         bbox_x=x0,
@@ -600,6 +601,17 @@ def _lock_key(job: DetectJob) -> str:
     return f"detections|{job.camera_id}|{job.file_hash}"
 
 
+def _pictures_from(job: DetectJob, loaded: Loaded) -> datetime:
+    """When the file's first picture was taken: a snapshot's own time (the file's); a recording's time
+    less its length (the container's, else how far the sampling went), as a camera writes a recording
+    while it records: the file's time is its end, or later when it was uploaded after. Its frames'
+    detections were dated after the file was written, by up to its length, before."""
+    if job.video is None:
+        return job.uploaded_at
+    length = job.video.duration or (loaded.sample.covered_until if loaded.sample is not None else 0.0)
+    return job.uploaded_at - timedelta(seconds=length)
+
+
 def _unscale(value: int, scale: float, limit: int) -> int:
     return min(limit, max(0, round(value / scale)))
 
@@ -668,14 +680,15 @@ def _missing_thumbnails(rows: list[Detection]) -> bool:
     return any(row.thumbnail_path and not Path(row.thumbnail_path).exists() for row in rows)
 
 
-def _draw_thumbnails(loaded: Loaded, rows: list[Detection], uploaded_at: datetime) -> None:
-    """One thumbnail per row, from the frame it was found in, drawn from one reduced copy per frame."""
+def _draw_thumbnails(loaded: Loaded, rows: list[Detection], pictures_from: datetime) -> None:
+    """One thumbnail per row, from the frame it was found in (`pictures_from`: the time of the file's
+    first picture), drawn from one reduced copy per frame."""
     frames = {round(offset, 3): image for offset, image in loaded.frames}
     canvases: dict[float, Canvas] = {}
     for row in rows:
         if not row.thumbnail_path or Path(row.thumbnail_path).exists():
             continue
-        offset = round((row.detected_at - uploaded_at).total_seconds(), 3)
+        offset = round((row.detected_at - pictures_from).total_seconds(), 3)
         image = frames.get(offset)
         if image is None:
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,9 +67,13 @@ async def test_people_at_the_end_of_a_long_recording_are_found(
         worker = DetectWorker(runtime, load_detector(settings), consumer="long")
         rows = await _detect(runtime, worker, [recording])
         logs = await log_rows(runtime)
-    uploaded_at = datetime.fromtimestamp(recording.stat().st_mtime, tz=UTC)  # what intake records
+    # Intake records the file's time, the recording's end: its frames are dated before it, from its
+    # start (they were dated after it, by up to the recording's length, before).
+    written = datetime.fromtimestamp(recording.stat().st_mtime, tz=UTC)
+    assert rows and max(row.detected_at for row in rows) <= written
+    started = written - timedelta(seconds=GREY_SECONDS + PEOPLE_SECONDS)
     people = [row for row in rows if row.object_type == "person"]
-    offsets = sorted({round((row.detected_at - uploaded_at).total_seconds(), 1) for row in people})
+    offsets = sorted({round((row.detected_at - started).total_seconds(), 1) for row in people})
     print(f"{len(people)} people in frames at {offsets} s")
     assert len(people) >= 5 and len(offsets) >= 3, offsets
     # Nothing in the grey part; the people are seen within one stride of coming into view.
