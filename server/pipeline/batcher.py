@@ -9,7 +9,8 @@ one entry, and a crash can never leave a batch closed but not queued (or queued 
 State, per camera:
 
 * `hsi:batch:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
-  `count`, `ids` ("12,13,…"). (Each detection's image size, which zones need, is on its row.)
+  `count`, `ids` ("12,13,…"), `first_at`, `last_at` (the detections' own times, epoch seconds). (Each
+  detection's image size, which zones need, is on its row.)
 * `hsi:batch:deadlines` — sorted set camera → the moment its batch is due:
   `min(started + window, last_seen + idle)`. The closer task scans it.
 * `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
@@ -21,7 +22,10 @@ on when a batch is due.
 
 Closing rules: after `batch_window_seconds` since the batch opened, after `batch_idle_timeout_seconds`
 without a new detection, or at `batch_max_detections`. A detection arriving for a batch that is already
-due closes that batch first and opens a new one, so a slow closer never stretches a window.
+due closes that batch first and opens a new one, so a slow closer never stretches a window. So does one
+taken more than a window before or after the batch's detections (`apart`): a camera catching up on an
+old upload after newer ones (its FTP client back online), whose picture would otherwise stretch the
+current event back by hours ("lingering 7205 s" for one person).
 
 Fast path (decision): a detection with confidence ≥ `fast_path_confidence` of a type in
 `fast_path_object_types` closes the camera's open batch *at once*, including that detection and
@@ -43,6 +47,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,7 +104,7 @@ end
 
 # KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections.
 # ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv,
-#       number of detections, fast (0|1), seen marker TTL (s).
+#       number of detections, fast (0|1), seen marker TTL (s), the detections' first and last time.
 # Returns {batch id the detections joined, entry id of a batch closed before (or ''),
 #          entry id of this batch if it closed (or ''), close reason (or ''),
 #          'full' if the cap blocked a close}.
@@ -111,21 +116,36 @@ local camera, new_id = ARGV[1], ARGV[2]
 local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
 local ids, n, fast = ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local first_at, last_at = tonumber(ARGV[11]), tonumber(ARGV[12])
 if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[10])) then
   return {'', '', '', 'duplicate', ''}
 end
 local t = now()
 local previous, blocked = '', ''
 
-if redis.call('EXISTS', key) == 1 and t >= deadline(key, window, idle) then
-  local entry = close(key, zset, stream, maxlen, 'window', '0', t)
-  if entry then previous = entry else blocked = 'full' end
+if redis.call('EXISTS', key) == 1 then
+  local span = redis.call('HMGET', key, 'first_at', 'last_at')
+  local reason = ''
+  if t >= deadline(key, window, idle) then
+    reason = 'window'
+  elseif span[1] and (first_at > tonumber(span[2]) + window or last_at < tonumber(span[1]) - window) then
+    reason = 'apart'
+  end
+  if reason ~= '' then
+    local entry = close(key, zset, stream, maxlen, reason, '0', t)
+    if entry then previous = entry else blocked = 'full' end
+  end
 end
 
 if redis.call('EXISTS', key) == 0 then
   redis.call('HSET', key, 'batch_id', new_id, 'camera_id', camera, 'started', string.format('%.6f', t),
-    'last_seen', string.format('%.6f', t), 'count', 0, 'ids', '')
+    'last_seen', string.format('%.6f', t), 'count', 0, 'ids', '',
+    'first_at', string.format('%.6f', first_at), 'last_at', string.format('%.6f', last_at))
 end
+local span = redis.call('HMGET', key, 'first_at', 'last_at')
+redis.call('HSET', key,
+  'first_at', string.format('%.6f', math.min(first_at, tonumber(span[1]) or first_at)),
+  'last_at', string.format('%.6f', math.max(last_at, tonumber(span[2]) or last_at)))
 
 local old_ids = redis.call('HGET', key, 'ids')
 if old_ids ~= '' then ids = old_ids .. ',' .. ids end
@@ -205,6 +225,8 @@ class BatchDetection(Protocol):
     def image_height(self) -> int | None: ...
     @property
     def stationary(self) -> bool: ...
+    @property
+    def detected_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -299,6 +321,8 @@ class BatchAggregator:
                 len(objects),
                 "1" if fast else "0",
                 SEEN_TTL_SECONDS,
+                min(det.detected_at for det in objects).timestamp(),
+                max(det.detected_at for det in objects).timestamp(),
             ],
         )
         batch_id, previous, entry, reason, blocked = (_text(item) for item in raw)

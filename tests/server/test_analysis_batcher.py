@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def _detection(
         id=next(_next_id),
         camera_id="front",
         file_path=str(file_path),
-        detected_at=datetime.now(UTC),
+        detected_at=extra.pop("detected_at", datetime.now(UTC)),
         object_type=object_type,
         confidence=confidence,
         bbox_x=10,
@@ -226,3 +226,25 @@ async def test_rows_handed_on_again_after_a_crash_are_not_batched_twice(
     again = await batcher.add_detections("front", rows)  # the detect worker's redelivery
     assert again.batch_id is None and again.enqueued == []
     assert len(await _entries(redis)) == 1 and not await redis.exists(batch_key("front"))
+
+
+async def test_an_old_upload_after_newer_ones_is_an_event_of_its_own(
+    redis: aioredis.Redis, tmp_path: Path, snapshot: Path
+) -> None:
+    """A camera's FTP client catches up: pictures taken two hours ago arrive while a batch of now is
+    open. They close it and group among themselves; the next picture of now starts a batch again. (The
+    old ones joined the open batch before: one person 'lingering 7205 s'.)"""
+    settings = _settings(tmp_path, batch_window_seconds=30.0, batch_idle_timeout_seconds=20.0)
+    batcher = BatchAggregator(redis, settings)
+    now = datetime.now(UTC)
+    current = await batcher.add_detections("front", [_detection(snapshot, "person", 0.8, detected_at=now)])
+    old = [now - timedelta(hours=2, seconds=seconds) for seconds in (10, 0)]
+    late = [await batcher.add_detections("front", [_detection(snapshot, detected_at=at)]) for at in old]
+    soon = now + timedelta(seconds=5)
+    again = await batcher.add_detections("front", [_detection(snapshot, detected_at=soon)])
+    assert late[0].batch_id == late[1].batch_id != current.batch_id
+    assert again.batch_id not in (current.batch_id, late[0].batch_id)
+    closed = await _entries(redis)
+    assert [(job.batch_id, job.close_reason) for job in closed] == [
+        (current.batch_id, "apart"), (late[0].batch_id, "apart")
+    ]
