@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
 from server.wire import AlertOut
+
+_LOGGER = logging.getLogger("hsi.alerts")
 
 routes = Routes("alerts")
 
@@ -79,7 +82,9 @@ async def read_alert(call: Call) -> Any:
 async def _transition(call: Call, target: AlertStatus, action: AuditAction) -> dict[str, Any]:
     """Move an alert to acknowledged/dismissed; repeating the same action is a no-op, not an error.
 
-    A dismissed alert cannot be acknowledged any more (dismissing is the final word on it).
+    A dismissed alert cannot be acknowledged any more (dismissing is the final word on it). An alert
+    handled while its webhook has not gone out (the receiver down) is not sent to it later: it would tell
+    of an alert somebody has dealt with (a siren going off for it). A log row says so.
     """
     async with call.runtime.database.sessions() as session:
         alert = await session.get(Alert, call.path.alert_id, with_for_update=True)
@@ -101,6 +106,17 @@ async def _transition(call: Call, target: AlertStatus, action: AuditAction) -> d
             )
         await session.commit()
         data = AlertOut.dump(alert)
+    if changed and previous == AlertStatus.PENDING and "webhook" in (alert.channels or []):
+        _LOGGER.warning(
+            "alert %s was %s before its webhook went out: the webhook is not sent",
+            alert.id,
+            target.value,
+            extra={
+                "component": "alerts",
+                "event_id": alert.event_id,
+                "data": {"alert_id": str(alert.id), "channel": "webhook", "status": target.value},
+            },
+        )
     if changed:
         await broadcast.publish(call.runtime.redis, "alert.updated", data)
     return data

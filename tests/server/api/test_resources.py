@@ -492,6 +492,28 @@ async def test_alerts_list_acknowledge_dismiss(runtime: Runtime, client: TestCli
     )
 
 
+async def test_an_alert_handled_before_its_webhook_went_out_says_so(
+    runtime: Runtime, client: TestClient, seeded: Seeded
+) -> None:
+    """An alert acknowledged while its webhook receiver was down is not sent to it later (the receiver
+    would hear of an alert somebody has dealt with); that was silent, a log row now says it. An alert
+    without a webhook, or one already delivered, says nothing."""
+    async with runtime.database.sessions() as session, session.begin():
+        alert = await session.get(Alert, uuid.UUID(seeded.alerts[0]))
+        assert alert is not None and alert.status == AlertStatus.PENDING
+        alert.channels = ["ha", "webhook"]
+    await _json(await client.post(f"/api/alerts/{seeded.alerts[0]}/acknowledge"))
+    await _json(await client.post(f"/api/alerts/{seeded.alerts[1]}/acknowledge"))  # no webhook
+    await _json(await client.post(f"/api/alerts/{seeded.alerts[0]}/dismiss"))  # handled already
+    handler = next(h for h in logging.getLogger("hsi").handlers if isinstance(h, DatabaseLogHandler))
+    await handler.flush_async()
+    async with runtime.database.sessions() as session:
+        rows = list(await session.scalars(select(Log).where(Log.component == "alerts")))
+    said = [(row.level, (row.extra or {}).get("alert_id")) for row in rows]
+    assert said == [("WARNING", seeded.alerts[0])]
+    assert "before its webhook went out" in rows[0].message
+
+
 async def test_alert_rules_crud_and_test(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
     body = {
         "name": "night people",
