@@ -27,7 +27,7 @@ from server.pipeline import broadcast
 from server.retention import last_round
 from server.pipeline import dead_letters, progress
 from server.pipeline.faults import describe
-from server.pipeline.streams import ANALYZE_STREAM, DETECT_STREAM
+from server.pipeline.streams import ANALYZE_STREAM, CLIP_STREAM, DETECT_STREAM, REFINE_STREAM
 from server.runtime import Runtime
 from server.wire import GpuSample
 
@@ -154,9 +154,11 @@ async def _storage(runtime: Runtime) -> dict[str, Any]:
 
 
 class QueueDepths(BaseModel):
-    detect: int
-    analyze: int
-    dead_letter: int
+    detect: int = Field(description="Files waiting for detection.")
+    analyze: int = Field(description="Closed batches waiting for their event.")
+    refine: int = Field(description="Events waiting for the AI's assessment (their alerts went out already).")
+    clips: int = Field(description="Events waiting for their clip.")
+    dead_letter: int = Field(description="Entries of every queue set aside after repeated failures.")
 
 
 class GpuNow(BaseModel):
@@ -197,15 +199,16 @@ async def _store_figures(connection: AsyncConnection) -> tuple[Any, Any]:
 
 
 async def _queue_depths(runtime: Runtime) -> dict[str, int]:
-    """The two work queues' depths, and the dead letters of every queue (`/api/system/dead-letters`)."""
+    """The work queues' depths, and the dead letters of every queue (`/api/system/dead-letters`)."""
     redis = runtime.redis
+    queues = {
+        "detect": DETECT_STREAM, "analyze": ANALYZE_STREAM, "refine": REFINE_STREAM, "clips": CLIP_STREAM
+    }
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xlen(DETECT_STREAM)
-        pipe.xlen(ANALYZE_STREAM)
-        for name in dead_letters.dead_letter_streams().values():
+        for name in [*queues.values(), *dead_letters.dead_letter_streams().values()]:
             pipe.xlen(name)
         depths = [int(value) for value in await pipe.execute()]
-    return {"detect": depths[0], "analyze": depths[1], "dead_letter": sum(depths[2:])}
+    return dict(zip(queues, depths, strict=False)) | {"dead_letter": sum(depths[len(queues) :])}
 
 
 async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) -> dict[str, Any]:

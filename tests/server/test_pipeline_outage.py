@@ -127,7 +127,7 @@ async def test_postgres_refusing_connections_with_60_uploads_queued_loses_and_de
 
         await eventually(outage_logged, timeout=30)
         stats = await collect_stats(runtime)
-        assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
+        assert stats["queues"] == {"detect": 0, "analyze": 0, "refine": 0, "clips": 0, "dead_letter": 0}
 
 
 @pytest.mark.parametrize("keys", [True, False], ids=["in-the-key-lookup", "in-the-handler"])

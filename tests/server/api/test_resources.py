@@ -31,6 +31,7 @@ from server.models import (
     Zone,
 )
 from server.logs import DatabaseLogHandler
+from server.pipeline.streams import CLIP_STREAM, DETECT_STREAM, REFINE_STREAM
 from server.health import WorkerHealth
 from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
@@ -84,7 +85,13 @@ async def test_system_stats_and_gpu(runtime: Runtime, client: TestClient, seeded
         await session.commit()
     stats = await _json(await client.get("/api/system/stats"))
     assert stats["cameras"] == 2 and stats["events_unreviewed"] == 6 and stats["alerts_pending"] == 2
-    assert stats["queues"] == {"detect": 0, "analyze": 0, "dead_letter": 0}
+    assert stats["queues"] == {"detect": 0, "analyze": 0, "refine": 0, "clips": 0, "dead_letter": 0}
+    # Each queue counted as its own: events waiting for the AI's text and for their clip too.
+    for stream, entries in ((DETECT_STREAM, 1), (REFINE_STREAM, 2), (CLIP_STREAM, 3)):
+        for _ in range(entries):
+            await runtime.redis.xadd(stream, {"event_id": "1"})
+    queues = (await _json(await client.get("/api/system/stats")))["queues"]
+    assert queues == {"detect": 1, "analyze": 0, "refine": 2, "clips": 3, "dead_letter": 0}
     assert stats["gpu"]["utilization"] == 10.0 and stats["gpu"]["memory_total"] == 80000
     assert stats["pipeline_healthy"] is False  # this app runs no detect or analyze worker
     detect = WorkerHealth(runtime.redis, "detect", "gpu-host:1", {"detector": _healthy_probe})
