@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -209,15 +210,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        # Settings are named by their fields: `describe_validation_error` writes each as its reader sets
+        # it (the variable, or the add-on's option).
         if self.batch_idle_timeout_seconds > self.batch_window_seconds:
-            raise ValueError("HSI_BATCH_IDLE_TIMEOUT_SECONDS must not exceed HSI_BATCH_WINDOW_SECONDS")
+            raise ValueError("batch_idle_timeout_seconds must not exceed batch_window_seconds")
         if not self.retention_reviewed_low_risk_days <= self.retention_days <= self.retention_alert_days:
             raise ValueError(
-                "retention must be HSI_RETENTION_REVIEWED_LOW_RISK_DAYS <= HSI_RETENTION_DAYS "
-                "<= HSI_RETENTION_ALERT_DAYS"
+                "retention must be retention_reviewed_low_risk_days <= retention_days <= retention_alert_days"
             )
         if self.retention_gpu_full_hours > 24 * self.retention_gpu_days:
-            raise ValueError("HSI_RETENTION_GPU_FULL_HOURS must not exceed HSI_RETENTION_GPU_DAYS")
+            raise ValueError("retention_gpu_full_hours must not exceed retention_gpu_days (in hours)")
         return self
 
     @classmethod
@@ -315,6 +317,11 @@ def load_addon_settings() -> Settings:
         raise SettingsError(describe_validation_error(err, as_option=True)) from None
 
 
+def _setting_name(field: str, as_option: bool) -> str:
+    """A setting as its reader sets it: the add-on's option, or the variable."""
+    return f"option {field}" if as_option else f"{ENV_PREFIX}{field.upper()}"
+
+
 def describe_validation_error(err: ValidationError, *, as_option: bool = False) -> str:
     """`HSI_PORT='abc': Input should be a valid integer` — the variable, the value, what is allowed."""
     lines = []
@@ -322,11 +329,17 @@ def describe_validation_error(err: ValidationError, *, as_option: bool = False) 
         location = problem.get("loc", ())
         if not location:
             name = "settings"
-        elif as_option:
-            name = f"option {location[0]!s}"
         else:
-            name = f"setting {ENV_PREFIX}{str(location[0]).upper()}"
+            name = _setting_name(str(location[0]), as_option)
+            name = name if as_option else f"setting {name}"
         message = problem["msg"].removeprefix("Value error, ")
+        if not location:  # a check across settings names them by their fields
+            fields = Settings.model_fields
+            message = re.sub(
+                r"\b[a-z][a-z0-9_]*\b",
+                lambda word: _setting_name(word[0], as_option) if word[0] in fields else word[0],
+                message,
+            )
         value = problem.get("input")
         shown = "" if not location or isinstance(value, dict) else f"={value!r}"
         lines.append(f"invalid {name}{shown}: {message}")

@@ -174,6 +174,31 @@ def test_bad_option_stops_the_addon_with_one_line(
     assert result.stderr.strip().splitlines() == [message]
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"batch_window_seconds": 60, "batch_idle_timeout_seconds": 120},
+            "hsi: invalid settings: option batch_idle_timeout_seconds must not exceed "
+            "option batch_window_seconds",
+        ),
+        (
+            {"retention_days": 5, "retention_reviewed_low_risk_days": 7},
+            "hsi: invalid settings: retention must be option retention_reviewed_low_risk_days <= "
+            "option retention_days <= option retention_alert_days",
+        ),
+    ],
+)
+def test_options_that_disagree_are_named_as_options(
+    addon: dict[str, Any], tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    """Each value within its own range (Supervisor saves them), together refused: the line names the
+    options the user typed (it named HSI_* variables, which an add-on user neither sees nor sets)."""
+    result = _run_addon(tmp_path, {**addon["options"], **options})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message]
+
+
 async def test_discovery_reaches_supervisor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, redis: aioredis.Redis
 ) -> None:
