@@ -2,8 +2,9 @@
 
 Home Assistant's calendar panel then shows what happened when, and automations and Assist can read
 the history with ``calendar.get_events``. Entries are read from the server's ``/api/events`` for the
-range asked (events that *start* in it); each lasts from the event's start to its end, at least
-``MIN_ENTRY_DURATION`` so a single snapshot's event shows up in the panel.
+range asked: every entry that overlaps it (the calendar contract: an event running into the range, at
+midnight or at the start of a week view, is in it); each lasts from the event's start to its end, at
+least ``MIN_ENTRY_DURATION`` so a single snapshot's event shows up in the panel.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from homeassistant.util import dt as dt_util
 from .api_types import Event, EventSummary
 from .coordinator import HSIConfigEntry, HSICoordinator
 from .entity import HSICameraEntity, HSIHubEntity, async_setup_camera_entities
-from .helpers import hsi_exception_handler
+from .helpers import hsi_exception_handler, risk_phrase
 
 PARALLEL_UPDATES = 0
 MIN_ENTRY_DURATION = timedelta(minutes=1)
+#: How long before a range an event that overlaps it may have started: longer than any event (the
+#: server closes a batch a window, 90 s by default, after it opened) and than MIN_ENTRY_DURATION.
+LOOKBACK = timedelta(hours=1)
 PAGE_SIZE = 500
 #: A range holding more events than this is cut (oldest dropped): a calendar view, not an export.
 MAX_ENTRIES = 5000
@@ -42,17 +46,12 @@ async def async_setup_entry(
     )
 
 
-def _level(event: Event | EventSummary) -> str:
-    level, score = event.get("risk_level"), event.get("risk_score")
-    return "Not scored" if level is None else f"{str(level).capitalize()} risk ({score})"
-
-
 def calendar_entry(event: Event | EventSummary, camera_name: str | None) -> CalendarEvent:
     """A calendar entry of an event; the camera's name leads the summary where it is not implied."""
     start = dt_util.as_local(dt_util.parse_datetime(event["started_at"], raise_on_error=True))
     ended = cast(str | None, event.get("ended_at"))
     end = dt_util.as_local(dt_util.parse_datetime(ended, raise_on_error=True)) if ended else start
-    summary = _level(event)
+    summary = risk_phrase(event)
     if event.get("summary"):
         summary += f": {event['summary']}"
     if camera_name is not None:
@@ -94,16 +93,16 @@ class _EventsCalendar(CalendarEntity):
     async def async_get_events(
         self, hass: HomeAssistant, start_date: datetime, end_date: datetime
     ) -> list[CalendarEvent]:
-        """Every event starting in the range, oldest first."""
+        """Every event overlapping the range, oldest first."""
         cameras = self.coordinator.data.cameras
         query: dict[str, Any] = {
             "camera_id": self.camera_filter,
-            "since": dt_util.as_utc(start_date).isoformat(),
+            "since": dt_util.as_utc(start_date - LOOKBACK).isoformat(),
             "until": dt_util.as_utc(end_date).isoformat(),
             "limit": PAGE_SIZE,
         }
         events = await self._read_events(query)
-        return [
+        entries = [
             calendar_entry(
                 event,
                 self._label(
@@ -114,6 +113,7 @@ class _EventsCalendar(CalendarEntity):
             )
             for event in reversed(events[:MAX_ENTRIES])
         ]
+        return [entry for entry in entries if entry.end > start_date]
 
     @hsi_exception_handler
     async def _read_events(self, query: dict[str, Any]) -> list[Event]:

@@ -16,6 +16,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 
 from .api import HSIError
+from .api_types import Event, EventSummary
 from .const import DOMAIN
 
 
@@ -74,3 +75,10 @@ def camera_device_id(hass: HomeAssistant, instance_id: str, camera_id: str | Non
         identifiers={camera_identifier(instance_id, camera_id)}
     )
     return device.id if device else None
+
+
+def risk_phrase(event: Event | EventSummary) -> str:
+    """An event's risk as the calendar and the media browser title it: "Low risk (12)", or
+    "Not scored" for an event the server has not scored (yet)."""
+    level, score = event.get("risk_level"), event.get("risk_score")
+    return "Not scored" if level is None else f"{str(level).capitalize()} risk ({score})"

@@ -31,6 +31,7 @@ from .api import HSIError
 from .api_types import Event
 from .const import DEFAULT_NAME, DOMAIN, EVENT_MEDIA_TYPES
 from .coordinator import HSICoordinator
+from .helpers import risk_phrase
 from .views import signed_media_url
 
 EVENTS_PER_PAGE = 50
@@ -157,7 +158,7 @@ def _event_item(
 ) -> BrowseMediaSource | None:
     """A clip when the event has one, else its thumbnail; None when it has neither."""
     started = dt_util.as_local(dt_util.parse_datetime(event["started_at"], raise_on_error=True))
-    title = f"{short_time(started, now)} · {str(event['risk_level']).capitalize()} {event['risk_score']}"
+    title = f"{short_time(started, now)} · {risk_phrase(event)}"
     if event.get("summary"):
         title += f" · {event['summary']}"
     thumbnail = coordinator.signed_url(event.get("thumbnail_url"))

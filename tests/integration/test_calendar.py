@@ -84,3 +84,39 @@ async def test_calendar_reads_past_one_page(
     start = dt_util.start_of_local_day()
     with pytest.raises(HomeAssistantError, match="Could not reach the server"):
         await calendar.async_get_events(hass, start, start + timedelta(days=1))
+
+
+async def test_calendar_lists_an_entry_that_overlaps_the_range_start(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A calendar returns the entries that overlap the asked range (the HA contract the panel's
+    day/week views rely on), not only those that start in it: an event shown from T to T+1 min is
+    in a range starting at T+10 s (it was not before), and not in one starting after it ended."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await load_entry()
+    started = dt_util.parse_datetime(event["started_at"])
+    assert started is not None
+    entity_id = "calendar.front_door_events"
+    whole = await hass.services.async_call(
+        "calendar", "get_events",
+        {"entity_id": entity_id, "start_date_time": started - timedelta(hours=1),
+         "end_date_time": started + timedelta(hours=1)},
+        blocking=True, return_response=True,
+    )
+    [entry_] = whole[entity_id]["events"]  # type: ignore[index]
+    assert dt_util.parse_datetime(entry_["end"]) > started + timedelta(seconds=10)
+
+    response = await hass.services.async_call(
+        "calendar", "get_events",
+        {"entity_id": entity_id, "start_date_time": started + timedelta(seconds=10),
+         "end_date_time": started + timedelta(hours=1)},
+        blocking=True, return_response=True,
+    )
+    assert [e["summary"] for e in response[entity_id]["events"]] == [entry_["summary"]]  # type: ignore[index]
+    after = await hass.services.async_call(
+        "calendar", "get_events",
+        {"entity_id": entity_id, "start_date_time": dt_util.parse_datetime(entry_["end"]),
+         "end_date_time": started + timedelta(hours=1)},
+        blocking=True, return_response=True,
+    )
+    assert after[entity_id]["events"] == []  # type: ignore[index]

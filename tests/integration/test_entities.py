@@ -35,7 +35,7 @@ from custom_components.home_security_intelligence.const import (
     EVENT_ALERT,
     EVENT_SECURITY_EVENT,
 )
-from custom_components.home_security_intelligence.helpers import hub_identifier
+from custom_components.home_security_intelligence.helpers import camera_identifier, hub_identifier
 
 from .conftest import state, wait_for
 from .hsi_server import HSIServer, eventually
@@ -568,3 +568,38 @@ async def test_pagination_is_followed(
     entry = await load_entry()
     assert set(entry.runtime_data.data.cameras) == server_ids
     assert all(hass.states.get(f"camera.{camera_id}") is not None for camera_id in server_ids)
+
+
+async def test_camera_renamed_on_server_renames_its_device(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A camera renamed on the server (pushed as camera.updated) gets the new name on its device,
+    so the camera entity, the logbook and the device page say the same as the calendar and Assist
+    (the device kept the old name until a restart before); a name the user gave it stays."""
+    await hsi_server.request("POST", "/api/cameras", json_body={"name": "Front Door"}, expect=201)
+    entry = await load_entry()
+    coordinator = entry.runtime_data
+    await hsi_server.request(
+        "PATCH", "/api/cameras/front_door", json_body={"name": "Porch"}, expect=200
+    )
+    await wait_for(lambda: coordinator.data.cameras["front_door"]["name"] == "Porch")
+    await coordinator.async_refresh()  # also the once-a-minute safety net
+    await hass.async_block_till_done()
+
+    device = dr.async_get(hass).async_get_device(
+        identifiers={camera_identifier(coordinator.instance_id, "front_door")}
+    )
+    assert device is not None
+    assert device.name == "Porch"
+    camera_state = hass.states.get("camera.front_door")
+    assert camera_state is not None
+    assert camera_state.attributes["friendly_name"] == "Porch"
+    registry = dr.async_get(hass)
+    registry.async_update_device(device.id, name_by_user="Front porch")
+    await hsi_server.request("PATCH", "/api/cameras/front_door", json_body={"name": "Stoop"}, expect=200)
+    await wait_for(lambda: coordinator.data.cameras["front_door"]["name"] == "Stoop")
+    await hass.async_block_till_done()
+    device = registry.async_get(device.id)
+    assert device is not None and (device.name, device.name_by_user) == ("Stoop", "Front porch")
+    renamed = hass.states.get("camera.front_door")
+    assert renamed is not None and renamed.attributes["friendly_name"] == "Front porch"

@@ -108,13 +108,13 @@ async def test_browse(
     front = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
     (item,) = front.children
     assert item.identifier == f"{entry.entry_id}/thumbnail/{photo_event['id']}"
-    # "14:22 · Low 12 · <summary>": the event's start in Home Assistant's time zone (the server's
-    # times are UTC), its risk level and score, its summary.
+    # "14:22 · Low risk (12) · <summary>": the event's start in Home Assistant's time zone (the
+    # server's times are UTC), its risk level and score as the calendar says them, its summary.
     assert hass.config.time_zone != "UTC"
     started = dt_util.as_local(dt_util.parse_datetime(photo_event["started_at"], raise_on_error=True))
     when, risk, summary = item.title.split(" · ", 2)
     assert when.endswith(f"{started:%H:%M}")
-    assert risk == f"{photo_event['risk_level'].capitalize()} {photo_event['risk_score']}"
+    assert risk == f"{photo_event['risk_level'].capitalize()} risk ({photo_event['risk_score']})"
     assert summary == photo_event["summary"] and summary
     assert item.media_content_type == "image/jpeg" and item.can_play
     assert item.thumbnail and "authSig=" in item.thumbnail
@@ -123,7 +123,7 @@ async def test_browse(
     clips = [c for c in driveway.children if c.identifier == f"{entry.entry_id}/clip/{video_event['id']}"]
     assert len(clips) == 1
     assert clips[0].media_content_type == "video/mp4"
-    assert f"{video_event['risk_level'].capitalize()} {video_event['risk_score']}" in clips[0].title
+    assert f"{video_event['risk_level'].capitalize()} risk ({video_event['risk_score']})" in clips[0].title
     assert clips[0].thumbnail and "authSig=" in clips[0].thumbnail
 
     attic = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/attic")
@@ -305,3 +305,17 @@ async def test_proxy_view(
 
     await hsi_server.stop()
     assert (await client.get(f"{base}/events/{event['id']}/thumbnail")).status == 502
+
+
+async def test_media_browser_titles_unscored_events_readably(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """An event the server has not scored (risk_score/risk_level null, which the server allows)
+    is titled 'Not scored' as the calendar does, not 'None None'."""
+    event: dict[str, Any] = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
+    unscored = {**event, "risk_score": None, "risk_level": None}
+    coordinator = entry.runtime_data
+    item = hsi_media_source._event_item(coordinator, entry.entry_id, unscored, dt_util.now())  # type: ignore[arg-type]
+    assert item is not None
+    assert item.title.split(" · ")[1] == "Not scored", item.title  # 'None None' before
