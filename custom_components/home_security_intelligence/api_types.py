@@ -42,8 +42,15 @@ class Health(TypedDict):
 class QueueDepths(TypedDict):
     """The server's `QueueDepths`."""
 
+    #: Files waiting for detection.
     detect: int
+    #: Closed batches waiting for their event.
     analyze: int
+    #: Events waiting for the AI's assessment (their alerts went out already).
+    refine: int
+    #: Events waiting for their clip.
+    clips: int
+    #: Entries of every queue set aside after repeated failures.
     dead_letter: int
 
 
