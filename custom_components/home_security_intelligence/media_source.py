@@ -198,7 +198,9 @@ def short_time(moment: datetime, now: datetime) -> str:
 
 
 def _folder(identifier: str, title: str, children: list[BrowseMediaSource]) -> BrowseMediaSource:
-    return BrowseMediaSource(
+    """A folder whose children's class is theirs when they share one (pictures, clips), as Home
+    Assistant works it out; a camera of snapshots only was announced as clips before."""
+    folder = BrowseMediaSource(
         domain=DOMAIN,
         identifier=identifier,
         media_class=MediaClass.DIRECTORY,
@@ -209,3 +211,6 @@ def _folder(identifier: str, title: str, children: list[BrowseMediaSource]) -> B
         children=children,
         children_media_class=MediaClass.DIRECTORY if not identifier.count("/") else MediaClass.VIDEO,
     )
+    if children:
+        folder.calculate_children_class()
+    return folder

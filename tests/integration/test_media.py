@@ -108,6 +108,7 @@ async def test_browse(
     front = await media_source.async_browse_media(hass, f"{ROOT}/{entry.entry_id}/front_door")
     (item,) = front.children
     assert item.identifier == f"{entry.entry_id}/thumbnail/{photo_event['id']}"
+    assert front.children_media_class == "image"  # a camera of snapshots: pictures ("video" before)
     # "14:22 · Low risk (12) · <summary>": the event's start in Home Assistant's time zone (the
     # server's times are UTC), its risk level and score as the calendar says them, its summary.
     assert hass.config.time_zone != "UTC"
