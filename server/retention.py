@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.api.rows import fetch_all
 from server.config import Settings
 from server.disk_guard import DiskUsage, guard_media
-from server.models import Alert, AuditLog, Detection, Event, GPUStats, Log, json_list
+from server.models import Alert, AuditLog, Camera, Detection, Event, GPUStats, Log, json_list
 from server.pipeline.intake import waiting_files
 from server.models.rollups import EVENT_ROLLUPS, LEVEL_COLUMNS, UNREVIEWED_COLUMNS
 from server.runtime import Runtime
@@ -270,7 +270,14 @@ class Cleanup:
             )
             for row in still_used:
                 uploads.pop((row["camera_id"], row["file_hash"]), None)
-            paths += list(uploads.values())
+            latest = await self.runtime.database.read(
+                lambda connection: fetch_all(
+                    connection,
+                    select(Camera.last_upload_path).where(Camera.last_upload_path.in_(list(uploads.values()))),
+                )
+            )
+            kept = {row["last_upload_path"] for row in latest}
+            paths += [path for path in uploads.values() if path not in kept]
         count, size = await asyncio.to_thread(_unlink, paths, self.settings.media_root)
         removed.files += count
         removed.bytes += size
@@ -293,7 +300,8 @@ class Cleanup:
 
         Thumbnails are `thumbnails/<camera>/<file hash>_<n>.jpg` (detect worker), clips
         `clips/<camera>/<batch id>.mp4` (analyze worker), uploads `ingest/<camera>/<stem>.<ext>`, whose
-        detections carry the upload's SHA-256."""
+        detections carry the upload's SHA-256 and the newest of which is its camera's picture
+        (`cameras.last_upload_path`: what the camera entity shows of a quiet camera)."""
         settings = self.settings
         camera = path.parent.name
         if path.is_relative_to(settings.thumbnails_dir):
@@ -309,7 +317,12 @@ class Cleanup:
             if digest is None:
                 return True
             condition = and_(Detection.camera_id == camera, Detection.file_hash == digest)
-            statement = select(literal_column("1")).select_from(Detection).where(condition)
+            statement = (
+                select(literal_column("1"))
+                .select_from(Detection)
+                .where(condition)
+                .union_all(select(literal_column("1")).select_from(Camera).where(Camera.last_upload_path == str(path)))
+            )
         else:
             return True
         rows = await self.runtime.database.read(lambda connection: fetch_all(connection, statement.limit(1)))

@@ -124,7 +124,8 @@ async def _receive(call: Call, folder: Path, limit: int) -> Path:
         if await _write_limited(source, partial, limit) == 0:
             raise ApiError(422, "invalid_media", "the body is empty")
         partial.rename(target)
-    except (HttpProcessingError, ValueError) as err:
+    except (HttpProcessingError, web.RequestPayloadError, ValueError) as err:
+        # RequestPayloadError: a body declared compressed (Content-Encoding) that does not decompress.
         raise ApiError(400, "invalid_multipart", f"the body cannot be read: {err}") from None
     except OSError as err:
         if not is_transient(err):

@@ -31,9 +31,10 @@ at most 30 pictures; when its length makes the stride noticeably wider, a log ro
 A crash before 4 redoes the file; after it, the redelivery finds the rows and (unless the ledger says
 they were handed on, or they already belong to an event) hands the same rows on again (at-least-once:
 the batcher tolerates a detection id it has seen). The same
-look-up stops a file re-uploaded after the ledger forgot it from making a second event. A file that is gone, undecodable or malformed is
-logged and acknowledged (retrying cannot help); any other error (database or Redis down) propagates, so
-the stream retries the entry with backoff.
+look-up stops a file re-uploaded after the ledger forgot it from making a second event. A file that is
+gone, undecodable or malformed is logged and acknowledged (retrying cannot help), and its dedup claim
+given back, so the same bytes uploaded again are a new upload; any other error (database or Redis down)
+propagates, so the stream retries the entry with backoff.
 
 A camera may re-upload other bytes under the same name between queueing and processing; they are
 skipped with a log row: the watcher queues the new content as its own entry, and this entry's dedup
@@ -262,6 +263,9 @@ class DetectWorker:
         try:
             loaded = await self._in_thread(job, _load, job, upload_root(self.runtime, job.source))
         except MediaError as err:
+            # The claim goes with the file: the same bytes uploaded again (an FTP client that deletes
+            # and resends a file it got no answer for) are a new upload, not a duplicate of this one.
+            await dedup.release(self.runtime.redis, job.camera_id, job.file_hash)
             self._reject(job.file_path, job.camera_id, err.reason, job.file_hash)
             return None
         except ContentChanged as changed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.support.media import (
     write_undecodable_mp4,
 )
 from tests.support.pipeline import eventually, pipeline_runtime, pipeline_settings, rejection_for
-from tests.support.watching import detect_all, logged_about, rows
+from tests.support.watching import detect_all, ledger, logged_about, rows
 
 
 @pytest.fixture
@@ -143,6 +144,21 @@ async def test_queue_full_gives_the_dedup_claim_back(tmp_path: Path, db_url: str
         await runtime.redis.xtrim(pipeline_stream(runtime).name, maxlen=0)
         result = await submit_file(runtime, paths[10], camera_folder="porch", source="watcher")
         assert result.status == "queued"  # not "duplicate": the refused attempt left no claim
+
+
+async def test_an_upload_gone_before_detection_gives_the_dedup_claim_back(runtime: Runtime, hog: Detector) -> None:
+    """The finding (a review, then tried): an FTP client that got no answer deletes its file and sends
+    it again. When the detector read the queue in between, it rejected the file ('file not found') but
+    kept the claim on its bytes, so the resent picture was answered 'duplicate' and never processed."""
+    path = write_jpeg(runtime.settings.cameras_dir / "porch" / "upload.jpg")
+    photo = path.read_bytes()
+    assert (await submit_file(runtime, path, camera_folder="porch", source="watcher")).status == "queued"
+    path.unlink()
+    await detect_all(runtime, hog)
+    path.write_bytes(photo)
+    assert (await submit_file(runtime, path, camera_folder="porch", source="watcher")).status == "queued"
+    await detect_all(runtime, hog)
+    assert await ledger(runtime) == {f"porch|{hashlib.sha256(photo).hexdigest()}"}
 
 
 async def test_ingest_files_must_live_under_the_ingest_folder(runtime: Runtime, tmp_path: Path) -> None:

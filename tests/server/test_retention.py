@@ -431,3 +431,52 @@ async def test_one_process_cleans_at_a_time(runtime: Runtime) -> None:
         assert await Cleanup(runtime).round(now=START) is None
         await other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK})
     assert await Cleanup(runtime).round(now=START) is not None
+
+
+async def test_a_quiet_cameras_latest_upload_stays_however_old(runtime: Runtime) -> None:
+    """The finding (a review, then tried): the newest upload of a camera fed over HTTP is its picture
+    (`cameras.last_upload_path`: the camera entity and `/snapshot` show it). A camera quiet for longer
+    than the retention lost it twice over: to the expiry of the event whose detection named it, and to
+    the daily sweep when nothing was detected in it. Older uploads still go."""
+    settings = runtime.settings
+    now = START + 90 * DAY
+    old_at, latest_at = now - 60 * DAY, now - 45 * DAY
+    folder = settings.ingest_dir / "garage"
+    older = write_jpeg(folder / "older.jpg", size=(64, 48), seed=1)
+    # A person was seen in this one: an event, expired by now.
+    seen = write_jpeg(settings.ingest_dir / "porch" / "seen.jpg", size=(64, 48), seed=2)
+    latest = write_jpeg(folder / "latest.jpg", size=(64, 48), seed=3)  # nothing detected
+    for path, at in ((older, old_at), (seen, latest_at), (latest, latest_at)):
+        os.utime(path, (at.timestamp(), at.timestamp()))
+    cameras = {"garage": latest, "porch": seen}
+    async with runtime.database.sessions() as session:
+        session.add_all(
+            Camera(id=c, name=c, folder_path=str(path.parent), last_seen_at=latest_at, last_upload_path=str(path))
+            for c, path in cameras.items()
+        )
+        detection = Detection(
+            camera_id="porch",
+            file_path=str(seen),
+            file_hash=_sha256(seen),
+            detected_at=latest_at,
+            object_type="person",
+            media_type="image",
+        )
+        session.add(detection)
+        await session.flush()
+        session.add(
+            Event(
+                batch_id="porch-old",
+                camera_id="porch",
+                started_at=latest_at,
+                risk_score=50,
+                detection_ids=json.dumps([detection.id]),
+            )
+        )
+        await session.commit()
+
+    removed = await Cleanup(runtime).round(now=now)
+
+    assert removed is not None and removed.events == 1  # the event and its detection expired ...
+    assert not older.exists()  # ... an old upload no row names is swept ...
+    assert seen.exists() and latest.exists()  # ... and each camera keeps its picture

@@ -172,6 +172,22 @@ async def test_ingest_rejects_non_images_and_bad_types(runtime: Runtime, client:
     )
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_an_upload_that_does_not_decompress_is_a_400(
+    runtime: Runtime, client: TestClient, tmp_path: Path, encoding: str
+) -> None:
+    """The finding (a review, then tried): a client or proxy that declares a compressed body and
+    sends it as is got a 500 and a traceback in the log."""
+    picture = write_jpeg(tmp_path / "a.jpg").read_bytes()
+    response = await client.post(
+        "/api/ingest?camera_id=porch",
+        data=picture,
+        headers={"Content-Type": "image/jpeg", "Content-Encoding": encoding},
+    )
+    assert "cannot be read" in (await error_of(response, 400))["message"]
+    assert list((runtime.settings.ingest_dir / "porch").glob("*")) == []
+
+
 def test_keys_cli(db_url: str, tmp_path: Path) -> None:
     env = {
         **os.environ,
