@@ -292,15 +292,22 @@ def _reason(err: BaseException) -> str:
 
 
 def select_backend(settings: Settings) -> BackendChoice:
-    """`HSI_LLM`, with auto = llama_cpp if the model file exists, openai if a URL is set, else rules."""
+    """`HSI_LLM`, with auto = llama_cpp if the model is here (a file, or a Hub model fetched already),
+    else openai if a URL is set, else llama_cpp for a Hub model (fetched meanwhile), else rules.
+
+    A URL wins over a Hub model not fetched yet: the add-on ships the Nemotron Hub id as its model, and a
+    user who names their GPU box's server wants it, not a 2.7 GB download run on the add-on's CPU."""
     if settings.llm != "auto":
         return settings.llm
     model = settings.llm_model
-    if isinstance(model, HubModel) or (model is not None and model.is_file()):
+    if isinstance(model, HubModel):
+        if HubFetcher(model, settings.models_dir).cached() is not None:
+            return "llama_cpp"
+    elif model is not None and model.is_file():
         return "llama_cpp"
     if settings.llm_url:
         return "openai"
-    return "rules"
+    return "llama_cpp" if isinstance(model, HubModel) else "rules"
 
 
 def build_analyzer(

@@ -45,18 +45,22 @@ class Bounds:
         return min(max(score, self.low), self.high)
 
 
-#: Words that name an object of a group in a summary, besides the class names themselves.
+#: Words that name an object of a group in a summary, besides the class names themselves (irregular
+#: plurals listed: `names_what_was_seen` adds only -s and -es).
 GROUP_WORDS: dict[ObjectGroup, tuple[str, ...]] = {
     ObjectGroup.PERSON: (
         "people",
         "someone",
         "somebody",
         "man",
+        "men",
         "woman",
+        "women",
         "visitor",
         "stranger",
         "resident",
         "child",
+        "children",
         "kid",
     ),
     ObjectGroup.VEHICLE: ("vehicle", "van", "pickup"),

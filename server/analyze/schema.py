@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from server.analyze.errors import AnalysisOutputError
 from server.analyze.risk import MAX_SCORE, MIN_SCORE, RiskLevel, risk_level
@@ -28,7 +28,20 @@ RISK_FACTOR_MAX_CHARS = 80
 #: commits to its evidence first and scores from it (better calibrated than score-first).
 FIELD_ORDER = ("risk_factors", "reasoning", "risk_score", "summary")
 
-RiskFactor = Annotated[str, StringConstraints(min_length=1, max_length=RISK_FACTOR_MAX_CHARS)]
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _without_control_characters(value: Any) -> Any:
+    """A text's control characters (tabs and line breaks aside) removed before it is validated: no
+    notification wants them, and PostgreSQL's text cannot hold NUL at all (an answer with one could not
+    be stored, so its event would never be refined). The grammar keeps llama.cpp from writing them; an
+    OpenAI-compatible server that ignores `response_format` may (`"\\u0000"` is valid JSON)."""
+    return _CONTROL_CHARACTERS.sub("", value) if isinstance(value, str) else value
+
+
+#: A text of the output: control characters out (see above), the length limits checked after that.
+Text = Annotated[str, BeforeValidator(_without_control_characters)]
+RiskFactor = Annotated[Text, StringConstraints(min_length=1, max_length=RISK_FACTOR_MAX_CHARS)]
 
 
 class RiskAssessment(BaseModel):
@@ -39,11 +52,11 @@ class RiskAssessment(BaseModel):
     risk_factors: list[RiskFactor] = Field(
         max_length=RISK_FACTORS_MAX_ITEMS, description="Short phrases: what raised or lowered the risk."
     )
-    reasoning: str = Field(
+    reasoning: Text = Field(
         min_length=1, max_length=REASONING_MAX_CHARS, description="Why this score, in a few sentences."
     )
     risk_score: int = Field(ge=MIN_SCORE, le=MAX_SCORE, description="0 (nothing of note) to 100.")
-    summary: str = Field(
+    summary: Text = Field(
         min_length=1, max_length=SUMMARY_MAX_CHARS, description="One sentence for a notification."
     )
 

@@ -114,3 +114,6 @@ def test_a_summary_that_names_nothing_seen_gives_way_to_the_facts() -> None:
         assert anchor(assessment(10, summary), evidence, "x", frozenset({seen})).summary == evidence.summary
     plural = anchor(assessment(10, "Two cars parked."), evidence, "x", frozenset({"car"}))
     assert plural.summary == "Two cars parked."
+    # Irregular plurals too (a review's finding: "Two men walked up" was replaced by the rules' text).
+    for summary in ("Two men walked up to the door.", "Two women stood there.", "Three children played."):
+        assert anchor(assessment(10, summary), evidence, "x", frozenset({"person"})).summary == summary

@@ -8,10 +8,15 @@ hang. Retry delays and the breaker's clock are injected so no test waits for rea
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from server.analyze.analyzer import FALLBACK_NAME, ResilientAnalyzer, build_analyzer, select_backend
 from server.analyze.backends.openai import MAX_RESPONSE_BYTES, OpenAIAnalyzer
@@ -19,6 +24,7 @@ from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUna
 from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import ASSESSMENT_JSON_SCHEMA
 from server.config import Settings
+from server.hub import HubFetcher, HubModel
 from tests.server.scenarios import SCENARIOS
 from tests.support.llm_http import GOOD_ANSWER, Clock, LLMServer, Sleeps
 
@@ -28,6 +34,23 @@ BATCH = SCENARIOS[0].ctx
 def make(url: str, sleeps: Sleeps, clock: Clock | None = None, timeout: float = 5.0) -> ResilientAnalyzer:
     settings = Settings(llm="openai", llm_url=url, llm_api_key="sk-local", llm_timeout_seconds=timeout)
     return build_analyzer(settings, sleep=sleeps, clock=clock or Clock())
+
+
+def test_auto_prefers_a_server_set_to_a_hub_model_not_fetched_yet(tmp_path: Path) -> None:
+    """The finding (a review, then tried): the add-on ships the Nemotron Hub id as its model, so a user
+    who set `llm_url` to their GPU box's server still got llama_cpp (a 2.7 GB download, then tens of
+    seconds per event on the add-on's CPU), against the option's description ('the GGUF model if
+    present, else an OpenAI-compatible server')."""
+    hub = "bartowski/Nemotron-Mini-4B-Instruct-GGUF/Nemotron-Mini-4B-Instruct-Q4_K_M.gguf"
+    settings = Settings(llm="auto", llm_model=hub, llm_url="http://192.168.1.20:8080", data_dir=tmp_path)
+    assert select_backend(settings) == "openai"
+    assert select_backend(settings.model_copy(update={"llm_url": None})) == "llama_cpp"  # fetched meanwhile
+    assert isinstance(settings.llm_model, HubModel)
+    fetched = HubFetcher(settings.llm_model, settings.models_dir)
+    fetched.folder.mkdir(parents=True)
+    (fetched.folder / "Nemotron-Mini-4B-Instruct-Q4_K_M.gguf").write_bytes(b"GGUF")
+    fetched.manifest.write_text(json.dumps({"files": {"Nemotron-Mini-4B-Instruct-Q4_K_M.gguf": 4}}))
+    assert select_backend(settings) == "llama_cpp"  # present: the model the user has wins
 
 
 async def test_valid_answer_is_used_and_request_carries_the_schema(llm_server: LLMServer) -> None:
@@ -67,7 +90,9 @@ async def test_garbage_is_retried_then_falls_back_with_reason_logged(
     assert len(llm_server.requests) == 3
     assert sleeps.delays == [1.0, 2.0]
     fallback_logs = [r.getMessage() for r in caplog.records if "rules fallback" in r.getMessage()]
-    assert fallback_logs and "output is not valid JSON: Expecting value at line 1 column 1" in fallback_logs[0]
+    assert (
+        fallback_logs and "output is not valid JSON: Expecting value at line 1 column 1" in fallback_logs[0]
+    )
     assert analyzer.last_error is not None and "after 3 attempts" in analyzer.last_error
 
 
@@ -134,7 +159,11 @@ async def test_breaker_opens_after_five_failures_and_skips_the_primary(llm_serve
         assessment, backend = await analyzer.assess(BATCH)
         assert backend == "openai" and assessment.risk_score == 7
         status = analyzer.status()
-        assert (status["breaker"], status["status"], status["consecutive_failures"]) == ("closed", "healthy", 0)
+        assert (status["breaker"], status["status"], status["consecutive_failures"]) == (
+            "closed",
+            "healthy",
+            0,
+        )
     finally:
         await analyzer.close()
 
@@ -255,3 +284,85 @@ def test_breaker_half_open_allows_one_trial_at_a_time() -> None:
     assert breaker.allow() and not breaker.allow()  # a second concurrent trial waits
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED and breaker.consecutive_failures == 0
+
+
+class SwappingServer:
+    """Serves exactly one model, like vLLM or Ollama with one model: a request naming another model is
+    answered 404 "model not found". The served model can be changed (the server restarted with a new
+    model) while HSI keeps running."""
+
+    def __init__(self) -> None:
+        self.served = "model-a"
+        self.requested: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def _models(self, _request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.served, "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        self.requested.append(body["model"])
+        if body["model"] != self.served:
+            return web.json_response(
+                {
+                    "error": {
+                        "message": f"The model `{body['model']}` does not exist.",
+                        "type": "NotFoundError",
+                        "code": 404,
+                    }
+                },
+                status=404,
+            )
+        return web.json_response(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": json.dumps(GOOD_ANSWER)},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+        )
+
+
+@pytest.fixture
+async def swapping() -> AsyncIterator[SwappingServer]:
+    server = SwappingServer()
+    await server.start()
+    yield server
+    assert server.runner is not None
+    await server.runner.cleanup()
+
+
+async def test_a_model_swapped_on_the_llm_server_is_learnt_again(swapping: SwappingServer) -> None:
+    """The finding (a review, then tried): the model name learnt from GET /v1/models at the start was sent
+    for the life of the process, so once the user swapped the model on their vLLM / Ollama server every
+    request got 404 and every event was scored by the rules until HSI was restarted."""
+    clock = Clock()
+    analyzer = build_analyzer(
+        Settings(llm="openai", llm_url=swapping.url, llm_timeout_seconds=5), sleep=Sleeps(), clock=clock
+    )
+    try:
+        await analyzer.start()
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == "openai"
+        swapping.served = "model-b"  # the LLM server now serves another model
+        _, backend = await analyzer.assess(BATCH)
+        assert backend == "openai"  # at once: the 404 made it learn the served model again
+        assert swapping.requested == ["model-a", "model-a", "model-b"]
+    finally:
+        await analyzer.close()

@@ -58,6 +58,8 @@ class OpenAIAnalyzer:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.api_key = api_key
         self.model = model
+        #: No model configured: the server's first one is learnt from /v1/models (again when it changes).
+        self._learns_model = model is None
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.response_format = JSON_SCHEMA_FORMAT
         self._session: aiohttp.ClientSession | None = None
@@ -85,7 +87,7 @@ class OpenAIAnalyzer:
             raise BackendUnavailableError(
                 f"LLM server {self.base_url} is unreachable: {type(err).__name__}: {err}"
             ) from None
-        if self.model is None:
+        if self._learns_model:
             models = body.get("data") if isinstance(body, dict) else None
             if isinstance(models, list) and models and isinstance(models[0], dict):
                 self.model = str(models[0].get("id") or "default")
@@ -110,6 +112,12 @@ class OpenAIAnalyzer:
             log.info("LLM server %s rejects json_schema; using json_object with a schema", self.base_url)
             self.response_format = JSON_OBJECT_FORMAT
             status, raw = await self._post(ctx)
+        if status == 404 and self._learns_model:
+            # The model learnt at the start is gone (the server now serves another): learn it again.
+            learnt = self.model
+            await self.start()
+            if self.model != learnt:
+                status, raw = await self._post(ctx)
         if status >= 400:
             raise AnalysisError(f"LLM server answered HTTP {status}: {raw[:200]!r}")
         return parse_assessment(_message_content(raw))
