@@ -16,7 +16,7 @@ from pathlib import Path
 from server.config import Settings
 from server.detect.base import BaseDetector, DetectorUnavailable
 from server.detect.hog import HogPeopleDetector
-from server.detect.rtdetr import RTDetrDetector, is_transformers_model_dir
+from server.detect.rtdetr import RTDETR_MODEL_TYPES, RTDetrDetector, is_transformers_model_dir, model_type
 from server.detect.ssd_mobilenet import SsdMobileNetDetector, is_ssd_model
 from server.detect.ultralytics_backend import (
     ULTRALYTICS_SUFFIXES,
@@ -56,8 +56,11 @@ def choose(settings: Settings, model: Path | None) -> Choice:
     if model is None:
         return Choice(DEFAULT_BACKEND, None, f"HSI_DETECTOR_MODEL is not set: {_DEFAULT_MODEL}")
     if is_transformers_model_dir(model):
-        return Choice("rtdetr", model, f"HSI_DETECTOR_MODEL={model} is an RT-DETRv2 model folder")
-    if _is_ultralytics_file(model):
+        architecture = model_type(model)
+        if architecture in RTDETR_MODEL_TYPES:
+            return Choice("rtdetr", model, f"HSI_DETECTOR_MODEL={model} is an RT-DETRv2 model folder")
+        problem = f"is a {architecture} model folder, not RT-DETR"
+    elif _is_ultralytics_file(model):
         if ultralytics_importable():
             return Choice("ultralytics", model, f"HSI_DETECTOR_MODEL={model} is an ultralytics weights file")
         problem = "needs the `ultralytics` package, which is not installed"

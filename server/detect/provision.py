@@ -84,15 +84,19 @@ class DetectorSlot:
             )
             await asyncio.to_thread(detector.warmup)
         except Exception as err:  # a broken download must not stop detection: the default keeps running
-            self.load_error = (
-                f"downloaded {path} but cannot load it ({type(err).__name__}: {err}); running the default"
-            )
-            _LOGGER.error(self.load_error, extra={"component": "detector"})
+            self.load_error = _cannot_load(f"downloaded {path}", err)
             return
         self.current = detector
         _LOGGER.info(
             "detector switched to %s (%s)", detector.name, detector.reason, extra={"component": "detector"}
         )
+
+
+def _cannot_load(what: str, err: Exception) -> str:
+    """The reason the default runs instead of a model that cannot be loaded, logged as an error."""
+    reason = f"{what} but cannot load it ({type(err).__name__}: {err}); running the default"
+    _LOGGER.error(reason, extra={"component": "detector"})
+    return reason
 
 
 def downloaded_choice(settings: Settings, model: HubModel, path: Path) -> Choice:
@@ -114,5 +118,9 @@ def provision_detector(settings: Settings) -> DetectorSlot:
     fetcher = HubFetcher(model, settings.models_dir)
     cached = fetcher.cached()
     if cached is not None:
-        return DetectorSlot(load_detector(settings, downloaded_choice(settings, model, cached)))
+        try:
+            return DetectorSlot(load_detector(settings, downloaded_choice(settings, model, cached)))
+        except Exception as err:  # as when it was just downloaded: the default runs, the server starts
+            reason = _cannot_load(f"{model} is downloaded", err)
+            return DetectorSlot(load_detector(settings, default_choice(reason)))
     return DetectorSlot(load_detector(settings, default_choice(f"{model} is being downloaded")), fetcher)

@@ -8,6 +8,7 @@ the same boxes to the precision that matters); on CPU in fp32.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,9 +22,23 @@ from server.detect.devices import resolve_torch_device
 logger = logging.getLogger(__name__)
 
 
+#: The `model_type`s `RTDetrV2ForObjectDetection` loads with every weight in place (v1 checkpoints too).
+#: Another architecture's folder would load as well, every weight dropped and the model left random.
+RTDETR_MODEL_TYPES = frozenset({"rt_detr_v2", "rt_detr"})
+
+
 def is_transformers_model_dir(path: Path | None) -> bool:
     """True for a folder written by `save_pretrained` (it always holds config.json)."""
     return path is not None and path.is_dir() and (path / "config.json").is_file()
+
+
+def model_type(model_dir: Path) -> str:
+    """The architecture a `save_pretrained` folder's config.json names ('unknown' when it names none)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "unknown"
+    return str(config.get("model_type") or "unknown") if isinstance(config, dict) else "unknown"
 
 
 def _load_image_processor(model_dir: Path) -> Any:
@@ -67,6 +82,11 @@ class RTDetrDetector(BaseDetector):
                 f"HSI_DETECTOR_MODEL={model_dir}: not a model folder with config.json "
                 "(RT-DETRv2 weights saved with save_pretrained)"
             )
+        if (architecture := model_type(model_dir)) not in RTDETR_MODEL_TYPES:
+            raise DetectorUnavailable(
+                f"HSI_DETECTOR_MODEL={model_dir}: a {architecture} model, not RT-DETR "
+                "(the model_type in its config.json)"
+            )
         try:
             import torch
             from transformers import RTDetrV2ForObjectDetection
@@ -80,7 +100,14 @@ class RTDetrDetector(BaseDetector):
         self._torch = torch
         self._dtype = torch.float16 if resolved.startswith("cuda") else torch.float32
         self.processor = _load_image_processor(model_dir)
-        model = RTDetrV2ForObjectDetection.from_pretrained(str(model_dir), dtype=self._dtype)
+        from safetensors import SafetensorError
+
+        try:
+            model = RTDetrV2ForObjectDetection.from_pretrained(str(model_dir), dtype=self._dtype)
+        except (OSError, ValueError, SafetensorError) as err:  # weights missing, cut short, of another shape
+            raise DetectorUnavailable(
+                f"HSI_DETECTOR_MODEL={model_dir}: its weights cannot be loaded ({err})"
+            ) from None
         self.model_obj = model.to(resolved).eval()
         self.id2label: dict[int, str] = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         logger.info("RT-DETRv2 loaded from %s on %s (%s)", model_dir, resolved, self._dtype)

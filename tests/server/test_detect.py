@@ -179,6 +179,55 @@ def test_rtdetr_folder_without_processor_config_is_refused(tiny_model: Path, tmp
         load_detector(Settings(detector="rtdetr", detector_model=partial))
 
 
+def _tiny_detr(directory: Path) -> Path:
+    """A tiny DETR (another transformers detector: `model_type: detr`) saved with save_pretrained."""
+    from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
+    from transformers.models.detr import DetrImageProcessorPil
+
+    backbone = ResNetConfig(
+        depths=[1, 1, 1, 1], hidden_sizes=[32, 64, 128, 256], embedding_size=32, layer_type="basic",
+        out_features=["stage4"],
+    )  # fmt: skip
+    config = DetrConfig(
+        use_timm_backbone=False, backbone_config=backbone, use_pretrained_backbone=False, d_model=64,
+        encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        encoder_attention_heads=2, decoder_attention_heads=2, num_queries=20, num_labels=91,
+    )  # fmt: skip
+    DetrForObjectDetection(config).eval().save_pretrained(directory)
+    DetrImageProcessorPil(size={"shortest_edge": 320, "longest_edge": 320}).save_pretrained(directory)
+    return directory
+
+
+def test_a_folder_of_another_architecture_is_not_run_as_rtdetr(tmp_path: Path) -> None:
+    """The finding (a review, then tried): only config.json was checked, and RT-DETRv2's loader takes a
+    DETR folder, drops every weight and runs a random model, reported as the configured one."""
+    detr = _tiny_detr(tmp_path / "detr")
+    auto = load_detector(Settings(detector="auto", detector_model=detr))
+    assert isinstance(auto, SsdMobileNetDetector) and auto.fallback
+    assert "is a detr model folder, not RT-DETR" in auto.reason
+    with pytest.raises(DetectorUnavailable, match="a detr model, not RT-DETR"):
+        load_detector(Settings(detector="rtdetr", detector_model=detr))
+
+
+@pytest.mark.parametrize("damage", ["missing", "cut short"])
+def test_rtdetr_weights_missing_or_cut_short_name_the_variable(
+    tiny_model: Path, tmp_path: Path, damage: str
+) -> None:
+    """The finding (a review, then tried): transformers' OSError or safetensors' own error escaped, a
+    library traceback naming neither the setting nor the folder."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in tiny_model.iterdir():
+        data = file.read_bytes()
+        if file.name == "model.safetensors":
+            if damage == "missing":
+                continue
+            data = data[: len(data) // 2]
+        (copy / file.name).write_bytes(data)
+    with pytest.raises(DetectorUnavailable, match=f"HSI_DETECTOR_MODEL={copy}: its weights cannot be loaded"):
+        load_detector(Settings(detector="auto", detector_model=copy))
+
+
 # --- labels and the shared filter -----------------------------------------------------------------
 
 
