@@ -12,16 +12,27 @@ import functools
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 
-from .api import HSIError
+from .api import HSIAuthError, HSIError, HSIResponseError
 from .api_types import Event, EventSummary
 from .const import DOMAIN
 
 
-def cannot_connect(err: HSIError) -> HomeAssistantError:
-    """A HomeAssistantError saying the server could not be reached or failed, with its reason."""
+def translated_error(err: HSIError) -> HomeAssistantError:
+    """A server error as the translated error to show: a refusal of the input (4xx) says what the
+    server refused, so nobody (a user, an Assist model) takes a server that answers for one that is
+    down; a rejected key says so; anything else is ``cannot_connect``, with its reason."""
+    if isinstance(err, HSIResponseError) and 400 <= err.status < 500:
+        # Bad input (400/422), a state that forbids it (409), media it does not take (413/415).
+        return ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="rejected",
+            translation_placeholders={"message": err.message},
+        )
+    if isinstance(err, HSIAuthError):
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
     return HomeAssistantError(
         translation_domain=DOMAIN,
         translation_key="cannot_connect",
@@ -33,14 +44,14 @@ def hsi_exception_handler[**P, R](
     func: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:
     """Decorate a call that reads the server on a user's behalf (an entity's image, a calendar's
-    entries, an Assist tool): a server error becomes the translated ``cannot_connect`` error."""
+    entries, an Assist tool): a server error becomes its `translated_error`."""
 
     @functools.wraps(func)
     async def handler(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await func(*args, **kwargs)
         except HSIError as err:
-            raise cannot_connect(err) from err
+            raise translated_error(err) from err
 
     return handler
 

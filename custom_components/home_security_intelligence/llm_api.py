@@ -85,7 +85,10 @@ def _parse_time(value: str | None, field: str) -> datetime | None:
     """An ISO 8601 date-time; one without a zone is in Home Assistant's."""
     if value is None:
         return None
-    parsed = dt_util.parse_datetime(value)
+    try:
+        parsed = dt_util.parse_datetime(value)
+    except ValueError:  # the shape of one, but no such time ("2025-02-30", hour 25)
+        parsed = None
     if parsed is None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

@@ -34,11 +34,11 @@ from homeassistant.helpers import (
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.json import JsonObjectType, JsonValueType
 
-from .api import HSIAuthError, HSIConnectionError, HSIError, HSINotFoundError, HSIResponseError
+from .api import HSIError, HSINotFoundError
 from .api_types import Event, Page, SearchHit
 from .const import DOMAIN, SEVERITIES, SIGNED_URL_TTL
 from .coordinator import HSICoordinator
-from .helpers import camera_of_identifier
+from .helpers import camera_of_identifier, translated_error
 from .views import media_of_proxy_path
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -116,27 +116,8 @@ async def _call[T](awaitable: Awaitable[T], item: str) -> T:
             translation_key="not_found",
             translation_placeholders={"item": item},
         ) from err
-    except HSIResponseError as err:
-        if not 400 <= err.status < 500:  # an unreadable answer, not a refusal
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        # Bad input (400/422), a state that forbids it (409), media it does not take (413/415).
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="rejected",
-            translation_placeholders={"message": err.message},
-        ) from err
-    except HSIAuthError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
-    except (HSIConnectionError, HSIError) as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"error": str(err)},
-        ) from err
+    except HSIError as err:
+        raise translated_error(err) from err
 
 
 def _json(value: object) -> JsonValueType:

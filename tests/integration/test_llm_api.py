@@ -132,3 +132,34 @@ async def test_assist_without_a_server(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, DOMAIN, {})
     with pytest.raises(HomeAssistantError, match="No Home Security Intelligence server"):
         await tool(hass, "list_pending_alerts")
+
+
+@pytest.mark.parametrize(
+    ("tool_name", "field", "value"),
+    [
+        ("search_security_events", "start", "2025-02-30T08:00:00"),
+        ("summarize_camera_activity", "end", "2025-06-01T25:00:00"),
+    ],
+)
+async def test_a_time_that_does_not_exist_is_a_translated_error(
+    hass: HomeAssistant, tool_name: str, field: str, value: str
+) -> None:
+    """The finding (a review, then tried): a date-time in the right shape that does not exist (30
+    February, hour 25: a model's slip) raised a bare ValueError, which ends the conversation turn;
+    HA's chat log hands only HomeAssistantError back to the model to correct itself."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    with pytest.raises(HomeAssistantError, match="not an ISO 8601"):
+        await tool(hass, tool_name, **{field: value})
+
+
+async def test_an_argument_the_server_refuses_is_not_a_server_down(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The finding (a review, then tried): every server error, a refusal of the input included, was
+    'Could not reach the server', so the model told the user their server was down while it answered.
+    (An object type over the server's 64 characters: a model listing several in one string.)"""
+    await hsi_server.upload_and_wait("Front Door", "front_door")
+    await load_entry()
+    with pytest.raises(HomeAssistantError, match="The server refused the request: .*object_type") as raised:
+        await tool(hass, "search_security_events", object_type=", ".join(["person", "car", "truck"] * 8))
+    assert "Could not reach the server" not in str(raised.value)
