@@ -245,6 +245,16 @@ def test_a_recording_larger_than_8k_is_refused(tmp_path: Path) -> None:
     assert reason_of(sample_video, path).startswith("video too large")
 
 
+@pytest.mark.parametrize("seconds", [0.1, 0.4])
+def test_a_recording_shorter_than_the_first_pick_gives_its_last_frame(tmp_path: Path, seconds: float) -> None:
+    """The finding (a review, then tried): sampling starts at 0.5 s, so a 1-frame clip or a 0.4 s burst
+    that intake let in (it decodes) was rejected by the worker as 'no decodable video frame'."""
+    clip = write_h264_clip(tmp_path / f"short_{seconds}.mp4", seconds=seconds, fps=10)
+    info = validate_video(clip, min_bytes=0)
+    sample = sample_video(clip, duration=info.duration)
+    assert [at for at, _ in sample.frames] == [round(seconds - 0.1, 3)]  # the last of its frames
+
+
 def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:
     broken = write_undecodable_mp4(tmp_path / "broken.mp4")
     assert probe_video(broken).codec == "h264"  # the index alone looks fine

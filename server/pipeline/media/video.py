@@ -168,8 +168,9 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
     """Decoded frames of a video, one every `every` seconds from `start` at most, as they are decoded.
 
     Each is the first frame shown at or after its target time, with that frame's own time (seconds from
-    the start of the stream). Nothing is kept: a caller that stops early closes the file. Raises
-    `MediaError` when not one frame decodes.
+    the start of the stream). A recording that ends before `start` (a 1-frame clip, a 0.4 s motion
+    burst) gives its last frame: it decodes, so it is seen. Nothing else is kept: a caller that stops
+    early closes the file. Raises `MediaError` when not one frame decodes.
     """
     if every <= 0 or start < 0:
         raise ValueError("every must be > 0, start >= 0")
@@ -191,6 +192,7 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
         # Half a frame of slack, so a frame stamped 0.4999 s still counts as the 0.5 s pick.
         slack = 0.5 / float(rate) if rate else 1e-3
         target = start
+        before_start: tuple[float, av.VideoFrame] | None = None
         for frame in _decoded_frames(container, stream):
             if isinstance(frame, str):
                 errors += 1
@@ -202,11 +204,16 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
                 continue
             shown_at = float((frame.pts - origin) * time_base)
             if shown_at + slack < target:
+                if not yielded:
+                    before_start = (round(shown_at, 3), frame)
                 continue
             yielded += 1
             yield round(shown_at, 3), frame
             while target <= shown_at + slack:
                 target += every
+        if not yielded and before_start is not None:
+            yielded += 1
+            yield before_start
     finally:
         container.close()
     if not yielded:
