@@ -655,8 +655,11 @@ def _load(job: DetectJob, root: Path) -> Loaded:
                 else:  # an entry of an older release: the header says
                     info = inspect_image(data, min_bytes=0)
                     size = (info.width, info.height)
-                if (size[0] > size[1]) != (image.width > image.height) and size[0] != size[1]:
-                    size = (size[1], size[0])  # turned upright by an orientation the header check skips
+            shown = frames[0][1]
+            if (size[0] > size[1]) != (shown.width > shown.height) and size[0] != size[1]:
+                # Turned upright by an orientation the size was taken without: a PNG's EXIF, which the
+                # header check skips; a recording's display matrix, in an entry of an older release.
+                size = (size[1], size[0])
             if FileIdentity.of(path.stat()) == before:
                 return Loaded(frames, size, frames[0][1].width / size[0], sample)
     except FileNotFoundError:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -11,11 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from server.analyze.clip import Upload, make_event_clip
 from server.pipeline.media.encode import ClipWriter, clip_size
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import media_type, mime_for_path, require_media_type
 from server.pipeline.media.image import MIN_IMAGE_BYTES, ImageInfo, decode_image, inspect_image, load_image
-from server.pipeline.media.render import make_thumbnail
+from server.pipeline.media.render import first_frame_jpeg, make_thumbnail
 from server.pipeline.media.video import (
     MAX_VIDEO_PIXELS,
     probe_video,
@@ -31,6 +34,7 @@ from tests.support.media import (
     write_png,
     write_png_claiming_size,
     write_recording,
+    write_sideways_mp4,
     write_undecodable_mp4,
 )
 
@@ -253,6 +257,29 @@ def test_a_recording_shorter_than_the_first_pick_gives_its_last_frame(tmp_path: 
     info = validate_video(clip, min_bytes=0)
     sample = sample_video(clip, duration=info.duration)
     assert [at for at, _ in sample.frames] == [round(seconds - 0.1, 3)]  # the last of its frames
+
+
+def test_a_sideways_recording_is_seen_as_it_is_shown(tmp_path: Path) -> None:
+    """The finding (a review, then tried): a recording's display matrix (a camera mounted sideways,
+    a phone) was ignored, so the detector saw people lying down, and the stored size, the camera's
+    snapshot and the event clip were all on their side while the upload played upright."""
+    clip = write_sideways_mp4(tmp_path / "cam" / "sideways.mp4")
+    info = validate_video(clip)
+    assert (info.width, info.height) == (240, 320)  # the size boxes and zones are measured in
+    picture = sample_video(clip).frames[0][1]
+    assert picture.size == (240, 320)
+    # Stored: red grows left to right, green top to bottom. Turned a quarter clockwise: the stored left
+    # edge (no red) is the top, the stored top (no green) the right.
+    top_left, bottom_left, top_right = (picture.getpixel(xy) for xy in ((5, 5), (5, 314), (234, 5)))
+    assert top_left[0] < 40 and bottom_left[0] > 215  # red grows downwards
+    assert top_left[1] > 215 and top_right[1] < 40  # green falls to the right
+    snapshot = Image.open(io.BytesIO(first_frame_jpeg(clip)))
+    assert snapshot.width < snapshot.height
+    made = make_event_clip([Upload(str(clip), "video", datetime(2024, 5, 1, 12, tzinfo=UTC))], tmp_path / "c.mp4")
+    assert made is not None
+    with av.open(str(made)) as container:
+        frame = next(container.decode(video=0))
+    assert frame.rotation == 0 and frame.width < frame.height  # turned pixels: every player shows it upright
 
 
 def test_video_with_no_decodable_frame_is_rejected(tmp_path: Path) -> None:

@@ -83,6 +83,19 @@ def write_h264_clip(
     return path
 
 
+def write_sideways_mp4(path: Path, seconds: float = 3.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """`write_h264_clip`'s MP4 with a display matrix in its track header that players turn a quarter
+    clockwise (what `ffmpeg -metadata:s:v rotate=90` writes, and a camera mounted sideways): shown
+    `size[1]` wide and `size[0]` high, the stored left edge at the top."""
+    write_h264_clip(path, seconds=seconds, fps=10, size=size)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"tkhd") - 4
+    matrix = at + 8 + 4 + (32 if data[at + 8] == 1 else 20) + 8 + 8  # version 1 has 64-bit times
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_undecodable_mp4(path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
     """An mp4 whose index (moov) is intact but whose frame data (mdat) is zeroed.
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import temp_beside
+from server.pipeline.media.frames import is_turned, shown_picture, shown_size
 
 #: H.264 encoders in preference order: PyAV's bundled FFmpeg has libx264; others exist in some builds.
 H264_ENCODERS = ("libx264", "h264", "libopenh264")
@@ -159,17 +160,17 @@ _ENCODER_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "23"}
 
 
 def _frame_size(frame: av.VideoFrame | Image.Image) -> tuple[int, int]:
-    return (frame.width, frame.height)
+    return shown_size(frame) if isinstance(frame, av.VideoFrame) else (frame.width, frame.height)
 
 
 def _fit(frame: av.VideoFrame | Image.Image, size: tuple[int, int]) -> av.VideoFrame:
-    """The frame as a yuv420p frame of the clip's size: scaled by FFmpeg when the shape matches,
-    letterboxed (through Pillow) when it does not."""
+    """The frame as a yuv420p frame of the clip's size, as it is shown: scaled by FFmpeg when the shape
+    matches (and it is shown as stored), turned or letterboxed through Pillow when not."""
     width, height = _frame_size(frame)
     same_shape = abs(width / height - size[0] / size[1]) < 0.01
-    if isinstance(frame, av.VideoFrame) and same_shape:
+    if isinstance(frame, av.VideoFrame) and same_shape and not is_turned(frame):
         return frame.reformat(width=size[0], height=size[1], format="yuv420p")
-    image = frame.to_image() if isinstance(frame, av.VideoFrame) else frame
+    image = shown_picture(frame, size if same_shape else None) if isinstance(frame, av.VideoFrame) else frame
     return av.VideoFrame.from_image(_letterbox(image, size)).reformat(format="yuv420p")
 
 

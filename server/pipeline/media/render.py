@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from server.pipeline.media.encode import clip_size
 from server.pipeline.media.files import temp_beside
+from server.pipeline.media.frames import shown_picture, shown_size
 from server.pipeline.media.image import load_image
 from server.pipeline.media.video import video_frames
 from server.vocabulary import ObjectGroup, shown_group_of
@@ -108,7 +109,7 @@ def first_frame_jpeg(path: Path | str) -> bytes:
     scaled down like a clip's frames (`clip_size`)."""
     with closing(video_frames(path, every=1e9)) as frames:
         _shown_at, frame = next(frames)
-        image = frame.reformat(*clip_size(frame.width, frame.height), format="rgb24").to_image()
+        image = shown_picture(frame, clip_size(*shown_size(frame)))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue()

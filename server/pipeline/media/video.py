@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from PIL import Image
 from server.pipeline.media.containers import check_complete
 from server.pipeline.media.errors import MediaError
 from server.pipeline.media.files import check_size, mime_for_path
+from server.pipeline.media.frames import is_turned, shown_picture, shown_size
 from server.vocabulary import VIDEO_EXTENSIONS, Rejection
 
 MIN_VIDEO_BYTES = 1024
@@ -116,7 +117,10 @@ def validate_video(path: Path | str, *, min_bytes: int = MIN_VIDEO_BYTES) -> Vid
         raise MediaError(Rejection.FILE_NOT_FOUND) from None
     info = probe_video(path)
     with closing(video_frames(path, every=1e9)) as frames:
-        next(frames)  # MediaError when not one frame decodes; the frame itself is never converted
+        _shown_at, frame = next(frames)  # MediaError when not one frame decodes; it is never converted
+        if is_turned(frame):  # the size stored (boxes and zones are measured in it) is the shown one
+            width, height = shown_size(frame)
+            info = replace(info, width=width, height=height)
     return info
 
 
@@ -222,13 +226,13 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
 
 
 def _frame_image(frame: av.VideoFrame, max_side: int | None) -> Image.Image:
-    """The frame as an RGB picture, no larger than `max_side` on its longer side: scaled and converted
-    by FFmpeg in one pass, so no full-size RGB copy of a 4K frame is made."""
-    width, height = frame.width, frame.height
+    """The frame as an RGB picture as it is shown, no larger than `max_side` on its longer side: scaled
+    and converted by FFmpeg in one pass, so no full-size RGB copy of a 4K frame is made."""
+    width, height = shown_size(frame)
     if max_side is not None and max(width, height) > max_side:
         scale = max_side / max(width, height)
         width, height = max(2, round(width * scale)), max(2, round(height * scale))
-    return frame.reformat(width=width, height=height, format="rgb24").to_image()
+    return shown_picture(frame, (width, height))
 
 
 def decode_threads(width: int, height: int) -> int:
