@@ -49,6 +49,15 @@ def host_timezone() -> str:
         return "UTC"
 
 
+def asyncpg_url(value: str) -> str:
+    """A PostgreSQL URL for asyncpg: users paste `postgresql://` (or `postgres://`) URLs; the server talks
+    asyncpg. ValueError for anything else."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if value.startswith(prefix):
+            return "postgresql+asyncpg://" + value[len(prefix) :]
+    raise ValueError("must be a postgresql:// URL")
+
+
 class Settings(BaseSettings):
     """Every knob of the server. Field `x_y` is environment variable `HSI_X_Y` and option `x_y`."""
 
@@ -193,13 +202,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
-        """Users paste `postgresql://` URLs; the server talks asyncpg."""
-        if value is None:
-            return None
-        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value[len(prefix) :]
-        raise ValueError("must be a postgresql:// URL")
+        return None if value is None else asyncpg_url(value)
 
     @field_validator("redis_url")
     @classmethod

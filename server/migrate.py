@@ -30,6 +30,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from server.config import asyncpg_url
+
 
 def _find_migrations() -> Path:
     """The installed copy (`server/migrations`, only in a wheel), else the repository's `migrations/`."""
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("upgrade")
     up.add_argument("revision", nargs="?", default="head")
     down = commands.add_parser("downgrade")
-    down.add_argument("revision", nargs="?", default="base")
+    # No default: head would do nothing, and base drops every table with its rows.
+    down.add_argument("revision", help="the revision to go down to (base: drop every HSI table)")
     commands.add_parser("current")
     commands.add_parser("history")
     revision = commands.add_parser("revision")
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     revision.add_argument("--autogenerate", action="store_true")
     args = parser.parse_args(argv)
 
-    config = alembic_config(os.environ.get("HSI_DATABASE_URL"))
+    url = os.environ.get("HSI_DATABASE_URL")
+    config = alembic_config(asyncpg_url(url) if url else None)
     if args.command == "upgrade":
         command.upgrade(config, args.revision)
     elif args.command == "downgrade":

@@ -18,11 +18,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Connection, MetaData, String, text
+from sqlalchemy import Column, Connection, MetaData, String, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db import create_engine
 from server.migrate import MIGRATIONS_DIR, alembic_config, downgrade, head_revision, upgrade
+from server.migrate import main as migrate_main
 from server.models import PG_ENUM_TYPES, Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -258,3 +259,19 @@ async def test_the_migrate_command_upgrades_and_downgrades(
     first = await command("--revision", chain[0])
     assert first.returncode == 0, first.stderr
     assert await _version(empty_engine) == [chain[0]]
+
+
+async def test_the_developer_cli_takes_a_plain_url_and_needs_a_downgrade_target(
+    empty_db_url: str, empty_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two findings of a review, tried: `python -m server.migrate` (the developer CLI) handed a
+    `postgresql://` URL, which the server takes, to SQLAlchemy as is (psycopg, not installed: it
+    failed), and `downgrade` without a revision went to base, dropping every table with its rows."""
+    plain = make_url(empty_db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    monkeypatch.setenv("HSI_DATABASE_URL", plain)
+    assert await asyncio.to_thread(migrate_main, ["upgrade"]) == 0
+    assert await _version(empty_engine) == [head_revision()]
+    with pytest.raises(SystemExit) as refused:
+        await asyncio.to_thread(migrate_main, ["downgrade"])
+    assert refused.value.code == 2
+    assert await _version(empty_engine) == [head_revision()]
