@@ -275,7 +275,8 @@ def test_a_sideways_recording_is_seen_as_it_is_shown(tmp_path: Path) -> None:
     assert top_left[1] > 215 and top_right[1] < 40  # green falls to the right
     snapshot = Image.open(io.BytesIO(first_frame_jpeg(clip)))
     assert snapshot.width < snapshot.height
-    made = make_event_clip([Upload(str(clip), "video", datetime(2024, 5, 1, 12, tzinfo=UTC))], tmp_path / "c.mp4")
+    upload = Upload(str(clip), "video", datetime(2024, 5, 1, 12, tzinfo=UTC))
+    made = make_event_clip([upload], tmp_path / "c.mp4")
     assert made is not None
     with av.open(str(made)) as container:
         frame = next(container.decode(video=0))
