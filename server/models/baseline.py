@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -27,6 +38,9 @@ class ActivityBaseline(Base):
         UniqueConstraint("camera_id", "hour", "day_of_week", name="uq_activity_baseline_slot"),
         Index("idx_activity_baseline_camera", "camera_id"),
         Index("idx_activity_baseline_slot", "camera_id", "hour", "day_of_week"),
+        # Migration 0008: the base schema's ranges.
+        CheckConstraint("hour BETWEEN 0 AND 23", name="hour"),
+        CheckConstraint("day_of_week BETWEEN 0 AND 6", name="day_of_week"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -59,6 +73,7 @@ class ClassBaseline(Base):
         Index("idx_class_baseline_camera", "camera_id"),
         Index("idx_class_baseline_class", "camera_id", "detection_class"),
         Index("idx_class_baseline_slot", "camera_id", "detection_class", "hour"),
+        CheckConstraint("hour BETWEEN 0 AND 23", name="hour"),  # migration 0008
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

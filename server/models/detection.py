@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -38,6 +50,7 @@ class Detection(Base):
             "detected_at",
             postgresql_where=text("track_id IS NOT NULL"),
         ),
+        CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence"),  # migration 0008
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sqlalchemy import (
+    CheckConstraint,
     Boolean,
     Computed,
     DateTime,
@@ -90,6 +91,7 @@ class Event(Base):
         Index("idx_events_camera_id_started_at_risk", "camera_id", "started_at", "id", "risk_score"),
         Index("idx_events_unreviewed", "started_at", "id", postgresql_where=text("NOT reviewed")),
         Index("idx_events_object_types", text(OBJECT_TYPES_SQL), postgresql_using="gin"),
+        CheckConstraint("risk_score BETWEEN 0 AND 100", name="risk_score"),  # migration 0008
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

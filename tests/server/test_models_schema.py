@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 VARCHAR = "character varying"
@@ -497,6 +498,47 @@ async def test_foreign_keys_and_their_delete_rules(engine: AsyncEngine) -> None:
         (ref_column,) = row["ref_columns"]
         actual[(row["table_name"], column)] = (row["ref_table"], ref_column, ON_DELETE[row["on_delete"]])
     assert actual == EXPECTED_FOREIGN_KEYS
+
+
+#: HSI extension (revision 0008): the base schema's value ranges, each a statement the database refuses.
+OUT_OF_RANGE = {
+    "ck_events_risk_score": [
+        "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('b1', 'cam', now(), 101)",
+        "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('b2', 'cam', now(), -1)",
+    ],
+    "ck_detections_confidence": [
+        "INSERT INTO detections (camera_id, file_path, confidence) VALUES ('cam', '/x.jpg', 1.5)",
+    ],
+    "ck_activity_baselines_hour": [
+        "INSERT INTO activity_baselines (camera_id, hour, day_of_week) VALUES ('cam', 24, 0)",
+    ],
+    "ck_activity_baselines_day_of_week": [
+        "INSERT INTO activity_baselines (camera_id, hour, day_of_week) VALUES ('cam', 0, 7)",
+    ],
+    "ck_class_baselines_hour": [
+        "INSERT INTO class_baselines (camera_id, detection_class, hour) VALUES ('cam', 'person', 24)",
+    ],
+}
+
+
+async def test_the_value_ranges_are_held_by_the_database(engine: AsyncEngine) -> None:
+    """The finding (a review, then tried): no range of the base schema was a constraint, so a score of
+    150 written by anything but the analyzer was counted critical, a baseline hour of 24 never found."""
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO cameras (id, name, folder_path) VALUES ('cam', 'Cam', '/cam')"))
+        for statement in (  # the ends of each range, and NULL, pass
+            "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('ok0', 'cam', now(), 0)",
+            "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('ok1', 'cam', now(), 100)",
+            "INSERT INTO events (batch_id, camera_id, started_at) VALUES ('ok2', 'cam', now())",
+            "INSERT INTO detections (camera_id, file_path, confidence) VALUES ('cam', '/y.jpg', 1.0)",
+            "INSERT INTO activity_baselines (camera_id, hour, day_of_week) VALUES ('cam', 23, 6)",
+        ):
+            await connection.execute(text(statement))
+    for name, statements in OUT_OF_RANGE.items():
+        for statement in statements:
+            with pytest.raises(IntegrityError, match=name):
+                async with engine.begin() as connection:
+                    await connection.execute(text(statement))
 
 
 async def test_enum_types_and_labels(engine: AsyncEngine) -> None:
