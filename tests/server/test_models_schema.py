@@ -525,11 +525,12 @@ async def test_the_value_ranges_are_held_by_the_database(engine: AsyncEngine) ->
     """The finding (a review, then tried): no range of the base schema was a constraint, so a score of
     150 written by anything but the analyzer was counted critical, a baseline hour of 24 never found."""
     async with engine.begin() as connection:
-        await connection.execute(text("INSERT INTO cameras (id, name, folder_path) VALUES ('cam', 'Cam', '/cam')"))
+        await connection.execute(text("INSERT INTO cameras (id, name, folder_path) VALUES ('cam', 'C', '/c')"))
+        event = "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('{}', 'cam', now(), {})"
         for statement in (  # the ends of each range, and NULL, pass
-            "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('ok0', 'cam', now(), 0)",
-            "INSERT INTO events (batch_id, camera_id, started_at, risk_score) VALUES ('ok1', 'cam', now(), 100)",
-            "INSERT INTO events (batch_id, camera_id, started_at) VALUES ('ok2', 'cam', now())",
+            event.format("ok0", 0),
+            event.format("ok1", 100),
+            event.format("ok2", "NULL"),
             "INSERT INTO detections (camera_id, file_path, confidence) VALUES ('cam', '/y.jpg', 1.0)",
             "INSERT INTO activity_baselines (camera_id, hour, day_of_week) VALUES ('cam', 23, 6)",
         ):
