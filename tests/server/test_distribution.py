@@ -31,6 +31,7 @@ from server.addon import (
 )
 from server.apikeys import create_key, ensure_initial_key, revoke_key
 from server.config import Settings
+from server.detect_process import STOP_SECONDS
 from server.hub import HubModel
 from server.migrate import head_revision
 from tests.support.pipeline import pipeline_runtime
@@ -59,6 +60,16 @@ def test_addon_config_has_required_keys(addon: dict[str, Any]) -> None:
     assert addon["discovery"] == [DISCOVERY_SERVICE] == [DOMAIN]
     assert addon["watchdog"] == "http://[HOST]:[PORT:8000]/api/system/health"
     assert re.fullmatch(r"[a-z0-9_]+", addon["slug"])
+
+
+def test_addon_stops_cleanly_under_supervisor(addon: dict[str, Any]) -> None:
+    """A review's finding, checked against Supervisor's documented options: `init: false` (for images
+    whose own init, s6-overlay, must be PID 1) made the server's Python PID 1, which ignores a SIGTERM
+    it has no handler for yet and reaps no orphan (the embedded PostgreSQL's daemon); and Supervisor's
+    default 10 s stop timeout is shorter than a busy detect process's stop plus the stores'."""
+    assert addon.get("init", True) is True
+    assert "s6" not in (ROOT / "addon/Dockerfile").read_text()  # no init of the image's own
+    assert addon["timeout"] >= STOP_SECONDS + 10  # the detect process, then PostgreSQL and Redis
 
 
 def _check_value(kind: Any, value: Any) -> None:
