@@ -87,8 +87,19 @@ SUBMIT_CONCURRENCY = 4
 IN_PROGRESS_SUFFIXES = frozenset({".part", ".tmp", ".filepart", ".partial", ".crdownload"})
 
 
+#: Folders a NAS keeps inside shared folders: thumbnails of every picture (Synology's @eaDir, QNAP's
+#: @__thumb), recycle bins, snapshots. Their pictures are copies of uploads, not uploads.
+NAS_FOLDERS = frozenset({"@eaDir", "@__thumb", "#recycle", "#snapshot", "@Recycle", "@Recently-Snapshot"})
+
+
 def is_in_progress_name(path: Path) -> bool:
     return path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
+
+
+def is_system_folder(name: str) -> bool:
+    """A folder no camera writes to: a hidden one (a desktop's trash, Syncthing's old versions) or a
+    NAS's own. Nothing in it is an upload, and it is no camera."""
+    return name.startswith(".") or name in NAS_FOLDERS
 
 
 class _Relay(FileSystemEventHandler):
@@ -104,6 +115,8 @@ class _Relay(FileSystemEventHandler):
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         path = Path(os.fsdecode(raw))
         if is_in_progress_name(path):  # an upload's temporary name: its rename is the event that counts
+            return
+        if self._watcher.in_system_folder(path):
             return
         try:
             self._loop.call_soon_threadsafe(self._watcher.notify, path, event.event_type)
@@ -264,6 +277,14 @@ class FileWatcher:
                 self._parked.discard(path)
                 self._schedule(path, 0.0)
 
+    def in_system_folder(self, path: Path) -> bool:
+        """Whether `path` lies in a system folder below its root (`is_system_folder`; the root itself
+        may be anywhere, hidden folders included)."""
+        for root in self.roots:
+            if path.is_relative_to(root):
+                return any(is_system_folder(part) for part in path.relative_to(root).parts[:-1])
+        return False
+
     def _camera_folder(self, path: Path) -> tuple[str, Source] | None:
         """The first folder level below its root, and the root's source; a file directly in a root
         has no camera."""
@@ -314,7 +335,8 @@ class FileWatcher:
         """
         found: list[tuple[float, Path]] = []
         too_old = 0
-        for directory, _dirs, names in (walked for root in self.roots for walked in os.walk(root)):
+        for directory, folders, names in (walked for root in self.roots for walked in os.walk(root)):
+            folders[:] = [folder for folder in folders if not is_system_folder(folder)]
             for name in names:
                 path = Path(directory) / name
                 if is_in_progress_name(path):

@@ -262,3 +262,37 @@ async def test_an_upload_the_server_may_not_read_is_one_rejection_not_a_retry_lo
         assert [row.message for row in await logged_about(runtime, path)] == [rejected.message]
         assert await queued(runtime) == []
 
+
+
+async def test_pictures_in_hidden_and_nas_folders_are_not_uploads(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    """A review's suspicion, tried: a NAS keeps thumbnails of every picture beside it (Synology's
+    @eaDir), a desktop its trash, Syncthing old versions (.stversions), and each was taken for a new
+    upload of the camera, or a hidden top-level folder for a camera. Only the real upload is queued,
+    live and at the start-up catch-up; the cameras root itself may lie in a hidden folder."""
+    settings = pipeline_settings(tmp_path / ".hidden-home", file_stable_seconds=0.5)
+    cameras = settings.cameras_dir
+    copies = [
+        cameras / "porch" / "@eaDir" / "snap.jpg" / "SYNOFILE_THUMB_XL.jpg",
+        cameras / "porch" / "#recycle" / "old.jpg",
+        cameras / ".stversions" / "porch" / "snap~20260101.jpg",
+        cameras / "porch" / "2026-01-01" / ".Trash-1000" / "files" / "gone.jpg",
+    ]
+    upload = cameras / "porch" / "2026-01-01" / "snap.jpg"
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        for seed, path in enumerate(copies, start=1):  # there before the start: the catch-up's turn
+            write_jpeg(path, seed=seed)
+        async with watching(runtime) as watcher:
+            assert await watcher.catch_up() == 0
+            for seed, path in enumerate(copies, start=10):  # written while watched
+                path.unlink()
+                write_jpeg(path, seed=seed)
+            await asyncio.to_thread(upload.write_bytes, PHOTO)
+            [entry] = await eventually(lambda: at_least(runtime, 1), timeout=30)
+            await asyncio.sleep(1.0)
+            await watcher.idle()
+        assert entry["file_path"] == str(upload)
+        assert len(await queued(runtime)) == 1
+        for path in copies:
+            assert await logged_about(runtime, path) == []
