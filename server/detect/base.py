@@ -8,6 +8,7 @@ boxes to `BaseDetector`, which applies them and times the call.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -173,13 +174,16 @@ def filter_boxes(
     confidence: float,
 ) -> list[DetectedObject]:
     """Keep boxes of wanted classes at or above the cut, clipped to the image, one label per object,
-    best first."""
+    best first. A box with a number that is not one (NaN or infinite: fp16 overflow on a GPU) is no
+    object: a NaN score passes no cut, and a NaN corner would fail the whole micro-batch."""
     width, height = image_size
     candidates: list[DetectedObject] = []
     for raw in raw_boxes:
         label = normalize_label(raw.label)
         score = float(raw.confidence)
-        if label not in classes or score < confidence:
+        if label not in classes or not score >= confidence:
+            continue
+        if not all(math.isfinite(value) for value in (raw.x0, raw.y0, raw.x1, raw.y1)):
             continue
         box = to_pixel_box(raw, width, height)
         if box is None:

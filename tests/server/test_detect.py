@@ -265,6 +265,25 @@ def test_boxes_are_clipped_to_the_image_and_degenerate_ones_dropped() -> None:
     assert [(o.object_type, o.confidence) for o in kept] == [("motorcycle", 0.8), ("person", 0.7)]
 
 
+def test_a_box_of_numbers_that_are_not_numbers_is_no_object() -> None:
+    """A review's suspicion, tried: fp16 on a GPU can overflow to NaN or infinity. A NaN score passed
+    the cut (NaN < cut is false) and was stored; a NaN corner made round() raise, failing every file of
+    the micro-batch."""
+    nan, inf = float("nan"), float("inf")
+    kept = filter_boxes(
+        [
+            RawBox("person", nan, 0, 0, 10, 10),
+            RawBox("person", 0.9, nan, 0, 10, 10),
+            RawBox("person", 0.9, 0, 0, inf, 10),
+            RawBox("car", 0.8, 40, 0, 50, 10),
+        ],
+        (640, 480),
+        frozenset(DEFAULT_SECURITY_CLASSES),
+        0.5,
+    )
+    assert [(o.object_type, o.confidence) for o in kept] == [("car", 0.8)]
+
+
 def test_one_object_named_twice_keeps_its_more_confident_name() -> None:
     kept = filter_boxes(
         [
