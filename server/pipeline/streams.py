@@ -195,6 +195,9 @@ class RedisStream:
         try:
             while not stop.is_set():
                 room = count - len(running)
+                # Entries waiting out a retry are held too: while a store is down, one consumer must not
+                # take the whole backlog (kept from the others by `_keep`) and then work it off alone.
+                new_room = room - len(retry_at)
                 batch: list[tuple[str, dict[str, str]]] = []
                 if room >= refill or len(running) < refill:
                     now = time.monotonic()
@@ -202,16 +205,24 @@ class RedisStream:
                         page = await self._read(consumer, history, room, block_ms=None)
                         history = page[-1][0] if page else None
                         batch = await self._screen(page)
+                        if page and not batch:
+                            # All of it dead-lettered: the history's next page, before any new entry
+                            # (a new one read now would come back in that page, to be handled twice).
+                            continue
                     if not batch:
                         batch = await self._due_retries(consumer, retry_at, now, room)
-                    if not batch and now >= next_claim:
+                    if not batch and new_room > 0 and now >= next_claim:
                         next_claim = now + claim_every
-                        batch = await self._reclaim(consumer, room)
+                        batch = await self._reclaim(consumer, new_room)
                     if not batch:
                         wait_ms = block_ms if not running else None  # busy: never block the acks
                         if retry_at and wait_ms is not None:
                             wait_ms = max(1, min(wait_ms, int((min(retry_at.values()) - now) * 1000)))
-                        batch = await self._read(consumer, ">", room, block_ms=wait_ms)
+                        if new_room > 0:
+                            batch = await self._read(consumer, ">", new_room, block_ms=wait_ms)
+                        elif wait_ms is not None:  # every slot waits out a retry: until the first is due
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), wait_ms / 1000)
                 for entry_id, fields in batch:
                     task = asyncio.create_task(self._run(handler, entry_id, fields, retry_at, done))
                     running.add(task)

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -290,3 +291,69 @@ async def _true(value: bool) -> bool:
 
 async def _drained(stream: RedisStream, pending: Callable[[], Awaitable[int]]) -> bool:
     return await stream.depth() == 0 and await pending() == 0
+
+
+async def test_a_restart_after_dead_lettering_its_history_handles_a_new_entry_once(
+    redis: aioredis.Redis,
+) -> None:
+    """A review's finding, tried: a consumer restarted under its old name whose whole first history page
+    was dead-lettered (the entry that kept killing it) read new entries at once, and the history's next
+    page, from the same consumer's pending list, handed the one in flight to a second handler."""
+    stream = RedisStream(
+        redis, "t:hist", "workers", max_retries=3, claim_idle_ms=60_000,
+        backoff_base_seconds=0.01, backoff_cap_seconds=0.05,
+    )  # fmt: skip
+    await stream.ensure_group()
+    poison = await stream.add({"n": "poison"})
+    # The poison entry was delivered to consumer "w" four times (the worker died on it each time).
+    await redis.xreadgroup(stream.group, "w", {stream.name: ">"}, count=1)
+    for _ in range(3):
+        await redis.xreadgroup(stream.group, "w", {stream.name: "0"}, count=1)
+    fresh = await stream.add({"n": "fresh"})
+
+    calls: Counter[str] = Counter()
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        calls[entry_id] += 1
+        await asyncio.sleep(0.5)  # a real handler takes a while (decode, detect, commit)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(stream.consume("w", handler, stop=stop, count=5, block_ms=50))
+    try:
+        async def finished() -> bool:
+            return await stream.depth() == 0 and await redis.xlen(stream.dead_letter_name) == 1
+        await eventually(finished, timeout=10)
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    dead = await redis.xrange(stream.dead_letter_name)
+    assert [fields[b"entry_id"].decode() for _, fields in dead] == [poison]
+    assert calls[fresh] == 1, f"the fresh entry was handled {calls[fresh]} times"
+
+
+async def test_entries_waiting_out_an_outage_are_not_all_taken_by_one_consumer(redis: aioredis.Redis) -> None:
+    """A review's finding, tried: an entry waiting out a transient fault (the database away) did not
+    count toward `count`, so within seconds of an outage one worker held the whole backlog (kept from
+    the others by `_keep`), and once the store was back the others sat idle while it worked alone."""
+    stream = RedisStream(
+        redis, "t:outage", "workers", max_retries=3, claim_idle_ms=60_000,
+        backoff_base_seconds=0.5, transient_cap_seconds=5.0,
+    )  # fmt: skip
+    await stream.ensure_group()
+    for n in range(30):
+        await stream.add({"n": str(n)})
+
+    async def handler(entry_id: str, fields: dict[str, str]) -> None:
+        raise OperationalError("INSERT", {}, ConnectionRefusedError(111, "Connection refused"))
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(stream.consume("c1", handler, stop=stop, count=3, block_ms=50))
+    try:
+        await asyncio.sleep(1.5)
+        consumers = await redis.xinfo_consumers(stream.name, stream.group)
+        held = {c["name"].decode(): int(c["pending"]) for c in consumers}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert held["c1"] == 3  # of 30, with count=3 (all 30 before)
