@@ -6,9 +6,11 @@ about data, so each leaves an audit row.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -26,6 +28,10 @@ routes = Routes("system")
 Queue = Literal["detect", "analyze", "refine", "clips", "alerts"]
 #: A Redis stream entry id (`<ms>-<seq>`, each below 2**64: nineteen digits at most).
 EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}-[0-9]{1,19}$")]
+#: `<queue>/<entry id>`, as `next_cursor` gives it: one naming no queue cannot come from a page.
+Cursor = Annotated[
+    str, StringConstraints(pattern=rf"^({'|'.join(get_args(Queue))})/[0-9]{{1,19}}-[0-9]{{1,19}}$")
+]
 
 
 class DeadLetterOut(BaseModel):
@@ -43,7 +49,7 @@ class DeadLetterQuery(BaseModel):
 
     queue: Queue | None = Field(None, description="Only this queue's dead letters.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page.")
-    cursor: Annotated[str, StringConstraints(pattern=r"^[a-z]{1,20}/[0-9]{1,19}-[0-9]{1,19}$")] | None = Field(
+    cursor: Cursor | None = Field(
         None, description="`next_cursor` of the previous page; omit for the first page."
     )
 
@@ -79,12 +85,15 @@ async def list_dead_letters(call: Call) -> dict[str, Any]:
     return page_of([_out(letter) for letter in letters], cursor)
 
 
-async def _letter(call: Call) -> DeadLetter:
+@asynccontextmanager
+async def _deciding(call: Call) -> AsyncIterator[DeadLetter]:
+    """The path's letter, held for this request's decision (`dead_letters.deciding`); 404 when there is
+    none, or another request is deciding on it (then it is gone, or stays, by that one's decision)."""
     path: DeadLetterPath = call.path
-    letter = await dead_letters.find(call.runtime.redis, path.queue, path.letter_id)
-    if letter is None:
-        raise not_found("dead letter", f"{path.queue}/{path.letter_id}")
-    return letter
+    async with dead_letters.deciding(call.runtime.redis, path.queue, path.letter_id) as letter:
+        if letter is None:
+            raise not_found("dead letter", f"{path.queue}/{path.letter_id}")
+        yield letter
 
 
 async def _audit(call: Call, action: AuditAction, letter: DeadLetter, details: dict[str, Any]) -> None:
@@ -104,13 +113,13 @@ async def _audit(call: Call, action: AuditAction, letter: DeadLetter, details: d
 async def replay_dead_letter(call: Call) -> dict[str, Any]:
     """The entry is queued again as new (its failures forgotten) and the dead letter removed; 503
     `queue_full` (the letter stays) while the queue is at its cap."""
-    letter = await _letter(call)
-    try:
-        entry_id = await dead_letters.replay(
-            call.runtime.redis, letter, max_len=call.runtime.settings.queue_max_len
-        )
-    except QueueFull as err:
-        raise ApiError(503, "queue_full", str(err)) from None
+    async with _deciding(call) as letter:
+        try:
+            entry_id = await dead_letters.replay(
+                call.runtime.redis, letter, max_len=call.runtime.settings.queue_max_len
+            )
+        except QueueFull as err:
+            raise ApiError(503, "queue_full", str(err)) from None
     await _audit(call, AuditAction.DEAD_LETTER_REPLAYED, letter, {"entry_id": entry_id, "error": letter.error})
     return {"queue": letter.queue, "entry_id": entry_id}
 
@@ -122,6 +131,6 @@ async def replay_dead_letter(call: Call) -> dict[str, Any]:
 )
 async def drop_dead_letter(call: Call) -> None:
     """Removed for good (the log row written when it was dead-lettered stays)."""
-    letter = await _letter(call)
-    await dead_letters.drop(call.runtime.redis, letter)
+    async with _deciding(call) as letter:
+        await dead_letters.drop(call.runtime.redis, letter)
     await _audit(call, AuditAction.DEAD_LETTER_DROPPED, letter, {"error": letter.error, "fields": letter.fields})

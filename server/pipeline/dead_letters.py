@@ -10,6 +10,8 @@ dropping deletes it (its log row stays).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -107,6 +109,26 @@ async def find(redis: aioredis.Redis, queue: str, letter_id: str) -> DeadLetter 
     return _letter(queue, found[0][0], found[0][1]) if found else None
 
 
+#: How long one decision may hold a letter at most (a replay or a drop takes milliseconds; a request
+#: that died holding it frees it then).
+DECISION_MS = 30_000
+
+
+@asynccontextmanager
+async def deciding(redis: aioredis.Redis, queue: str, letter_id: str) -> AsyncIterator[DeadLetter | None]:
+    """The letter, held while one request replays or drops it; None when there is none or another
+    request holds it. Two decisions at once (a double click, two dashboards) would otherwise both find
+    it: its entry queued twice, or queued and dropped."""
+    hold = f"{dead_letter_stream(queue)}:deciding:{letter_id}"
+    if not await redis.set(hold, "1", nx=True, px=DECISION_MS):
+        yield None
+        return
+    try:
+        yield await find(redis, queue, letter_id)
+    finally:
+        await redis.delete(hold)
+
+
 async def replay(redis: aioredis.Redis, letter: DeadLetter, *, max_len: int) -> str:
     """Put the letter's entry back on its queue (capped like any producer) and delete the letter;
     returns the new entry's id. Raises `QueueFull` (the letter stays) when the queue is at its cap."""
@@ -120,4 +142,4 @@ async def drop(redis: aioredis.Redis, letter: DeadLetter) -> None:
     await redis.xdel(dead_letter_stream(letter.queue), letter.id)
 
 
-__all__ = ["QUEUES", "DeadLetter", "QueueFull", "counts", "drop", "find", "listed", "replay"]
+__all__ = ["QUEUES", "DeadLetter", "QueueFull", "counts", "deciding", "drop", "find", "listed", "replay"]

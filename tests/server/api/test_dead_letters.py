@@ -109,9 +109,24 @@ async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Ru
     assert actions[-2:] == ["dead_letter_replayed", "dead_letter_dropped"]
 
 
+async def test_a_letter_replayed_twice_at_once_is_queued_once(client: TestClient, runtime: Runtime) -> None:
+    """A review's finding, tried: two replays of one letter at once (a double click, two dashboards)
+    both found it before either deleted it: both answered 202 and the job was queued twice. So did a
+    replay and a drop at once: queued, and dropped."""
+    redis = runtime.redis
+    await _dead_letter(redis, DETECT_STREAM, "detect", {"n": "one"})
+    [(letter_id, _)] = await redis.xrange(f"{DETECT_STREAM}:dead")
+    url = f"/api/system/dead-letters/detect/{letter_id.decode()}"
+    answers = await asyncio.gather(client.post(f"{url}/replay"), client.post(f"{url}/replay"), client.delete(url))
+    assert sorted(answer.status for answer in answers) == [202, 404, 404]
+    assert await redis.xlen(DETECT_STREAM) == 1 and await redis.xlen(f"{DETECT_STREAM}:dead") == 0
+
+
 async def test_dead_letter_routes_refuse_bad_input_in_the_error_shape(client: TestClient) -> None:
     await error_of(await client.get("/api/system/dead-letters", params={"queue": "nope"}), 422)
     await error_of(await client.get("/api/system/dead-letters", params={"cursor": "x"}), 422)
+    # A cursor naming no queue cannot come from a page (a review's finding: page one came back).
+    await error_of(await client.get("/api/system/dead-letters", params={"cursor": "zzz/1-0"}), 422)
     await error_of(await client.delete("/api/system/dead-letters/detect/not-an-id"), 422)
     await error_of(await client.delete("/api/system/dead-letters/detect/1-0"), 404)
     await error_of(await client.post("/api/system/dead-letters/nope/1-0/replay"), 422)
