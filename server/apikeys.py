@@ -14,7 +14,9 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from pydantic import StringConstraints
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.models import APIKey, AuditAction, AuditLog, AuditStatus, hash_api_key
 
 _LOGGER = logging.getLogger("hsi.apikeys")
+
+#: A key's name, wherever a key is made (the API, the CLI): a control character would forge lines and
+#: columns in `keys list` and in the audit trail.
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: Ids an `api_keys` row can have (a 32-bit serial column).
+KEY_ID_MAX = 2**31 - 1
 
 #: Prefix of generated keys: recognisable in a config file or a leaked-secret scanner.
 KEY_PREFIX = "hsi_"

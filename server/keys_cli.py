@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import TypeAdapter, ValidationError
+
 from server import apikeys
 from server.config import Settings
 from server.models import AuditAction, AuditLog
@@ -44,7 +46,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         await asyncio.to_thread(upgrade, database.url)
         async with database.sessions() as session:
             if args.keys_command == "create":
-                row, plaintext = await apikeys.create_key(session, args.name[:100])
+                row, plaintext = await apikeys.create_key(session, args.name)
                 session.add(_audit(AuditAction.API_KEY_CREATED, row.id, row.name))
                 await session.commit()
                 print(
@@ -57,7 +59,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                     state = "active" if row.is_active else "revoked"
                     print(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}")
             else:
-                row = await apikeys.revoke_key(session, args.key_id)
+                in_range = 1 <= args.key_id <= apikeys.KEY_ID_MAX  # beyond the column: no key either
+                row = await apikeys.revoke_key(session, args.key_id) if in_range else None
                 if row is None:
                     print(f"hsi: no key with id {args.key_id}", file=sys.stderr)
                     return 1
@@ -69,4 +72,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
+    if args.keys_command == "create":
+        try:
+            TypeAdapter(apikeys.KeyName).validate_python(args.name)
+        except ValidationError as err:
+            print(f"hsi: invalid key name {args.name!r}: {err.errors()[0]['msg']}", file=sys.stderr)
+            return 2
     return asyncio.run(_run(settings, args))

@@ -48,7 +48,7 @@ def record(
         action=action.value,
         resource_type=resource_type,
         resource_id=None if resource_id is None else str(resource_id)[:255],
-        actor=(actor or (principal.name if principal is not None else "anonymous"))[:100],
+        actor=(actor or (principal.actor if principal is not None else "anonymous"))[:100],
         ip_address=client_ip(request),
         user_agent=storable_or_none(request.headers.get("User-Agent"), USER_AGENT_MAX),
         details=None if details is None else storable_json(details),

@@ -30,7 +30,7 @@ class NewKey(KeyOut):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    name: apikeys.KeyName
 
 
 _KEYSET = Keyset("keys", (APIKey.id,), (DbId,), descending=False)

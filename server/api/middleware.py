@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from server.api.audit import client_ip, record
 from server.api.declare import ENDPOINTS, Endpoint
 from server.api.errors import ApiError, error_response, from_http_exception, from_validation_error
-from server.api.key_cache import API_KEYS
+from server.api.key_cache import API_KEYS, KeyCheck
 from server.api.state import AUTH, REQUEST_ID, RUNTIME, SETTINGS, Principal
 from server.logs import USER_AGENT_MAX
 from server.models import AuditAction
@@ -124,13 +124,13 @@ def _access_log(request: web.Request, status: int, seconds: float) -> None:
     principal = request.get(AUTH)
     _ACCESS.log(
         level,
-        '%s %s %s %.1fms client=%s actor=%s request_id=%s user_agent="%s"',
+        '%s %s %s %.1fms client=%s actor="%s" request_id=%s user_agent="%s"',
         request.method,
         request.path,
         status,
         seconds * 1000,
         client_ip(request),
-        principal.name if principal is not None else "-",
+        principal.actor if principal is not None else "-",
         request.get(REQUEST_ID),
         storable(request.headers.get("User-Agent", ""), USER_AGENT_MAX),  # printable, bounded
     )
@@ -193,6 +193,34 @@ def presented_key(request: web.Request) -> str | None:
     return request.headers.get(API_KEY_HEADER) or None
 
 
+async def checked_key(request: web.Request) -> KeyCheck:
+    """The request's key checked as every route checks one: one check at a time per address, and a
+    failure audited (a failed LOGIN) and answered only after the address's growing delay, so that no
+    route, the open health route included, lets keys be guessed at speed or unseen."""
+    runtime = request.app[RUNTIME]
+    failures = request.app[AUTH_FAILURES]
+    client = client_ip(request) or "unknown"
+    async with failures.turn(client):
+        check = await request.app[API_KEYS].check(presented_key(request))
+        if check.ok:
+            failures.succeeded(client)
+            return check
+        async with runtime.database.sessions() as session:
+            record(
+                session,
+                request,
+                AuditAction.LOGIN,
+                "api_key",
+                check.key.id if check.key is not None else None,
+                details={"reason": check.reason, "method": request.method, "path": request.path},
+                success=False,
+                actor=Principal(check.key.id, check.key.name).actor if check.key is not None else "anonymous",
+            )
+            await session.commit()
+        await asyncio.sleep(failures.delay_for(client))
+    return check
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: HandlerType) -> web.StreamResponse:
     """Every declared route needs a valid, active key unless it is declared open (`auth=False`)."""
@@ -202,28 +230,9 @@ async def auth_middleware(request: web.Request, handler: HandlerType) -> web.Str
         if endpoint is not None and not runtime.settings.api_key_enabled:
             request[AUTH] = Principal(None, "anonymous")
         return await handler(request)
-    failures = request.app[AUTH_FAILURES]
-    client = client_ip(request) or "unknown"
-    keys = request.app[API_KEYS]
-    async with failures.turn(client):
-        check = await keys.check(presented_key(request))
-        if check.ok and check.key is not None:
-            failures.succeeded(client)
-            request[AUTH] = Principal(check.key.id, check.key.name)
-        else:
-            async with runtime.database.sessions() as session:
-                record(
-                    session,
-                    request,
-                    AuditAction.LOGIN,
-                    "api_key",
-                    check.key.id if check.key is not None else None,
-                    details={"reason": check.reason, "method": request.method, "path": request.path},
-                    success=False,
-                    actor=check.key.name if check.key is not None else "anonymous",
-                )
-                await session.commit()
-            await asyncio.sleep(failures.delay_for(client))
+    check = await checked_key(request)
+    if check.ok and check.key is not None:
+        request[AUTH] = Principal(check.key.id, check.key.name)
     if not check.ok:
         messages = {
             "missing": f"an API key is required (header {API_KEY_HEADER})",

@@ -36,10 +36,17 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a request: the API key's id and name (the audit trail's actor)."""
+    """Who made a request: the API key's id and name."""
 
     key_id: int | None
     name: str
+
+    @property
+    def actor(self) -> str:
+        """Who the audit trail and the access log name: a key by its id and name (`key 3 (phone)`).
+        A key's name is free text, and neither unique nor kept from `cli` or `system`, the actors of
+        the host's shell and of the server itself; its id is both."""
+        return self.name if self.key_id is None else f"key {self.key_id} ({self.name})"
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -92,7 +92,7 @@ async def test_missing_wrong_and_revoked_keys_are_401_and_audited(
     reasons = {row.details["reason"] for row in failures}
     assert reasons == {"missing", "invalid", "revoked"}
     assert all(row.action == "login" and row.ip_address for row in failures)
-    assert any(row.actor == "phone" for row in failures)
+    assert any(row.actor == f"key {created['id']} (phone)" for row in failures)
 
 
 async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> None:
@@ -105,6 +105,38 @@ async def test_failed_auth_is_slowed_down_more_each_time(runtime: Runtime) -> No
             timings.append(time.perf_counter() - started)
     # 0.05, 0.1, 0.2, 0.4 s at least; lower bounds only, as request overhead on a busy machine varies.
     assert [t >= 0.05 * 2**n for n, t in enumerate(timings)] == [True] * 4
+
+
+async def test_wrong_keys_on_the_open_health_route_are_slowed_down_and_audited(runtime: Runtime) -> None:
+    """A review's finding, tried: health checks a presented key (a right one unlocks the full report,
+    so the answer tells a guesser whether it was right), but answered wrong keys at once and unaudited."""
+    app = create_app(runtime, ApiSettings(auth_failure_delay=0.05))
+    async with TestClient(TestServer(app)) as client:
+        timings = []
+        for n in range(4):
+            started = time.perf_counter()
+            response = await client.get("/api/system/health", headers={"X-API-Key": f"hsi_guess{n}"})
+            assert response.status in (200, 503)
+            timings.append(time.perf_counter() - started)
+        assert (await client.get("/api/system/health")).status in (200, 503)  # no key: no failure
+    assert [t >= 0.05 * 2**n for n, t in enumerate(timings)] == [True] * 4
+    async with runtime.database.sessions() as session:
+        failures = list(await session.scalars(select(AuditLog).where(AuditLog.status == "failure")))
+    assert [(row.action, row.details["path"]) for row in failures] == [("login", "/api/system/health")] * 4
+
+
+async def test_the_audit_trail_names_a_key_by_its_id(runtime: Runtime, client: TestClient) -> None:
+    """A review's finding, tried: the actor was the key's name, free text and not unique, so a key
+    named `cli` wrote rows that read as made from the server's shell (the CLI's actor), and two keys
+    named alike could not be told apart."""
+    created = await client.post("/api/keys", json={"name": "cli"})
+    impostor = await created.json()
+    made = await client.post("/api/keys", json={"name": "backdoor"}, headers={"X-API-Key": impostor["key"]})
+    backdoor = await made.json()
+    async with runtime.database.sessions() as session:
+        rows = list(await session.scalars(select(AuditLog).where(AuditLog.resource_type == "api_key")))
+    actors = {row.resource_id: row.actor for row in rows if row.action == "api_key_created"}
+    assert actors[str(backdoor["id"])] == f"key {impostor['id']} (cli)"
 
 
 async def test_guesses_sent_at_once_wait_for_each_other(runtime: Runtime) -> None:

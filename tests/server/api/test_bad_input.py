@@ -214,6 +214,14 @@ def test_keys_cli(db_url: str, tmp_path: Path) -> None:
     assert cli("revoke", key_id).returncode == 0
     assert "\tlaptop\trevoked\t" in cli("list").stdout
     assert cli("revoke", "999").returncode == 1
+    # A review's findings, tried: an id beyond the column was a traceback, and names the API refuses
+    # (empty, a tab or a line break forging lines of `keys list`) were created (a long one cut short).
+    beyond = cli("revoke", str(2**31))
+    assert beyond.returncode == 1 and beyond.stderr.endswith(f"hsi: no key with id {2**31}\n")
+    for name in ("", "laptop\n99\tadmin\tactive\t2020-01-01", "x" * 101):
+        refused = cli("create", name)
+        assert refused.returncode == 2 and refused.stderr.startswith("hsi: invalid key name"), refused.stderr
+    assert cli("list").stdout.count("\n") == 1  # only the laptop's key
 
 
 @pytest.mark.parametrize("body", [{"name": ""}, {"name": "x" * 101}, {}, {"name": "ok", "extra": 1}])

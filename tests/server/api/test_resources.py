@@ -312,7 +312,7 @@ async def test_event_review_detections_clip_and_thumbnail(
     found = await _json(await client.get("/api/events/search?q=courier"))
     assert [e["id"] for e in found["items"]] == [event_id]
     [audit] = await _audit(runtime, "event_reviewed")
-    assert audit.resource_id == str(event_id) and audit.actor == "initial"
+    assert audit.resource_id == str(event_id) and audit.actor == "key 1 (initial)"
     detections = await _json(await client.get(f"/api/events/{event_id}/detections"))
     assert [d["id"] for d in detections["items"]] == [seeded.detections[3]]
     thumbnail = await client.get(f"/api/events/{event_id}/thumbnail")
@@ -626,7 +626,7 @@ async def test_logs_list_post_and_access_log(
 
     (line,) = [r for r in caplog.records if r.name == "server.api.access" and "request_id=trace-123" in r.message]
     assert line.levelname == "INFO" and line.message.startswith("GET /api/events 200 ")
-    assert "actor=initial" in line.message and 'user_agent="Python/' in line.message
+    assert 'actor="key 1 (initial)"' in line.message and 'user_agent="Python/' in line.message
     handler = next(h for h in logging.getLogger("hsi").handlers if isinstance(h, DatabaseLogHandler))
     await handler.flush_async()
     async with runtime.database.sessions() as session:
@@ -641,7 +641,9 @@ async def test_logs_list_post_and_access_log(
 async def test_audit_list_filters(runtime: Runtime, client: TestClient, seeded: Seeded) -> None:
     await client.post("/api/keys", json={"name": "one"})
     await client.post("/api/keys", json={"name": "two"})
-    created = await _json(await client.get("/api/audit?action=api_key_created&actor=initial"))
+    created = await _json(
+        await client.get("/api/audit", params={"action": "api_key_created", "actor": "key 1 (initial)"})
+    )
     assert [r["details"]["name"] for r in created["items"]] == ["two", "one"]
     system = await _json(await client.get("/api/audit?actor=system"))
     assert [r["details"]["name"] for r in system["items"]] == ["initial"]
