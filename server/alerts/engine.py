@@ -54,6 +54,11 @@ REDELIVERY_MAX_AGE = timedelta(hours=6)
 #: ...and only once they are at least this old (the live path may still be delivering them).
 REDELIVERY_MIN_AGE = timedelta(seconds=30)
 COOLDOWN_PREFIX = "hsi:cooldown:"
+#: `<prefix><event id>`: the rules a cooldown held back for that event (a set of rule ids). A later pass
+#: over the event (its refinement, minutes later with an LLM on a CPU; a job delivered again) must not
+#: raise them once the cooldown has run out: the user was told of this situation. Kept a day.
+HELD_PREFIX = "hsi:alerts:held:"
+HELD_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,10 @@ class AlertEngine:
         dedup_key = render_dedup_key(
             spec.dedup_key_template, event.camera_id, str(row.id), match.top_object_type, match.top_zone_id
         )
-        holder = f"event:{event.id}"
+        # The event and the rule: another rule sharing the key (a template without {rule_id}) is held by
+        # it as any other event is; only this pass again (a job delivered again) finds it its own.
+        holder = f"event:{event.id}:rule:{row.id}"
+        held = HELD_PREFIX + str(event.id)
         claimed = False
         try:
             async with self._sessions() as session, session.begin():
@@ -201,9 +209,13 @@ class AlertEngine:
                 )
                 if existing is not None:
                     return None  # a redelivered job: this event already alerted for this rule
+                if await self._redis.sismember(held, str(row.id)):
+                    return None  # held back by the cooldown on an earlier pass (see HELD_PREFIX)
                 if not await self._cooldown.acquire(dedup_key, spec.cooldown_seconds, holder=holder):
                     current = await self._redis.get(COOLDOWN_PREFIX + dedup_key)
                     if (current.decode() if isinstance(current, bytes) else current) != holder:
+                        async with self._redis.pipeline(transaction=True) as pipe:
+                            await pipe.sadd(held, str(row.id)).expire(held, HELD_SECONDS).execute()
                         _LOGGER.info(
                             "rule %s matched event %s but %s is cooling down",
                             spec.name,

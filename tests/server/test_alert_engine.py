@@ -455,3 +455,52 @@ async def test_zone_dedup_key_is_the_top_detections_zone_not_another_detections(
     finally:
         await engine.close()
     assert alert.dedup_key == "front:-"
+
+
+async def test_rules_sharing_a_dedup_key_raise_one_alert_for_one_event(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """A review's finding, tried: two rules whose template leaves out `{rule_id}` share one dedup key
+    (one alert per camera and object type, whichever rule sees it). The cooldown's holder was the
+    event alone, so the second rule took the key for its own (the path of a job delivered again) and
+    raised a second alert for the same event inside the cooldown."""
+    template = "{camera_id}:{object_type}"
+    await _rule(sessions, name="porch person", object_types=["person"], dedup_key_template=template)
+    await _rule(sessions, name="any person", object_types=["person"], dedup_key_template=template)
+    event, detections = await _event(sessions)
+    engine = AlertEngine(sessions, redis)
+    try:
+        raised = await engine.process_event(event, detections)
+        later, later_detections = await _event(sessions)
+        raised_later = await engine.process_event(later, later_detections)
+    finally:
+        await engine.close()
+    assert raised_later == []  # the cooldown holds across rules for the next event ...
+    async with sessions() as session:
+        keys = [a.dedup_key for a in (await session.scalars(select(Alert))).all()]
+    assert keys == ["front:person"], keys  # ... and must for this one too
+    assert len(raised) == 1
+
+
+async def test_an_alert_held_by_the_cooldown_is_not_raised_late_by_the_refinement(
+    sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+) -> None:
+    """A review's finding, tried: event B, held back by A's cooldown, had its alert raised by its
+    refinement once the cooldown had run out (minutes later with an LLM on a CPU): the user was told
+    of the same situation again, late."""
+    await _rule(sessions, name="people", object_types=["person"], cooldown_seconds=1)
+    first, first_detections = await _event(sessions)
+    second, second_detections = await _event(sessions)
+    engine = AlertEngine(sessions, redis)
+    try:
+        assert len(await engine.process_event(first, first_detections)) == 1
+        assert await engine.process_event(second, second_detections) == []  # held by the cooldown
+        await asyncio.sleep(1.3)  # the cooldown ends before the LLM's refinement arrives
+        async with sessions() as session, session.begin():
+            stored = await session.get(Event, second.id)
+            assert stored is not None
+            stored.summary, stored.analysis_backend = "A person walks past the door.", "llama_cpp"
+        late = await engine.refine(stored, second_detections)
+    finally:
+        await engine.close()
+    assert late == [], "the refinement raised an alert the cooldown had held back"
