@@ -175,7 +175,17 @@ class Stats(BaseModel):
     pipeline_healthy: bool
 
 
-_LATEST_GPU = selected(GPUStats).order_by(GPUStats.recorded_at.desc()).limit(1)
+def _gpu_now(runtime: Runtime) -> Any:
+    """The newest GPU sample if it is the GPU now: written within three sampling intervals (a minute at
+    least). An older one means the sampler stopped (the detect worker down, the driver not answering,
+    the server moved to a CPU host): its figures are unknown now, not yesterday's shown as current."""
+    fresh = timedelta(seconds=max(60.0, 3 * runtime.settings.gpu_stats_interval_seconds))
+    return (
+        selected(GPUStats)
+        .where(GPUStats.recorded_at >= func.now() - fresh)
+        .order_by(GPUStats.recorded_at.desc())
+        .limit(1)
+    )
 
 
 def _counter(name: str) -> Any:
@@ -190,9 +200,9 @@ _STORE_FIGURES = select(
 )
 
 
-async def _store_figures(connection: AsyncConnection) -> tuple[Any, Any]:
+async def _store_figures(connection: AsyncConnection, gpu_now: Any) -> tuple[Any, Any]:
     """Cameras and the counters (one statement; constant cost however many events), and the GPU now."""
-    return await first(connection, _STORE_FIGURES), await first(connection, _LATEST_GPU)
+    return await first(connection, _STORE_FIGURES), await first(connection, gpu_now)
 
 
 async def _queue_depths(runtime: Runtime) -> dict[str, int]:
@@ -213,7 +223,7 @@ async def collect_stats(runtime: Runtime, health: dict[str, Any] | None = None) 
 
     "Pending" alerts are those neither acknowledged nor dismissed (pending or delivered)."""
     (figures, gpu), queues, health = await asyncio.gather(
-        runtime.database.read(_store_figures),
+        runtime.database.read(lambda connection: _store_figures(connection, _gpu_now(runtime))),
         _queue_depths(runtime),
         api_health(runtime) if health is None else _given(health),
     )
@@ -342,7 +352,7 @@ async def get_gpu(call: Call) -> dict[str, Any]:
             .order_by(GPUStats.recorded_at)
         )
         history = list((await session.execute(statement)).scalars())
-    latest = await call.runtime.database.read(lambda connection: first(connection, _LATEST_GPU))
+    latest = await call.runtime.database.read(lambda connection: first(connection, _gpu_now(call.runtime)))
     return {
         "current": latest,
         "history": history,

@@ -17,6 +17,7 @@ from server.models import Camera, CameraStatus
 from server.pipeline import upload_pattern
 from server.pipeline.broadcast import publish
 from server.pipeline.cameras import cameras_out
+from server.pipeline.intake import waiting_cameras
 from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.cameras")
@@ -25,17 +26,21 @@ _LOGGER = logging.getLogger("hsi.cameras")
 async def mark_silent_cameras_offline(runtime: Runtime) -> list[Camera]:
     """One pass: every online camera silent for longer than its own `offline_after` becomes offline.
 
-    The update is guarded by the `last_seen_at` that was judged, so an upload committed meanwhile
-    keeps its camera online.
+    `last_seen_at` is set when the detector has committed an upload; one still queued (the detector
+    behind on a backlog, restarting, loading its model) keeps its camera online too: the camera is not
+    silent, the detector is late, and the health report says so. The update is guarded by the
+    `last_seen_at` that was judged, so an upload committed meanwhile keeps its camera online.
     """
     now = datetime.now(UTC)
     default = timedelta(seconds=runtime.settings.camera_offline_seconds)
     async with runtime.database.sessions() as session:
         online = list(await session.scalars(select(Camera).where(Camera.status == CameraStatus.ONLINE.value)))
     changed: list[Camera] = []
-    for camera in online:
-        limit = upload_pattern.offline_after(camera, default)
-        if now - upload_pattern.silent_since(camera) <= limit:
+    limits = [(camera, upload_pattern.offline_after(camera, default)) for camera in online]
+    silent = [(camera, limit) for camera, limit in limits if now - upload_pattern.silent_since(camera) > limit]
+    queued = await waiting_cameras(runtime.redis) if silent else set()
+    for camera, limit in silent:
+        if camera.id in queued:
             continue
         statement = (
             update(Camera)

@@ -306,11 +306,21 @@ async def submit_file(
 async def waiting_files(redis: aioredis.Redis) -> set[Path]:
     """Files queued for detection and not done with: the detect queue's entries (an entry is deleted
     once its rows are committed) and its dead letters (kept for a replay)."""
-    found: set[Path] = set()
-    for stream in (DETECT_STREAM, dead_letter_stream("detect")):
+    streams = (DETECT_STREAM, dead_letter_stream("detect"))
+    return {Path(path) for path in await _waiting(redis, streams, b"file_path")}
+
+
+async def waiting_cameras(redis: aioredis.Redis) -> set[str]:
+    """Cameras with an upload queued for detection: not silent, however far behind the detector is."""
+    return await _waiting(redis, (DETECT_STREAM,), b"camera_id")
+
+
+async def _waiting(redis: aioredis.Redis, streams: tuple[str, ...], field: bytes) -> set[str]:
+    found: set[str] = set()
+    for stream in streams:
         start = "-"
         while entries := await redis.xrange(stream, min=start, count=_WAITING_PAGE):
-            found.update(Path(_text(fields[b"file_path"])) for _, fields in entries if b"file_path" in fields)
+            found.update(_text(fields[field]) for _, fields in entries if field in fields)
             start = "(" + _text(entries[-1][0])
     return found
 

@@ -24,7 +24,10 @@ from server.pipeline.broadcast import CHANNEL
 from server.pipeline.camera_health import mark_silent_cameras_offline
 from server.pipeline.cameras import ensure_camera, record_uploads
 from server.pipeline.gpu import GPUSample, GPUSampler, gpu_probe, run_gpu_sampler, write_sample
+from server.pipeline.intake import submit_file
+from server.pipeline.streams import DETECT_STREAM
 from server.runtime import Runtime
+from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
 
 
@@ -97,6 +100,28 @@ def _every(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
         moments.append(start)
         start += step
     return moments
+
+
+async def test_a_camera_whose_fresh_upload_waits_for_detection_stays_online(runtime: Runtime) -> None:
+    """A review's finding, tried: a camera that uploads every minute and just uploaded again, its file
+    waiting for a detector behind on a backlog (restarting, loading its model), went offline: a repair
+    issue told the user to check a working camera."""
+    folder = runtime.settings.cameras_dir / "Porch"
+    await ensure_camera(runtime, "porch", "Porch", str(folder))
+    now = datetime.now(UTC)
+    async with runtime.database.sessions() as session, session.begin():
+        camera = await session.get_one(Camera, "porch")
+        camera.created_at = now - timedelta(days=3)
+        camera.upload_gap_seconds = 60.0  # uploads every minute: offline after 10 min of silence
+        camera.last_seen_at = now - timedelta(minutes=15)  # the last upload the detector finished
+    path = write_jpeg(folder / "new.jpg")
+    queued = await submit_file(runtime, path, camera_folder="Porch", source="watcher")
+    assert queued.status == "queued" and queued.camera_id == "porch"
+
+    assert await mark_silent_cameras_offline(runtime) == []
+    assert (await _camera(runtime, "porch")).status == "online"
+    await runtime.redis.xtrim(DETECT_STREAM, maxlen=0)  # no upload waiting: silent after all
+    assert [camera.id for camera in await mark_silent_cameras_offline(runtime)] == ["porch"]
 
 
 async def test_connectivity_is_learned_from_each_cameras_own_uploads(
