@@ -31,17 +31,20 @@ FIELD_ORDER = ("risk_factors", "reasoning", "risk_score", "summary")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _without_control_characters(value: Any) -> Any:
-    """A text's control characters (tabs and line breaks aside) removed before it is validated: no
-    notification wants them, and PostgreSQL's text cannot hold NUL at all (an answer with one could not
-    be stored, so its event would never be refined). The grammar keeps llama.cpp from writing them; an
-    OpenAI-compatible server that ignores `response_format` may (`"\\u0000"` is valid JSON)."""
-    return _CONTROL_CHARACTERS.sub("", value) if isinstance(value, str) else value
+def _clean_text(value: Any) -> Any:
+    """A text without its control characters (tabs and line breaks aside) and surrounding blanks, before
+    it is validated: no notification wants them, a text of blanks is no text (the length limits are
+    checked after this), and PostgreSQL's text cannot hold NUL at all (an answer with one could not be
+    stored, so its event would never be refined). The grammar keeps llama.cpp from writing control
+    characters; an OpenAI-compatible server that ignores `response_format` may (`"\\u0000"` is JSON)."""
+    return _CONTROL_CHARACTERS.sub("", value).strip() if isinstance(value, str) else value
 
 
-#: A text of the output: control characters out (see above), the length limits checked after that.
-Text = Annotated[str, BeforeValidator(_without_control_characters)]
-RiskFactor = Annotated[Text, StringConstraints(min_length=1, max_length=RISK_FACTOR_MAX_CHARS)]
+#: A text of the output, cleaned (see above) before its length limits are checked.
+Text = Annotated[str, BeforeValidator(_clean_text)]
+RiskFactor = Annotated[
+    str, StringConstraints(min_length=1, max_length=RISK_FACTOR_MAX_CHARS), BeforeValidator(_clean_text)
+]
 
 
 class RiskAssessment(BaseModel):

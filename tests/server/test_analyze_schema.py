@@ -170,19 +170,32 @@ def test_output_length_bound_holds_for_the_longest_answer() -> None:
     assert parse_assessment(text) == longest
 
 
+# Texts as they come out of validation (no control characters, no surrounding blanks: see the next test).
 texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60
-)
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
+).filter(lambda text: text == text.strip())
 
 
 @given(
     score=st.integers(0, 100),
     summary=texts,
     reasoning=texts,
-    factors=st.lists(st.text(min_size=1, max_size=RISK_FACTOR_MAX_CHARS), max_size=RISK_FACTORS_MAX_ITEMS),
+    factors=st.lists(texts, max_size=RISK_FACTORS_MAX_ITEMS),
 )
 def test_round_trip(score: int, summary: str, reasoning: str, factors: list[str]) -> None:
     original = RiskAssessment(risk_factors=factors, reasoning=reasoning, risk_score=score, summary=summary)
     parsed = parse_assessment(original.model_dump_json())
     assert parsed == original
     assert parsed.risk_level is risk_level(score)
+
+
+def test_texts_lose_control_characters_and_surrounding_blanks() -> None:
+    """A review's findings: a NUL in a text (valid JSON: "\\u0000") could not be stored in PostgreSQL,
+    so the event was never refined; a text of blanks passed the length limits as a text."""
+    parsed = parse_assessment(
+        json.dumps(valid(summary=" A person\u0000 at the door.\u0007 ", reasoning="Night.\nAlone.\t"))
+    )
+    assert (parsed.summary, parsed.reasoning) == ("A person at the door.", "Night.\nAlone.")
+    for blank in ("   ", "\u0000", " \n "):
+        with pytest.raises(AnalysisOutputError, match="summary: String should have at least 1 character"):
+            parse_assessment(json.dumps(valid(summary=blank)))
