@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     llm_model: ModelSetting = None
     llm_url: str | None = None
     llm_api_key: str | None = None
+    #: The model to ask on the server at `llm_url`, by its id there (Ollama's `nemotron-mini:4b`): a
+    #: server with several (Ollama, vLLM) lists them in any order, an embedding model maybe first. Unset:
+    #: the first one it lists.
+    llm_server_model: str | None = Field(None, max_length=200)
     llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
     llm_gpu_layers: int = Field(-1, ge=-1)
     llm_context: int = Field(4096, ge=512, le=131_072)
@@ -171,6 +175,7 @@ class Settings(BaseSettings):
         "redis_url",
         "llm_url",
         "llm_api_key",
+        "llm_server_model",
         "detector_model",
         "llm_model",
         "media_dir",

@@ -395,7 +395,10 @@ async def _open_openai(settings: Settings) -> Analyzer:
     # The analyzer's time budget governs; the HTTP client's own timeout is only a backstop, set later so
     # that the two never race (aiohttp would turn the budget's cancellation into its own TimeoutError).
     analyzer = OpenAIAnalyzer(
-        settings.llm_url, api_key=settings.llm_api_key, timeout_seconds=settings.llm_timeout_seconds + 5.0
+        settings.llm_url,
+        api_key=settings.llm_api_key,
+        model=settings.llm_server_model,
+        timeout_seconds=settings.llm_timeout_seconds + 5.0,
     )
     try:
         await analyzer.start()

@@ -287,12 +287,13 @@ def test_breaker_half_open_allows_one_trial_at_a_time() -> None:
 
 
 class SwappingServer:
-    """Serves exactly one model, like vLLM or Ollama with one model: a request naming another model is
-    answered 404 "model not found". The served model can be changed (the server restarted with a new
-    model) while HSI keeps running."""
+    """Answers chats for one model, like vLLM or Ollama: a request naming another model is answered 404
+    "model not found". The served model can be changed (the server restarted with a new model) while
+    HSI keeps running; `others` are listed before it (Ollama lists its models in any order)."""
 
     def __init__(self) -> None:
         self.served = "model-a"
+        self.others: list[str] = []
         self.requested: list[str] = []
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -308,7 +309,8 @@ class SwappingServer:
         self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
 
     async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": self.served, "object": "model"}]})
+        listed = [*self.others, self.served]
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in listed]})
 
     async def _chat(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
@@ -366,3 +368,20 @@ async def test_a_model_swapped_on_the_llm_server_is_learnt_again(swapping: Swapp
         assert swapping.requested == ["model-a", "model-a", "model-b"]
     finally:
         await analyzer.close()
+
+
+async def test_the_model_named_for_the_server_is_the_one_asked(swapping: SwappingServer) -> None:
+    """A review's suspicion, tried: nothing named the model on a server with several (Ollama lists its
+    models in any order, an embedding model maybe first), and every call went to the first listed:
+    each event fell back to the rules. HSI_LLM_SERVER_MODEL names it."""
+    swapping.served, swapping.others = "nemotron-mini:4b", ["nomic-embed-text"]
+    for named, expected in ((None, "rules_fallback"), ("nemotron-mini:4b", "openai")):
+        settings = Settings(llm="openai", llm_url=swapping.url, llm_server_model=named, llm_timeout_seconds=5)
+        analyzer = build_analyzer(settings, sleep=Sleeps(), clock=Clock())
+        try:
+            await analyzer.start()
+            _, backend = await analyzer.assess(BATCH)
+        finally:
+            await analyzer.close()
+        assert backend == expected, named
+    assert swapping.requested[-1] == "nemotron-mini:4b"
