@@ -20,8 +20,9 @@ micro-batch and others commit. Per file:
    into one transaction, under `pg_advisory_xact_lock(camera|hash)` per file, each file's rows inserted
    only if none with that (camera_id, file_hash) exist; the cameras are created if new and their
    `last_seen_at` advanced. Then, in one Redis round trip, one broadcast per file (its rows, and its
-   camera when that changed) and the files' ledger entries; the batcher gets each file's rows, then the
-   stream acknowledges the entry.
+   camera when that changed); the batcher gets each file's rows, then the file's ledger entry is
+   written (only then: a hand-on that failed is done again by the redelivery), then the stream
+   acknowledges the entry.
 
 Entries in flight are bounded by count (the window) and by the memory their decoded pictures hold until
 their thumbnails are drawn (`decoded_bytes`, at most `DECODE_BUDGET_BYTES` together): a window of 4K
@@ -295,9 +296,12 @@ class DetectWorker:
         commit_started = time.time()
         committed = await self.committer.commit(job, found.rows)
         committed_at = time.time()
-        if committed.hand_on:
-            if self.sink is not None and committed.rows:
-                await self.sink(job.camera_id, committed.rows)
+        if committed.hand_on and self.sink is not None and committed.rows:
+            await self.sink(job.camera_id, committed.rows)
+        # Done only once handed on: a delivery again after the hand-on failed (Redis away inside the
+        # batcher, a crash) must find the file not done, and hand its rows on (the batcher ignores the
+        # ids it has seen).
+        await dedup.mark_processed(self.runtime.redis, job.camera_id, job.file_hash)
         self._record(
             job, committed.rows, found.frames, dequeued_at, found.detector_seconds, commit_started, committed_at
         )
@@ -529,12 +533,11 @@ class Committer:
                     continue
                 session.add_all(pending.rows)
                 created.add(identity)
-            latest: dict[str, DetectJob] = {}
-            for pending in batch:  # each camera's newest upload of the batch (files a few ms apart)
-                newest = latest.get(pending.job.camera_id)
-                if newest is None or pending.job.uploaded_at > newest.uploaded_at:
-                    latest[pending.job.camera_id] = pending.job
-            uploads = {camera_id: (job.uploaded_at, str(job.file_path)) for camera_id, job in latest.items()}
+            uploads: dict[str, list[tuple[datetime, str]]] = {}
+            for pending in batch:  # each camera's uploads of the batch (a burst: one file each few ms)
+                uploads.setdefault(pending.job.camera_id, []).append(
+                    (pending.job.uploaded_at, str(pending.job.file_path))
+                )
             changed_cameras.update(camera.id for camera in await record_uploads(session, uploads, offline_after))
             await session.flush()
             camera_dicts = await cameras_out(await session.connection(), changed_cameras)
@@ -555,7 +558,6 @@ class Committer:
                     if messages:
                         broadcast.queue_many(pipe, messages)
                 results.append(Committed(rows, hand_on, identity in created))
-            dedup.queue_mark_processed(pipe, identities)
             await pipe.execute()
         return results
 
