@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,14 +127,18 @@ async def create_cameras(session: AsyncSession, folders: Mapping[str, tuple[str,
 
 
 async def record_uploads(
-    session: AsyncSession, uploads: Mapping[str, tuple[datetime, str]], default_offline_after: timedelta
+    session: AsyncSession,
+    uploads: Mapping[str, Sequence[tuple[datetime, str]]],
+    default_offline_after: timedelta,
 ) -> list[Camera]:
-    """Note each camera's newest upload of a commit (`uploads`: camera id -> (time, file path)).
+    """Note each camera's uploads of a commit (`uploads`: camera id -> (time, file path) of each).
 
-    For each camera: advance `last_seen_at` and `last_upload_path` (never backwards: catch-up files
-    are old), learn the gap since the previous upload (`upload_pattern`), and mark it online if the
-    upload is recent. Returns the cameras that changed (a newer upload, or back online: the caller
-    broadcasts them after commit, so Home Assistant's camera shows the new upload and its time). Runs
+    For each camera: advance `last_seen_at` and `last_upload_path` to its newest (never backwards:
+    catch-up files are old), learn each gap between its uploads newer than the last seen
+    (`upload_pattern`; a burst committed together is as many gaps, not one from the last seen to its
+    newest), and mark it online if the newest upload is recent. Returns the cameras that changed (a
+    newer upload, or back online: the caller broadcasts them after commit, so Home Assistant's camera
+    shows the new upload and its time). Runs
     inside the caller's transaction: one statement locks every camera row of the commit (in id order,
     as every writer does, so two commits cannot deadlock), and the flush writes them.
     """
@@ -146,16 +150,18 @@ async def record_uploads(
     now = datetime.now(UTC)
     changed = []
     for camera in cameras:
-        uploaded_at, file_path = uploads[camera.id]
-        newer = camera.last_seen_at is None or uploaded_at > camera.last_seen_at
-        if newer:
+        newest = max(uploads[camera.id])
+        newer = camera.last_seen_at is None or newest[0] > camera.last_seen_at
+        for uploaded_at, file_path in sorted(uploads[camera.id]):
+            if camera.last_seen_at is not None and uploaded_at <= camera.last_seen_at:
+                continue
             gap = None if camera.last_seen_at is None else uploaded_at - camera.last_seen_at
             # A silence long enough to disconnect the camera is an outage, not the camera's pattern.
             if gap is not None and gap < upload_pattern.offline_after(camera, default_offline_after):
                 camera.upload_gap_seconds = upload_pattern.learn_gap(camera.upload_gap_seconds, gap.total_seconds())
             camera.last_seen_at = uploaded_at
             camera.last_upload_path = file_path
-        recent = now - uploaded_at < upload_pattern.offline_after(camera, default_offline_after)
+        recent = now - newest[0] < upload_pattern.offline_after(camera, default_offline_after)
         back_online = recent and camera.status != CameraStatus.ONLINE.value
         if back_online:
             camera.status = CameraStatus.ONLINE.value

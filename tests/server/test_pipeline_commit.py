@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event, select
 
@@ -91,10 +92,11 @@ async def test_a_batch_over_several_cameras_takes_the_statements_of_one_file(
 
         assert len([s for s in batch if "pg_advisory_xact_lock" in s]) == 1, batch  # one transaction
         # The same statements as for one file; the cameras' rows are written by one UPDATE per set of
-        # changed columns (a first upload learns no gap), whatever the number of cameras.
+        # changed columns (here one: each camera learns the gaps between its uploads of the batch),
+        # whatever the number of cameras.
         updates = [s for s in batch if s.startswith("UPDATE cameras")]
         assert _kinds(s for s in batch if s not in updates) == _kinds(s for s in one if not s.startswith("UPDATE"))
-        assert len(updates) == 2, updates
+        assert len(updates) == 1, updates
 
         async with runtime.database.sessions() as session:
             cameras = {c.id: c for c in await session.scalars(select(Camera))}
@@ -105,9 +107,12 @@ async def test_a_batch_over_several_cameras_takes_the_statements_of_one_file(
             assert camera.last_seen_at == now - timedelta(seconds=1)
             assert camera.last_upload_path == str(settings.cameras_dir / folder / "2.jpg")
             assert camera.status == "online"
-        # Porch had uploaded 30 s before: the gap up to its newest upload is learned.
-        assert cameras["porch"].upload_gap_seconds == 29
-        assert cameras["drive"].upload_gap_seconds is None
+        # Each gap between uploads is learned (a review's finding: only the one from the last seen to the
+        # batch's newest was, so a burst committed together was taken for one long silence). Porch had
+        # uploaded 30 s before: 21 s, then 4 s twice (its longest recent silence stays 21 s); the new
+        # cameras 4 s twice.
+        assert cameras["porch"].upload_gap_seconds == pytest.approx(21, abs=0.01)
+        assert cameras["drive"].upload_gap_seconds == 4
 
         announced = []
         deadline = time.monotonic() + 3  # a None is also the subscription's own confirmation: read on
@@ -117,3 +122,22 @@ async def test_a_batch_over_several_cameras_takes_the_statements_of_one_file(
                 announced.append(payload["data"]["id"])
         await pubsub.aclose()
         assert sorted(announced) == ["drive", "garden", "gate", "porch"]  # each changed camera, once
+
+
+async def test_a_burst_committed_together_is_learned_as_its_gaps(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    """The finding (a review, then tried): a camera uploading every 5 minutes whose catch-up after
+    downtime committed twelve files together learned one 3 600 s silence (its last seen to the batch's
+    newest), so it was reported offline only after three hours of silence, for weeks."""
+    settings = pipeline_settings(tmp_path)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        for n in range(2):  # one at a time: a gap of 300 s learned
+            await _commit_all(runtime, [_job(runtime, "Drive", n, start + timedelta(minutes=5 * n))])
+        burst = [_job(runtime, "Drive", n, start + timedelta(minutes=5 * n)) for n in range(2, 14)]
+        await _commit_all(runtime, burst)
+        async with runtime.database.sessions() as session:
+            camera = await session.get_one(Camera, "drive")
+    assert camera.last_seen_at == start + timedelta(minutes=65)
+    assert camera.upload_gap_seconds == 300

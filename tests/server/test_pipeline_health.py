@@ -70,11 +70,11 @@ async def test_silent_cameras_go_offline_and_come_back_with_an_upload(runtime: R
     # Either is a change to broadcast (the camera's latest upload); a file older than that is not.
     offline_after = timedelta(seconds=runtime.settings.camera_offline_seconds)
     async with runtime.database.sessions() as session, session.begin():
-        [stale] = await record_uploads(session, {"porch": (now - timedelta(hours=1), "/x/Porch/a.jpg")}, offline_after)
+        [stale] = await record_uploads(session, {"porch": [(now - timedelta(hours=1), "/x/Porch/a.jpg")]}, offline_after)
     assert stale.status == "offline"
     async with runtime.database.sessions() as session, session.begin():
-        [fresh] = await record_uploads(session, {"porch": (now, "/x/Porch/b.jpg")}, offline_after)
-        older = await record_uploads(session, {"porch": (now - timedelta(minutes=5), "/x/Porch/c.jpg")}, offline_after)
+        [fresh] = await record_uploads(session, {"porch": [(now, "/x/Porch/b.jpg")]}, offline_after)
+        older = await record_uploads(session, {"porch": [(now - timedelta(minutes=5), "/x/Porch/c.jpg")]}, offline_after)
     assert fresh.status == "online" and older == []
     porch = await _camera(runtime, "porch")
     assert porch.last_seen_at == now and porch.last_upload_path == "/x/Porch/b.jpg"  # the newest, not the last
@@ -90,7 +90,7 @@ async def _history(runtime: Runtime, camera_id: str, uploads: list[datetime]) ->
         (await session.get_one(Camera, camera_id)).created_at = uploads[0]
     for index, moment in enumerate(uploads):
         async with runtime.database.sessions() as session, session.begin():
-            await record_uploads(session, {camera_id: (moment, f"/x/{camera_id}/{index}.jpg")}, default)
+            await record_uploads(session, {camera_id: [(moment, f"/x/{camera_id}/{index}.jpg")]}, default)
     return await _camera(runtime, camera_id)
 
 
@@ -169,7 +169,7 @@ async def test_connectivity_is_learned_from_each_cameras_own_uploads(
 
         # Back after its outage: online again, and the day-long silence is not learned as its pattern.
         async with runtime.database.sessions() as session, session.begin():
-            [back] = await record_uploads(session, {"stalled": (now, "/x/stalled/back.jpg")}, timedelta(days=1))
+            [back] = await record_uploads(session, {"stalled": [(now, "/x/stalled/back.jpg")]}, timedelta(days=1))
         assert back.status == "online"
         assert (await _camera(runtime, "stalled")).upload_gap_seconds == pytest.approx(1800, rel=0.01)
 
