@@ -4,8 +4,11 @@ A batch is at most a window long (90 s) and the fast path closes one at the firs
 "a person at the door for two minutes" is never visible inside one batch. Every detection carries its
 track (`server.pipeline.stationary`), so the worker reads the batch's tracks' earlier detections on the
 camera (one indexed query, `idx_detections_camera_track`) and, for each detection and zone it is in,
-walks the track back while it stayed in that zone: the dwell is the time from the earliest detection
-of that unbroken run to this one. Zones' loitering times (`zones.loitering_seconds`) are judged on it.
+walks the track back while it stayed in that zone and was seen: the dwell is the time from the earliest
+detection of that unbroken run to this one. A gap between two sightings longer than `max_gap` breaks
+the run: a track matches by class and place for an hour, so the courier at 22:00 and a neighbour at
+22:08 on the same spot of the doorstep share one, and are two visits, not eight minutes of loitering.
+Zones' loitering times (`zones.loitering_seconds`) are judged on it.
 """
 
 from __future__ import annotations
@@ -67,10 +70,21 @@ async def history(
     )
 
 
+def max_gap(idle_timeout_seconds: float) -> timedelta:
+    """The longest time between two sightings of one stay: twice the silence that ends a batch (a minute
+    at least), so a camera that uploads only on motion, with someone standing still, keeps the stay."""
+    return max(timedelta(minutes=1), timedelta(seconds=2 * idle_timeout_seconds))
+
+
 def dwell_per_zone(
-    rows: Sequence[Detection], zone_ids: Sequence[Sequence[str]], earlier: Sequence[Detection], zones_of: ZonesOf
+    rows: Sequence[Detection],
+    zone_ids: Sequence[Sequence[str]],
+    earlier: Sequence[Detection],
+    zones_of: ZonesOf,
+    gap: timedelta,
 ) -> list[dict[str, float]]:
-    """For each row, zone id → seconds its track had been in that zone without leaving it.
+    """For each row, zone id → seconds its track had been in that zone without leaving it, nor going
+    unseen for longer than `gap` (`max_gap`).
 
     `earlier` is `history(...)` (newest first); `zones_of` gives a history row's zones (computed once per
     row). A row without a track has been in its zones for 0 s.
@@ -95,7 +109,7 @@ def dwell_per_zone(
             for before in past:  # newest first
                 if before.detected_at > row.detected_at:
                     continue
-                if zone_id not in in_zones(before):
+                if zone_id not in in_zones(before) or entered - before.detected_at > gap:
                     break
                 entered = before.detected_at
             dwell[zone_id] = (row.detected_at - entered).total_seconds()

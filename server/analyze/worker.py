@@ -309,7 +309,11 @@ class AnalyzeWorker:
         history_ids = await self._zones_per_detection(history_rows, zones)
         history_zones = {row.id: ids for row, ids in zip(history_rows, history_ids, strict=True)}
         dwell_times = dwell.dwell_per_zone(
-            rows, zone_ids, earlier, lambda row: batch_zones.get(row.id) or history_zones.get(row.id, [])
+            rows,
+            zone_ids,
+            earlier,
+            lambda row: batch_zones.get(row.id) or history_zones.get(row.id, []),
+            dwell.max_gap(self.runtime.settings.batch_idle_timeout_seconds),
         )
         facts = [
             EventDetection(

@@ -8,6 +8,8 @@ anchor box) and since when; an object whose box has stayed on its anchor for `HS
 of upload time is *stationary*: its row is stored and marked (`detections.stationary`), and the batcher
 leaves it out, so it neither opens nor extends an event, and raises no alert. When it moves (its box
 leaves the anchor) it is an ordinary detection again, and the move is an event: a car that drives off.
+Only a picture newer than the track's last one moves its anchor: an older one handled late (a slower
+worker, an entry delivered again after a crash) is the past, and must not wake a car parked since.
 
 Classes in `HSI_STATIONARY_EXEMPT_TYPES` (people, by default) are tracked, for the analyzer's dwell time
 (`server.analyze.dwell`), but never marked: a person standing still at the door is loitering, which the
@@ -105,9 +107,10 @@ for _, d in ipairs(dets) do
   if best then
     tr = tracks[best]
     used[best] = true
-    if iou(d.x, d.y, d.w, d.h, tr.ax, tr.ay, tr.aw, tr.ah) < still_iou then
+    local on_anchor = iou(d.x, d.y, d.w, d.h, tr.ax, tr.ay, tr.aw, tr.ah) >= still_iou
+    if not on_anchor and d.t >= tr.l then
       tr.ax, tr.ay, tr.aw, tr.ah, tr.s = d.x, d.y, d.w, d.h, d.t
-    elseif d.t < tr.s then
+    elseif on_anchor and d.t < tr.s then
       tr.s = d.t
     end
     if d.t >= tr.l then tr.x, tr.y, tr.w, tr.h, tr.l = d.x, d.y, d.w, d.h, d.t end

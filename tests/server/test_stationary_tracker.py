@@ -104,3 +104,27 @@ async def test_tracking_off_marks_nothing(redis: aioredis.Redis, uploads: list[l
     rows = await _track(StationaryTracker(redis, Settings(stationary_seconds=0)), uploads)
     assert not any(row.stationary for row in rows)
     assert all(row.track_id is not None for row in rows)  # tracks still feed the analyzer's dwell
+
+
+def _car(seconds: float, x: int) -> Row:
+    return Row("car", 0.9, START + timedelta(seconds=seconds), x, 300, 200, 100)
+
+
+async def test_an_old_upload_handled_late_does_not_wake_a_parked_car(redis: aioredis.Redis) -> None:
+    """A review's finding, tried: an upload from while the car was still parking, handled after newer
+    ones (a slower worker, an entry delivered again after a crash), moved the track's anchor back to
+    where the car was then, so the next picture of the car, unmoved, was off the anchor: it counted as
+    moving again, and opened an event."""
+    tracker = StationaryTracker(redis, Settings(stationary_seconds=60))
+    await tracker.mark("drive", [_car(0, 280)])
+    await tracker.mark("drive", [_car(5, 340)])
+    parked = [_car(t, 400) for t in range(10, 190, 10)]
+    for row in parked:
+        await tracker.mark("drive", [row])
+    assert parked[-1].stationary  # settled for 170 s
+    late = _car(5, 340)
+    await tracker.mark("drive", [late])
+    again = _car(190, 400)
+    await tracker.mark("drive", [again])
+    assert late.track_id == again.track_id == parked[-1].track_id
+    assert again.stationary
