@@ -86,12 +86,21 @@ async def fold_completed_hours(
 
 
 async def _watermark(session: AsyncSession, camera_id: str) -> datetime | None:
+    """Where the fold resumes: its newest row's hour; with none, the camera's creation or, when its
+    baselines were forgotten since (`cameras.baselines_reset_at`), that moment: the old view's
+    detections are still kept, and must not be learned again."""
     latest = await session.scalar(
         select(func.max(ActivityBaseline.last_updated)).where(ActivityBaseline.camera_id == camera_id)
     )
-    if latest is not None:
+    camera = (
+        await session.execute(
+            select(Camera.created_at, Camera.baselines_reset_at).where(Camera.id == camera_id)
+        )
+    ).one_or_none()
+    if camera is None:
         return latest
-    return await session.scalar(select(Camera.created_at).where(Camera.id == camera_id))
+    moments = (latest, camera.baselines_reset_at, camera.created_at)
+    return max(moment for moment in moments if moment is not None)
 
 
 async def _detections(

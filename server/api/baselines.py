@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -62,7 +63,8 @@ async def reset_baselines(call: Call) -> None:
     """After moving a camera its history no longer describes the view; learning starts again."""
     camera_id = call.path.camera_id
     async with call.runtime.database.sessions() as session:
-        await get_camera(session, camera_id)
+        camera = await get_camera(session, camera_id)
+        camera.baselines_reset_at = datetime.now(UTC)  # the fold learns from now on (migration 0009)
         activity = await session.execute(
             delete(ActivityBaseline).where(ActivityBaseline.camera_id == camera_id)
         )

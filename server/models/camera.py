@@ -107,6 +107,9 @@ class Camera(Base):
     #: (`server.alerts.object_filters.ObjectFilters`); detections they reject are not stored. Deferred:
     #: read only where used (`/filters`, the detect worker), so camera lists stay on the direct path.
     object_filters: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True, deferred=True)
+    #: HSI extension (migration 0009): when its baselines were last forgotten (the camera moved); the
+    #: hourly fold learns from that time on, not again from the old view's detections.
+    baselines_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     detections: Mapped[list[Detection]] = relationship(
         back_populates="camera", cascade="all, delete-orphan", passive_deletes=True

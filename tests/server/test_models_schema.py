@@ -71,6 +71,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, Col]] = {
         "upload_gap_seconds": Col(DOUBLE, True),
         "offline_after_seconds": Col(INTEGER, True),
         "object_filters": Col(JSONB, True),  # HSI extension (revision 0006): filters and masks
+        "baselines_reset_at": Col(TSTZ, True),  # HSI extension (revision 0009)
     },
     "detections": {
         "id": serial("detections"),

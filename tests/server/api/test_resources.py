@@ -10,12 +10,14 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy import select, update
 
+from server.analyze.baseline_store import default_grace, fold_completed_hours
 from server.models import (
     ActivityBaseline,
     Alert,
@@ -25,6 +27,7 @@ from server.models import (
     AuditLog,
     Camera,
     ClassBaseline,
+    Detection,
     Event,
     GPUStats,
     Log,
@@ -263,6 +266,35 @@ async def test_baselines_read_and_reset(runtime: Runtime, client: TestClient, se
     assert empty["activity"] == [] and empty["classes"] == []
     [cleared] = await _audit(runtime, "data_cleared")
     assert cleared.details == {"activity_rows": 1, "class_rows": 1}
+
+
+async def test_forgotten_baselines_are_not_learned_again_from_the_old_view(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """A review's finding, tried: the baseline rows were also where the hourly fold read how far it had
+    come; the reset deleted them, so the next fold started again from the camera's creation and learned
+    the old view back from the detections still kept (338 hours of it here)."""
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=14)
+    grace = default_grace(90)
+    async with runtime.database.sessions() as session:
+        session.add(Camera(id="yard", name="Yard", folder_path="/export/foscam/yard", created_at=start))
+        await session.flush()
+        session.add_all(
+            Detection(camera_id="yard", file_path="/x.jpg", detected_at=start + timedelta(minutes=3 * n),
+                      object_type="person", confidence=0.8)
+            for n in range(14 * 24 * 20)
+        )  # fmt: skip
+        await session.commit()
+    async with runtime.database.sessions() as session:
+        learned = await fold_completed_hours(session, "yard", ZoneInfo("UTC"), now + grace, grace)
+    assert learned.hours >= 14 * 24
+    assert (await client.delete("/api/cameras/yard/baselines")).status == 204
+    async with runtime.database.sessions() as session:
+        later = now + timedelta(hours=2) + grace
+        folded = await fold_completed_hours(session, "yard", ZoneInfo("UTC"), later, grace)
+        rows = list(await session.scalars(select(ActivityBaseline).where(ActivityBaseline.camera_id == "yard")))
+    assert folded.hours <= 3 and all(row.avg_count == 0 for row in rows)
 
 
 async def test_detections_list_filters_get_and_media(client: TestClient, seeded: Seeded) -> None:
