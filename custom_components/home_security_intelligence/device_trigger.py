@@ -16,6 +16,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
+from .api import OPEN_ALERT_STATUSES
 from .const import DOMAIN, EVENT_ALERT, SEVERITIES, SEVERITY_RANK
 
 TRIGGER_ALERT = "alert"
@@ -92,11 +93,15 @@ async def async_attach_trigger(
 
     @callback
     def _filter(event_data: dict[str, Any]) -> bool:
-        return (
-            event_data.get("action") == "created"
-            and event_data.get("device_id") == device_id
-            and SEVERITY_RANK.get(str(event_data.get("severity")), -1) >= min_rank
-        )
+        """A new alert at or above the severity, or one the AI's refinement raised past it (as the
+        notification blueprint sends it then); never one handled already (read by a catch-up)."""
+        if event_data.get("device_id") != device_id or event_data.get("status") not in OPEN_ALERT_STATUSES:
+            return False
+        rank = SEVERITY_RANK.get(str(event_data.get("severity")), -1)
+        if event_data.get("action") == "created":
+            return rank >= min_rank
+        first = SEVERITY_RANK.get(str(event_data.get("initial_severity")), -1)
+        return event_data.get("action") == "refined" and first < min_rank <= rank
 
     @callback
     def _handle(event: Event[dict[str, Any]]) -> None:

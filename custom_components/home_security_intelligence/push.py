@@ -27,7 +27,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from homeassistant.util import dt as dt_util
 
-from .api import HSIAuthError, HSIClient, HSIConnectionError, HSIError
+from .api import OPEN_ALERT_STATUSES, HSIAuthError, HSIClient, HSIConnectionError, HSIError
 from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Stats
 from .const import (
     EVENT_ALERT,
@@ -332,11 +332,10 @@ class PushChannel:
             # fires: automations (the blueprint too) ignore a change from `unavailable`.
             coordinator.async_set_updated_data(coordinator.data)
         coordinator.hass.bus.async_fire(EVENT_ALERT, payload)
-        # The alert entity fires for a new alert, and again when the AI text arrives for one nobody
-        # has handled yet (a notification is then replaced, not repeated).
-        if action == "created" or (
-            action == "refined" and alert.get("status") in ("pending", "delivered")
-        ):
+        # The alert entity fires for a new alert, and again when the AI text arrives, for one nobody
+        # has handled yet (a notification is then replaced, not repeated): an alert the catch-up
+        # reads after a reconnect may have been acknowledged on the server meanwhile.
+        if action in ("created", "refined") and alert.get("status") in OPEN_ALERT_STATUSES:
             async_dispatcher_send(
                 coordinator.hass, SIGNAL_ALERT.format(coordinator.config_entry.entry_id), payload
             )
