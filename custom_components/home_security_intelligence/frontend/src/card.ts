@@ -38,6 +38,17 @@ export const MARK_FIRST_PAGE = "hsi-card:first-page";
 /** The measure between them (the browser test prints and bounds it). */
 export const MEASURE_FIRST_PAGE = "hsi-card:time-to-first-page";
 
+/** Enter or Space on a focusable row does what a click on it does (on the row itself, not on a button
+ * inside it), so keyboard and screen-reader users open events and alerts too. */
+const onActivate =
+  (handler: () => void) =>
+  (e: KeyboardEvent): void => {
+    if ((e.key === "Enter" || e.key === " ") && e.target === e.currentTarget) {
+      e.preventDefault();
+      handler();
+    }
+  };
+
 export class HomeSecurityIntelligenceCard extends LitElement {
   static styles = cardStyles;
 
@@ -53,6 +64,8 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   @state() private reviewedFilter: "all" | "unreviewed" | "reviewed" = "all";
   @state() private detail?: EventDetail;
   @state() private detailError?: string;
+  /** A failed action while the detail is open: shown in it (the card's own line is behind it). */
+  @state() private actionError?: string;
   @state() private busy = new Set<string>();
   @state() private zoneCamera?: CardCamera;
   @state() private pageEntryId?: string;
@@ -61,6 +74,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   private observer?: IntersectionObserver;
   private refreshTimer?: number;
   private pageRequest = 0;
+  private detailRequest = 0;
   private firstPageMarked = false;
   private openedAt?: number;
   private started = false;
@@ -132,9 +146,10 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     return servers.find((s) => s.entry_id === this.entryId) ?? servers[0];
   }
 
-  /** The server shown: the configured one, else the one the first page came from. */
+  /** The server shown: the configured one, else the one the first page came from, else (several
+   * servers, none configured: the integration answers no page without one) the first listed. */
   private get entryId(): string | undefined {
-    return this.config?.entry_id ?? this.pageEntryId;
+    return this.config?.entry_id ?? this.pageEntryId ?? this.overview?.servers[0]?.entry_id;
   }
 
   private get pageSize(): number {
@@ -155,6 +170,11 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     this.subscribe();
     try {
       await Promise.all([this.loadOverview(), this.loadPage(true)]);
+      if (!this.pageEntryId && this.entryId) {
+        // Several servers and none configured: the first page was refused; ask the one shown.
+        this.error = undefined;
+        await this.loadPage(true);
+      }
     } catch (err) {
       this.error = String((err as Error).message ?? err);
     }
@@ -164,8 +184,10 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     }
   }
 
+  /** Before the signed URLs expire: the overview, and the events loaded so far (every page the user
+   * scrolled to, up to the largest page the integration gives, 100), signed again. */
   private async refresh(): Promise<void> {
-    await Promise.all([this.loadOverview(), this.loadPage(true)]);
+    await Promise.all([this.loadOverview(), this.loadPage(true, Math.min(100, Math.max(this.pageSize, this.events.length)))]);
   }
 
   private loadOverview(): Promise<void> {
@@ -181,12 +203,12 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     return this.overviewPending;
   }
 
-  private async loadPage(first: boolean): Promise<void> {
+  private async loadPage(first: boolean, limit = this.pageSize): Promise<void> {
     if (!this.hass || (!first && !this.cursor)) return;
     const request = ++this.pageRequest;
     this.loading = true;
     try {
-      const page = await fetchEvents(this.hass, this.entryId, this.filters(), this.pageSize, first ? null : this.cursor);
+      const page = await fetchEvents(this.hass, this.entryId, this.filters(), limit, first ? null : this.cursor);
       if (request !== this.pageRequest) return; // filters changed meanwhile
       this.pageEntryId = page.entry_id;
       this.events = first ? page.events : [...this.events, ...page.events.filter((e) => !this.events.some((o) => o.id === e.id))];
@@ -211,11 +233,15 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     if (message.entry_id !== this.entryId) return;
     if (message.kind === "event") {
       const event = message.event;
-      const index = this.events.findIndex((e) => e.id === event.id);
-      if (index >= 0) {
+      const known = this.events.some((e) => e.id === event.id);
+      if (!this.matchesFilters(event)) {
+        // Reviewed under "Not reviewed", scored below the minimum: the server would not list it now.
+        if (known) this.events = this.events.filter((e) => e.id !== event.id);
+      } else if (known) {
         this.events = this.events.map((e) => (e.id === event.id ? event : e));
-      } else if (message.action === "created" && this.matchesFilters(event)) {
-        this.events = [event, ...this.events];
+      } else if (this.withinLoaded(event)) {
+        // New, or now matching (scored past the minimum after it was created): in its place.
+        this.events = [...this.events, event].sort((a, b) => b.started_at.localeCompare(a.started_at) || b.id - a.id);
       }
       if (this.detail?.event.id === event.id) this.detail = { ...this.detail, event };
       if (message.action === "created") void this.loadOverview();
@@ -231,6 +257,12 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     }
   }
 
+  /** Whether an event belongs to the pages loaded: newer than the oldest shown, or all are shown. */
+  private withinLoaded(event: CardEvent): boolean {
+    const oldest = this.events[this.events.length - 1];
+    return !this.cursor || !oldest || event.started_at >= oldest.started_at;
+  }
+
   private matchesFilters(event: CardEvent): boolean {
     const filters = this.filters();
     return (
@@ -240,7 +272,12 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     );
   }
 
-  protected updated(): void {
+  protected updated(changed: PropertyValues): void {
+    // A dialog opened: the keyboard goes to it (its Close button; Escape closes it).
+    if ((changed.has("detail") || changed.has("detailError")) && (this.detail || this.detailError)) {
+      const wasOpen = changed.get("detail") !== undefined || changed.get("detailError") !== undefined;
+      if (!wasOpen) this.shadowRoot?.querySelector<HTMLElement>(".panel.detail .close")?.focus();
+    }
     if (!this.firstPageMarked && this.events.length && this.shadowRoot?.querySelector(".event")) {
       this.firstPageMarked = true;
       performance.mark(MARK_FIRST_PAGE);
@@ -280,11 +317,14 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   private async openEvent(eventId: number): Promise<void> {
     const entryId = this.entryId;
     if (!this.hass || !entryId) return;
+    const request = ++this.detailRequest; // the event clicked last wins over a slower earlier answer
     this.detailError = undefined;
+    this.actionError = undefined;
     try {
-      this.detail = await fetchEvent(this.hass, entryId, eventId);
+      const detail = await fetchEvent(this.hass, entryId, eventId);
+      if (request === this.detailRequest) this.detail = detail;
     } catch (err) {
-      this.detailError = String((err as Error).message ?? err);
+      if (request === this.detailRequest) this.detailError = String((err as Error).message ?? err);
     }
   }
 
@@ -293,7 +333,9 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     try {
       await action();
     } catch (err) {
-      this.error = String((err as Error).message ?? err);
+      const message = String((err as Error).message ?? err);
+      if (this.detail) this.actionError = message;
+      else this.error = message;
     } finally {
       const busy = new Set(this.busy);
       busy.delete(key);
@@ -356,11 +398,17 @@ export class HomeSecurityIntelligenceCard extends LitElement {
       ${server.cameras.map((camera) => {
         const level = camera.last_event?.risk_level ?? null;
         const statusColour = camera.status === "online" ? "var(--success-color, #43a047)" : "var(--error-color, #db4437)";
+        const toggle = (): void =>
+          this.setFilter(() => (this.cameraFilter = this.cameraFilter === camera.id ? "" : camera.id));
         return html`<div
           class="camera ${this.cameraFilter === camera.id ? "selected" : ""}"
           data-camera=${camera.id}
           title="Show only ${camera.name}"
-          @click=${() => this.setFilter(() => (this.cameraFilter = this.cameraFilter === camera.id ? "" : camera.id))}
+          tabindex="0"
+          role="button"
+          aria-pressed=${this.cameraFilter === camera.id ? "true" : "false"}
+          @click=${toggle}
+          @keydown=${onActivate(toggle)}
         >
           <img alt=${camera.name} src=${camera.detection_url ?? camera.snapshot_url ?? ""} />
           ${admin
@@ -380,7 +428,9 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     return html`<div class="section-title">Open alerts</div>
       ${alerts.map(
         (alert) => html`<div class="alert" data-alert=${alert.id} style="border-color:${riskColour(alert.severity)}"
-          @click=${() => void this.openEvent(alert.event_id)}>
+          tabindex="0" role="button"
+          @click=${() => void this.openEvent(alert.event_id)}
+          @keydown=${onActivate(() => void this.openEvent(alert.event_id))}>
           ${alert.thumbnail_url ? html`<img alt="" src=${alert.thumbnail_url} />` : nothing}
           <div class="text">
             <div class="line">
@@ -422,7 +472,9 @@ export class HomeSecurityIntelligenceCard extends LitElement {
         (day) => html`<div class="day">${day.label}</div>
           ${day.events.map(
             (event) => html`<div class="event ${event.reviewed ? "reviewed" : ""}" data-event=${event.id}
-              style="border-color:${riskColour(event.risk_level)}" @click=${() => void this.openEvent(event.id)}>
+              style="border-color:${riskColour(event.risk_level)}" tabindex="0" role="button"
+              @click=${() => void this.openEvent(event.id)}
+              @keydown=${onActivate(() => void this.openEvent(event.id))}>
               ${event.thumbnail_url
                 ? html`<img alt="" loading="lazy" src=${event.thumbnail_url} />`
                 : html`<div class="noimage"></div>`}
@@ -451,15 +503,25 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     const close = (): void => {
       this.detail = undefined;
       this.detailError = undefined;
+      this.actionError = undefined;
+    };
+    const escape = (e: KeyboardEvent): void => {
+      if (e.key === "Escape") close();
     };
     if (!this.detail) {
-      return html`<div class="overlay" @click=${close}><div class="panel detail"><div class="status error">${this.detailError}</div></div></div>`;
+      return html`<div class="overlay" @click=${close} @keydown=${escape}>
+        <div class="panel detail" role="dialog" aria-modal="true" aria-label="Event">
+          <div class="status error">${this.detailError}</div>
+          <button class="action close" @click=${close}>Close</button>
+        </div>
+      </div>`;
     }
     const { event, detections, alerts, zones } = this.detail;
     const entryId = this.entryId!;
     const reviewKey = `review-${event.id}`;
-    return html`<div class="overlay" @click=${close}>
-      <div class="panel detail" @click=${(e: Event) => e.stopPropagation()}>
+    return html`<div class="overlay" @click=${close} @keydown=${escape}>
+      <div class="panel detail" role="dialog" aria-modal="true" aria-label="Event"
+        @click=${(e: Event) => e.stopPropagation()}>
         <div class="panel-header">
           <span class="chip" style="background:${riskColour(event.risk_level)}">${event.risk_level ?? "unscored"} ${event.risk_score ?? ""}</span>
           <span class="title">${this.cameraName(event.camera_id)} · ${formatDateTime(hass, event.started_at)}</span>
@@ -493,6 +555,7 @@ export class HomeSecurityIntelligenceCard extends LitElement {
             ${this.alertButtons(alert)}
           </div>`,
         )}
+        ${this.actionError ? html`<div class="status error">${this.actionError}</div>` : nothing}
         <div class="actions">
           <button class="action review" ?disabled=${this.busy.has(reviewKey)}
             @click=${() => void this.act(reviewKey, () => reviewEvent(hass, entryId, event.id, !event.reviewed))}>

@@ -23,8 +23,16 @@ export const riskColour = (level: RiskLevel | null | undefined): string =>
 
 const language = (hass: HomeAssistant): string => hass.locale?.language ?? hass.language ?? "en";
 
-const formatter = (hass: HomeAssistant, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat =>
-  new Intl.DateTimeFormat(language(hass), { timeZone: hass.config.time_zone, ...options });
+/** Times as the user's profile shows them everywhere in Home Assistant: in the browser's zone when they
+ * chose "local", else Home Assistant's; with 12 or 24 hours when they chose one (else as the language
+ * has it; "system" is the browser's default, which is the language's here). */
+const formatter = (hass: HomeAssistant, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat => {
+  const locale = hass.locale;
+  const timeZone = locale?.time_zone === "local" ? undefined : hass.config.time_zone;
+  const hours: Intl.DateTimeFormatOptions =
+    locale?.time_format === "24" ? { hourCycle: "h23" } : locale?.time_format === "12" ? { hourCycle: "h12" } : {};
+  return new Intl.DateTimeFormat(language(hass), { timeZone, ...hours, ...options });
+};
 
 export const formatTime = (hass: HomeAssistant, iso: string): string =>
   formatter(hass, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(iso));

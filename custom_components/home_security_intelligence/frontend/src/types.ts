@@ -18,7 +18,9 @@ export interface HomeAssistant {
   connection: HassConnection;
   user?: HassUser;
   language: string;
-  locale?: { language: string };
+  /** The user's profile: language, and how times are shown ("local": the browser's zone, "server":
+   * Home Assistant's; "12" / "24" hours, or as the language or the system has it). */
+  locale?: { language: string; time_zone?: "local" | "server"; time_format?: "language" | "system" | "12" | "24" };
   config: { time_zone: string };
   callWS<T>(message: Record<string, unknown>): Promise<T>;
   callService(domain: string, service: string, data?: Record<string, unknown>): Promise<unknown>;
