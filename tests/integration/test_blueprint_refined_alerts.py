@@ -6,7 +6,6 @@ test_blueprint.py feeds); the phone is a stand-in recording its notify calls."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
 import shutil
@@ -25,7 +24,7 @@ from custom_components.home_security_intelligence.const import DOMAIN
 
 from .conftest import wait_for
 from .hsi_server import HSIServer
-from .test_blueprint import BLUEPRINT, LoadEntry, Scene, _alert_message, settle
+from .test_blueprint import BLUEPRINT, LoadEntry, Scene, _alert_message
 
 COOLDOWN = 6
 
