@@ -28,7 +28,7 @@ from server.api.app import create_app
 from server.api.protocol import ApiRunner
 from server.detect.provision import DetectorSlot, provision_detector
 from server.detect_process import ChildMain, DetectProcess, runs_in_child
-from server.health import HealthProbe, publish_worker_health
+from server.health import HealthProbe, loading, publish_worker_health
 from server.logs import ensure_database_logging
 from server.pipeline.batcher import BatchAggregator
 from server.pipeline.camera_health import run_camera_health
@@ -105,13 +105,16 @@ class Application:
             spawn(stack, stop_child, "hsi-detect-process", lambda: child.run(stop_child))
             return
         await ensure_database_logging(runtime, stack)
-        slot = await asyncio.to_thread(provision_detector, settings)
-        await asyncio.to_thread(slot.warmup)
-        stats = DetectStats()
         stop = asyncio.Event()
         consumer = await lease_consumer_name(
             runtime.redis, runtime.instance_id, DETECT_STREAM, DETECT_GROUP, stack, stop
         )
+        health = await publish_worker_health(
+            runtime, "detect", consumer, {"detector": loading("the detector")}, stack, stop
+        )
+        slot = await asyncio.to_thread(provision_detector, settings)
+        await asyncio.to_thread(slot.warmup)
+        stats = DetectStats()
         _LOGGER.info(
             "detector %s on %s (%s), consuming %s as %s",
             slot.name,
@@ -139,8 +142,7 @@ class Application:
             spawn(stack, stop, "hsi-gpu-stats", lambda: run_gpu_sampler(runtime, sampler, stop, fps))
         else:
             _LOGGER.info("GPU statistics off: %s", sampler.reason, extra={"component": "gpu"})
-        probes = {"detector": detector_probe(slot, stats), "gpu": gpu_probe(sampler)}
-        await publish_worker_health(runtime, "detect", consumer, probes, stack, stop)
+        await health.show({"detector": detector_probe(slot, stats), "gpu": gpu_probe(sampler)})
 
     async def start_analyze(self) -> None:
         """The analyzer, the batch closer, the worker, alert delivery and redelivery.
@@ -149,6 +151,13 @@ class Application:
         """
         runtime, stack, settings = self.runtime, self.stack, self.runtime.settings
         await ensure_database_logging(runtime, stack)
+        stop = asyncio.Event()
+        consumer = await lease_consumer_name(
+            runtime.redis, runtime.instance_id, ANALYZE_STREAM, ANALYZE_GROUP, stack, stop
+        )
+        health = await publish_worker_health(
+            runtime, "analyze", consumer, {"analyzer": loading("the analyzer")}, stack, stop
+        )
         analyzer = self.analyzer.get()  # the preview's too, when the API runs in this process
         await analyzer.start()  # never raises: an LLM that cannot load means "degraded", rules score
         alerts = AlertEngine(
@@ -163,11 +172,7 @@ class Application:
             return analyzer.status()  # "degraded" while the rules fallback scores instead of the LLM
 
         batches = BatchAggregator(runtime.redis, settings)
-        stop = asyncio.Event()
-        consumer = await lease_consumer_name(
-            runtime.redis, runtime.instance_id, ANALYZE_STREAM, ANALYZE_GROUP, stack, stop
-        )
-        await publish_worker_health(runtime, "analyze", consumer, {"analyzer": probe}, stack, stop)
+        await health.show({"analyzer": probe})
         worker = AnalyzeWorker(runtime, analyzer, alerts, consumer=consumer)
         await worker.stream.ensure_group()
         await worker.refine_stream.ensure_group()

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     stream_max_retries: int = Field(5, ge=1, le=100)
     #: Work queued and nothing finished for this long: the pipeline is stalled (health: unhealthy).
     pipeline_stall_seconds: float = Field(300.0, ge=1, le=86_400)
+    #: After the server starts, how long a role with no live worker yet is "starting" rather than
+    #: unhealthy: its process is importing and loading its model (health, Home Assistant's problem sensor).
+    worker_start_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
     api_key_enabled: bool = True
     #: Networks alert-rule webhooks may reach besides public addresses (`192.168.1.20/32,10.0.0.0/8`):

@@ -27,7 +27,9 @@ from server.runtime import Runtime
 
 _LOGGER = logging.getLogger("hsi.health")
 
-#: A component's health probe returns at least {"status": "healthy"|"degraded"|"unhealthy"|"unavailable"}.
+#: A component's health probe returns at least {"status": "healthy"|"degraded"|"unhealthy"|"unavailable"|
+#: "starting"}. "unavailable" (an optional part absent: no GPU) and "starting" (a worker loading its model,
+#: or not up yet since the server started) say nothing is wrong.
 HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
 
 #: How often a worker publishes its health, and how long a publication outlives a worker that stopped
@@ -39,14 +41,18 @@ HEALTH_KEY_PREFIX = "hsi:health:"
 HEALTH_INDEX = "hsi:health-index"
 #: Components only a worker role has, and that role: an API reports "no worker" for each when none lives.
 WORKER_COMPONENTS = {"detector": "detect", "analyzer": "analyze"}
-_STATUS_RANK = {"healthy": 0, "unavailable": 1, "degraded": 2, "unhealthy": 3}
+_STATUS_RANK = {"healthy": 0, "starting": 1, "unavailable": 1, "degraded": 2, "unhealthy": 3}
+#: How long a worker may report "starting" (loading its detector or LLM) before that is a problem.
+WORKER_LOAD_LIMIT_SECONDS = 600.0
 
 
 async def health_report(runtime: Runtime, *, expect_workers: bool = False) -> dict[str, Any]:
     """Status of every component; unhealthy if the stores are down, degraded if a part falls back.
 
     Components of live workers (any process) are merged in; with `expect_workers` (an API), each of
-    `WORKER_COMPONENTS` with no live worker is reported unhealthy, which makes the whole "degraded".
+    `WORKER_COMPONENTS` with no live worker is reported unhealthy, which makes the whole "degraded";
+    during the process's first `worker_start_grace_seconds` it is "starting" instead: a worker process
+    importing its libraries is no problem, and a restart should not raise Home Assistant's.
     """
     components: dict[str, dict[str, Any]] = {
         "database": await _timed(lambda: _database_ok(runtime)),
@@ -60,9 +66,14 @@ async def health_report(runtime: Runtime, *, expect_workers: bool = False) -> di
     for name, merged in published.items():
         components.setdefault(name, merged)
     if expect_workers:
+        starting = time.monotonic() - runtime.started_at < runtime.settings.worker_start_grace_seconds
         for name, role in WORKER_COMPONENTS.items():
-            reason = unreadable or f"no live {role} worker"
-            components.setdefault(name, {"status": "unhealthy", "reason": reason, "workers": {}})
+            if starting and unreadable is None:
+                reason = f"no live {role} worker yet: the server is starting"
+                missing = {"status": "starting", "reason": reason}
+            else:
+                missing = {"status": "unhealthy", "reason": unreadable or f"no live {role} worker"}
+            components.setdefault(name, missing | {"workers": {}})
     if any(components[name]["status"] != "healthy" for name in ("database", "redis")):
         status = "unhealthy"
     elif any(part["status"] in ("degraded", "unhealthy") for part in components.values()):
@@ -93,13 +104,28 @@ async def publish_worker_health(
     probes: Mapping[str, HealthProbe],
     stack: AsyncExitStack,
     stop: asyncio.Event,
-) -> None:
+) -> WorkerHealth:
     """Publish `probes` as worker `consumer` of `role` now, then every interval until `stop`;
-    withdrawn at a clean stop (a killed worker's entry expires with its TTL)."""
+    withdrawn at a clean stop (a killed worker's entry expires with its TTL). A worker that still has
+    its model to load publishes `loading(...)` first, then `show`s its own probes."""
     publisher = WorkerHealth(runtime.redis, role, consumer, probes)
     await publisher.publish()
     stack.push_async_callback(publisher.withdraw)
     spawn(stack, stop, f"hsi-health-{role}", lambda: publisher.run(stop))
+    return publisher
+
+
+def loading(what: str, limit: float = WORKER_LOAD_LIMIT_SECONDS) -> HealthProbe:
+    """A worker's probe while it loads `what` (its detector, its LLM): "starting", so the API does not
+    call the role absent meanwhile, and unhealthy once that has taken longer than `limit` (a hang)."""
+    since = time.monotonic()
+
+    async def probe() -> dict[str, Any]:
+        if time.monotonic() - since < limit:
+            return {"status": "starting", "reason": f"loading {what}"}
+        return {"status": "unhealthy", "reason": f"still loading {what} after {limit:.0f} s"}
+
+    return probe
 
 
 class WorkerHealth:
@@ -120,6 +146,11 @@ class WorkerHealth:
         self.probes = dict(probes)
         self.interval = interval
         self.ttl_ms = int(ttl * 1000)
+
+    async def show(self, probes: Mapping[str, HealthProbe]) -> None:
+        """Report `probes` from now on (the worker's own, once its model is loaded), at once."""
+        self.probes = dict(probes)
+        await self.publish()
 
     async def publish(self) -> None:
         reports = {name: json.dumps(await _probed(probe), default=str) for name, probe in self.probes.items()}

@@ -6,8 +6,9 @@ is wired by `server.application`, health reporting is `server.health`.
 
 from __future__ import annotations
 
+import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -37,6 +38,8 @@ class Runtime:
     database: Database
     redis: aioredis.Redis
     instance_id: str
+    #: When this process's runtime was made (`time.monotonic()`): health's start-up grace counts from it.
+    started_at: float = field(default_factory=time.monotonic)
 
     def with_database(self, database: Database) -> Runtime:
         """The same runtime on another connection pool (the API's own, so that slow downloads cannot
