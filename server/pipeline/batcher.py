@@ -16,6 +16,8 @@ State, per camera:
 * `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
 * `hsi:batch:seen:<smallest detection id>` — a file's rows were batched (the detect worker may hand
   the same rows on again after a crash; they must not make a second event).
+* `hsi:batch:held:<stream>` — list of closed batches the full analyze queue could not take yet (each
+  its entry's fields, JSON), oldest first.
 
 Times come from the Redis server's clock (`TIME` inside the scripts), so hosts with skewed clocks agree
 on when a batch is due.
@@ -23,9 +25,10 @@ on when a batch is due.
 Closing rules: after `batch_window_seconds` since the batch opened, after `batch_idle_timeout_seconds`
 without a new detection, or at `batch_max_detections`. A detection arriving for a batch that is already
 due closes that batch first and opens a new one, so a slow closer never stretches a window. So does one
-taken more than a window before or after the batch's detections (`apart`): a camera catching up on an
+that would make the batch's detections span more than a window (`apart`): a camera catching up on an
 old upload after newer ones (its FTP client back online), whose picture would otherwise stretch the
-current event back by hours ("lingering 7205 s" for one person).
+current event back by hours ("lingering 7205 s" for one person), or a backlog of uploads minutes
+apart handled within a second (after a restart, an outage), which live were several events.
 
 Fast path (decision): a detection with confidence ≥ `fast_path_confidence` of a type in
 `fast_path_object_types` closes the camera's open batch *at once*, including that detection and
@@ -36,8 +39,11 @@ from raising an event per frame, the fast path fires at most once per camera per
 gate key); later qualifying detections in that window join a normal batch, which closes by the usual
 rules and summarises the continuing presence.
 
-Backpressure: like `RedisStream.add`, the close script refuses to add at `queue_max_len` entries;
-the batch then stays open in Redis (nothing is dropped) and closes once the analyze queue has room.
+Backpressure: like `RedisStream.add`, a close adds nothing at `queue_max_len` entries: the batch is
+closed all the same, as it would have been (its reason, its fast path), and held in Redis (nothing is
+dropped) until the analyze queue has room; the closer queues held batches first, oldest first, and no
+batch is queued past one held before it. New detections open a new batch meanwhile: an outage of the
+analyze role does not make everything a camera sees for hours one event.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ BATCH_KEY_PREFIX = "hsi:batch:"
 DEADLINES_KEY = "hsi:batch:deadlines"
 FAST_GATE_PREFIX = "hsi:batch:fast:"
 SEEN_PREFIX = "hsi:batch:seen:"
+HELD_PREFIX = "hsi:batch:held:"
 #: How long a handed-on file's detections are remembered (the detect worker's redelivery comes sooner).
 SEEN_TTL_SECONDS = 24 * 3600
 
@@ -85,24 +92,27 @@ local function deadline(key, window, idle)
   return math.min(tonumber(v[1]) + window, tonumber(v[2]) + idle)
 end
 
--- Returns the new stream entry id, or false when the stream is at its cap (the batch stays open).
-local function close(key, zset, stream, maxlen, reason, fast, t)
-  if maxlen > 0 and redis.call('XLEN', stream) >= maxlen then
-    return false
-  end
+-- Closes the batch: returns its new stream entry id, or false when it is held instead (the stream at
+-- its cap, or batches held before it: they go first). Either way the batch takes no more detections.
+local function close(key, zset, stream, held, maxlen, reason, fast, t)
   local v = redis.call('HMGET', key, 'batch_id', 'camera_id', 'started', 'last_seen', 'ids', 'count')
-  local entry = redis.call('XADD', stream, '*',
+  local fields = {
     'batch_id', v[1], 'camera_id', v[2], 'detection_ids', '[' .. v[5] .. ']',
     'detection_count', v[6], 'is_fast_path', fast,
     'opened_at', v[3], 'last_seen_at', v[4], 'closed_at', string.format('%.6f', t),
-    'close_reason', reason)
+    'close_reason', reason}
   redis.call('DEL', key)
   redis.call('ZREM', zset, v[2])
-  return entry
+  if (maxlen > 0 and redis.call('XLEN', stream) >= maxlen) or redis.call('LLEN', held) > 0 then
+    redis.call('RPUSH', held, cjson.encode(fields))
+    return false
+  end
+  return redis.call('XADD', stream, '*', unpack(fields))
 end
 """
 
-# KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections.
+# KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections,
+#       held batches.
 # ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv,
 #       number of detections, fast (0|1), seen marker TTL (s), the detections' first and last time.
 # Returns {batch id the detections joined, entry id of a batch closed before (or ''),
@@ -111,7 +121,7 @@ end
 _APPEND_LUA = (
     _LUA_COMMON
     + """
-local key, zset, stream, gate, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local key, zset, stream, gate, seen, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local camera, new_id = ARGV[1], ARGV[2]
 local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -128,11 +138,12 @@ if redis.call('EXISTS', key) == 1 then
   local reason = ''
   if t >= deadline(key, window, idle) then
     reason = 'window'
-  elseif span[1] and (first_at > tonumber(span[2]) + window or last_at < tonumber(span[1]) - window) then
+  elseif span[1]
+      and math.max(last_at, tonumber(span[2])) - math.min(first_at, tonumber(span[1])) > window then
     reason = 'apart'
   end
   if reason ~= '' then
-    local entry = close(key, zset, stream, maxlen, reason, '0', t)
+    local entry = close(key, zset, stream, held, maxlen, reason, '0', t)
     if entry then previous = entry else blocked = 'full' end
   end
 end
@@ -160,24 +171,24 @@ elseif count >= max_count then
   reason = 'max_detections'
 end
 if reason ~= '' then
-  local entry = close(key, zset, stream, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
+  local entry = close(key, zset, stream, held, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
   if entry then
     return {batch_id, previous, entry, reason, blocked}
   end
-  blocked = 'full'
-  if reason == 'fast_path' then redis.call('DEL', gate) end
+  return {batch_id, previous, '', reason, 'full'}
 end
 redis.call('ZADD', zset, deadline(key, window, idle), camera)
 return {batch_id, previous, '', '', blocked}
 """
 )
 
-# KEYS: batch hash, deadlines zset, analyze stream. ARGV: camera_id, window, idle, stream cap.
-# Returns the entry id if this call closed the batch, '' if it was not due or already closed, 'full'.
+# KEYS: batch hash, deadlines zset, analyze stream, held batches. ARGV: camera_id, window, idle, stream cap.
+# Returns the entry id if this call closed the batch, '' if it was not due or already closed, 'full'
+# when it closed it but holds it.
 _CLOSE_IF_DUE_LUA = (
     _LUA_COMMON
     + """
-local key, zset, stream = KEYS[1], KEYS[2], KEYS[3]
+local key, zset, stream, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local camera = ARGV[1]
 local window, idle, maxlen = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', key) == 0 then
@@ -193,11 +204,26 @@ end
 local v = redis.call('HMGET', key, 'started')
 local reason = 'idle'
 if t >= tonumber(v[1]) + window then reason = 'window' end
-local entry = close(key, zset, stream, maxlen, reason, '0', t)
+local entry = close(key, zset, stream, held, maxlen, reason, '0', t)
 if entry then return entry end
 return 'full'
 """
 )
+
+# KEYS: held batches, analyze stream. ARGV: stream cap, most batches to queue.
+# Queues held batches, oldest first, while the stream has room; returns {still held, entry ids...}.
+_QUEUE_HELD_LUA = """
+local held, stream = KEYS[1], KEYS[2]
+local maxlen, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local queued = {0}
+while #queued <= limit and not (maxlen > 0 and redis.call('XLEN', stream) >= maxlen) do
+  local fields = redis.call('LPOP', held)
+  if not fields then break end
+  queued[#queued + 1] = redis.call('XADD', stream, '*', unpack(cjson.decode(fields)))
+end
+queued[1] = redis.call('LLEN', held)
+return queued
+"""
 
 
 class BatchDetection(Protocol):
@@ -237,7 +263,7 @@ class AddResult:
     #: Stream entry ids added by this call (a due batch closed first, and/or this batch closed).
     enqueued: list[str] = field(default_factory=list)
     close_reason: str | None = None
-    #: The analyze queue was at its cap: a close was postponed (the batch stays open, nothing is lost).
+    #: The analyze queue was at its cap: a closed batch was held (queued once it has room; nothing is lost).
     backpressure: bool = False
 
 
@@ -272,6 +298,8 @@ class BatchAggregator:
         self._stream = stream_name
         self._append = redis.register_script(_APPEND_LUA)
         self._close_if_due = redis.register_script(_CLOSE_IF_DUE_LUA)
+        self._queue_held = redis.register_script(_QUEUE_HELD_LUA)
+        self._held = HELD_PREFIX + stream_name
         self._fast_types = {name.lower() for name in settings.fast_path_object_types}
 
     @property
@@ -309,6 +337,7 @@ class BatchAggregator:
                 FAST_GATE_PREFIX + camera_id,
                 # Detection ids are unique, so the smallest one names this file's rows.
                 SEEN_PREFIX + str(min(int(det.id) for det in objects)),
+                self._held,
             ],
             args=[
                 camera_id,
@@ -337,9 +366,8 @@ class BatchAggregator:
         )
         if result.backpressure:
             _LOGGER.warning(
-                "analysis queue %s is full; batch %s of %s stays open until it drains",
+                "analysis queue %s is full; a closed batch of %s is held until it drains",
                 self._stream,
-                batch_id,
                 camera_id,
             )
         if reason:
@@ -347,11 +375,12 @@ class BatchAggregator:
         return result
 
     async def close_due(self) -> list[str]:
-        """Close every batch whose deadline has passed; returns the stream entry ids this call added."""
+        """Queue held batches the analyze queue has room for, then close every batch whose deadline has
+        passed; returns the stream entry ids this call added."""
+        added = await self.queue_held()
         seconds, micros = await self._redis.time()
         now = seconds + micros / 1_000_000
         cameras = await self._redis.zrangebyscore(DEADLINES_KEY, "-inf", now, start=0, num=100)
-        added: list[str] = []
         for raw_camera in cameras:
             camera_id = _text(raw_camera)
             added_id = await self.close_camera_if_due(camera_id)
@@ -359,17 +388,28 @@ class BatchAggregator:
                 added.append(added_id)
         return added
 
+    async def queue_held(self, limit: int = 100) -> list[str]:
+        """Queue up to `limit` held batches, oldest first, while the analyze queue has room; returns
+        their stream entry ids."""
+        left, *queued = await self._queue_held(
+            keys=[self._held, self._stream], args=[self._settings.queue_max_len, limit]
+        )
+        if queued:
+            _LOGGER.info("%d held batches queued, %d still held", len(queued), left)
+        return [_text(entry) for entry in queued]
+
     async def close_camera_if_due(self, camera_id: str) -> str | None:
-        """Atomically close one camera's batch if due; None when not due, already closed or queue full."""
+        """Atomically close one camera's batch if due; None when not due, already closed or held (the
+        analyze queue full)."""
         s = self._settings
         result = _text(
             await self._close_if_due(
-                keys=[batch_key(camera_id), DEADLINES_KEY, self._stream],
+                keys=[batch_key(camera_id), DEADLINES_KEY, self._stream, self._held],
                 args=[camera_id, s.batch_window_seconds, s.batch_idle_timeout_seconds, s.queue_max_len],
             )
         )
         if result == "full":
-            _LOGGER.warning("analysis queue %s is full; batch of %s stays open", self._stream, camera_id)
+            _LOGGER.warning("analysis queue %s is full; the batch of %s is held", self._stream, camera_id)
             return None
         if result:
             _LOGGER.info("batch of %s closed by the closer (entry %s)", camera_id, result)
@@ -393,13 +433,15 @@ class BatchAggregator:
             try:
                 await self.close_due()
                 wait = await self.seconds_to_next_deadline()
+                if await self._redis.llen(self._held):  # the full queue would not take them: soon again
+                    wait = min(wait, 0.0) if wait is not None else 0.0
             except (RedisConnectionError, RedisTimeoutError) as err:
                 _LOGGER.warning("batch closer: Redis unavailable (%s); retrying", err)
                 wait = MAX_CLOSER_SLEEP_SECONDS
             if wait is None:
                 sleep = MAX_CLOSER_SLEEP_SECONDS
             elif wait <= 0:
-                # Just became due, or overdue but the full queue would not take it: look again soon.
+                # Just became due, or held batches the full queue would not take: look again soon.
                 sleep = OVERDUE_RETRY_SECONDS
             else:
                 sleep = min(max(wait, MIN_CLOSER_SLEEP_SECONDS), MAX_CLOSER_SLEEP_SECONDS)

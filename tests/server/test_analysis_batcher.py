@@ -15,6 +15,7 @@ from server.models import Detection
 from server.pipeline.batcher import (
     ANALYZE_STREAM,
     DEADLINES_KEY,
+    HELD_PREFIX,
     BatchAggregator,
     batch_key,
     image_size_of,
@@ -181,19 +182,21 @@ async def test_racing_closers_queue_a_batch_exactly_once(
             await client.aclose()
 
 
-async def test_full_queue_keeps_the_batch_open_until_it_drains(
+async def test_full_queue_holds_the_closed_batch_until_it_drains(
     redis: aioredis.Redis, tmp_path: Path, snapshot: Path
 ) -> None:
     batcher = BatchAggregator(redis, _settings(tmp_path, queue_max_len=10, batch_idle_timeout_seconds=0.2))
     for n in range(10):
         await redis.xadd(ANALYZE_STREAM, {"filler": str(n)})
     result = await batcher.add_detections("front", [_detection(snapshot, "person", 0.99)])
-    assert result.backpressure and result.enqueued == []
+    assert result.backpressure and result.enqueued == [] and result.close_reason == "fast_path"
     await asyncio.sleep(0.3)
     assert await batcher.close_due() == []
-    assert await redis.exists(batch_key("front"))  # held, not dropped
+    assert not await redis.exists(batch_key("front"))  # closed: takes no more detections
+    assert await redis.llen(HELD_PREFIX + ANALYZE_STREAM) == 1  # held, not dropped
     await redis.xtrim(ANALYZE_STREAM, maxlen=0)
     assert len(await batcher.close_due()) == 1
+    assert await redis.llen(HELD_PREFIX + ANALYZE_STREAM) == 0
 
 
 def test_a_detection_is_measured_on_its_stored_size_else_its_frame_or_its_file(

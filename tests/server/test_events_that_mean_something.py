@@ -93,9 +93,10 @@ def _settings(tmp_path: Path, db_url: str, redis_url: str, **overrides: Any) -> 
         "detector": "ssd_mobilenet",
         "llm": "rules",
         "timezone": "UTC",
-        # Real seconds (the batcher's clock), while the uploads' times are simulated: long enough for a
-        # car's arrival (nine uploads, one at a time) to be one batch on a busy 2-core machine.
-        "batch_window_seconds": 30.0,
+        # The default window: it bounds both the batcher's clock (real seconds, long enough for a car's
+        # arrival, nine uploads one at a time, to be one batch on a busy 2-core machine) and the span of
+        # a batch's detections (the uploads' simulated times: the arrival spans 72 s).
+        "batch_window_seconds": 90.0,
         "batch_idle_timeout_seconds": 4.0,
         "file_stable_seconds": 0.0,
         "api_key_enabled": False,
