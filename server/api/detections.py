@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import operator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.cameras import CameraId
@@ -27,9 +27,13 @@ class DetectionPath(BaseModel):
     detection_id: DbId
 
 
+#: An object type to filter by, in any case: stored labels are lower case ("Person" finds people).
+ObjectTypeFilter = Annotated[str, StringConstraints(max_length=64, to_lower=True)]
+
+
 class DetectionQuery(TimeRangeQuery):
     camera_id: CameraId | None = None
-    object_type: str | None = Field(None, max_length=64)
+    object_type: ObjectTypeFilter | None = None
     min_confidence: float | None = Field(None, ge=0.0, le=1.0)
     media_type: Literal["image", "video"] | None = None
     stationary: bool | None = Field(None, description="Only stationary (true) or only moving (false) objects.")

@@ -24,7 +24,7 @@ from server.analyze.risk import RiskLevel, band_bounds
 from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
-from server.api.detections import DetectionQuery, page_of_detections
+from server.api.detections import DetectionQuery, ObjectTypeFilter, page_of_detections
 from server.api.errors import ApiError, not_found
 from server.api.event_counts import UNSCORED, count_events
 from server.api.media import file_response
@@ -52,7 +52,7 @@ class EventFilters(TimeRange):
     min_risk: int | None = Field(None, ge=0, le=100, description="Lowest risk score.")
     max_risk: int | None = Field(None, ge=0, le=100, description="Highest risk score.")
     reviewed: bool | None = None
-    object_type: str | None = Field(None, max_length=64, description="Events that include this object type.")
+    object_type: ObjectTypeFilter | None = Field(None, description="Events that include this object type.")
 
 
 class EventQuery(PageQuery, EventFilters):
@@ -66,7 +66,7 @@ def event_filters(q: EventFilters) -> Where:
     """The filters shared by list, search, stats and export."""
     # The risk band from the score, the one source of truth (risk_level is derived from it).
     low, high = band_bounds(q.risk_level) if q.risk_level is not None else (None, None)
-    object_types = [q.object_type.lower()] if q.object_type is not None else None
+    object_types = [q.object_type] if q.object_type is not None else None
     return (
         Where()
         .time_range(Event.started_at, q)
@@ -344,8 +344,8 @@ async def read_event(call: Call) -> Any:
     return row
 
 
-async def _event(session: Any, event_id: int) -> Event:
-    event = await session.get(Event, event_id)
+async def _event(session: Any, event_id: int, *, lock: bool = False) -> Event:
+    event = await session.get(Event, event_id, with_for_update=lock)
     if event is None:
         raise not_found("event", event_id)
     return event
@@ -375,20 +375,26 @@ async def update_event(call: Call) -> dict[str, Any]:
             [{"field": "reviewed", "message": "cannot be null", "in": "body"}],
         )
     async with call.runtime.database.sessions() as session:
-        event = await _event(session, call.path.event_id)
-        for name, value in changes.items():
+        # Locked, so two reviews at once are one change: the second finds nothing to change.
+        event = await _event(session, call.path.event_id, lock=True)
+        # A review repeated (a retried service call, two people tapping "reviewed") changes nothing:
+        # no audit row, no `event.updated` for automations to act on.
+        changed = {name: value for name, value in changes.items() if getattr(event, name) != value}
+        for name, value in changed.items():
             setattr(event, name, value)
-        record(
-            session,
-            call.request,
-            AuditAction.EVENT_REVIEWED,
-            "event",
-            event.id,
-            details={"reviewed": event.reviewed, "notes_changed": "notes" in changes},
-        )
+        if changed:
+            record(
+                session,
+                call.request,
+                AuditAction.EVENT_REVIEWED,
+                "event",
+                event.id,
+                details={"reviewed": event.reviewed, "notes_changed": "notes" in changed},
+            )
         await session.commit()
         data = EventOut.dump(event)
-    await broadcast.publish(call.runtime.redis, "event.updated", data)
+    if changed:
+        await broadcast.publish(call.runtime.redis, "event.updated", data)
     return data
 
 
