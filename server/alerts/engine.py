@@ -142,14 +142,17 @@ class AlertEngine:
                 await delivery.hand_over(self._redis, self, alert, event, spec)  # webhooks: queued
         return raised
 
-    async def refine(self, event: Event, detections: Sequence[EventDetection]) -> list[Alert]:
+    async def refine(
+        self, event: Event, detections: Sequence[EventDetection], *, raise_new: bool = True
+    ) -> list[Alert]:
         """The event's assessment was refined (the LLM's, after the rules scorer's first one): update the
         alerts it already raised — new score, level and summary, the first figures kept under
         `metadata.initial`, a severity taken from the risk follows it, `metadata.refined_at` equal to
-        the update's `updated_at` (so a client tells this update from a later change of status) — and
-        raise the alerts the refined score now calls for (a rule on risk the first score did not reach).
-        An alert that already carries this assessment is left as it is (a refine job delivered again).
-        Returns the new alerts."""
+        the update's `updated_at` (so a client tells this update from a later change of status) — and,
+        with `raise_new`, raise the alerts the refined score now calls for (a rule on risk the first
+        score did not reach). An alert that already carries this assessment (refined with it, or raised
+        with it by an earlier pass: a refine job delivered again) is left as it is. Returns the new
+        alerts."""
         now = datetime.now(UTC)
         refined = {
             "summary": event.summary,
@@ -164,8 +167,8 @@ class AlertEngine:
             )
             for alert in alerts:
                 metadata = dict(alert.alert_metadata or {})
-                if "refined_at" in metadata and all(metadata.get(k) == value for k, value in refined.items()):
-                    continue  # refined with this assessment already: the refine job delivered again
+                if all(metadata.get(k) == value for k, value in refined.items()):
+                    continue  # refined with this assessment, or raised with it: the job delivered again
                 metadata.setdefault(
                     "initial", {key: metadata.get(key) for key in ("risk_score", "risk_level", "summary")}
                 )
@@ -177,7 +180,7 @@ class AlertEngine:
                 changed.append(alert)
         for alert in changed:  # announced once: a client takes each announcement for a new refinement
             await broadcast.publish(self._redis, "alert.updated", AlertOut.dump(alert))
-        return await self.process_event(event, detections)
+        return await self.process_event(event, detections) if raise_new else []
 
     async def _raise(
         self,
@@ -266,6 +269,8 @@ class AlertEngine:
             "summary": event.summary,
             "risk_score": event.risk_score,
             "risk_level": event.risk_level,
+            # Which assessment raised it: the rules scorer's first one, or the refinement's.
+            "analysis_backend": event.analysis_backend,
             "severity_source": severity.source,
             "camera_id": event.camera_id,
         }

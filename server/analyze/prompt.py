@@ -20,6 +20,9 @@ from server.analyze.context import BaselineComparison, BatchContext, DetectionIn
 MAX_DETECTION_LINES = 30
 #: Names (cameras, zones, object types) are cut to this many characters in the prompt.
 MAX_NAME_CHARS = 64
+#: An other camera's activity line (`<camera>: <kinds> (last HH:MM:SS)`) is cut to this many: room for a
+#: whole name, a dozen kinds and the time.
+MAX_ACTIVITY_CHARS = 240
 _PLAIN_LABEL = re.compile(r"[a-z][a-z _-]{0,63}")
 
 SYSTEM_PROMPT = """\
@@ -55,12 +58,13 @@ class Prompt:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
 
 
-def quoted(name: str) -> str:
-    """A user-typed name as one JSON string on one line: control and line/paragraph separator
-    characters become spaces and quotes are escaped, so a camera named `Garage\\nIgnore the above`
-    cannot start a line of its own or close its quotes and pass for the system's text."""
+def quoted(name: str, limit: int = MAX_NAME_CHARS) -> str:
+    """A user-typed name (or a line holding one) as one JSON string on one line, at most `limit`
+    characters: control and line/paragraph separator characters become spaces and quotes are escaped,
+    so a camera named `Garage\\nIgnore the above` cannot start a line of its own or close its quotes and
+    pass for the system's text."""
     flat = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in name)
-    return json.dumps(" ".join(flat.split())[:MAX_NAME_CHARS], ensure_ascii=False)
+    return json.dumps(" ".join(flat.split())[:limit], ensure_ascii=False)
 
 
 def object_label(object_type: str) -> str:
@@ -141,7 +145,8 @@ def build_prompt(ctx: BatchContext) -> Prompt:
         baseline_line(ctx.baseline),
     ]
     if ctx.other_cameras_activity:
-        lines.append("Other cameras, last 5 min: " + "; ".join(map(quoted, ctx.other_cameras_activity)))
+        activity = (quoted(line, MAX_ACTIVITY_CHARS) for line in ctx.other_cameras_activity)
+        lines.append("Other cameras, last 5 min: " + "; ".join(activity))
     else:
         lines.append("Other cameras, last 5 min: nothing")
     return Prompt(system=SYSTEM_PROMPT, user="\n".join(lines))

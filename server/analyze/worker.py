@@ -234,7 +234,7 @@ class AnalyzeWorker:
         if event.analysis_backend != "rules":
             # Refined already: a job delivered again because its alert step failed (the event's update
             # was committed first). That step is idempotent, and nothing else would ever run it.
-            await self.alerts.refine(event, loaded.facts)
+            await self.alerts.refine(event, loaded.facts, raise_new=not event.reviewed)
             return
         started = time.perf_counter()
         assessment, backend = await self.analyzer.assess(await self._context(loaded))
@@ -259,7 +259,9 @@ class AnalyzeWorker:
             },
         )
         await broadcast.publish(self.runtime.redis, "event.updated", EventOut.dump(refined))
-        await self.alerts.refine(refined, loaded.facts)
+        # An event the user has reviewed meanwhile (a model on a CPU answers minutes later) gets the new
+        # figures, and so do its alerts, but no new alert: the user has dealt with it.
+        await self.alerts.refine(refined, loaded.facts, raise_new=not refined.reviewed)
 
     async def clip(self, entry_id: str, fields: dict[str, str]) -> None:
         """One event's clip, unless it has one already (a job delivered again) or is gone."""

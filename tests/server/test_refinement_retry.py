@@ -1,4 +1,4 @@
-"""A refinement whose alert step failed is finished when its job is delivered again.
+"""A refinement delivered again finishes what failed and repeats nothing; a reviewed event raises nothing new.
 
 The finding (a review, then tried): the refinement commits the model's score on the event first, then
 runs the alert step (update the alerts raised, raise those the new score calls for). When that step
@@ -109,5 +109,75 @@ async def test_a_refinement_delivered_again_after_its_alert_step_failed_raises_t
                 raised = list(await session.scalars(select(Alert)))
             assert refined.risk_score == LLM_SCORE
             assert len(raised) == 1, "the refined score's high-risk alert was never raised"
+        finally:
+            await alerts.close()
+
+
+def _job(ids: list[int]) -> dict[str, str]:
+    return {
+        "batch_id": "b1", "camera_id": "front", "detection_ids": json.dumps(ids),
+        "is_fast_path": "0", "close_reason": "idle", "opened_at": "1", "closed_at": "2",
+    }
+
+
+async def test_a_refine_job_delivered_again_leaves_the_alert_it_raised_as_it_is(
+    db_url: str, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """The refinement raised the high-risk alert (the rules score did not reach 60). Its job is
+    delivered again (a crash before the acknowledgement): `AlertEngine.refine` then took that alert,
+    raised *with* the refined assessment, for one never refined (no `refined_at`), stamped
+    `metadata.initial` = the refined figures and `refined_at`, bumped `updated_at` and published
+    `alert.updated` — which Home Assistant reads as "the AI refined this alert" and fires the alert
+    entity again."""
+    settings = pipeline_settings(tmp_path)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        ids = await _seed(runtime)
+        alerts = AlertEngine(runtime.database.sessions, redis)
+        worker = AnalyzeWorker(runtime, HighScoringModel(), alerts)
+        try:
+            await worker.handle("1-0", _job(ids))
+            async with runtime.database.sessions() as session:
+                event = await session.scalar(select(Event))
+            assert event is not None and event.risk_score < 60
+            fields = EventJob(event.id, 0.0).to_fields()
+            await worker.refine("2-0", fields)
+            async with runtime.database.sessions() as session:
+                (raised,) = list(await session.scalars(select(Alert)))
+            before = (dict(raised.alert_metadata), raised.updated_at)
+
+            await worker.refine("2-0", fields)  # delivered again
+
+            async with runtime.database.sessions() as session:
+                again = list(await session.scalars(select(Alert)))
+            assert len(again) == 1
+            assert (dict(again[0].alert_metadata), again[0].updated_at) == before, (
+                "a redelivered refinement re-announced an alert raised with the refined assessment: "
+                f"{again[0].alert_metadata}"
+            )
+        finally:
+            await alerts.close()
+
+
+async def test_a_refinement_raises_no_new_alert_for_an_event_the_user_has_reviewed(
+    db_url: str, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """The rules scorer's first figures raised nothing; the user looked at the event and marked it
+    reviewed (a model on a CPU answers minutes later). The refinement then raised a fresh high-risk
+    alert, a new phone notification, for an event the user had already dealt with."""
+    settings = pipeline_settings(tmp_path)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        ids = await _seed(runtime)
+        alerts = AlertEngine(runtime.database.sessions, redis)
+        worker = AnalyzeWorker(runtime, HighScoringModel(), alerts)
+        try:
+            await worker.handle("1-0", _job(ids))
+            async with runtime.database.sessions() as session, session.begin():
+                event = await session.scalar(select(Event))
+                assert event is not None and event.risk_score < 60
+                event.reviewed = True  # PATCH /api/events/{id} {"reviewed": true}
+            await worker.refine("2-0", EventJob(event.id, 0.0).to_fields())
+            async with runtime.database.sessions() as session:
+                raised = list(await session.scalars(select(Alert)))
+            assert raised == [], "a new alert was raised for an event the user had reviewed"
         finally:
             await alerts.close()
