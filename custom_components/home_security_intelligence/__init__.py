@@ -22,6 +22,8 @@ from .const import (
     CONF_PORT,
     CONF_SSL,
     DOMAIN,
+    FILTERS_UNIQUE_ID_PREFIX,
+    SUBENTRY_OBJECT_FILTERS,
 )
 from .card import async_register_card
 from .coordinator import HSIConfigEntry, HSICoordinator
@@ -63,6 +65,20 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_websocket_api(hass)
     await async_register_card(hass)
     async_register_llm_api(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
+    """1.1 → 1.2: an object filters subentry's unique id was its camera id, which a zone's id can equal
+    (zone "Side" of camera "Garage", camera "Garage Side"); it gets FILTERS_UNIQUE_ID_PREFIX."""
+    if entry.version > 1:
+        return False  # a newer release's entry (a downgrade)
+    if entry.minor_version < 2:
+        for subentry in list(entry.subentries.values()):
+            if subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:
+                unique_id = FILTERS_UNIQUE_ID_PREFIX + str(subentry.data["camera_id"])
+                hass.config_entries.async_update_subentry(entry, subentry, unique_id=unique_id)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
     return True
 
 

@@ -57,6 +57,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     LOITERING_CLASSES,
+    MAX_COOLDOWN_SECONDS,
     OBJECT_TYPES,
     SEVERITIES,
     SEVERITY_FROM_RISK,
@@ -64,6 +65,8 @@ from .const import (
     SUBENTRY_OBJECT_FILTERS,
     SUBENTRY_ZONE,
     WEEKDAYS,
+    ZONE_PRIORITY_MAX,
+    ZONE_PRIORITY_MIN,
     ZONE_SHAPES,
     ZONE_TYPES,
 )
@@ -140,7 +143,8 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a Home Security Intelligence server."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    #: 2: object filters subentries' unique ids carry FILTERS_UNIQUE_ID_PREFIX (`async_migrate_entry`).
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Hold discovery data between the hassio and confirm steps."""
@@ -400,7 +404,7 @@ class AlertRuleSubentryFlow(HSISubentryFlow):
                 vol.Optional("timezone"): TextSelector(),
                 vol.Required("cooldown_seconds", default=300): NumberSelector(
                     NumberSelectorConfig(
-                        min=0, max=86400, step=1, mode=NumberSelectorMode.BOX,
+                        min=0, max=MAX_COOLDOWN_SECONDS, step=1, mode=NumberSelectorMode.BOX,
                         unit_of_measurement="s",
                     )
                 ),
@@ -524,7 +528,9 @@ class ZoneSubentryFlow(HSISubentryFlow):
                 vol.Optional("color"): ColorRGBSelector(),
                 vol.Required("enabled", default=True): BooleanSelector(),
                 vol.Required("priority", default=0): NumberSelector(
-                    NumberSelectorConfig(min=0, max=100, step=1, mode=NumberSelectorMode.BOX)
+                    NumberSelectorConfig(
+                        min=ZONE_PRIORITY_MIN, max=ZONE_PRIORITY_MAX, step=1, mode=NumberSelectorMode.BOX
+                    )
                 ),
                 vol.Optional("loitering_seconds"): NumberSelector(
                     NumberSelectorConfig(

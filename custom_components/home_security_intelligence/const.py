@@ -27,6 +27,14 @@ CONF_SSL: Final = "ssl"
 SUBENTRY_ALERT_RULE: Final = "alert_rule"
 SUBENTRY_ZONE: Final = "zone"
 SUBENTRY_OBJECT_FILTERS: Final = "object_filters"
+#: An object filters subentry's unique id is this plus its camera id: a camera id alone could be a zone's
+#: (zone "Side" of camera "Garage" and camera "Garage Side" are both `garage_side`) or a rule's.
+FILTERS_UNIQUE_ID_PREFIX: Final = "filters:"
+
+# The server's ranges, so that an object made elsewhere can be edited unchanged in its form.
+MAX_COOLDOWN_SECONDS: Final = 7 * 24 * 3600
+ZONE_PRIORITY_MIN: Final = -(2**31)
+ZONE_PRIORITY_MAX: Final = 2**31 - 1
 #: Classes offered for a zone's loitering (any other COCO class can be typed in).
 LOITERING_CLASSES: Final = ("person", "car", "truck", "bicycle", "motorcycle", "dog")
 

@@ -7,11 +7,12 @@ result (polygons, ranges) and says what it refused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from .api_types import ClassFilter, ObjectFilters
-from .subentry_data import format_coordinates, parse_coordinates
+from .subentry_data import format_coordinates, format_number, parse_coordinates
 
 BOUNDS = ("min_area", "min_score", "min_ratio", "max_ratio")
 
@@ -33,7 +34,10 @@ def parse_classes(text: str) -> dict[str, dict[str, float]]:
             key, equals, value = item.partition("=")
             if not equals or key not in BOUNDS:
                 raise ValueError(line)
-            bounds[key] = float(value)
+            number = float(value)
+            if not math.isfinite(number):  # JSON has no nan/inf: the bound would be dropped silently
+                raise ValueError(item)
+            bounds[key] = number
         classes[name.strip().lower()] = bounds
     return classes
 
@@ -41,7 +45,9 @@ def parse_classes(text: str) -> dict[str, dict[str, float]]:
 def format_classes(classes: Mapping[str, ClassFilter]) -> str:
     return "\n".join(
         f"{name}: "
-        + " ".join(f"{key}={value:g}" for key, value in bounds.items() if isinstance(value, float | int))
+        + " ".join(
+            f"{key}={format_number(value)}" for key, value in bounds.items() if isinstance(value, float | int)
+        )
         for name, bounds in classes.items()
     )
 

@@ -20,7 +20,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import HSIError
-from .const import SUBENTRY_OBJECT_FILTERS
+from .const import FILTERS_UNIQUE_ID_PREFIX, SUBENTRY_OBJECT_FILTERS
 from .subentry_flow import HSISubentryFlow
 from .filters_data import filters_body, filters_form_values
 
@@ -76,7 +76,9 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
                     camera = coordinator.data.cameras.get(target)
                     title = f"{camera['name'] if camera else target} filters"
                     if camera_id is None:
-                        return self.async_create_entry(title=title, data=data, unique_id=target)
+                        return self.async_create_entry(
+                            title=title, data=data, unique_id=FILTERS_UNIQUE_ID_PREFIX + target
+                        )
                     return self.async_update_and_abort(
                         self._get_entry(), self._get_reconfigure_subentry(), title=title, data=data
                     )
@@ -101,9 +103,9 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
         )
 
     def _taken(self) -> set[str]:
-        """The cameras that have a filters subentry already (its unique id is the camera id)."""
+        """The cameras that have a filters subentry already."""
         return {
-            str(subentry.unique_id)
+            str(subentry.data["camera_id"])
             for subentry in self._get_entry().subentries.values()
             if subentry.subentry_type == SUBENTRY_OBJECT_FILTERS
         }

@@ -7,7 +7,9 @@ difference with the entry's current ones is what the user removed. They are also
 (a `Store` per entry), because a subentry can be removed while its entry is not loaded (Home
 Assistant started while the server was down): no listener sees that, so the next setup compares the
 entry's subentries with the stored ones and deletes those objects on the server first, instead of
-importing them again.
+importing them again. Object filters are not mirrored (nothing would import them again, nor show
+them): a removed filters subentry whose clearing failed (the server away) stays known, and its
+clearing is tried again at each successful refresh and at setup until it works.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.storage import Store
 
 from .api import HSIError, HSINotFoundError
@@ -40,6 +43,10 @@ def async_sync_subentries(
     """
     if not coordinator.last_update_success:
         return
+    if _uncleared_filters(entry, coordinator):
+        entry.async_create_background_task(
+            hass, _clear_filters_again(hass, entry, coordinator), "hsi-clear-removed-filters"
+        )
     deleting = {
         subentry.unique_id
         for subentry_id, subentry in coordinator.known_subentries.items()
@@ -70,15 +77,18 @@ def _add_subentry(
     data: dict[str, Any],
 ) -> None:
     LOGGER.info("Importing %s %s (%s) from the server", subentry_type, title, unique_id)
-    hass.config_entries.async_add_subentry(
-        entry,
-        ConfigSubentry(
-            data=MappingProxyType(data),
-            subentry_type=subentry_type,
-            title=title,
-            unique_id=unique_id,
-        ),
-    )
+    try:
+        hass.config_entries.async_add_subentry(
+            entry,
+            ConfigSubentry(
+                data=MappingProxyType(data),
+                subentry_type=subentry_type,
+                title=title,
+                unique_id=unique_id,
+            ),
+        )
+    except AbortFlow as err:  # another subentry holds its unique id: one object is not shown, all load
+        LOGGER.warning("Could not import %s %s (%s): %s", subentry_type, title, unique_id, err.reason)
 
 
 def _remove_subentry(
@@ -131,14 +141,16 @@ async def async_delete_removed_while_unloaded(
             LOGGER.info(
                 "%s %s was removed while the server was away", subentry.subentry_type, subentry.title
             )
+            coordinator.known_subentries[subentry_id] = subentry
             await _delete_on_server(coordinator, subentry)
 
 
 async def async_remember_subentries(
     hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator
 ) -> None:
-    """The entry's subentries are the known ones now, in memory and on disk."""
-    coordinator.known_subentries = dict(entry.subentries)
+    """The entry's subentries are the known ones now, in memory and on disk, with the removed
+    filters subentries whose clearing on the server has not worked yet."""
+    coordinator.known_subentries = dict(entry.subentries) | _uncleared_filters(entry, coordinator)
     await _store(hass, entry).async_save(
         {
             subentry_id: {
@@ -147,9 +159,27 @@ async def async_remember_subentries(
                 "unique_id": subentry.unique_id,
                 "data": dict(subentry.data),
             }
-            for subentry_id, subentry in entry.subentries.items()
+            for subentry_id, subentry in coordinator.known_subentries.items()
         }
     )
+
+
+def _uncleared_filters(entry: HSIConfigEntry, coordinator: HSICoordinator) -> dict[str, ConfigSubentry]:
+    """Removed filters subentries still known: their filters may still be on the server."""
+    return {
+        subentry_id: subentry
+        for subentry_id, subentry in coordinator.known_subentries.items()
+        if subentry_id not in entry.subentries and subentry.subentry_type == SUBENTRY_OBJECT_FILTERS
+    }
+
+
+async def _clear_filters_again(hass: HomeAssistant, entry: HSIConfigEntry, coordinator: HSICoordinator) -> None:
+    """Try again to clear the filters of removed filters subentries (the server is back)."""
+    uncleared = _uncleared_filters(entry, coordinator)
+    for subentry in uncleared.values():
+        await _delete_on_server(coordinator, subentry)
+    if uncleared != _uncleared_filters(entry, coordinator):
+        await async_remember_subentries(hass, entry, coordinator)
 
 
 async def async_remove_stored_subentries(hass: HomeAssistant, entry_id: str) -> None:
@@ -166,7 +196,8 @@ def _store_key(entry_id: str) -> str:
 
 
 async def _delete_on_server(coordinator: HSICoordinator, subentry: ConfigSubentry) -> None:
-    """Delete the server object of a subentry the user removed (a warning if the server refuses)."""
+    """Delete the server object of a subentry the user removed (a warning if the server refuses).
+    A removed filters subentry is no longer known once its filters are cleared."""
     try:
         if subentry.subentry_type == SUBENTRY_ALERT_RULE:
             await coordinator.client.delete_rule(subentry.data["rule_id"])
@@ -178,13 +209,18 @@ async def _delete_on_server(coordinator: HSICoordinator, subentry: ConfigSubentr
         pass  # gone already (deleted on the server meanwhile)
     except HSIError as err:
         LOGGER.warning(
-            "Could not delete %s %s on the server (it will be imported again): %s",
+            "Could not delete %s %s on the server (%s): %s",
             subentry.subentry_type,
             subentry.title,
+            "tried again when it answers"
+            if subentry.subentry_type == SUBENTRY_OBJECT_FILTERS
+            else "it will be imported again",
             err,
         )
         return
-    if subentry.subentry_type != SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
+    if subentry.subentry_type == SUBENTRY_OBJECT_FILTERS:  # not mirrored by the coordinator
+        coordinator.known_subentries.pop(subentry.subentry_id, None)
+    else:
         _forget(coordinator, subentry)
 
 

@@ -160,9 +160,15 @@ def parse_coordinates(text: str) -> list[list[float]]:
     return points
 
 
+def format_number(value: float) -> str:
+    """A number for a form's text, exactly as stored (the shortest text that reads back the same, no
+    `.0`): saving the form unchanged must not move a corner or a bound set elsewhere."""
+    return repr(value).removesuffix(".0")
+
+
 def format_coordinates(points: list[list[float]]) -> str:
     """The text form of a point list, for prefilling the zone form."""
-    return " ".join(f"{x:g},{y:g}" for x, y in points)
+    return " ".join(f"{format_number(x)},{format_number(y)}" for x, y in points)
 
 
 def hex_to_rgb(color: str) -> list[int]:

@@ -143,6 +143,7 @@ STRINGS: dict[str, object] = {
         },
         "abort": {
             "already_configured": "This server is already configured.",
+            "already_in_progress": "This server is being set up already: finish the discovered setup (Settings → Devices & services).",
             "cannot_connect": "Could not reach the discovered server.",
             "reauth_successful": "The API key was updated.",
             "reconfigure_successful": "The connection was updated.",

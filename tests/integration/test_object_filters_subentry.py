@@ -65,7 +65,7 @@ async def test_filters_create_reconfigure_delete(
         "masks": [[[0.6, 0.0], [1.0, 0.0], [1.0, 0.3], [0.6, 0.3]]],
     }
     (subentry,) = _subentries(entry, "object_filters")
-    assert subentry.unique_id == "front_door" and subentry.title == "Front Door filters"
+    assert subentry.unique_id == "filters:front_door" and subentry.title == "Front Door filters"
 
     # Changed through the API meanwhile: the edit form shows the server's version.
     await hsi_server.request(
