@@ -11,8 +11,13 @@ State, per camera:
 * `hsi:batch:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
   `count`, `ids` ("12,13,…"), `first_at`, `last_at` (the detections' own times, epoch seconds). (Each
   detection's image size, which zones need, is on its row.)
-* `hsi:batch:deadlines` — sorted set camera → the moment its batch is due:
-  `min(started + window, last_seen + idle)`. The closer task scans it.
+* `hsi:batch:<camera>:late` — the same, for a backlog: a file whose detections are all more than a
+  window old (handled late: a restart's catch-up, a detect backlog, an FTP client back online) joins
+  the camera's late batch, never its live one, so live uploads interleaved with a backlog split
+  neither. (A camera whose clock runs more than a window behind has all its files there: the same
+  rules close it.)
+* `hsi:batch:deadlines` — sorted set slot (the camera, or `<camera>:late`) → the moment its batch is
+  due: `min(started + window, last_seen + idle)`. The closer task scans it.
 * `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
 * `hsi:batch:seen:<smallest detection id>` — a file's rows were batched (the detect worker may hand
   the same rows on again after a crash; they must not make a second event).
@@ -68,6 +73,8 @@ from server.pipeline.streams import ANALYZE_STREAM
 _LOGGER = logging.getLogger("hsi.batcher")
 
 BATCH_KEY_PREFIX = "hsi:batch:"
+#: The deadlines member (and key suffix) of a camera's late batch (module docstring).
+LATE_SUFFIX = ":late"
 DEADLINES_KEY = "hsi:batch:deadlines"
 FAST_GATE_PREFIX = "hsi:batch:fast:"
 SEEN_PREFIX = "hsi:batch:seen:"
@@ -94,7 +101,7 @@ end
 
 -- Closes the batch: returns its new stream entry id, or false when it is held instead (the stream at
 -- its cap, or batches held before it: they go first). Either way the batch takes no more detections.
-local function close(key, zset, stream, held, maxlen, reason, fast, t)
+local function close(key, slot, zset, stream, held, maxlen, reason, fast, t)
   local v = redis.call('HMGET', key, 'batch_id', 'camera_id', 'started', 'last_seen', 'ids', 'count')
   local fields = {
     'batch_id', v[1], 'camera_id', v[2], 'detection_ids', '[' .. v[5] .. ']',
@@ -102,7 +109,7 @@ local function close(key, zset, stream, held, maxlen, reason, fast, t)
     'opened_at', v[3], 'last_seen_at', v[4], 'closed_at', string.format('%.6f', t),
     'close_reason', reason}
   redis.call('DEL', key)
-  redis.call('ZREM', zset, v[2])
+  redis.call('ZREM', zset, slot)
   if (maxlen > 0 and redis.call('XLEN', stream) >= maxlen) or redis.call('LLEN', held) > 0 then
     redis.call('RPUSH', held, cjson.encode(fields))
     return false
@@ -111,8 +118,8 @@ local function close(key, zset, stream, held, maxlen, reason, fast, t)
 end
 """
 
-# KEYS: batch hash, deadlines zset, analyze stream, fast gate, seen marker of this file's detections,
-#       held batches.
+# KEYS: the camera's live batch hash, its late batch hash, deadlines zset, analyze stream, fast gate,
+#       seen marker of this file's detections, held batches.
 # ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv,
 #       number of detections, fast (0|1), seen marker TTL (s), the detections' first and last time.
 # Returns {batch id the detections joined, entry id of a batch closed before (or ''),
@@ -121,7 +128,7 @@ end
 _APPEND_LUA = (
     _LUA_COMMON
     + """
-local key, zset, stream, gate, seen, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local zset, stream, gate, seen, held = KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local camera, new_id = ARGV[1], ARGV[2]
 local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -132,6 +139,12 @@ if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[10])) then
 end
 local t = now()
 local previous, blocked = '', ''
+-- A file whose detections are all older than a window (a backlog) goes to the camera's late batch:
+-- live uploads in between do not split it, nor it them.
+local key, slot = KEYS[1], camera
+if last_at < t - window then
+  key, slot = KEYS[2], camera .. ':late'
+end
 
 if redis.call('EXISTS', key) == 1 then
   local span = redis.call('HMGET', key, 'first_at', 'last_at')
@@ -143,7 +156,7 @@ if redis.call('EXISTS', key) == 1 then
     reason = 'apart'
   end
   if reason ~= '' then
-    local entry = close(key, zset, stream, held, maxlen, reason, '0', t)
+    local entry = close(key, slot, zset, stream, held, maxlen, reason, '0', t)
     if entry then previous = entry else blocked = 'full' end
   end
 end
@@ -171,40 +184,41 @@ elseif count >= max_count then
   reason = 'max_detections'
 end
 if reason ~= '' then
-  local entry = close(key, zset, stream, held, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
+  local entry = close(key, slot, zset, stream, held, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
   if entry then
     return {batch_id, previous, entry, reason, blocked}
   end
   return {batch_id, previous, '', reason, 'full'}
 end
-redis.call('ZADD', zset, deadline(key, window, idle), camera)
+redis.call('ZADD', zset, deadline(key, window, idle), slot)
 return {batch_id, previous, '', '', blocked}
 """
 )
 
-# KEYS: batch hash, deadlines zset, analyze stream, held batches. ARGV: camera_id, window, idle, stream cap.
+# KEYS: batch hash, deadlines zset, analyze stream, held batches. ARGV: slot (the batch's member of the
+# deadlines zset), window, idle, stream cap.
 # Returns the entry id if this call closed the batch, '' if it was not due or already closed, 'full'
 # when it closed it but holds it.
 _CLOSE_IF_DUE_LUA = (
     _LUA_COMMON
     + """
 local key, zset, stream, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local camera = ARGV[1]
+local slot = ARGV[1]
 local window, idle, maxlen = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('EXISTS', key) == 0 then
-  redis.call('ZREM', zset, camera)
+  redis.call('ZREM', zset, slot)
   return ''
 end
 local t = now()
 local due = deadline(key, window, idle)
 if t < due then
-  redis.call('ZADD', zset, due, camera)
+  redis.call('ZADD', zset, due, slot)
   return ''
 end
 local v = redis.call('HMGET', key, 'started')
 local reason = 'idle'
 if t >= tonumber(v[1]) + window then reason = 'window' end
-local entry = close(key, zset, stream, held, maxlen, reason, '0', t)
+local entry = close(key, slot, zset, stream, held, maxlen, reason, '0', t)
 if entry then return entry end
 return 'full'
 """
@@ -332,6 +346,7 @@ class BatchAggregator:
         raw = await self._append(
             keys=[
                 batch_key(camera_id),
+                batch_key(camera_id + LATE_SUFFIX),
                 DEADLINES_KEY,
                 self._stream,
                 FAST_GATE_PREFIX + camera_id,
@@ -380,10 +395,9 @@ class BatchAggregator:
         added = await self.queue_held()
         seconds, micros = await self._redis.time()
         now = seconds + micros / 1_000_000
-        cameras = await self._redis.zrangebyscore(DEADLINES_KEY, "-inf", now, start=0, num=100)
-        for raw_camera in cameras:
-            camera_id = _text(raw_camera)
-            added_id = await self.close_camera_if_due(camera_id)
+        slots = await self._redis.zrangebyscore(DEADLINES_KEY, "-inf", now, start=0, num=100)
+        for slot in slots:
+            added_id = await self.close_camera_if_due(_text(slot))
             if added_id:
                 added.append(added_id)
         return added
@@ -398,21 +412,21 @@ class BatchAggregator:
             _LOGGER.info("%d held batches queued, %d still held", len(queued), left)
         return [_text(entry) for entry in queued]
 
-    async def close_camera_if_due(self, camera_id: str) -> str | None:
-        """Atomically close one camera's batch if due; None when not due, already closed or held (the
-        analyze queue full)."""
+    async def close_camera_if_due(self, slot: str) -> str | None:
+        """Atomically close one batch if due, by its slot (a camera id: its live batch; with
+        `LATE_SUFFIX`: its late one); None when not due, already closed or held (the queue full)."""
         s = self._settings
         result = _text(
             await self._close_if_due(
-                keys=[batch_key(camera_id), DEADLINES_KEY, self._stream, self._held],
-                args=[camera_id, s.batch_window_seconds, s.batch_idle_timeout_seconds, s.queue_max_len],
+                keys=[batch_key(slot), DEADLINES_KEY, self._stream, self._held],
+                args=[slot, s.batch_window_seconds, s.batch_idle_timeout_seconds, s.queue_max_len],
             )
         )
         if result == "full":
-            _LOGGER.warning("analysis queue %s is full; the batch of %s is held", self._stream, camera_id)
+            _LOGGER.warning("analysis queue %s is full; the batch of %s is held", self._stream, slot)
             return None
         if result:
-            _LOGGER.info("batch of %s closed by the closer (entry %s)", camera_id, result)
+            _LOGGER.info("batch of %s closed by the closer (entry %s)", slot, result)
             return result
         return None
 

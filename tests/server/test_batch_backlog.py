@@ -60,7 +60,9 @@ async def _entries(redis: aioredis.Redis) -> list[AnalyzeJob]:
     ]
 
 
-async def test_a_backlog_of_uploads_minutes_apart_is_not_one_event(redis: aioredis.Redis, tmp_path: Path) -> None:
+async def test_a_backlog_of_uploads_minutes_apart_is_not_one_event(
+    redis: aioredis.Redis, tmp_path: Path
+) -> None:
     """After a restart (the catch-up scan queues what was uploaded meanwhile), a detect backlog, or an FTP
     client coming back online, a camera's uploads of the last minutes reach the batcher within a second.
     Cars passing every minute for ten minutes would have been ten events live (30 s idle between them);
@@ -77,8 +79,9 @@ async def test_a_backlog_of_uploads_minutes_apart_is_not_one_event(redis: aiored
         assert result.batch_id is not None
         joined.setdefault(result.batch_id, []).append(at)
     spans = {batch: (max(times) - min(times)).total_seconds() for batch, times in joined.items()}
-    assert max(spans.values()) <= settings.batch_window_seconds, (
-        f"one event covers {max(spans.values()):.0f} s of detections (window {settings.batch_window_seconds:.0f} s)"
+    window = settings.batch_window_seconds
+    assert max(spans.values()) <= window, (
+        f"one event covers {max(spans.values()):.0f} s of detections (window {window:.0f} s)"
     )
 
 
@@ -92,7 +95,11 @@ async def test_a_due_batch_held_by_a_full_queue_takes_no_new_detections(
     camera sees for as long as the queue stays full (hours) becomes one event, and an upload hours old
     joins it too (the "lingering 7205 s" event the `apart` rule was written against)."""
     settings = _settings(
-        tmp_path, queue_max_len=10, batch_window_seconds=2.0, batch_idle_timeout_seconds=0.3, batch_max_detections=3
+        tmp_path,
+        queue_max_len=10,
+        batch_window_seconds=2.0,
+        batch_idle_timeout_seconds=0.3,
+        batch_max_detections=3,
     )
     batcher = BatchAggregator(redis, settings)
     for n in range(10):
@@ -132,3 +139,27 @@ async def test_a_fast_path_detection_held_by_a_full_queue_still_makes_a_fast_pat
     assert len(await batcher.close_due()) == 1
     [job] = await _entries(redis)
     assert job.is_fast_path, f"queued as an ordinary batch (close reason {job.close_reason})"
+
+
+async def test_a_backlog_interleaved_with_live_uploads_does_not_make_an_event_per_file(
+    redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """A camera back online uploads its backlog (pictures of two hours ago) while it keeps uploading live
+    pictures, and a restart's catch-up queues old files among live ones. With one open batch per camera
+    each file "apart" from it closed it: live, old, live, old... made one event per file (19 events for
+    20 uploads, each scored, each able to raise an alert). The backlog has a batch of its own."""
+    settings = _settings(tmp_path, batch_window_seconds=5.0, batch_idle_timeout_seconds=0.3)
+    batcher = BatchAggregator(redis, settings)
+    now = datetime.now(UTC)
+    before = now - timedelta(hours=2)
+    live, old = [], []
+    for n in range(10):
+        live.append(_detection(now + timedelta(seconds=0.2 * n)))
+        old.append(_detection(before + timedelta(seconds=0.2 * n)))
+        await batcher.add_detections("front", [live[-1]])
+        await batcher.add_detections("front", [old[-1]])
+    assert await _entries(redis) == []  # nothing split either batch
+    await asyncio.sleep(0.4)
+    await batcher.close_due()
+    queued = sorted(job.detection_ids for job in await _entries(redis))
+    assert queued == sorted([tuple(d.id for d in old), tuple(d.id for d in live)])
