@@ -8,6 +8,7 @@ step only asks the user to confirm.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -67,9 +68,13 @@ async def announce(
             json=payload,
             headers={"Authorization": f"Bearer {token}"},
         ) as response:
-            body = await response.json(content_type=None)
+            text = await response.text()
+            try:
+                body = json.loads(text)
+            except ValueError:  # an error page (Supervisor's 500, a proxy's 502)
+                body = None
             if response.status >= 400 or not isinstance(body, dict) or body.get("result") != "ok":
-                raise RuntimeError(f"Supervisor discovery failed ({response.status}): {body}")
+                raise RuntimeError(f"Supervisor discovery failed ({response.status}): {text[:200]!r}")
             return str(body.get("data", {}).get("uuid", ""))
 
 
@@ -99,12 +104,13 @@ async def announce_runtime(runtime: Runtime) -> None:
     if not token:
         _LOGGER.info("no SUPERVISOR_TOKEN: not running under Supervisor, skipping discovery")
         return
-    payload = discovery_payload(socket.gethostname(), runtime.settings.port, await announceable_key(runtime))
     try:
+        key = await announceable_key(runtime)
+        payload = discovery_payload(socket.gethostname(), runtime.settings.port, key)
         uuid = await announce(
             payload, supervisor_url=os.environ.get("SUPERVISOR_URL", SUPERVISOR_URL), token=token
         )
-    except (aiohttp.ClientError, RuntimeError, TimeoutError) as err:
+    except Exception as err:  # never fatal: the add-on serves all the same, HA can be set up by hand
         _LOGGER.warning("could not announce to Home Assistant: %s", err)
         return
     _LOGGER.info("announced to Home Assistant (discovery %s)", uuid)

