@@ -95,17 +95,37 @@ def _camera_of(message_type: str, data: Any) -> str | None:
     return metadata.get("camera_id") if isinstance(metadata, dict) else None
 
 
-class Client:
-    """One connected socket: its filter, its bounded queue and its sender task."""
+#: A queued message: its type and camera (None, None for an answer to the client, always sent), its text.
+Queued = tuple[str | None, str | None, str]
 
-    def __init__(self, ws: web.WebSocketResponse, settings: ApiSettings, key_id: int | None) -> None:
+
+class Client:
+    """One connected socket: its filter, its bounded queue and its sender task.
+
+    Everything the socket is sent goes through the queue, answers to the client (`subscribed`, `pong`,
+    errors) too: one task writes, in order, and a failed write drops the client wherever it came from.
+    The filter is applied again as each message is sent, so nothing queued under an older subscription
+    follows its `subscribed` answer.
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        settings: ApiSettings,
+        key_id: int | None,
+        transport: asyncio.BaseTransport | None = None,
+    ) -> None:
         self.ws = ws
         self.key_id = key_id
-        self.queue: asyncio.Queue[str] = asyncio.Queue(settings.ws_queue_size)
+        #: The connection, aborted when a dropped client's close cannot be written (it does not read).
+        self.transport = transport
+        self.queue: asyncio.Queue[Queued] = asyncio.Queue(settings.ws_queue_size)
         self.send_timeout = settings.ws_send_timeout
         self.types: frozenset[str] | None = None
         self.camera_ids: frozenset[str] | None = None
         self.dropped = False
+        #: Set when the socket's handler has finished (the client is gone).
+        self.finished = asyncio.Event()
         self._closer: asyncio.Task[Any] | None = None
 
     def wants(self, message_type: str, camera_id: str | None) -> bool:
@@ -115,12 +135,13 @@ class Client:
             return False
         return True
 
-    def offer(self, text: str) -> None:
-        """Queue without waiting; a full queue means the client is too slow: drop it."""
+    def offer(self, text: str, message_type: str | None = None, camera_id: str | None = None) -> None:
+        """Queue without waiting (`message_type` None: an answer to the client); a full queue means the
+        client is too slow: drop it."""
         if self.dropped:
             return
         try:
-            self.queue.put_nowait(text)
+            self.queue.put_nowait((message_type, camera_id, text))
         except asyncio.QueueFull:
             self.drop("slow consumer")
 
@@ -129,19 +150,33 @@ class Client:
             return
         self.dropped = True
         _LOGGER.warning("dropping WebSocket client: %s", reason, extra={"component": "api"})
+        while not self.queue.empty():  # never sent now: free it
+            self.queue.get_nowait()
         self._closer = asyncio.create_task(self._close(reason, code))
 
     async def _close(self, reason: str, code: int) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), self.send_timeout)
-
-    async def send(self, text: str) -> None:
-        await asyncio.wait_for(self.ws.send_str(text), self.send_timeout)
+        """Send the close frame, and give the client `send_timeout` to go. One that does not read
+        never takes the frame (it waits behind the unread data, and the handler with it, for as long
+        as the peer keeps TCP open): it is cut off."""
+        # Not under wait_for: a close cancelled while it waits for the drain does not end (aiohttp then
+        # waits for the transport to flush, for ever).
+        closing = asyncio.create_task(self.ws.close(code=code, message=reason.encode()))
+        closing.add_done_callback(lambda task: task.cancelled() or task.exception())  # retrieved: no log
+        try:
+            await asyncio.wait_for(self.finished.wait(), 2 * self.send_timeout)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
+        await asyncio.wait({closing}, timeout=self.send_timeout)
+        if not closing.done():
+            closing.cancel()
 
     async def run_sender(self) -> None:
         try:
             while not self.dropped:
-                await self.send(await self.queue.get())
+                message_type, camera_id, text = await self.queue.get()
+                if message_type is None or self.wants(message_type, camera_id):
+                    await asyncio.wait_for(self.ws.send_str(text), self.send_timeout)
         except (TimeoutError, ConnectionError, RuntimeError) as err:
             self.drop(f"send failed: {type(err).__name__}")
 
@@ -192,7 +227,7 @@ class Hub:
         camera_id = _camera_of(message_type, message.get("data"))
         for client in list(self.clients):
             if client.wants(message_type, camera_id):
-                client.offer(text)
+                client.offer(text, message_type, camera_id)
 
     async def close_revoked(self) -> None:
         """Close the clients whose API key is no longer active (one query for all of them)."""
@@ -268,39 +303,30 @@ def hub_of(app: web.Application) -> Hub:
     return app[HUB]
 
 
-async def _handle_client_message(client: Client, raw: str) -> None:
+def _handle_client_message(client: Client, raw: str) -> None:
+    """Answer one message of the client (through its queue, see `Client`)."""
     try:
         message = json.loads(raw)
         kind = message.get("type") if isinstance(message, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         kind, message = None, None
     if kind == "subscribe":
         try:
             wanted = Subscription.model_validate(message.get("data") or {})
         except ValidationError as err:
-            await client.send(
-                json.dumps(
-                    {
-                        "type": "error",
-                        "data": {"code": "validation_error", "message": str(err.errors()[0]["msg"])},
-                    }
-                )
-            )
+            client.offer(_error("validation_error", str(err.errors()[0]["msg"])))
             return
         client.types = frozenset(wanted.types) if wanted.types is not None else None
         client.camera_ids = frozenset(wanted.camera_ids) if wanted.camera_ids is not None else None
-        await client.send(json.dumps({"type": "subscribed", "data": wanted.model_dump()}))
+        client.offer(json.dumps({"type": "subscribed", "data": wanted.model_dump()}))
     elif kind == "ping":
-        await client.send('{"type":"pong","data":{}}')
+        client.offer('{"type":"pong","data":{}}')
     else:
-        await client.send(
-            json.dumps(
-                {
-                    "type": "error",
-                    "data": {"code": "unknown_message", "message": "expected subscribe or ping"},
-                }
-            )
-        )
+        client.offer(_error("unknown_message", "expected subscribe or ping"))
+
+
+def _error(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "data": {"code": code, "message": message}})
 
 
 @routes.get("/api/ws", summary="Live updates (WebSocket)", websocket=True, response=PushMessage)
@@ -319,7 +345,7 @@ async def websocket(call: Call) -> web.WebSocketResponse:
             await asyncio.wait_for(hub.ready.wait(), RELAY_WAIT_SECONDS)
         except TimeoutError:
             raise ApiError(503, "unavailable", "live updates cannot be relayed now (Redis is away); try again") from None
-    client = Client(ws, settings, request[AUTH].key_id)
+    client = Client(ws, settings, request[AUTH].key_id, request.transport)
     try:
         # Audited before the handshake: a database away is then answered 503 (the error middleware);
         # after it, the answer would be written into the upgraded socket.
@@ -334,7 +360,7 @@ async def websocket(call: Call) -> web.WebSocketResponse:
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    await _handle_client_message(client, message.data)
+                    _handle_client_message(client, message.data)
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -343,6 +369,7 @@ async def websocket(call: Call) -> web.WebSocketResponse:
                 await sender
     finally:
         hub.clients.discard(client)
+        client.finished.set()
         with contextlib.suppress(Exception):
             async with call.runtime.database.sessions() as session:
                 record(
