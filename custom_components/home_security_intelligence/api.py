@@ -204,10 +204,10 @@ class HSIClient:
         """Every camera."""
         return cast(list[Camera], await self._list("/api/cameras"))
 
-    async def camera_snapshot(self, camera_id: str) -> bytes | None:
-        """Latest image of a camera, None when it has none."""
-        result = await self._get_bytes(f"/api/cameras/{_segment(camera_id)}/snapshot")
-        return None if result is None else result[0]
+    async def camera_snapshot(self, camera_id: str) -> tuple[bytes, str] | None:
+        """Latest image of a camera and its content type (a JPEG or a PNG upload), None when it has
+        none."""
+        return await self._get_bytes(f"/api/cameras/{_segment(camera_id)}/snapshot")
 
     async def media(self, path: str) -> tuple[bytes, str] | None:
         """Bytes and content type of a small media path under ``/api`` (a thumbnail)."""

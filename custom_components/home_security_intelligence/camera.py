@@ -58,5 +58,11 @@ class HSICamera(HSICameraEntity, Camera):
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """Fetch the latest upload from the server (None when the camera has none)."""
-        return await self.coordinator.client.camera_snapshot(self.camera_id)
+        """Fetch the latest upload from the server (None when the camera has none), with its type:
+        the camera proxy, snapshots and notifications must not call a PNG upload a JPEG."""
+        result = await self.coordinator.client.camera_snapshot(self.camera_id)
+        if result is None:
+            return None
+        image, content_type = result
+        self.content_type = content_type or "image/jpeg"
+        return image

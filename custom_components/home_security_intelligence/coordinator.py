@@ -45,9 +45,45 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         self.client = client
         self.issues = ServerIssues(hass, entry, client.base_url)
         self.push = PushChannel(self)
+        #: Pushes that changed a camera, counted, and each camera's latest (`camera_pushed`): a refresh
+        #: whose reads began before keeps the pushed state instead of rolling it back.
+        self._pushes = 0
+        self._pushed: dict[str, int] = {}
         # Subentries as the update listener last saw them: it diffs against them to delete
         # server objects whose subentry the user removed (see subentries.py).
         self.known_subentries: dict[str, ConfigSubentry] = {}
+
+    async def _async_setup(self) -> None:
+        """Once, before the first refresh: where the push channel's alert catch-up starts."""
+        try:
+            await self.push.async_note_history()
+        except HSIAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except HSIError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    def camera_pushed(self, camera_id: str) -> None:
+        """A push changed (or deleted) `camera_id` in the data just now."""
+        self._pushes += 1
+        self._pushed[camera_id] = self._pushes
+
+    def _with_pushes(self, cameras: dict[str, Camera], began: int) -> dict[str, Camera]:
+        """The cameras as read, except those a push changed since the reads `began`: a newer event,
+        detection or upload (or a deletion) is not rolled back to what the read saw before it."""
+        current = self.data.cameras if self.data is not None else {}
+        for camera_id, push in self._pushed.items():
+            if push > began:
+                if camera_id in current:
+                    cameras[camera_id] = current[camera_id]
+                else:
+                    cameras.pop(camera_id, None)
+        return cameras
 
     @property
     def instance_id(self) -> str:
@@ -57,6 +93,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
     async def _async_update_data(self) -> HSIData:
         """Read health, stats, cameras, rules and every camera's zones over REST."""
         read_subentry_ids = frozenset(self.config_entry.subentries)
+        began = self._pushes
         try:
             health = await self.client.health()
             stats = await self.client.stats()
@@ -83,7 +120,7 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         return HSIData(
             health=health,
             stats=stats,
-            cameras={camera["id"]: camera for camera in cameras},
+            cameras=self._with_pushes({camera["id"]: camera for camera in cameras}, began),
             rules={rule["id"]: rule for rule in rules if "id" in rule},
             zones=zones,
             activity=activity,

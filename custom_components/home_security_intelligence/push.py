@@ -64,6 +64,7 @@ class PushTarget(Protocol):
     async def async_refresh(self) -> None: ...
     async def async_request_refresh(self) -> None: ...
     def async_set_updated_data(self, data: HSIData) -> None: ...
+    def camera_pushed(self, camera_id: str) -> None: ...
     def media_path(self, server_path: str | None) -> str | None: ...
 
 #: Alerts fired, remembered so that one both pushed and found by a reconnect's catch-up fires once.
@@ -108,8 +109,8 @@ class PushChannel:
         self.connected = False
         self._lost_logged = False
         self._fired_alerts: OrderedDict[str, None] = OrderedDict()
-        #: When the newest alert this channel knows of was raised (None before the first connection).
-        self._alerts_since: str | None = None
+        #: When the newest alert this channel knows of was raised (`async_note_history`, at setup).
+        self._alerts_since: str = _EPOCH
         #: The catch-up after a reconnect has not read the alerts yet: until it has, a pushed alert
         #: does not move `_alerts_since` past the ones it has still to find.
         self._catching_up = False
@@ -183,23 +184,26 @@ class PushChannel:
         finally:
             catch_up.cancel()
 
+    async def async_note_history(self) -> None:
+        """Note the newest alert raised before the entry was set up (the coordinator's setup): those
+        are history, every later one fires, caught up after any connection, the first included. Read
+        at setup rather than at the first connection: a socket lost before that read succeeded made
+        the alerts of its outage history, never fired. Raises HSIError."""
+        newest = (await self.coordinator.client.alerts(limit=1))["items"]
+        self._alerts_since = newest[0]["created_at"] if newest else _EPOCH
+        if newest:
+            _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
+
     async def _catch_up_alerts(self) -> None:
-        """Fire the alerts raised while the socket was down; at the first connection, only note the
-        newest (the ones before are history). The socket is subscribed first, so no alert falls
-        between the two; one found both ways fires once. A read that fails is tried again (with
-        backoff, while the socket lasts; the next connection starts over), never given up on."""
+        """Fire the alerts raised while the socket was down (since the newest this channel knows of).
+        The socket is subscribed first, so no alert falls between the two; one found both ways fires
+        once. A read that fails is tried again (with backoff, while the socket lasts; the next
+        connection starts over), never given up on."""
         client = self.coordinator.client
         self._catching_up = True
         retry = WS_BACKOFF_INITIAL
         while True:
             try:
-                if self._alerts_since is None:
-                    newest = (await client.alerts(limit=1))["items"]
-                    self._alerts_since = newest[0]["created_at"] if newest else _EPOCH
-                    if newest:
-                        _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
-                    self._catching_up = False
-                    return
                 since = self._alerts_since
                 missed = (await client.alerts(since=since, limit=MISSED_ALERTS_MAX))["items"]
                 break
@@ -247,12 +251,14 @@ class PushChannel:
     def _apply_camera(self, action: str, data: dict[str, Any]) -> None:
         current = self.coordinator.data
         cameras = {**current.cameras, data["id"]: cast(Camera, data)}
+        self.coordinator.camera_pushed(data["id"])
         self.coordinator.async_set_updated_data(replace(current, cameras=cameras))
 
     def _apply_camera_deleted(self, action: str, data: dict[str, Any]) -> None:
         # Listeners remove the camera's device (and so its entities) at once.
         current = self.coordinator.data
         cameras = {key: value for key, value in current.cameras.items() if key != data["id"]}
+        self.coordinator.camera_pushed(data["id"])
         self.coordinator.async_set_updated_data(replace(current, cameras=cameras))
 
     def _apply_status(self, action: str, data: dict[str, Any]) -> None:
@@ -278,6 +284,7 @@ class PushChannel:
             last = camera.get("last_event")
             if last is None or event["id"] >= last["id"]:
                 cameras[camera_id] = cast(Camera, {**camera, "last_event": _summary_of(event)})
+                coordinator.camera_pushed(camera_id)
         if action == "created":
             record_activity(activity, camera_id, event.get("object_types") or [], event["started_at"])
         fields = {key: value for key, value in event.items() if key != "thumbnail_url"}
@@ -350,17 +357,23 @@ class PushChannel:
         if self._catching_up:
             return
         moment = dt_util.parse_datetime(created_at) if isinstance(created_at, str) else None
-        since = dt_util.parse_datetime(self._alerts_since) if self._alerts_since else None
+        since = dt_util.parse_datetime(self._alerts_since)
         if moment is not None and (since is None or moment > since):
             self._alerts_since = created_at
 
     def _apply_detection(self, action: str, detection: dict[str, Any]) -> None:
+        """A new detection: the camera's latest detection, and its activity sensors. A stationary
+        object (a car parked in the drive, uploaded again and again) is neither: it is in no event
+        and no alert on the server, and kept the vehicle activity sensor on all day."""
+        if detection.get("stationary"):
+            return
         coordinator = self.coordinator
         camera_id = str(detection["camera_id"])
         cameras = dict(coordinator.data.cameras)
         activity = dict(coordinator.data.activity)
         if (camera := cameras.get(camera_id)) is not None and "id" in detection:
             cameras[camera_id] = cast(Camera, {**camera, "last_detection_id": detection["id"]})
+            coordinator.camera_pushed(camera_id)
         record_activity(
             activity,
             camera_id,

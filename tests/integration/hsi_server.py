@@ -28,6 +28,8 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
+from tests.support.processes import roles_ready
+
 REPO = Path(__file__).resolve().parents[2]
 SERVER_PYTHON = REPO / ".venv" / "bin" / "python"
 #: A real street scene with people (frame 100 of OpenCV's vtest.avi, fetched by `make media`:
@@ -174,9 +176,7 @@ class HSIServer:
             except aiohttp.ClientError:
                 health = None
             # The API answers first; ready once the detect and analyze roles publish their health.
-            if health is not None and all(
-                health["components"].get(name, {}).get("workers") for name in ("detector", "analyzer")
-            ):
+            if roles_ready(health):
                 self.instance_id = health["instance_id"]
                 if first_start and not self.default_rules:
                     for rule in await self.items("/api/alert-rules"):

@@ -123,7 +123,10 @@ async def test_filters_subentries_of_an_older_release_get_their_prefixed_unique_
     await _with_camera(hsi_server, "Garage")
     await _with_camera(hsi_server, "Garage Side")
     await hsi_server.request(
-        "PUT", "/api/cameras/garage_side/filters", json_body={"classes": {"car": {"min_score": 0.7}}}, expect=200
+        "PUT",
+        "/api/cameras/garage_side/filters",
+        json_body={"classes": {"car": {"min_score": 0.7}}},
+        expect=200,
     )
     await hsi_server.request(
         "POST",
@@ -165,8 +168,11 @@ async def test_zone_edit_of_a_server_priority_outside_the_form_range(
     await hsi_server.request(
         "POST",
         "/api/cameras/front_door/zones",
-        json_body={"name": "Gate", "coordinates": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]],
-                   "priority": 150},
+        json_body={
+            "name": "Gate",
+            "coordinates": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]],
+            "priority": 150,
+        },
         expect=201,
     )
     entry = await load_entry()
@@ -257,9 +263,7 @@ async def _abort_translated(hass: HomeAssistant, reason: str) -> bool:
     return f"component.{DOMAIN}.config.abort.{reason}" in translations
 
 
-async def test_user_flow_while_the_add_on_discovery_waits(
-    hass: HomeAssistant, hsi_server: HSIServer
-) -> None:
+async def test_user_flow_while_the_add_on_discovery_waits(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """The add-on announced itself (a discovered flow waits for confirmation) and the user adds the
     server by hand instead: the user step aborts with `already_in_progress`, a reason strings.json
     does not have, so the dialog shows the raw key instead of a message."""
@@ -270,9 +274,9 @@ async def test_user_flow_while_the_add_on_discovery_waits(
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
-    assert result["type"] is FlowResultType.CREATE_ENTRY or await _abort_translated(
-        hass, result["reason"]
-    ), f"untranslated abort {result.get('reason')!r}"
+    assert result["type"] is FlowResultType.CREATE_ENTRY or await _abort_translated(hass, result["reason"]), (
+        f"untranslated abort {result.get('reason')!r}"
+    )
 
 
 async def test_zone_rename_keeps_its_points(
@@ -284,8 +288,10 @@ async def test_zone_rename_keeps_its_points(
     await _with_camera(hsi_server)
     points = [[0.1234567, 0.2345678], [0.8765432, 0.2345678], [0.8765432, 0.9876543], [0.1234567, 0.9876543]]
     zone = await hsi_server.request(
-        "POST", "/api/cameras/front_door/zones",
-        json_body={"name": "Lawn", "coordinates": points}, expect=201,
+        "POST",
+        "/api/cameras/front_door/zones",
+        json_body={"name": "Lawn", "coordinates": points},
+        expect=201,
     )
     assert zone["coordinates"] == points
     entry = await load_entry()

@@ -21,7 +21,7 @@ from pathlib import Path
 from server.db import create_database
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.migrate import upgrade
-from tests.support.processes import free_port, health, server_env, start_server
+from tests.support.processes import free_port, health, roles_ready, server_env, start_server
 
 #: The roles, each a process of its own (`python -m server api`, `worker detect`...).
 ROLES: dict[str, list[str]] = {
@@ -112,9 +112,7 @@ class Stack:
         deadline = loop.time() + timeout
         while True:
             report = await asyncio.to_thread(health, self.port, self.data_dir)
-            if report is not None and all(
-                report["components"].get(name, {}).get("workers") for name in ("detector", "analyzer")
-            ):
+            if roles_ready(report):
                 return (self.data_dir / "api_key.txt").read_text().strip()
             for role, process in self.processes.items():
                 if process.poll() is not None:

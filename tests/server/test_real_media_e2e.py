@@ -19,7 +19,7 @@ import aiohttp
 import av
 
 from tests.support.pipeline import eventually
-from tests.support.processes import free_port, health, server_env, start_server, stop_server
+from tests.support.processes import free_port, health, roles_ready, server_env, start_server, stop_server
 from tests.support.real_media import media_path
 
 #: How long a new user waits at most (the issue's "in one minute", measured from the first drop).
@@ -64,8 +64,7 @@ async def test_real_photos_and_a_real_clip_become_detections_events_and_an_alert
         async def ready() -> dict[str, Any] | None:
             assert server.poll() is None, log.read_text()[-3000:]
             report = await loop.run_in_executor(None, health, port, tmp_path / "data")
-            workers = (report or {}).get("components", {})
-            return report if all(workers.get(part, {}).get("workers") for part in ("detector", "analyzer")) else None
+            return report if roles_ready(report) else None
 
         report = await eventually(ready, timeout=180, interval=0.3)
         assert report["components"]["detector"]["backend"] == "ssd_mobilenet"

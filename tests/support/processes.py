@@ -58,3 +58,13 @@ def health(port: int, data_dir: Path | None = None) -> dict[str, Any] | None:
         return json.loads(err.read())
     except OSError:
         return None
+
+
+def roles_ready(report: dict[str, Any] | None) -> bool:
+    """A health report (with the key) in which a detect and an analyze worker have published their
+    health, their models loaded (a worker says "starting" while it loads)."""
+    components = (report or {}).get("components", {})
+    return all(
+        components.get(name, {}).get("workers") and components[name]["status"] != "starting"
+        for name in ("detector", "analyzer")
+    )
