@@ -125,14 +125,26 @@ class SearchHit(EventOut):
 #: for first (the recent events that match), most relevant first.
 SEARCH_WINDOW = 200
 
-#: Search cursors: the window (the older-than bound of its newest match; none for the first), the
-#: last hit returned within it (its rank and id; none when the next page starts a window), and the
-#: newest event id when the first page was read: events stored while a client pages are left out,
-#: or a newer match would push one already returned into the next window, to be returned again.
-#: (The newest id is 0 while there are no events.)
+#: Search cursors: the window (the older-than bound of its newest match, none for the first; and its
+#: oldest match as first read, none when the next page starts a window), the last hit returned within
+#: it (its rank and id; none when the next page starts a window), and the newest event id when the first
+#: page was read: events stored while a client pages are left out, or a newer match would push one
+#: already returned into the next window, to be returned again. A window keeps the bounds it was first
+#: read with, so an event committed late with an older id (two writers) may join it but never pushes a
+#: match already returned into the next one. (The newest id is 0 while there are no events.)
 _NEWEST_ID = Annotated[int, Field(ge=0, le=2**31 - 1)]
 _SEARCH_CURSOR = Keyset(
-    "search", (), (datetime | None, DbId | None, FiniteFloat | None, DbId | None, _NEWEST_ID)
+    "search",
+    (),
+    (
+        datetime | None,
+        DbId | None,
+        datetime | None,
+        DbId | None,
+        FiniteFloat | None,
+        DbId | None,
+        _NEWEST_ID,
+    ),
 )
 
 
@@ -151,15 +163,18 @@ async def search_events(call: Call) -> dict[str, Any]:
     rank = func.ts_rank(Event.search_vector, tsquery).label("rank")
     matches = filtered(select(Event.id, Event.started_at, rank), q).where(Event.search_vector.op("@@")(tsquery))
     start: tuple[Any, Any] = (None, None)
+    start_low: tuple[Any, Any] | None = None
     start_after: tuple[float, int] | None = None
     newest_id: int | None = None
     if q.cursor:
-        started_at, event_id, last_rank, last_id, newest_id = _SEARCH_CURSOR.decode(q.cursor)
+        started_at, event_id, low_at, low_id, last_rank, last_id, newest_id = _SEARCH_CURSOR.decode(q.cursor)
         start = (started_at, event_id)
+        start_low = (low_at, low_id) if low_at is not None and low_id is not None else None
         start_after = (last_rank, last_id) if last_rank is not None and last_id is not None else None
 
     async def search(connection: AsyncConnection) -> dict[str, Any]:
-        window, after = start, start_after  # from the cursor again if `read` retries on a fresh connection
+        # From the cursor again if `read` retries on a fresh connection.
+        window, low, after = start, start_low, start_after
         ceiling = newest_id
         if ceiling is None:
             ceiling = await connection.scalar(select(func.coalesce(func.max(Event.id), 0)))
@@ -169,21 +184,30 @@ async def search_events(call: Call) -> dict[str, Any]:
             statement = matches.where(Event.id <= ceiling)
             if window[0] is not None:
                 statement = statement.where(tuple_(Event.started_at, Event.id) < tuple_(*window))
-            statement = statement.order_by(Event.started_at.desc(), Event.id.desc()).limit(SEARCH_WINDOW)
+            statement = statement.order_by(Event.started_at.desc(), Event.id.desc())
+            if low is not None:  # the window as first read: from its oldest match on
+                statement = statement.where(tuple_(Event.started_at, Event.id) >= tuple_(*low))
+            else:
+                statement = statement.limit(SEARCH_WINDOW)
             candidates = list(await connection.execute(statement))
+            # Older matches may follow: this window was full when first read.
+            more = low is not None or len(candidates) == SEARCH_WINDOW
+            if low is None and candidates:
+                low = (candidates[-1].started_at, candidates[-1].id)
             ranked = sorted(candidates, key=lambda row: (row.rank, row.id), reverse=True)
             if after is not None:
                 ranked = [row for row in ranked if (row.rank, row.id) < after]
             wanted = q.limit - len(hits)
             hits += ranked[:wanted]
             if len(ranked) > wanted:
-                next_cursor = _SEARCH_CURSOR.encode([*window, hits[-1].rank, hits[-1].id, ceiling])
+                bounds = [*window, *(low or (None, None))]  # low: set, a hit was taken from this window
+                next_cursor = _SEARCH_CURSOR.encode([*bounds, hits[-1].rank, hits[-1].id, ceiling])
                 break
-            if len(candidates) < SEARCH_WINDOW:
+            if not more or low is None:
                 break
-            window, after = (candidates[-1].started_at, candidates[-1].id), None
+            window, low, after = low, None, None
             if len(hits) == q.limit:
-                next_cursor = _SEARCH_CURSOR.encode([*window, None, None, ceiling])
+                next_cursor = _SEARCH_CURSOR.encode([*window, None, None, None, None, ceiling])
                 break
         events = {}
         if hits:
