@@ -63,7 +63,7 @@ from bench.machine import machine_info, print_result
 from server.db import create_database
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.photos import video_frame
-from tests.support.processes import free_port, health
+from tests.support.processes import free_port, health, roles_ready
 from tests.support.real_media import media_path
 from tests.support.smollm2 import SMOLLM2
 
@@ -310,8 +310,7 @@ async def latency(
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             report = await asyncio.to_thread(health, port, work / "data")
-            parts = (report or {}).get("components", {})
-            if all((parts.get(name) or {}).get("workers") for name in ("detector", "analyzer")):
+            if roles_ready(report):  # workers up, models loaded: the latency is the pipeline's
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(log.read_text()[-3000:])

@@ -119,7 +119,8 @@ async def worker(
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             report = await asyncio.to_thread(health, port, work / "data")
-            if ((report or {}).get("components", {}).get("detector") or {}).get("workers"):
+            detector = (report or {}).get("components", {}).get("detector") or {}
+            if detector.get("workers") and detector["status"] != "starting":  # loaded: not timed
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(log.read_text()[-3000:])

@@ -68,7 +68,9 @@ async def test_the_detect_role_runs_in_a_process_of_its_own_and_comes_back_after
         async def detect_worker() -> dict[str, Any] | None:
             assert proc.poll() is None, log.read_text()[-3000:]
             report = await asyncio.to_thread(health, port, data)
-            return ((report or {}).get("components", {}).get("detector") or {}).get("workers") or None
+            detector = (report or {}).get("components", {}).get("detector") or {}
+            loaded = detector.get("workers") and detector["status"] != "starting"
+            return detector["workers"] if loaded else None
 
         await eventually(detect_worker, timeout=180, interval=0.5)
         [first] = _detect_processes(server)

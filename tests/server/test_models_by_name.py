@@ -60,7 +60,7 @@ async def _component(
         assert process.poll() is None, log.read_text()[-3000:]
         report = await loop.run_in_executor(None, health, port, log.parent / "data")  # as _env places it
         part = (report or {}).get("components", {}).get(name)
-        return part if part and part.get("workers") and ready(part) else None
+        return part if part and part.get("workers") and part["status"] != "starting" and ready(part) else None
 
     return await eventually(check, timeout=120, interval=0.2)
 

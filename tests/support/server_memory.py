@@ -27,7 +27,7 @@ from PIL import Image
 
 from tests.support.media import vtest_frames, write_recording
 from tests.support.pipeline import eventually
-from tests.support.processes import REPO, free_port, health, server_env, stop_server
+from tests.support.processes import REPO, free_port, health, roles_ready, server_env, stop_server
 
 RECORDING_SECONDS = 60
 #: A camera's low frame rate: the decode path per frame is the same as at 25 fps, the test is shorter.
@@ -104,8 +104,7 @@ async def measure_server_memory(work: Path, recording: Path, tree: Path = REPO, 
         async def ready() -> dict[str, Any] | None:
             assert server.poll() is None, log.read_text()[-3000:]
             report = await loop.run_in_executor(None, health, port, data)
-            parts = (report or {}).get("components", {})
-            return report if all(parts.get(part, {}).get("workers") for part in ("detector", "analyzer")) else None
+            return report if roles_ready(report) else None
 
         report = await eventually(ready, timeout=240, interval=0.5)
         await asyncio.sleep(3)

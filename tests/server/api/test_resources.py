@@ -96,6 +96,9 @@ async def test_system_stats_and_gpu(runtime: Runtime, client: TestClient, seeded
     queues = (await _json(await client.get("/api/system/stats")))["queues"]
     assert queues == {"detect": 1, "analyze": 0, "refine": 2, "clips": 3, "dead_letter": 0}
     assert stats["gpu"]["utilization"] == 10.0 and stats["gpu"]["memory_total"] == 80000
+    assert stats["pipeline_healthy"] is True  # no detect or analyze worker yet, as the server starts
+    runtime.started_at -= runtime.settings.worker_start_grace_seconds  # the start-up grace is over
+    stats = await _json(await client.get("/api/system/stats"))
     assert stats["pipeline_healthy"] is False  # this app runs no detect or analyze worker
     detect = WorkerHealth(runtime.redis, "detect", "gpu-host:1", {"detector": _healthy_probe})
     analyze = WorkerHealth(runtime.redis, "analyze", "gpu-host:2", {"analyzer": _healthy_probe})
