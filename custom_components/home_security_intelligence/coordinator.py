@@ -2,7 +2,8 @@
 
 The REST refresh runs at start, after each reconnect of the push channel (to catch up on what was
 missed), after alerts, and once a minute as a safety net that also brings in alert rules and zones
-(which have no push). When both fail the entities go unavailable; the loss and the recovery are
+(which have no push). Only when both fail do the entities go unavailable (a failed read while
+the push channel is up keeps them as they are); the loss and the recovery are
 each logged once, and a repair issue appears when the outage lasts. The push channel (push.py) and
 the server's repair issues (server_issues.py) belong to the coordinator; the subentries that mirror
 rules and zones follow its data (subentries.py).
@@ -52,6 +53,8 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
         # Subentries as the update listener last saw them: it diffs against them to delete
         # server objects whose subentry the user removed (see subentries.py).
         self.known_subentries: dict[str, ConfigSubentry] = {}
+        #: A refresh failed while the push channel stayed up (logged once, until one succeeds).
+        self._read_failed_logged = False
 
     async def _async_setup(self) -> None:
         """Once, before the first refresh: where the push channel's alert catch-up starts."""
@@ -105,12 +108,27 @@ class HSICoordinator(DataUpdateCoordinator[HSIData]):
                 translation_domain=DOMAIN, translation_key="invalid_auth"
             ) from err
         except HSIError as err:
+            if self.push.connected and self.data is not None:
+                # The push channel is up: the server is there and keeps the cameras current. This
+                # read failed alone (a timeout while the server was busy, a stalled database): the
+                # entities keep what they show, rules and zones are read again at the next poll.
+                if not self._read_failed_logged:
+                    LOGGER.warning(
+                        "Could not refresh from %s (push still connected): %s",
+                        self.client.base_url,
+                        err,
+                    )
+                    self._read_failed_logged = True
+                return self.data
             self.issues.note_unreachable()
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
                 translation_placeholders={"error": str(err)},
             ) from err
+        if self._read_failed_logged:
+            LOGGER.info("Refreshing from %s works again", self.client.base_url)
+            self._read_failed_logged = False
         self.issues.note_reachable()
         self.issues.check_health(health)
         activity = dict(self.data.activity) if self.data else {}

@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import io
+import os
+import signal
+import subprocess
 from typing import Any
 
 from PIL import Image
@@ -16,6 +19,8 @@ from homeassistant.components.camera import async_get_image
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.home_security_intelligence import api
 
 from .conftest import state, wait_for
 from .hsi_server import PEOPLE_PHOTO, HSIServer, eventually, photo_variant
@@ -169,3 +174,47 @@ async def test_camera_image_of_a_png_upload_says_png(
 
     image = await eventually(shown, 60, "the PNG upload on the camera")
     assert image.content_type == "image/png"
+
+
+def _cluster_processes(server: HSIServer) -> list[int]:
+    """The server's embedded PostgreSQL: its postmaster and every process it started."""
+    postmaster = int((server.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False)
+    return [postmaster, *(int(pid) for pid in children.stdout.split())]
+
+
+async def test_a_failed_read_while_push_is_up_keeps_the_entities(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that fails while the push channel is connected (here the server's database stalls
+    for a moment: the REST reads time out, the WebSocket stays up) left every entity unavailable until
+    the next poll a minute later, history gaps and `unavailable` triggers included, though the server
+    was there and pushing. The entities keep what they show; only when the push is down too do they
+    go unavailable (test_entities.py::test_entities_unavailable_when_server_down)."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    entry = await load_entry()
+    coordinator = entry.runtime_data
+    risk = "sensor.front_door_risk_score"
+    assert state(hass, risk) == str(event["risk_score"])
+
+    monkeypatch.setattr(api, "REQUEST_TIMEOUT", 1.0)
+    stalled = _cluster_processes(hsi_server)
+    for pid in stalled:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        assert coordinator.push.connected
+        assert state(hass, risk) == str(event["risk_score"]), "a failed read made the entities unavailable"
+        assert state(hass, "camera.front_door") != "unavailable"
+    finally:
+        for pid in stalled:
+            os.kill(pid, signal.SIGCONT)
+
+    # The database is back: the next upload is pushed and shown as before.
+    second = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await wait_for(
+        lambda: hass.states.get("sensor.front_door_last_event").attributes.get("event_id") == second["id"]
+    )  # type: ignore[union-attr]
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
