@@ -8,10 +8,10 @@ one entry, and a crash can never leave a batch closed but not queued (or queued 
 
 State, per camera:
 
-* `hsi:batch:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
+* `hsi:batch:camera:<camera>` — hash: `batch_id`, `camera_id`, `started`, `last_seen` (Redis clock, seconds),
   `count`, `ids` ("12,13,…"), `first_at`, `last_at` (the detections' own times, epoch seconds). (Each
   detection's image size, which zones need, is on its row.)
-* `hsi:batch:<camera>:late` — the same, for a backlog: a file whose detections are all more than a
+* `hsi:batch:camera:<camera>:late` — the same, for a backlog: a file whose detections are all more than a
   window old (handled late: a restart's catch-up, a detect backlog, an FTP client back online) joins
   the camera's late batch, never its live one, so live uploads interleaved with a backlog split
   neither. (A camera whose clock runs more than a window behind has all its files there: the same
@@ -19,10 +19,16 @@ State, per camera:
 * `hsi:batch:deadlines` — sorted set slot (the camera, or `<camera>:late`) → the moment its batch is
   due: `min(started + window, last_seen + idle)`. The closer task scans it.
 * `hsi:batch:fast:<camera>` — fast-path gate (SET NX PX window).
-* `hsi:batch:seen:<smallest detection id>` — a file's rows were batched (the detect worker may hand
-  the same rows on again after a crash; they must not make a second event).
+* `hsi:batch:seen:<smallest detection id>:<file>` — a file's rows were batched (the detect worker may
+  hand the same rows on again after a crash; they must not make a second event). The file (a digest of
+  its path and first detection time) is part of it: ids start again at 1 after a database reset, and
+  a kept Redis must not take new files for ones it saw.
 * `hsi:batch:held:<stream>` — list of closed batches the full analyze queue could not take yet (each
   its entry's fields, JSON), oldest first.
+
+Cameras have a namespace of their own (`camera:`): camera ids are `[a-z0-9_]`, so a folder named
+"Deadlines" or "Fast" is a camera, whose keys must never be the batcher's own. (Before 2026-12 they
+were `hsi:batch:<camera>`: the scripts take such an open batch over, `_LEGACY_TAKEOVER`.)
 
 Times come from the Redis server's clock (`TIME` inside the scripts), so hosts with skewed clocks agree
 on when a batch is due.
@@ -54,6 +60,7 @@ analyze role does not make everything a camera sees for hours one event.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -72,7 +79,9 @@ from server.pipeline.streams import ANALYZE_STREAM
 
 _LOGGER = logging.getLogger("hsi.batcher")
 
-BATCH_KEY_PREFIX = "hsi:batch:"
+BATCH_KEY_PREFIX = "hsi:batch:camera:"
+#: Where a camera's batch was kept before 2026-12, beside the batcher's own keys (module docstring).
+LEGACY_BATCH_KEY_PREFIX = "hsi:batch:"
 #: The deadlines member (and key suffix) of a camera's late batch (module docstring).
 LATE_SUFFIX = ":late"
 DEADLINES_KEY = "hsi:batch:deadlines"
@@ -116,10 +125,19 @@ local function close(key, slot, zset, stream, held, maxlen, reason, fast, t)
   end
   return redis.call('XADD', stream, '*', unpack(fields))
 end
+
+-- _LEGACY_TAKEOVER: an open batch of `camera` kept where releases before 2026-12 kept it becomes this
+-- one (its camera named in it: a legacy key may be another camera's key of today).
+local function take_over(legacy, key, camera)
+  if redis.call('EXISTS', key) == 0 and redis.call('TYPE', legacy).ok == 'hash'
+      and redis.call('HGET', legacy, 'camera_id') == camera then
+    redis.call('RENAME', legacy, key)
+  end
+end
 """
 
 # KEYS: the camera's live batch hash, its late batch hash, deadlines zset, analyze stream, fast gate,
-#       seen marker of this file's detections, held batches.
+#       seen marker of this file's detections, held batches, the live and late hashes' legacy keys.
 # ARGV: camera_id, new batch id, window, idle, max detections, stream cap, ids csv,
 #       number of detections, fast (0|1), seen marker TTL (s), the detections' first and last time.
 # Returns {batch id the detections joined, entry id of a batch closed before (or ''),
@@ -134,9 +152,17 @@ local window, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_count, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
 local ids, n, fast = ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local first_at, last_at = tonumber(ARGV[11]), tonumber(ARGV[12])
-if not redis.call('SET', seen, '1', 'NX', 'EX', tonumber(ARGV[10])) then
+if redis.call('EXISTS', seen) == 1 then
   return {'', '', '', 'duplicate', ''}
 end
+-- Marked once the rows are in a batch (the last write: a script that fails on the way is not undone,
+-- and its rows must not pass for batched when the detect worker hands them on again).
+local function batched(result)
+  redis.call('SET', seen, '1', 'EX', tonumber(ARGV[10]))
+  return result
+end
+take_over(KEYS[8], KEYS[1], camera)
+take_over(KEYS[9], KEYS[2], camera)
 local t = now()
 local previous, blocked = '', ''
 -- A file whose detections are all older than a window (a backlog) goes to the camera's late batch:
@@ -186,17 +212,17 @@ end
 if reason ~= '' then
   local entry = close(key, slot, zset, stream, held, maxlen, reason, reason == 'fast_path' and '1' or '0', t)
   if entry then
-    return {batch_id, previous, entry, reason, blocked}
+    return batched({batch_id, previous, entry, reason, blocked})
   end
-  return {batch_id, previous, '', reason, 'full'}
+  return batched({batch_id, previous, '', reason, 'full'})
 end
 redis.call('ZADD', zset, deadline(key, window, idle), slot)
-return {batch_id, previous, '', '', blocked}
+return batched({batch_id, previous, '', '', blocked})
 """
 )
 
-# KEYS: batch hash, deadlines zset, analyze stream, held batches. ARGV: slot (the batch's member of the
-# deadlines zset), window, idle, stream cap.
+# KEYS: batch hash, deadlines zset, analyze stream, held batches, the hash's legacy key. ARGV: slot (the
+# batch's member of the deadlines zset), window, idle, stream cap, camera.
 # Returns the entry id if this call closed the batch, '' if it was not due or already closed, 'full'
 # when it closed it but holds it.
 _CLOSE_IF_DUE_LUA = (
@@ -205,6 +231,7 @@ _CLOSE_IF_DUE_LUA = (
 local key, zset, stream, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local slot = ARGV[1]
 local window, idle, maxlen = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+take_over(KEYS[5], key, ARGV[5])
 if redis.call('EXISTS', key) == 0 then
   redis.call('ZREM', zset, slot)
   return ''
@@ -285,6 +312,14 @@ def batch_key(camera_id: str) -> str:
     return BATCH_KEY_PREFIX + camera_id
 
 
+def _seen_key(detections: Sequence[BatchDetection]) -> str:
+    """The marker of one file's rows: the smallest id (ids are unique) and the file itself (its path
+    and first detection time), so ids handed out again after a database reset name other rows."""
+    first = min(detections, key=lambda det: int(det.id))
+    digest = hashlib.blake2b(f"{first.file_path}\0{first.detected_at.isoformat()}".encode(), digest_size=8)
+    return f"{SEEN_PREFIX}{int(first.id)}:{digest.hexdigest()}"
+
+
 def image_size_of(detection: BatchDetection) -> tuple[int, int] | None:
     """The upright size the box was measured on: stored with the row (since migration 0003), the
     video's frame size, or, for older image rows, the file's header (a file open, not a decode).
@@ -350,9 +385,10 @@ class BatchAggregator:
                 DEADLINES_KEY,
                 self._stream,
                 FAST_GATE_PREFIX + camera_id,
-                # Detection ids are unique, so the smallest one names this file's rows.
-                SEEN_PREFIX + str(min(int(det.id) for det in objects)),
+                _seen_key(objects),
                 self._held,
+                LEGACY_BATCH_KEY_PREFIX + camera_id,
+                LEGACY_BATCH_KEY_PREFIX + camera_id + LATE_SUFFIX,
             ],
             args=[
                 camera_id,
@@ -418,8 +454,20 @@ class BatchAggregator:
         s = self._settings
         result = _text(
             await self._close_if_due(
-                keys=[batch_key(slot), DEADLINES_KEY, self._stream, self._held],
-                args=[slot, s.batch_window_seconds, s.batch_idle_timeout_seconds, s.queue_max_len],
+                keys=[
+                    batch_key(slot),
+                    DEADLINES_KEY,
+                    self._stream,
+                    self._held,
+                    LEGACY_BATCH_KEY_PREFIX + slot,
+                ],
+                args=[
+                    slot,
+                    s.batch_window_seconds,
+                    s.batch_idle_timeout_seconds,
+                    s.queue_max_len,
+                    slot.removesuffix(LATE_SUFFIX),
+                ],
             )
         )
         if result == "full":

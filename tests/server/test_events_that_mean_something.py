@@ -26,6 +26,7 @@ from server.config import Settings
 from server.db import create_engine, session_factory
 from server.models import Camera, Detection, Event, Zone
 from server.pipeline import dedup
+from server.pipeline.batcher import LATE_SUFFIX, batch_key
 from server.runner import serve
 from server.runtime import Runtime
 from tests.support.pipeline import eventually
@@ -160,7 +161,7 @@ async def _settled(runtime: Runtime, camera_id: str, count: int) -> list[Event]:
     async def done() -> list[Event] | None:
         events = await _events(runtime, camera_id)
         # Its live batch, and its late one (these uploads' times are simulated, days ago).
-        open_batch = await runtime.redis.exists(f"hsi:batch:{camera_id}", f"hsi:batch:{camera_id}:late")
+        open_batch = await runtime.redis.exists(batch_key(camera_id), batch_key(camera_id + LATE_SUFFIX))
         return events if len(events) >= count and not open_batch else None
 
     await eventually(done, timeout=60, interval=0.2)
