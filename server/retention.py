@@ -16,7 +16,7 @@ the pipeline's inserts never wait long:
 5. the rollups' delta rows folded into one row per hour and camera (server/models/rollups.py);
 6. once a day, media files older than `retention_days` that no row refers to (what a crash between a
    commit and the file's removal left behind, and uploads in which nothing was detected);
-7. the disk guard (server/disk_guard.py).
+7. the disk guard (server/disk_guard.py), first, and whatever the database does (`Cleanup.round`).
 
 Files are removed only after the transaction that removed their rows has committed, so no kept row
 ever points at a removed file; only files under the media folder are ever removed (a camera's own
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from functools import partial
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -124,8 +125,14 @@ class Cleanup:
         self.last_sweep: datetime | None = None
 
     async def round(self, now: datetime | None = None) -> Removed | None:
-        """One round at `now` (default: the wall clock); None when another process holds the lock."""
+        """One round at `now` (default: the wall clock); None when another process holds the lock.
+
+        The disk guard goes first, in every process and whatever the database does: the media disk is
+        by default the embedded PostgreSQL's too, and on a full one the database refuses the round's
+        writes; freeing media is what lets it write again. (Two processes guarding at once may free
+        more than the headroom; never a file still waiting for detection.)"""
         now = now or datetime.now(UTC)
+        guard = await self._guard()
         async with self.runtime.database.reader.connect() as lock:
             if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": CLEANUP_LOCK}):
                 return None
@@ -133,6 +140,7 @@ class Cleanup:
                 removed = await self._clean(Cutoffs.at(self.settings, now))
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK})
+        removed.disk_guard = guard
         if removed.anything():
             _LOGGER.info(
                 "retention removed %s",
@@ -159,10 +167,17 @@ class Cleanup:
         if self.last_sweep is None or cutoffs.now - self.last_sweep >= SWEEP_EVERY:
             await self._sweep(cutoffs, removed)
             self.last_sweep = cutoffs.now
-        removed.disk_guard = await guard_media(
-            self.settings, lambda: waiting_files(self.runtime.redis), self.disk_usage
-        )
         return removed
+
+    async def _guard(self) -> dict[str, Any]:
+        """7. The disk guard (its report; empty when Redis, which names the uploads it must keep, is
+        not there: it removes nothing then, and the next round tries again)."""
+        try:
+            waiting = partial(waiting_files, self.runtime.redis)  # asked only when media must go
+            return await guard_media(self.settings, waiting, self.disk_usage)
+        except Exception as err:
+            _LOGGER.warning("disk guard skipped this round: %s", err, extra={"component": "retention"})
+            return {}
 
     # -- 1. events ---------------------------------------------------------------------------------
 
@@ -283,13 +298,16 @@ class Cleanup:
         removed.bytes += size
 
     async def _sweep(self, cutoffs: Cutoffs, removed: Removed) -> None:
-        """Media files older than `retention_days` (with a day's margin) that no row refers to."""
+        """Media files older than `retention_days` (with a day's margin) that no row refers to, except
+        uploads still waiting for detection: queued behind a long outage, or dead-lettered and kept
+        for their replay (work, not media, as for the disk guard)."""
         older_than = (cutoffs.events - SWEEP_MARGIN).timestamp()
         settings = self.settings
         old = await asyncio.to_thread(_old_files, [settings.thumbnails_dir, settings.clips_dir, settings.ingest_dir], older_than)
+        waiting = await waiting_files(self.runtime.redis) if old else set()
         orphans = []
         for path in old:
-            if not await self._referenced(path):
+            if path not in waiting and not await self._referenced(path):
                 orphans.append(str(path))
         count, size = await asyncio.to_thread(_unlink, orphans, settings.media_root)
         removed.files += count

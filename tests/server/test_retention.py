@@ -406,6 +406,57 @@ async def test_the_disk_guard_keeps_uploads_still_waiting_for_detection(runtime:
     assert queued.exists() and dead.exists() and writing.exists()
 
 
+async def test_the_disk_guard_runs_when_the_database_refuses_writes(runtime: Runtime) -> None:
+    """The finding (a review, then tried): the media disk is by default the embedded PostgreSQL's
+    too, and on a full one PostgreSQL refuses writes (SQLSTATE 53100); the round's first DELETE failed,
+    the round ended there, and the guard, its last step and the one that frees the disk, never ran:
+    the disk stayed full for good. (The refusal is a trigger raising `disk_full` on that DELETE.)"""
+    settings = runtime.settings.model_copy(update={"media_min_free_percent": 10.0})
+    runtime.settings = settings
+    thumbnail = write_jpeg(settings.thumbnails_dir / "front_door" / f"{0:064d}_0.jpg", size=(64, 48), seed=1)
+    os.utime(thumbnail, (START.timestamp(), START.timestamp()))
+
+    def usage(_root: Path) -> tuple[int, int]:  # 5 % free
+        return 1_000_000, 50_000
+
+    async with runtime.database.sessions() as session:
+        session.add(Log(timestamp=START, level="INFO", component="detect", message="old"))
+        await session.commit()
+    async with runtime.database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+                " 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$"
+            )
+        )
+        await connection.execute(
+            text("CREATE TRIGGER disk_full BEFORE DELETE ON logs FOR EACH ROW EXECUTE FUNCTION disk_full()")
+        )
+    with pytest.raises(Exception, match="No space left on device"):
+        await Cleanup(runtime, usage).round(now=START + 10 * DAY)
+    assert not thumbnail.exists(), "the disk was 5 % free and the guard removed nothing"
+
+
+@pytest.mark.parametrize("waiting", ["queued", "dead-lettered"])
+async def test_the_daily_sweep_keeps_uploads_still_waiting_for_detection(runtime: Runtime, waiting: str) -> None:
+    """The finding (a review, then tried): the sweep of unreferenced media took an upload older than
+    `retention_days` with no detection rows for an orphan, also one still queued behind a long detector
+    outage (the API had answered 202) or dead-lettered and kept for its replay, which could then only
+    fail. Such an upload is work, not media, for the sweep as for the disk guard."""
+    settings = runtime.settings
+    upload = write_jpeg(settings.ingest_dir / "front_door" / "upload.jpg", size=(320, 240), seed=4)
+    if waiting == "queued":
+        assert (await submit_file(runtime, upload, camera_folder="front_door", source="ingest")).status == "queued"
+    else:
+        await runtime.redis.xadd(dead_letter_stream("detect"), {"file_path": str(upload), "error": "RuntimeError: x"})
+    orphan = write_jpeg(settings.ingest_dir / "front_door" / "nothing_found.jpg", size=(320, 240), seed=5)
+    for path in (upload, orphan):
+        os.utime(path, (START.timestamp(), START.timestamp()))
+    removed = await Cleanup(runtime).round(now=START + 40 * DAY)
+    assert removed is not None and removed.files == 1
+    assert upload.exists() and not orphan.exists()
+
+
 async def test_an_upload_left_half_written_by_a_crash_goes_with_the_daily_sweep(runtime: Runtime) -> None:
     """The finding (a review, then tried): the API writes an upload under a temporary dotfile name and
     renames it when complete; a crash in between left the dotfile, and every cleanup skipped dotfiles
