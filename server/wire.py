@@ -150,6 +150,7 @@ class EventSummary(BaseModel):
     risk_level: str | None
     summary: str | None
     started_at: datetime
+    ended_at: datetime | None = Field(description="The last detection's time; null while none is known.")
     object_types: JsonTextStrings
 
 

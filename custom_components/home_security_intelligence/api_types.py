@@ -88,6 +88,8 @@ class EventSummary(TypedDict):
     risk_level: str | None
     summary: str | None
     started_at: str
+    #: The last detection's time; null while none is known.
+    ended_at: str | None
     object_types: list[str]
 
 

@@ -19,6 +19,7 @@ from homeassistant.util import dt as dt_util
 
 from .api_types import Event, EventSummary
 from .coordinator import HSIConfigEntry, HSICoordinator
+from .data import event_order
 from .entity import HSICameraEntity, HSIHubEntity, async_setup_camera_entities
 from .helpers import hsi_exception_handler, risk_phrase
 
@@ -49,7 +50,7 @@ async def async_setup_entry(
 def calendar_entry(event: Event | EventSummary, camera_name: str | None) -> CalendarEvent:
     """A calendar entry of an event; the camera's name leads the summary where it is not implied."""
     start = dt_util.as_local(dt_util.parse_datetime(event["started_at"], raise_on_error=True))
-    ended = cast(str | None, event.get("ended_at"))
+    ended = event.get("ended_at")
     end = dt_util.as_local(dt_util.parse_datetime(ended, raise_on_error=True)) if ended else start
     summary = risk_phrase(event)
     if event.get("summary"):
@@ -84,7 +85,7 @@ class _EventsCalendar(CalendarEntity):
             if self.camera_filter not in (None, camera_id):
                 continue
             last = camera.get("last_event")
-            if last is not None and (latest is None or last["started_at"] > latest[0]["started_at"]):
+            if last is not None and (latest is None or event_order(last) > event_order(latest[0])):
                 latest = (last, camera["name"])
         if latest is None:
             return None

@@ -12,7 +12,7 @@ from typing import Any
 
 from homeassistant.util import dt as dt_util
 
-from .api_types import AlertRule, Camera, Health, Stats, Zone
+from .api_types import AlertRule, Camera, Event, EventSummary, Health, Stats, Zone
 from .const import ACTIVITY_CLASSES, SUBENTRY_ALERT_RULE
 from .subentry_data import rule_to_subentry_data, zone_to_subentry_data
 
@@ -73,3 +73,10 @@ def record_activity(
         if category not in per_camera or per_camera[category] < seen:
             per_camera[category] = seen
     activity[camera_id] = per_camera
+
+
+def event_order(event: Event | EventSummary) -> tuple[datetime, int]:
+    """Where an event stands among its camera's events, as the server orders them (its camera's
+    `last_event`): by start, then id. Not by id alone: an upload handled late (a backlog, an FTP
+    client back online) makes its event last, though it started hours before the latest."""
+    return dt_util.parse_datetime(event["started_at"], raise_on_error=True), event["id"]

@@ -37,7 +37,7 @@ from .const import (
     WS_BACKOFF_INITIAL,
     WS_BACKOFF_MAX,
 )
-from .data import HSIData, record_activity
+from .data import HSIData, event_order, record_activity
 from .helpers import camera_device_id
 from .server_issues import ServerIssues
 
@@ -282,7 +282,7 @@ class PushChannel:
         camera = cameras.get(camera_id)
         if camera is not None:
             last = camera.get("last_event")
-            if last is None or event["id"] >= last["id"]:
+            if last is None or event_order(event) >= event_order(last):
                 cameras[camera_id] = cast(Camera, {**camera, "last_event": _summary_of(event)})
                 coordinator.camera_pushed(camera_id)
         if action == "created":
