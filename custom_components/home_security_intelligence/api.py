@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -45,6 +45,13 @@ PAGE_LIMIT = 100
 MAX_PAGES = 50
 #: Alert statuses that still want a person's attention (not delivered yet, or not answered).
 OPEN_ALERT_STATUSES = ("pending", "delivered")
+
+
+class OpenAlerts(NamedTuple):
+    """The newest open alerts, and whether more are open than listed."""
+
+    items: list[Alert]
+    more: bool
 
 
 class HSIError(Exception):
@@ -260,14 +267,18 @@ class HSIClient:
         """One page of alerts, newest first (filters status, severity, camera_id, event_id, ...)."""
         return cast(Page[Alert], await self._request("GET", "/api/alerts", params=filters))
 
-    async def open_alerts(self, limit: int = PAGE_LIMIT, **filters: Any) -> list[Alert]:
-        """Alerts nobody acknowledged or dismissed yet (pending or delivered), newest first."""
+    async def open_alerts(self, **filters: Any) -> OpenAlerts:
+        """Alerts nobody acknowledged or dismissed yet (pending or delivered), newest first: a page's
+        worth (`PAGE_LIMIT`), and whether there are more."""
+        limit = PAGE_LIMIT
         alerts: list[Alert] = []
+        more = False
         for status in OPEN_ALERT_STATUSES:
             page = await self.alerts(**filters, status=status, limit=limit)
             alerts.extend(page["items"])
+            more = more or bool(page.get("next_cursor"))
         alerts.sort(key=lambda alert: alert["created_at"], reverse=True)
-        return alerts[:limit]
+        return OpenAlerts(alerts[:limit], more or len(alerts) > limit)
 
     async def update_event(self, event_id: int, body: Mapping[str, Any]) -> Event:
         """Mark an event reviewed and/or set its notes."""

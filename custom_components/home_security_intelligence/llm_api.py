@@ -102,7 +102,14 @@ def _time_range(args: dict[str, Any], default: timedelta | None) -> tuple[dateti
     start, end = _parse_time(args.get("start"), "start"), _parse_time(args.get("end"), "end")
     if default is not None:
         end = end or dt_util.now()
-        start = start or end - default
+        try:
+            start = start or end - default
+        except OverflowError:  # an end in year 1: no range of that length ends there
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="datetime_out_of_range",
+                translation_placeholders={"field": "end", "value": str(args.get("end"))},
+            ) from None
     if start is not None and end is not None and start > end:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_time_range")
     return start, end
@@ -165,8 +172,11 @@ class _HSITool(llm.Tool):
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> JsonObjectType:
         """Run the tool on validated arguments; server trouble becomes a translated error."""
+        # Models (small local ones above all) often fill every optional argument, with "" where
+        # they have nothing to say: an empty string is an argument not given.
+        given = {key: value for key, value in tool_input.tool_args.items() if value != ""}
         try:
-            args = self.parameters(tool_input.tool_args)
+            args = self.parameters(given)
         except vol.Invalid as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -292,16 +302,19 @@ class PendingAlertsTool(_HSITool):
     name = "list_pending_alerts"
     description = (
         "List the security alerts nobody has acknowledged or dismissed yet, newest first, with "
-        "camera, severity, risk and the AI summary. Optional `camera`: a camera's name."
+        "camera, severity, risk and the AI summary (`more`: more are open than listed). Optional "
+        "`camera`: a camera's name."
     )
     parameters = vol.Schema({vol.Optional("camera"): cv.string})
 
     async def answer(self, hass: HomeAssistant, args: dict[str, Any]) -> JsonObjectType:
         """Open alerts of the matching servers and cameras."""
         alerts: list[tuple[HSICoordinator, Alert]] = []
+        more = False
         for coordinator, camera_id in _targets(hass, args.get("camera")):
             opened = await coordinator.client.open_alerts(camera_id=camera_id)
-            alerts.extend((coordinator, alert) for alert in opened)
+            alerts.extend((coordinator, alert) for alert in opened.items)
+            more = more or opened.more
         alerts.sort(key=lambda item: item[1]["created_at"], reverse=True)
         answer: list[JsonValueType] = []
         for coordinator, alert in alerts:
@@ -319,4 +332,4 @@ class PendingAlertsTool(_HSITool):
                     "objects": list(metadata.get("object_types") or []),
                 }
             )
-        return {"count": len(answer), "alerts": answer}
+        return {"count": len(answer), "more": more, "alerts": answer}

@@ -17,19 +17,21 @@ import voluptuous as vol
 
 from homeassistant.components.websocket_api import async_register_command
 from homeassistant.components.websocket_api.connection import ActiveConnection
-from homeassistant.components.websocket_api.const import ERR_NOT_FOUND
+from homeassistant.components.websocket_api.const import ERR_INVALID_FORMAT, ERR_NOT_FOUND
 from homeassistant.components.websocket_api.decorators import async_response, websocket_command
 from homeassistant.components.websocket_api.messages import event_message
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event as HassEvent, HomeAssistant, callback
 
-from .api import HSIError, HSINotFoundError
+from .api import HSIError, HSINotFoundError, HSIResponseError
 from .api_types import Alert, Detection, Event, Zone
 from .const import CARD_URL_TTL, DOMAIN, EVENT_ALERT, EVENT_SECURITY_EVENT, SUBENTRY_ZONE
 from .coordinator import HSICoordinator
 from .views import signed_media_url
 
 EVENT_ALERTS_LIMIT = 100
+#: Event ids are PostgreSQL integers from 1.
+EVENT_ID_MAX = 2**31 - 1
 ERR_CANNOT_CONNECT = "cannot_connect"
 
 type Signer = Callable[[str | None], str | None]
@@ -55,6 +57,17 @@ def _signer(hass: HomeAssistant, entry_id: str, connection: ActiveConnection) ->
         )
 
     return sign
+
+
+def _send_server_error(connection: ActiveConnection, msg_id: int, err: HSIError) -> None:
+    """The server's trouble as the card's error: a refusal (4xx) from a server that is up is not
+    `cannot_connect`, which the card shows as the server being unreachable."""
+    if isinstance(err, HSINotFoundError):
+        connection.send_error(msg_id, ERR_NOT_FOUND, str(err))
+    elif isinstance(err, HSIResponseError):
+        connection.send_error(msg_id, ERR_INVALID_FORMAT, str(err))
+    else:
+        connection.send_error(msg_id, ERR_CANNOT_CONNECT, str(err))
 
 
 def _target(
@@ -142,7 +155,7 @@ async def ws_overview(
         elif isinstance(answer, BaseException):
             raise answer
         else:
-            alerts, error = [card_alert(alert, sign) for alert in answer], None
+            alerts, error = [card_alert(alert, sign) for alert in answer.items], None
         subentry_ids = {
             str(sub.unique_id): sub.subentry_id
             for sub in entry.subentries.values()
@@ -205,7 +218,7 @@ async def ws_events(
     try:
         page = await coordinator.client.events(**filters, limit=msg["limit"])
     except HSIError as err:
-        connection.send_error(msg["id"], ERR_CANNOT_CONNECT, str(err))
+        _send_server_error(connection, msg["id"], err)
         return
     connection.send_result(
         msg["id"],
@@ -221,7 +234,7 @@ async def ws_events(
     {
         vol.Required("type"): f"{DOMAIN}/event",
         vol.Optional("entry_id"): str,
-        vol.Required("event_id"): int,
+        vol.Required("event_id"): vol.All(int, vol.Range(1, EVENT_ID_MAX)),
     }
 )
 @async_response
@@ -241,7 +254,7 @@ async def ws_event(
         connection.send_error(msg["id"], ERR_NOT_FOUND, f"No event {event_id}")
         return
     except HSIError as err:
-        connection.send_error(msg["id"], ERR_CANNOT_CONNECT, str(err))
+        _send_server_error(connection, msg["id"], err)
         return
     card_alerts = [card_alert(alert, sign) for alert in alerts]
     zone_ids = sorted({zone_id for alert in card_alerts for zone_id in alert["zone_ids"]})

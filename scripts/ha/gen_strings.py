@@ -299,6 +299,7 @@ STRINGS: dict[str, object] = {
         "invalid_device": {"message": "Device {device_id} is not a camera of this server."},
         "invalid_time_range": {"message": "The time range ends before it starts (`since` or `start` must be before `until` or `end`)."},
         "invalid_datetime": {"message": "`{field}` is not an ISO 8601 date-time: {value}"},
+        "datetime_out_of_range": {"message": "`{field}` is too far in the past for a time range: {value}"},
         "unknown_camera": {"message": "No camera is named {camera}. Cameras: {cameras}."},
         "invalid_tool_arguments": {"message": "Invalid arguments: {error}"},
         "not_a_camera": {"message": "{entity_id} is not a camera entity."},

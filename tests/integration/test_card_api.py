@@ -129,6 +129,15 @@ async def test_card_command_errors(
         client, {"type": f"{DOMAIN}/event", "entry_id": loaded_entry.entry_id, "event_id": 999999}
     )
     assert missing["error"]["code"] == "not_found"
+    # The finding (a review, then tried): input the server refuses (a camera's name for its id, an
+    # id past PostgreSQL's integers) was `cannot_connect`, the card saying the server was down.
+    for message in (
+        {"type": f"{DOMAIN}/events", "entry_id": loaded_entry.entry_id, "camera_id": "Front Door"},
+        {"type": f"{DOMAIN}/event", "entry_id": loaded_entry.entry_id, "event_id": 2**31},
+        {"type": f"{DOMAIN}/event", "entry_id": loaded_entry.entry_id, "event_id": 0},
+    ):
+        answer = await command(client, message)
+        assert answer["error"]["code"] == "invalid_format", (message, answer)
 
     await hsi_server.stop()
     # The overview lists a server that does not answer with what HA knows of it, saying why.

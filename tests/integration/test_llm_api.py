@@ -17,6 +17,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.home_security_intelligence import api
 from custom_components.home_security_intelligence.const import DOMAIN
 
 from .hsi_server import HSIServer, eventually
@@ -108,7 +109,7 @@ async def test_assist_lists_pending_alerts(
     acknowledged; a stopped server is a clear error, not an empty answer."""
     await hsi_server.upload_and_wait("Front Door", "front_door")
     await load_entry()
-    assert await tool(hass, "list_pending_alerts") == {"count": 0, "alerts": []}
+    assert await tool(hass, "list_pending_alerts") == {"count": 0, "more": False, "alerts": []}
     await hsi_server.create_rule()
     event = await hsi_server.upload_and_wait("Front Door", "front_door")
 
@@ -125,6 +126,49 @@ async def test_assist_lists_pending_alerts(
     await hsi_server.stop()
     with pytest.raises(HomeAssistantError, match="Could not reach the server"):
         await tool(hass, "list_pending_alerts")
+
+
+async def test_pending_alerts_say_when_more_are_open_than_listed(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding (a review, then tried): the tool lists a page of open alerts per server (100), and
+    its `count` was that page's, nothing saying more were open: "you have 100 pending alerts" when 500
+    were. Here with a page of one and two open alerts."""
+    await hsi_server.create_rule()
+    for _ in range(2):
+        await hsi_server.upload_and_wait("Front Door", "front_door")
+
+    async def two_open() -> bool:
+        return len(await hsi_server.items("/api/alerts?limit=100")) >= 2
+
+    await eventually(two_open, 60, "two open alerts")
+    await load_entry()
+    assert (await tool(hass, "list_pending_alerts"))["count"] == 2
+    monkeypatch.setattr(api, "PAGE_LIMIT", 1)
+    answer = await tool(hass, "list_pending_alerts")
+    assert (answer["count"], answer["more"]) == (1, True)
+
+
+async def test_empty_arguments_are_arguments_not_given(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """The finding (a review, then tried): models, small local ones above all, fill every optional
+    argument, with "" where they have nothing to say; an empty camera was "No camera is named .", an
+    empty start "not an ISO 8601 date-time"."""
+    event = await hsi_server.upload_and_wait("Front Door", "front_door")
+    await load_entry()
+    found = await tool(hass, "search_security_events", query="", camera="", start="", end="", object_type="")
+    assert [e["event_id"] for e in found["events"]] == [event["id"]]
+    assert (await tool(hass, "summarize_camera_activity", camera="", start=""))["event_count"] == 1
+    assert (await tool(hass, "list_pending_alerts", camera=""))["count"] == 0
+
+
+async def test_a_range_ending_in_year_one_is_a_translated_error(hass: HomeAssistant) -> None:
+    """The finding (a review, then tried): a summary's range ends at `end` and starts a day before;
+    an end in year 1 raised a bare OverflowError, which ends the conversation turn."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    with pytest.raises(HomeAssistantError, match="too far in the past"):
+        await tool(hass, "summarize_camera_activity", end="0001-01-01T12:00:00")
 
 
 async def test_assist_without_a_server(hass: HomeAssistant) -> None:
