@@ -35,6 +35,26 @@ async def _migrate(settings: Settings, revision: str, downgrade_to: bool) -> Non
         await asyncio.to_thread(downgrade if downgrade_to else upgrade, database.url, revision)
 
 
+def _run_tool(settings: Settings, args: argparse.Namespace) -> int:
+    """`keys` and `migrate`: an operator's commands, so a database that cannot be reached is one line
+    saying so (with the driver's reason), not a trace through alembic and asyncpg."""
+    from server.pipeline.faults import is_transient
+
+    try:
+        if args.command == "keys":
+            from server import keys_cli
+
+            return keys_cli.main(settings, args)
+        asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
+        return 0
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"hsi: cannot reach the database: {reason}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -47,13 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hsi: {err}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    if args.command == "keys":
-        from server import keys_cli
-
-        return keys_cli.main(settings, args)
-    if args.command == "migrate":
-        asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
-        return 0
+    if args.command in ("keys", "migrate"):
+        return _run_tool(settings, args)
     from server import allocator
     from server.runner import ROLES, serve
 

@@ -58,6 +58,32 @@ def test_a_bad_store_url_option_is_named_without_printing_its_password(
     assert "s3cr3t-pw" not in message, message
 
 
+@pytest.mark.parametrize("command", [["keys", "list"], ["migrate"]])
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://hsi:s3cr3t-pw@127.0.0.1:1/hsi", "postgresql://hsi:s3cr3t-pw@no-such-host.invalid:5432/hsi"],
+    ids=["refused", "unknown-host"],
+)
+def test_an_operator_command_with_the_database_away_says_so_in_one_line(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    """The finding (a review, then tried): `keys` or `migrate` with the database down, or a typo in its
+    host, ended in a 160-line trace through alembic and asyncpg; a settings error gets one line."""
+    env = server_env(HSI_DATABASE_URL=url, HSI_REDIS_URL="redis://127.0.0.1:1", HSI_DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "server", *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "s3cr3t-pw" not in result.stderr, result.stderr[-800:]
+    assert result.stderr.strip().splitlines()[-1].startswith("hsi: cannot reach the database: "), result.stderr
+
+
 # -- discovery: "a failure is logged, never fatal" -------------------------------------------------------
 
 
