@@ -288,6 +288,46 @@ async def test_every_alert_of_a_burst_is_notified(hass: HomeAssistant, scene: Sc
     assert len({call.data["data"]["tag"] for call in scene.notifications}) == 25
 
 
+def _refined_message(alert: dict[str, Any], summary: str) -> dict[str, Any]:
+    """The `alert.updated` of `alert` with the AI's text (server/alerts/engine.py refine)."""
+    metadata = alert["metadata"]
+    return {
+        **alert,
+        "status": "delivered",
+        "updated_at": "2026-12-05T02:00:09Z",
+        "metadata": {
+            **metadata,
+            "initial": {key: metadata[key] for key in ("risk_score", "risk_level", "summary")},
+            "summary": summary,
+            "refined_at": "2026-12-05T02:00:09+00:00",
+        },
+    }
+
+
+async def test_the_ai_text_of_an_alert_the_cooldown_held_back_is_held_back_too(
+    hass: HomeAssistant, scene: Scene
+) -> None:
+    """A review's finding: the AI text of an alert always went out, as the replacement of its first
+    notification, also when the cooldown had held that one back: a busy camera flooded the phone a
+    few seconds behind each alert, the cooldown notwithstanding. Only the alert notified is updated."""
+    push = hass.config_entries.async_loaded_entries(DOMAIN)[0].runtime_data.push
+    notified, held = (_alert_message(str(uuid.uuid4()), "high") for _ in range(2))
+    push.async_handle_message("alert.created", notified)
+    await wait_for(lambda: len(scene.notifications) == 1)
+    push.async_handle_message("alert.created", held)
+    await settle(hass)
+    assert len(scene.notifications) == 1  # inside the cooldown
+    push.async_handle_message("alert.updated", _refined_message(held, "A man walks past the gate."))
+    await settle(hass)
+    assert len(scene.notifications) == 1, scene.notifications[-1].data
+    # The alert notified gets its AI text (the camera's state between that alert and its AI text is
+    # another alert's, which leaves unknown whether it went out: taken as notified).
+    push.async_handle_message("alert.updated", _refined_message(notified, "A woman rings the bell."))
+    await wait_for(lambda: len(scene.notifications) == 2)
+    assert scene.notifications[1].data["data"]["tag"] == f"hsi-{notified['id']}"
+    assert scene.notifications[1].data["message"].startswith("A woman rings the bell.")
+
+
 async def test_an_alert_the_ai_raises_past_the_minimum_is_notified_as_new(
     hass: HomeAssistant, scene: Scene
 ) -> None:
