@@ -4,7 +4,9 @@ The alert engine raises an alert inside the analysis of a batch; POSTing it ther
 wait up to the webhook timeout per rule, one rule after another. `hand_over` keeps what costs nothing
 inline (an alert for Home Assistant only is delivered by its publish) and queues every alert with a
 webhook; `AlertDeliverer` (one per analyze process, a consumer group shared by all of them) POSTs
-them, several at once, retrying a failing receiver a few times with backoff. The stream keeps an entry
+them, many at once (a receiver that hangs holds back only its own alerts), retrying a failing
+receiver a few times with backoff, and leaving its next alerts to the redelivery for a minute once
+one of them failed every attempt. The stream keeps an entry
 until it was handled, so a delivery interrupted by a crash or a restart is picked up again (by the
 restarted consumer, or by another through XAUTOCLAIM). An alert whose receiver is still down after
 the attempts here stays `pending`, and `AlertEngine.redeliver_pending` tries it every minute for hours.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Protocol
 
@@ -21,6 +24,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from yarl import URL
 
 from server.alerts.dedup import RELEASE_IF_HOLDER
 from server.alerts.rule_row import spec_from_row
@@ -35,6 +39,12 @@ DELIVERY_GROUP = "deliverers"
 #: Tries per queued alert here, and the pauses between them; then the minute-by-minute redelivery.
 ATTEMPTS = 3
 BACKOFF_SECONDS = (2.0, 8.0)
+#: Deliveries in flight at once: each mostly waits for its receiver, and a receiver that hangs holds
+#: a place per alert for all its attempts and pauses (40 s by default): the others' alerts go on.
+IN_FLIGHT = 50
+#: A receiver whose alert failed every attempt: its next alerts are left to the redelivery this long,
+#: instead of each spending its attempts (and a place) on it again.
+DOWN_SECONDS = 60.0
 #: Held while one process POSTs an alert (`AlertDeliverer` and `AlertEngine.redeliver_pending` alike).
 LOCK_PREFIX = "hsi:alert:delivering:"
 LOCK_SECONDS = 60
@@ -91,6 +101,13 @@ async def load_pending(
         return None
 
 
+def receiver(spec: AlertRuleSpec) -> str | None:
+    """Where a rule's alerts go over the network (the webhook's scheme, host and port), or None."""
+    if "webhook" in spec.channels and spec.webhook is not None:
+        return str(URL(spec.webhook.url).origin())
+    return None
+
+
 def delivery_stream(redis: aioredis.Redis) -> RedisStream:
     return RedisStream(redis, DELIVERY_STREAM, DELIVERY_GROUP)
 
@@ -123,9 +140,14 @@ class AlertDeliverer:
         self.consumer = consumer
         self.backoff = backoff_seconds
         self.stream = delivery_stream(redis)
+        #: Receivers whose alert failed every attempt, and until when their alerts are left pending.
+        self._down_until: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.stream.consume(self.consumer, self.handle, stop=stop)
+        await self.stream.consume(self.consumer, self.handle, stop=stop, count=IN_FLIGHT)
+
+    def _down(self, target: str | None) -> bool:
+        return target is not None and self._down_until.get(target, 0.0) > time.monotonic()
 
     async def handle(self, _entry_id: str, fields: dict[str, str]) -> None:
         """Deliver one queued alert; failures of the receiver are not errors of the entry (the alert
@@ -138,11 +160,18 @@ class AlertDeliverer:
             if loaded is None:
                 return  # delivered meanwhile, acknowledged or dismissed, or deleted with its rule
             alert, event, spec = loaded
+            target = receiver(spec)
             for attempt in range(ATTEMPTS):
+                if self._down(target):
+                    _LOGGER.debug("alert %s left to the redelivery: %s failed just now", alert.id, target)
+                    return
                 if await self.engine.deliver(alert, event, spec):
+                    self._down_until.pop(target or "", None)
                     return
                 if attempt < len(self.backoff) and attempt + 1 < ATTEMPTS:
                     await asyncio.sleep(self.backoff[attempt])
+            if target is not None:
+                self._down_until[target] = time.monotonic() + DOWN_SECONDS
         finally:
             await release_lock(self.redis, alert_id, self.consumer)
         _LOGGER.info(

@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.alerts import delivery, webhook
@@ -53,6 +53,8 @@ _LOGGER = logging.getLogger("hsi.alerts")
 REDELIVERY_MAX_AGE = timedelta(hours=6)
 #: ...and only once they are at least this old (the live path may still be delivering them).
 REDELIVERY_MIN_AGE = timedelta(seconds=30)
+#: Pending alerts read at a time by the redelivery (it goes through all of them, a page at a time).
+REDELIVERY_PAGE = 100
 COOLDOWN_PREFIX = "hsi:cooldown:"
 #: `<prefix><event id>`: the rules a cooldown held back for that event (a set of rule ids). A later pass
 #: over the event (its refinement, minutes later with an LLM on a CPU; a job delivered again) must not
@@ -324,31 +326,44 @@ class AlertEngine:
         return True
 
     async def redeliver_pending(self, now: datetime | None = None) -> int:
-        """Try again for recent alerts still `pending` (a webhook was down); returns how many went out."""
+        """Try again for recent alerts still `pending` (a webhook was down), oldest first, every one of
+        them; returns how many went out. A receiver that fails is not tried again in the same pass:
+        hundreds of alerts for one that is down cost one timeout, and never keep other receivers'
+        alerts from their turn."""
         now = now or datetime.now(UTC)
-        async with self._sessions() as session:
-            alert_ids = (
-                await session.scalars(
-                    delivery.pending_alerts()
-                    .with_only_columns(Alert.id)
-                    .where(
-                        Alert.created_at <= now - REDELIVERY_MIN_AGE,
-                        Alert.created_at >= now - REDELIVERY_MAX_AGE,
-                    )
-                    .order_by(Alert.created_at)
-                    .limit(100)
-                )
-            ).all()
         delivered = 0
-        for alert_id in alert_ids:
-            # One process per alert at a time, and what it finds once it holds the lock: two analyze
-            # workers, or this pass and the stream's deliverer, must not POST an alert twice.
-            if not await delivery.take_lock(self._redis, alert_id, self._holder):
-                continue
-            try:
-                loaded = await delivery.load_pending(self._sessions, alert_id)
-                if loaded is not None and await self.deliver(*loaded):
-                    delivered += 1
-            finally:
-                await delivery.release_lock(self._redis, alert_id, self._holder)
+        down: set[str] = set()
+        after = (now - REDELIVERY_MAX_AGE, uuid.UUID(int=0))
+        while page := await self._pending_page(after, now - REDELIVERY_MIN_AGE):
+            for alert_id, created_at in page:
+                after = (created_at, alert_id)
+                # One process per alert at a time, and what it finds once it holds the lock: two analyze
+                # workers, or this pass and the stream's deliverer, must not POST an alert twice.
+                if not await delivery.take_lock(self._redis, alert_id, self._holder):
+                    continue
+                try:
+                    loaded = await delivery.load_pending(self._sessions, alert_id)
+                    receiver = delivery.receiver(loaded[2]) if loaded is not None else None
+                    if loaded is None or receiver in down:
+                        continue
+                    if await self.deliver(*loaded):
+                        delivered += 1
+                    elif receiver is not None:
+                        down.add(receiver)
+                finally:
+                    await delivery.release_lock(self._redis, alert_id, self._holder)
         return delivered
+
+    async def _pending_page(
+        self, after: tuple[datetime, uuid.UUID], until: datetime
+    ) -> Sequence[tuple[uuid.UUID, datetime]]:
+        """The next pending alerts (id, created_at) raised after `after` and by `until`, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                delivery.pending_alerts()
+                .with_only_columns(Alert.id, Alert.created_at)
+                .where(tuple_(Alert.created_at, Alert.id) > after, Alert.created_at <= until)
+                .order_by(Alert.created_at, Alert.id)
+                .limit(REDELIVERY_PAGE)
+            )
+            return [(row.id, row.created_at) for row in rows]

@@ -81,7 +81,17 @@ def webhook_target(url: str) -> URL:
         raise ValueError("must be an absolute http:// or https:// URL")
     if not target.port:
         raise ValueError("port 0 cannot be reached")
+    _check_resolvable(target.host)
     return target
+
+
+def _check_resolvable(host: str) -> None:
+    """ValueError for a host name no resolver can be asked for (the resolver takes it in IDNA): an
+    empty label (`cam..example.com`), or one over 63 characters."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise ValueError(f"{host} is not a host name (an empty label, or one over 63 characters)") from None
 
 
 async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = ()) -> list[IPAddress]:
@@ -89,9 +99,12 @@ async def resolve_target(target: URL, allowed_networks: Collection[IPNetwork] = 
     address it has is allowed."""
     host = target.host or ""
     try:
+        _check_resolvable(host)
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
+    except ValueError as err:  # a rule stored before its URL was checked for this
+        raise WebhookTargetRefused(f"webhook {_where(target)} refused: {err}") from None
     except OSError as err:
         raise WebhookDeliveryError(f"webhook {_where(target)}: cannot resolve {host}: {err}") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
@@ -198,6 +211,11 @@ async def deliver(
     except TimeoutError:
         raise WebhookDeliveryError(
             f"webhook {_where(target)} did not answer within {timeout_seconds:g} s"
+        ) from None
+    except aiohttp.ClientResponseError as exc:
+        # Its text holds the URL, query and all, and the bytes of an answer that is not HTTP.
+        raise WebhookDeliveryError(
+            f"webhook {_where(target)} gave an answer that is not valid HTTP ({type(exc).__name__})"
         ) from None
     except aiohttp.ClientError as exc:
         raise WebhookDeliveryError(f"webhook {_where(target)} unreachable: {exc}") from exc
