@@ -609,12 +609,19 @@ def _lock_key(job: DetectJob) -> str:
 
 def _pictures_from(job: DetectJob, loaded: Loaded) -> datetime:
     """When the file's first picture was taken: a snapshot's own time (the file's); a recording's time
-    less its length (the container's, else how far the sampling went), as a camera writes a recording
-    while it records: the file's time is its end, or later when it was uploaded after. Its frames'
-    detections were dated after the file was written, by up to its length, before."""
+    less its length, as a camera writes a recording while it records: the file's time is its end, or
+    later when it was uploaded after. The length is the container's when its frames went about as far
+    (the last pick is within a stride of it), else how far they went: 6 s of frames declaring 10 hours
+    were dated 10 hours back."""
     if job.video is None:
         return job.uploaded_at
-    length = job.video.duration or (loaded.sample.covered_until if loaded.sample is not None else 0.0)
+    sample, declared = loaded.sample, job.video.duration
+    if sample is None:
+        length = declared
+    elif not declared:
+        length = sample.covered_until
+    else:
+        length = min(declared, sample.covered_until + sample.every)
     return job.uploaded_at - timedelta(seconds=length)
 
 

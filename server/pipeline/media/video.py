@@ -6,6 +6,7 @@ decoded, and `sample_video` converts only the ones it picks, scaled down as they
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -39,6 +40,10 @@ SAMPLE_START_SECONDS = 0.5
 SAMPLE_MAX_FRAMES = 30
 #: A stride this many times the one asked for is worth telling (`VideoSample.widened`).
 WIDENED_BY = 1.25
+#: The longest recording taken (a day): a camera's clip lasts seconds to minutes, and a container
+#: declaring more, or a frame stamped later (a camera clock set mid-recording, a garbage RTC), says
+#: nothing true of when its pictures were taken. Longer ones are refused; frames stamped later end it.
+MAX_VIDEO_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ def probe_video(path: Path | str) -> VideoInfo:
         if not container.streams.video:
             raise MediaError("no video stream")
         stream = container.streams.video[0]
-        codec = stream.codec_context.name
+        codec = stream.codec_context.codec.canonical_name  # av1, not the decoder's libdav1d
         width, height = stream.codec_context.width, stream.codec_context.height
         duration = 0.0
         if stream.duration is not None and stream.time_base is not None:
@@ -95,6 +100,8 @@ def probe_video(path: Path | str) -> VideoInfo:
         if width <= 0 or height <= 0:
             raise MediaError("video stream has no frame size")
         _check_pixels(width, height)
+        if duration > MAX_VIDEO_SECONDS:
+            raise MediaError(f"video too long ({duration:.0f} s declared, limit {MAX_VIDEO_SECONDS:.0f} s)")
         return VideoInfo(
             duration=round(duration, 3),
             codec=codec,
@@ -148,6 +155,7 @@ def sample_video(
     if max_frames < 1:
         raise ValueError("max_frames must be >= 1")
     requested = every
+    planned = duration is not None and duration > start
     if duration is not None and duration > start:
         # Half a stride of margin: the last planned pick stays inside a recording slightly shorter than
         # its metadata says, and a rounding error's extra pick does not halve the density.
@@ -165,6 +173,10 @@ def sample_video(
                 if index % step:
                     continue
             picked.append((shown_at, _frame_image(frame, max_side)))
+    if planned and every > requested and len(picked) < max_frames and shown_at < (duration or 0.0) / 2:
+        # The container claimed far more than its frames hold (6 s declaring 10 h): the stride planned
+        # from its claim saw one picture. Again by the frames alone, thinning as they come.
+        return sample_video(path, requested, start, max_frames, max_side=max_side)
     return VideoSample(picked, every * step, requested, shown_at)
 
 
@@ -207,14 +219,16 @@ def video_frames(path: Path | str, every: float, start: float = 0.0) -> Iterator
             if frame.pts is None:
                 continue
             shown_at = float((frame.pts - origin) * time_base)
+            if shown_at > MAX_VIDEO_SECONDS:
+                break  # a clock jump: nothing from here on says when it was taken
             if shown_at + slack < target:
                 if not yielded:
                     before_start = (round(shown_at, 3), frame)
                 continue
             yielded += 1
             yield round(shown_at, 3), frame
-            while target <= shown_at + slack:
-                target += every
+            # The first target after this frame (in one step: a frame far ahead is no loop of strides).
+            target = start + (math.floor((shown_at + slack - start) / every) + 1) * every
         if not yielded and before_start is not None:
             yielded += 1
             yield before_start
