@@ -8,9 +8,11 @@ added twice and reconfigure cannot switch servers), the stats endpoint proves th
 from __future__ import annotations
 
 from collections.abc import Mapping
+import ipaddress
 from typing import Any
 
 import voluptuous as vol
+from yarl import URL
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -113,17 +115,48 @@ API_KEY_SCHEMA = vol.Schema(
 )
 
 
+def connection_data(user_input: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The connection as typed, put right: a host pasted with a scheme (which then decides HTTPS), a
+    port, brackets, a trailing slash or spaces is the host alone. None when it is no host at all (a
+    path, a query, credentials, another scheme)."""
+    data = {**user_input, CONF_PORT: int(user_input[CONF_PORT])}
+    typed = str(user_input[CONF_HOST]).strip()
+    try:
+        ipaddress.ip_address(typed)  # an IPv6 address without brackets, as it is
+    except ValueError:
+        pass
+    else:
+        return {**data, CONF_HOST: typed}
+    try:
+        url = URL(typed if "://" in typed else f"//{typed}")
+        port = url.explicit_port
+    except ValueError:
+        return None
+    if not url.host or url.path not in ("", "/") or url.query_string or url.fragment or url.user:
+        return None
+    if url.scheme:
+        if url.scheme not in ("http", "https"):
+            return None
+        data[CONF_SSL] = url.scheme == "https"
+    if port is not None:
+        data[CONF_PORT] = port
+    return {**data, CONF_HOST: url.host}
+
+
 async def validate_connection(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> tuple[Health | None, dict[str, str]]:
     """Check that the server answers and accepts the key; return its health or errors."""
-    client = HSIClient(
-        async_get_clientsession(hass),
-        data[CONF_HOST],
-        int(data[CONF_PORT]),
-        data[CONF_API_KEY],
-        ssl=bool(data.get(CONF_SSL, False)),
-    )
+    try:
+        client = HSIClient(
+            async_get_clientsession(hass),
+            data[CONF_HOST],
+            int(data[CONF_PORT]),
+            data[CONF_API_KEY],
+            ssl=bool(data.get(CONF_SSL, False)),
+        )
+    except ValueError:  # a host no URL can hold
+        return None, {CONF_HOST: "invalid_host"}
     try:
         health = await client.health()
         await client.stats()
@@ -139,6 +172,15 @@ async def validate_connection(
     return health, {}
 
 
+async def _accepts_key(client: HSIClient) -> bool:
+    """Whether the server takes the client's key (its stats need one); False also when it cannot say."""
+    try:
+        await client.stats()
+    except HSIError:
+        return False
+    return True
+
+
 class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a Home Security Intelligence server."""
 
@@ -150,6 +192,8 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         """Hold discovery data between the hassio and confirm steps."""
         self._discovered: dict[str, Any] = {}
         self._addon_name = DEFAULT_NAME
+        #: The discovered key is accepted by the add-on (else the confirm step asks for one).
+        self._key_works = False
 
     @classmethod
     @callback
@@ -169,20 +213,18 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for host, port, SSL and the API key, and prove them."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            health, errors = await validate_connection(self.hass, user_input)
-            if health is not None:
+            data = connection_data(user_input)
+            health, errors = (
+                await validate_connection(self.hass, data)
+                if data is not None
+                else (None, {CONF_HOST: "invalid_host"})
+            )
+            if health is not None and data is not None:
                 await self.async_set_unique_id(health["instance_id"])
                 self._abort_if_unique_id_configured(
-                    updates={
-                        CONF_HOST: user_input[CONF_HOST],
-                        CONF_PORT: int(user_input[CONF_PORT]),
-                        CONF_SSL: user_input[CONF_SSL],
-                    }
+                    updates={key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_SSL)}
                 )
-                return self.async_create_entry(
-                    title=DEFAULT_NAME,
-                    data={**user_input, CONF_PORT: int(user_input[CONF_PORT])},
-                )
+                return self.async_create_entry(title=DEFAULT_NAME, data=data)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(CONNECTION_SCHEMA, user_input),
@@ -213,22 +255,30 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         except HSIError:
             return self.async_abort(reason="cannot_connect")
         await self.async_set_unique_id(health["instance_id"])
-        # The add-on may have moved (new host/port) or rotated its key: follow it.
-        self._abort_if_unique_id_configured(updates=self._discovered)
+        # The add-on may have moved (new host/port) or rotated its key: follow it. It announces no
+        # key when its first one was revoked (the entry's own may work): one that does not work is
+        # never put in place of the entry's.
+        self._key_works = bool(self._discovered[CONF_API_KEY]) and await _accepts_key(client)
+        updates = dict(self._discovered)
+        if not self._key_works:
+            del updates[CONF_API_KEY]
+        self._abort_if_unique_id_configured(updates=updates)
         self.context["title_placeholders"] = {"name": self._addon_name}
         return await self.async_step_hassio_confirm()
 
     async def async_step_hassio_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Confirm adding the discovered add-on."""
+        """Confirm adding the discovered add-on (with a key of its, when it announced none that works)."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            health, errors = await validate_connection(self.hass, self._discovered)
+            data = {**self._discovered, **user_input}
+            health, errors = await validate_connection(self.hass, data)
             if health is not None:
-                return self.async_create_entry(title=self._addon_name, data=self._discovered)
+                return self.async_create_entry(title=self._addon_name, data=data)
         return self.async_show_form(
             step_id="hassio_confirm",
+            data_schema=None if self._key_works else API_KEY_SCHEMA,
             description_placeholders={"addon": self._addon_name},
             errors=errors,
         )
@@ -266,13 +316,16 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            health, errors = await validate_connection(self.hass, user_input)
-            if health is not None:
+            data = connection_data(user_input)
+            health, errors = (
+                await validate_connection(self.hass, data)
+                if data is not None
+                else (None, {CONF_HOST: "invalid_host"})
+            )
+            if health is not None and data is not None:
                 await self.async_set_unique_id(health["instance_id"])
                 self._abort_if_unique_id_mismatch(reason="wrong_server")
-                return self.async_update_reload_and_abort(
-                    entry, data={**user_input, CONF_PORT: int(user_input[CONF_PORT])}
-                )
+                return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(

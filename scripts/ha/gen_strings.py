@@ -120,7 +120,9 @@ STRINGS: dict[str, object] = {
             },
             "hassio_confirm": {
                 "title": "Home Security Intelligence add-on found",
-                "description": "Do you want to connect Home Assistant to the {addon} add-on?",
+                "description": "Do you want to connect Home Assistant to the {addon} add-on? If an API key is asked for, the add-on announced none that works (its first key was revoked): enter one of its keys.",
+                "data": {"api_key": CONNECTION_DATA["api_key"]},
+                "data_description": {"api_key": CONNECTION_DESC["api_key"]},
             },
             "reauth_confirm": {
                 "title": "API key rejected",
@@ -139,6 +141,7 @@ STRINGS: dict[str, object] = {
             "cannot_connect": "Could not reach the server. Check host, port and HTTPS.",
             "invalid_auth": "The server rejected the API key.",
             "not_hsi": "The address answers, but not as a Home Security Intelligence server.",
+            "invalid_host": "Not a host name or address (for example `192.168.1.20` or `hsi.local`, without a path).",
             "unknown": "Unexpected error; see the log.",
         },
         "abort": {

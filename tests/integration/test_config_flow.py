@@ -66,9 +66,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, hsi_server: HSIServe
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {}
     with patch(SETUP, return_value=True) as setup:
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
         await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Home Security Intelligence"
@@ -115,7 +113,9 @@ async def test_api_key_hint_matches_the_server(hass: HomeAssistant) -> None:
     hint = translations[f"component.{DOMAIN}.config.step.user.data_description.api_key"]
     key_file = _server_says("-c", "from server.apikeys import KEY_FILE_NAME; print(KEY_FILE_NAME)").strip()
     assert f"`{key_file}` in its data folder" in hint
-    assert "usage: python -m server keys create [-h] name\n" in _server_says("-m", "server", "keys", "create", "-h")
+    assert "usage: python -m server keys create [-h] name\n" in _server_says(
+        "-m", "server", "keys", "create", "-h"
+    )
     assert "`python -m server keys create <name>`" in hint
     assert "printed" not in hint
 
@@ -141,9 +141,7 @@ async def test_user_flow_errors_then_recovers(
     assert result["errors"] == {"base": error}
     assert not hass.config_entries.async_entries(DOMAIN)
     with patch(SETUP, return_value=True):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == hsi_server.instance_id
 
@@ -157,15 +155,11 @@ async def test_user_flow_unknown_error(hass: HomeAssistant, hsi_server: HSIServe
         "custom_components.home_security_intelligence.api.HSIClient.health",
         side_effect=RuntimeError("boom"),
     ):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
     with patch(SETUP, return_value=True):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -182,9 +176,7 @@ async def test_user_flow_already_configured_updates_address(
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     with patch(SETUP, return_value=True):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data["host"] == "127.0.0.1"
@@ -250,9 +242,7 @@ async def test_reconfigure(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     with patch(SETUP, return_value=True):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], hsi_server.entry_data
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data == hsi_server.entry_data
@@ -261,20 +251,16 @@ async def test_reconfigure(hass: HomeAssistant, hsi_server: HSIServer) -> None:
 async def test_reconfigure_wrong_server(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """Reconfigure cannot point an entry at a different server."""
     original = {**hsi_server.entry_data, "host": "localhost", "port": free_port()}
-    entry = MockConfigEntry(
-        domain=DOMAIN, unique_id="instance-of-another-server", data=original
-    )
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="instance-of-another-server", data=original)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], hsi_server.entry_data
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], hsi_server.entry_data)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_server"
     assert entry.data == original
 
 
-def _discovery(port: int, api_key: str) -> HassioServiceInfo:
+def _discovery(port: int, api_key: str | None) -> HassioServiceInfo:
     """What Supervisor hands over when the add-on announces itself: the add-on's own payload
     (`server.addon.discovery_payload`, run in the server's venv), so both sides agree on its shape."""
     announced = subprocess.run(
@@ -282,10 +268,10 @@ def _discovery(port: int, api_key: str) -> HassioServiceInfo:
             str(SERVER_PYTHON),
             "-c",
             "import json, sys; from server.addon import discovery_payload; "
-            "print(json.dumps(discovery_payload(sys.argv[1], int(sys.argv[2]), sys.argv[3])))",
+            "print(json.dumps(discovery_payload(sys.argv[1], int(sys.argv[2]), sys.argv[3] or None)))",
             "127.0.0.1",
             str(port),
-            api_key,
+            api_key or "",
         ],
         cwd=REPO,
         capture_output=True,
@@ -326,7 +312,8 @@ async def test_hassio_discovery_confirm_error(hass: HomeAssistant, hsi_server: H
         data=_discovery(hsi_server.port, await revoked_key(hsi_server)),
     )
     assert result["step_id"] == "hassio_confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert "api_key" in result["data_schema"].schema  # the announced key does not work: asks for one
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"api_key": "wrong"})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert not hass.config_entries.async_entries(DOMAIN)
@@ -355,6 +342,67 @@ async def test_hassio_discovery_confirm_error(hass: HomeAssistant, hsi_server: H
     assert entry.unique_id == hsi_server.instance_id and entry.title == "HSI add-on"
 
 
+async def test_hassio_discovery_without_a_key(hass: HomeAssistant, hsi_server: HSIServer) -> None:
+    """The finding (a review, then tried): an add-on whose first key was revoked announces none (its
+    `api_key.txt` is gone). The announcement put "" in place of the configured entry's working key, at
+    every start of the add-on (a reauth each time); for an add-on not configured yet the confirm step
+    had no key field, so confirming could only fail. The entry keeps its key; the new one is asked."""
+    keyless = _discovery(hsi_server.port, None)
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=hsi_server.instance_id, data=hsi_server.entry_data)
+    entry.add_to_hass(hass)
+    with patch(SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_HASSIO}, data=keyless
+        )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
+    assert entry.data == hsi_server.entry_data
+    await hass.config_entries.async_remove(entry.entry_id)
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=keyless
+    )
+    assert result["step_id"] == "hassio_confirm" and "api_key" in result["data_schema"].schema
+    with patch(SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"api_key": hsi_server.api_key}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == hsi_server.entry_data
+
+
+@pytest.mark.parametrize(
+    "typed", ["http://127.0.0.1", " 127.0.0.1 ", "127.0.0.1:{port}", "127.0.0.1/", "http://127.0.0.1:{port}/"]
+)
+async def test_a_host_as_people_paste_it(hass: HomeAssistant, hsi_server: HSIServer, typed: str) -> None:
+    """The finding (a review, then tried): a host pasted with a scheme, a port, a slash or a space
+    raised ValueError out of the flow ("Unknown error occurred", nothing saying what to change). It
+    is taken for the host it names (a port in it wins over the port field, its scheme decides HTTPS)."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    with patch(SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**hsi_server.entry_data, "host": typed.format(port=hsi_server.port)}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    assert result["data"] == hsi_server.entry_data
+
+
+@pytest.mark.parametrize(
+    "typed", ["http://127.0.0.1/api", "ftp://127.0.0.1", "hsi:pw@127.0.0.1", "127.0.0.1?x=1", "my server"]
+)
+async def test_what_is_no_host_is_said_so(hass: HomeAssistant, hsi_server: HSIServer, typed: str) -> None:
+    """A path, another scheme, credentials, a query or a space inside: the host field says so."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=hsi_server.instance_id, data=hsi_server.entry_data)
+    entry.add_to_hass(hass)
+    for result in (
+        await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER}),
+        await entry.start_reconfigure_flow(hass),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**hsi_server.entry_data, "host": typed}
+        )
+        assert (result["type"], result["errors"]) == (FlowResultType.FORM, {"host": "invalid_host"})
+
+
 async def test_hassio_discovery_unreachable(hass: HomeAssistant, socket_enabled: None) -> None:
     """Discovery of an add-on that does not answer aborts (no server runs on that port)."""
     result = await hass.config_entries.flow.async_init(
@@ -364,9 +412,7 @@ async def test_hassio_discovery_unreachable(hass: HomeAssistant, socket_enabled:
     assert result["reason"] == "cannot_connect"
 
 
-async def test_hassio_discovery_updates_existing(
-    hass: HomeAssistant, hsi_server: HSIServer
-) -> None:
+async def test_hassio_discovery_updates_existing(hass: HomeAssistant, hsi_server: HSIServer) -> None:
     """Discovery of a configured server updates its address and key (discovery-update-info)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
