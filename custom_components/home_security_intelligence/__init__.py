@@ -21,6 +21,7 @@ from .const import (
     CONF_HOST,
     CONF_PORT,
     CONF_SSL,
+    CONF_VERIFY_SSL,
     DOMAIN,
     FILTERS_UNIQUE_ID_PREFIX,
     SUBENTRY_OBJECT_FILTERS,
@@ -85,7 +86,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> boo
 async def async_setup_entry(hass: HomeAssistant, entry: HSIConfigEntry) -> bool:
     """Connect to the server, import its rules and zones, set up platforms, start the push."""
     client = HSIClient(
-        async_get_clientsession(hass),
+        async_get_clientsession(hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True)),
         entry.data[CONF_HOST],
         entry.data[CONF_PORT],
         entry.data[CONF_API_KEY],

@@ -54,6 +54,7 @@ from .const import (
     CONF_HOST,
     CONF_PORT,
     CONF_SSL,
+    CONF_VERIFY_SSL,
     DEFAULT_NAME,
     DEFAULT_PORT,
     DOMAIN,
@@ -101,6 +102,7 @@ CONNECTION_SCHEMA = vol.Schema(
             vol.Coerce(int),
         ),
         vol.Required(CONF_SSL, default=False): BooleanSelector(),
+        vol.Required(CONF_VERIFY_SSL, default=True): BooleanSelector(),
         vol.Required(CONF_API_KEY): TextSelector(
             TextSelectorConfig(type=TextSelectorType.PASSWORD)
         ),
@@ -149,7 +151,7 @@ async def validate_connection(
     """Check that the server answers and accepts the key; return its health or errors."""
     try:
         client = HSIClient(
-            async_get_clientsession(hass),
+            async_get_clientsession(hass, verify_ssl=data.get(CONF_VERIFY_SSL, True)),
             data[CONF_HOST],
             int(data[CONF_PORT]),
             data[CONF_API_KEY],
@@ -222,7 +224,7 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
             if health is not None and data is not None:
                 await self.async_set_unique_id(health["instance_id"])
                 self._abort_if_unique_id_configured(
-                    updates={key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_SSL)}
+                    updates={key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_SSL, CONF_VERIFY_SSL)}
                 )
                 return self.async_create_entry(title=DEFAULT_NAME, data=data)
         return self.async_show_form(
@@ -240,6 +242,7 @@ class HSIConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_HOST: config[CONF_HOST],
             CONF_PORT: int(config[CONF_PORT]),
             CONF_SSL: bool(config.get(CONF_SSL, False)),
+            CONF_VERIFY_SSL: True,
             CONF_API_KEY: config[CONF_API_KEY],
         }
         self._addon_name = discovery_info.name or DEFAULT_NAME

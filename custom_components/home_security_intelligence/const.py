@@ -23,6 +23,9 @@ CONF_API_KEY: Final = "api_key"
 CONF_HOST: Final = "host"
 CONF_PORT: Final = "port"
 CONF_SSL: Final = "ssl"
+#: Check the HTTPS certificate (off for a proxy with its own, self-signed one). Entries made before
+#: it existed have none: they check.
+CONF_VERIFY_SSL: Final = "verify_ssl"
 
 SUBENTRY_ALERT_RULE: Final = "alert_rule"
 SUBENTRY_ZONE: Final = "zone"

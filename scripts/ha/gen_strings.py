@@ -15,12 +15,14 @@ CONNECTION_DATA = {
     "host": "Host",
     "port": "Port",
     "ssl": "Use HTTPS",
+    "verify_ssl": "Verify the HTTPS certificate",
     "api_key": "API key",
 }
 CONNECTION_DESC = {
     "host": "Host name or IP address of the server (the add-on's host name when it runs as an add-on).",
     "port": "Port of the server's API (8000 unless you changed HSI_PORT).",
     "ssl": "Enable when the server is behind an HTTPS proxy.",
+    "verify_ssl": "Turn off only for a proxy with its own (self-signed) certificate on your network.",
     "api_key": "An API key of the server. A server without any key writes its first one to `api_key.txt` in its data folder; `python -m server keys create <name>` makes another.",
 }
 SEVERITY = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}

@@ -140,7 +140,7 @@ class HSIServer:
     @property
     def entry_data(self) -> dict[str, Any]:
         """What a user types into the config flow for this server."""
-        return {"host": self.host, "port": self.port, "ssl": False, "api_key": self.api_key}
+        return {"host": self.host, "port": self.port, "ssl": False, "verify_ssl": True, "api_key": self.api_key}
 
     # -- process -----------------------------------------------------------------------------
 
