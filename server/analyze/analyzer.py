@@ -34,7 +34,12 @@ from server.analyze.anchoring import anchor
 from server.analyze.backends.base import Analyzer
 from server.analyze.backends.rules import RulesAnalyzer
 from server.analyze.context import BatchContext
-from server.analyze.errors import BackendUnavailableError
+from server.analyze.errors import (
+    BackendUnavailableError,
+    PromptTooLongError,
+    RateLimitedError,
+    RequestRefusedError,
+)
 from server.analyze.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
@@ -194,15 +199,22 @@ class ResilientAnalyzer:
                 result = await primary.assess(ctx)
             except Exception as err:  # any failure of the primary is a reason to fall back, never a crash
                 attempt.calling = False
-                breaker.record_failure()
+                # A prompt over the context is this batch's, a busy server is busy: neither says the
+                # backend is broken (one camera's crowded batch must not take the model from all).
+                if not isinstance(err, PromptTooLongError | RateLimitedError):
+                    breaker.record_failure()
                 reason = f"{primary.name} failed: {_reason(err)}"
                 attempt.errors.append(reason)
                 log.warning("analysis attempt %d/%d: %s", attempt.number, self.retry.attempts, reason)
-                if isinstance(err, BackendUnavailableError) or attempt.number >= self.retry.attempts:
+                final = isinstance(err, BackendUnavailableError | PromptTooLongError | RequestRefusedError)
+                if final or attempt.number >= self.retry.attempts:
                     raise _PrimaryFailed(f"{reason} (after {attempt.number} attempts)") from err
                 if not breaker.allow():
                     raise _PrimaryFailed(f"{reason}; circuit breaker opened") from err
-                await self._sleep(self.retry.delay(attempt.number))
+                delay = self.retry.delay(attempt.number)
+                if isinstance(err, RateLimitedError) and err.retry_after is not None:
+                    delay = max(delay, err.retry_after)  # the time budget still bounds the wait
+                await self._sleep(delay)
                 continue
             attempt.calling = False
             breaker.record_success()

@@ -20,6 +20,9 @@ from server.analyze.context import BaselineComparison, BatchContext, DetectionIn
 MAX_DETECTION_LINES = 30
 #: Names (cameras, zones, object types) are cut to this many characters in the prompt.
 MAX_NAME_CHARS = 64
+#: Zones named on one detection's line (then "and N more"): overlapping zones on every line of a
+#: crowded batch made a prompt five times the model's context.
+MAX_ZONES_PER_LINE = 3
 #: An other camera's activity line (`<camera>: <kinds> (last HH:MM:SS)`) is cut to this many: room for a
 #: whole name, a dozen kinds and the time.
 MAX_ACTIVITY_CHARS = 240
@@ -91,7 +94,10 @@ def detection_line(ctx: BatchContext, detection: DetectionInfo) -> str:
         f"({detection.confidence:.2f})"
     )
     if detection.zones:
-        zones = ", ".join(f"{quoted(zone.name)} ({_zone_note(zone)})" for zone in detection.zones)
+        shown = detection.zones[:MAX_ZONES_PER_LINE]
+        zones = ", ".join(f"{quoted(zone.name)} ({_zone_note(zone)})" for zone in shown)
+        if len(detection.zones) > len(shown):
+            zones += f" and {len(detection.zones) - len(shown)} more"
         line += f" in zone {zones}"
     return line
 

@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -57,6 +57,7 @@ from server.alerts.zones import zones_hit
 from server.analyze import baseline_store, clip, dwell
 from server.analyze.backends.rules import score_batch
 from server.analyze.context import BatchContext, DetectionInfo, ZoneHit
+from server.analyze.analyzer import FALLBACK_NAME
 from server.analyze.risk import risk_level
 from server.analyze.schema import RiskAssessment
 from server.config import Settings
@@ -471,17 +472,22 @@ class AnalyzeWorker:
         await broadcast.publish(self.runtime.redis, "event.updated", EventOut.dump(stored))
 
     async def _update_event(self, event_id: int, assessment: RiskAssessment, backend: str) -> Event | None:
-        """The refined assessment, if the event still carries the rules scorer's first one."""
-        statement = (
-            update(Event)
-            .where(Event.id == event_id, Event.analysis_backend == "rules")
-            .values(
+        """The refined assessment, if the event still carries the rules scorer's first one. A fallback
+        (the model could not answer) keeps that first one and says so: scored again now, the rules
+        would count activity that came after the event and its alerts ("other cameras"), and change
+        a score the model never looked at."""
+        values: dict[str, Any] = {"analysis_backend": backend}
+        if backend != FALLBACK_NAME:
+            values.update(
                 risk_score=assessment.risk_score,
                 risk_level=risk_level(assessment.risk_score).value,
                 summary=assessment.summary,
                 reasoning=assessment.reasoning,
-                analysis_backend=backend,
             )
+        statement = (
+            update(Event)
+            .where(Event.id == event_id, Event.analysis_backend == "rules")
+            .values(**values)
             .returning(Event)
         )
         async with self.runtime.database.sessions() as session, session.begin():

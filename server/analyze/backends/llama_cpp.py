@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.analyze.context import BatchContext
-from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError
+from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError, PromptTooLongError
 from server.analyze.prompt import build_prompt
 from server.analyze.schema import ASSESSMENT_MAX_BYTES, RiskAssessment, assessment_grammar, parse_assessment
 
@@ -151,7 +151,9 @@ class LlamaCppAnalyzer:
                 prompt = llama.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
                 room = llama.n_ctx() - len(prompt)
                 if room <= 0:
-                    raise AnalysisError(f"prompt of {len(prompt)} tokens does not fit a context of {llama.n_ctx()}")
+                    raise PromptTooLongError(
+                        f"prompt of {len(prompt)} tokens does not fit a context of {llama.n_ctx()}"
+                    )
                 result = llama.create_completion(
                     prompt=prompt,
                     grammar=self._grammar,

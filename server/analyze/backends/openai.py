@@ -18,7 +18,14 @@ from typing import Any
 import aiohttp
 
 from server.analyze.context import BatchContext
-from server.analyze.errors import AnalysisError, AnalysisOutputError, BackendUnavailableError
+from server.analyze.errors import (
+    AnalysisError,
+    AnalysisOutputError,
+    BackendUnavailableError,
+    PromptTooLongError,
+    RateLimitedError,
+    RequestRefusedError,
+)
 from server.analyze.prompt import build_prompt
 from server.analyze.schema import ASSESSMENT_JSON_SCHEMA, RiskAssessment, parse_assessment
 
@@ -107,22 +114,23 @@ class OpenAIAnalyzer:
 
     async def assess(self, ctx: BatchContext) -> RiskAssessment:
         """One POST (two when the server first teaches us its schema dialect); every failure is AnalysisError."""
-        status, raw = await self._post(ctx)
+        status, raw, retry_after = await self._post(ctx)
         if status >= 400 and self.response_format is JSON_SCHEMA_FORMAT and "response_format" in raw:
             log.info("LLM server %s rejects json_schema; using json_object with a schema", self.base_url)
             self.response_format = JSON_OBJECT_FORMAT
-            status, raw = await self._post(ctx)
+            status, raw, retry_after = await self._post(ctx)
         if status == 404 and self._learns_model:
             # The model learnt at the start is gone (the server now serves another): learn it again.
             learnt = self.model
             await self.start()
             if self.model != learnt:
-                status, raw = await self._post(ctx)
+                status, raw, retry_after = await self._post(ctx)
         if status >= 400:
-            raise AnalysisError(f"LLM server answered HTTP {status}: {raw[:200]!r}")
+            raise _refusal(status, raw, retry_after)
         return parse_assessment(_message_content(raw))
 
-    async def _post(self, ctx: BatchContext) -> tuple[int, str]:
+    async def _post(self, ctx: BatchContext) -> tuple[int, str, float | None]:
+        """The answer's status, body and Retry-After (seconds)."""
         url = f"{self.base_url}/v1/chat/completions"
         try:
             async with self._client().post(url, json=self.request_body(ctx)) as response:
@@ -133,7 +141,8 @@ class OpenAIAnalyzer:
                         raise AnalysisOutputError(
                             f"LLM server response is over {MAX_RESPONSE_BYTES} bytes: not a chat completion"
                         )
-                return response.status, body.decode("utf-8", errors="replace")
+                retry_after = _seconds(response.headers.get("Retry-After"))
+                return response.status, body.decode("utf-8", errors="replace"), retry_after
         except aiohttp.ClientError as err:
             raise AnalysisError(f"LLM server request failed: {type(err).__name__}: {err}") from None
 
@@ -141,6 +150,31 @@ class OpenAIAnalyzer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+#: What servers say when a prompt is longer than the model's context (llama-server, vLLM, OpenAI).
+_CONTEXT_EXCEEDED = ("context size", "context length", "context window", "too long", "exceeds")
+
+
+def _refusal(status: int, raw: str, retry_after: float | None) -> AnalysisError:
+    """The error of an HTTP error answer: busy (429, 503) is waited out, a prompt over the context is
+    this batch's, another 4xx is the same for the same request; the rest (5xx) may pass."""
+    message = f"LLM server answered HTTP {status}: {raw[:200]!r}"
+    if status in (429, 503):
+        return RateLimitedError(message, retry_after)
+    if 400 <= status < 500 and status != 408:
+        if any(words in raw.lower() for words in _CONTEXT_EXCEEDED):
+            return PromptTooLongError(message)
+        return RequestRefusedError(message)
+    return AnalysisError(message)
+
+
+def _seconds(header: str | None) -> float | None:
+    """A Retry-After of seconds (the HTTP-date form is not worth waiting for here)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
 
 
 def _message_content(raw: str) -> str:
