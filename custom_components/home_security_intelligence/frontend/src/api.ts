@@ -13,6 +13,8 @@ import type {
 export const DOMAIN = "home_security_intelligence";
 /** Events per timeline page unless the card's configuration says otherwise. */
 export const DEFAULT_PAGE_SIZE = 50;
+/** The largest page the integration gives (its `events` command's limit). */
+export const MAX_PAGE_SIZE = 100;
 
 export const fetchOverview = (hass: HomeAssistant): Promise<Overview> =>
   hass.callWS<Overview>({ type: `${DOMAIN}/overview` });
@@ -72,6 +74,7 @@ interface FlowResult {
   description_placeholders?: Record<string, string> | null;
 }
 
+/** A zone being drawn or edited: what the card edits (name, type, points) and what it keeps. */
 export interface ZoneDraft {
   camera_id: string;
   name: string;
@@ -79,6 +82,10 @@ export interface ZoneDraft {
   points: [number, number][];
   color: string;
   priority: number;
+  shape: string;
+  enabled: boolean;
+  loitering_seconds: number | null;
+  loitering_classes: string[] | null;
   subentry_id: string | null;
 }
 
@@ -107,10 +114,13 @@ export async function saveZone(hass: HomeAssistant, entryId: string, draft: Zone
     name: draft.name,
     zone_type: draft.zone_type,
     coordinates: coordinatesText(draft.points),
-    shape: "polygon",
+    shape: draft.shape,
     color: rgb(draft.color),
-    enabled: true,
+    enabled: draft.enabled,
     priority: draft.priority,
+    // What the card does not edit stays as it is (the flow takes a missing field for none).
+    ...(draft.loitering_seconds ? { loitering_seconds: draft.loitering_seconds } : {}),
+    ...(draft.loitering_classes?.length ? { loitering_classes: draft.loitering_classes } : {}),
   });
   if (result.type === "form") {
     const errors = Object.entries(result.errors ?? {}).map(([field, code]) => `${field}: ${code}`);

@@ -6,6 +6,7 @@ import { property, state } from "lit/decorators.js";
 
 import {
   DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
   alertAction,
   fetchEvent,
   fetchEvents,
@@ -75,6 +76,8 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   private refreshTimer?: number;
   private pageRequest = 0;
   private detailRequest = 0;
+  /** The error shown is the last page's (a page that loads clears it). */
+  private pageFailed = false;
   private firstPageMarked = false;
   private openedAt?: number;
   private started = false;
@@ -131,7 +134,13 @@ export class HomeSecurityIntelligenceCard extends LitElement {
   }
 
   protected willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has("hass")) this.start();
+    if (changed.has("hass")) {
+      const before = changed.get("hass") as HomeAssistant | undefined;
+      // Home Assistant is back (a restart, a lost connection): what the card shows may be stale, or
+      // never came (opened while the integration was not set up yet).
+      if (this.started && before?.connected === false && this.hass?.connected) void this.reload();
+      this.start();
+    }
   }
 
   /** Load once per attachment (and per configuration), as soon as hass and the config are there. */
@@ -178,16 +187,29 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     } catch (err) {
       this.error = String((err as Error).message ?? err);
     }
-    if (this.refreshTimer === undefined && this.overview) {
+    // Not for a card removed while it waited (it would ask for ever, for nobody).
+    if (this.refreshTimer === undefined && this.overview && this.started && this.isConnected) {
       const every = Math.max(60, this.overview.url_ttl / 2) * 1000;
       this.refreshTimer = window.setInterval(() => void this.refresh(), every);
     }
   }
 
-  /** Before the signed URLs expire: the overview, and the events loaded so far (every page the user
-   * scrolled to, up to the largest page the integration gives, 100), signed again. */
+  /** Before the signed URLs expire: the overview, every event loaded so far (each page the user
+   * scrolled to, read again in pages of the largest size the integration gives, 100) and the open
+   * event's detail, signed again. */
   private async refresh(): Promise<void> {
-    await Promise.all([this.loadOverview(), this.loadPage(true, Math.min(100, Math.max(this.pageSize, this.events.length)))]);
+    const detail = this.detail;
+    await Promise.all([
+      this.loadOverview(),
+      this.reloadPages(Math.max(this.pageSize, this.events.length)),
+      detail ? this.openEvent(detail.event.id, true) : undefined,
+    ]);
+  }
+
+  /** The first `count` events again (a page of 100 at a time), in place of those shown. */
+  private async reloadPages(count: number): Promise<void> {
+    await this.loadPage(true, Math.min(MAX_PAGE_SIZE, count));
+    while (this.events.length < count && this.cursor) await this.loadPage(false, Math.min(MAX_PAGE_SIZE, count - this.events.length));
   }
 
   private loadOverview(): Promise<void> {
@@ -211,10 +233,13 @@ export class HomeSecurityIntelligenceCard extends LitElement {
       const page = await fetchEvents(this.hass, this.entryId, this.filters(), limit, first ? null : this.cursor);
       if (request !== this.pageRequest) return; // filters changed meanwhile
       this.pageEntryId = page.entry_id;
+      if (this.pageFailed) this.error = undefined; // a page came: the last one's failure is over
+      this.pageFailed = false;
       this.events = first ? page.events : [...this.events, ...page.events.filter((e) => !this.events.some((o) => o.id === e.id))];
       this.cursor = page.next_cursor;
     } catch (err) {
       this.error = String((err as Error).message ?? err);
+      this.pageFailed = true;
     } finally {
       if (request === this.pageRequest) this.loading = false;
     }
@@ -314,17 +339,21 @@ export class HomeSecurityIntelligenceCard extends LitElement {
     void this.loadPage(true);
   }
 
-  private async openEvent(eventId: number): Promise<void> {
+  /** Open an event's detail; `again`: the open one read again (its URLs signed anew), kept as it is
+   * if that fails or another was opened meanwhile. */
+  private async openEvent(eventId: number, again = false): Promise<void> {
     const entryId = this.entryId;
     if (!this.hass || !entryId) return;
     const request = ++this.detailRequest; // the event clicked last wins over a slower earlier answer
-    this.detailError = undefined;
-    this.actionError = undefined;
+    if (!again) {
+      this.detailError = undefined;
+      this.actionError = undefined;
+    }
     try {
       const detail = await fetchEvent(this.hass, entryId, eventId);
-      if (request === this.detailRequest) this.detail = detail;
+      if (request === this.detailRequest && (!again || this.detail?.event.id === eventId)) this.detail = detail;
     } catch (err) {
-      if (request === this.detailRequest) this.detailError = String((err as Error).message ?? err);
+      if (request === this.detailRequest && !again) this.detailError = String((err as Error).message ?? err);
     }
   }
 

@@ -88,6 +88,9 @@ export class HomeSecurityIntelligenceCardEditor extends LitElement {
   private changed(event: CustomEvent<{ value: Record<string, unknown> }>): void {
     const value = { ...event.detail.value };
     const config: Record<string, unknown> = { ...value, min_risk: Number(value.min_risk ?? 0) };
+    // Another server picked: a camera of the one before is none of its.
+    const server = this.overview?.servers.find((s) => s.entry_id === config.entry_id);
+    if (server && !server.cameras.some((c) => c.id === config.camera_id)) delete config.camera_id;
     for (const key of Object.keys(config)) {
       const unset = config[key] === "" || config[key] === undefined;
       const byDefault = (key === "min_risk" && config[key] === 0) || (key === "reviewed" && config[key] === "all");

@@ -16,6 +16,8 @@ export interface HassConnection {
 
 export interface HomeAssistant {
   connection: HassConnection;
+  /** False while the frontend's connection to Home Assistant is lost (a restart). */
+  connected?: boolean;
   user?: HassUser;
   language: string;
   /** The user's profile: language, and how times are shown ("local": the browser's zone, "server":
@@ -59,6 +61,8 @@ export interface CardZone {
   color: string;
   enabled: boolean;
   priority: number;
+  loitering_seconds?: number | null;
+  loitering_classes?: string[] | null;
   subentry_id: string | null;
 }
 

@@ -91,6 +91,10 @@ export class HsiZoneEditor extends LitElement {
       points: [],
       color: DEFAULT_COLOUR,
       priority: 0,
+      shape: "polygon",
+      enabled: true,
+      loitering_seconds: null,
+      loitering_classes: null,
       subentry_id: null,
     };
   }
@@ -104,6 +108,10 @@ export class HsiZoneEditor extends LitElement {
       points: zone.coordinates.map(([x, y]) => [x, y] as [number, number]),
       color: zone.color || DEFAULT_COLOUR,
       priority: zone.priority,
+      shape: zone.shape || "polygon",
+      enabled: zone.enabled,
+      loitering_seconds: zone.loitering_seconds ?? null,
+      loitering_classes: zone.loitering_classes ?? null,
       subentry_id: zone.subentry_id,
     };
   }

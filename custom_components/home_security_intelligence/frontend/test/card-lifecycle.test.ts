@@ -1,4 +1,5 @@
-// Review: the card's lifecycle (removal, reconnects), errors and the signed-URL refresh.
+// The card's lifecycle (removal, reconnects), errors and the signed-URL refresh. Each test was a
+// review's finding, then tried: it failed before the fix.
 import { afterEach, expect, test, vi } from "vitest";
 import { ev, fakeHass, flush, mount, q, qa, server } from "./harness.js";
 

@@ -1,4 +1,5 @@
-// Review: the zone editor's save through the zone subentry flow (reconfigure of an existing zone).
+// The zone editor's save through the zone subentry flow: what the card does not edit stays as it
+// is (a review's findings, failing before the fix).
 import { afterEach, expect, test, vi } from "vitest";
 import { flush } from "./harness.js";
 

@@ -1,4 +1,4 @@
-// Review: signed media URLs (url_ttl) and the timeline's pages.
+// Signed media URLs (url_ttl) and the timeline's pages (each test a review's finding, failing before the fix).
 import { afterEach, expect, test, vi } from "vitest";
 import { ev, fakeHass, flush, mount, q, qa } from "./harness.js";
 

@@ -1,4 +1,4 @@
-// Review: the card's configuration editor.
+// The card's configuration editor (a review's finding, failing before the fix).
 import { afterEach, expect, test } from "vitest";
 import { fakeHass, flush, server } from "./harness.js";
 
