@@ -34,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 import time
 from pathlib import Path
 
 from watchdog.events import (
+    DirCreatedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileModifiedEvent,
@@ -70,7 +72,13 @@ _LOGGER = logging.getLogger("hsi.watcher")
 FINISHED_EVENTS = frozenset({"closed", "moved"})
 #: What the kernel is asked to report (inotify's mask is built from it): not opens, reads or deletes,
 #: so the pipeline's own reads of each upload wake nothing.
-WATCHED_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent]
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,  # a new folder the server cannot read is said so (`FileWatcher.folder_created`)
+]
 #: With close events, how long a file written and never reported closed waits before it is taken.
 NATIVE_SAFETY_SECONDS = 5.0
 #: How long a file that looks cut short may have been written to before it is rejected as such.
@@ -87,9 +95,29 @@ SUBMIT_CONCURRENCY = 4
 IN_PROGRESS_SUFFIXES = frozenset({".part", ".tmp", ".filepart", ".partial", ".crdownload"})
 
 
+#: Pairs of camera folders whose moves are logged (one line each), at most.
+MOVES_LOGGED_MAX = 1000
+
 #: Folders a NAS keeps inside shared folders: thumbnails of every picture (Synology's @eaDir, QNAP's
 #: @__thumb), recycle bins, snapshots. Their pictures are copies of uploads, not uploads.
 NAS_FOLDERS = frozenset({"@eaDir", "@__thumb", "#recycle", "#snapshot", "@Recycle", "@Recently-Snapshot"})
+
+
+def _camera_part(root: Path, path: Path) -> str | None:
+    """The camera folder a path lies in under `root` (None outside it, or directly in it)."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) >= 2 else None
+
+
+def _unreadable(folder: Path) -> None:
+    _LOGGER.warning(
+        "cannot read %s: uploads in it are not seen (give the server's user read access)",
+        folder,
+        extra={"component": "watcher", "data": {"folder": str(folder)}},
+    )
 
 
 def is_in_progress_name(path: Path) -> bool:
@@ -110,7 +138,11 @@ class _Relay(FileSystemEventHandler):
         self._loop = loop
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
+        if event.is_directory:
+            if event.event_type == "created":
+                self._forward(self._watcher.folder_created, Path(os.fsdecode(event.src_path)))
+            return
+        if event.event_type in ("deleted", "opened", "closed_no_write"):
             return
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         path = Path(os.fsdecode(raw))
@@ -118,8 +150,13 @@ class _Relay(FileSystemEventHandler):
             return
         if self._watcher.in_system_folder(path):
             return
+        if event.event_type == "moved" and self._watcher.between_cameras(Path(os.fsdecode(event.src_path)), path):
+            return
+        self._forward(self._watcher.notify, path, event.event_type)
+
+    def _forward(self, handler: Callable[..., None], *args: object) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._watcher.notify, path, event.event_type)
+            self._loop.call_soon_threadsafe(handler, *args)
         except RuntimeError:  # the loop is closed: we are shutting down
             pass
 
@@ -145,6 +182,8 @@ class FileWatcher:
         self._parked: set[Path] = set()  # refused by a full queue: retried once it has room
         self._parked_task: asyncio.Task[None] | None = None
         self._submitting = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+        #: Pairs of camera folders files were moved between (logged once each; `between_cameras`).
+        self._moves_logged: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -285,6 +324,29 @@ class FileWatcher:
                 return any(is_system_folder(part) for part in path.relative_to(root).parts[:-1])
         return False
 
+    def between_cameras(self, source: Path, path: Path) -> bool:
+        """Whether a move took an upload from one camera's folder into another's (a camera folder
+        renamed, files sorted by hand): no new picture, and detected again under the other camera it
+        would raise that camera's events and alerts for old footage. Logged once per pair of folders.
+        (Runs in watchdog's thread: it only reads paths.)"""
+        before, after = _camera_part(self.root, source), _camera_part(self.root, path)
+        if before is None or after is None or before == after or is_system_folder(before):
+            return False
+        if (before, after) not in self._moves_logged and len(self._moves_logged) < MOVES_LOGGED_MAX:
+            self._moves_logged.add((before, after))
+            _LOGGER.info(
+                "files moved from camera folder %s to %s are not new uploads: not detected again",
+                before,
+                after,
+                extra={"component": "watcher", "data": {"from": before, "to": after}},
+            )
+        return True
+
+    def folder_created(self, folder: Path) -> None:
+        """A new folder: one the server cannot read gets no upload seen, so it says so."""
+        if not os.access(folder, os.R_OK | os.X_OK):
+            _unreadable(folder)
+
     def _camera_folder(self, path: Path) -> tuple[str, Source] | None:
         """The first folder level below its root, and the root's source; a file directly in a root
         has no camera."""
@@ -335,8 +397,17 @@ class FileWatcher:
         """
         found: list[tuple[float, Path]] = []
         too_old = 0
-        for directory, folders, names in (walked for root in self.roots for walked in os.walk(root)):
+        walks = (os.walk(root, onerror=lambda err: _unreadable(Path(err.filename or "?"))) for root in self.roots)
+        for directory, folders, names in (walked for walk in walks for walked in walk):
             folders[:] = [folder for folder in folders if not is_system_folder(folder)]
+            for folder in folders:
+                if os.path.islink(os.path.join(directory, folder)):  # os.walk does not go in, nor do watches
+                    _LOGGER.warning(
+                        "%s is a link to a folder: uploads in it are not seen (cameras must write into a real "
+                        "folder under the cameras folder)",
+                        os.path.join(directory, folder),
+                        extra={"component": "watcher"},
+                    )
             for name in names:
                 path = Path(directory) / name
                 if is_in_progress_name(path):
