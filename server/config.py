@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from server.alerts.schedule import TimezoneName, load_timezone
 from server.hub import ModelRef, parse_model_ref
+from server.vocabulary import normalize_label
 
 #: The COCO classes kept by default: people, road vehicles and the animals common around a home.
 DEFAULT_SECURITY_CLASSES = ["person", "car", "truck", "dog", "cat", "bird", "bicycle", "motorcycle", "bus"]
@@ -171,6 +172,30 @@ class Settings(BaseSettings):
             if stripped.startswith("["):
                 return json.loads(stripped)
             return [item.strip() for item in stripped.split(",") if item.strip()]
+        return value
+
+    @field_validator("detection_classes", "fast_path_object_types", "stationary_exempt_types")
+    @classmethod
+    def _class_names(cls, value: list[str]) -> list[str]:
+        """Classes as detections name them (`people` is `person`, `traffic_light` is `traffic light`):
+        the fast path and the stationary exemption compare them with detections as they are stored."""
+        return list(dict.fromkeys(normalize_label(name) for name in value if name.strip()))
+
+    @field_validator("cameras_dir", mode="before")
+    @classmethod
+    def _blank_is_refused(cls, value: Any) -> Any:
+        """An empty path is no folder: left as it is it would be the working directory (the add-on's `/`:
+        every top-level folder a camera)."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a folder (it is empty)")
+        return value
+
+    @field_validator("llm_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An LLM server is reached over HTTP: `192.168.1.20:8080` names no scheme."""
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (for example http://192.168.1.20:8080)")
         return value
 
     @field_validator(

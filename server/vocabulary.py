@@ -145,3 +145,25 @@ def logged_reason(reason: str) -> str:
     if reason == Rejection.FILE_NOT_FOUND:
         return f"{Rejection.FILE_NOT_FOUND} (deleted before it could be processed)"
     return reason
+
+
+# --- object classes -------------------------------------------------------------------------------
+
+#: Other spellings of the same classes (Pascal VOC and older COCO label files), so a rule written for
+#: "motorcycle" also matches a model that says "motorbike".
+LABEL_ALIASES: dict[str, str] = {
+    "motorbike": "motorcycle",
+    "aeroplane": "airplane",
+    "sofa": "couch",
+    "tvmonitor": "tv",
+    "pottedplant": "potted plant",
+    "diningtable": "dining table",
+    "people": "person",
+    "pedestrian": "person",
+}
+
+
+def normalize_label(label: str) -> str:
+    """Lower-case, trimmed, underscores as spaces, with aliases folded into the COCO spelling."""
+    cleaned = " ".join(label.strip().lower().replace("_", " ").split())
+    return LABEL_ALIASES.get(cleaned, LABEL_ALIASES.get(cleaned.replace(" ", ""), cleaned))

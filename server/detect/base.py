@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 
 from server.config import DEFAULT_SECURITY_CLASSES as _CONFIGURED_DEFAULTS
+from server.vocabulary import normalize_label
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +41,6 @@ COCO_CLASSES: tuple[str, ...] = (
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
     "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
-
-#: Other spellings of the same classes (Pascal VOC and older COCO label files), so a rule written for
-#: "motorcycle" also matches a model that says "motorbike".
-LABEL_ALIASES: dict[str, str] = {
-    "motorbike": "motorcycle",
-    "aeroplane": "airplane",
-    "sofa": "couch",
-    "tvmonitor": "tv",
-    "pottedplant": "potted plant",
-    "diningtable": "dining table",
-    "people": "person",
-    "pedestrian": "person",
-}
-
 
 class DetectorUnavailable(RuntimeError):
     """The configured backend cannot run here (no weights, missing package); the message says what to set."""
@@ -119,12 +106,6 @@ def coco_name(index: int) -> str:
     if 0 <= index < len(COCO_CLASSES):
         return COCO_CLASSES[index]
     return f"class_{index}"
-
-
-def normalize_label(label: str) -> str:
-    """Lower-case, trimmed, underscores as spaces, with aliases folded into the COCO spelling."""
-    cleaned = " ".join(label.strip().lower().replace("_", " ").split())
-    return LABEL_ALIASES.get(cleaned, LABEL_ALIASES.get(cleaned.replace(" ", ""), cleaned))
 
 
 def resolve_label(label_id: int, id2label: dict[int, str] | None) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from server.detect.base import BaseDetector, DetectorUnavailable, RawBox, normalize_label, resolve_label
+from server.detect.base import BaseDetector, DetectorUnavailable, RawBox, resolve_label
+from server.vocabulary import normalize_label
 from server.detect.devices import resolve_torch_device
 
 logger = logging.getLogger(__name__)
