@@ -45,11 +45,17 @@ _KEYSET = Keyset("alert_rules", (AlertRule.created_at, AlertRule.id), (datetime,
 
 
 async def _check(session: AsyncSession, spec: AlertRuleSpec) -> None:
-    """Unknown cameras/zones, or zones outside the rule's cameras, are 422s listing each problem."""
+    """Unknown cameras/zones, or zones outside the rule's cameras, are 422s listing each problem.
+
+    The rows named are locked (FOR KEY SHARE) until the rule is committed: a camera or zone being
+    deleted meanwhile is either seen gone here, or its deletion waits for this rule and then takes the
+    id out of it (`forget_deleted`), so a stored rule never names an object that no longer exists."""
     if not spec.camera_ids and not spec.zone_ids:
         return
-    cameras = set((await session.execute(select(Camera.id))).scalars())
-    zones = {row.id: row.camera_id for row in await session.execute(select(Zone.id, Zone.camera_id))}
+    named_cameras = select(Camera.id).where(Camera.id.in_(spec.camera_ids or ()))
+    named_zones = select(Zone.id, Zone.camera_id).where(Zone.id.in_(spec.zone_ids or ()))
+    cameras = set((await session.scalars(named_cameras.with_for_update(key_share=True))).all())
+    zones = {row.id: row.camera_id for row in await session.execute(named_zones.with_for_update(key_share=True))}
     problems = check_references(spec, cameras, zones)
     if problems:
         details = [
@@ -59,8 +65,8 @@ async def _check(session: AsyncSession, spec: AlertRuleSpec) -> None:
         raise ApiError(422, "validation_error", "; ".join(problems), details)
 
 
-async def _rule(session: AsyncSession, rule_id: uuid.UUID) -> AlertRule:
-    rule = await session.get(AlertRule, rule_id)
+async def _rule(session: AsyncSession, rule_id: uuid.UUID, *, lock: bool = False) -> AlertRule:
+    rule = await session.get(AlertRule, rule_id, with_for_update=lock)
     if rule is None:
         raise not_found("alert rule", rule_id)
     return rule
@@ -118,7 +124,9 @@ async def read_rule(call: Call) -> dict[str, Any]:
 async def update_rule(call: Call) -> dict[str, Any]:
     """Only the fields given change; the merged rule is validated as a whole."""
     async with call.runtime.database.sessions() as session:
-        rule = await _rule(session, call.path.rule_id)
+        # Locked: two updates at once each merged into the rule as it was, and together stored a rule
+        # neither validated (the webhook channel of one, no webhook of the other): the engine skipped it.
+        rule = await _rule(session, call.path.rule_id, lock=True)
         merged = apply_update(spec_from_row(rule), call.body)
         await _check(session, merged)
         for name, value in row_values(merged).items():

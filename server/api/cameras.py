@@ -225,7 +225,10 @@ async def delete_camera(call: Call) -> None:
     """
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, call.path.camera_id)
-        zones = set((await session.scalars(select(Zone.id).where(Zone.camera_id == camera.id))).all())
+        # The camera and its zones locked before the rules are read: a rule being saved with one of them
+        # (it holds its row, `alert_rules._check`) commits first and is then read here.
+        await session.execute(select(Camera.id).where(Camera.id == camera.id).with_for_update())
+        zones = set((await session.scalars(select(Zone.id).where(Zone.camera_id == camera.id).with_for_update())).all())
         rules = await forget_deleted(session, call.request, cameras={camera.id}, zones=zones)
         await session.delete(camera)
         record(

@@ -188,6 +188,9 @@ async def delete_zone(call: Call) -> None:
     """Alert rules naming the zone lose it; one left with no zone is disabled, not widened to any."""
     async with call.runtime.database.sessions() as session:
         zone = await _get_zone(session, call.path.camera_id, call.path.zone_id)
+        # Locked before the rules are read: a rule being saved with this zone (it holds the zone's row,
+        # `alert_rules._check`) commits first and is then read here.
+        await session.execute(select(Zone.id).where(Zone.id == zone.id).with_for_update())
         rules = await forget_deleted(session, call.request, zones={zone.id})
         await session.delete(zone)
         record(
