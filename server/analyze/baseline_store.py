@@ -40,6 +40,7 @@ from server.analyze.baselines import (
     RateStats,
     anomaly,
     hour_samples,
+    hour_slot,
     update_class_rates,
     update_rate,
 )
@@ -177,22 +178,22 @@ async def compare_batch(
     session: AsyncSession, camera_id: str, tz: ZoneInfo, batch_end: datetime
 ) -> BaselineComparison:
     """How the trailing hour up to `batch_end` compares with the slot `batch_end` falls in."""
-    local = batch_end.astimezone(tz)
+    hour, weekday = hour_slot(batch_end, tz)
     observed = await _detections(session, camera_id, batch_end - OBSERVATION_WINDOW, batch_end + _EPSILON)
     by_class = Counter(object_type for _moment, object_type in observed)
     row = await session.scalar(
         select(ActivityBaseline).where(
             ActivityBaseline.camera_id == camera_id,
-            ActivityBaseline.hour == local.hour,
-            ActivityBaseline.day_of_week == local.weekday(),
+            ActivityBaseline.hour == hour,
+            ActivityBaseline.day_of_week == weekday,
         )
     )
     class_rows: Iterable[ClassBaseline] = await session.scalars(
-        select(ClassBaseline).where(ClassBaseline.camera_id == camera_id, ClassBaseline.hour == local.hour)
+        select(ClassBaseline).where(ClassBaseline.camera_id == camera_id, ClassBaseline.hour == hour)
     )
     hours_counted = await session.scalar(
         select(func.coalesce(func.sum(ActivityBaseline.sample_count), 0)).where(
-            ActivityBaseline.camera_id == camera_id, ActivityBaseline.hour == local.hour
+            ActivityBaseline.camera_id == camera_id, ActivityBaseline.hour == hour
         )
     )
     return anomaly(

@@ -125,11 +125,19 @@ def hour_samples(
     samples = []
     start = first
     while start < end:
-        local = start.astimezone(tz)
+        hour, weekday = hour_slot(start, tz)
         by_class = dict(buckets.get(start, Counter()))
-        samples.append(HourSample(start, local.hour, local.weekday(), sum(by_class.values()), by_class))
+        samples.append(HourSample(start, hour, weekday, sum(by_class.values()), by_class))
         start += _HOUR
     return samples
+
+
+def hour_slot(moment: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """The slot (local hour, weekday) `moment` falls in: that of the start of its UTC hour. Learning
+    and comparing both take it from here: in a half-hour zone (India, Adelaide, Newfoundland) 06:21
+    local lies in the UTC hour that starts at 05:30 local, slot 5, where that hour was learned."""
+    local = _floor_hour(moment.astimezone(timezone.utc)).astimezone(tz)
+    return local.hour, local.weekday()
 
 
 def _floor_hour(moment: datetime) -> datetime:
