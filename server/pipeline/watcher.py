@@ -95,6 +95,10 @@ SUBMIT_CONCURRENCY = 4
 IN_PROGRESS_SUFFIXES = frozenset({".part", ".tmp", ".filepart", ".partial", ".crdownload"})
 
 
+#: Where Linux says how many folders one user may watch (inotify watches, one per folder), and the
+#: share of it at which the cameras folder's folders are worth a warning.
+WATCH_LIMIT_FILE = Path("/proc/sys/fs/inotify/max_user_watches")
+WATCH_LIMIT_SHARE = 0.8
 #: Pairs of camera folders whose moves are logged (one line each), at most.
 MOVES_LOGGED_MAX = 1000
 
@@ -199,6 +203,28 @@ class FileWatcher:
             "polling" if self.polling else "native events",
             extra={"component": "watcher"},
         )
+        if not self.polling:
+            await asyncio.to_thread(self._check_watch_limit)
+
+    def _check_watch_limit(self) -> None:
+        """Native events take a watch per folder, and a user's watches are limited: a folder past the
+        limit (cameras that make one per day and hour) gets none, and watchdog says nothing. Said here,
+        at start, once the folders come near it."""
+        try:
+            limit = int(WATCH_LIMIT_FILE.read_text())
+        except (OSError, ValueError):
+            return  # not Linux, or not readable: nothing to compare with
+        folders = sum(1 for _ in os.walk(self.root))
+        if folders >= limit * WATCH_LIMIT_SHARE:
+            _LOGGER.warning(
+                "%d folders under %s against a limit of %d watched folders (fs.inotify.max_user_watches): "
+                "uploads in folders past it are not seen; raise the limit, remove old folders, or set "
+                "HSI_WATCHER_POLLING",
+                folders,
+                self.root,
+                limit,
+                extra={"component": "watcher", "data": {"folders": folders, "limit": limit}},
+            )
 
     async def stop(self) -> None:
         if self._observer is not None:

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.pipeline import dedup
+from server.pipeline import watcher as watcher_module
 from server.pipeline.watcher import FileWatcher
 from tests.support.media import write_jpeg
 from tests.support.pipeline import eventually, log_rows, pipeline_runtime, pipeline_settings
@@ -129,3 +130,22 @@ async def test_a_new_folder_the_server_cannot_read_is_named_in_the_log(
             await _settle(watcher, 1.0)
             rows = [row.message for row in await log_rows(runtime)]
     assert any(f"cannot read {locked}" in row for row in rows), rows
+
+
+async def test_folders_near_the_watch_limit_are_named_in_the_log(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cameras that make a folder per day and hour reach fs.inotify.max_user_watches: a folder past it
+    gets no watch and its uploads are never seen (watchdog drops the error). Said at start, once the
+    folders come near the limit (here a limit of 10, read from where Linux keeps it)."""
+    settings = pipeline_settings(tmp_path, file_stable_seconds=0.5)
+    for day in range(12):
+        (settings.cameras_dir / "porch" / f"2026-12-{day + 1:02d}").mkdir(parents=True)
+    limit = tmp_path / "max_user_watches"
+    limit.write_text("10\n")
+    monkeypatch.setattr(watcher_module, "WATCH_LIMIT_FILE", limit)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        async with watching(runtime) as watcher:
+            await _settle(watcher, 1.0)
+            rows = [row.message for row in await log_rows(runtime)]
+    assert any("14 folders under" in row and "limit of 10 watched folders" in row for row in rows), rows
