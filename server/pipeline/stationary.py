@@ -46,10 +46,15 @@ MATCH_IOU = 0.3
 MATCH_CENTRE = 0.5
 #: Overlap with where the object settled above which it has not moved (detector jitter stays above it).
 STILL_IOU = 0.7
+#: ... nor has one whose box grew or shrank around the same centre (at dusk a detector's box of a
+#: parked car flickers between two sizes, overlapping 0.69): a centre within this share of the
+#: anchor's larger side, an area within this factor of the anchor's.
+STILL_CENTRE = 0.1
+STILL_AREA = 1.5
 
 # KEYS: the camera's tracks, the id sequence.
 # ARGV: stationary seconds (0: never), forget seconds, match IoU, match centre share, still IoU,
-#       max tracks, then one value per detection: "class|time (epoch s)|x|y|w|h|exempt (0|1)" (one
+#       max tracks, still centre share, still area factor, then one value per detection: "class|time (epoch s)|x|y|w|h|exempt (0|1)" (one
 #       argument each: redis-py's cost grows with the number of arguments, not their length).
 # Returns 3 values per detection, in order: track id, stationary (0|1), track's first time (string).
 _TRACK_LUA = """
@@ -57,6 +62,7 @@ local key, seq = KEYS[1], KEYS[2]
 local stationary_s, forget_s = tonumber(ARGV[1]), tonumber(ARGV[2])
 local match_iou, match_centre, still_iou = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local max_tracks = tonumber(ARGV[6])
+local still_centre, still_area = tonumber(ARGV[7]), tonumber(ARGV[8])
 
 local function iou(ax, ay, aw, ah, bx, by, bw, bh)
   local ix = math.min(ax + aw, bx + bw) - math.max(ax, bx)
@@ -72,7 +78,7 @@ if raw then tracks = cjson.decode(raw) end
 
 local dets = {}
 local newest = 0
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   local c, t, x, y, w, h, e = string.match(ARGV[i], '^(.*)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([01])$')
   local d = {c = c, t = tonumber(t), x = tonumber(x), y = tonumber(y), w = tonumber(w), h = tonumber(h),
              exempt = e == '1'}
@@ -108,6 +114,13 @@ for _, d in ipairs(dets) do
     tr = tracks[best]
     used[best] = true
     local on_anchor = iou(d.x, d.y, d.w, d.h, tr.ax, tr.ay, tr.aw, tr.ah) >= still_iou
+    if not on_anchor then  -- the same place at another size (a box that flickers)
+      local sx = (d.x + d.w / 2) - (tr.ax + tr.aw / 2)
+      local sy = (d.y + d.h / 2) - (tr.ay + tr.ah / 2)
+      local area = (d.w * d.h) / math.max(tr.aw * tr.ah, 1)
+      on_anchor = math.sqrt(sx * sx + sy * sy) <= still_centre * math.max(tr.aw, tr.ah, 1)
+        and area <= still_area and area >= 1 / still_area
+    end
     if not on_anchor and d.t >= tr.l then
       tr.ax, tr.ay, tr.aw, tr.ah, tr.s = d.x, d.y, d.w, d.h, d.t
     elseif on_anchor and d.t < tr.s then
@@ -166,6 +179,7 @@ class StationaryTracker:
         s = self._settings
         args: list[Any] = [
             s.stationary_seconds, s.stationary_forget_seconds, MATCH_IOU, MATCH_CENTRE, STILL_IOU, MAX_TRACKS,
+            STILL_CENTRE, STILL_AREA,
         ]  # fmt: skip
         for row in rows:
             kind = (row.object_type or "").lower()
