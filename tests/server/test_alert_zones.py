@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -124,6 +124,7 @@ coordinate = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 @settings(max_examples=500, deadline=None)
 @given(x0=coordinate, x1=coordinate, y0=coordinate, y1=coordinate, px=coordinate, py=coordinate)
+@example(x0=1.0, x1=1e-09, y0=0.0, y1=0.5321084030801829, px=0.0, py=0.5)  # exactly EPS away
 def test_point_in_rectangle_equals_the_bounds_check(
     x0: float, x1: float, y0: float, y1: float, px: float, py: float
 ) -> None:
@@ -134,6 +135,9 @@ def test_point_in_rectangle_equals_the_bounds_check(
     rect = [[left, top], [right, top], [right, bottom], [left, bottom]]
     # Points within EPS of the outline are on it (the documented tolerance), hence inside.
     outside_by = math.hypot(max(left - px, 0.0, px - right), max(top - py, 0.0, py - bottom))
+    # Exactly EPS away (a rectangle from 1e-9 and a point at 0, found by CI) is either side of it by a
+    # rounding of the projection: no answer to check there.
+    assume(not math.isclose(outside_by, EPS, rel_tol=1e-6))
     expected = outside_by <= EPS
     assert point_in_polygon(px, py, rect) == expected
     assert point_in_polygon(px, py, list(reversed(rect))) == expected  # orientation does not matter

@@ -404,6 +404,7 @@ async def test_one_event_camera_and_rule_read_back_as_stored(
     camera = await _json(await client.get("/api/cameras/backyard"))
     assert datetime.fromisoformat(camera.pop("created_at")).tzinfo is not None
     assert datetime.fromisoformat(camera["last_event"].pop("started_at")) == base + timedelta(minutes=5)
+    assert datetime.fromisoformat(camera["last_event"].pop("ended_at")) == base + timedelta(minutes=5, seconds=30)
     assert camera == {
         "id": "backyard",
         "name": "Backyard",
