@@ -127,7 +127,8 @@ async def test_an_alert_id_is_one_segment_of_the_path(
             await call(hass, "acknowledge_alert", {"alert_id": crafted})
         assert err.value.translation_key in ("rejected", "not_found"), crafted
     stored = await hsi_server.request("GET", f"/api/alerts/{alert['id']}", expect=200)
-    assert stored["status"] == alert["status"]
+    # Neither acknowledged nor dismissed (a pending alert for Home Assistant may have been delivered since).
+    assert stored["status"] in ("pending", "delivered")
 
 
 async def test_review_event(
