@@ -27,8 +27,9 @@ class DetectionPath(BaseModel):
     detection_id: DbId
 
 
-#: An object type to filter by, in any case: stored labels are lower case ("Person" finds people).
-ObjectTypeFilter = Annotated[str, StringConstraints(max_length=64, to_lower=True)]
+#: An object type to filter by, in any case: stored labels are lower case ("Person" finds people). An
+#: empty one is refused: events' stored lists would all match it, detections none.
+ObjectTypeFilter = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True, to_lower=True)]
 
 
 class DetectionQuery(TimeRangeQuery):

@@ -101,6 +101,23 @@ def _level_sums(table: Any, levels: tuple[str, ...], reviewed: bool | None) -> l
     return sums
 
 
+#: IANA zones whose names PostgreSQL's timezone() reads as abbreviations first: fixed offsets there,
+#: zones with summer time in IANA (and so in alert schedules, which Python resolves). Each is counted
+#: in the region zone tzdata 2024b links it to, which keeps its rules.
+_ABBREVIATION_NAMED_ZONES = {
+    "CET": "Europe/Brussels",
+    "MET": "Europe/Brussels",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+}
+
+
+def postgres_zone(name: str) -> str:
+    """The name PostgreSQL reads as the IANA zone `name` (a name it could take for an abbreviation
+    would count a European summer's nights on the day before)."""
+    return _ABBREVIATION_NAMED_ZONES.get(name, name)
+
+
 def _local_day(moment: Any, zone: Any) -> Any:
     return func.to_char(func.timezone(zone, moment), "YYYY-MM-DD", type_=String)
 
@@ -198,7 +215,7 @@ def _level_of_score() -> Any:
 def _events_statement(filtered: Select[Any], q: CountFilters, ranges: list[tuple[datetime | None, datetime | None]]) -> Any:
     """Counts from events, per camera, local day and level, within `ranges` (all of them: none given)."""
     level = _level_of_score()
-    day = _local_day(Event.started_at, q.timezone)
+    day = _local_day(Event.started_at, postgres_zone(q.timezone))
     statement = filtered.with_only_columns(Event.camera_id, day, level, func.count())
     if ranges:
         statement = statement.where(
@@ -233,7 +250,7 @@ def _ceil(moment: datetime, unit: timedelta) -> datetime:
 
 def _plan(levels: tuple[str, ...], q: CountFilters, low: datetime | None, high: datetime | None) -> tuple[Shape, dict[str, Any]]:
     """The rollup statement's shape for whole hours `[low, high)` and the values of its parameters."""
-    values: dict[str, Any] = {"low": low, "high": high, "camera_id": q.camera_id, "zone": q.timezone}
+    values: dict[str, Any] = {"low": low, "high": high, "camera_id": q.camera_id, "zone": postgres_zone(q.timezone)}
     days_start = _ceil(low, DAY) if low is not None else None
     days_end = _floor(high, DAY) if high is not None else None
     pieces: list[tuple[datetime | None, datetime | None]] = []

@@ -132,12 +132,15 @@ class MediaResponse(web.StreamResponse):
     def _if_range_holds(self, request: web.BaseRequest) -> bool:
         """Whether the client's copy, named by `If-Range`, is this file (RFC 9110 13.1.5): an entity tag
         must be this strong one, a date the `Last-Modified` this file is sent with (whole seconds: an HTTP
-        date has no fraction, the file's time has); no `If-Range`: it holds."""
+        date has no fraction, the file's time has); no `If-Range`: it holds. A validator that is neither
+        (a garbled date) does not: the client's copy is unknown, so it gets the whole file."""
         validator = request.headers.get(hdrs.IF_RANGE, "").strip()
+        if not validator:
+            return True
         if validator.startswith(('"', 'W/"')):
             return validator == f'"{self._etag}"'  # a weak tag never matches for a range
         if_range = request.if_range
-        return if_range is None or int(self._mtime) == int(if_range.timestamp())
+        return if_range is not None and int(self._mtime) == int(if_range.timestamp())
 
     def _range(self, request: web.BaseRequest) -> tuple[int, int] | None:
         """(start, length) of the requested range; None for the whole file; ValueError if unsatisfiable.
