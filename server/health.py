@@ -42,6 +42,8 @@ HEALTH_INDEX = "hsi:health-index"
 #: Components only a worker role has, and that role: an API reports "no worker" for each when none lives.
 WORKER_COMPONENTS = {"detector": "detect", "analyzer": "analyze"}
 _STATUS_RANK = {"healthy": 0, "starting": 1, "unavailable": 1, "degraded": 2, "unhealthy": 3}
+#: How long the database's or Redis's check may take before the store counts as not answering.
+CHECK_SECONDS = 3.0
 #: How long a worker may report "starting" (loading its detector or LLM) before that is a problem.
 WORKER_LOAD_LIMIT_SECONDS = 600.0
 
@@ -214,9 +216,15 @@ async def _probed(probe: HealthProbe) -> dict[str, Any]:
 
 
 async def _timed(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+    """A store's check, given `CHECK_SECONDS`: a store that stopped answering (a paused host, a network
+    that drops packets) is reported unhealthy instead of holding the report (and its callers: Home
+    Assistant, the add-on's watchdog) until the operating system gives up on the connection."""
     started = time.perf_counter()
     try:
-        await check()
+        async with asyncio.timeout(CHECK_SECONDS):
+            await check()
+    except TimeoutError:
+        return {"status": "unhealthy", "error": f"no answer in {CHECK_SECONDS:g} s"}
     except Exception as err:
         return {"status": "unhealthy", "error": f"{type(err).__name__}: {err}"}
     return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -306,21 +306,31 @@ async def submit_file(
 async def waiting_files(redis: aioredis.Redis) -> set[Path]:
     """Files queued for detection and not done with: the detect queue's entries (an entry is deleted
     once its rows are committed) and its dead letters (kept for a replay)."""
+    return {path for path, _ in await waiting_uploads(redis)}
+
+
+async def waiting_uploads(redis: aioredis.Redis) -> set[tuple[Path, str]]:
+    """`waiting_files` as (path, file hash): the bytes waiting, where a camera writes over one name."""
     streams = (DETECT_STREAM, dead_letter_stream("detect"))
-    return {Path(path) for path in await _waiting(redis, streams, b"file_path")}
+    return {(Path(path), file_hash) for path, file_hash in await _waiting(redis, streams, b"file_path", b"file_hash")}
 
 
 async def waiting_cameras(redis: aioredis.Redis) -> set[str]:
     """Cameras with an upload queued for detection: not silent, however far behind the detector is."""
-    return await _waiting(redis, (DETECT_STREAM,), b"camera_id")
+    return {camera_id for (camera_id,) in await _waiting(redis, (DETECT_STREAM,), b"camera_id")}
 
 
-async def _waiting(redis: aioredis.Redis, streams: tuple[str, ...], field: bytes) -> set[str]:
-    found: set[str] = set()
+async def _waiting(redis: aioredis.Redis, streams: tuple[str, ...], *names: bytes) -> set[tuple[str, ...]]:
+    """The values of fields `names` of every entry of `streams` that has them all."""
+    found: set[tuple[str, ...]] = set()
     for stream in streams:
         start = "-"
         while entries := await redis.xrange(stream, min=start, count=_WAITING_PAGE):
-            found.update(_text(fields[field]) for _, fields in entries if field in fields)
+            found.update(
+                tuple(_text(fields[name]) for name in names)
+                for _, fields in entries
+                if all(name in fields for name in names)
+            )
             start = "(" + _text(entries[-1][0])
     return found
 

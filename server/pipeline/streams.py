@@ -357,7 +357,7 @@ class RedisStream:
                 self.max_retries,
                 delay,
                 reason,
-                extra={"component": "streams", "data": {"entry_id": entry_id, **fields}},
+                extra={"component": "streams", **_subject(fields), "data": {"entry_id": entry_id, **fields}},
             )
         else:
             self._waiting.pop(entry_id, None)
@@ -411,8 +411,21 @@ class RedisStream:
             self.dead_letter_name,
             attempts,
             reason,
-            extra={"component": "streams", "data": {"entry_id": entry_id, "reason": reason, **fields}},
+            extra={
+                "component": "streams",
+                **_subject(fields),
+                "data": {"entry_id": entry_id, "reason": reason, **fields},
+            },
         )
+
+
+def _subject(fields: dict[str, str]) -> dict[str, str]:
+    """The camera and event an entry is about, for its log rows' columns: an operator filtering the
+    logs by camera must find the retries and the dead letter of that camera's upload."""
+    subject = {"camera_id": fields["camera_id"]} if fields.get("camera_id") else {}
+    if fields.get("event_id", "").isdigit():
+        subject["event_id"] = fields["event_id"]
+    return subject
 
 
 def detect_stream(redis: aioredis.Redis, *, max_len: int, max_retries: int) -> RedisStream:

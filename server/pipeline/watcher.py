@@ -62,6 +62,7 @@ from server.pipeline.intake import (
     already_processed,
     reject,
     submit_file,
+    waiting_uploads,
 )
 from server.pipeline.streams import DETECT_STREAM, QueueFull
 from server.runtime import Runtime
@@ -391,15 +392,20 @@ class FileWatcher:
     # -- start-up catch-up -------------------------------------------------------------------------
 
     async def catch_up(self) -> int:
-        """Queue every file under the root that was never processed; returns how many were handed on."""
+        """Queue every file under the root that was never processed; returns how many were handed on.
+
+        An upload still queued, or dead-lettered (it waits for a person's replay or drop), is not
+        queued again: a file that fails would fail again at every start, a copy more in the dead
+        letters each time."""
         files, too_old = await asyncio.to_thread(self._scan, time.time() - CATCH_UP_WINDOW_SECONDS)
+        waiting = await waiting_uploads(self.runtime.redis)
         limit = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         handed_on = 0
 
         async def one(path: Path) -> None:
             nonlocal handed_on
             async with limit:
-                if await self._needs_processing(path):
+                if await self._needs_processing(path, waiting):
                     handed_on += 1
                     self.notify(path, "closed")  # nothing is writing it: take it now
 
@@ -449,8 +455,9 @@ class FileWatcher:
                     found.append((arrived, path))
         return [path for _, path in sorted(found)], too_old
 
-    async def _needs_processing(self, path: Path) -> bool:
-        """Cheap checks first: only a supported file with a known camera can be "already done"."""
+    async def _needs_processing(self, path: Path, waiting: set[tuple[Path, str]]) -> bool:
+        """Cheap checks first: only a supported file with a known camera can be "already done", or
+        among the uploads `waiting` (queued or dead-lettered, these bytes at this path)."""
         found = self._camera_folder(path)
         if found is None:
             return False
@@ -462,4 +469,6 @@ class FileWatcher:
             file_hash = await asyncio.to_thread(dedup.file_sha256, path)
         except (ValueError, OSError):
             return True
+        if (path, file_hash) in waiting:
+            return False
         return not await already_processed(self.runtime, camera_id, file_hash)
