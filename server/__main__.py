@@ -80,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         from server.addon import announce_runtime
 
         on_ready = announce_runtime
-    asyncio.run(serve(settings, roles, on_ready=on_ready))
+    from server.embedded import EmbeddedServiceError
+
+    try:
+        asyncio.run(serve(settings, roles, on_ready=on_ready))
+    except (SettingsError, EmbeddedServiceError) as err:  # what the operator can act on: one line
+        print(f"hsi: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

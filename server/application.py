@@ -26,6 +26,7 @@ from server.analyze.analyzer import SharedAnalyzer
 from server.analyze.worker import AnalyzeWorker, redeliver_pending_loop
 from server.api.app import create_app
 from server.api.protocol import ApiRunner
+from server.config import SettingsError
 from server.detect.provision import DetectorSlot, provision_detector
 from server.detect_process import ChildMain, DetectProcess, runs_in_child
 from server.health import HealthProbe, loading, publish_worker_health
@@ -81,7 +82,12 @@ class Application:
         await runner.setup()
         self.stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:  # the port taken (another HSI?), a host name that does not resolve
+            raise SettingsError(
+                f"cannot listen on {settings.host}:{settings.port} (HSI_HOST, HSI_PORT): {err.strerror or err}"
+            ) from None
         _LOGGER.info("API listening on http://%s:%s", settings.host, settings.port)
 
     # -- pipeline ------------------------------------------------------------------------------------

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from server.alerts.schedule import TimezoneName, load_timezone
@@ -176,16 +184,21 @@ class Settings(BaseSettings):
 
     @field_validator("detection_classes", "fast_path_object_types", "stationary_exempt_types")
     @classmethod
-    def _class_names(cls, value: list[str]) -> list[str]:
+    def _class_names(cls, value: list[str], info: ValidationInfo) -> list[str]:
         """Classes as detections name them (`people` is `person`, `traffic_light` is `traffic light`):
-        the fast path and the stationary exemption compare them with detections as they are stored."""
-        return list(dict.fromkeys(normalize_label(name) for name in value if name.strip()))
+        the fast path and the stationary exemption compare them with detections as they are stored.
+        No class to detect would drop every box, silently: refused (the other two may be empty)."""
+        names = list(dict.fromkeys(normalize_label(name) for name in value if name.strip()))
+        if not names and info.field_name == "detection_classes":
+            raise ValueError("must name at least one class to detect (for example person,car,dog)")
+        return names
 
-    @field_validator("cameras_dir", mode="before")
+    @field_validator("cameras_dir", "data_dir", mode="before")
     @classmethod
     def _blank_is_refused(cls, value: Any) -> Any:
         """An empty path is no folder: left as it is it would be the working directory (the add-on's `/`:
-        every top-level folder a camera)."""
+        every top-level folder a camera; a compose file's unset variable: the stores and the API key
+        wherever the server happened to start)."""
         if isinstance(value, str) and not value.strip():
             raise ValueError("must name a folder (it is empty)")
         return value

