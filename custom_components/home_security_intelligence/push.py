@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 import json
 from typing import Any, Protocol, cast
@@ -28,7 +28,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from .api import OPEN_ALERT_STATUSES, HSIAuthError, HSIClient, HSIConnectionError, HSIError
-from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Stats
+from .api_types import PUSH_MESSAGE_TYPES, Alert, Camera, Event, EventSummary, Health, Page, Stats
 from .const import (
     EVENT_ALERT,
     EVENT_SECURITY_EVENT,
@@ -67,9 +67,10 @@ class PushTarget(Protocol):
     def camera_pushed(self, camera_id: str) -> None: ...
     def media_path(self, server_path: str | None) -> str | None: ...
 
-#: Alerts fired, remembered so that one both pushed and found by a reconnect's catch-up fires once.
+#: Alerts fired, remembered so that one both pushed and found by a reconnect's catch-up fires once;
+#: the same number of refinements announced, so that one both pushed and caught up is announced once.
 FIRED_ALERTS_REMEMBERED = 1000
-#: The most alerts raised while the socket was down that a reconnect fires (the newest).
+#: The most alerts raised (or refined) while the socket was down that a reconnect fires (the newest).
 MISSED_ALERTS_MAX = 100
 
 # Fields a pushed message must carry to be applied (the ones read without a default).
@@ -109,6 +110,7 @@ class PushChannel:
         self.connected = False
         self._lost_logged = False
         self._fired_alerts: OrderedDict[str, None] = OrderedDict()
+        self._refined_alerts: OrderedDict[str, None] = OrderedDict()
         #: When the newest alert this channel knows of was raised (`async_note_history`, at setup).
         self._alerts_since: str = _EPOCH
         #: The catch-up after a reconnect has not read the alerts yet: until it has, a pushed alert
@@ -195,29 +197,46 @@ class PushChannel:
             _remember(self._fired_alerts, newest[0]["id"], FIRED_ALERTS_REMEMBERED)
 
     async def _catch_up_alerts(self) -> None:
-        """Fire the alerts raised while the socket was down (since the newest this channel knows of).
-        The socket is subscribed first, so no alert falls between the two; one found both ways fires
-        once. A read that fails is tried again (with backoff, while the socket lasts; the next
-        connection starts over), never given up on."""
+        """Fire the alerts raised while the socket was down (since the newest this channel knows of),
+        then announce the refinements of fired alerts made meanwhile: the AI text that arrived during
+        the outage replaces the rules-only notification as it would have, pushed. The socket is
+        subscribed first, so nothing falls between the two; one found both ways fires once. A read
+        that fails is tried again (with backoff, while the socket lasts; the next connection starts
+        over), never given up on."""
         client = self.coordinator.client
         self._catching_up = True
+        since = self._alerts_since
+        missed = await self._read_until_read(lambda: client.alerts(since=since, limit=MISSED_ALERTS_MAX))
+        self._catching_up = False
+        for alert in reversed(missed):  # oldest first, as they were raised
+            self.async_handle_message("alert.created", dict(alert))
+        # Refined after `since`: any refinement made since the newest alert known was raised.
+        changed = await self._read_until_read(
+            lambda: client.alerts(updated_since=since, limit=MISSED_ALERTS_MAX)
+        )
+        for alert in reversed(changed):
+            alert_id = str(alert.get("id"))
+            if (
+                alert_id in self._fired_alerts
+                and alert_id not in self._refined_alerts
+                and _is_refinement(alert, alert.get("metadata") or {})
+            ):
+                self.async_handle_message("alert.updated", dict(alert))
+
+    async def _read_until_read(self, read: Callable[[], Awaitable[Page[Alert]]]) -> list[Alert]:
+        """The alerts of `read`, tried again with backoff until the server answers."""
         retry = WS_BACKOFF_INITIAL
         while True:
             try:
-                since = self._alerts_since
-                missed = (await client.alerts(since=since, limit=MISSED_ALERTS_MAX))["items"]
-                break
+                return (await read())["items"]
             except HSIError as err:
                 LOGGER.debug(
-                    "Could not read the alerts raised while disconnected (again in %s s): %s",
+                    "Could not read the alerts changed while disconnected (again in %s s): %s",
                     retry,
                     err,
                 )
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, WS_BACKOFF_MAX)
-        self._catching_up = False
-        for alert in reversed(missed):  # oldest first, as they were raised
-            self.async_handle_message("alert.created", dict(alert))
 
     @callback
     def async_handle_text(self, text: str) -> None:
@@ -314,7 +333,12 @@ class PushChannel:
             _remember(self._fired_alerts, alert_id, FIRED_ALERTS_REMEMBERED)
             self._note_raised(alert.get("created_at"))
         if action == "updated" and _is_refinement(alert, metadata):
+            if alert_id in self._refined_alerts:
+                return  # pushed, and found again by a reconnect's catch-up
             action = "refined"
+        if action in ("created", "refined") and metadata.get("refined_at"):
+            # Fired with its AI text (a refinement, or an alert caught up after it was refined).
+            _remember(self._refined_alerts, alert_id, FIRED_ALERTS_REMEMBERED)
         payload: dict[str, Any] = {
             **alert,
             "action": action,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import operator
 import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +16,7 @@ from server.api.audit import record
 from server.api.cameras import CameraId
 from server.api.declare import Call, Routes
 from server.api.errors import conflict, not_found
-from server.api.pagination import DbId, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
+from server.api.pagination import DbId, Instant, Keyset, Page, TimeRangeQuery, Where, fetch_page, page_of
 from server.api.rows import first, selected
 from server.models import Alert, AlertSeverity, AlertStatus, AuditAction, Event
 from server.pipeline import broadcast
@@ -36,6 +37,11 @@ class AlertQuery(TimeRangeQuery):
     camera_id: CameraId | None = None
     event_id: DbId | None = None
     rule_id: uuid.UUID | None = None
+    updated_since: Instant | None = Field(
+        None,
+        description="Only alerts changed at or after this instant (refined, acknowledged, dismissed, "
+        "delivered): what a client that was disconnected missed of alerts it already had.",
+    )
 
 
 _KEYSET = Keyset("alerts", (Alert.created_at, Alert.id), (datetime, uuid.UUID))
@@ -48,6 +54,7 @@ async def list_alerts(call: Call) -> dict[str, Any]:
     filters = (
         Where()
         .time_range(Alert.created_at, q)
+        .compare(Alert.updated_at, q.updated_since, operator.ge, "updated_since")
         .equal((Alert.status, q.status), (Alert.severity, q.severity))
         .equal((Alert.event_id, q.event_id), (Alert.rule_id, q.rule_id))
         # Per alert, in list order: its event's camera by primary key (not every event of the camera).

@@ -359,7 +359,10 @@ def _job(
         file_hash=found.file_hash,
         media_type=found.kind,
         file_type=info.mime,
-        uploaded_at=datetime.fromtimestamp(found.mtime, tz=UTC),
+        # A file's time is its camera's clock: one running ahead (a wrong time zone, common on cheap
+        # cameras; kept by an FTP server's MFMT, rsync -t, an SMB copy) would date its pictures in the
+        # future, and the activity they mean would last until then. Nothing is uploaded later than now.
+        uploaded_at=datetime.fromtimestamp(min(found.mtime, time.time()), tz=UTC),
         source=source,
         seen_at=seen_at,
         queued_at=time.time(),
