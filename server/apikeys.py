@@ -103,8 +103,12 @@ class LastActiveKey(Exception):
     """Revoking this key would leave no active key: nobody could use the API any more."""
 
 
-async def revoke_key(session: AsyncSession, key_id: int, *, keep_last: bool = False) -> APIKey | None:
-    """Mark a key revoked (the row stays, for the audit trail); None if there is no such key.
+async def revoke_key(
+    session: AsyncSession, key_id: int, *, keep_last: bool = False
+) -> tuple[APIKey, bool] | None:
+    """Mark a key revoked (the row stays, for the audit trail): the row and whether this call revoked
+    it (False: it already was, and nothing changed: no audit row, no cache to empty); None if there is
+    no such key.
 
     With `keep_last`, raise `LastActiveKey` instead of revoking the last active key. Revocations take
     one transaction-scoped lock first, so two at once cannot both count "two left" and revoke both.
@@ -113,11 +117,13 @@ async def revoke_key(session: AsyncSession, key_id: int, *, keep_last: bool = Fa
     row = await session.get(APIKey, key_id, populate_existing=True)
     if row is None:
         return None
-    if keep_last and row.is_active and await active_key_count(session) <= 1:
+    if not row.is_active:
+        return row, False
+    if keep_last and await active_key_count(session) <= 1:
         raise LastActiveKey(f"key {key_id} is the last active key")
     row.is_active = False
     await session.flush()
-    return row
+    return row, True
 
 
 def forget_key_file(data_dir: Path, revoked: APIKey) -> bool:

@@ -60,10 +60,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}")
             else:
                 in_range = 1 <= args.key_id <= apikeys.KEY_ID_MAX  # beyond the column: no key either
-                row = await apikeys.revoke_key(session, args.key_id) if in_range else None
-                if row is None:
+                revoked = await apikeys.revoke_key(session, args.key_id) if in_range else None
+                if revoked is None:
                     print(f"hsi: no key with id {args.key_id}", file=sys.stderr)
                     return 1
+                row, changed = revoked
+                if not changed:
+                    print(f"key {row.id} ({row.name}) was already revoked", file=sys.stderr)
+                    return 0
                 session.add(_audit(AuditAction.API_KEY_REVOKED, row.id, row.name))
                 await session.commit()
                 apikeys.forget_key_file(settings.data_dir, row)

@@ -63,11 +63,14 @@ async def revoke_api_key(call: Call) -> dict[str, Any]:
     that would lock everybody out (the CLI can)."""
     async with call.runtime.database.sessions() as session:
         try:
-            row = await apikeys.revoke_key(session, call.path.key_id, keep_last=True)
+            revoked = await apikeys.revoke_key(session, call.path.key_id, keep_last=True)
         except apikeys.LastActiveKey:
             raise conflict("this is the last active key; create another one first") from None
-        if row is None:
+        if revoked is None:
             raise not_found("API key", call.path.key_id)
+        row, changed = revoked
+        if not changed:  # revoking again is a no-op, not a second revocation in the audit trail
+            return KeyOut.dump(row)
         record(
             session, call.request, AuditAction.API_KEY_REVOKED, "api_key", row.id, details={"name": row.name}
         )

@@ -12,8 +12,11 @@ from server.models.base import Base, utcnow
 
 
 def hash_api_key(key: str) -> str:
-    """The value stored in `api_keys.key_hash` for a plaintext key (64 lowercase hex characters)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """The value stored in `api_keys.key_hash` for a plaintext key (64 lowercase hex characters).
+
+    A header's bytes that are no UTF-8 reach us as surrogates (aiohttp decodes with surrogateescape):
+    they are hashed as the bytes they were, a key no one holds, refused like any wrong key."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class APIKey(Base):

@@ -246,7 +246,7 @@ async def test_discovery_reaches_supervisor(
             # Revoked by a process that could not delete the file (another host, the CLI elsewhere):
             async with runtime.database.sessions() as session:
                 await create_key(session, "phone")
-                await revoke_key(session, 1)
+                assert await revoke_key(session, 1) is not None
                 await session.commit()
             await announce_runtime(runtime)
             assert not key_file.exists()
