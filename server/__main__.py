@@ -40,6 +40,8 @@ def _run_tool(settings: Settings, args: argparse.Namespace) -> int:
     saying so (with the driver's reason), not a trace through alembic and asyncpg."""
     from server.pipeline.faults import is_transient
 
+    from server.migrate import DatabaseTooNew
+
     try:
         if args.command == "keys":
             from server import keys_cli
@@ -47,6 +49,9 @@ def _run_tool(settings: Settings, args: argparse.Namespace) -> int:
             return keys_cli.main(settings, args)
         asyncio.run(_migrate(settings, args.revision or "head", args.downgrade))
         return 0
+    except DatabaseTooNew as err:
+        print(f"hsi: {err}", file=sys.stderr)
+        return 2
     except Exception as err:
         if not is_transient(err):
             raise
@@ -81,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
         on_ready = announce_runtime
     from server.embedded import EmbeddedServiceError
+    from server.migrate import DatabaseTooNew
 
     try:
         asyncio.run(serve(settings, roles, on_ready=on_ready))
-    except (SettingsError, EmbeddedServiceError) as err:  # what the operator can act on: one line
+    except (SettingsError, EmbeddedServiceError, DatabaseTooNew) as err:  # the operator's to act on: one line
         print(f"hsi: {err}", file=sys.stderr)
         return 2
     return 0

@@ -29,6 +29,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 
 from server.config import asyncpg_url
 
@@ -66,10 +67,25 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+class DatabaseTooNew(RuntimeError):
+    """The database was migrated by a newer release than this one: an operator who went back to an
+    older image or add-on version. Said in one line; nothing is changed."""
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Upgrade the database at `url` (an asyncpg URL) to `revision`; a no-op when already there."""
+    """Upgrade the database at `url` (an asyncpg URL) to `revision`; a no-op when already there.
+
+    Raises `DatabaseTooNew` when the database is at a revision this release does not have."""
     with _ALEMBIC_LOCK:
-        command.upgrade(alembic_config(url), revision)
+        try:
+            command.upgrade(alembic_config(url), revision)
+        except CommandError as err:
+            if "Can't locate revision" not in str(err):
+                raise
+            raise DatabaseTooNew(
+                f"the database was migrated by a newer HSI release ({err}; this one knows revisions up to "
+                f"{head_revision()}): run that release again, or restore a backup of before the update"
+            ) from None
 
 
 def downgrade(url: str, revision: str = "base") -> None:

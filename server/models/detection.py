@@ -50,6 +50,14 @@ class Detection(Base):
             "detected_at",
             postgresql_where=text("track_id IS NOT NULL"),
         ),
+        # Migration 0011: a camera's latest moving detection (its "latest detection"), one probe.
+        Index(
+            "idx_detections_camera_moving",
+            "camera_id",
+            "detected_at",
+            "id",
+            postgresql_where=text("NOT stationary"),
+        ),
         CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence"),  # migration 0008
     )
 

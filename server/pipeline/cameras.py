@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, literal, select, true
+from sqlalchemy import Select, String, bindparam, func, literal, not_, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.dialects.postgresql import insert
@@ -55,9 +55,9 @@ async def ensure_camera(runtime: Runtime, camera_id: str, name: str, folder_path
 @functools.cache
 def with_activity() -> Select[Any]:
     """Cameras, each with its latest event (`event_<field>` columns: `EventSummary`'s fields) and
-    detection, in one statement: per camera the first entry of its range of `(camera_id, started_at,
-    id)` and of `(camera_id, detected_at, id)` — one index probe each, no sort, whatever the number of
-    events. Built once (statements are immutable); `CameraOut` reads its rows."""
+    moving detection, in one statement: per camera the first entry of its range of `(camera_id,
+    started_at, id)` and of `(camera_id, detected_at, id) WHERE NOT stationary` — one index probe each,
+    no sort, whatever the number of events. Built once (statements are immutable); `CameraOut` reads its rows."""
     summary = list(EventSummary.model_fields)
     last_event = (
         select(*(getattr(Event, name) for name in summary))
@@ -66,9 +66,9 @@ def with_activity() -> Select[Any]:
         .limit(1)
         .lateral("last_event")
     )
-    last_detection = (
+    last_detection = (  # a stationary object (a car parked in the drive) is not what last happened
         select(Detection.id)
-        .where(Detection.camera_id == Camera.id)
+        .where(Detection.camera_id == Camera.id, not_(Detection.stationary))
         .order_by(Detection.detected_at.desc(), Detection.id.desc())
         .limit(1)
         .lateral("last_detection")

@@ -262,6 +262,8 @@ EXPECTED_INDEXES: dict[str, dict[str, Idx]] = {
         "idx_detections_camera_id_detected_at_id": Idx(("camera_id", "detected_at", "id")),
         # HSI extension (revision 0006): a track's earlier detections (partial: tracked rows only).
         "idx_detections_camera_track": Idx(("camera_id", "track_id", "detected_at")),
+        # HSI extension (revision 0011): a camera's latest moving detection (partial: not stationary).
+        "idx_detections_camera_moving": Idx(("camera_id", "detected_at", "id")),
     },
     "events": {
         "pk_events": PK_ID,

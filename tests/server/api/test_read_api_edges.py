@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.api import events as events_api
-from server.models import Camera, Event
+from server.models import Camera, Detection, Event
 from server.runtime import Runtime
 from tests.server.api.conftest import Seeded, error_of
 
@@ -244,3 +244,30 @@ async def test_an_if_range_that_names_no_validator_gets_the_whole_file(
         f"If-Range: {validator!r} (no validator of this file) answered {response.status} with "
         f"{len(await response.read())} bytes: a client splices a part of a file it cannot know is its own"
     )
+
+
+# --- a camera's latest detection ------------------------------------------------------------------
+
+
+async def test_a_cameras_latest_detection_is_its_newest_moving_one(runtime: Runtime, client: TestClient) -> None:
+    """A car parked in the drive is detected (stationary) at every upload: the camera's latest detection,
+    the picture Home Assistant shows, stays the person who walked by, as the push already keeps it."""
+    await _camera(runtime)
+    at = datetime(2025, 7, 1, 12, tzinfo=UTC)
+    async with runtime.database.sessions() as session:
+        rows = [
+            Detection(
+                camera_id="porch", file_path=f"/c/{n}.jpg", file_type="image/jpeg", detected_at=at + timedelta(seconds=n),
+                object_type=kind, confidence=0.9, bbox_x=1, bbox_y=1, bbox_width=9, bbox_height=9, stationary=parked,
+            )
+            for n, (kind, parked) in enumerate([("car", True), ("person", False), ("car", True), ("car", True)])
+        ]  # fmt: skip
+        session.add_all(rows)
+        await session.commit()
+        person = rows[1].id
+    camera = await _ok(await client.get("/api/cameras/porch"))
+    listed = await _ok(await client.get("/api/cameras"))
+    assert camera["last_detection_id"] == person, (
+        f"the camera's latest detection is {camera['last_detection_id']}, a parked car, not the person {person}"
+    )
+    assert [c["last_detection_id"] for c in listed["items"]] == [person]
