@@ -99,13 +99,13 @@ class HSIValidationError(HSIResponseError):
 
     @property
     def field_errors(self) -> dict[str, str]:
-        """Map of field name to message, from the ``details`` list of the error body."""
+        """Map of field path (``webhook.secret``, ``object_types.0``) to message, from the ``details``
+        list of the error body."""
         result: dict[str, str] = {}
         if isinstance(self.details, list):
             for item in self.details:
                 if isinstance(item, Mapping) and "field" in item:
-                    field = str(item["field"]).split(".")[-1]
-                    result[field] = str(item.get("message", ""))
+                    result[str(item["field"])] = str(item.get("message", ""))
         return result
 
 

@@ -28,11 +28,45 @@ from .filters_data import filters_body, filters_form_values
 class ObjectFiltersSubentryFlow(HSISubentryFlow):
     """Set or change the object filters and masks of one camera."""
 
+    _camera_id: str
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """New filters: pick the camera (one filters subentry per camera)."""
-        return await self._async_filters_form("user", user_input, None)
+        """New filters, first step: pick the camera (one filters subentry per camera). Its filters are
+        then shown as the server holds them: a camera may have some already (set through the API),
+        which saving a form that never showed them would erase."""
+        coordinator = self._coordinator()
+        if coordinator is None:
+            return self.async_abort(reason="entry_not_loaded")
+        if not coordinator.data.cameras:
+            return self.async_abort(reason="no_cameras")
+        # A camera that has a subentry is not offered (writing its filters and being refused the
+        # subentry after would leave the existing one saying something else).
+        taken = self._taken()
+        options = [o for o in self._camera_options(coordinator) if o["value"] not in taken]
+        if not options:
+            return self.async_abort(reason="every_camera_filtered")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input["camera_id"] in taken:
+                errors["camera_id"] = "camera_filtered"
+            else:
+                self._camera_id = str(user_input["camera_id"])
+                return await self.async_step_filters()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {vol.Required("camera_id"): SelectSelector(SelectSelectorConfig(options=options))}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_filters(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """New filters, second step: the picked camera's filters, starting from the server's."""
+        return await self._async_filters_form("filters", user_input, self._camera_id)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -42,25 +76,17 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
         return await self._async_filters_form("reconfigure", user_input, camera_id)
 
     async def _async_filters_form(
-        self, step_id: str, user_input: dict[str, Any] | None, camera_id: str | None
+        self, step_id: str, user_input: dict[str, Any] | None, camera_id: str
     ) -> SubentryFlowResult:
         coordinator = self._coordinator()
         if coordinator is None:
             return self.async_abort(reason="entry_not_loaded")
-        if camera_id is None and not coordinator.data.cameras:
-            return self.async_abort(reason="no_cameras")
-        # One subentry per camera: a camera that has one is not offered (writing its filters first and
-        # being refused the subentry after would leave the existing one saying something else).
-        taken = self._taken()
-        options = [o for o in self._camera_options(coordinator) if o["value"] not in taken]
-        if camera_id is None and not options:
-            return self.async_abort(reason="every_camera_filtered")
+        creating = step_id != "reconfigure"
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"message": ""}
-        if user_input is not None and camera_id is None and user_input["camera_id"] in taken:
-            errors["camera_id"] = "camera_filtered"
-        elif user_input is not None:
-            target = camera_id or str(user_input["camera_id"])
+        if user_input is not None:
+            if creating and camera_id in self._taken():  # another form made its subentry meanwhile
+                return self.async_abort(reason="camera_filtered")
             try:
                 body = filters_body(user_input)
             except ValueError as err:
@@ -68,33 +94,32 @@ class ObjectFiltersSubentryFlow(HSISubentryFlow):
                 placeholders["message"] = f" ({err})"
             else:
                 try:
-                    stored = await coordinator.client.replace_camera_filters(target, body)
+                    stored = await coordinator.client.replace_camera_filters(camera_id, body)
                 except HSIError as err:
                     errors = self._errors_from(err, {"classes", "masks"}, placeholders)
                 else:
-                    data = {"camera_id": target, **stored}
-                    camera = coordinator.data.cameras.get(target)
-                    title = f"{camera['name'] if camera else target} filters"
-                    if camera_id is None:
+                    data = {"camera_id": camera_id, **stored}
+                    camera = coordinator.data.cameras.get(camera_id)
+                    title = f"{camera['name'] if camera else camera_id} filters"
+                    if creating:
                         return self.async_create_entry(
-                            title=title, data=data, unique_id=FILTERS_UNIQUE_ID_PREFIX + target
+                            title=title, data=data, unique_id=FILTERS_UNIQUE_ID_PREFIX + camera_id
                         )
                     return self.async_update_and_abort(
                         self._get_entry(), self._get_reconfigure_subentry(), title=title, data=data
                     )
         suggested: dict[str, Any] = dict(user_input or {})
-        if user_input is None and camera_id is not None:
+        if user_input is None:
             try:
                 suggested = filters_form_values(await coordinator.client.camera_filters(camera_id))
             except HSIError:
+                if creating:
+                    return self.async_abort(reason="cannot_connect")
                 suggested = filters_form_values(self._get_reconfigure_subentry().data)  # type: ignore[arg-type]
-        fields: dict[Any, Any] = {}
-        if camera_id is None:
-            fields[vol.Required("camera_id")] = SelectSelector(
-                SelectSelectorConfig(options=options)
-            )
-        fields[vol.Optional("classes")] = TextSelector(TextSelectorConfig(multiline=True))
-        fields[vol.Optional("masks")] = TextSelector(TextSelectorConfig(multiline=True))
+        fields = {
+            vol.Optional("classes"): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional("masks"): TextSelector(TextSelectorConfig(multiline=True)),
+        }
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),

@@ -108,12 +108,13 @@ def rule_body_from_form(
         "channels": list(user_input.get("channels") or ["ha"]),
     }
     url, secret = user_input.get("webhook_url"), user_input.get("webhook_secret")
-    if "webhook" not in body["channels"]:
-        body["webhook"] = None
-    elif url and secret:
+    if not url:
+        body["webhook"] = None  # cleared (or never given)
+    elif secret:
         body["webhook"] = {"url": url, "secret": secret}
-    # else: the URL is unchanged (webhook_secret_missing) or empty: a reconfigure keeps the
-    # server's webhook; a new rule without one is refused by the server, saying why
+    # else: the URL is unchanged (webhook_secret_missing): a reconfigure keeps the server's webhook,
+    # also while the webhook channel is off (a webhook paused keeps its secret, which the server never
+    # returns); a new rule with the channel and no webhook is refused by the server, saying why
     if user_input.get("dedup_key_template"):
         body["dedup_key_template"] = user_input["dedup_key_template"]
     days = user_input.get("days") or []

@@ -48,7 +48,9 @@ class HSISubentryFlow(ConfigSubentryFlow):
         """Map a server refusal to field errors where the field is on the form."""
         if isinstance(err, HSIValidationError):
             errors = {
-                field: "invalid_value" for field in err.field_errors if field in fields
+                field: "invalid_value"
+                for path in err.field_errors
+                if (field := _form_field(path, fields)) is not None
             }
             placeholders["message"] = "; ".join(
                 f"{field}: {message}" for field, message in err.field_errors.items()
@@ -60,3 +62,12 @@ class HSISubentryFlow(ConfigSubentryFlow):
         if isinstance(err, HSIConnectionError):
             return {"base": "cannot_connect"}
         return {"base": "server_rejected"}
+
+
+def _form_field(path: str, fields: set[str]) -> str | None:
+    """The form's field for a server field path: a nested one flattened (``webhook.secret`` is the
+    form's ``webhook_secret``), else the list or object it is in (``object_types.0``), else its own
+    name (``schedule.timezone`` on a form with ``timezone``); None when the form has no such field."""
+    parts = path.split(".")
+    candidates = ("_".join(parts), parts[0], parts[-1])
+    return next((candidate for candidate in candidates if candidate in fields), None)

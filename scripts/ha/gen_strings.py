@@ -208,13 +208,21 @@ STRINGS: dict[str, object] = {
             "initiate_flow": {"user": "Set object filters", "reconfigure": "Edit object filters"},
             "entry_type": "Object filters",
             "step": {
-                step: {
+                "user": {
                     "title": "Object filters and masks",
-                    "description": "Filters say what a real object of a class looks like on this camera, masks where nothing counts. Detections they reject are not stored.{message}",
-                    "data": FILTERS_DATA if step == "user" else {k: v for k, v in FILTERS_DATA.items() if k != "camera_id"},
-                    "data_description": FILTERS_DESC if step == "user" else {k: v for k, v in FILTERS_DESC.items() if k != "camera_id"},
-                }
-                for step in ("user", "reconfigure")
+                    "description": "Pick the camera; its filters follow, as the server holds them.",
+                    "data": {"camera_id": FILTERS_DATA["camera_id"]},
+                    "data_description": {"camera_id": FILTERS_DESC["camera_id"]},
+                },
+                **{
+                    step: {
+                        "title": "Object filters and masks",
+                        "description": "Filters say what a real object of a class looks like on this camera, masks where nothing counts. Detections they reject are not stored.{message}",
+                        "data": {k: v for k, v in FILTERS_DATA.items() if k != "camera_id"},
+                        "data_description": {k: v for k, v in FILTERS_DESC.items() if k != "camera_id"},
+                    }
+                    for step in ("filters", "reconfigure")
+                },
             },
             "error": {
                 "camera_filtered": "This camera has its filters already: change them in its own entry.",
@@ -224,6 +232,8 @@ STRINGS: dict[str, object] = {
                 "server_rejected": "The server refused the filters.",
             },
             "abort": {
+                "camera_filtered": "This camera got its filters entry meanwhile: change them in its own entry.",
+                "cannot_connect": "Could not reach the server.",
                 "entry_not_loaded": "The server is not connected; try again when it is.",
                 "every_camera_filtered": "Every camera has its filters already: change them in the camera's own entry.",
                 "no_cameras": "The server has no cameras yet.",

@@ -73,6 +73,12 @@ async def _start(hass: HomeAssistant, entry: MockConfigEntry, kind: str) -> Any:
     )
 
 
+async def _filters_form(hass: HomeAssistant, entry: MockConfigEntry, camera_id: str) -> Any:
+    """A new object filters flow at its second form: `camera_id` picked on the first."""
+    result = await _start(hass, entry, "object_filters")
+    return await hass.config_entries.subentries.async_configure(result["flow_id"], {"camera_id": camera_id})
+
+
 async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry, subentry: ConfigSubentry) -> Any:
     return await hass.config_entries.subentries.async_init(
         (entry.entry_id, subentry.subentry_type),

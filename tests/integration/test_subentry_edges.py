@@ -22,6 +22,7 @@ from .hsi_server import HSIServer
 from .test_config_flow import SETUP, _discovery
 from .test_subentries import (
     LoadEntry,
+    _filters_form,
     _reconfigure,
     _start,
     _subentries,
@@ -45,9 +46,9 @@ async def test_zone_whose_id_is_a_filtered_camera_id(
     await _with_camera(hsi_server, "Garage Side")
     entry = await load_entry()
 
-    result = await _start(hass, entry, "object_filters")
+    result = await _filters_form(hass, entry, "garage_side")
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"camera_id": "garage_side", "classes": "person: min_score=0.6"}
+        result["flow_id"], {"classes": "person: min_score=0.6"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
 
@@ -88,10 +89,10 @@ async def test_filters_removed_while_the_server_is_away(
     the camera's detections, with nothing left in Home Assistant to show or remove them."""
     await _with_camera(hsi_server)
     entry = await load_entry()
-    result = await _start(hass, entry, "object_filters")
+    result = await _filters_form(hass, entry, "front_door")
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        {"camera_id": "front_door", "classes": "person: min_score=0.6", "masks": SQUARE},
+        {"classes": "person: min_score=0.6", "masks": SQUARE},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     (sub,) = _subentries(entry, "object_filters")
@@ -201,10 +202,8 @@ async def test_server_zone_whose_id_is_a_filtered_camera_id_does_not_break_setup
     await _with_camera(hsi_server, "Garage")
     await _with_camera(hsi_server, "Garage Side")
     entry = await load_entry()
-    result = await _start(hass, entry, "object_filters")
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"camera_id": "garage_side", "masks": SQUARE}
-    )
+    result = await _filters_form(hass, entry, "garage_side")
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"masks": SQUARE})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hsi_server.request(
         "POST",
@@ -249,9 +248,9 @@ async def test_filters_with_a_nan_bound(
     with no error. The form should refuse a bound that is not a finite number."""
     await _with_camera(hsi_server)
     entry = await load_entry()
-    result = await _start(hass, entry, "object_filters")
+    result = await _filters_form(hass, entry, "front_door")
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"camera_id": "front_door", "classes": "person: min_score=nan"}
+        result["flow_id"], {"classes": "person: min_score=nan"}
     )
     filters = await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200)
     assert result["type"] is FlowResultType.FORM, f"saved as {filters}"
@@ -304,3 +303,78 @@ async def test_zone_rename_keeps_its_points(
     stored = await hsi_server.request("GET", f"/api/cameras/front_door/zones/{zone['id']}", expect=200)
     assert stored["name"] == "Back lawn"
     assert stored["coordinates"] == points
+
+
+RULE: dict[str, Any] = {"name": "Hooked", "severity": "low", "cooldown_seconds": 0}
+
+
+async def test_rule_short_webhook_secret_is_shown_on_its_field(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A review's finding: the server refuses a webhook secret under 16 characters (field
+    `webhook.secret`); the form's `webhook_secret` field got no error, only "The server refused the rule"."""
+    entry = await load_entry()
+    result = await _start(hass, entry, "alert_rule")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            **RULE,
+            "channels": ["ha", "webhook"],
+            "webhook_url": "https://hooks.example.com/a",
+            "webhook_secret": "short",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"webhook_secret": "invalid_value"}, (
+        f"a too-short webhook secret is shown as {result['errors']} instead of on the secret field"
+    )
+
+
+async def test_rule_bad_webhook_url_is_shown_on_its_field(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A review's finding: a webhook URL the server cannot deliver to (field `webhook.url`) got the
+    generic form error, not one on the form's `webhook_url` field."""
+    entry = await load_entry()
+    result = await _start(hass, entry, "alert_rule")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            **RULE,
+            "channels": ["ha", "webhook"],
+            "webhook_url": "ftp://hooks.example.com/a",
+            "webhook_secret": "s" * 16,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"webhook_url": "invalid_value"}, (
+        f"an undeliverable webhook URL is shown as {result['errors']} instead of on the URL field"
+    )
+
+
+async def test_rule_edit_keeps_webhook_of_a_rule_without_webhook_channel(
+    hass: HomeAssistant, hsi_server: HSIServer, load_entry: LoadEntry
+) -> None:
+    """A review's finding: a rule whose webhook (URL + secret) is stored but whose webhook channel is off
+    (paused through the API); the edit form shows the URL, the user only renames the rule, and the
+    webhook was deleted on the server (the secret, never returned, lost for good)."""
+    url = "https://hooks.example.com/paused"
+    rule = await hsi_server.create_rule(
+        name="Paused hook", channels=["ha"], webhook={"url": url, "secret": "s" * 16}
+    )
+    assert rule["webhook"] == {"url": url, "has_secret": True}
+    entry = await load_entry()
+    (subentry,) = _subentries(entry, "alert_rule")
+    result = await _reconfigure(hass, entry, subentry)
+    edit = _suggested(result)
+    assert edit["webhook_url"] == url  # the form shows the webhook as kept
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**edit, "name": "Paused hook v2"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT, result.get("errors")
+    stored = await hsi_server.request("GET", f"/api/alert-rules/{rule['id']}", expect=200)
+    assert stored["name"] == "Paused hook v2"
+    assert stored["webhook"] == {"url": url, "has_secret": True}, (
+        f"renaming the rule in HA deleted its stored webhook shown on the form (now {stored['webhook']})"
+    )
