@@ -6,10 +6,12 @@ about data, so each leaves an audit row.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -108,12 +110,16 @@ async def _audit(call: Call, action: AuditAction, letter: DeadLetter, details: d
     path_params=DeadLetterPath,
     response=Replayed,
     status=202,
-    errors=(503,),
+    errors=(409, 503),
 )
 async def replay_dead_letter(call: Call) -> dict[str, Any]:
     """The entry is queued again as new (its failures forgotten) and the dead letter removed; 503
-    `queue_full` (the letter stays) while the queue is at its cap."""
+    `queue_full` (the letter stays) while the queue is at its cap. An upload whose file is gone (deleted,
+    moved) is 409 `file_gone`, the letter kept: queued, it would only be rejected, and the letter lost."""
     async with _deciding(call) as letter:
+        upload = letter.fields.get("file_path") if letter.queue == "detect" else None
+        if upload and not await asyncio.to_thread(Path(upload).is_file):
+            raise ApiError(409, "file_gone", f"{upload} is no longer there: nothing to detect in (drop the letter)")
         try:
             entry_id = await dead_letters.replay(
                 call.runtime.redis, letter, max_len=call.runtime.settings.queue_max_len

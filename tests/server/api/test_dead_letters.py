@@ -7,6 +7,7 @@ entry for a reason of its own (here: an entry whose field cannot be read) until 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -48,16 +49,18 @@ async def _has_dead(redis: aioredis.Redis, name: str) -> bool:
     return bool(await redis.xlen(name))
 
 
-async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Runtime) -> None:
+async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Runtime, tmp_path: Path) -> None:
     redis = runtime.redis
-    await _dead_letter(redis, DETECT_STREAM, DETECT_GROUP, {"n": "not a number", "file_path": "/cams/a.jpg"})
+    upload = tmp_path / "a.jpg"
+    upload.write_bytes(b"the upload")  # a replay queues only a file that is still there
+    await _dead_letter(redis, DETECT_STREAM, DETECT_GROUP, {"n": "not a number", "file_path": str(upload)})
     await _dead_letter(redis, ANALYZE_STREAM, ANALYZE_GROUP, {"batch_id": "b1"})
 
     response = await client.get("/api/system/dead-letters")
     assert response.status == 200
     page = await response.json()
     assert [(item["queue"], item["fields"]) for item in page["items"]] == [
-        ("detect", {"n": "not a number", "file_path": "/cams/a.jpg"}),
+        ("detect", {"n": "not a number", "file_path": str(upload)}),
         ("analyze", {"batch_id": "b1"}),
     ]
     detect, analyze = page["items"]
@@ -94,7 +97,7 @@ async def test_list_replay_and_drop_dead_letters(client: TestClient, runtime: Ru
     assert body["queue"] == "detect"
     [(entry_id, fields)] = await redis.xrange(DETECT_STREAM)
     assert entry_id.decode() == body["entry_id"]
-    assert {k.decode(): v.decode() for k, v in fields.items()} == {"n": "not a number", "file_path": "/cams/a.jpg"}
+    assert {k.decode(): v.decode() for k, v in fields.items()} == {"n": "not a number", "file_path": str(upload)}
     await error_of(await client.post(f"/api/system/dead-letters/detect/{detect['id']}/replay"), 404)
 
     # Drop.
@@ -120,6 +123,19 @@ async def test_a_letter_replayed_twice_at_once_is_queued_once(client: TestClient
     answers = await asyncio.gather(client.post(f"{url}/replay"), client.post(f"{url}/replay"), client.delete(url))
     assert sorted(answer.status for answer in answers) == [202, 404, 404]
     assert await redis.xlen(DETECT_STREAM) == 1 and await redis.xlen(f"{DETECT_STREAM}:dead") == 0
+
+
+async def test_an_upload_whose_file_is_gone_is_not_replayed(client: TestClient, runtime: Runtime) -> None:
+    """A review's finding: replaying the letter of an upload deleted since answered 202 'queued'; the
+    worker then only rejected it (file not found) and the letter was gone. It is a 409 `file_gone` now,
+    the letter kept for a drop."""
+    redis = runtime.redis
+    await _dead_letter(redis, DETECT_STREAM, DETECT_GROUP, {"n": "x", "file_path": "/nowhere/gone.jpg"})
+    [(letter_id, _)] = await redis.xrange(f"{DETECT_STREAM}:dead")
+    response = await client.post(f"/api/system/dead-letters/detect/{letter_id.decode()}/replay")
+    error = await error_of(response, 409)
+    assert error["code"] == "file_gone" and "/nowhere/gone.jpg" in error["message"], error
+    assert await redis.xlen(DETECT_STREAM) == 0 and await redis.xlen(f"{DETECT_STREAM}:dead") == 1
 
 
 async def test_dead_letter_routes_refuse_bad_input_in_the_error_shape(client: TestClient) -> None:
