@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 
-from server.config import Settings, SettingsError, load_addon_settings, load_settings
+from server.config import Settings, SettingsError, load_addon_settings, load_settings, unknown_variables
 from server.logs import configure_logging
 
 
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hsi: {err}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    for line in unknown_variables(os.environ):
+        logging.getLogger("hsi.config").warning(line)
     if args.command in ("keys", "migrate"):
         return _run_tool(settings, args)
     from server import allocator

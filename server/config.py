@@ -6,9 +6,11 @@ one line that names the variable and what is allowed, so a user reading the add-
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -356,6 +358,23 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as err:
         raise SettingsError(describe_validation_error(err)) from None
+
+
+#: `HSI_` variables read on their own, not settings: the add-on's options file, alembic's folder.
+_OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}OPTIONS_FILE", f"{ENV_PREFIX}MIGRATIONS_DIR"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A line for each `HSI_` variable of `environ` that names no setting, with the one it most resembles:
+    a typo (`HSI_RETENTION_DAY=365`) would leave the default in force, silently (footage deleted after
+    30 days, not 365)."""
+    known = {_setting_name(field, False) for field in Settings.model_fields} | _OTHER_VARIABLES
+    lines = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            lines.append(f"{name} names no setting" + (f" (did you mean {close[0]}?)" if close else "") + ": ignored")
+    return lines
 
 
 def load_addon_settings() -> Settings:

@@ -13,7 +13,7 @@ import pytest
 from server.analyze.worker import home_timezone
 from server.api.errors import ApiError
 from server.api.media import open_media
-from server.config import DEFAULT_SECURITY_CLASSES, SettingsError, load_settings
+from server.config import DEFAULT_SECURITY_CLASSES, SettingsError, load_settings, unknown_variables
 
 
 @pytest.fixture(autouse=True)
@@ -197,3 +197,12 @@ def test_api_serves_media_a_remote_worker_wrote_to_media_dir(
     monkeypatch.setenv("HSI_MEDIA_DIR", str(tmp_path / "shared"))
     with open_media(load_settings(), str(thumbnail), "thumbnail") as opened:
         assert opened.read() == b"\xff\xd8"
+
+
+def test_a_variable_that_names_no_setting_is_named_with_the_one_it_resembles() -> None:
+    """`HSI_RETENTION_DAY=365` (a typo) left retention at its default, silently: footage deleted after 30
+    days. Such variables are named at start, with the setting meant; the settings' own are not."""
+    lines = unknown_variables(
+        {"HSI_RETENTION_DAY": "365", "HSI_PORT": "8000", "HSI_OPTIONS_FILE": "/data/options.json", "PATH": "/bin"}
+    )
+    assert lines == ["HSI_RETENTION_DAY names no setting (did you mean HSI_RETENTION_DAYS?): ignored"]
