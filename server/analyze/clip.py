@@ -16,10 +16,11 @@ An upload that cannot be read (deleted meanwhile, broken) is skipped with a log 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -45,7 +46,8 @@ _FRAME = 1.0 / MAX_CLIP_FPS
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One file of the event, at the time of its first detection (a still's upload time)."""
+    """One file of the event, at the time its first picture was taken: a still's upload time, a
+    recording's start."""
 
     path: str
     kind: MediaType
@@ -53,14 +55,36 @@ class Upload:
 
 
 def event_uploads(rows: Sequence[Detection]) -> list[Upload]:
-    """The distinct files an event's detections come from, oldest first."""
-    first: dict[str, Upload] = {}
+    """The distinct files an event's detections come from, oldest first (blocking: reads the times of
+    recordings' files)."""
+    first: dict[str, Detection] = {}
     for row in rows:
-        kind: MediaType = "video" if row.media_type == "video" else "image"
         known = first.get(row.file_path)
-        if known is None or row.detected_at < known.at:
-            first[row.file_path] = Upload(row.file_path, kind, row.detected_at)
-    return sorted(first.values(), key=lambda upload: (upload.at, upload.path))
+        if known is None or row.detected_at < known.detected_at:
+            first[row.file_path] = row
+    uploads = [
+        Upload(path, "video", _recording_start(row))
+        if row.media_type == "video"
+        else Upload(path, "image", row.detected_at)
+        for path, row in first.items()
+    ]
+    return sorted(uploads, key=lambda upload: (upload.at, upload.path))
+
+
+def _recording_start(first: Detection) -> datetime:
+    """When a recording began, from its first detection: a camera writes the file while it records, so
+    its time less its length (as the detect worker dates its frames), never after that detection nor
+    more than the length before it. Placed at its first detection instead, a recording whose person
+    shows late left the still before it frozen on screen for the difference."""
+    seen = first.detected_at
+    if not first.duration:
+        return seen
+    length = timedelta(seconds=first.duration)
+    try:
+        written = datetime.fromtimestamp(min(Path(first.file_path).stat().st_mtime, time.time()), tz=UTC)
+    except OSError:
+        return seen
+    return min(seen, max(seen - length, written - length))
 
 
 def worth_a_clip(uploads: Sequence[Upload]) -> bool:

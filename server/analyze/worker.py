@@ -280,7 +280,7 @@ class AnalyzeWorker:
         await self.refine_stream.add(EventJob(event.id, time.time()).to_fields())
 
     async def _queue_clip(self, event: Event, rows: Sequence[Detection]) -> None:
-        if clip.worth_a_clip(clip.event_uploads(rows)):
+        if clip.worth_a_clip(await asyncio.to_thread(clip.event_uploads, rows)):
             await self.clip_stream.add(EventJob(event.id, time.time()).to_fields())
 
     async def _batch(self, camera_id: str, detection_ids: Sequence[int]) -> LoadedBatch | None:
@@ -436,7 +436,7 @@ class AnalyzeWorker:
 
     async def _attach_clip(self, event: Event, rows: Sequence[Detection]) -> None:
         """Make the event's clip, store its path and publish `event.updated` (nothing if not worth one)."""
-        uploads = clip.event_uploads(rows)
+        uploads = await asyncio.to_thread(clip.event_uploads, rows)
         if not clip.worth_a_clip(uploads):
             return
         out = self.runtime.settings.clips_dir / event.camera_id / f"{event.batch_id}.mp4"

@@ -120,6 +120,10 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 
             # Each of these copies the whole picture, so only when there is something to change.
             if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
                 image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I"):
+                # 16-bit grey (thermal cameras, NVR exports) opens as I;16: converted as it is, every
+                # value above 255 would be white. Scaled to 8 bits first.
+                image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
             return image if image.mode == "RGB" else image.convert("RGB")
         except MediaError:
             raise
