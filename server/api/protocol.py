@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from server.api.errors import HTTP_CODES, error_response, from_http_exception
+from server.api.state import SETTINGS
 from server.storable import storable
 
 
@@ -49,15 +50,22 @@ class JsonErrorRequestHandler(web.RequestHandler):
         return await super().finish_response(request, resp, start_time)
 
 
-async def _refuse_unknown_expectation(request: web.BaseRequest) -> web.StreamResponse | None:
-    """417 for an `Expect` other than `100-continue`, before the app: aiohttp's own check builds its
-    text answer from the header, and an undecodable byte there made that a 500."""
+def _refuse_expectation(request: web.BaseRequest, body_limit: int) -> web.StreamResponse | None:
+    """The answer to an `Expect` the app must not see, before it: 417 for one other than `100-continue`
+    (aiohttp's own check builds its text answer from the header, and an undecodable byte there made
+    that a 500); 413 for a `100-continue` whose body no route takes (aiohttp would answer "100 Continue"
+    as the route matched, and the client send the 10 GB it is refused after)."""
     expect = request.headers.get(hdrs.EXPECT)
-    if not expect or expect.strip().lower() == "100-continue":
+    if not expect:
         return None
-    response = error_response(
-        417, "expectation_failed", f"unknown expectation '{storable(expect, 100)}': only 100-continue"
-    )
+    if expect.strip().lower() != "100-continue":
+        response = error_response(
+            417, "expectation_failed", f"unknown expectation '{storable(expect, 100)}': only 100-continue"
+        )
+    elif request.content_length is not None and request.content_length > body_limit:
+        response = error_response(413, "payload_too_large", f"bodies are limited to {body_limit} bytes")
+    else:
+        return None
     response.force_close()
     return response
 
@@ -70,9 +78,10 @@ class ApiRunner(web.AppRunner):
         server = super().server
         assert server is not None
         app_handler = server.request_handler
+        body_limit = self.app[SETTINGS].max_ingest_bytes  # the app's client_max_size: the largest body
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            return await _refuse_unknown_expectation(request) or await app_handler(request)
+            return _refuse_expectation(request, body_limit) or await app_handler(request)
 
         server.request_handler = handle
 

@@ -14,6 +14,7 @@ would mean an upload that is gone).
 from __future__ import annotations
 
 import errno
+import re
 from types import TracebackType
 
 import asyncpg
@@ -37,10 +38,16 @@ _STORE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
+    # SQLSTATE class 53: a full disk (53100), out of memory, too many connections.
+    asyncpg.exceptions.InsufficientResourcesError,
+    redis.exceptions.OutOfMemoryError,  # at its maxmemory (noeviction, as a queue needs): writes refused
     ConnectionError,
     TimeoutError,
 )
+#: Redis's own error replies that say the server cannot take writes now, as a script's error (where
+#: redis-py raises a plain ResponseError, "Error running script ... -OOM command not allowed ...") or
+#: bare: out of memory, a failed save on a full disk, a read-only replica, loading its data, a busy script.
+_REDIS_STATE_REPLY = re.compile(r"(?:^|-)(?:OOM|MISCONF|READONLY|LOADING|BUSY) ")
 #: OS errors about the machine rather than the file: full disk, quota, I/O, out of memory or handles.
 _MACHINE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.EROFS}
@@ -69,6 +76,8 @@ def is_transient(err: BaseException) -> bool:
         if isinstance(current, _STORE_ERRORS):
             return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, redis.exceptions.ResponseError) and _REDIS_STATE_REPLY.search(str(current)):
             return True
         if isinstance(current, OSError) and (
             current.errno in _MACHINE_ERRNOS or _raised_in_store_client(current.__traceback__)
