@@ -168,8 +168,13 @@ class HubFetcher:
         self.progress.state = "downloading"
         for sibling in wanted:
             target = self.folder / sibling.rfilename
+            sha256 = sibling.lfs.sha256 if sibling.lfs else None
             if target.is_file() and target.stat().st_size == sibling.size:
-                continue  # verified before it got this name
+                # Verified when it got this name, by an attempt that failed later: maybe against another
+                # commit (the branch moved since, same size), so checked against this one's hash again.
+                with contextlib.suppress(DownloadFailed):  # another commit's: removed, fetched afresh
+                    verify_file(target, sibling.size, sha256, sibling.blob_id)
+                    continue
             part = _part(target)
             part.parent.mkdir(parents=True, exist_ok=True)
             with part.open("ab") as handle:
@@ -180,7 +185,7 @@ class HubFetcher:
                         url, handle, resume_size=done, headers=build_hf_headers(), expected_size=sibling.size
                     )
             self.progress.state = "verifying"
-            verify_file(part, sibling.size, sibling.lfs.sha256 if sibling.lfs else None, sibling.blob_id)
+            verify_file(part, sibling.size, sha256, sibling.blob_id)
             part.replace(target)
             self.progress.state = "downloading"
         files = {sibling.rfilename: (self.folder / sibling.rfilename).stat().st_size for sibling in wanted}

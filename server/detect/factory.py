@@ -56,7 +56,10 @@ def choose(settings: Settings, model: Path | None) -> Choice:
     if model is None:
         return Choice(DEFAULT_BACKEND, None, f"HSI_DETECTOR_MODEL is not set: {_DEFAULT_MODEL}")
     if is_transformers_model_dir(model):
-        architecture = model_type(model)
+        try:
+            architecture = model_type(model)
+        except DetectorUnavailable as err:
+            return Choice(DEFAULT_BACKEND, None, f"{err}: {_DEFAULT_MODEL}", True)
         if architecture in RTDETR_MODEL_TYPES:
             return Choice("rtdetr", model, f"HSI_DETECTOR_MODEL={model} is an RT-DETRv2 model folder")
         problem = f"is a {architecture} model folder, not RT-DETR"

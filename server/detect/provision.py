@@ -113,8 +113,14 @@ def provision_detector(settings: Settings) -> DetectorSlot:
     """The slot with the model that can run now (blocking: call it in a thread); when it holds the
     default for a Hub id not downloaded yet, run `slot.fetcher.run(...)` to fetch and switch."""
     model = settings.detector_model
-    if not isinstance(model, HubModel):
+    if model is None:
         return DetectorSlot(load_detector(settings))
+    if not isinstance(model, HubModel):
+        try:
+            return DetectorSlot(load_detector(settings))
+        except Exception as err:  # a folder cut short (a copy interrupted, a full disk): as a Hub model's
+            reason = _cannot_load(f"HSI_DETECTOR_MODEL={model} is there", err)
+            return DetectorSlot(load_detector(settings, default_choice(reason)))
     fetcher = HubFetcher(model, settings.models_dir)
     cached = fetcher.cached()
     if cached is not None:

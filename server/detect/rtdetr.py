@@ -33,11 +33,15 @@ def is_transformers_model_dir(path: Path | None) -> bool:
 
 
 def model_type(model_dir: Path) -> str:
-    """The architecture a `save_pretrained` folder's config.json names ('unknown' when it names none)."""
+    """The architecture a `save_pretrained` folder's config.json names ('unknown' when it names none);
+    DetectorUnavailable when the file cannot be read (cut short by a copy or a full disk: not a model
+    of another kind, which would send the user looking for another model)."""
     try:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "unknown"
+    except (OSError, ValueError) as err:
+        raise DetectorUnavailable(
+            f"HSI_DETECTOR_MODEL={model_dir}: its config.json cannot be read ({type(err).__name__}: {err})"
+        ) from None
     return str(config.get("model_type") or "unknown") if isinstance(config, dict) else "unknown"
 
 
@@ -57,6 +61,10 @@ def _load_image_processor(model_dir: Path) -> Any:
         )
     try:
         return AutoImageProcessor.from_pretrained(str(model_dir))
+    except (OSError, ValueError) as err:  # a file cut short or not JSON: transformers' own words for it
+        raise DetectorUnavailable(
+            f"HSI_DETECTOR_MODEL={model_dir}: its image processor cannot be loaded ({type(err).__name__}: {err})"
+        ) from None
     except (ImportError, RuntimeError) as err:
         from transformers.models.rt_detr import RTDetrImageProcessorPil
 
