@@ -1,14 +1,19 @@
 """Deduplication keys and the cooldown that stops one situation from raising a stream of alerts.
 
 The cooldown lives in Redis, not in the `alerts` table, because several analyze workers may evaluate
-events of the same camera at the same moment: a "SELECT last alert, then INSERT" check races, while
-`SET key NX EX` is a single atomic step — exactly one caller wins the key, and the key expires by
-itself when the cooldown ends (no clean-up job, nothing to get stuck).
+events of the same camera at the same moment: a "SELECT last alert, then INSERT" check races, while a
+script is a single atomic step: exactly one caller wins the key.
+
+A key holds who claimed it and when the claiming event happened. A later event wins it when it happened
+at least the rule's cooldown (as set now) after or before that: events an hour apart are two situations
+even when a backlog has them analysed in the same second, and a cooldown lowered from a day to a minute
+takes effect for the next event. Keys expire by themselves after the longest cooldown.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from string import Formatter
 
 from redis.asyncio import Redis
@@ -72,12 +77,44 @@ def render_dedup_key(
     return f"{key[: MAX_KEY_LENGTH - 17]}#{digest}"
 
 
-#: Delete KEYS[1] only while it still holds ARGV[1]: a claim or lock is only ever given back by its holder.
+#: Delete KEYS[1] only while its holder is ARGV[1]: a claim is only ever given back by its holder.
 RELEASE_IF_HOLDER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+    holder = redis.call('GET', KEYS[1])
+else
+    holder = redis.call('HGET', KEYS[1], 'holder')
+end
+if holder == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+#: Claim KEYS[1] for holder ARGV[1], whose event happened at ARGV[2] (epoch seconds), under a cooldown
+#: of ARGV[3] seconds; 1 when won (or already this holder's), 0 when an event within the cooldown holds
+#: it. The time kept is the later of the two, so an event analysed late cannot reopen what a newer holds.
+#: A key of the earlier format (a string: the holder) is honoured until it expires.
+_CLAIM = """
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+    -- A claim of a release before 2026-12-05 (the holder, expiring with its cooldown): held until then.
+    return redis.call('GET', KEYS[1]) == ARGV[1] and 1 or 0
+end
+local held = redis.call('HMGET', KEYS[1], 'holder', 'at')
+local at = tonumber(ARGV[2])
+if held[1] then
+    if held[1] == ARGV[1] then
+        return 1
+    end
+    local since = tonumber(held[2]) or at
+    if math.abs(at - since) < tonumber(ARGV[3]) then
+        return 0
+    end
+    at = math.max(at, since)
+end
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'at', tostring(at))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
 """
 
 
@@ -91,16 +128,19 @@ class Cooldown:
     def _key(self, dedup_key: str) -> str:
         return self._prefix + dedup_key
 
-    async def acquire(self, dedup_key: str, cooldown_seconds: int, holder: str = "1") -> bool:
-        """True for exactly one caller per key per cooldown; a cooldown of 0 never suppresses.
-
-        `holder` (e.g. the event id) is stored so that `release` can undo only its own claim.
-        """
+    async def acquire(
+        self, dedup_key: str, cooldown_seconds: int, holder: str = "1", at: datetime | None = None
+    ) -> bool:
+        """True for exactly one caller per key per cooldown (and again for that holder: a job delivered
+        twice); a cooldown of 0 never suppresses. `at` is when the event happened (default now)."""
         if cooldown_seconds < 0 or cooldown_seconds > MAX_COOLDOWN_SECONDS:
             raise ValueError(f"cooldown_seconds must be 0..{MAX_COOLDOWN_SECONDS}, got {cooldown_seconds}")
         if cooldown_seconds == 0:
             return True
-        won = await self._redis.set(self._key(dedup_key), holder, nx=True, ex=cooldown_seconds)
+        moment = (at or datetime.now(UTC)).timestamp()
+        won = await self._redis.eval(
+            _CLAIM, 1, self._key(dedup_key), holder, repr(moment), cooldown_seconds, MAX_COOLDOWN_SECONDS
+        )
         return bool(won)
 
     async def release(self, dedup_key: str, holder: str = "1") -> bool:
@@ -111,7 +151,9 @@ class Cooldown:
         deleted = await self._redis.eval(RELEASE_IF_HOLDER, 1, self._key(dedup_key), holder)
         return bool(deleted)
 
-    async def remaining(self, dedup_key: str) -> float:
-        """Seconds left on a key's cooldown (0.0 when free); lets "test rule" say an alert would be held."""
-        ttl_ms = await self._redis.pttl(self._key(dedup_key))
-        return max(ttl_ms, 0) / 1000.0
+    async def remaining(self, dedup_key: str, cooldown_seconds: int) -> float:
+        """Seconds until an event happening now may claim the key (0.0 when it may now)."""
+        since = await self._redis.hget(self._key(dedup_key), "at")
+        if since is None:
+            return 0.0
+        return max(0.0, float(since) + cooldown_seconds - datetime.now(UTC).timestamp())

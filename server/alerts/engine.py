@@ -216,21 +216,20 @@ class AlertEngine:
                     return None  # a redelivered job: this event already alerted for this rule
                 if await self._redis.sismember(held, str(row.id)):
                     return None  # held back by the cooldown on an earlier pass (see HELD_PREFIX)
-                if not await self._cooldown.acquire(dedup_key, spec.cooldown_seconds, holder=holder):
-                    current = await self._redis.get(COOLDOWN_PREFIX + dedup_key)
-                    if (current.decode() if isinstance(current, bytes) else current) != holder:
-                        async with self._redis.pipeline(transaction=True) as pipe:
-                            await pipe.sadd(held, str(row.id)).expire(held, HELD_SECONDS).execute()
-                        _LOGGER.info(
-                            "rule %s matched event %s but %s is cooling down",
-                            spec.name,
-                            event.id,
-                            dedup_key,
-                            extra={
-                                "component": "alerts", "event_id": event.id, "camera_id": event.camera_id
-                            },
-                        )
-                        return None
+                won = await self._cooldown.acquire(
+                    dedup_key, spec.cooldown_seconds, holder=holder, at=event.started_at
+                )
+                if not won:
+                    async with self._redis.pipeline(transaction=True) as pipe:
+                        await pipe.sadd(held, str(row.id)).expire(held, HELD_SECONDS).execute()
+                    _LOGGER.info(
+                        "rule %s matched event %s but %s is cooling down",
+                        spec.name,
+                        event.id,
+                        dedup_key,
+                        extra={"component": "alerts", "event_id": event.id, "camera_id": event.camera_id},
+                    )
+                    return None
                 claimed = True  # ours (a redelivered job's: ours already), given back if the insert fails
                 alert = self._new_alert(event, row, spec, match, top, zone_ids, dedup_key)
                 session.add(alert)

@@ -1,8 +1,10 @@
-"""Cooldown on a real Redis: atomic under concurrency, expires by itself, 0 never suppresses."""
+"""Cooldown on a real Redis: atomic under concurrency, counted between the events as the rule says now,
+expires by itself, 0 never suppresses."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,23 +24,48 @@ async def test_twenty_concurrent_acquires_give_exactly_one_winner(
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
     assert results.count(True) == 1
-    assert 59 < await Cooldown(redis).remaining("front:rule-1") <= 60
+    assert 59 < await Cooldown(redis).remaining("front:rule-1", 60) <= 60
 
 
 async def test_keys_are_independent(redis: aioredis.Redis) -> None:
     cooldown = Cooldown(redis)
-    assert await cooldown.acquire("front:rule-1", 60)
-    assert await cooldown.acquire("back:rule-1", 60)
-    assert not await cooldown.acquire("front:rule-1", 60)
+    assert await cooldown.acquire("front:rule-1", 60, holder="event-1")
+    assert await cooldown.acquire("back:rule-1", 60, holder="event-1")
+    assert not await cooldown.acquire("front:rule-1", 60, holder="event-2")
+    assert await cooldown.acquire("front:rule-1", 60, holder="event-1")  # its own (a job delivered again)
 
 
 async def test_acquire_succeeds_again_after_the_cooldown_expires(redis: aioredis.Redis) -> None:
     cooldown = Cooldown(redis)
-    assert await cooldown.acquire("k", 1)
-    assert not await cooldown.acquire("k", 1)
+    assert await cooldown.acquire("k", 1, holder="event-1")
+    assert not await cooldown.acquire("k", 1, holder="event-2")
     await asyncio.sleep(1.2)
-    assert await cooldown.remaining("k") == 0.0
-    assert await cooldown.acquire("k", 1)
+    assert await cooldown.remaining("k", 1) == 0.0
+    assert await cooldown.acquire("k", 1, holder="event-3")
+
+
+async def test_the_cooldown_counts_between_the_events_and_as_the_rule_says_now(redis: aioredis.Redis) -> None:
+    """Reviews' findings: the cooldown ran from when a worker got to the event (a backlog analysed in a
+    second raised one alert for people an hour apart), and the expiry was the cooldown of the claim's time
+    (lowered from a day to a minute, the rule stayed silent for the rest of the day)."""
+    cooldown = Cooldown(redis)
+    t0 = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)
+    assert await cooldown.acquire("k", 300, holder="a", at=t0)
+    assert not await cooldown.acquire("k", 300, holder="b", at=t0 + timedelta(minutes=4))
+    assert await cooldown.acquire("k", 300, holder="c", at=t0 + timedelta(hours=1))
+    assert not await cooldown.acquire("k", 300, holder="d", at=t0 + timedelta(minutes=58))  # before c's
+    assert not await cooldown.acquire("k", 86_400, holder="e", at=t0 + timedelta(hours=1, minutes=10))
+    assert await cooldown.acquire("k", 60, holder="f", at=t0 + timedelta(hours=1, minutes=10))
+
+
+async def test_a_claim_of_the_earlier_format_is_honoured_until_it_expires(redis: aioredis.Redis) -> None:
+    """Redis kept across the upgrade: a claim was a string (its holder) expiring with its cooldown."""
+    await redis.set("hsi:cooldown:k", "event-1", ex=60)
+    cooldown = Cooldown(redis, prefix="hsi:cooldown:")
+    assert not await cooldown.acquire("k", 60, holder="event-2")
+    assert await cooldown.acquire("k", 60, holder="event-1")
+    assert await cooldown.release("k", holder="event-1")
+    assert await cooldown.acquire("k", 60, holder="event-2")
 
 
 async def test_zero_cooldown_never_suppresses_and_touches_nothing(redis: aioredis.Redis) -> None:
