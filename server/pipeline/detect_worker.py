@@ -526,13 +526,15 @@ class Committer:
             for row in stored:
                 existing.setdefault((row.camera_id, row.file_hash or ""), []).append(row)
             already |= await _in_events({key: rows for key, rows in existing.items() if key not in already}, session)
-            created: set[tuple[str, str]] = set()
+            # A file's rows, stored by the first of its deliveries in the batch (the same bytes queued
+            # twice: a retry after the dedup window while the queue was behind, an entry redelivered).
+            created: dict[tuple[str, str], list[Detection]] = {}
             for pending in batch:
                 identity = (pending.job.camera_id, pending.job.file_hash)
                 if identity in existing or identity in created:
                     continue
                 session.add_all(pending.rows)
-                created.add(identity)
+                created[identity] = pending.rows
             uploads: dict[str, list[tuple[datetime, str]]] = {}
             for pending in batch:  # each camera's uploads of the batch (a burst: one file each few ms)
                 uploads.setdefault(pending.job.camera_id, []).append(
@@ -546,8 +548,10 @@ class Committer:
         async with redis.pipeline(transaction=False) as pipe:
             for pending in batch:
                 identity = (pending.job.camera_id, pending.job.file_hash)
-                rows = pending.rows if identity in created else existing.get(identity, [])
+                rows = created.get(identity) or existing.get(identity, [])
                 hand_on = identity not in already
+                already.add(identity)  # one delivery of a file hands it on, and its rows stored once
+                first = created.get(identity) is pending.rows
                 if hand_on:
                     messages: list[tuple[str, dict[str, Any]]] = []
                     camera_id = pending.job.camera_id
@@ -557,7 +561,7 @@ class Committer:
                     messages += [("detection.created", DetectionOut.dump(row)) for row in rows]
                     if messages:
                         broadcast.queue_many(pipe, messages)
-                results.append(Committed(rows, hand_on, identity in created))
+                results.append(Committed(rows, hand_on, first))
             await pipe.execute()
         return results
 

@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event, select
 
-from server.models import Camera
+from server.models import Camera, Detection
 from server.pipeline.broadcast import CHANNEL
 from server.pipeline.cameras import ensure_camera
 from server.pipeline.detect_job import DetectJob
@@ -141,3 +141,36 @@ async def test_a_burst_committed_together_is_learned_as_its_gaps(
             camera = await session.get_one(Camera, "drive")
     assert camera.last_seen_at == start + timedelta(minutes=65)
     assert camera.upload_gap_seconds == 300
+
+
+async def test_the_same_file_twice_in_one_batch_is_stored_and_handed_on_once(
+    tmp_path: Path, db_url: str, redis: aioredis.Redis
+) -> None:
+    """A review's finding: the same bytes queued twice (a retry after the dedup window while the queue was
+    behind, an entry delivered again) and committed in one batch were both handed on, the second with
+    rows never stored: their broadcast failed on the missing ids, and every file of the batch was tried
+    again."""
+    settings = pipeline_settings(tmp_path)
+    now = datetime.now(UTC)
+    async with pipeline_runtime(settings, db_url, redis) as runtime:
+        job = _job(runtime, "Porch", 1, now)
+
+        def person() -> list[Detection]:
+            return [
+                Detection(
+                    camera_id="porch", file_path=str(job.file_path), file_hash=job.file_hash, detected_at=now,
+                    object_type="person", confidence=0.9, bbox_x=1, bbox_y=1, bbox_width=9, bbox_height=9,
+                )
+            ]  # fmt: skip
+
+        committer = Committer(runtime)
+        task = asyncio.create_task(committer.run())
+        try:
+            results = await asyncio.gather(committer.commit(job, person()), committer.commit(job, person()))
+        finally:
+            task.cancel()
+        async with runtime.database.sessions() as session:
+            stored = list(await session.scalars(select(Detection.id)))
+    assert len(stored) == 1
+    assert [result.hand_on for result in results] == [True, False]
+    assert [[row.id for row in result.rows] for result in results] == [stored, stored]
