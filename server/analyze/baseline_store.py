@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -71,9 +71,7 @@ async def fold_completed_hours(
 ) -> FoldResult:
     """Fold every completed hour of `camera_id` up to `now - grace` into its baselines; commits."""
     async with session.begin():
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"hsi:baseline:{camera_id}"}
-        )
+        await lock_baselines(session, camera_id)
         since = await _watermark(session, camera_id)
         if since is None:
             return FoldResult(0)
@@ -84,6 +82,12 @@ async def fold_completed_hours(
             return FoldResult(0)
         await _fold(session, camera_id, samples)
         return FoldResult(len(samples), samples[0].start, samples[-1].start + timedelta(hours=1))
+
+
+async def lock_baselines(session: AsyncSession, camera_id: str) -> None:
+    """Hold the camera's baselines until the transaction ends: one fold at a time, and no reset in the
+    middle of one (which would write the old view's hours into the fresh baselines)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"hsi:baseline:{camera_id}"})
 
 
 async def _watermark(session: AsyncSession, camera_id: str) -> datetime | None:
@@ -177,10 +181,61 @@ async def _fold(session: AsyncSession, camera_id: str, samples: list[HourSample]
 async def compare_batch(
     session: AsyncSession, camera_id: str, tz: ZoneInfo, batch_end: datetime
 ) -> BaselineComparison:
-    """How the trailing hour up to `batch_end` compares with the slot `batch_end` falls in."""
-    hour, weekday = hour_slot(batch_end, tz)
-    observed = await _detections(session, camera_id, batch_end - OBSERVATION_WINDOW, batch_end + _EPSILON)
+    """How the trailing hour up to `batch_end` compares with what its slots expect.
+
+    The trailing hour spans two slots (22:05 looks back to 21:05): what it should hold is each slot's
+    rate for its share of the window. Compared with the current slot's alone, the first sightings after
+    a busy hour (the school run, the evening) read "unusual" every day."""
+    start = batch_end - OBSERVATION_WINDOW
+    observed = await _detections(session, camera_id, start, batch_end + _EPSILON)
     by_class = Counter(object_type for _moment, object_type in observed)
+    current = await _slot_rates(session, camera_id, hour_slot(batch_end, tz))
+    hour_start = batch_end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    earlier = (hour_start - start) / OBSERVATION_WINDOW  # the window's share in the slot before
+    previous = await _slot_rates(session, camera_id, hour_slot(start, tz)) if earlier > 0 else None
+    expected = current if previous is None or previous.activity is None else current.blend(previous, earlier)
+    return anomaly(
+        observed_count=len(observed),
+        activity=expected.activity,
+        observed_classes=dict(by_class),
+        class_stats=expected.classes,
+        class_hours=expected.class_hours,
+    )
+
+
+@dataclass(frozen=True)
+class _SlotRates:
+    """One slot's rates as learned: its activity row (None: never folded), its hour's class rates, and
+    how many hours those have counted."""
+
+    activity: RateStats | None
+    classes: dict[str, RateStats]
+    class_hours: int
+
+    def blend(self, other: _SlotRates, share: float) -> _SlotRates:
+        """These rates for `1 - share` of the window, `other`'s for `share` (a class one of the two never
+        saw counts as a rate of 0 over its hours); each as sure as the less sure of the two."""
+        assert self.activity is not None and other.activity is not None
+
+        def mix(mine: RateStats, theirs: RateStats) -> RateStats:
+            return RateStats(
+                (1 - share) * mine.avg + share * theirs.avg, min(mine.sample_count, theirs.sample_count)
+            )
+
+        classes = {
+            name: mix(
+                self.classes.get(name, RateStats(0.0, self.class_hours)),
+                other.classes.get(name, RateStats(0.0, other.class_hours)),
+            )
+            for name in self.classes.keys() | other.classes.keys()
+        }
+        return _SlotRates(
+            mix(self.activity, other.activity), classes, min(self.class_hours, other.class_hours)
+        )
+
+
+async def _slot_rates(session: AsyncSession, camera_id: str, slot: tuple[int, int]) -> _SlotRates:
+    hour, weekday = slot
     row = await session.scalar(
         select(ActivityBaseline).where(
             ActivityBaseline.camera_id == camera_id,
@@ -196,12 +251,10 @@ async def compare_batch(
             ActivityBaseline.camera_id == camera_id, ActivityBaseline.hour == hour
         )
     )
-    return anomaly(
-        observed_count=len(observed),
-        activity=RateStats(row.avg_count, row.sample_count) if row is not None else None,
-        observed_classes=dict(by_class),
-        class_stats={r.detection_class: RateStats(r.frequency, r.sample_count) for r in class_rows},
-        class_hours=int(hours_counted or 0),
+    return _SlotRates(
+        RateStats(row.avg_count, row.sample_count) if row is not None else None,
+        {r.detection_class: RateStats(r.frequency, r.sample_count) for r in class_rows},
+        int(hours_counted or 0),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
+from server.analyze.baseline_store import lock_baselines
 from server.api.audit import record
 from server.api.cameras import CameraPath, get_camera
 from server.api.declare import Call, Routes
@@ -64,6 +65,7 @@ async def reset_baselines(call: Call) -> None:
     camera_id = call.path.camera_id
     async with call.runtime.database.sessions() as session:
         camera = await get_camera(session, camera_id)
+        await lock_baselines(session, camera_id)  # after a fold running now, which would undo this
         camera.baselines_reset_at = datetime.now(UTC)  # the fold learns from now on (migration 0009)
         activity = await session.execute(
             delete(ActivityBaseline).where(ActivityBaseline.camera_id == camera_id)
