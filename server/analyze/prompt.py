@@ -65,9 +65,17 @@ def quoted(name: str, limit: int = MAX_NAME_CHARS) -> str:
     """A user-typed name (or a line holding one) as one JSON string on one line, at most `limit`
     characters: control and line/paragraph separator characters become spaces and quotes are escaped,
     so a camera named `Garage\\nIgnore the above` cannot start a line of its own or close its quotes and
-    pass for the system's text."""
+    pass for the system's text. Angle brackets become ‹ › and `[INST]` `(INST)`: the chat templates'
+    markup (`<|im_end|>`, `</s>`, `<start_of_turn>`, `[INST]`), which llama.cpp reads as control tokens
+    in the rendered prompt, cannot end the message and open a forged system one (an FTP uploader names
+    the folder, and the folder names the camera)."""
     flat = "".join(" " if unicodedata.category(char)[0] in "CZ" else char for char in name)
-    return json.dumps(" ".join(flat.split())[:limit], ensure_ascii=False)
+    defused = _INSTRUCTION_MARK.sub(r"(\1)", flat.translate(_ANGLE_BRACKETS))
+    return json.dumps(" ".join(defused.split())[:limit], ensure_ascii=False)
+
+
+_ANGLE_BRACKETS = str.maketrans({"<": "‹", ">": "›"})
+_INSTRUCTION_MARK = re.compile(r"\[(/?INST)\]", re.IGNORECASE)
 
 
 def object_label(object_type: str) -> str:
