@@ -165,10 +165,23 @@ take_over(KEYS[8], KEYS[1], camera)
 take_over(KEYS[9], KEYS[2], camera)
 local t = now()
 local previous, blocked = '', ''
--- A file whose detections are all older than a window (a backlog) goes to the camera's late batch:
--- live uploads in between do not split it, nor it them.
+-- How far, in the detections' own times, this file is from an open batch's (0: within its span).
+local function gap(batch)
+  local span = redis.call('HMGET', batch, 'first_at', 'last_at')
+  if not span[1] then return nil end
+  return math.max(0, first_at - tonumber(span[2]), tonumber(span[1]) - last_at)
+end
+-- A file that continues an open batch (within the idle time of its detections) joins it: one visit
+-- handed on about a window late is not split between the late and the live batch. Otherwise a file
+-- whose detections are all older than a window (a backlog) goes to the camera's late batch: live
+-- uploads in between do not split it, nor it them.
 local key, slot = KEYS[1], camera
-if last_at < t - window then
+local live_gap, late_gap = gap(KEYS[1]), gap(KEYS[2])
+if live_gap and live_gap <= idle then
+  key, slot = KEYS[1], camera
+elseif late_gap and late_gap <= idle then
+  key, slot = KEYS[2], camera .. ':late'
+elseif last_at < t - window then
   key, slot = KEYS[2], camera .. ':late'
 end
 
@@ -204,7 +217,9 @@ redis.call('HSET', key, 'ids', ids, 'last_seen', string.format('%.6f', t))
 local batch_id = redis.call('HGET', key, 'batch_id')
 
 local reason = ''
-if fast == '1' and redis.call('SET', gate, batch_id, 'NX', 'PX', math.floor(window * 1000)) then
+-- Only the live batch takes the fast path: an hours-old picture of a person is not urgent, and must not
+-- take the gate from a person at the door now.
+if fast == '1' and slot == camera and redis.call('SET', gate, batch_id, 'NX', 'PX', math.floor(window * 1000)) then
   reason = 'fast_path'
 elseif count >= max_count then
   reason = 'max_detections'
