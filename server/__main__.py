@@ -42,7 +42,7 @@ def _run_tool(settings: Settings, args: argparse.Namespace) -> int:
     saying so (with the driver's reason), not a trace through alembic and asyncpg."""
     from server.pipeline.faults import is_transient
 
-    from server.migrate import DatabaseTooNew
+    from server.db import DatabaseTooNew
 
     try:
         if args.command == "keys":
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         from server.addon import announce_runtime
 
         on_ready = announce_runtime
+    from server.db import DatabaseTooNew
     from server.embedded import EmbeddedServiceError
-    from server.migrate import DatabaseTooNew
 
     try:
         asyncio.run(serve(settings, roles, on_ready=on_ready))

@@ -127,6 +127,13 @@ async def drop_database(admin_url: str, name: str) -> None:
         await connection.close()
 
 
+class DatabaseTooNew(RuntimeError):
+    """The database was migrated by a newer release than this one (`server.migrate.upgrade` raises it):
+    an operator who went back to an older image or add-on version. Said in one line; nothing is changed.
+    Declared here, not beside alembic: the command line catches it without importing alembic, whose
+    import logs its plugins."""
+
+
 @dataclass
 class Database:
     """The server's database: its URL, engine and session factory, and the embedded cluster if any."""

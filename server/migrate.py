@@ -32,6 +32,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from server.config import asyncpg_url
+from server.db import DatabaseTooNew
 
 
 def _find_migrations() -> Path:
@@ -65,11 +66,6 @@ def alembic_config(url: str | None = None) -> Config:
         config.attributes["url"] = url
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
-
-
-class DatabaseTooNew(RuntimeError):
-    """The database was migrated by a newer release than this one: an operator who went back to an
-    older image or add-on version. Said in one line; nothing is changed."""
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -303,16 +303,20 @@ async def submit_file(
     return SubmitResult("queued", camera_id, found.file_hash, found.kind, outcome)
 
 
+#: The detect queue and its dead letters: what is waiting for detection, or for a person's decision.
+_WAITING_STREAMS = (DETECT_STREAM, dead_letter_stream("detect"))
+
+
 async def waiting_files(redis: aioredis.Redis) -> set[Path]:
     """Files queued for detection and not done with: the detect queue's entries (an entry is deleted
     once its rows are committed) and its dead letters (kept for a replay)."""
-    return {path for path, _ in await waiting_uploads(redis)}
+    return {Path(path) for (path,) in await _waiting(redis, _WAITING_STREAMS, b"file_path")}
 
 
 async def waiting_uploads(redis: aioredis.Redis) -> set[tuple[Path, str]]:
     """`waiting_files` as (path, file hash): the bytes waiting, where a camera writes over one name."""
-    streams = (DETECT_STREAM, dead_letter_stream("detect"))
-    return {(Path(path), file_hash) for path, file_hash in await _waiting(redis, streams, b"file_path", b"file_hash")}
+    found = await _waiting(redis, _WAITING_STREAMS, b"file_path", b"file_hash")
+    return {(Path(path), file_hash) for path, file_hash in found}
 
 
 async def waiting_cameras(redis: aioredis.Redis) -> set[str]:
