@@ -9,6 +9,7 @@ both translated.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import voluptuous as vol
@@ -47,6 +48,19 @@ CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$"
 
 SCHEMA_ENTRY = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
+#: The longest search the server takes (its `q`).
+SEARCH_QUERY_MAX = 500
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a date-time no calendar has in UTC (9999-12-31 23:00 in a zone behind UTC, year
+    1 ahead of it) is refused as a value, not an OverflowError out of the action."""
+    try:
+        return dt_util.as_utc(moment)
+    except OverflowError as err:
+        raise vol.Invalid("date-time out of range") from err
+
+
 SCHEMA_ALERT = SCHEMA_ENTRY.extend({vol.Required("alert_id"): cv.string})
 SCHEMA_REVIEW = SCHEMA_ENTRY.extend(
     {
@@ -57,7 +71,7 @@ SCHEMA_REVIEW = SCHEMA_ENTRY.extend(
 )
 SCHEMA_SEARCH = SCHEMA_ENTRY.extend(
     {
-        vol.Required("query"): vol.All(cv.string, vol.Length(min=1)),
+        vol.Required("query"): vol.All(cv.string, vol.Length(min=1, max=SEARCH_QUERY_MAX)),
         vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
     }
 )
@@ -68,8 +82,8 @@ SCHEMA_GET_EVENTS = SCHEMA_ENTRY.extend(
         vol.Optional("min_risk"): vol.All(vol.Coerce(int), vol.Range(0, 100)),
         vol.Optional("reviewed"): cv.boolean,
         # The UI's date-time picker gives a naive local time; the server wants a time zone.
-        vol.Optional("since"): vol.All(cv.datetime, dt_util.as_utc),
-        vol.Optional("until"): vol.All(cv.datetime, dt_util.as_utc),
+        vol.Optional("since"): vol.All(cv.datetime, _as_utc),
+        vol.Optional("until"): vol.All(cv.datetime, _as_utc),
         vol.Optional("limit", default=20): vol.All(vol.Coerce(int), vol.Range(1, 100)),
     }
 )

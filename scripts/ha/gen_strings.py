@@ -361,7 +361,7 @@ STRINGS: dict[str, object] = {
             "reviewed": ("Reviewed", "Whether the event counts as reviewed."),
             "notes": ("Notes", "Notes to store with the event.")}),
         "search_events": _service("Search events", "Full-text search over event summaries and reasoning; returns the events.", {
-            "query": ("Query", "Words to look for."),
+            "query": ("Query", "Words to look for (at most 500 characters)."),
             "limit": ("Limit", "Most events to return.")}),
         "get_events": _service("Get events", "Returns recent events, filtered.", {
             "device_id": ("Camera", "Only events of this camera."),
