@@ -7,6 +7,7 @@ following the server's cameras (devices.py, camera_issues.py), and start the pus
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
@@ -162,4 +163,5 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: HSIConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """Allow deleting a camera device the server no longer has (never the hub)."""
-    return may_remove_device(entry.runtime_data, device)
+    coordinator = entry.runtime_data if entry.state is ConfigEntryState.LOADED else None
+    return may_remove_device(coordinator, str(entry.unique_id), device)

@@ -43,11 +43,13 @@ def async_sync_devices(
                 registry.async_update_device(device.id, name=camera["name"])
 
 
-def may_remove_device(coordinator: HSICoordinator, device: dr.DeviceEntry) -> bool:
-    """Whether the user may delete a device: a camera device the server no longer has."""
+def may_remove_device(coordinator: HSICoordinator | None, instance_id: str, device: dr.DeviceEntry) -> bool:
+    """Whether the user may delete a device: a camera device the server no longer has. With the entry
+    not loaded (`coordinator` None: the server down, the entry disabled) the server cannot be asked: a
+    camera device may go (one the server still has comes back when the entry loads), never the hub."""
     for identifier in device.identifiers:
-        if identifier[0] != DOMAIN or identifier == hub_identifier(coordinator.instance_id):
+        if identifier[0] != DOMAIN or identifier == hub_identifier(instance_id):
             return False
-        if camera_of_identifier(coordinator.instance_id, identifier) in coordinator.data.cameras:
+        if coordinator is not None and camera_of_identifier(instance_id, identifier) in coordinator.data.cameras:
             return False
     return True
