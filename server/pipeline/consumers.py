@@ -22,7 +22,7 @@ import uuid
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from server.pipeline.supervision import spawn
 
@@ -88,21 +88,37 @@ class ConsumerLease:
         return 0
 
     async def keep(self, stop: asyncio.Event) -> None:
-        """Renew the lease until `stop`; a lost lease (the process stalled) is logged and taken again."""
+        """Renew the lease until `stop`; a lost lease (the process stalled) is logged and taken again.
+
+        A renewal Redis fails (a blip) is tried again at the next tick, a third of the lease later: the
+        loop must not end on it, or the lease would lapse while the worker goes on consuming under the
+        name (another process starting then would take it)."""
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.lease_ms / 3000)
                 return
             except TimeoutError:
                 pass
-            if not await self._renew(keys=[self._key(self.name)], args=[self.token, self.lease_ms]):
+            try:
+                await self._renew_or_retake()
+            except RedisError as err:
                 _LOGGER.warning(
-                    "consumer %s of %s lost its lease (the process stalled); taking it again",
+                    "consumer %s of %s could not renew its lease (%s); trying again",
                     self.name,
                     self.group,
+                    err,
                     extra={"component": "streams"},
                 )
-                await self.redis.set(self._key(self.name), self.token, px=self.lease_ms)
+
+    async def _renew_or_retake(self) -> None:
+        if not await self._renew(keys=[self._key(self.name)], args=[self.token, self.lease_ms]):
+            _LOGGER.warning(
+                "consumer %s of %s lost its lease (the process stalled); taking it again",
+                self.name,
+                self.group,
+                extra={"component": "streams"},
+            )
+            await self.redis.set(self._key(self.name), self.token, px=self.lease_ms)
 
     async def release(self) -> None:
         """Free the name at a clean stop, so the next start gets it without waiting."""
