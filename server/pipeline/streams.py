@@ -230,7 +230,9 @@ class RedisStream:
                     task.add_done_callback(on_finished)
                 if time.monotonic() >= next_keep:
                     next_keep = time.monotonic() + keep_every
-                    await self._keep(consumer, [*held.values(), *retry_at])
+                    # Finished ones too: their ack waits for a batch's worth of room, and meanwhile they
+                    # must not look idle to another worker (which would handle them again).
+                    await self._keep(consumer, [*held.values(), *retry_at, *done])
                 if running and (not batch or len(running) >= count):
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_BUSY_POLL_SECONDS):
@@ -280,8 +282,9 @@ class RedisStream:
         return entries
 
     async def _keep(self, consumer: str, entry_ids: list[str]) -> None:
-        """Reset the idle time of entries this consumer is still working on or will retry (JUSTID: the
-        delivery count stays), so that no consumer takes them over as a dead one's."""
+        """Reset the idle time of entries this consumer is still working on, will retry or has finished
+        but not acknowledged yet (JUSTID: the delivery count stays), so that no consumer takes them over
+        as a dead one's."""
         if entry_ids:
             await self.redis.xclaim(
                 self.name, self.group, consumer, min_idle_time=0, message_ids=entry_ids, justid=True

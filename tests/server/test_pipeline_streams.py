@@ -357,3 +357,41 @@ async def test_entries_waiting_out_an_outage_are_not_all_taken_by_one_consumer(r
         stop.set()
         await asyncio.wait_for(task, 5)
     assert held["c1"] == 3  # of 30, with count=3 (all 30 before)
+
+
+async def test_an_entry_a_live_detect_worker_finished_is_not_taken_over_as_a_dead_consumers(
+    redis: aioredis.Redis,
+) -> None:
+    """A review's finding: detect worker A (a window of 4, refilled 2 at a time, as `DetectWorker`
+    consumes) finished entry 1 while entries 2-4 (recordings) took longer than the claim idle time: its
+    ack waited for room, the entry looked idle, and worker B took it over "from a silent consumer" and
+    detected the file again."""
+
+    def stream() -> RedisStream:
+        return RedisStream(redis, "test:jobs", "workers", claim_idle_ms=600)
+
+    ids = [await stream().add({"n": str(n)}) for n in range(1, 5)]
+    handled: list[tuple[str, str]] = []
+    release = asyncio.Event()
+
+    def handler(worker: str):  # type: ignore[no-untyped-def]
+        async def handle(entry_id: str, fields: dict[str, str]) -> None:
+            handled.append((worker, fields["n"]))
+            if worker == "A" and fields["n"] != "1":
+                await release.wait()  # long recordings
+
+        return handle
+
+    stop = asyncio.Event()
+    a = asyncio.create_task(stream().consume("A", handler("A"), stop=stop, count=4, refill=2, block_ms=100))
+    await asyncio.sleep(0.3)  # A holds all four, has finished entry 1
+    b = asyncio.create_task(stream().consume("B", handler("B"), stop=stop, count=4, refill=1, block_ms=100))
+    await asyncio.sleep(2.5)
+    release.set()
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(a, b)
+    assert ("B", "1") not in handled, (
+        f"entry {ids[0]} that live worker A had already finished was taken over by worker B as a dead "
+        f"consumer's and handled again (the file decoded and detected twice): {handled}"
+    )
