@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from server import __version__
+from server.pipeline.progress import redis_ms
 from server.pipeline.supervision import spawn
 from server.runtime import Runtime
 
@@ -156,7 +157,7 @@ class WorkerHealth:
 
     async def publish(self) -> None:
         reports = {name: json.dumps(await _probed(probe), default=str) for name, probe in self.probes.items()}
-        expires = int(time.time() * 1000) + self.ttl_ms
+        expires = await redis_ms(self.redis) + self.ttl_ms  # Redis's clock, as the readers prune by
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.key)
             pipe.hset(self.key, mapping=reports)
@@ -186,7 +187,8 @@ class WorkerHealth:
 async def worker_components(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:
     """The live workers' components, merged per name: the worst worker's report at the top level (so a
     single worker reads like a local probe), every worker's report under `workers` by consumer name."""
-    await redis.zremrangebyscore(HEALTH_INDEX, "-inf", int(time.time() * 1000))
+    # On Redis's clock, which publishers score by: a worker on a host whose clock is behind is not dropped.
+    await redis.zremrangebyscore(HEALTH_INDEX, "-inf", await redis_ms(redis))
     keys = [_text(key) for key in await redis.zrange(HEALTH_INDEX, 0, -1)]
     async with redis.pipeline(transaction=False) as pipe:
         for key in keys:

@@ -33,9 +33,24 @@ def waiting_key(stream: str) -> str:
     return f"{stream}:waiting"
 
 
+#: SET KEYS[1] to Redis's own time, in ms.
+_STAMP_LUA = """
+local t = redis.call('TIME')
+return redis.call('SET', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+"""
+
+
 def queue_finished(pipe: Pipeline, stream: str) -> None:
-    """Stamp "an entry of `stream` finished now" in a pipeline the caller runs (with its XACK)."""
-    pipe.set(finished_key(stream), int(time.time() * 1000))
+    """Stamp "an entry of `stream` finished now" in a pipeline the caller runs (with its XACK), on
+    Redis's clock: the API that reads it may run on a host whose clock differs from this worker's."""
+    pipe.eval(_STAMP_LUA, 1, finished_key(stream))
+
+
+async def redis_ms(redis: aioredis.Redis) -> int:
+    """Now on Redis's clock, in ms: the one clock every process of a scaled-out server shares (stream
+    ids are on it too)."""
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 async def note_waiting(redis: aioredis.Redis, stream: str, reason: str, entries: int) -> None:
@@ -63,7 +78,7 @@ async def pipeline_health(
         for stream in dead_letters.values():
             pipe.xlen(stream)
         answers = await pipe.execute()
-    now_ms = int(time.time() * 1000)
+    now_ms = await redis_ms(redis)
     limit_ms = int(stall_seconds * 1000)
     queues: dict[str, Any] = {}
     stalled: list[str] = []
