@@ -51,7 +51,7 @@ async def test_filters_create_reconfigure_delete(
     result = await hass.config_entries.subentries.async_configure(
         flow_id, {"masks": "0,0 1,1 1,0 0,1"}  # crosses itself
     )
-    assert result["errors"] == {"base": "server_rejected"}  # the server names the mask and its fault
+    assert result["errors"] == {"masks": "invalid_value"}  # on the field; the server names the mask and its fault
     assert "crosses itself" in result["description_placeholders"]["message"]
     assert await hsi_server.request("GET", "/api/cameras/front_door/filters", expect=200) == {
         "classes": {}, "masks": []
